@@ -1,0 +1,165 @@
+"""Exact belief propagation (sum-product) on the RHM tree: posterior marginals and exact
+posterior sampling of a datum with its whole latent tree, batched over samples.
+
+Messages are kept in probability space, **normalised per node** (each upward message sums to 1),
+in float64 by default; the normalisation constants are dropped, which leaves every marginal and
+every sampling probability unchanged. Upward message of a level-``l`` node for value ``a``::
+
+    u_l(a) ∝ sum_k  prod_i  u_{l+1}(child_i)[tables[l][a, k, i]]
+
+Posterior of (parent value a, rule k) at a node: ``q(a, k) = post(a) * w(a, k) / sum_k' w(a, k')``
+with ``w(a, k) = prod_i u(child_i)[tables[l][a, k, i]]``; the child marginals are ``q`` summed by
+child value. Sampling draws the class from the root marginal and then, top-down, a rule ``k`` with
+probability ``∝ w(a, k)`` given the sampled parent ``a``. The root prior is uniform.
+
+Two backends give the same numbers: ``"numba"`` (default when numba imports; fused
+gather-multiply-sum kernels, parallel over samples, no ``(nodes, rules)`` intermediates) and
+``"torch"`` (plain batched tensors, a readable reference).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .rhm import Rules
+from .seeding import derive_seed, torch_generator
+
+__all__ = ["marginals", "sample_posterior", "upward_messages", "posterior_uniforms", "BACKENDS"]
+
+BACKENDS = ("auto", "numba", "torch")
+_NUMBA_AVAILABLE = False  # set below once the fused kernels are defined
+
+
+def _check_evidence(rules: Rules, log_evidence: torch.Tensor) -> torch.Tensor:
+    ev = torch.as_tensor(log_evidence)
+    if ev.dim() != 3 or ev.shape[1] != rules.d or ev.shape[2] != rules.v:
+        raise ValueError(f"log_evidence must have shape (n, d={rules.d}, v={rules.v}), "
+                         f"got {tuple(ev.shape)}")
+    if not ev.is_floating_point():
+        raise ValueError("log_evidence must be a floating-point tensor")
+    return ev
+
+
+def _leaf_messages(log_evidence: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    ev = log_evidence.to(dtype)
+    top = ev.amax(dim=-1, keepdim=True)
+    if not torch.isfinite(top).all():
+        raise ValueError("log_evidence: every leaf needs at least one finite entry (no NaN or +inf)")
+    msg = torch.exp(ev - top)
+    return msg / msg.sum(-1, keepdim=True)
+
+
+def _resolve_backend(backend: str) -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "auto":
+        return "numba" if _NUMBA_AVAILABLE else "torch"
+    if backend == "numba" and not _NUMBA_AVAILABLE:
+        raise ValueError("backend='numba' needs numba, which is not importable here")
+    return backend
+
+
+# ----------------------------------------------------------------------------- torch backend
+def _rule_weights(rules: Rules, level: int, child_msgs: torch.Tensor) -> torch.Tensor:
+    """w (n, s**level, n_parents, m): product of children's messages at each rule's tuple."""
+    n = child_msgs.shape[0]
+    s = rules.s
+    table = rules.tables[level]
+    children = child_msgs.reshape(n, s**level, s, child_msgs.shape[-1])
+    w = None
+    for i in range(s):
+        g = children[:, :, i, :][..., table[:, :, i]]
+        w = g if w is None else w * g
+    return w
+
+
+def upward_messages(rules: Rules, log_evidence: torch.Tensor,
+                    dtype: torch.dtype = torch.float64) -> list[torch.Tensor]:
+    """Upward messages (torch backend), L+1 tensors (n, s**l, v_l), each summing to 1 per node."""
+    ev = _check_evidence(rules, log_evidence)
+    ups = [None] * (rules.L + 1)
+    ups[rules.L] = _leaf_messages(ev, dtype)
+    for level in range(rules.L - 1, -1, -1):
+        u = _rule_weights(rules, level, ups[level + 1]).sum(-1)
+        z = u.sum(-1, keepdim=True)
+        if (z <= 0).any():
+            raise ValueError("log_evidence is incompatible with every datum of this RHM "
+                             "(zero likelihood at some node)")
+        ups[level] = u / z
+    return ups
+
+
+def _marginals_torch(rules: Rules, ev: torch.Tensor, dtype: torch.dtype) -> list[torch.Tensor]:
+    ups = upward_messages(rules, ev, dtype)
+    n, s = ev.shape[0], rules.s
+    post = [ups[0]]
+    for level in range(rules.L):
+        w = _rule_weights(rules, level, ups[level + 1])  # (n, nodes, P, m)
+        big_w = w.sum(-1, keepdim=True)
+        ratio = torch.where(big_w > 0, post[level].unsqueeze(-1) / big_w.clamp_min(1e-300),
+                            torch.zeros_like(big_w))
+        q = (w * ratio).reshape(n, s**level, -1)
+        table = rules.tables[level]
+        child = torch.zeros(n, s**level, s, rules.v, dtype=dtype)
+        for i in range(s):
+            child[:, :, i, :].index_add_(2, table[:, :, i].reshape(-1), q)
+        child = child.reshape(n, s ** (level + 1), rules.v)
+        post.append(child / child.sum(-1, keepdim=True))
+    return post
+
+
+def _inverse_cdf(weights: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """Index drawn from unnormalised ``weights`` (..., K) with uniforms ``u`` (...)."""
+    cdf = weights.cumsum(-1)
+    target = (u * cdf[..., -1]).unsqueeze(-1)
+    idx = (cdf <= target).sum(-1)
+    return idx.clamp(max=weights.shape[-1] - 1)
+
+
+def _sample_torch(rules: Rules, ev: torch.Tensor, uniforms: torch.Tensor,
+                  dtype: torch.dtype) -> list[torch.Tensor]:
+    ups = upward_messages(rules, ev, dtype)
+    n, s = ev.shape[0], rules.s
+    level_vals = _inverse_cdf(ups[0], uniforms[:, :1])  # (n, 1)
+    trees = [level_vals]
+    offset = 1
+    for level in range(rules.L):
+        nodes = s**level
+        w = _rule_weights(rules, level, ups[level + 1])  # (n, nodes, P, m)
+        w_sel = torch.gather(w, 2, level_vals[:, :, None, None].expand(n, nodes, 1, rules.m))
+        k = _inverse_cdf(w_sel.squeeze(2), uniforms[:, offset:offset + nodes])
+        offset += nodes
+        level_vals = rules.tables[level][level_vals, k].reshape(n, nodes * s)
+        trees.append(level_vals)
+    return trees
+
+
+# ----------------------------------------------------------------------------- public API
+def posterior_uniforms(rules: Rules, n: int, seed: int) -> torch.Tensor:
+    """The uniforms (n, 1 + (d-1)/(s-1)) float64 that :func:`sample_posterior` consumes:
+    column 0 draws the class, then one column per internal node, level by level."""
+    gen = torch_generator(derive_seed(int(seed), "bp.sample_posterior"))
+    n_internal = (rules.d - 1) // (rules.s - 1)
+    return torch.rand((n, 1 + n_internal), generator=gen, dtype=torch.float64)
+
+
+def marginals(rules: Rules, log_evidence: torch.Tensor, dtype: torch.dtype = torch.float64,
+              backend: str = "auto") -> list[torch.Tensor]:
+    """Exact posterior marginals: L+1 tensors (n, s**l, v_l) (``v_0 = n_classes``), rows sum to 1.
+
+    ``log_evidence`` (n, d, v): per-leaf log-likelihoods (see :mod:`hierphase.noise`)."""
+    ev = _check_evidence(rules, log_evidence)
+    if _resolve_backend(backend) == "numba" and dtype == torch.float64:
+        return _marginals_numba(rules, ev)
+    return _marginals_torch(rules, ev, dtype)
+
+
+def sample_posterior(rules: Rules, log_evidence: torch.Tensor, seed: int,
+                     dtype: torch.dtype = torch.float64, backend: str = "auto") -> list[torch.Tensor]:
+    """One exact posterior sample per datum, with its whole latent tree: L+1 LongTensors
+    (n, s**l), like :func:`hierphase.rhm.sample_trees`. Deterministic in ``seed``."""
+    ev = _check_evidence(rules, log_evidence)
+    uniforms = posterior_uniforms(rules, ev.shape[0], seed)
+    if _resolve_backend(backend) == "numba" and dtype == torch.float64:
+        return _sample_numba(rules, ev, uniforms)
+    return _sample_torch(rules, ev, uniforms, dtype)

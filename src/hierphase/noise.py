@@ -1,0 +1,225 @@
+"""Forward noise processes on RHM leaves and the per-leaf evidence they give to BP.
+
+Every ``*_evidence`` function returns **log-evidence**, a float tensor ``(n, d, v)`` whose entry
+``[i, j, a]`` is ``log p(observation of leaf j | leaf j = a)`` up to a per-leaf constant
+(``-inf`` where a value is impossible). Processes:
+
+- epsilon-process (the theory's): belief ``1 - eps + eps/v`` on the true symbol, ``eps/v`` elsewhere;
+- Gaussian DDPM on the one-hot ``(n, v, d)`` with a linear or cosine schedule;
+- masking (absorbing): a fraction of leaves, drawn per datum, is masked (uniform evidence);
+- uniform-token (D3PM-uniform): each leaf resampled uniformly with probability ``1 - abar``.
+
+Random draws take explicit seeds (see :mod:`hierphase.seeding`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from .seeding import derive_seed, torch_generator
+
+__all__ = [
+    "PROCESSES",
+    "epsilon_evidence",
+    "GaussianSchedule",
+    "gaussian_forward",
+    "gaussian_evidence",
+    "masking_forward",
+    "masking_evidence",
+    "uniform_forward",
+    "uniform_evidence",
+    "forward_evidence",
+]
+
+PROCESSES = ("epsilon", "gaussian", "masking", "uniform")
+
+
+def _leaves(leaves) -> torch.Tensor:
+    leaves = torch.as_tensor(leaves)
+    if leaves.dim() != 2:
+        raise ValueError(f"leaves must have shape (n, d), got {tuple(leaves.shape)}")
+    return leaves.long()
+
+
+def _check_v(leaves: torch.Tensor, v: int) -> None:
+    if not isinstance(v, int) or v < 2:
+        raise ValueError(f"v must be an int >= 2, got {v!r}")
+    if leaves.numel() and (leaves.min() < 0 or leaves.max() >= v):
+        raise ValueError(f"leaf values must lie in [0, v={v})")
+
+
+def _check_unit(name: str, x: float) -> float:
+    x = float(x)
+    if not 0.0 <= x <= 1.0:
+        raise ValueError(f"{name} must lie in [0, 1], got {x}")
+    return x
+
+
+def _two_level(leaves: torch.Tensor, v: int, on: float, off: float,
+               dtype: torch.dtype) -> torch.Tensor:
+    """Log-evidence with probability ``on`` at the true symbol and ``off`` elsewhere."""
+    log_on = math.log(on) if on > 0 else -math.inf
+    log_off = math.log(off) if off > 0 else -math.inf
+    out = torch.full((*leaves.shape, v), log_off, dtype=dtype)
+    out.scatter_(-1, leaves.unsqueeze(-1), log_on)
+    return out
+
+
+def epsilon_evidence(leaves, eps: float, v: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """Epsilon-process log-evidence ``(n, d, v)``: ``log(1 - eps + eps/v)`` at the true leaf,
+    ``log(eps/v)`` elsewhere. ``eps = 0`` is clean, ``eps = 1`` carries no information."""
+    leaves = _leaves(leaves)
+    _check_v(leaves, v)
+    eps = _check_unit("eps", eps)
+    return _two_level(leaves, v, 1.0 - eps + eps / v, eps / v, dtype)
+
+
+@dataclass(frozen=True)
+class GaussianSchedule:
+    """DDPM variance schedule. ``betas[t-1]`` is the step-t variance (t = 1..T);
+    ``alphas_bar[t] = prod_{u<=t} (1 - beta_u)`` with ``alphas_bar[0] = 1`` (t = 0 is clean).
+
+    ``kind="linear"``: betas evenly spaced from ``beta_start`` to ``beta_end`` (DDPM; used as given
+    for any T, as in diffusers' ``DDPMScheduler``); ``kind="cosine"``: Nichol & Dhariwal (2021),
+    offset 0.008, betas clipped at 0.999 (``beta_start``/``beta_end`` unused).
+    """
+
+    T: int = 1000
+    kind: str = "linear"
+    beta_start: float = 1e-4
+    beta_end: float = 0.02
+
+    def __post_init__(self):
+        if not isinstance(self.T, int) or self.T < 1:
+            raise ValueError(f"GaussianSchedule: T must be an int >= 1, got {self.T!r}")
+        if self.kind not in ("linear", "cosine"):
+            raise ValueError(f"GaussianSchedule: kind must be 'linear' or 'cosine', got {self.kind!r}")
+        if not 0.0 < self.beta_start <= self.beta_end < 1.0:
+            raise ValueError("GaussianSchedule: need 0 < beta_start <= beta_end < 1, got "
+                             f"beta_start={self.beta_start}, beta_end={self.beta_end}")
+
+    @property
+    def betas(self) -> torch.Tensor:
+        """float64 (T,)."""
+        if self.kind == "linear":
+            return torch.linspace(self.beta_start, self.beta_end, self.T, dtype=torch.float64)
+        steps = torch.arange(self.T + 1, dtype=torch.float64) / self.T
+        f = torch.cos((steps + 0.008) / 1.008 * math.pi / 2) ** 2
+        abar = f / f[0]
+        return (1 - abar[1:] / abar[:-1]).clamp(max=0.999)
+
+    @property
+    def alphas_bar(self) -> torch.Tensor:
+        """float64 (T+1,), index t = 0..T, ``alphas_bar[0] = 1``."""
+        return torch.cat([torch.ones(1, dtype=torch.float64), torch.cumprod(1 - self.betas, 0)])
+
+    def abar(self, t: int) -> float:
+        """``alphas_bar[t]`` as a float, with a range check on t."""
+        return float(self.alphas_bar[self.check_t(t)])
+
+    def check_t(self, t) -> int:
+        if not float(t).is_integer() or not 0 <= int(t) <= self.T:
+            raise ValueError(f"t must be an integer step in [0, T={self.T}], got {t!r}")
+        return int(t)
+
+    def step(self, level: float) -> int:
+        """``t = round(level * T)`` for ``level = t/T`` in [0, 1]."""
+        return int(round(_check_unit("t/T", level) * self.T))
+
+
+def gaussian_forward(leaves, v: int, schedule: GaussianSchedule, t: int, seed: int,
+                     dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """``x_t = sqrt(abar_t) onehot(x0) + sqrt(1 - abar_t) eta``, shape (n, v, d)."""
+    leaves = _leaves(leaves)
+    _check_v(leaves, v)
+    abar = schedule.abar(t)
+    x0 = torch.nn.functional.one_hot(leaves, v).to(dtype).transpose(1, 2)
+    gen = torch_generator(derive_seed(int(seed), "noise.gaussian"))
+    eta = torch.randn(x0.shape, generator=gen, dtype=dtype)
+    return math.sqrt(abar) * x0 + math.sqrt(1.0 - abar) * eta
+
+
+def gaussian_evidence(x_t: torch.Tensor, schedule: GaussianSchedule, t: int,
+                      dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """Exact log-likelihood ``log p(x_t | leaf = a)`` (normalised over a), (n, d, v).
+
+    ``p(x_t | a) ∝ exp(sqrt(abar) x_t[a] / (1 - abar))``; at t = 0 (abar = 1) the leaf is read off
+    as the argmax of ``x_t`` (evidence one-hot)."""
+    x = torch.as_tensor(x_t).to(dtype).transpose(1, 2)  # (n, d, v)
+    abar = schedule.abar(t)
+    if abar >= 1.0:
+        idx = x.argmax(-1, keepdim=True)
+        out = torch.full_like(x, -math.inf)
+        return out.scatter_(-1, idx, 0.0)
+    return torch.log_softmax(x * (math.sqrt(abar) / (1.0 - abar)), dim=-1)
+
+
+def masking_forward(leaves, fraction: float, seed: int) -> torch.Tensor:
+    """Mask BoolTensor (n, d): per datum exactly ``round(fraction * d)`` leaves, chosen uniformly."""
+    leaves = _leaves(leaves)
+    fraction = _check_unit("fraction", fraction)
+    n, d = leaves.shape
+    k = int(round(fraction * d))
+    gen = torch_generator(derive_seed(int(seed), "noise.masking"))
+    ranks = torch.rand((n, d), generator=gen, dtype=torch.float64).argsort(dim=1).argsort(dim=1)
+    return ranks < k
+
+
+def masking_evidence(leaves, mask: torch.Tensor, v: int,
+                     dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """Masked leaves: uniform (log 1 = 0 everywhere); unmasked: 0 at the true value, -inf elsewhere."""
+    leaves = _leaves(leaves)
+    _check_v(leaves, v)
+    mask = torch.as_tensor(mask, dtype=torch.bool)
+    if mask.shape != leaves.shape:
+        raise ValueError(f"mask shape {tuple(mask.shape)} must equal leaves shape {tuple(leaves.shape)}")
+    out = _two_level(leaves, v, 1.0, 0.0, dtype)
+    out[mask] = 0.0
+    return out
+
+
+def uniform_forward(leaves, v: int, abar: float, seed: int) -> torch.Tensor:
+    """Each leaf kept with probability ``abar``, else replaced by a uniform draw from ``range(v)``."""
+    leaves = _leaves(leaves)
+    _check_v(leaves, v)
+    abar = _check_unit("abar", abar)
+    gen = torch_generator(derive_seed(int(seed), "noise.uniform"))
+    resample = torch.rand(leaves.shape, generator=gen, dtype=torch.float64) >= abar
+    fresh = torch.randint(v, leaves.shape, generator=gen)
+    return torch.where(resample, fresh, leaves)
+
+
+def uniform_evidence(noisy, abar: float, v: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """``log(abar * onehot(noisy) + (1 - abar)/v)``, (n, d, v)."""
+    noisy = _leaves(noisy)
+    _check_v(noisy, v)
+    abar = _check_unit("abar", abar)
+    return _two_level(noisy, v, abar + (1.0 - abar) / v, (1.0 - abar) / v, dtype)
+
+
+def forward_evidence(process: str, leaves, v: int, level: float, seed: int,
+                     schedule: GaussianSchedule | None = None,
+                     dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """Noise clean leaves (n, d) and return the log-evidence (n, d, v) BP receives.
+
+    ``level`` is eps for ``"epsilon"`` and t/T in [0, 1] for ``"gaussian"``, ``"masking"`` and
+    ``"uniform"`` (``t = round(level * T)``; masking hides a fraction t/T of the leaves, uniform
+    uses ``abar_t``). ``schedule`` defaults to ``GaussianSchedule()``.
+    """
+    if process not in PROCESSES:
+        raise ValueError(f"process must be one of {PROCESSES}, got {process!r}")
+    if process == "epsilon":
+        return epsilon_evidence(leaves, level, v, dtype=dtype)
+    schedule = schedule or GaussianSchedule()
+    t = schedule.step(level)
+    if process == "gaussian":
+        x_t = gaussian_forward(leaves, v, schedule, t, seed, dtype=dtype)
+        return gaussian_evidence(x_t, schedule, t, dtype=dtype)
+    if process == "masking":
+        mask = masking_forward(leaves, t / schedule.T, seed)
+        return masking_evidence(leaves, mask, v, dtype=dtype)
+    abar = schedule.abar(t)
+    return uniform_evidence(uniform_forward(leaves, v, abar, seed), abar, v, dtype=dtype)

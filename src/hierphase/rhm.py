@@ -1,0 +1,293 @@
+"""Random Hierarchy Model (RHM): production rules, sampled trees, parsing, exact enumeration.
+
+A datum is a tree of depth ``L``: level 0 holds the class (one of ``n_classes``), every other
+level holds symbols in ``range(v)``; a node at level ``l`` with value ``a`` is replaced by the
+``s``-tuple ``tables[l][a, k]`` of one of its ``m`` rules ``k``. Node ``j`` at level ``l`` has
+children ``j*s .. j*s + s - 1`` at level ``l + 1``; level ``L`` holds the ``d = s**L`` leaves.
+
+Within one level no tuple is used twice, so every tuple has at most one parent: the grammar is
+unambiguous and :func:`parse` recovers the unique latent tree of any valid datum.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+
+from .seeding import derive_seed, torch_generator
+
+__all__ = [
+    "Rules",
+    "Parse",
+    "validate_params",
+    "sample_rules",
+    "sample_trees",
+    "one_hot",
+    "n_data",
+    "enumerate_data",
+    "parse",
+    "rules_to_dict",
+    "rules_from_dict",
+    "save_rules",
+    "load_rules",
+]
+
+#: Above this many tuples per level, rules are drawn by rejection instead of a full permutation.
+_RANDPERM_LIMIT = 1 << 24
+#: Largest number of data :func:`enumerate_data` accepts.
+ENUMERATE_LIMIT = 2_000_000
+
+
+@dataclass(frozen=True, eq=False)
+class Rules:
+    """The production rules of one RHM.
+
+    ``tables[l]`` is a LongTensor ``(n_parents_l, m, s)``: the ``m`` tuples that symbol ``a`` at
+    level ``l`` may produce at level ``l + 1``; ``n_parents_0 = n_classes``, the others ``v``.
+    """
+
+    v: int
+    m: int
+    s: int
+    L: int
+    n_classes: int
+    tables: tuple[torch.Tensor, ...]
+
+    @property
+    def d(self) -> int:
+        """Number of leaves, ``s**L``."""
+        return self.s**self.L
+
+    def n_symbols(self, level: int) -> int:
+        """Number of values a level-``level`` latent can take (``n_classes`` at 0, else ``v``)."""
+        return self.n_classes if level == 0 else self.v
+
+    def n_nodes(self, level: int) -> int:
+        """Number of nodes at ``level``: ``s**level``."""
+        return self.s**level
+
+    def __repr__(self) -> str:  # tensors would flood the repr
+        return (f"Rules(v={self.v}, m={self.m}, s={self.s}, L={self.L}, "
+                f"n_classes={self.n_classes})")
+
+
+class Parse(NamedTuple):
+    """Bottom-up parse of leaves: ``latents[l]`` (n, s**l) with -1 where no valid parent exists;
+    ``valid[i]`` is True iff every tuple of datum ``i`` is a rule at every level."""
+
+    latents: list[torch.Tensor]
+    valid: torch.Tensor
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def validate_params(v: int, m: int, s: int, L: int, n_classes: int | None = None) -> int:
+    """Check RHM parameters; return ``n_classes`` (defaulting to ``v``). Raises ValueError."""
+    for name, value in (("v", v), ("m", m), ("s", s), ("L", L)):
+        if not _is_int(value):
+            raise ValueError(f"RHM parameter {name} must be an int, got {value!r}")
+    if n_classes is None:
+        n_classes = v
+    if not _is_int(n_classes):
+        raise ValueError(f"RHM parameter n_classes must be an int, got {n_classes!r}")
+    if v < 2:
+        raise ValueError(f"RHM parameter v (vocabulary size) must be >= 2, got v={v}")
+    if s < 2:
+        raise ValueError(f"RHM parameter s (tuple size) must be >= 2, got s={s}")
+    if L < 1:
+        raise ValueError(f"RHM parameter L (depth) must be >= 1, got L={L}")
+    if m < 1:
+        raise ValueError(f"RHM parameter m (rules per symbol) must be >= 1, got m={m}")
+    if n_classes < 1:
+        raise ValueError(f"RHM parameter n_classes must be >= 1, got n_classes={n_classes}")
+    if m > v ** (s - 1):
+        raise ValueError(
+            f"RHM parameter m must satisfy m <= v**(s-1) (v*m distinct tuples out of v**s), "
+            f"got m={m}, v**(s-1)={v ** (s - 1)}")
+    if n_classes * m > v**s:
+        raise ValueError(
+            f"RHM parameters must satisfy n_classes*m <= v**s (distinct root tuples), "
+            f"got n_classes*m={n_classes * m}, v**s={v**s}")
+    return n_classes
+
+
+def _decode(codes: torch.Tensor, v: int, s: int) -> torch.Tensor:
+    """Integer codes in [0, v**s) -> digits (..., s), most significant first."""
+    digits = []
+    rest = codes.clone()
+    for _ in range(s):
+        digits.append(rest % v)
+        rest = rest // v
+    return torch.stack(digits[::-1], dim=-1)
+
+
+def _encode(tuples: torch.Tensor, v: int) -> torch.Tensor:
+    """Digits (..., s) -> integer codes, inverse of :func:`_decode`."""
+    code = torch.zeros(tuples.shape[:-1], dtype=torch.long)
+    for i in range(tuples.shape[-1]):
+        code = code * v + tuples[..., i]
+    return code
+
+
+def _distinct_codes(n_total: int, k: int, gen: torch.Generator) -> torch.Tensor:
+    """``k`` distinct integers drawn uniformly from ``range(n_total)``, in random order."""
+    if n_total <= _RANDPERM_LIMIT:
+        return torch.randperm(n_total, generator=gen)[:k]
+    chosen: list[int] = []
+    seen: set[int] = set()
+    while len(chosen) < k:
+        draw = torch.randint(n_total, (2 * (k - len(chosen)) + 16,), generator=gen).tolist()
+        for c in draw:
+            if c not in seen:
+                seen.add(c)
+                chosen.append(c)
+                if len(chosen) == k:
+                    break
+    return torch.tensor(chosen, dtype=torch.long)
+
+
+def sample_rules(v: int, m: int, s: int, L: int, n_classes: int | None = None,
+                 seed: int = 0) -> Rules:
+    """Draw the rules of an RHM: per level, distinct tuples without replacement, ``m`` per parent."""
+    n_classes = validate_params(v, m, s, L, n_classes)
+    tables = []
+    for level in range(L):
+        n_parents = n_classes if level == 0 else v
+        gen = torch_generator(derive_seed(int(seed), "rhm.rules", level))
+        codes = _distinct_codes(v**s, n_parents * m, gen)
+        tables.append(_decode(codes, v, s).reshape(n_parents, m, s).contiguous())
+    return Rules(v=v, m=m, s=s, L=L, n_classes=n_classes, tables=tuple(tables))
+
+
+def sample_trees(rules: Rules, n: int, seed: int) -> list[torch.Tensor]:
+    """``n`` data with their whole latent tree: L+1 LongTensors, level l of shape (n, s**l)."""
+    if not _is_int(n) or n < 0:
+        raise ValueError(f"n (number of trees) must be an int >= 0, got {n!r}")
+    gen = torch_generator(derive_seed(int(seed), "rhm.trees"))
+    s, m = rules.s, rules.m
+    level = torch.randint(rules.n_classes, (n, 1), generator=gen)
+    trees = [level]
+    for l in range(rules.L):
+        k = torch.randint(m, level.shape, generator=gen)
+        children = rules.tables[l][level, k]  # (n, s**l, s)
+        level = children.reshape(n, s ** (l + 1))
+        trees.append(level)
+    return trees
+
+
+def one_hot(leaves: torch.Tensor, v: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Leaves (n, d) -> one-hot (n, v, d), the encoding diffusion models see."""
+    return torch.nn.functional.one_hot(leaves.long(), v).to(dtype).transpose(1, 2).contiguous()
+
+
+def n_data(rules: Rules) -> int:
+    """Number of distinct data: ``n_classes * m**((d-1)/(s-1))``."""
+    return rules.n_classes * rules.m ** ((rules.d - 1) // (rules.s - 1))
+
+
+def enumerate_data(rules: Rules, limit: int = ENUMERATE_LIMIT) -> list[torch.Tensor]:
+    """All data of a (tiny) RHM with their latents, in the format of :func:`sample_trees`."""
+    total = n_data(rules)
+    if total > limit:
+        raise ValueError(f"enumerate_data: the RHM has {total} data, more than limit={limit}")
+    s, m = rules.s, rules.m
+    level = torch.arange(rules.n_classes).reshape(-1, 1)
+    trees = [level]
+    for l in range(rules.L):
+        n_nodes = s**l
+        n_prev = level.shape[0]
+        # every combination of one rule per node: (m**n_nodes, n_nodes), node 0 most significant
+        combos = _decode(torch.arange(m**n_nodes), m, n_nodes) if n_nodes > 1 else \
+            torch.arange(m).reshape(-1, 1)
+        n_comb = combos.shape[0]
+        parents = level.repeat_interleave(n_comb, dim=0)  # (n_prev*n_comb, n_nodes)
+        ks = combos.repeat(n_prev, 1)
+        trees = [t.repeat_interleave(n_comb, dim=0) for t in trees]
+        level = rules.tables[l][parents, ks].reshape(n_prev * n_comb, s * n_nodes)
+        trees.append(level)
+    return trees
+
+
+def _parent_lookup(rules: Rules, level: int) -> torch.Tensor:
+    """LongTensor (v**s,): tuple code -> parent symbol at ``level``, or -1."""
+    table = rules.tables[level]
+    lookup = torch.full((rules.v**rules.s,), -1, dtype=torch.long)
+    codes = _encode(table, rules.v)  # (n_parents, m)
+    parents = torch.arange(table.shape[0]).unsqueeze(1).expand_as(codes)
+    lookup[codes.reshape(-1)] = parents.reshape(-1)
+    return lookup
+
+
+def parse(rules: Rules, leaves: torch.Tensor) -> Parse:
+    """Unique bottom-up parse of leaves (n, d) (values in ``range(v)``).
+
+    ``latents[l]`` holds the parent of each ``s``-tuple at level ``l`` or -1 where the tuple is not
+    a rule of that level (or contains a -1). ``valid`` marks data whose whole tree parses.
+    """
+    leaves = torch.as_tensor(leaves).long()
+    if leaves.dim() != 2 or leaves.shape[1] != rules.d:
+        raise ValueError(f"parse: leaves must have shape (n, d={rules.d}), got {tuple(leaves.shape)}")
+    if leaves.numel() and (leaves.min() < 0 or leaves.max() >= rules.v):
+        raise ValueError(f"parse: leaf values must lie in [0, v={rules.v})")
+    n, s, v = leaves.shape[0], rules.s, rules.v
+    latents = [leaves]
+    current = leaves
+    for level in range(rules.L - 1, -1, -1):
+        groups = current.reshape(n, s**level, s)
+        bad = (groups < 0).any(dim=-1)
+        codes = _encode(groups.clamp(min=0), v)
+        parent = _parent_lookup(rules, level)[codes]
+        parent = torch.where(bad, torch.full_like(parent, -1), parent)
+        latents.append(parent)
+        current = parent
+    latents = latents[::-1]
+    valid = latents[0][:, 0] >= 0  # a -1 anywhere propagates to the root
+    return Parse(latents=latents, valid=valid)
+
+
+def rules_to_dict(rules: Rules) -> dict:
+    """Plain dict (ints and a list of tensors) for ``torch.save`` / :func:`hierphase.io.save_tensors`."""
+    return {"v": rules.v, "m": rules.m, "s": rules.s, "L": rules.L,
+            "n_classes": rules.n_classes, "tables": [t.clone() for t in rules.tables]}
+
+
+def rules_from_dict(data: dict) -> Rules:
+    """Inverse of :func:`rules_to_dict`; checks the shapes and the unambiguity of the tables."""
+    v, m, s, L = (int(data[k]) for k in ("v", "m", "s", "L"))
+    n_classes = validate_params(v, m, s, L, int(data["n_classes"]))
+    tables = tuple(torch.as_tensor(t).long().contiguous() for t in data["tables"])
+    if len(tables) != L:
+        raise ValueError(f"rules: expected L={L} tables, got {len(tables)}")
+    for level, t in enumerate(tables):
+        n_par = n_classes if level == 0 else v
+        if tuple(t.shape) != (n_par, m, s):
+            raise ValueError(f"rules: tables[{level}] has shape {tuple(t.shape)}, expected {(n_par, m, s)}")
+        if t.min() < 0 or t.max() >= v:
+            raise ValueError(f"rules: tables[{level}] has symbols outside [0, v={v})")
+        if _encode(t, v).reshape(-1).unique().numel() != n_par * m:
+            raise ValueError(f"rules: tables[{level}] repeats a tuple (grammar must be unambiguous)")
+    return Rules(v=v, m=m, s=s, L=L, n_classes=n_classes, tables=tables)
+
+
+def save_rules(rules: Rules, path: str | os.PathLike | None = None, **sidecar) -> dict:
+    """Return the rules as a dict; with ``path``, also write it atomically as ``.pt`` + sidecar."""
+    data = rules_to_dict(rules)
+    if path is not None:
+        from .io import save_tensors
+
+        save_tensors(path, data, **sidecar)
+    return data
+
+
+def load_rules(source: str | os.PathLike | dict) -> Rules:
+    """Rules from a dict made by :func:`save_rules` or from a ``.pt`` file written by it."""
+    if not isinstance(source, dict):
+        from .io import load_tensors
+
+        source = load_tensors(source)
+    return rules_from_dict(source)
