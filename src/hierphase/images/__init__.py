@@ -20,10 +20,10 @@ API (stable names; the Snakemake rules and ``hierphase.images.digits`` code agai
     ``FeatureClassifier(module, layers, mean=, std=, input_size=, name=)``: ``.layer_names``
     (shallow -> deep), ``clf(x in [-1, 1]) -> (logits, {layer: (B, C, S) float32})``;
     ``build_classifier(name, weights_path, device="auto")`` for ``convnext_base`` (41 layers),
-    ``resnet50``, ``vit_b_16``, ``digits_cnn`` (registered by ``hierphase.images.digits`` with
-    ``@register_classifier("digits_cnn")``); ``feature_statistics(clf, images) -> {"mean": {layer:
-    (C,)}, "std": {...}}``; ``layer_similarity(feats_a, feats_b, stats) -> {layer: (B,)}``;
-    ``class_kept(logits_a, logits_b) -> (B,) bool``; ``measure(clf, x0, x0_hat, stats) ->
+    ``resnet50``, ``vit_b_16``, ``digits_cnn`` (``hierphase.images.digits.load_digits_cnn``);
+    inputs in [-1, 1], given as they are to modules without mean/std normalisation;
+    ``feature_statistics(clf, images) -> {"mean": {layer: (C,)}, "std": {...}}``;
+    ``layer_similarity(feats_a, feats_b, stats) -> {layer: (B,)}``; ``class_kept(logits_a, logits_b) -> (B,) bool``; ``measure(clf, x0, x0_hat, stats) ->
     {pred_x0, pred_x0_hat, kept, similarity (N, n_layers)}``.
 ``hierphase.images.shards``
     The uint8 shard format (``images`` (N, C, H, W) uint8, ``labels``, ``names``):

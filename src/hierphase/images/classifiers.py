@@ -10,8 +10,8 @@ Builders by name (:func:`build_classifier`): ``convnext_base`` (the paper's: 41 
 the 36 CNBlocks, the 3 downsampling layers, the classifier head), ``resnet50`` (18 layers: stem,
 16 bottlenecks, fc) and ``vit_b_16`` (14 layers: patch embedding, 12 encoder blocks, head; inputs
 resized to 224). Their weights are torchvision ImageNet-1k state dicts read from a local file.
-Other packages register theirs with :func:`register_classifier` (``digits_cnn`` lives in
-``hierphase.images.digits``).
+Other modules register theirs with :func:`register_classifier`, or are looked up lazily
+(``digits_cnn`` is ``hierphase.images.digits.load_digits_cnn``).
 
 Observables, pure functions on tensors:
 
@@ -75,8 +75,10 @@ def canonical_features(out: torch.Tensor) -> torch.Tensor:
 class FeatureClassifier(nn.Module):
     """``module`` with forward hooks on ``layers`` (submodule names, shallow -> deep).
 
-    Inputs in [-1, 1] are mapped to [0, 1], resized to ``input_size`` when set (bilinear,
-    antialiased), then normalised with ``mean``/``std`` when given.
+    Inputs are images in [-1, 1]. Without ``mean``/``std`` the module receives them as they are
+    (a model trained on [-1, 1], like ``digits_cnn``); with them (torchvision models, whose
+    normalisation is defined on [0, 1]) they are mapped to [0, 1] and normalised per channel.
+    ``input_size`` resizes first (bilinear, antialiased) when the model needs a fixed size.
     """
 
     def __init__(self, module: nn.Module, layers: Sequence[str], *,
@@ -110,12 +112,12 @@ class FeatureClassifier(nn.Module):
         return next(self.module.parameters()).device
 
     def preprocess(self, x: torch.Tensor) -> torch.Tensor:
-        x = (x.float().to(self.device) + 1) / 2
+        x = x.float().to(self.device)
         if self.input_size is not None and x.shape[-1] != self.input_size:
             x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear",
                               align_corners=False, antialias=True)
         if self.mean is not None:
-            x = (x - self.mean) / self.std
+            x = ((x + 1) / 2 - self.mean) / self.std
         return x
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -131,8 +133,9 @@ class FeatureClassifier(nn.Module):
 
 # ----------------------------------------------------------------------------------- registry
 _BUILDERS: dict[str, Callable[..., FeatureClassifier]] = {}
-# Builders that live in other modules, imported on first use.
-_PLUGINS = {"digits_cnn": "hierphase.images.digits"}
+# Loaders that live in other modules, imported on first use: name -> (module, function taking
+# the weights path). They need a weights file (no random initialisation).
+_PLUGINS = {"digits_cnn": ("hierphase.images.digits", "load_digits_cnn")}
 
 
 def register_classifier(name: str) -> Callable:
@@ -154,7 +157,8 @@ def build_classifier(name: str, weights: str | os.PathLike | None, *,
     """The classifier ``name`` with weights from the local file ``weights`` (config key
     ``images.classifier.weights``). ``random_init=True`` (tests only) allows ``weights=None``."""
     if name not in _BUILDERS and name in _PLUGINS:
-        importlib.import_module(_PLUGINS[name])
+        module, function = _PLUGINS[name]
+        _BUILDERS[name] = getattr(importlib.import_module(module), function)
     if name not in _BUILDERS:
         raise ValueError(f"unknown classifier {name!r} (images.classifier.name); "
                          f"available: {available_classifiers()}")
