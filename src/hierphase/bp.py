@@ -163,3 +163,216 @@ def sample_posterior(rules: Rules, log_evidence: torch.Tensor, seed: int,
     if _resolve_backend(backend) == "numba" and dtype == torch.float64:
         return _sample_numba(rules, ev, uniforms)
     return _sample_torch(rules, ev, uniforms, dtype)
+
+
+# ----------------------------------------------------------------------------- numba backend
+# Per sample (parallel over samples), messages live in one (nodes, V) buffer with the nodes in
+# level order (level l starts at (s**l - 1)/(s - 1)); for every node and parent value the kernel
+# walks the m rules, multiplies the s children's entries and accumulates: the gather, product
+# and sum are fused, so no (nodes, rules, s) or (nodes, rules) tensor ever exists.
+try:
+    import numba as _nb
+    import numpy as _np
+
+    _NUMBA_AVAILABLE = True
+except ImportError:  # pragma: no cover - numba is a hard dependency, this keeps torch usable
+    _NUMBA_AVAILABLE = False
+
+if _NUMBA_AVAILABLE:
+
+    @_nb.njit(cache=True, nogil=True)
+    def _nb_upward(ev, b, tabs, n_par, s, L, up):
+        """Fill ``up`` (n_nodes, V) with sample b's per-node normalised upward messages.
+        Returns False when some node has zero likelihood."""
+        d = ev.shape[1]
+        v = ev.shape[2]
+        m = tabs.shape[2]
+        base = (d - 1) // (s - 1)
+        for j in range(d):
+            mx = -_np.inf
+            for a in range(v):
+                if ev[b, j, a] > mx:
+                    mx = ev[b, j, a]
+            z = 0.0
+            for a in range(v):
+                e = _np.exp(ev[b, j, a] - mx)
+                up[base + j, a] = e
+                z += e
+            for a in range(v):
+                up[base + j, a] /= z
+        nodes = d
+        for level in range(L - 1, -1, -1):
+            child_base = base
+            nodes //= s
+            base -= nodes
+            n_p = n_par[level]
+            for j in range(nodes):
+                cb = child_base + j * s
+                z = 0.0
+                for a in range(n_p):
+                    acc = 0.0
+                    for k in range(m):
+                        prod = up[cb, tabs[level, a, k, 0]]
+                        for i in range(1, s):
+                            prod *= up[cb + i, tabs[level, a, k, i]]
+                        acc += prod
+                    up[base + j, a] = acc
+                    z += acc
+                if not z > 0.0:
+                    return False
+                for a in range(n_p):
+                    up[base + j, a] /= z
+        return True
+
+    @_nb.njit(cache=True, parallel=True)
+    def _nb_marginals(ev, tabs, n_par, s, L, vmax):
+        n, d = ev.shape[0], ev.shape[1]
+        m = tabs.shape[2]
+        n_nodes = (d * s - 1) // (s - 1)
+        post = _np.zeros((n, n_nodes, vmax))
+        ok = _np.ones(n, dtype=_np.bool_)
+        for b in _nb.prange(n):
+            up = _np.zeros((n_nodes, vmax))
+            if not _nb_upward(ev, b, tabs, n_par, s, L, up):
+                ok[b] = False
+                continue
+            for a in range(n_par[0]):
+                post[b, 0, a] = up[0, a]
+            base = 0
+            nodes = 1
+            for level in range(L):
+                child_base = base + nodes
+                n_p = n_par[level]
+                for j in range(nodes):
+                    cb = child_base + j * s
+                    for a in range(n_p):
+                        pa = post[b, base + j, a]
+                        if pa == 0.0:
+                            continue
+                        big_w = 0.0
+                        for k in range(m):
+                            prod = up[cb, tabs[level, a, k, 0]]
+                            for i in range(1, s):
+                                prod *= up[cb + i, tabs[level, a, k, i]]
+                            big_w += prod
+                        scale = pa / big_w
+                        for k in range(m):
+                            prod = up[cb, tabs[level, a, k, 0]]
+                            for i in range(1, s):
+                                prod *= up[cb + i, tabs[level, a, k, i]]
+                            q = prod * scale
+                            for i in range(s):
+                                post[b, cb + i, tabs[level, a, k, i]] += q
+                    for i in range(s):
+                        z = 0.0
+                        for c in range(vmax):
+                            z += post[b, cb + i, c]
+                        for c in range(vmax):
+                            post[b, cb + i, c] /= z
+                base = child_base
+                nodes *= s
+        return post, ok
+
+    @_nb.njit(cache=True, nogil=True, inline="always")
+    def _nb_draw(weights, count, u):
+        """Index in [0, count) drawn with probability ∝ weights (inverse CDF, never a zero weight)."""
+        total = 0.0
+        for i in range(count):
+            total += weights[i]
+        target = u * total
+        cum = 0.0
+        last = 0
+        for i in range(count):
+            if weights[i] > 0.0:
+                last = i
+                cum += weights[i]
+                if cum > target:
+                    return i
+        return last
+
+    @_nb.njit(cache=True, parallel=True)
+    def _nb_sample(ev, tabs, n_par, s, L, vmax, uniforms):
+        n, d = ev.shape[0], ev.shape[1]
+        m = tabs.shape[2]
+        n_nodes = (d * s - 1) // (s - 1)
+        out = _np.empty((n, n_nodes), dtype=_np.int64)
+        ok = _np.ones(n, dtype=_np.bool_)
+        for b in _nb.prange(n):
+            up = _np.empty((n_nodes, vmax))
+            w = _np.empty(m)
+            if not _nb_upward(ev, b, tabs, n_par, s, L, up):
+                ok[b] = False
+                out[b, :] = -1
+                continue
+            out[b, 0] = _nb_draw(up[0], n_par[0], uniforms[b, 0])
+            base = 0
+            nodes = 1
+            for level in range(L):
+                child_base = base + nodes
+                for j in range(nodes):
+                    cb = child_base + j * s
+                    a = out[b, base + j]
+                    for k in range(m):
+                        prod = up[cb, tabs[level, a, k, 0]]
+                        for i in range(1, s):
+                            prod *= up[cb + i, tabs[level, a, k, i]]
+                        w[k] = prod
+                    k = _nb_draw(w, m, uniforms[b, 1 + base + j])
+                    for i in range(s):
+                        out[b, cb + i] = tabs[level, a, k, i]
+                base = child_base
+                nodes *= s
+        return out, ok
+
+
+def _packed_tables(rules: Rules):
+    """(L, P_max, m, s) int64 array of all tables (zero-padded) and (L,) parents per level."""
+    p_max = max(rules.v, rules.n_classes)
+    tabs = _np.zeros((rules.L, p_max, rules.m, rules.s), dtype=_np.int64)
+    n_par = _np.zeros(rules.L, dtype=_np.int64)
+    for level, t in enumerate(rules.tables):
+        tabs[level, : t.shape[0]] = t.numpy()
+        n_par[level] = t.shape[0]
+    return tabs, n_par
+
+
+def _ev_numpy(ev: torch.Tensor):
+    arr = ev.detach().to(torch.float64).contiguous().numpy()
+    top = arr.max(axis=-1) if arr.size else arr
+    if arr.size and not _np.isfinite(top).all():
+        raise ValueError("log_evidence: every leaf needs at least one finite entry (no NaN or +inf)")
+    return arr
+
+
+def _raise_if_incompatible(ok):
+    if not ok.all():
+        raise ValueError("log_evidence is incompatible with every datum of this RHM "
+                         "(zero likelihood at some node)")
+
+
+def _split_levels(rules: Rules, flat: torch.Tensor) -> list[torch.Tensor]:
+    out, start = [], 0
+    for level in range(rules.L + 1):
+        nodes = rules.s**level
+        block = flat[:, start:start + nodes]
+        if block.dim() == 3:
+            block = block[..., : rules.n_symbols(level)]
+        out.append(block.contiguous())
+        start += nodes
+    return out
+
+
+def _marginals_numba(rules: Rules, ev: torch.Tensor) -> list[torch.Tensor]:
+    tabs, n_par = _packed_tables(rules)
+    post, ok = _nb_marginals(_ev_numpy(ev), tabs, n_par, rules.s, rules.L,
+                             max(rules.v, rules.n_classes))
+    _raise_if_incompatible(ok)
+    return _split_levels(rules, torch.from_numpy(post))
+
+
+def _sample_numba(rules: Rules, ev: torch.Tensor, uniforms: torch.Tensor) -> list[torch.Tensor]:
+    tabs, n_par = _packed_tables(rules)
+    out, ok = _nb_sample(_ev_numpy(ev), tabs, n_par, rules.s, rules.L,
+                         max(rules.v, rules.n_classes), uniforms.contiguous().numpy())
+    _raise_if_incompatible(ok)
+    return _split_levels(rules, torch.from_numpy(out))
