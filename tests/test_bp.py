@@ -1,0 +1,221 @@
+"""hierphase.bp: exactness against brute-force enumeration, exact posterior sampling (statistical
+tests at fixed seeds), sanity limits, numerical stability and errors. Both backends."""
+
+import math
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+sys.path.insert(0, str(Path(__file__).parent))
+from brute_force import all_data_recursive, posterior_by_enumeration  # noqa: E402
+
+from hierphase import bp, noise, rhm  # noqa: E402
+from hierphase.observables import kept_fraction, true_latent_probability  # noqa: E402
+
+BACKENDS = ["numba", "torch"]
+TINY = {  # v, m, s, L, n_classes
+    "v3m2s2L2": (3, 2, 2, 2, None),
+    "v4m2s2L3": (4, 2, 2, 3, None),
+    "v3m2s3L2": (3, 2, 3, 2, None),
+    "v4m2s2L2nc2": (4, 2, 2, 2, 2),
+    "v3m1s2L2nc5": (3, 1, 2, 2, 5),
+}
+EVIDENCE = ["random", "epsilon", "gaussian", "masking", "uniform"]
+
+
+def _evidence(kind, rules, n, seed):
+    """Evidence of each noise type from data of the RHM (random levels), or random log-likelihoods."""
+    g = torch.Generator().manual_seed(seed)
+    if kind == "random":
+        return torch.randn((n, rules.d, rules.v), generator=g, dtype=torch.float64) * 2.0
+    leaves = rhm.sample_trees(rules, n, seed=seed)[-1]
+    level = float(torch.rand((), generator=g)) * 0.8 + 0.1
+    rows = [noise.forward_evidence(kind, leaves[i:i + 1], rules.v, level, seed=seed + i,
+                                   schedule=noise.GaussianSchedule(T=100))
+            for i in range(n)]
+    return torch.cat(rows)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kind", EVIDENCE)
+@pytest.mark.parametrize("name", list(TINY))
+def test_marginals_equal_brute_force(name, kind, backend):
+    v, m, s, L, nc = TINY[name]
+    rules = rhm.sample_rules(v, m, s, L, n_classes=nc, seed=11)
+    ev = _evidence(kind, rules, 6, seed=zlib.crc32(f"{name}/{kind}".encode()) % 1000)
+    got = bp.marginals(rules, ev, backend=backend)
+    ref = posterior_by_enumeration(rules, ev)
+    assert len(got) == L + 1
+    for level, (a, b) in enumerate(zip(got, ref)):
+        assert a.dtype == torch.float64 and tuple(a.shape) == b.shape
+        err = float(np.abs(a.numpy() - b).max())
+        assert err < 1e-9, f"level {level}: max error {err}"
+
+
+def _joint_test(rules, ev_row, backend, n, seed):
+    """Chi-square of posterior samples of whole data against the brute-force posterior."""
+    data = all_data_recursive(rules)
+    leaves = data[-1]
+    loglik = sum(ev_row[j, leaves[:, j]].numpy() for j in range(rules.d))
+    post = np.exp(loglik - loglik.max())
+    post /= post.sum()
+    samples = bp.sample_posterior(rules, ev_row.expand(n, -1, -1), seed=seed, backend=backend)
+    # each sample's latent tree must be the parse of its leaves
+    parsed = rhm.parse(rules, samples[-1])
+    assert parsed.valid.all()
+    assert all(torch.equal(a, b) for a, b in zip(parsed.latents, samples))
+    index = {tuple(x): i for i, x in enumerate(leaves.tolist())}
+    counts = np.bincount([index[tuple(x)] for x in samples[-1].tolist()], minlength=len(leaves))
+    expected = post * n
+    big = expected >= 5  # pool the rare data into one bin
+    obs = np.append(counts[big], counts[~big].sum())
+    exp = np.append(expected[big], expected[~big].sum())
+    if exp[-1] < 5:
+        obs, exp = obs[:-1], exp[:-1]
+        obs[-1] += counts[~big].sum()
+        exp[-1] += expected[~big].sum()
+    chi2 = float(((obs - exp) ** 2 / exp).sum())
+    return chi2, len(obs) - 1, samples
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", ["v3m2s2L2", "v3m2s3L2", "v4m2s2L2nc2"])
+def test_posterior_samples_follow_exact_posterior(name, backend):
+    """Stated tolerance: chi-square over all data below its 0.999 quantile, and every per-level
+    marginal frequency within 5 standard errors of ``marginals`` (fixed seeds)."""
+    v, m, s, L, nc = TINY[name]
+    rules = rhm.sample_rules(v, m, s, L, n_classes=nc, seed=4)
+    ev_row = torch.randn((1, rules.d, v), generator=torch.Generator().manual_seed(1),
+                         dtype=torch.float64)[0]
+    n = 20000
+    chi2, dof, samples = _joint_test(rules, ev_row, backend, n, seed=5)
+    assert chi2 < stats.chi2.ppf(0.999, dof), (chi2, dof)
+    marg = bp.marginals(rules, ev_row.unsqueeze(0), backend=backend)
+    for level, sam in enumerate(samples):
+        n_vals = rules.n_symbols(level)
+        freq = torch.nn.functional.one_hot(sam, n_vals).double().mean(0)  # (nodes, n_vals)
+        p = marg[level][0]
+        tol = 5 * torch.sqrt(p * (1 - p) / n) + 1e-12
+        assert ((freq - p).abs() <= tol).all(), level
+
+
+def test_backends_give_identical_samples():
+    rules = rhm.sample_rules(8, 3, 2, 5, seed=2)
+    trees = rhm.sample_trees(rules, 300, seed=0)
+    ev = noise.forward_evidence("gaussian", trees[-1], 8, 0.6, seed=1)
+    a = bp.sample_posterior(rules, ev, seed=3, backend="numba")
+    b = bp.sample_posterior(rules, ev, seed=3, backend="torch")
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    ma = bp.marginals(rules, ev, backend="numba")
+    mb = bp.marginals(rules, ev, backend="torch")
+    assert max(float((x - y).abs().max()) for x, y in zip(ma, mb)) < 1e-12
+
+
+def test_sampling_deterministic_in_seed():
+    rules = rhm.sample_rules(8, 3, 2, 4, seed=2)
+    ev = noise.epsilon_evidence(rhm.sample_trees(rules, 50, seed=0)[-1], 0.7, 8)
+    a = bp.sample_posterior(rules, ev, seed=1)
+    b = bp.sample_posterior(rules, ev, seed=1)
+    c = bp.sample_posterior(rules, ev, seed=2)
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    assert not torch.equal(a[-1], c[-1])
+    assert all(x.dtype == torch.long for x in a)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_mean_true_probability_equals_kept_rate(backend):
+    """Forward-backward: the rate at which samples keep each level's latent equals the mean
+    posterior probability of the true latent, within 4 standard errors (fixed seeds)."""
+    rules = rhm.sample_rules(8, 3, 2, 4, seed=0)
+    n = 4000
+    trees = rhm.sample_trees(rules, n, seed=1)
+    ev = noise.epsilon_evidence(trees[-1], 0.7, 8)  # near eps* = 0.686: class kept ~ half the time
+    p_true = true_latent_probability(bp.marginals(rules, ev, backend=backend), trees)
+    kept = kept_fraction(bp.sample_posterior(rules, ev, seed=2, backend=backend), trees)
+    p0 = p_true[0][:, 0]
+    assert 0.2 < float(p0.mean()) < 0.9
+    z = float((kept[0] - p0).sum() / torch.sqrt((p0 * (1 - p0)).sum()))
+    assert abs(z) < 4, z
+    for level in range(1, rules.L + 1):
+        diff = (kept[level] - p_true[level].mean(1)).numpy()
+        z = diff.mean() / (diff.std(ddof=1) / math.sqrt(n))
+        assert abs(z) < 4, (level, z)
+
+
+@pytest.mark.parametrize("process", noise.PROCESSES)
+def test_zero_noise_keeps_everything(process):
+    rules = rhm.sample_rules(16, 4, 2, 4, seed=0)
+    trees = rhm.sample_trees(rules, 64, seed=0)
+    ev = noise.forward_evidence(process, trees[-1], 16, 0.0, seed=0)
+    p_true = true_latent_probability(bp.marginals(rules, ev), trees)
+    assert all(torch.allclose(p, torch.ones_like(p), atol=1e-12, rtol=0) for p in p_true)
+    samples = bp.sample_posterior(rules, ev, seed=0)
+    assert all(torch.equal(a, b) for a, b in zip(samples, trees))
+
+
+@pytest.mark.parametrize("process,level", [("epsilon", 1.0), ("masking", 1.0)])
+@pytest.mark.parametrize("nc", [None, 5])
+def test_full_noise_keeps_class_at_chance(process, level, nc):
+    rules = rhm.sample_rules(8, 3, 2, 3, n_classes=nc, seed=0)
+    n = 4000
+    trees = rhm.sample_trees(rules, n, seed=0)
+    ev = noise.forward_evidence(process, trees[-1], 8, level, seed=0)
+    root = bp.marginals(rules, ev)[0]
+    assert torch.allclose(root, torch.full_like(root, 1 / rules.n_classes), atol=1e-12, rtol=0)
+    kept = kept_fraction(bp.sample_posterior(rules, ev, seed=1), trees)[0]
+    p = 1 / rules.n_classes
+    assert abs(float(kept.mean()) - p) < 4 * math.sqrt(p * (1 - p) / n)
+
+
+@pytest.mark.parametrize("v,m,L,process", [(16, 4, 12, "gaussian"), (32, 8, 10, "epsilon"),
+                                           (32, 8, 10, "uniform")])
+def test_deep_trees_stay_finite(v, m, L, process):
+    rules = rhm.sample_rules(v, m, 2, L, seed=0)
+    trees = rhm.sample_trees(rules, 3, seed=0)
+    ev = noise.forward_evidence(process, trees[-1], v, 0.5, seed=0)
+    for backend in BACKENDS:
+        marg = bp.marginals(rules, ev, backend=backend)
+        for mg in marg:
+            assert torch.isfinite(mg).all()
+            assert torch.allclose(mg.sum(-1), torch.ones(mg.shape[:-1], dtype=torch.float64))
+        samples = bp.sample_posterior(rules, ev, seed=0, backend=backend)
+        assert rhm.parse(rules, samples[-1]).valid.all()
+
+
+def test_errors():
+    rules = rhm.sample_rules(4, 2, 2, 3, seed=0)
+    good = noise.epsilon_evidence(rhm.sample_trees(rules, 2, seed=0)[-1], 0.5, 4)
+    with pytest.raises(ValueError, match="shape"):
+        bp.marginals(rules, good[:, :4])
+    with pytest.raises(ValueError, match="backend"):
+        bp.marginals(rules, good, backend="jax")
+    nan = good.clone()
+    nan[0, 0] = float("nan")
+    for backend in BACKENDS:
+        with pytest.raises(ValueError, match="finite"):
+            bp.marginals(rules, nan, backend=backend)
+    # clean evidence of a datum that the grammar cannot produce
+    lookup = rhm._parent_lookup(rules, rules.L - 1)
+    bad = int((lookup < 0).nonzero()[0])
+    leaves = rhm.sample_trees(rules, 1, seed=0)[-1].clone()
+    leaves[0, :2] = torch.tensor([bad // 4, bad % 4])
+    impossible = noise.epsilon_evidence(leaves, 0.0, 4)
+    for backend in BACKENDS:
+        with pytest.raises(ValueError, match="incompatible"):
+            bp.marginals(rules, impossible, backend=backend)
+        with pytest.raises(ValueError, match="incompatible"):
+            bp.sample_posterior(rules, impossible, seed=0, backend=backend)
+
+
+def test_float32_torch_path():
+    rules = rhm.sample_rules(8, 3, 2, 4, seed=0)
+    ev = noise.epsilon_evidence(rhm.sample_trees(rules, 8, seed=0)[-1], 0.5, 8)
+    m32 = bp.marginals(rules, ev, dtype=torch.float32)
+    m64 = bp.marginals(rules, ev)
+    assert m32[0].dtype == torch.float32
+    assert max(float((a.double() - b).abs().max()) for a, b in zip(m32, m64)) < 1e-5
