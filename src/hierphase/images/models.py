@@ -20,6 +20,7 @@ Adapters:
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -103,7 +104,9 @@ class AdmFlags:
 
 def _guided_diffusion():
     try:
-        from guided_diffusion import script_util
+        with warnings.catch_warnings():  # its torch.cuda.amp decorators are deprecated, harmless
+            warnings.simplefilter("ignore", FutureWarning)
+            from guided_diffusion import script_util
     except ImportError as err:  # pragma: no cover - the dev extra installs it
         raise ImportError(
             "The ADM adapter needs OpenAI's guided-diffusion code: pip install "
