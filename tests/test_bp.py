@@ -219,3 +219,25 @@ def test_float32_torch_path():
     m64 = bp.marginals(rules, ev)
     assert m32[0].dtype == torch.float32
     assert max(float((a.double() - b).abs().max()) for a, b in zip(m32, m64)) < 1e-5
+
+
+def test_class_curve_sharpens_towards_step_and_matches_mean_field():
+    """v=32 m=8 s=2: below eps* = 0.7312 deeper trees keep the class more, above it less; the
+    exact mean posterior probability of the true class is within 0.05 of the mean-field curve
+    (256 data per point, fixed seeds; full table: benchmarks/step_curve.py)."""
+    from hierphase import theory
+
+    kept = {}
+    for L in (2, 8):
+        rules = rhm.sample_rules(32, 8, 2, L, seed=0)
+        trees = rhm.sample_trees(rules, 256, seed=1)
+        for eps in (0.5, 0.85):
+            post = bp.class_posterior(rules, noise.epsilon_evidence(trees[-1], eps, 32))
+            kept[L, eps] = float(torch.gather(post, 1, trees[0]).mean())
+            assert kept[L, eps] == pytest.approx(
+                float(theory.class_reconstruction(eps, 32, 8, 2, L)), abs=0.05)
+            torch_post = bp.class_posterior(rules, noise.epsilon_evidence(trees[-1][:8], eps, 32),
+                                            backend="torch")
+            assert torch.allclose(torch_post, post[:8], atol=1e-12, rtol=0)
+    assert kept[8, 0.5] > kept[2, 0.5] + 0.2
+    assert kept[8, 0.85] < kept[2, 0.85] - 0.05

@@ -24,7 +24,7 @@ import torch
 from .rhm import Rules
 from .seeding import derive_seed, torch_generator
 
-__all__ = ["marginals", "sample_posterior", "upward_messages", "posterior_uniforms", "BACKENDS"]
+__all__ = ["marginals", "class_posterior", "sample_posterior", "upward_messages", "posterior_uniforms", "BACKENDS"]
 
 BACKENDS = ("auto", "numba", "torch")
 _NUMBA_AVAILABLE = False  # set below once the fused kernels are defined
@@ -154,6 +154,20 @@ def marginals(rules: Rules, log_evidence: torch.Tensor, dtype: torch.dtype = tor
     return _marginals_torch(rules, ev, dtype)
 
 
+def class_posterior(rules: Rules, log_evidence: torch.Tensor,
+                    backend: str = "auto") -> torch.Tensor:
+    """Posterior over the class only, (n, n_classes) float64: the upward pass alone (about half
+    the cost of :func:`marginals`)."""
+    ev = _check_evidence(rules, log_evidence)
+    if _resolve_backend(backend) == "numba":
+        tabs, n_par = _packed_tables(rules)
+        root, ok = _nb_root(_ev_numpy(ev), tabs, n_par, rules.s, rules.L,
+                            max(rules.v, rules.n_classes))
+        _raise_if_incompatible(ok)
+        return torch.from_numpy(root[:, : rules.n_classes])
+    return upward_messages(rules, ev)[0][:, 0]
+
+
 def sample_posterior(rules: Rules, log_evidence: torch.Tensor, seed: int,
                      dtype: torch.dtype = torch.float64, backend: str = "auto") -> list[torch.Tensor]:
     """One exact posterior sample per datum, with its whole latent tree: L+1 LongTensors
@@ -272,6 +286,21 @@ if _NUMBA_AVAILABLE:
                 base = child_base
                 nodes *= s
         return post, ok
+
+    @_nb.njit(cache=True, parallel=True)
+    def _nb_root(ev, tabs, n_par, s, L, vmax):
+        n, d = ev.shape[0], ev.shape[1]
+        n_nodes = (d * s - 1) // (s - 1)
+        root = _np.zeros((n, vmax))
+        ok = _np.ones(n, dtype=_np.bool_)
+        for b in _nb.prange(n):
+            up = _np.empty((n_nodes, vmax))
+            if not _nb_upward(ev, b, tabs, n_par, s, L, up):
+                ok[b] = False
+                continue
+            for a in range(n_par[0]):
+                root[b, a] = up[0, a]
+        return root, ok
 
     @_nb.njit(cache=True, nogil=True, inline="always")
     def _nb_draw(weights, count, u):
