@@ -193,6 +193,29 @@ def test_forward_backward_adm_shapes_determinism_and_k0(adm):
         D.forward_backward(adm, x0, 21, seeds, num_steps=20, progress=False)
 
 
+def test_whole_chain_equals_openai_sampler(adm, adm_unet, monkeypatch):
+    """forward_backward == OpenAI's q_sample + p_sample loop on the same network and noise."""
+    from guided_diffusion import gaussian_diffusion as gd
+    from guided_diffusion.respace import SpacedDiffusion
+
+    K, k, seeds = 20, 6, [5, 6]
+    x0 = _images(2)
+    ours = D.forward_backward(adm, x0, k, seeds, num_steps=K, progress=False).x0_hat
+
+    ref = SpacedDiffusion(use_timesteps=set(D.space_timesteps(1000, K)),
+                          betas=gd.get_named_beta_schedule("linear", 1000),
+                          model_mean_type=gd.ModelMeanType.EPSILON,
+                          model_var_type=gd.ModelVarType.LEARNED_RANGE, loss_type=gd.LossType.MSE)
+    gens = [torch_generator(s) for s in seeds]
+    draw = lambda x: torch.cat([torch.randn((1, *x.shape[1:]), generator=g) for g in gens])
+    x = ref.q_sample(x0, torch.full((2,), k - 1), noise=draw(x0))
+    monkeypatch.setattr(gd.th, "randn_like", draw)       # OpenAI's p_sample noise, per image
+    with torch.no_grad():
+        for i in reversed(range(k)):
+            x = ref.p_sample(adm_unet, x, torch.full((2,), i), clip_denoised=True)["sample"]
+    torch.testing.assert_close(ours, x, rtol=0, atol=1e-4)
+
+
 def test_fixed_variance_model_uses_posterior_variance():
     class EpsOnly(nn.Module):
         learned_variance = False
@@ -234,13 +257,15 @@ def test_adm_adapter_strict_load_and_outputs(adm, adm_unet, adm_path, tmp_path):
         M.load_adm(broken, TINY_ADM, device="cpu")
     with pytest.raises(RuntimeError, match="does not match the ADM flags"):
         M.load_adm(adm_path, TINY_ADM, device="cpu", num_channels=64)
-    # bf16 torso (the GPU option) runs and stays close to float32
-    bf = M.load_adm(adm_path, TINY_ADM, device="cpu", dtype="bfloat16")
-    assert bf.unet.input_blocks[0][0].weight.dtype == torch.bfloat16
-    assert bf.unet.time_embed[0].weight.dtype == torch.float32
-    eps_bf, _ = bf(x, t)
-    assert eps_bf.dtype == torch.float32
-    assert (eps_bf - eps).abs().max() < 0.05 * eps.abs().max() + 1e-3
+    # fp16 (the paper's, via OpenAI's convert_to_fp16) and bf16 torsos run and stay close to fp32
+    for dtype, name in ((torch.float16, "float16"), (torch.bfloat16, "bfloat16")):
+        low = M.load_adm(adm_path, TINY_ADM, device="cpu", dtype=name)
+        assert low.unet.input_blocks[0][0].weight.dtype == dtype
+        assert low.unet.time_embed[0].weight.dtype == torch.float32
+        assert low.unet.out[-1].weight.dtype == torch.float32
+        eps_low, var_low = low(x, t)
+        assert eps_low.dtype == var_low.dtype == torch.float32
+        assert (eps_low - eps).abs().max() < 0.05 * eps.abs().max() + 1e-3
 
 
 def test_adm_paper_flags_build_the_256_model():

@@ -129,6 +129,10 @@ def _convert_adm(unet: nn.Module, dtype: torch.dtype) -> None:
     the output head in float32 (``UNetModel.convert_to_fp16``, generalised to bfloat16)."""
     if dtype == torch.float32:
         return
+    if dtype == torch.float16:                       # the paper's path, OpenAI's own code
+        unet.convert_to_fp16()
+        unet.dtype = dtype
+        return
 
     def convert(layer: nn.Module) -> None:
         if isinstance(layer, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
