@@ -331,6 +331,12 @@ def test_other_torchvision_classifiers(name, n_layers, size):
     assert logits.shape == (1, 1000) and len(feats) == len(clf.layer_names) == n_layers
 
 
+def test_digits_cnn_is_found_through_the_registry(tmp_path):
+    assert "digits_cnn" in C.available_classifiers()
+    with pytest.raises(FileNotFoundError, match=r"images\.classifier\.weights"):
+        C.build_classifier("digits_cnn", tmp_path / "digits_cnn.pt")
+
+
 def test_classifier_weight_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"images\.classifier\.weights.*convnext_base"):
         C.build_classifier("convnext_base", tmp_path / "missing.pth")

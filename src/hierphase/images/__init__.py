@@ -5,8 +5,8 @@ API (stable names; the Snakemake rules and ``hierphase.images.digits`` code agai
 ``hierphase.images.diffusion``
     ``respaced_schedule(num_steps=250, T=1000) -> RespacedSchedule`` (linear betas, OpenAI even
     respacing, ``.timesteps``, ``.betas``, ``.alphas_bar``, ``.t(k)``, ``.t_model(k)``,
-    ``.t_over_T(k)``); ``forward_backward(model, x0, k, seeds, *, schedule=None, num_steps=250,
-    batch_size=16, fixed_variance="fixed_small", clip_denoised=True, progress=True) ->
+    ``.t_over_T(k)``); ``forward_backward(model, x0, k, seeds, batch_size=16, progress=True, *,
+    schedule=None, num_steps=250, fixed_variance="fixed_small", clip_denoised=True) ->
     ForwardBackward`` with ``.x0_hat`` (N, C, H, W) float32 in [-1, 1] and ``.k, .K, .T, .t,
     .t_model, .t_over_T`` (``.record()`` as a dict). ``k`` is the respaced step, 0 = clean
     (returns x0 exactly), K = pure noise; ``t_over_T = k / K`` (the paper's axis); ``t`` the

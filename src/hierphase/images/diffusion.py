@@ -209,10 +209,11 @@ class ForwardBackward:
                 "t_over_T": self.t_over_T}
 
 
-def forward_backward(model, x0: torch.Tensor, k: int, seeds: Sequence[int], *,
+def forward_backward(model, x0: torch.Tensor, k: int, seeds: Sequence[int],
+                     batch_size: int = 16, progress: bool = True, *,
                      schedule: RespacedSchedule | None = None, num_steps: int | str = 250,
-                     batch_size: int = 16, fixed_variance: str = "fixed_small",
-                     clip_denoised: bool = True, progress: bool = True) -> ForwardBackward:
+                     fixed_variance: str = "fixed_small",
+                     clip_denoised: bool = True) -> ForwardBackward:
     """Noise every image of ``x0`` to respaced step ``k`` and sample back to step 0.
 
     ``model`` follows :class:`hierphase.images.models.DiffusionModel` (``model(x_t, t_model) ->
