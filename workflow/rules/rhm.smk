@@ -1,5 +1,242 @@
-# rhm branch: rules are added here by its owner.
+# RHM branch, exact: rules -> clean data -> forward-backward sweeps with exact BP (one job per
+# shard of the noise grid) -> one tidy kept table per experiment -> mean-field theory -> figures.
+rule rhm_rules:
+    output:
+        rules="results/rhm/rules/{experiment}/L{L}/rules{rule_seed}/rules.pt",
+    log:
+        "logs/rhm/rules/{experiment}/L{L}/rules{rule_seed}.log",
+    conda:
+        "../../envs/rhm.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        v=lambda wc: rhm_exp(wc)["v"],
+        m=lambda wc: rhm_exp(wc)["m"],
+        s=lambda wc: rhm_exp(wc)["s"],
+        n_classes=lambda wc: rhm_n_classes(rhm_exp(wc)),
+        seed=lambda wc: rhm_seed("rules", wc),
+    script:
+        "../scripts/rhm_rules.py"
 
 
-def rhm_targets():
-    return []
+rule rhm_data:
+    input:
+        rules=rules.rhm_rules.output.rules,
+    output:
+        trees="results/rhm/data/{experiment}/L{L}/rules{rule_seed}/trees.pt",
+    log:
+        "logs/rhm/data/{experiment}/L{L}/rules{rule_seed}.log",
+    conda:
+        "../../envs/rhm.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        n_samples=lambda wc: rhm_exp(wc)["n_samples"],
+        seed=lambda wc: rhm_seed("data", wc),
+    script:
+        "../scripts/rhm_data.py"
+
+
+rule rhm_sweep:
+    input:
+        rules=rules.rhm_rules.output.rules,
+        trees=rules.rhm_data.output.trees,
+    output:
+        table="results/rhm/sweep/{experiment}/L{L}/rules{rule_seed}/{process}/shard{shard}.parquet",
+        csv="results/rhm/sweep/{experiment}/L{L}/rules{rule_seed}/{process}/shard{shard}.csv",
+    log:
+        "logs/rhm/sweep/{experiment}/L{L}/rules{rule_seed}/{process}/shard{shard}.log",
+    benchmark:
+        "logs/benchmarks/rhm/sweep/{experiment}/L{L}/rules{rule_seed}/{process}/shard{shard}.tsv"
+    conda:
+        "../../envs/rhm.yaml"
+    threads: 1
+    resources:
+        mem_mb=rhm_mem_mb,
+        runtime=60,
+    params:
+        values=lambda wc: rhm_block_values(
+            rhm_exp(wc)["processes"][wc.process][int(wc.shard)]
+        ),
+        schedule=lambda wc: (
+            RHM["schedule"] if wc.process in RHM_TIME_PROCESSES else None
+        ),
+        batch_size=lambda wc: rhm_exp(wc)["batch_size"],
+        seed=lambda wc: rhm_seed("sweep", wc, wc.process),
+    script:
+        "../scripts/rhm_sweep.py"
+
+
+rule rhm_aggregate:
+    input:
+        shards=rhm_sweep_shards,
+    output:
+        table="results/rhm/aggregate/{experiment}/kept.parquet",
+        csv="results/rhm/aggregate/{experiment}/kept.csv",
+    log:
+        "logs/rhm/aggregate/{experiment}.log",
+    conda:
+        "../../envs/rhm.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/rhm_aggregate.py"
+
+
+rule rhm_theory:
+    output:
+        table="results/rhm/theory/{experiment}/L{L}.parquet",
+        csv="results/rhm/theory/{experiment}/L{L}.csv",
+    log:
+        "logs/rhm/theory/{experiment}/L{L}.log",
+    conda:
+        "../../envs/rhm.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        v=lambda wc: rhm_exp(wc)["v"],
+        m=lambda wc: rhm_exp(wc)["m"],
+        s=lambda wc: rhm_exp(wc)["s"],
+        n_classes=lambda wc: rhm_n_classes(rhm_exp(wc)),
+        points=RHM["theory_points"],
+    script:
+        "../scripts/rhm_theory.py"
+
+
+rule rhm_theory_summary:
+    output:
+        table="results/rhm/theory/{experiment}/summary.parquet",
+        csv="results/rhm/theory/{experiment}/summary.csv",
+    log:
+        "logs/rhm/theory/{experiment}/summary.log",
+    conda:
+        "../../envs/rhm.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        v=lambda wc: rhm_exp(wc)["v"],
+        m=lambda wc: rhm_exp(wc)["m"],
+        s=lambda wc: rhm_exp(wc)["s"],
+    script:
+        "../scripts/rhm_theory_summary.py"
+
+
+rule rhm_fig_class_vs_eps:
+    input:
+        kept=rules.rhm_aggregate.output.table,
+        theory=rhm_theory_tables,
+        summary=rules.rhm_theory_summary.output.table,
+    output:
+        png=report(
+            f"{RHM_FIGURES}/class_vs_eps.png",
+            caption="../report/rhm/class_vs_eps.rst",
+            category="RHM, exact BP",
+            subcategory="{experiment}",
+        ),
+        pdf=f"{RHM_FIGURES}/class_vs_eps.pdf",
+    log:
+        "logs/rhm/figures/{experiment}/class_vs_eps.log",
+    conda:
+        "../../envs/rhm.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        depths=lambda wc: rhm_exp(wc)["L"],
+        n_classes=lambda wc: rhm_n_classes(rhm_exp(wc)),
+    script:
+        "../scripts/rhm_fig_class_vs_eps.py"
+
+
+rule rhm_fig_levels_vs_eps:
+    input:
+        kept=rules.rhm_aggregate.output.table,
+        theory=rhm_theory_tables,
+        summary=rules.rhm_theory_summary.output.table,
+    output:
+        png=report(
+            f"{RHM_FIGURES}/levels_vs_eps.png",
+            caption="../report/rhm/levels_vs_eps.rst",
+            category="RHM, exact BP",
+            subcategory="{experiment}",
+        ),
+        pdf=f"{RHM_FIGURES}/levels_vs_eps.pdf",
+    log:
+        "logs/rhm/figures/{experiment}/levels_vs_eps.log",
+    conda:
+        "../../envs/rhm.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        depth=lambda wc: rhm_levels_L(rhm_exp(wc)),
+        n_classes=lambda wc: rhm_n_classes(rhm_exp(wc)),
+    script:
+        "../scripts/rhm_fig_levels_vs_eps.py"
+
+
+rule rhm_fig_time:
+    input:
+        kept=rules.rhm_aggregate.output.table,
+    output:
+        png=report(
+            f"{RHM_FIGURES}/time_{{time_process}}.png",
+            caption="../report/rhm/time.rst",
+            category="RHM, exact BP",
+            subcategory="{experiment}",
+        ),
+        pdf=f"{RHM_FIGURES}/time_{{time_process}}.pdf",
+    log:
+        "logs/rhm/figures/{experiment}/time_{time_process}.log",
+    conda:
+        "../../envs/rhm.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        depths=lambda wc: rhm_exp(wc)["L"],
+        depth=lambda wc: rhm_levels_L(rhm_exp(wc)),
+        n_classes=lambda wc: rhm_n_classes(rhm_exp(wc)),
+    script:
+        "../scripts/rhm_fig_time.py"
+
+
+rule rhm_fig_cobweb:
+    input:
+        summary=rules.rhm_theory_summary.output.table,
+    output:
+        png=report(
+            f"{RHM_FIGURES}/cobweb.png",
+            caption="../report/rhm/cobweb.rst",
+            category="RHM, exact BP",
+            subcategory="{experiment}",
+        ),
+        pdf=f"{RHM_FIGURES}/cobweb.pdf",
+    log:
+        "logs/rhm/figures/{experiment}/cobweb.log",
+    conda:
+        "../../envs/rhm.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        v=lambda wc: rhm_exp(wc)["v"],
+        m=lambda wc: rhm_exp(wc)["m"],
+        s=lambda wc: rhm_exp(wc)["s"],
+        depth=lambda wc: rhm_levels_L(rhm_exp(wc)),
+    script:
+        "../scripts/rhm_fig_cobweb.py"

@@ -1,0 +1,199 @@
+"""Glue of the RHM branch of the workflow: one function per stage, on plain Python values.
+
+The science lives in :mod:`hierphase.rhm`, :mod:`hierphase.noise`, :mod:`hierphase.bp`,
+:mod:`hierphase.observables` and :mod:`hierphase.theory`; this module only strings it together the
+way the workflow's stages need it (batches, shards, tidy tables), so a notebook can run one stage
+exactly as the pipeline does. It imports no Snakemake.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import noise, observables, theory
+from .rhm import Rules
+from .seeding import derive_seed
+from .observables import KEPT_COLUMNS
+from .stats import wilson_interval
+
+__all__ = [
+    "KEPT_COLUMNS",
+    "THEORY_COLUMNS",
+    "log_to",
+    "job_config",
+    "limit_threads",
+    "schedule_from_config",
+    "sweep_shard",
+    "aggregate_kept",
+    "pool_rule_seeds",
+    "theory_levels_table",
+    "theory_summary_table",
+]
+
+log = logging.getLogger(__name__)
+
+#: Columns of the per-L mean-field table.
+THEORY_COLUMNS = ["v", "m", "s", "L", "level", "eps", "kept"]
+_KEYS = ["experiment", "model", "process", "L", "rule_seed", "noise", "level"]
+
+
+def log_to(path) -> None:
+    """Send logging and stderr (tqdm's progress bars, warnings) of a workflow job to its log file."""
+    import sys
+
+    stream = open(path, "a", buffering=1)  # noqa: SIM115 - lives as long as the job
+    sys.stderr = stream
+    logging.basicConfig(stream=stream, level=logging.INFO, force=True,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("fontTools").setLevel(logging.WARNING)  # PDF font subsetting chatter
+
+
+def job_config(*parts) -> dict:
+    """One plain dict (for a sidecar) from a job's named values, e.g. its wildcards and params:
+    anything with ``items()``, later parts winning."""
+    out: dict = {}
+    for part in parts:
+        out.update(dict(part.items()))
+    return out
+
+
+def limit_threads(n: int = 1) -> None:
+    """Pin torch (and numba, when present) to ``n`` threads: jobs run side by side on shared cores,
+    and a fixed thread count keeps floating-point reductions identical whatever ``-c`` is."""
+    torch.set_num_threads(int(n))
+    try:
+        import numba
+
+        numba.set_num_threads(min(int(n), numba.config.NUMBA_NUM_THREADS))
+    except ImportError:  # pragma: no cover - numba is a dependency, but BP falls back to torch
+        pass
+
+
+def schedule_from_config(schedule: Mapping | None) -> noise.GaussianSchedule | None:
+    """The config's ``rhm.schedule`` block as a :class:`hierphase.noise.GaussianSchedule`."""
+    if schedule is None:
+        return None
+    return noise.GaussianSchedule(T=int(schedule["T"]), kind=str(schedule["kind"]),
+                                  beta_start=float(schedule["beta_start"]),
+                                  beta_end=float(schedule["beta_end"]))
+
+
+def _batches(n: int, size: int) -> Iterable[tuple[int, slice]]:
+    for b, start in enumerate(range(0, n, size)):
+        yield b, slice(start, min(start + size, n))
+
+
+def _point_observables(rules: Rules, trees: Sequence[torch.Tensor], process: str, value: float,
+                       seed: int, batch_size: int, schedule) -> tuple[list, list]:
+    """Per level, per datum: mean posterior probability of the true latents and fraction of
+    latents a posterior sample keeps, at one noise value (batched over data)."""
+    from . import bp  # numba kernels: imported only by the jobs that run BP
+
+    n = trees[0].shape[0]
+    probs: list[list[torch.Tensor]] = [[] for _ in range(rules.L + 1)]
+    kept: list[list[torch.Tensor]] = [[] for _ in range(rules.L + 1)]
+    point_seed = derive_seed(seed, f"{value:.6f}")
+    for b, sl in _batches(n, batch_size):
+        batch = [t[sl] for t in trees]
+        evidence = noise.forward_evidence(process, batch[-1], rules.v, value,
+                                          seed=derive_seed(point_seed, b, "noise"), schedule=schedule)
+        marg = bp.marginals(rules, evidence)
+        samples = bp.sample_posterior(rules, evidence, seed=derive_seed(point_seed, b, "posterior"))
+        p_true = observables.true_latent_probability(marg, batch)
+        frac = observables.kept_fraction(samples, batch)
+        for level in range(rules.L + 1):
+            probs[level].append(p_true[level].to(torch.float64).mean(dim=1))
+            kept[level].append(frac[level])
+    return [torch.cat(p) for p in probs], [torch.cat(k) for k in kept]
+
+
+def sweep_shard(rules: Rules, trees: Sequence[torch.Tensor], process: str, values: Sequence[float],
+                seed: int, batch_size: int, schedule: Mapping | None = None, *,
+                experiment: str = "", rule_seed: int = 0, progress: bool = False) -> pd.DataFrame:
+    """Forward-backward sweep of one shard of a noise grid with exact BP.
+
+    For every noise value, every datum of ``trees`` is noised once (``process``; the value is eps
+    for ``"epsilon"`` and t/T otherwise), BP gives its posterior marginals and one exact posterior
+    sample; :func:`hierphase.observables.kept_table` turns them into one row per level
+    (``kept_marginal``, ``kept_sampled`` with its Wilson interval over the ``n`` data). Seeds depend
+    on ``seed``, the value (6 decimals) and the batch index only, so a value gets the same numbers
+    in whichever shard it sits. For time-based processes ``noise`` is the realised ``t/T``.
+    """
+    from tqdm import tqdm
+
+    sched = schedule_from_config(schedule)
+    if process != "epsilon" and sched is None:
+        sched = noise.GaussianSchedule()
+    frames = []
+    for value in tqdm(list(values), desc=f"{process} L={rules.L}", disable=not progress):
+        value = float(value)
+        probs, kept = _point_observables(rules, trees, process, value, seed, batch_size, sched)
+        if process == "epsilon":
+            t, t_over_t, noise_value = None, None, value
+        else:
+            t = sched.step(value)
+            t_over_t = noise_value = t / sched.T
+        frame = observables.kept_table(probs, kept, experiment=experiment, process=process,
+                                       L=rules.L, rule_seed=rule_seed, noise=noise_value, t=t,
+                                       t_over_T=t_over_t, model="bp")
+        log.info("%s value=%.6f: class kept %.4f (marginal) %.4f (sampled)", process, value,
+                 frame["kept_marginal"].iloc[0], frame["kept_sampled"].iloc[0])
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)[KEPT_COLUMNS]
+
+
+def aggregate_kept(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate shard tables into one tidy table, sorted; a noise value present in two shards
+    (identical numbers, same seeds) appears once."""
+    df = pd.concat(list(frames), ignore_index=True)
+    df = df.drop_duplicates(subset=_KEYS, keep="first")
+    df = df.sort_values(_KEYS, kind="mergesort").reset_index(drop=True)
+    return df[KEPT_COLUMNS]
+
+
+def pool_rule_seeds(kept: pd.DataFrame) -> pd.DataFrame:
+    """Pool the rows of several rule draws (same experiment, process, L, level, noise): means
+    weighted by ``n``, ``n`` summed, Wilson interval recomputed on the pooled counts."""
+    keys = ["experiment", "model", "process", "L", "level", "noise"]
+    df = kept.assign(_k=kept["kept_sampled"] * kept["n"], _p=kept["kept_marginal"] * kept["n"])
+    pooled = df.groupby(keys, sort=True, dropna=False).agg(
+        t=("t", "first"), t_over_T=("t_over_T", "first"), _k=("_k", "sum"), _p=("_p", "sum"),
+        n=("n", "sum"), n_rule_draws=("rule_seed", "nunique")).reset_index()
+    pooled["kept_marginal"] = pooled["_p"] / pooled["n"]
+    pooled["kept_sampled"] = pooled["_k"] / pooled["n"]
+    pooled["ci_low"], pooled["ci_high"] = wilson_interval(pooled["_k"].round(), pooled["n"])
+    return pooled.drop(columns=["_k", "_p"])
+
+
+def theory_levels_table(v: int, m: int, s: int, L: int, points: int,
+                        n_classes: int | None = None) -> pd.DataFrame:
+    """Mean-field reconstruction of every level of a depth-``L`` tree on an even eps grid."""
+    eps = np.linspace(0.0, 1.0, int(points))
+    curves = theory.level_reconstruction(eps, v, m, s, L, n_classes=n_classes)
+    rows = []
+    for level in range(L + 1):
+        rows.append(pd.DataFrame({"v": v, "m": m, "s": s, "L": L, "level": level, "eps": eps,
+                                  "kept": np.asarray(curves[level], dtype=float)}))
+    return pd.concat(rows, ignore_index=True)[THEORY_COLUMNS]
+
+
+def theory_summary_table(v: int, m: int, s: int) -> pd.DataFrame:
+    """One row: the fixed points of the mean-field map, p*, eps*, F'(p*) and nu."""
+    eps_star = theory.critical_noise(v, m, s)
+    fixed = [float(p) for p in theory.fixed_points(v, m, s)]
+    p_star = None if eps_star is None else 1.0 - eps_star * (1.0 - 1.0 / v)
+    slope = theory.slope_at_fixed_point(v, m, s) if eps_star is not None else None
+    nu = theory.nu(v, m, s) if eps_star is not None else None
+    return pd.DataFrame([{
+        "v": v, "m": m, "s": s,
+        "fixed_points": " ".join(f"{p:.10g}" for p in fixed),
+        "p_star": np.nan if p_star is None else float(p_star),
+        "eps_star": np.nan if eps_star is None else float(eps_star),
+        "slope_at_p_star": np.nan if slope is None else float(slope),
+        "nu": np.nan if nu is None else float(nu),
+    }])
