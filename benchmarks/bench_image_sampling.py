@@ -78,17 +78,23 @@ def batched_vs_loop(model, batch: int, k: int, num_steps: int, image_size: int) 
             "speedup": t_single / t_batched, "max_abs_diff": max_diff}
 
 
-def gpu_adm256(batch: int, steps: int, checkpoint: str | None, peak: float | None) -> dict:
+def adm_throughput(batch: int, steps: int, checkpoint: str | None, peak: float | None,
+                   device: str = "cuda", flags: M.AdmFlags | None = None,
+                   dtype: torch.dtype = torch.bfloat16) -> dict:
+    """Network and engine throughput of ADM (default: the paper's 256 px flags) in ``dtype``."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    dev = torch.device("cuda")
+    dev = torch.device(device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    flags = flags or M.AdmFlags()
     if checkpoint:
-        model = M.load_adm(checkpoint, device=dev, dtype="bfloat16")
+        model = M.load_adm(checkpoint, flags, device=dev, dtype=dtype)
     else:
-        unet = M.build_adm()
-        M._convert_adm(unet, torch.bfloat16)
-        model = M.AdmModel(unet, M.AdmFlags(), torch.bfloat16).to(dev).eval().requires_grad_(False)
-    x = torch.randn(batch, 3, 256, 256, device=dev)
+        unet = M.build_adm(flags)
+        M._convert_adm(unet, dtype)
+        model = M.AdmModel(unet, flags, dtype).to(dev).eval().requires_grad_(False)
+    size = flags.image_size
+    x = torch.randn(batch, 3, size, size, device=dev)
     t = torch.full((batch,), 500, device=dev, dtype=torch.long)
     with torch.inference_mode():
         with FlopCounterMode(display=False) as counter:
@@ -96,25 +102,25 @@ def gpu_adm256(batch: int, steps: int, checkpoint: str | None, peak: float | Non
         flops = counter.get_total_flops()
         for _ in range(3):
             model(x, t)
-        torch.cuda.synchronize()
+        sync()
         t0 = time.perf_counter()
         for _ in range(steps):
             model(x, t)
-        torch.cuda.synchronize()
+        sync()
         dt = time.perf_counter() - t0
-    name = torch.cuda.get_device_name(dev)
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
     if peak is None:
         peak = next((v for key, v in PEAK_BF16_TFLOPS.items() if key in name), None)
     achieved = flops * steps / dt / 1e12
-    # also the engine end to end (scheduler steps included), short chain
-    x0 = torch.rand(batch, 3, 256, 256) * 2 - 1
+    # the engine end to end (per-image CPU noise and scheduler steps included), 10 steps
+    x0 = torch.rand(batch, 3, size, size) * 2 - 1
     t0 = time.perf_counter()
-    D.forward_backward(model, x0, 10, list(range(batch)), num_steps=250, batch_size=batch,
-                       progress=False)
-    torch.cuda.synchronize()
+    D.forward_backward(model, x0, 10, list(range(batch)), batch, False, num_steps=250)
+    sync()
     engine = batch * 10 / (time.perf_counter() - t0)
-    return {"device": name, "batch": batch, "dtype": "bfloat16", "gflops_per_image_step":
-            flops / batch / 1e9, "network_image_steps_per_s": batch * steps / dt,
+    return {"device": name, "batch": batch, "image_size": size, "dtype": str(dtype),
+            "gflops_per_image_step": flops / batch / 1e9,
+            "network_image_steps_per_s": batch * steps / dt,
             "engine_image_steps_per_s": engine, "achieved_tflops": achieved,
             "peak_bf16_tflops": peak, "fraction_of_peak": None if peak is None else achieved / peak}
 
@@ -143,8 +149,8 @@ def main() -> None:
     if args.gpu:
         if not torch.cuda.is_available():
             raise SystemExit("--gpu given but CUDA is not available")
-        res["gpu"] = gpu_adm256(args.gpu_batch, args.gpu_steps, args.adm_checkpoint,
-                                args.peak_tflops)
+        res["gpu"] = adm_throughput(args.gpu_batch, args.gpu_steps, args.adm_checkpoint,
+                                    args.peak_tflops)
     print(json.dumps(res, indent=2))
     if args.out:
         from hierphase.io import write_json

@@ -228,6 +228,10 @@ def forward_backward(model, x0: torch.Tensor, k: int, seeds: Sequence[int],
     schedule._check(k)
     if len(seeds) != x0.shape[0]:
         raise ValueError(f"forward_backward: {x0.shape[0]} images but {len(seeds)} seeds")
+    channels = getattr(model, "channels", x0.shape[1])
+    if x0.ndim != 4 or x0.shape[1] != channels:
+        raise ValueError(f"forward_backward: x0 must be (N, {channels}, H, W) for this model, "
+                         f"got {tuple(x0.shape)}")
     if batch_size < 1:
         raise ValueError("forward_backward: batch_size must be >= 1")
     common = dict(k=k, K=schedule.K, T=schedule.T, t=schedule.t(k),

@@ -15,8 +15,9 @@ Where the labels come from (``images.data.imagenet.labels``), three layouts are 
 
 Selection: per class, a permutation seeded by ``derive_seed(seed, "imagenet-select", label)`` of
 its files (sorted by name) and the first ``n_per_class``; optionally only ``n_classes`` classes,
-chosen by a seeded permutation of the sorted labels. Items are then ordered by (label, name) and
-split in ``n_shards`` contiguous shards of near-equal size.
+chosen by a seeded permutation of the sorted labels. Items are then interleaved by class (first
+image of every class, then the second, ...) and split in ``n_shards`` contiguous shards of
+near-equal size, so that each shard spans the classes.
 
 Preprocessing (the ADM training preprocessing, OpenAI's ``center_crop_arr``, written anew): while
 the short side is at least twice the target, halve the image with a box filter; then resize with
@@ -133,7 +134,8 @@ def index_imagenet(val_dir: str | os.PathLike,
 
 def select_per_class(index: ImageIndex, n_per_class: int, seed: int,
                      n_classes: int | None = None) -> list[int]:
-    """Positions in ``index`` of the selected images, ordered by (label, name)."""
+    """Positions in ``index`` of the selected images, classes interleaved: the first selected
+    image of every class (in label order), then the second, ... (as the digits shards)."""
     if n_per_class < 1:
         raise ValueError("n_per_class must be >= 1")
     labels = np.asarray(index.labels)
@@ -143,15 +145,16 @@ def select_per_class(index: ImageIndex, n_per_class: int, seed: int,
             raise ValueError(f"n_classes={n_classes} but the labels hold {len(all_classes)} classes")
         pick = numpy_generator(derive_seed(seed, "imagenet-classes")).permutation(all_classes)
         all_classes = np.sort(pick[:n_classes])
-    chosen: list[int] = []
+    per_class = []
     for label in all_classes:
         members = np.flatnonzero(labels == label)       # sorted by name already
         if len(members) < n_per_class:
             raise ValueError(f"class {int(label)} has {len(members)} images, fewer than "
                              f"n_per_class={n_per_class}")
         perm = numpy_generator(derive_seed(seed, "imagenet-select", int(label))).permutation(members)
-        chosen.extend(sorted(perm[:n_per_class].tolist()))
-    return chosen
+        per_class.append(sorted(perm[:n_per_class].tolist()))
+    # interleave: c0 c1 ... c0 c1 ..., so that every contiguous shard spans the classes
+    return [int(p) for p in np.asarray(per_class).T.reshape(-1)]
 
 
 def center_crop(image, size: int) -> np.ndarray:
