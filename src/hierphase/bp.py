@@ -162,8 +162,8 @@ def class_posterior(rules: Rules, log_evidence: torch.Tensor,
     if _resolve_backend(backend) == "numba":
         tabs, n_par = _packed_tables(rules)
         root, ok = _nb_root(_ev_numpy(ev), tabs, n_par, rules.s, rules.L,
-                            max(rules.v, rules.n_classes))
-        _raise_if_incompatible(ok)
+                            max(rules.v, rules.n_classes), BLOCK)
+        _raise_if_incompatible(ok, ev)
         return torch.from_numpy(root[:, : rules.n_classes])
     return upward_messages(rules, ev)[0][:, 0]
 
@@ -180,11 +180,15 @@ def sample_posterior(rules: Rules, log_evidence: torch.Tensor, seed: int,
 
 
 # ----------------------------------------------------------------------------- numba backend
-# Per sample (parallel over samples), messages live in one (nodes, V) buffer with the nodes in
-# level order (level l starts at (s**l - 1)/(s - 1)); for every node and parent value the kernel
-# walks the m rules, multiplies the s children's entries and accumulates: the gather, product
-# and sum are fused, so no (nodes, rules, s) or (nodes, rules) tensor ever exists.
+# Samples are processed in blocks of BLOCK (parallel over blocks). A block's messages live in one
+# (nodes, V, BLOCK) buffer, nodes in level order (level l starts at (s**l - 1)/(s - 1)), samples
+# innermost. For every node, parent value a and rule k the kernel reads the rule's s symbols once
+# and multiplies-adds the children's rows over the block's samples: contiguous SIMD loops, the
+# gather, product and sum fused, no (nodes, rules) or (nodes, rules, s) intermediate. Each sample
+# is computed with exactly the operations (and order) of the plain per-sample recursion.
 try:
+    import math
+
     import numba as _nb
     import numpy as _np
 
@@ -192,28 +196,53 @@ try:
 except ImportError:  # pragma: no cover - numba is a hard dependency, this keeps torch usable
     _NUMBA_AVAILABLE = False
 
+#: Samples per block of the numba kernels (the SIMD width of the inner loops, times a few).
+BLOCK = 32
+
 if _NUMBA_AVAILABLE:
 
     @_nb.njit(cache=True, nogil=True)
-    def _nb_upward(ev, b, tabs, n_par, s, L, up):
-        """Fill ``up`` (n_nodes, V) with sample b's per-node normalised upward messages.
-        Returns False when some node has zero likelihood."""
-        d = ev.shape[1]
-        v = ev.shape[2]
-        m = tabs.shape[2]
-        base = (d - 1) // (s - 1)
+    def _nb_leaves(ev, b0, nb, up, base, status):
+        """Leaf messages of samples b0..b0+nb, ``exp(ev - max)`` (max 1; the per-leaf constant
+        cancels in every posterior), into up[base + j, :, bb]. Leaf-major loops keep each
+        (V, BLOCK) tile in L1. exp is skipped for the maximum (exactly 1) and for a value equal
+        to the previous one (epsilon, masking and uniform evidence have two values per leaf)."""
+        d, v = ev.shape[1], ev.shape[2]
+        last_x = _np.nan
+        last_e = 1.0
         for j in range(d):
-            mx = -_np.inf
-            for a in range(v):
-                if ev[b, j, a] > mx:
-                    mx = ev[b, j, a]
-            z = 0.0
-            for a in range(v):
-                e = _np.exp(ev[b, j, a] - mx)
-                up[base + j, a] = e
-                z += e
-            for a in range(v):
-                up[base + j, a] /= z
+            tile = up[base + j]
+            for bb in range(nb):
+                b = b0 + bb
+                mx = ev[b, j, 0]
+                for a in range(1, v):
+                    mx = max(mx, ev[b, j, a])
+                if not (mx > -_np.inf and mx < _np.inf):  # no finite entry, +inf or NaN
+                    status[b] = 2
+                for a in range(v):
+                    x = ev[b, j, a] - mx
+                    if x == 0.0:
+                        e = 1.0
+                    elif x == last_x:
+                        e = last_e
+                    else:
+                        last_x = x
+                        last_e = math.exp(x)
+                        e = last_e
+                    tile[a, bb] = e
+
+    @_nb.njit(cache=True, nogil=True)
+    def _nb_upward(ev, b0, nb, tabs, n_par, s, L, up, zs, status):
+        """Per-node normalised upward messages of a block into up (nodes, V, BLOCK); the
+        normalisers into zs (nodes, BLOCK). status[b]: 1 where a node has zero likelihood,
+        2 where the evidence is not finite."""
+        d = ev.shape[1]
+        m = tabs.shape[2]
+        block = up.shape[2]
+        base = (d - 1) // (s - 1)
+        _nb_leaves(ev, b0, nb, up, base, status)
+        tmp = _np.empty(block)
+        inv = _np.empty(block)
         nodes = d
         for level in range(L - 1, -1, -1):
             child_base = base
@@ -222,87 +251,127 @@ if _NUMBA_AVAILABLE:
             n_p = n_par[level]
             for j in range(nodes):
                 cb = child_base + j * s
-                z = 0.0
+                node = base + j
+                for bb in range(nb):
+                    zs[node, bb] = 0.0
                 for a in range(n_p):
-                    acc = 0.0
+                    acc = up[node, a]
+                    for bb in range(nb):
+                        acc[bb] = 0.0
                     for k in range(m):
-                        prod = up[cb, tabs[level, a, k, 0]]
-                        for i in range(1, s):
-                            prod *= up[cb + i, tabs[level, a, k, i]]
-                        acc += prod
-                    up[base + j, a] = acc
-                    z += acc
-                if not z > 0.0:
-                    return False
+                        if s == 2:
+                            r0 = up[cb, tabs[level, a, k, 0]]
+                            r1 = up[cb + 1, tabs[level, a, k, 1]]
+                            for bb in range(nb):
+                                acc[bb] += r0[bb] * r1[bb]
+                        else:
+                            r0 = up[cb, tabs[level, a, k, 0]]
+                            for bb in range(nb):
+                                tmp[bb] = r0[bb]
+                            for i in range(1, s):
+                                ri = up[cb + i, tabs[level, a, k, i]]
+                                for bb in range(nb):
+                                    tmp[bb] *= ri[bb]
+                            for bb in range(nb):
+                                acc[bb] += tmp[bb]
+                    for bb in range(nb):
+                        zs[node, bb] += acc[bb]
+                for bb in range(nb):
+                    if not zs[node, bb] > 0.0:
+                        if status[b0 + bb] == 0:
+                            status[b0 + bb] = 1
+                        zs[node, bb] = 1.0
+                    inv[bb] = 1.0 / zs[node, bb]
                 for a in range(n_p):
-                    up[base + j, a] /= z
-        return True
+                    row = up[node, a]
+                    for bb in range(nb):
+                        row[bb] *= inv[bb]
 
     @_nb.njit(cache=True, parallel=True)
-    def _nb_marginals(ev, tabs, n_par, s, L, vmax):
+    def _nb_marginals(ev, tabs, n_par, s, L, vmax, block):
         n, d = ev.shape[0], ev.shape[1]
         m = tabs.shape[2]
         n_nodes = (d * s - 1) // (s - 1)
-        post = _np.zeros((n, n_nodes, vmax))
-        ok = _np.ones(n, dtype=_np.bool_)
-        for b in _nb.prange(n):
-            up = _np.zeros((n_nodes, vmax))
-            if not _nb_upward(ev, b, tabs, n_par, s, L, up):
-                ok[b] = False
-                continue
+        out = _np.zeros((n, n_nodes, vmax))
+        status = _np.zeros(n, dtype=_np.int8)
+        n_blocks = (n + block - 1) // block
+        for blk in _nb.prange(n_blocks):
+            b0 = blk * block
+            nb = min(block, n - b0)
+            up = _np.zeros((n_nodes, vmax, block))
+            zs = _np.ones((n_nodes, block))
+            post = _np.zeros((n_nodes, vmax, block))
+            ratio = _np.empty(block)
+            q = _np.empty(block)
+            _nb_upward(ev, b0, nb, tabs, n_par, s, L, up, zs, status)
             for a in range(n_par[0]):
-                post[b, 0, a] = up[0, a]
+                for bb in range(nb):
+                    post[0, a, bb] = up[0, a, bb]
             base = 0
             nodes = 1
             for level in range(L):
                 child_base = base + nodes
-                n_p = n_par[level]
                 for j in range(nodes):
+                    node = base + j
                     cb = child_base + j * s
-                    for a in range(n_p):
-                        pa = post[b, base + j, a]
-                        if pa == 0.0:
+                    for a in range(n_par[level]):
+                        nonzero = False
+                        for bb in range(nb):
+                            w_sum = up[node, a, bb] * zs[node, bb]
+                            if post[node, a, bb] > 0.0 and w_sum > 0.0:
+                                ratio[bb] = post[node, a, bb] / w_sum
+                                nonzero = True
+                            else:
+                                ratio[bb] = 0.0
+                        if not nonzero:
                             continue
-                        big_w = 0.0
                         for k in range(m):
-                            prod = up[cb, tabs[level, a, k, 0]]
+                            r0 = up[cb, tabs[level, a, k, 0]]
+                            for bb in range(nb):
+                                q[bb] = r0[bb] * ratio[bb]
                             for i in range(1, s):
-                                prod *= up[cb + i, tabs[level, a, k, i]]
-                            big_w += prod
-                        scale = pa / big_w
-                        for k in range(m):
-                            prod = up[cb, tabs[level, a, k, 0]]
-                            for i in range(1, s):
-                                prod *= up[cb + i, tabs[level, a, k, i]]
-                            q = prod * scale
+                                ri = up[cb + i, tabs[level, a, k, i]]
+                                for bb in range(nb):
+                                    q[bb] *= ri[bb]
                             for i in range(s):
-                                post[b, cb + i, tabs[level, a, k, i]] += q
+                                pi = post[cb + i, tabs[level, a, k, i]]
+                                for bb in range(nb):
+                                    pi[bb] += q[bb]
                     for i in range(s):
-                        z = 0.0
-                        for c in range(vmax):
-                            z += post[b, cb + i, c]
-                        for c in range(vmax):
-                            post[b, cb + i, c] /= z
+                        for bb in range(nb):
+                            z = 0.0
+                            for c in range(vmax):
+                                z += post[cb + i, c, bb]
+                            if z > 0.0:
+                                for c in range(vmax):
+                                    post[cb + i, c, bb] /= z
                 base = child_base
                 nodes *= s
-        return post, ok
+            for bb in range(nb):
+                for node in range(n_nodes):
+                    for c in range(vmax):
+                        out[b0 + bb, node, c] = post[node, c, bb]
+        return out, status
 
     @_nb.njit(cache=True, parallel=True)
-    def _nb_root(ev, tabs, n_par, s, L, vmax):
+    def _nb_root(ev, tabs, n_par, s, L, vmax, block):
         n, d = ev.shape[0], ev.shape[1]
         n_nodes = (d * s - 1) // (s - 1)
         root = _np.zeros((n, vmax))
-        ok = _np.ones(n, dtype=_np.bool_)
-        for b in _nb.prange(n):
-            up = _np.empty((n_nodes, vmax))
-            if not _nb_upward(ev, b, tabs, n_par, s, L, up):
-                ok[b] = False
-                continue
-            for a in range(n_par[0]):
-                root[b, a] = up[0, a]
-        return root, ok
+        status = _np.zeros(n, dtype=_np.int8)
+        n_blocks = (n + block - 1) // block
+        for blk in _nb.prange(n_blocks):
+            b0 = blk * block
+            nb = min(block, n - b0)
+            up = _np.empty((n_nodes, vmax, block))
+            zs = _np.empty((n_nodes, block))
+            _nb_upward(ev, b0, nb, tabs, n_par, s, L, up, zs, status)
+            for bb in range(nb):
+                for a in range(n_par[0]):
+                    root[b0 + bb, a] = up[0, a, bb]
+        return root, status
 
-    @_nb.njit(cache=True, nogil=True, inline="always")
+    @_nb.njit(cache=True, nogil=True)
     def _nb_draw(weights, count, u):
         """Index in [0, count) drawn with probability ∝ weights (inverse CDF, never a zero weight)."""
         total = 0.0
@@ -320,38 +389,51 @@ if _NUMBA_AVAILABLE:
         return last
 
     @_nb.njit(cache=True, parallel=True)
-    def _nb_sample(ev, tabs, n_par, s, L, vmax, uniforms):
+    def _nb_sample(ev, tabs, n_par, s, L, vmax, uniforms, block):
         n, d = ev.shape[0], ev.shape[1]
         m = tabs.shape[2]
         n_nodes = (d * s - 1) // (s - 1)
         out = _np.empty((n, n_nodes), dtype=_np.int64)
-        ok = _np.ones(n, dtype=_np.bool_)
-        for b in _nb.prange(n):
-            up = _np.empty((n_nodes, vmax))
+        status = _np.zeros(n, dtype=_np.int8)
+        n_blocks = (n + block - 1) // block
+        for blk in _nb.prange(n_blocks):
+            b0 = blk * block
+            nb = min(block, n - b0)
+            up = _np.empty((n_nodes, vmax, block))
+            zs = _np.empty((n_nodes, block))
             w = _np.empty(m)
-            if not _nb_upward(ev, b, tabs, n_par, s, L, up):
-                ok[b] = False
-                out[b, :] = -1
-                continue
-            out[b, 0] = _nb_draw(up[0], n_par[0], uniforms[b, 0])
+            root = _np.empty(vmax)
+            _nb_upward(ev, b0, nb, tabs, n_par, s, L, up, zs, status)
+            for bb in range(nb):
+                b = b0 + bb
+                for a in range(n_par[0]):
+                    root[a] = up[0, a, bb]
+                out[b, 0] = _nb_draw(root, n_par[0], uniforms[b, 0])
+            # top-down, node-major so that a node's children tiles stay in cache for the block
             base = 0
             nodes = 1
             for level in range(L):
                 child_base = base + nodes
                 for j in range(nodes):
                     cb = child_base + j * s
-                    a = out[b, base + j]
-                    for k in range(m):
-                        prod = up[cb, tabs[level, a, k, 0]]
-                        for i in range(1, s):
-                            prod *= up[cb + i, tabs[level, a, k, i]]
-                        w[k] = prod
-                    k = _nb_draw(w, m, uniforms[b, 1 + base + j])
-                    for i in range(s):
-                        out[b, cb + i] = tabs[level, a, k, i]
+                    for bb in range(nb):
+                        b = b0 + bb
+                        a = out[b, base + j]
+                        for k in range(m):
+                            prod = up[cb, tabs[level, a, k, 0], bb]
+                            for i in range(1, s):
+                                prod *= up[cb + i, tabs[level, a, k, i], bb]
+                            w[k] = prod
+                        k = _nb_draw(w, m, uniforms[b, 1 + base + j])
+                        for i in range(s):
+                            out[b, cb + i] = tabs[level, a, k, i]
                 base = child_base
                 nodes *= s
-        return out, ok
+            for bb in range(nb):
+                if status[b0 + bb] != 0:
+                    for node in range(n_nodes):
+                        out[b0 + bb, node] = -1
+        return out, status
 
 
 def _packed_tables(rules: Rules):
@@ -366,17 +448,19 @@ def _packed_tables(rules: Rules):
 
 
 def _ev_numpy(ev: torch.Tensor):
-    arr = ev.detach().to(torch.float64).contiguous().numpy()
-    top = arr.max(axis=-1) if arr.size else arr
-    if arr.size and not _np.isfinite(top).all():
+    return ev.detach().to(torch.float64).contiguous().numpy()
+
+
+def _raise_if_incompatible(status, ev: torch.Tensor):
+    bad = status != 0
+    if not bad.any():
+        return
+    # NaN or +inf inside a leaf only shows as a zero/NaN likelihood in the kernel: look again
+    sub = ev[torch.from_numpy(bad)]
+    if (status == 2).any() or torch.isnan(sub).any() or torch.isposinf(sub).any():
         raise ValueError("log_evidence: every leaf needs at least one finite entry (no NaN or +inf)")
-    return arr
-
-
-def _raise_if_incompatible(ok):
-    if not ok.all():
-        raise ValueError("log_evidence is incompatible with every datum of this RHM "
-                         "(zero likelihood at some node)")
+    raise ValueError("log_evidence is incompatible with every datum of this RHM "
+                     "(zero likelihood at some node)")
 
 
 def _split_levels(rules: Rules, flat: torch.Tensor) -> list[torch.Tensor]:
@@ -394,14 +478,14 @@ def _split_levels(rules: Rules, flat: torch.Tensor) -> list[torch.Tensor]:
 def _marginals_numba(rules: Rules, ev: torch.Tensor) -> list[torch.Tensor]:
     tabs, n_par = _packed_tables(rules)
     post, ok = _nb_marginals(_ev_numpy(ev), tabs, n_par, rules.s, rules.L,
-                             max(rules.v, rules.n_classes))
-    _raise_if_incompatible(ok)
+                             max(rules.v, rules.n_classes), BLOCK)
+    _raise_if_incompatible(ok, ev)
     return _split_levels(rules, torch.from_numpy(post))
 
 
 def _sample_numba(rules: Rules, ev: torch.Tensor, uniforms: torch.Tensor) -> list[torch.Tensor]:
     tabs, n_par = _packed_tables(rules)
     out, ok = _nb_sample(_ev_numpy(ev), tabs, n_par, rules.s, rules.L,
-                         max(rules.v, rules.n_classes), uniforms.contiguous().numpy())
-    _raise_if_incompatible(ok)
+                         max(rules.v, rules.n_classes), uniforms.contiguous().numpy(), BLOCK)
+    _raise_if_incompatible(ok, ev)
     return _split_levels(rules, torch.from_numpy(out))
