@@ -289,31 +289,42 @@ if _NUMBA_AVAILABLE:
 
     @_nb.njit(cache=True, parallel=True)
     def _nb_marginals(ev, tabs, n_par, s, L, vmax, block):
+        """Posterior marginals, level-major in one flat array: level l is the (n, s**l, vmax)
+        block starting at n * vmax * (s**l - 1)/(s - 1)."""
         n, d = ev.shape[0], ev.shape[1]
         m = tabs.shape[2]
         n_nodes = (d * s - 1) // (s - 1)
-        out = _np.zeros((n, n_nodes, vmax))
+        out = _np.empty(n * n_nodes * vmax)
         status = _np.zeros(n, dtype=_np.int8)
         n_blocks = (n + block - 1) // block
         for blk in _nb.prange(n_blocks):
             b0 = blk * block
             nb = min(block, n - b0)
-            up = _np.zeros((n_nodes, vmax, block))
-            zs = _np.ones((n_nodes, block))
-            post = _np.zeros((n_nodes, vmax, block))
+            up = _np.empty((n_nodes, vmax, block))
+            zs = _np.empty((n_nodes, block))
+            post = _np.empty((n_nodes, vmax, block))
             ratio = _np.empty(block)
             q = _np.empty(block)
+            inv = _np.empty(block)
             _nb_upward(ev, b0, nb, tabs, n_par, s, L, up, zs, status)
-            for a in range(n_par[0]):
-                for bb in range(nb):
-                    post[0, a, bb] = up[0, a, bb]
+            for bb in range(nb):
+                for a in range(vmax):
+                    x = up[0, a, bb] if a < n_par[0] else 0.0
+                    post[0, a, bb] = x
+                    out[(b0 + bb) * vmax + a] = x
             base = 0
             nodes = 1
             for level in range(L):
                 child_base = base + nodes
+                out_off = n * vmax * child_base
+                child_nodes = nodes * s
                 for j in range(nodes):
                     node = base + j
                     cb = child_base + j * s
+                    for i in range(s):
+                        for c in range(vmax):
+                            for bb in range(nb):
+                                post[cb + i, c, bb] = 0.0
                     for a in range(n_par[level]):
                         nonzero = False
                         for bb in range(nb):
@@ -337,20 +348,24 @@ if _NUMBA_AVAILABLE:
                                 pi = post[cb + i, tabs[level, a, k, i]]
                                 for bb in range(nb):
                                     pi[bb] += q[bb]
+                    # normalise the children while their tiles are hot, and write them out
                     for i in range(s):
+                        tile = post[cb + i]
                         for bb in range(nb):
-                            z = 0.0
+                            inv[bb] = 0.0
+                        for c in range(vmax):
+                            for bb in range(nb):
+                                inv[bb] += tile[c, bb]
+                        for bb in range(nb):
+                            inv[bb] = 1.0 / inv[bb] if inv[bb] > 0.0 else 0.0
+                        for bb in range(nb):
+                            row = out_off + ((b0 + bb) * child_nodes + j * s + i) * vmax
                             for c in range(vmax):
-                                z += post[cb + i, c, bb]
-                            if z > 0.0:
-                                for c in range(vmax):
-                                    post[cb + i, c, bb] /= z
+                                x = tile[c, bb] * inv[bb]
+                                tile[c, bb] = x
+                                out[row + c] = x
                 base = child_base
-                nodes *= s
-            for bb in range(nb):
-                for node in range(n_nodes):
-                    for c in range(vmax):
-                        out[b0 + bb, node, c] = post[node, c, bb]
+                nodes = child_nodes
         return out, status
 
     @_nb.njit(cache=True, parallel=True)
@@ -477,10 +492,17 @@ def _split_levels(rules: Rules, flat: torch.Tensor) -> list[torch.Tensor]:
 
 def _marginals_numba(rules: Rules, ev: torch.Tensor) -> list[torch.Tensor]:
     tabs, n_par = _packed_tables(rules)
-    post, ok = _nb_marginals(_ev_numpy(ev), tabs, n_par, rules.s, rules.L,
-                             max(rules.v, rules.n_classes), BLOCK)
-    _raise_if_incompatible(ok, ev)
-    return _split_levels(rules, torch.from_numpy(post))
+    vmax = max(rules.v, rules.n_classes)
+    flat, status = _nb_marginals(_ev_numpy(ev), tabs, n_par, rules.s, rules.L, vmax, BLOCK)
+    _raise_if_incompatible(status, ev)
+    flat = torch.from_numpy(flat)
+    n, out, start = ev.shape[0], [], 0
+    for level in range(rules.L + 1):
+        nodes = rules.s**level
+        block = flat[n * vmax * start: n * vmax * (start + nodes)].view(n, nodes, vmax)
+        out.append(block[..., : rules.n_symbols(level)].contiguous())  # no copy when v_l = vmax
+        start += nodes
+    return out
 
 
 def _sample_numba(rules: Rules, ev: torch.Tensor, uniforms: torch.Tensor) -> list[torch.Tensor]:
