@@ -17,10 +17,9 @@ def validate_section(data, schema, prefix=""):
     except WorkflowError as e:
         import jsonschema
 
-        errors = [a for a in e.args if isinstance(a, jsonschema.ValidationError)]
-        if not errors:
+        err = e.__cause__ or e.__context__
+        if not isinstance(err, jsonschema.ValidationError):
             raise
-        err = errors[0]
         parts = ([prefix] if prefix else []) + [str(p) for p in err.absolute_path]
         key = ".".join(parts) or "<top level>"
         raise config_error(key, err.message) from None

@@ -1,0 +1,250 @@
+"""The RHM branch of the workflow, end to end on the smoke preset in temporary copies.
+
+One module-wide run (``-c2``) gives the tables, figures and report that most tests inspect; the
+determinism (``-c1``) and kill-and-resume tests make their own runs of the tables and compare them
+byte for byte with it. Only the RHM branch runs (learned and images are switched off by an extra
+config file), so these tests do not depend on the other branches' progress.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import (copy_workflow, planned_jobs, run_snakemake, snakemake_command,
+                      snakemake_env)
+
+SMOKE = "workflow/presets/smoke.yaml"
+RHM_ONLY = "rhm_only.yaml"
+COLUMNS = ["experiment", "model", "process", "L", "rule_seed", "level", "noise", "t", "t_over_T",
+           "kept_marginal", "kept_sampled", "ci_low", "ci_high", "n"]
+TABLE = "results/rhm/aggregate/main/kept.parquet"
+
+
+def _smoke_config(work: Path) -> dict:
+    return yaml.safe_load((work / SMOKE).read_text())["rhm"]["experiments"]["main"]
+
+
+def _prepare(work: Path, extra: dict | None = None) -> list[str]:
+    """Config files for a run of the RHM branch only (plus ``extra``, merged last)."""
+    (work / RHM_ONLY).write_text(yaml.safe_dump({"learned": {"enabled": False},
+                                                 "images": {"enabled": False}}))
+    files = [SMOKE, RHM_ONLY]
+    if extra is not None:
+        (work / "extra.yaml").write_text(yaml.safe_dump(extra))
+        files.append("extra.yaml")
+    return files
+
+
+def _tables(work: Path) -> dict[str, bytes]:
+    """Every table (parquet, CSV, sidecar) of the RHM branch, by path relative to ``work``."""
+    out = {}
+    for path in sorted((work / "results" / "rhm").rglob("*")):
+        if path.suffix in (".parquet", ".csv") or path.name.endswith(".meta.json"):
+            if "figures" not in path.parts:
+                out[str(path.relative_to(work))] = path.read_bytes()
+    return out
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory) -> Path:
+    """The smoke preset's RHM branch run once with -c2, then the report built from it."""
+    work = copy_workflow(tmp_path_factory.mktemp("smoke") / "work")
+    files = _prepare(work)
+    run_snakemake(work, "-c2", configfile=files)
+    run_snakemake(work, "--report", "report.html", configfile=files)
+    return work
+
+
+@pytest.mark.slow
+def test_smoke_run_makes_every_figure_and_table(smoke):
+    for name in ("class_vs_eps", "levels_vs_eps", "time_gaussian", "time_masking", "cobweb"):
+        for ext in ("png", "pdf"):
+            path = smoke / "results/rhm/figures/main" / f"{name}.{ext}"
+            assert path.stat().st_size > 5000, path
+    for stem in ("results/rhm/aggregate/main/kept", "results/rhm/theory/main/summary",
+                 "results/rhm/theory/main/L2", "results/rhm/theory/main/L3"):
+        for suffix in (".parquet", ".csv", ".meta.json"):
+            assert (smoke / f"{stem}{suffix}").exists(), stem + suffix
+    meta = yaml.safe_load((smoke / "results/rhm/sweep/main/L3/rules0/epsilon/shard0.meta.json")
+                          .read_text())
+    assert isinstance(meta["seed"], int) and meta["config"]["values"] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert "torch" in meta["versions"]
+    html = (smoke / "report.html").read_text(errors="replace")
+    for name in ("class_vs_eps.png", "levels_vs_eps.png", "time_gaussian.png", "cobweb.png"):
+        assert name in html
+
+
+@pytest.mark.slow
+def test_kept_table_schema_and_ranges(smoke):
+    exp = _smoke_config(smoke)
+    df = pd.read_parquet(smoke / TABLE)
+    assert list(df.columns) == COLUMNS
+    assert pd.read_csv(smoke / TABLE.replace(".parquet", ".csv")).shape == df.shape
+    assert set(df["process"]) == {"epsilon", "gaussian", "masking"}
+    assert set(df["L"]) == set(exp["L"]) and (df["model"] == "bp").all()
+    # one row per (process, L, noise value, level)
+    n_values = {process: len({round(float(x), 6) for b in blocks
+                              for x in np.linspace(b["start"], b["stop"], b["num"])})
+                for process, blocks in exp["processes"].items()}
+    assert len(df) == sum(n * (L + 1) for n in n_values.values() for L in exp["L"])
+    assert not df.duplicated(["process", "L", "rule_seed", "noise", "level"]).any()
+    for col in ("kept_marginal", "kept_sampled", "ci_low", "ci_high", "noise"):
+        assert df[col].between(0, 1).all(), col
+    assert (df["ci_low"] <= df["kept_sampled"] + 1e-12).all()
+    assert (df["kept_sampled"] <= df["ci_high"] + 1e-12).all()
+    assert (df["n"] == exp["n_samples"]).all()
+    eps = df[df["process"] == "epsilon"]
+    assert eps["t"].isna().all() and eps["t_over_T"].isna().all()
+    timed = df[df["process"] != "epsilon"]
+    assert np.allclose(timed["noise"], timed["t_over_T"])
+    assert np.allclose(timed["t"], timed["t_over_T"] * 1000)
+
+
+@pytest.mark.slow
+def test_class_kept_at_zero_and_full_noise(smoke):
+    exp = _smoke_config(smoke)
+    chance = 1.0 / (exp["n_classes"] or exp["v"])
+    df = pd.read_parquet(smoke / TABLE)
+    clean = df[df["noise"] == 0.0]
+    assert len(clean) and np.allclose(clean["kept_marginal"], 1.0)
+    assert (clean["kept_sampled"] == 1.0).all()
+    full = df[(df["noise"] == 1.0) & (df["level"] == 0)]
+    assert len(full) == 3 * len(exp["L"])
+    # epsilon = 1 and masking everything leave uniform evidence: the posterior is the prior
+    exact = full[full["process"] != "gaussian"]
+    assert np.allclose(exact["kept_marginal"], chance, atol=1e-9)
+    # Gaussian at t = T keeps sqrt(abar_T) ~ 6e-3 of the signal
+    assert np.allclose(full["kept_marginal"], chance, atol=0.02)
+    # posterior samples: pooled over processes and depths, within 4 standard errors of chance
+    k, n = (full["kept_sampled"] * full["n"]).sum(), full["n"].sum()
+    assert abs(k / n - chance) < 4 * math.sqrt(chance * (1 - chance) / n)
+    # the class is lost before the leaves: at intermediate noise level 0 <= leaves (epsilon)
+    mid = df[(df["process"] == "epsilon") & (df["noise"] == 0.5) & (df["L"] == max(exp["L"]))]
+    assert mid.set_index("level")["kept_marginal"].is_monotonic_increasing
+
+
+@pytest.mark.slow
+def test_theory_tables_match_closed_forms(smoke):
+    exp = _smoke_config(smoke)
+    v, m = exp["v"], exp["m"]
+    summary = pd.read_parquet(smoke / "results/rhm/theory/main/summary.parquet").iloc[0]
+    p_star = (m - 1) / (v - m)  # s = 2
+    assert summary["p_star"] == pytest.approx(p_star)
+    assert summary["eps_star"] == pytest.approx((1 - p_star) / (1 - 1 / v))
+    assert summary["nu"] == pytest.approx(math.log(2) / math.log(summary["slope_at_p_star"]))
+    th = pd.read_parquet(smoke / "results/rhm/theory/main/L3.parquet")
+    cls = th[th["level"] == 0].sort_values("eps")
+    assert cls["kept"].iloc[0] == pytest.approx(1.0) and cls["kept"].iloc[-1] == pytest.approx(1 / v)
+    assert set(th["level"]) == {0, 1, 2, 3}
+
+
+@pytest.mark.slow
+def test_rerun_plans_nothing(smoke):
+    out = run_snakemake(smoke, "-n", configfile=_prepare(smoke)).stdout
+    assert "Nothing to be done" in out, out[-3000:]
+    assert planned_jobs(out) == []
+
+
+@pytest.mark.slow
+def test_adding_one_depth_plans_only_its_jobs(smoke):
+    exp = _smoke_config(smoke)
+    new_L = max(exp["L"]) + 1
+    files = _prepare(smoke, {"rhm": {"experiments": {"main": {"L": exp["L"] + [new_L]}}}})
+    out = run_snakemake(smoke, "-n", configfile=files).stdout
+    jobs = planned_jobs(out)
+    counts: dict[str, int] = {}
+    for rule, wildcards in jobs:
+        counts[rule] = counts.get(rule, 0) + 1
+        if "L" in wildcards:
+            assert wildcards["L"] == str(new_L), (rule, wildcards)
+    n_shards = sum(len(blocks) for blocks in exp["processes"].values())
+    assert counts == {
+        "rhm_rules": 1, "rhm_data": 1, "rhm_sweep": n_shards, "rhm_theory": 1,
+        "rhm_aggregate": 1, "rhm_fig_class_vs_eps": 1, "rhm_fig_levels_vs_eps": 1,
+        "rhm_fig_time": 2, "rhm_fig_cobweb": 1, "all": 1,
+    }, out[-4000:]
+    # the cobweb reruns because its number of steps is the deepest L; the theory summary does not
+    assert "rhm_theory_summary" not in counts
+
+
+@pytest.mark.slow
+def test_c1_and_c2_give_byte_identical_tables(smoke, tmp_path):
+    work = copy_workflow(tmp_path / "work")
+    run_snakemake(work, "-c1", TABLE, "results/rhm/theory/main/summary.parquet",
+                  "results/rhm/theory/main/L2.parquet", "results/rhm/theory/main/L3.parquet",
+                  configfile=_prepare(work))
+    ours, reference = _tables(work), _tables(smoke)
+    assert len(ours) > 20 and set(ours) <= set(reference)
+    different = [path for path in ours if ours[path] != reference[path]]
+    assert different == []
+
+
+@pytest.mark.slow
+def test_killed_sweep_resumes_with_rerun_incomplete(smoke, tmp_path):
+    work = copy_workflow(tmp_path / "work")
+    files = _prepare(work)
+    shards = work / "results/rhm/sweep"
+    proc = subprocess.Popen(snakemake_command("-c1", TABLE, configfile=files), cwd=work,
+                            env=snakemake_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not list(shards.rglob("shard*.parquet")):
+            assert proc.poll() is None, "snakemake ended before any shard was written"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # snakemake and the job it runs, mid-sweep
+        proc.wait()
+    done = {p: p.stat().st_mtime_ns for p in shards.rglob("shard*.parquet")}
+    assert done and not (work / TABLE).exists()
+    run_snakemake(work, "--unlock", configfile=files)
+    plan = planned_jobs(run_snakemake(work, "-n", "--rerun-incomplete", TABLE,
+                                      configfile=files).stdout)
+    planned = {(w["L"], w["process"], w["shard"]) for r, w in plan if r == "rhm_sweep"}
+    finished = {(p.parts[-4][1:], p.parts[-2], p.stem[len("shard"):]) for p in done}
+    assert planned and not planned & finished
+    run_snakemake(work, "-c1", "--rerun-incomplete", TABLE, configfile=files)
+    assert {p: p.stat().st_mtime_ns for p in done} == done  # nothing finished was redone
+    assert (work / TABLE).read_bytes() == (smoke / TABLE).read_bytes()
+
+
+BAD_CONFIGS = {
+    "wrong type": ({"v": "many"}, "rhm.experiments.main.v"),
+    "m > v^(s-1)": ({"m": 9}, "rhm.experiments.main.m"),
+    "unknown process": ({"processes": {"gauss": [{"start": 0.0, "stop": 1.0, "num": 3}]}},
+                        "rhm.experiments.main.processes"),
+    "out of range": ({"n_samples": 0}, "rhm.experiments.main.n_samples"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_CONFIGS))
+def test_invalid_config_fails_before_any_job_naming_the_key(workflow_copy, case):
+    change, key = BAD_CONFIGS[case]
+    files = _prepare(workflow_copy, {"rhm": {"experiments": {"main": change}}})
+    proc = run_snakemake(workflow_copy, "-c1", configfile=files, check=False)
+    assert proc.returncode != 0
+    assert f"Invalid config key '{key}" in proc.stdout, proc.stdout[-3000:]
+    if case == "unknown process":
+        assert "gauss" in proc.stdout
+    assert planned_jobs(proc.stdout) == []
+    assert not (workflow_copy / "results").exists()
+
+
+def test_lint_and_snakefmt_are_clean(workflow_copy):
+    lint = run_snakemake(workflow_copy, "--lint", check=False)
+    assert lint.returncode == 0 and "Congratulations" in lint.stdout, lint.stdout[-4000:]
+    exe = Path(snakemake_command()[0]).with_name("snakefmt")
+    fmt = subprocess.run([str(exe) if exe.exists() else "snakefmt", "--check", "Snakefile",
+                          "workflow/rules"], cwd=workflow_copy, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+    assert fmt.returncode == 0, fmt.stdout[-4000:]
