@@ -1,0 +1,195 @@
+"""Evaluation of trained denoisers: generation quality and forward-backward sweeps next to exact BP.
+
+* :func:`generation_table` -- samples from pure noise, parsed with the grammar (:func:`hierphase.rhm.parse`):
+  the fraction that is grammatical (every tuple a valid rule at every level) and the fraction that is
+  an exact copy of a training datum (memorisation).
+* :func:`sweep_states` -- the shared input of both sweeps: test trees and, per noise level, their
+  noisy state from the core's forward process, with seeds derived from names only. The learned and
+  the exact-BP sweep of one experiment and process see *the same* noisy states.
+* :func:`learned_kept_table` -- forward-backward with the learned reverse process, the new sample
+  parsed into its latent tree, per-level kept fractions (a latent without a valid parent counts as not
+  kept; the fraction of such latents is ``invalid_rate``).
+* :func:`bp_kept_table` -- the same sweep with exact BP (posterior marginals and posterior samples).
+* :func:`class_distance` -- max over t of |learned class kept - exact BP class kept|.
+
+Every table follows the kept-table schema shared with the RHM branch (see ``KEPT_COLUMNS``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from hierphase import bp, observables, rhm
+from hierphase.seeding import derive_seed, torch_generator
+from hierphase.stats import wilson_interval
+
+__all__ = [
+    "KEPT_COLUMNS",
+    "EVAL_COLUMNS",
+    "SweepState",
+    "memorized_mask",
+    "generate",
+    "generation_table",
+    "sweep_states",
+    "learned_kept_table",
+    "bp_kept_table",
+    "class_distance",
+]
+
+#: The shared kept-table columns, then ``invalid_rate`` and the model's training-set size and seed
+#: (NaN for exact BP).
+KEPT_COLUMNS = observables.KEPT_COLUMNS + ["invalid_rate", "P", "seed"]
+EVAL_COLUMNS = ["experiment", "process", "model", "P", "seed", "grammatical", "grammatical_ci_low",
+                "grammatical_ci_high", "memorized", "memorized_of_grammatical", "distinct_generated",
+                "n_generated", "n_train_distinct"]
+
+
+def _row_keys(leaves: torch.Tensor) -> list[bytes]:
+    arr = np.ascontiguousarray(leaves.cpu().numpy().astype(np.int32))
+    return [row.tobytes() for row in arr]
+
+
+def memorized_mask(generated: torch.Tensor, train_leaves: torch.Tensor) -> torch.Tensor:
+    """BoolTensor ``(n,)``: generated datum ``i`` is an exact copy of some training datum."""
+    train = set(_row_keys(train_leaves))
+    return torch.tensor([key in train for key in _row_keys(generated)], dtype=torch.bool)
+
+
+def _chunks(n: int, size: int) -> Iterator[slice]:
+    for start in range(0, n, size):
+        yield slice(start, min(n, start + size))
+
+
+@torch.no_grad()
+def _reverse(process, net, state: torch.Tensor, level: float, seed: int, batch_size: int,
+             device: torch.device) -> torch.Tensor:
+    """The learned reverse process from ``state`` at ``level`` to clean leaves, in chunks, on ``device``."""
+    generator = torch.Generator(device=device)
+    generator.manual_seed(int(seed))
+    out = [process.sample(net, state[sl].to(device), level, generator).cpu() for sl in _chunks(state.shape[0], batch_size)]
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def generate(process, net, n: int, d: int, seed: int, batch_size: int = 1024, device="cpu") -> torch.Tensor:
+    """``n`` new data (leaves ``(n, d)``) from the process's full-noise prior through the learned reverse process."""
+    device = torch.device(device)
+    generator = torch.Generator(device=device)
+    generator.manual_seed(int(derive_seed(seed, "prior")))
+    prior = torch.cat([process.prior(sl.stop - sl.start, d, generator, device).cpu() for sl in _chunks(n, batch_size)])
+    return _reverse(process, net, prior, 1.0, derive_seed(seed, "reverse"), batch_size, device)
+
+
+def generation_table(rules, process, net, train_leaves: torch.Tensor, n: int, seed: int, experiment: str,
+                     model: str, P: int, train_seed: int, batch_size: int = 1024, device="cpu") -> pd.DataFrame:
+    """One row: grammaticality and memorisation of ``n`` generated samples."""
+    generated = generate(process, net, n, rules.d, seed, batch_size=batch_size, device=device)
+    valid = rhm.parse(rules, generated).valid.cpu()
+    copies = memorized_mask(generated, train_leaves)
+    k = int(valid.sum())
+    low, high = wilson_interval(k, n)
+    return pd.DataFrame([{
+        "experiment": experiment, "process": process.name, "model": model, "P": int(P), "seed": int(train_seed),
+        "grammatical": k / n, "grammatical_ci_low": float(low), "grammatical_ci_high": float(high),
+        "memorized": float(copies.float().mean()),
+        "memorized_of_grammatical": float(copies[valid].float().mean()) if k else math.nan,
+        "distinct_generated": len(set(_row_keys(generated))) / n,
+        "n_generated": int(n), "n_train_distinct": len(set(_row_keys(train_leaves))),
+    }], columns=EVAL_COLUMNS)
+
+
+@dataclass(frozen=True)
+class SweepState:
+    level: float
+    t: int
+    trees: list
+    state: torch.Tensor
+
+
+def sweep_states(rules, process, levels: Sequence[float], n: int, seed: int, T: int) -> Iterator[SweepState]:
+    """Test trees (one draw, shared by every level) and their noisy state at each level t/T."""
+    trees = rhm.sample_trees(rules, n, derive_seed(seed, "trees"))
+    for level in levels:
+        level = float(level)
+        state = process.noise(trees[-1], level, derive_seed(seed, "noise", round(level, 9)))
+        yield SweepState(level=level, t=int(round(level * T)), trees=trees, state=state)
+
+
+def _kept_rows(experiment, model, process_name, rules, rule_seed, st: SweepState, T: int, latents,
+               true_prob, P, train_seed) -> pd.DataFrame:
+    """Rows of the shared kept table (:func:`hierphase.observables.kept_table`) plus, per level, the
+    fraction of latents without a valid parent (``invalid_rate``; such latents count as not kept)."""
+    kept = observables.kept_indicators(latents, st.trees)
+    frame = observables.kept_table(true_prob, kept, experiment=experiment, process=process_name, L=rules.L,
+                                   rule_seed=rule_seed, noise=st.t / T, t=st.t, t_over_T=st.t / T, model=model)
+    frame["invalid_rate"] = [float((lat < 0).double().mean()) for lat in latents]
+    frame["P"] = P
+    frame["seed"] = train_seed
+    return frame[KEPT_COLUMNS]
+
+
+def learned_kept_table(rules, process, net, levels: Sequence[float], n: int, seed: int, T: int, experiment: str,
+                       model: str, P: int, train_seed: int, rule_seed: int, batch_size: int = 1024,
+                       device="cpu", progress: bool = False) -> pd.DataFrame:
+    """Forward-backward sweep with the learned reverse process; new samples parsed into latents.
+
+    ``kept_marginal`` is filled at the leaf level only: the network's predicted probability of the
+    true leaf given the noisy state (the learned counterpart of BP's leaf marginal); NaN above.
+    """
+    from tqdm.auto import tqdm
+
+    device = torch.device(device)
+    rows = []
+    for st in tqdm(list(sweep_states(rules, process, levels, n, seed, T)), disable=not progress, desc=f"sweep {model}"):
+        new = _reverse(process, net, st.state, st.level, derive_seed(seed, "reverse", model, round(st.level, 9)),
+                       batch_size, device)
+        latents = rhm.parse(rules, new).latents
+        with torch.no_grad():
+            probs = torch.cat([process.leaf_probs(net, st.state[sl].to(device), st.level).cpu()
+                               for sl in _chunks(n, batch_size)])
+        leaf_prob = probs.gather(-1, st.trees[-1][..., None]).squeeze(-1).double()
+        true_prob = [torch.full(t.shape, math.nan, dtype=torch.float64) for t in st.trees[:-1]] + [leaf_prob]
+        rows.append(_kept_rows(experiment, model, process.name, rules, rule_seed, st, T, latents, true_prob, P,
+                               train_seed))
+    return pd.concat(rows, ignore_index=True)
+
+
+def bp_kept_table(rules, process, levels: Sequence[float], n: int, seed: int, T: int, experiment: str,
+                  rule_seed: int, progress: bool = False) -> pd.DataFrame:
+    """The same sweep (same trees, same noisy states) with exact BP: marginals and posterior samples."""
+    from tqdm.auto import tqdm
+
+    rows = []
+    for st in tqdm(list(sweep_states(rules, process, levels, n, seed, T)), disable=not progress, desc="sweep bp"):
+        evidence = process.evidence(st.state, st.level)
+        marginals = bp.marginals(rules, evidence)
+        samples = bp.sample_posterior(rules, evidence, derive_seed(seed, "posterior", round(st.level, 9)))
+        true_prob = observables.true_latent_probability(marginals, st.trees)
+        rows.append(_kept_rows(experiment, "bp", process.name, rules, rule_seed, st, T, samples, true_prob,
+                               math.nan, math.nan))
+    return pd.concat(rows, ignore_index=True)
+
+
+def class_distance(learned: pd.DataFrame, exact: pd.DataFrame, reference: str = "kept_marginal") -> pd.DataFrame:
+    """Per (experiment, process, model, P, seed): max over t of |learned class kept - exact BP class kept|.
+
+    The learned curve is ``kept_sampled`` at level 0; the exact curve is BP's ``reference`` column
+    (its posterior marginal by default: the same expectation without sampling noise).
+    """
+    keys = ["experiment", "process", "noise"]
+    ex = exact[exact["level"] == 0][keys + [reference]].rename(columns={reference: "bp"})
+    le = learned[learned["level"] == 0]
+    merged = le.merge(ex, on=keys, how="inner")
+    merged["abs_diff"] = (merged["kept_sampled"] - merged["bp"]).abs()
+    group = ["experiment", "process", "model", "P", "seed"]
+    out = merged.groupby(group, dropna=False).agg(max_abs_diff=("abs_diff", "max"),
+                                                  mean_abs_diff=("abs_diff", "mean"),
+                                                  n_noise=("abs_diff", "size")).reset_index()
+    worst = merged.loc[merged.groupby(group, dropna=False)["abs_diff"].idxmax(), group + ["noise"]]
+    return out.merge(worst.rename(columns={"noise": "noise_at_max"}), on=group, how="left")

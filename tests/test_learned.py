@@ -1,0 +1,240 @@
+"""Tests of hierphase.learned: network shape and locality, samplers against exact BP (the exact
+denoiser in the network's place), deterministic and resumable training, evaluation tables."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+import torch
+
+from hierphase import bp, noise, rhm
+from hierphase.learned import diffusion, evaluate, experiment, networks, train
+from hierphase.seeding import derive_seed
+
+torch.set_num_threads(1)
+
+SCHEDULE = noise.GaussianSchedule()
+TINY_CFG = {
+    "device": "cpu",
+    "schedule": {"T": 1000, "kind": "linear", "beta_start": 1e-4, "beta_end": 0.02},
+    "sampling": {"steps": {"gaussian": 20, "masking": 8, "uniform": 20}, "batch_size": 256},
+    "network": {"arch": "tree_unet", "width": 16, "blocks": 1, "expansion": 2},
+    "training": {"steps": 24, "batch_size": 16, "lr": 3e-3, "weight_decay": 0.0, "warmup": 4,
+                 "min_lr_ratio": 0.05, "grad_clip": 1.0, "log_every": 5, "checkpoint_every": 10},
+}
+
+
+@pytest.fixture(scope="module")
+def rules():
+    return rhm.sample_rules(8, 3, 2, 3, seed=0)
+
+
+def tiny_net(proc, rules, width=16, seed=0):
+    torch.manual_seed(seed)
+    return networks.TreeUNet(networks.NetworkConfig(proc.in_channels, rules.v, rules.s, rules.L, width=width))
+
+
+# ------------------------------------------------------------------------------------------ network
+def test_network_shapes_and_errors(rules):
+    net = networks.build_network("tree_unet", networks.NetworkConfig(9, 8, 2, 3, width=8))
+    out = net(torch.randn(5, 9, 8), torch.rand(5))
+    assert out.shape == (5, 8, 8)
+    with pytest.raises(ValueError, match="expects input"):
+        net(torch.randn(5, 9, 4), torch.rand(5))
+    with pytest.raises(ValueError, match="learned.network.arch"):
+        networks.build_network("transformer", networks.NetworkConfig(9, 8, 2, 3))
+
+
+def test_down_convolution_mirrors_the_tree():
+    """Kernel = stride = s: parent j depends on its s children only."""
+    torch.manual_seed(0)
+    down = networks.Down(4, 2)
+    x = torch.randn(1, 8, 4)
+    y = down(x)
+    x2 = x.clone()
+    x2[0, 4:6] += 1.0  # children of parent 2
+    changed = (down(x2) - y).abs().sum(-1)[0] > 0
+    assert changed.tolist() == [False, False, True, False]
+
+
+def test_every_leaf_sees_the_whole_datum():
+    """Through the root, every output position depends on every input position."""
+    torch.manual_seed(0)
+    net = networks.TreeUNet(networks.NetworkConfig(8, 8, 2, 3, width=8))
+    for p in net.parameters():  # the zero-initialised residual branches would hide the path
+        torch.nn.init.normal_(p, std=0.3)
+    x = torch.randn(1, 8, 8, requires_grad=True)
+    net(x, torch.tensor([0.5]))[0, :, 0].sum().backward()
+    assert (x.grad.abs().sum(1)[0] > 0).all()
+
+
+# ---------------------------------------------------------------------------------------- samplers
+def test_respaced_times():
+    assert diffusion.respaced_times(0, 1000, 100) == [0]
+    ts = diffusion.respaced_times(300, 1000, 100)
+    assert ts[0] == 300 and ts[-1] == 0 and len(ts) == 31
+    assert all(a > b for a, b in zip(ts, ts[1:]))
+    assert diffusion.respaced_times(3, 1000, 100) == [3, 0]
+
+
+@pytest.mark.parametrize("name,level,steps", [("masking", 0.5, 8), ("masking", 1.0, 8), ("uniform", 0.2, 200),
+                                              ("gaussian", 0.15, 200)])
+def test_sampler_with_exact_denoiser_matches_bp(rules, name, level, steps):
+    """The reverse sampler driven by exact BP leaf posteriors reproduces BP's kept fractions at
+    every level (exact for masking and uniform, up to time discretisation for Gaussian)."""
+    proc = diffusion.make_process(name, rules.v, SCHEDULE, steps)
+    oracle = diffusion.ExactDenoiser(rules, proc)
+    n = 400
+    learned = evaluate.learned_kept_table(rules, proc, oracle, [level], n, seed=11, T=1000, experiment="x",
+                                          model="exact", P=0, train_seed=0, rule_seed=0)
+    exact = evaluate.bp_kept_table(rules, proc, [level], n, seed=11, T=1000, experiment="x", rule_seed=0)
+    # exact posterior samples are always grammatical; the time-discretised samplers nearly so
+    assert learned["invalid_rate"].max() <= (0.0 if name == "masking" else 0.02)
+    for lv in range(rules.L + 1):
+        p_bp = float(exact.loc[exact["level"] == lv, "kept_marginal"].iloc[0])
+        p_l = float(learned.loc[learned["level"] == lv, "kept_sampled"].iloc[0])
+        se = math.sqrt(max(p_bp * (1 - p_bp), 0.02) / n)
+        assert abs(p_l - p_bp) < 4.5 * se + 0.01, (lv, p_l, p_bp)
+    # the leaf marginal of the exact denoiser is BP's leaf marginal, computed on the same states
+    leaf_l = float(learned.loc[learned["level"] == rules.L, "kept_marginal"].iloc[0])
+    leaf_bp = float(exact.loc[exact["level"] == rules.L, "kept_marginal"].iloc[0])
+    assert leaf_l == pytest.approx(leaf_bp, abs=1e-5)
+
+
+def test_exact_denoiser_generates_only_grammatical_data(rules):
+    proc = diffusion.make_process("masking", rules.v, SCHEDULE, 8)
+    train_leaves = rhm.sample_trees(rules, 50, seed=3)[-1]
+    table = evaluate.generation_table(rules, proc, diffusion.ExactDenoiser(rules, proc), train_leaves, 200,
+                                      seed=4, experiment="x", model="exact", P=50, train_seed=0)
+    assert table["grammatical"].iloc[0] == 1.0
+    assert list(table.columns) == evaluate.EVAL_COLUMNS
+    # P=50 of 8*3**7 = 17496 possible data: a generalising sampler rarely hits a training datum
+    assert table["memorized"].iloc[0] < 0.05
+
+
+def test_gaussian_input_is_the_exact_likelihood(rules):
+    proc = diffusion.make_process("gaussian", rules.v, SCHEDULE)
+    leaves = rhm.sample_trees(rules, 20, seed=1)[-1]
+    x_t = proc.noise(leaves, 0.2, seed=5)
+    inp = proc.net_input(x_t, torch.full((20,), 200))
+    ref = noise.gaussian_evidence(x_t, SCHEDULE, 200).exp().transpose(1, 2)
+    assert torch.allclose(inp.double(), ref, atol=1e-5)
+
+
+def test_masking_sampler_keeps_visible_tokens(rules):
+    proc = diffusion.make_process("masking", rules.v, SCHEDULE, 3)
+    net = tiny_net(proc, rules)
+    leaves = rhm.sample_trees(rules, 30, seed=2)[-1]
+    state = proc.noise(leaves, 0.5, seed=1)
+    out = proc.sample(net, state, 0.5, torch.Generator().manual_seed(0))
+    visible = state != rules.v
+    assert torch.equal(out[visible], leaves[visible])
+    assert (out < rules.v).all()
+
+
+def test_unknown_process_and_device():
+    with pytest.raises(ValueError, match="unknown"):
+        diffusion.make_process("absorbing", 8)
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="learned.device"):
+            train.resolve_device("cuda")
+
+
+# ---------------------------------------------------------------------------------------- training
+def _train(rules, steps, checkpoint=None, stop_after=None, process="masking", seed=123):
+    proc = diffusion.make_process(process, rules.v, SCHEDULE, 8)
+    net = tiny_net(proc, rules)
+    data = rhm.sample_trees(rules, 64, seed=9)[-1]
+    cfg = train.TrainConfig(steps=steps, batch_size=16, lr=3e-3, warmup=4, log_every=5, checkpoint_every=7)
+    return train.train(proc, net, data, cfg, seed, checkpoint=checkpoint, stop_after=stop_after, progress=False)
+
+
+@pytest.mark.parametrize("process", ["gaussian", "masking", "uniform"])
+def test_training_is_deterministic(rules, process):
+    a = _train(rules, 20, process=process)
+    b = _train(rules, 20, process=process)
+    pd.testing.assert_frame_equal(a.loss_table, b.loss_table)
+    for (ka, va), (kb, vb) in zip(a.net.state_dict().items(), b.net.state_dict().items()):
+        assert ka == kb and torch.equal(va, vb)
+    c = _train(rules, 20, process=process, seed=124)
+    assert not a.loss_table["loss"].equals(c.loss_table["loss"])
+
+
+def test_resume_gives_the_uninterrupted_weights(rules, tmp_path):
+    full = _train(rules, 23)
+    ckpt = tmp_path / "run.ckpt"
+    part = _train(rules, 23, checkpoint=ckpt, stop_after=12)  # stops mid-window (log_every=5)
+    assert not part.finished and part.steps_done == 12
+    state = train.load_checkpoint(ckpt)
+    assert state["step"] == 12 and "optimizer" in state and "generator" in state
+    resumed = _train(rules, 23, checkpoint=ckpt)
+    assert resumed.finished and resumed.steps_done == 23
+    for (k, va), vb in zip(full.net.state_dict().items(), resumed.net.state_dict().values()):
+        assert torch.equal(va, vb), k
+    pd.testing.assert_frame_equal(full.loss_table, resumed.loss_table)
+
+
+def test_resume_refuses_a_different_run(rules, tmp_path):
+    ckpt = tmp_path / "run.ckpt"
+    _train(rules, 10, checkpoint=ckpt, stop_after=7)
+    other = _train(rules, 10, checkpoint=ckpt, seed=999)  # other seed: fingerprint differs, starts over
+    assert other.loss_table["step"].tolist() == [5, 10]
+    assert other.loss_table.equals(_train(rules, 10, seed=999).loss_table)
+
+
+def test_training_learns_the_grammar(rules):
+    """A short masking run on m=3 data: the loss falls well below the uniform guess log(v), and
+    generated data are far more grammatical than the untrained network's."""
+    proc = diffusion.make_process("masking", rules.v, SCHEDULE, 8)
+    data = rhm.sample_trees(rules, 2048, seed=9)[-1]
+    cfg = train.TrainConfig(steps=400, batch_size=128, lr=3e-3, warmup=20, log_every=50)
+    untrained = tiny_net(proc, rules, width=32)
+    res = train.train(proc, tiny_net(proc, rules, width=32), data, cfg, 5, progress=False)
+    assert res.loss_table["loss"].iloc[-1] < 0.85 * math.log(rules.v)
+    g0 = evaluate.generation_table(rules, proc, untrained, data, 300, 1, "x", "m", 2048, 0)["grammatical"].iloc[0]
+    g1 = evaluate.generation_table(rules, proc, res.net, data, 300, 1, "x", "m", 2048, 0)["grammatical"].iloc[0]
+    assert g0 < 0.02 and g1 > 0.1, (g0, g1)
+
+
+# ------------------------------------------------------------------------------ stages and tables
+def test_train_model_writes_checkpoint_and_loss(rules, tmp_path):
+    model = tmp_path / "model.pt"
+    loss = tmp_path / "loss.parquet"
+    table = experiment.train_model(rules, TINY_CFG, 0, "x", "gaussian", 32, 0, model, loss, progress=False)
+    assert model.exists() and loss.exists() and not (tmp_path / "model.pt.resume").exists()
+    assert table["step"].tolist() == [5, 10, 15, 20, 24]
+    proc, net, meta = experiment.load_model(model)
+    assert proc.name == "gaussian" and meta["P"] == 32 and meta["name"] == "tree_unet_P32_s0"
+    kept = experiment.evaluate_sweep(rules, model, [0.0, 0.3], 20, 0, "x", 32, 0, 0, progress=False)
+    assert list(kept.columns) == evaluate.KEPT_COLUMNS
+    assert (kept.loc[kept["noise"] == 0.0, "kept_sampled"] == 1.0).all()  # t = 0: nothing to undo
+    exact = experiment.bp_reference(rules, TINY_CFG, "gaussian", [0.0, 0.3], 20, 0, "x", 0, progress=False)
+    assert (exact["model"] == "bp").all() and exact["P"].isna().all()
+
+
+def test_training_set_depends_on_P_and_seed_only(rules):
+    a = experiment.training_set(rules, 0, "x", 16, 0)
+    assert torch.equal(a, experiment.training_set(rules, 0, "x", 16, 0))
+    assert not torch.equal(a, experiment.training_set(rules, 0, "x", 16, 1))
+    assert rhm.parse(rules, a).valid.all()
+
+
+def test_memorized_mask():
+    train_leaves = torch.tensor([[0, 1, 2], [3, 4, 5]])
+    gen = torch.tensor([[0, 1, 2], [0, 1, 3], [3, 4, 5]])
+    assert evaluate.memorized_mask(gen, train_leaves).tolist() == [True, False, True]
+
+
+def test_class_distance():
+    base = dict(experiment="x", process="masking", L=3, rule_seed=0, t=0.0, t_over_T=0.0, ci_low=0.0,
+                ci_high=1.0, n=10, invalid_rate=0.0)
+    exact = pd.DataFrame([dict(base, model="bp", level=0, noise=z, kept_marginal=k, kept_sampled=k, P=math.nan,
+                               seed=math.nan) for z, k in [(0.0, 1.0), (0.5, 0.6), (1.0, 0.125)]])
+    learned = pd.DataFrame([dict(base, model="m", level=0, noise=z, kept_marginal=math.nan, kept_sampled=k, P=64,
+                                 seed=0) for z, k in [(0.0, 1.0), (0.5, 0.45), (1.0, 0.2)]])
+    dist = evaluate.class_distance(learned, exact)
+    assert dist["max_abs_diff"].iloc[0] == pytest.approx(0.15)
+    assert dist["noise_at_max"].iloc[0] == 0.5
+    assert dist["mean_abs_diff"].iloc[0] == pytest.approx((0 + 0.15 + 0.075) / 3)
