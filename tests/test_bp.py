@@ -255,3 +255,27 @@ def test_level_curves_match_mean_field():
         exact = np.array([float(p.mean()) for p in true_latent_probability(marg, trees)])
         mf = theory.level_reconstruction(eps, 32, 8, 2, 6)
         assert np.abs(exact - mf).max() < 0.03, (eps, exact, mf)
+
+
+def test_independent_of_thread_count_and_empty_batch():
+    import numba
+
+    rules = rhm.sample_rules(8, 3, 2, 5, seed=1)
+    trees = rhm.sample_trees(rules, 100, seed=0)
+    ev = noise.forward_evidence("uniform", trees[-1], 8, 0.5, seed=0)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = bp.sample_posterior(rules, ev, seed=4), bp.marginals(rules, ev)
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        two = bp.sample_posterior(rules, ev, seed=4), bp.marginals(rules, ev)
+    finally:
+        numba.set_num_threads(before)
+    assert all(torch.equal(a, b) for a, b in zip(one[0], two[0]))
+    assert all(torch.equal(a, b) for a, b in zip(one[1], two[1]))
+    # a datum's sample does not depend on the rest of the batch
+    part = bp.sample_posterior(rules, ev[:37], seed=4)
+    assert all(torch.equal(a, b[:37]) for a, b in zip(part, one[0]))
+    empty = bp.sample_posterior(rules, ev[:0], seed=0)
+    assert [tuple(t.shape) for t in empty] == [(0, 2**l) for l in range(6)]
+    assert [tuple(m.shape) for m in bp.marginals(rules, ev[:0])] == [(0, 2**l, 8) for l in range(6)]

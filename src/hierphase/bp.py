@@ -37,7 +37,7 @@ def _check_evidence(rules: Rules, log_evidence: torch.Tensor) -> torch.Tensor:
                          f"got {tuple(ev.shape)}")
     if not ev.is_floating_point():
         raise ValueError("log_evidence must be a floating-point tensor")
-    return ev
+    return ev.detach().cpu()  # BP runs on the CPU; results are CPU tensors
 
 
 def _leaf_messages(log_evidence: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
