@@ -1,0 +1,110 @@
+"""Figures of the images branch: the x0 -> x̂0(t) grid, class kept vs t/T, layer similarity vs t/T.
+
+Each function takes plain tensors or tidy tables and returns a matplotlib figure; saving is
+:func:`hierphase.plots.style.save_figure`'s job.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.colors import BoundaryNorm, ListedColormap
+
+from hierphase.plots.style import depth_palette, use_style
+
+__all__ = ["image_grid", "class_kept_figure", "layer_similarity_figure"]
+
+
+def _show(ax, image: torch.Tensor) -> None:
+    """uint8 (C, H, W) on ``ax``: grey for one channel, RGB for three."""
+    img = image.numpy()
+    if img.shape[0] == 1:
+        ax.imshow(img[0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    else:
+        ax.imshow(np.transpose(img, (1, 2, 0)), interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+
+
+def image_grid(clean: torch.Tensor, swept: Sequence[torch.Tensor], t_over_T: Sequence[float],
+               n_rows: int = 4, labels: Sequence[str] | None = None):
+    """Rows: clean images x0; columns: x0, then x̂0 at each t/T (one uint8 (N, C, H, W) tensor per
+    t, same images in the same order). ``labels`` (optional, per image) annotate the rows."""
+    use_style()
+    n_rows = min(n_rows, clean.shape[0])
+    n_cols = 1 + len(swept)
+    size = 1.1 if clean.shape[-1] <= 64 else 1.6
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(size * n_cols, size * n_rows + 0.4),
+                             squeeze=False, gridspec_kw={"wspace": 0.05, "hspace": 0.05})
+    for r in range(n_rows):
+        _show(axes[r, 0], clean[r])
+        for c, images in enumerate(swept, start=1):
+            _show(axes[r, c], images[r])
+        if labels is not None:
+            axes[r, 0].set_ylabel(str(labels[r]), rotation=0, ha="right", va="center")
+    axes[0, 0].set_title("$x_0$")
+    for c, tt in enumerate(t_over_T, start=1):
+        axes[0, c].set_title(f"{tt:.2f}")
+    fig.suptitle(r"$\hat{x}_0$ after noising to $t/T$ and denoising back", y=1.0)
+    return fig
+
+
+def class_kept_figure(table: pd.DataFrame, n_classes: int | None = None):
+    """Probability that the predicted class of x̂0 equals that of x0, vs t/T, with the Wilson 95%
+    band; a dotted line at 1/n_classes (the agreement of two unrelated uniform guesses)."""
+    use_style()
+    fig, ax = plt.subplots(figsize=(4.2, 3.2))
+    for (model, clf), g in table.groupby(["model", "classifier"], sort=False):
+        g = g.sort_values("t_over_T")
+        line, = ax.plot(g["t_over_T"], g["kept"], marker="o", ms=3.5, label=f"{model} / {clf}")
+        ax.fill_between(g["t_over_T"], g["ci_low"], g["ci_high"], color=line.get_color(),
+                        alpha=0.25, lw=0)
+    if n_classes:
+        ax.axhline(1.0 / n_classes, ls=":", color="0.4", lw=1)
+        ax.annotate(f"1/{n_classes}", (0.02, 1.0 / n_classes), xycoords=("axes fraction", "data"),
+                    va="bottom", fontsize=8, color="0.3")
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("$t/T$")
+    ax.set_ylabel("class kept (probability)")
+    dataset = table["dataset"].iloc[0] if len(table) else ""
+    ax.set_title(str(dataset))
+    ax.legend(loc="upper right", fontsize=7)
+    return fig
+
+
+def layer_similarity_figure(table: pd.DataFrame):
+    """Mean cosine similarity of standardised hidden features of x0 and x̂0, per layer, vs t/T;
+    colour = depth (light shallow -> dark deep), 95% bands."""
+    use_style()
+    layers = (table[["depth", "layer"]].drop_duplicates().sort_values("depth"))
+    n = len(layers)
+    palette = depth_palette(n)
+    fig, ax = plt.subplots(figsize=(4.8, 3.4))
+    for (depth, layer), colour in zip(layers.itertuples(index=False), palette):
+        g = table[table["layer"] == layer].sort_values("t_over_T")
+        ax.plot(g["t_over_T"], g["similarity"], color=colour, lw=1.3,
+                marker="o" if n <= 12 else None, ms=2.5)
+        ax.fill_between(g["t_over_T"], g["ci_low"], g["ci_high"], color=colour, alpha=0.12, lw=0)
+    cmap = ListedColormap(palette)
+    norm = BoundaryNorm(np.arange(n + 1) - 0.5, n)
+    sm = plt.cm.ScalarMappable(cmap=cmap, norm=norm)
+    cbar = fig.colorbar(sm, ax=ax, pad=0.02)
+    if n <= 12:
+        cbar.set_ticks(np.arange(n))
+        cbar.set_ticklabels(list(layers["layer"]))
+        cbar.ax.tick_params(labelsize=7)
+    cbar.set_label("layer depth (shallow -> deep)")
+    ax.set_xlim(0, 1.02)
+    ax.set_xlabel("$t/T$")
+    ax.set_ylabel("cosine similarity of features")
+    dataset = table["dataset"].iloc[0] if len(table) else ""
+    clf = table["classifier"].iloc[0] if len(table) else ""
+    ax.set_title(f"{dataset} / {clf}")
+    return fig

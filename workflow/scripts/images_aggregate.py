@@ -1,0 +1,11 @@
+"""Images branch: per-shard measurements -> class_kept and layer_similarity tables."""
+from hierphase.images.pipeline import aggregate
+from hierphase.io import read_table, write_table
+from hierphase.pipeline_rhm import log_to
+
+log_to(snakemake.log[0])
+p, out = snakemake.params, snakemake.output
+kept, sim = aggregate([read_table(path) for path in snakemake.input.shards], dataset=p.dataset,
+                      model=p.model, classifier=p.classifier)
+write_table(kept, out.class_kept, out.class_kept_csv, config=p.config, seed=p.seed)
+write_table(sim, out.layer_similarity, out.layer_similarity_csv, config=p.config, seed=p.seed)

@@ -1,0 +1,9 @@
+"""Images branch, data (digits): training split, held-out split and the sweep's uint8 shards."""
+from hierphase.images.digits import prepare_digits
+from hierphase.pipeline_rhm import log_to
+
+log_to(snakemake.log[0])
+p, out = snakemake.params, snakemake.output
+prepare_digits(out.shards, out.train, out.held_out, image_size=p.data["image_size"],
+               upsample=p.data["upsample"], held_out_fraction=p.data["held_out_fraction"],
+               n_per_class=p.n_per_class, seed=p.seed, config=dict(p.data, n_per_class=p.n_per_class))

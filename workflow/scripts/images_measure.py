@@ -1,0 +1,15 @@
+"""Images branch: class kept and per-layer similarity of one swept shard against its clean images."""
+from hierphase.images.classifiers import build_classifier
+from hierphase.images.pipeline import measure_shard, read_sweep
+from hierphase.images.shards import read_shard
+from hierphase.io import load_tensors, write_table
+from hierphase.pipeline_rhm import limit_threads, log_to
+
+log_to(snakemake.log[0])
+limit_threads(snakemake.threads)
+p = snakemake.params
+clf = build_classifier(p.classifier, snakemake.input.classifier, device=p.device)
+swept, record = read_sweep(snakemake.input.sweep)
+table = measure_shard(clf, read_shard(snakemake.input.shard), swept, record,
+                      load_tensors(snakemake.input.stats), batch_size=p.batch_size)
+write_table(table, snakemake.output.table, config={"classifier": p.classifier, **record})

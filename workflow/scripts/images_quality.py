@@ -1,0 +1,23 @@
+"""Images branch (digits): classifier held-out accuracy and the DDPM's confident-sample fraction."""
+from hierphase.images.classifiers import build_classifier
+from hierphase.images.pipeline import load_diffusion_model, quality_table, unconditional_samples
+from hierphase.images.shards import read_shard, to_model_scale
+from hierphase.io import save_tensors, write_table
+from hierphase.pipeline_rhm import limit_threads, log_to
+
+log_to(snakemake.log[0])
+limit_threads(snakemake.threads)
+p, q, out = snakemake.params, snakemake.params.quality, snakemake.output
+clf = build_classifier(p.classifier, snakemake.input.classifier, device=p.device)
+model = load_diffusion_model(p.kind, snakemake.input.model, device=p.device, flags=p.adm_flags)
+held = read_shard(snakemake.input.held_out)
+accuracy = float((clf(to_model_scale(held["images"]))[0].argmax(1).cpu() == held["labels"]).float().mean())
+samples = unconditional_samples(model, q["n_samples"], num_steps=p.respaced_steps, root_seed=p.seed,
+                                batch_size=p.batch_size)
+confidence = clf(to_model_scale(samples))[0].softmax(1).max(1).values.cpu()
+save_tensors(out.samples, {"images": samples, "confidence": confidence}, seed=p.seed)
+table = quality_table(accuracy=accuracy, n_held_out=len(held["labels"]), confidences=confidence.numpy(),
+                      confidence=q["confidence"], min_accuracy=q["min_accuracy"],
+                      min_confident_fraction=q["min_confident_fraction"], dataset=p.dataset,
+                      model=p.model, classifier=p.classifier)
+write_table(table, out.table, out.csv, config=dict(q), seed=p.seed)

@@ -1,0 +1,14 @@
+"""Images branch (digits): train the digits_cnn classifier; held-out accuracy per epoch."""
+from hierphase.images.digits import ClassifierTrainConfig, train_digits_classifier
+from hierphase.images.shards import read_shard
+from hierphase.io import save_tensors, write_table
+from hierphase.pipeline_rhm import limit_threads, log_to
+
+log_to(snakemake.log[0])
+limit_threads(snakemake.threads)
+p, out = snakemake.params, snakemake.output
+state, history = train_digits_classifier(read_shard(snakemake.input.train), read_shard(snakemake.input.held_out),
+                                         ClassifierTrainConfig(**p.train), seed=p.seed, device=p.device)
+save_tensors(out.weights, state, config=dict(p.train), seed=p.seed,
+             held_out_accuracy=float(history["held_out_accuracy"].iloc[-1]))
+write_table(history, out.history, out.history_csv, config=dict(p.train), seed=p.seed)

@@ -1,0 +1,13 @@
+"""Images branch (digits): train the DDPM (diffusers UNet2DModel) on the training split."""
+from hierphase.images.digits import DDPMTrainConfig, train_digits_ddpm
+from hierphase.images.shards import read_shard
+from hierphase.io import write_table
+from hierphase.pipeline_rhm import limit_threads, log_to
+
+log_to(snakemake.log[0])
+limit_threads(snakemake.threads)
+p = snakemake.params
+cfg = DDPMTrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in p.train.items()})
+loss = train_digits_ddpm(read_shard(snakemake.input.train)["images"], snakemake.output.model, cfg,
+                         seed=p.seed, device=p.device)
+write_table(loss, snakemake.output.loss, snakemake.output.loss_csv, config=dict(p.train), seed=p.seed)
