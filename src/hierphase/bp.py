@@ -205,22 +205,26 @@ if _NUMBA_AVAILABLE:
     def _nb_leaves(ev, b0, nb, up, base, status):
         """Leaf messages of samples b0..b0+nb, ``exp(ev - max)`` (max 1; the per-leaf constant
         cancels in every posterior), into up[base + j, :, bb]. Leaf-major loops keep each
-        (V, BLOCK) tile in L1. exp is skipped for the maximum (exactly 1) and for a value equal
-        to the previous one (epsilon, masking and uniform evidence have two values per leaf)."""
+        (V, BLOCK) tile in L1 and write it contiguously. exp is skipped for the maximum (exactly 1)
+        and for a value equal to the previous one (epsilon, masking and uniform evidence have two
+        values per leaf)."""
         d, v = ev.shape[1], ev.shape[2]
+        mx = _np.empty(nb)
         last_x = _np.nan
         last_e = 1.0
         for j in range(d):
-            tile = up[base + j]
             for bb in range(nb):
-                b = b0 + bb
-                mx = ev[b, j, 0]
+                row = ev[b0 + bb, j]
+                top = row[0]
                 for a in range(1, v):
-                    mx = max(mx, ev[b, j, a])
-                if not (mx > -_np.inf and mx < _np.inf):  # no finite entry, +inf or NaN
-                    status[b] = 2
-                for a in range(v):
-                    x = ev[b, j, a] - mx
+                    top = max(top, row[a])
+                if not (top > -_np.inf and top < _np.inf):  # no finite entry, +inf or NaN
+                    status[b0 + bb] = 2
+                mx[bb] = top
+            tile = up[base + j]
+            for a in range(v):
+                for bb in range(nb):
+                    x = ev[b0 + bb, j, a] - mx[bb]
                     if x == 0.0:
                         e = 1.0
                     elif x == last_x:
