@@ -1,0 +1,86 @@
+"""The learned branch of the workflow, end to end on the smoke preset (a few training steps)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+
+from conftest import copy_workflow, planned_jobs, run_snakemake
+
+from hierphase.io import read_table
+from hierphase.learned import evaluate, experiment
+
+SMOKE = "workflow/presets/smoke.yaml"
+TARGETS = [
+    "results/learned/figures/distance.png",
+    "results/learned/figures/loss.png",
+    "results/learned/figures/kept_main_masking.png",
+    "results/learned/figures/kept_main_gaussian.png",
+    "results/learned/tables/evaluation.csv",
+]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    work = copy_workflow(tmp_path_factory.mktemp("learned") / "work")
+    run_snakemake(work, "-c2", *TARGETS, configfile=SMOKE)
+    return work
+
+
+def test_smoke_trains_evaluates_and_draws(smoke_run):
+    work = smoke_run
+    for target in TARGETS:
+        assert (work / target).stat().st_size > 0, target
+    for fig in ("distance", "loss", "kept_main_masking", "kept_main_gaussian"):
+        assert (work / f"results/learned/figures/{fig}.pdf").exists()
+    evaluation = read_table(work / "results/learned/tables/evaluation.parquet")
+    assert set(["experiment", "process", "P", "seed", "grammatical", "memorized", "n_generated"]) <= set(evaluation)
+    assert sorted(zip(evaluation["process"], evaluation["P"])) == [("gaussian", 32), ("gaussian", 64),
+                                                                  ("masking", 32), ("masking", 64)]
+    assert (evaluation["n_generated"] == 64).all()
+    assert evaluation["grammatical"].between(0, 1).all() and evaluation["memorized"].between(0, 1).all()
+
+    kept = read_table(work / "results/learned/tables/kept.parquet")
+    assert list(kept.columns) == evaluate.KEPT_COLUMNS
+    assert set(kept["model"]) == {"bp", "tree_unet_P32_s0", "tree_unet_P64_s0"}
+    # 2 processes x 3 noise values x 4 levels, for exact BP and for each of the 2 models
+    assert len(kept) == 3 * 2 * 3 * 4
+    clean = kept[kept["t_over_T"] == 0.0]
+    assert (clean["kept_sampled"] == 1.0).all() and (clean["invalid_rate"] == 0.0).all()
+    assert kept["kept_sampled"].between(0, 1).all() and kept["invalid_rate"].between(0, 1).all()
+    assert (kept.loc[kept["model"] == "bp", "invalid_rate"] == 0).all()
+
+    distance = read_table(work / "results/learned/tables/distance.parquet")
+    assert len(distance) == 4 and distance["max_abs_diff"].between(0, 1).all()
+    loss = read_table(work / "results/learned/tables/loss.parquet")
+    assert sorted(loss["step"].unique()) == [10, 20, 30]
+
+    model = work / "results/learned/models/main/masking/P64/seed0/model.pt"
+    state = torch.load(model, map_location="cpu", weights_only=False)
+    assert state["step"] == 30 and {"model", "optimizer", "generator"} <= set(state)
+    assert not model.with_name("model.pt.resume").exists()
+    proc, net, meta = experiment.load_model(model)
+    assert meta["P"] == 64 and proc.name == "masking"
+
+
+def test_smoke_rerun_plans_nothing_and_is_reproducible(smoke_run, tmp_path):
+    out = run_snakemake(smoke_run, "-n", "-c1", *TARGETS, configfile=SMOKE).stdout
+    assert not [job for job in planned_jobs(out) if job[0].startswith("learned")]
+    # A second copy, one core: one model's loss and kept tables again, identical (deterministic
+    # training and sweeps whatever the number of cores).
+    work2 = copy_workflow(tmp_path / "again")
+    one = ["results/learned/models/main/masking/P32/seed0/loss.parquet",
+           "results/learned/eval/main/masking/P32/seed0/kept.parquet"]
+    run_snakemake(work2, "-c1", *one, configfile=SMOKE)
+    for table in one:
+        pd.testing.assert_frame_equal(read_table(smoke_run / table), read_table(work2 / table))
+
+
+def test_bad_learned_config_names_the_key(tmp_path):
+    work = copy_workflow(tmp_path / "bad")
+    bad = work / "bad.yaml"
+    bad.write_text("learned:\n  network: {arch: tree_unet, width: 0, blocks: 1, expansion: 2}\n")
+    proc = run_snakemake(work, "-n", configfile=bad, check=False)
+    assert proc.returncode != 0
+    assert "width" in proc.stdout
