@@ -13,18 +13,22 @@ child value. Sampling draws the class from the root marginal and then, top-down,
 probability ``∝ w(a, k)`` given the sampled parent ``a``. The root prior is uniform.
 
 Two backends give the same numbers: ``"numba"`` (default when numba imports; fused
-gather-multiply-sum kernels, parallel over samples, no ``(nodes, rules)`` intermediates) and
+gather-multiply-sum kernels, parallel over blocks of samples, no ``(nodes, rules)``
+intermediates) and
 ``"torch"`` (plain batched tensors, a readable reference).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 
 from .rhm import Rules
 from .seeding import derive_seed, torch_generator
 
-__all__ = ["marginals", "class_posterior", "sample_posterior", "upward_messages", "posterior_uniforms", "BACKENDS"]
+__all__ = ["marginals", "class_posterior", "sample_posterior", "upward_messages",
+           "posterior_uniforms", "BACKENDS", "BLOCK"]
 
 BACKENDS = ("auto", "numba", "torch")
 _NUMBA_AVAILABLE = False  # set below once the fused kernels are defined
@@ -156,8 +160,8 @@ def marginals(rules: Rules, log_evidence: torch.Tensor, dtype: torch.dtype = tor
 
 def class_posterior(rules: Rules, log_evidence: torch.Tensor,
                     backend: str = "auto") -> torch.Tensor:
-    """Posterior over the class only, (n, n_classes) float64: the upward pass alone (about half
-    the cost of :func:`marginals`)."""
+    """Posterior over the class only, (n, n_classes) float64: the upward pass alone (a fraction
+    of the cost of :func:`marginals`)."""
     ev = _check_evidence(rules, log_evidence)
     if _resolve_backend(backend) == "numba":
         tabs, n_par = _packed_tables(rules)
@@ -187,8 +191,6 @@ def sample_posterior(rules: Rules, log_evidence: torch.Tensor, seed: int,
 # gather, product and sum fused, no (nodes, rules) or (nodes, rules, s) intermediate. Each sample
 # is computed with exactly the operations (and order) of the plain per-sample recursion.
 try:
-    import math
-
     import numba as _nb
     import numpy as _np
 
