@@ -137,6 +137,13 @@ def images_targets():
     return targets
 
 
+rule images:
+    """Target: only the images branch (`snakemake images`)."""
+    input:
+        images_targets(),
+    localrule: True
+
+
 if IMG_DATA["kind"] == "digits":
 
     rule images_data:
@@ -283,6 +290,7 @@ rule images_sweep:
     params:
         kind=IMG_MODEL["kind"],
         adm_flags=IMG_MODEL["adm_flags"],
+        dtype=IMG_MODEL["dtype"],
         device=IMG["device"],
         respaced_steps=IMG["respaced_steps"],
         batch_size=IMG["batch_size"],
@@ -366,6 +374,7 @@ rule images_quality:
         quality=IMG["quality"],
         kind=IMG_MODEL["kind"],
         adm_flags=IMG_MODEL["adm_flags"],
+        dtype=IMG_MODEL["dtype"],
         classifier=IMG_CLF["name"],
         device=IMG["device"],
         respaced_steps=IMG["respaced_steps"],

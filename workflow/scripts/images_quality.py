@@ -9,7 +9,8 @@ log_to(snakemake.log[0])
 limit_threads(snakemake.threads)
 p, q, out = snakemake.params, snakemake.params.quality, snakemake.output
 clf = build_classifier(p.classifier, snakemake.input.classifier, device=p.device)
-model = load_diffusion_model(p.kind, snakemake.input.model, device=p.device, flags=p.adm_flags)
+model = load_diffusion_model(p.kind, snakemake.input.model, device=p.device, dtype=p.dtype,
+                             flags=p.adm_flags)
 held = read_shard(snakemake.input.held_out)
 accuracy = float((clf(to_model_scale(held["images"]))[0].argmax(1).cpu() == held["labels"]).float().mean())
 samples = unconditional_samples(model, q["n_samples"], num_steps=p.respaced_steps, root_seed=p.seed,

@@ -268,7 +268,7 @@ def train_digits_ddpm(images_u8: torch.Tensor, out_dir: str | os.PathLike, cfg: 
         lr_sched.step()
         # EMA with the usual warm-up so early weights do not dominate a short run
         _ema_update(ema, model, min(cfg.ema_decay, (1 + step) / (10 + step)))
-        running += float(loss)
+        running += float(loss.detach())
         count += 1
         if (step + 1) % log_every == 0 or step + 1 == cfg.steps:
             rows.append({"step": step + 1, "loss": running / count, "lr": lr_sched.get_last_lr()[0]})
@@ -376,7 +376,7 @@ def train_digits_classifier(train: Mapping, held_out: Mapping, cfg: ClassifierTr
             loss.backward()
             opt.step()
             lr_sched.step()
-            loss_sum += float(loss) * len(idx)
+            loss_sum += float(loss.detach()) * len(idx)
             correct += int((logits.argmax(1) == yb).sum())
         acc = classifier_accuracy(model, held_out, device=dev)
         rows.append({"epoch": epoch + 1, "train_loss": loss_sum / n, "train_accuracy": correct / n,

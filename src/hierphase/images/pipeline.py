@@ -63,14 +63,14 @@ def image_seeds(root_seed: int, stage: str, k: int, names: Sequence[str]) -> lis
 
 
 def load_diffusion_model(kind: str, path: str | os.PathLike, *, device: str = "auto",
-                         flags: Mapping | None = None):
+                         dtype: str = "auto", flags: Mapping | None = None):
     """The ``DiffusionModel`` of config ``images.model``: kinds ``train`` and ``diffusers`` are
     diffusers ``UNet2DModel`` folders; ``adm`` an OpenAI checkpoint with ``flags``."""
     from hierphase.images.models import load_model
 
     if kind == "train":
         kind = "diffusers"
-    return load_model(kind, path, device=device, flags=dict(flags or {}) or None)
+    return load_model(kind, path, device=device, dtype=dtype, flags=dict(flags or {}) or None)
 
 
 def sweep_shard(model, shard: Mapping, k: int, *, num_steps: int, root_seed: int,
