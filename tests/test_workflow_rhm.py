@@ -8,6 +8,7 @@ config file), so these tests do not depend on the other branches' progress.
 
 from __future__ import annotations
 
+import base64
 import math
 import os
 import signal
@@ -188,31 +189,46 @@ def test_c1_and_c2_give_byte_identical_tables(smoke, tmp_path):
     assert different == []
 
 
+def _recorded(work: Path) -> set[str]:
+    """Outputs whose job snakemake has recorded as finished (its metadata, keyed by base64 path)."""
+    root = work / ".snakemake" / "metadata"
+    names = set()
+    for path in root.rglob("*") if root.exists() else []:
+        if path.is_file() and not path.name.startswith("."):
+            key = "".join(path.relative_to(root).parts)
+            try:
+                names.add(base64.urlsafe_b64decode(key.encode()).decode())
+            except ValueError:
+                continue
+    return names
+
+
 @pytest.mark.slow
 def test_killed_sweep_resumes_with_rerun_incomplete(smoke, tmp_path):
     work = copy_workflow(tmp_path / "work")
     files = _prepare(work)
-    shards = work / "results/rhm/sweep"
     proc = subprocess.Popen(snakemake_command("-c1", TABLE, configfile=files), cwd=work,
                             env=snakemake_env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
+    try:  # kill snakemake and its running job once one sweep shard is finished and recorded
         deadline = time.monotonic() + 300
-        while not list(shards.rglob("shard*.parquet")):
-            assert proc.poll() is None, "snakemake ended before any shard was written"
+        while not any("/sweep/" in name for name in _recorded(work)):
+            assert proc.poll() is None, "snakemake ended before any shard was finished"
             assert time.monotonic() < deadline
             time.sleep(0.05)
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # snakemake and the job it runs, mid-sweep
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    done = {p: p.stat().st_mtime_ns for p in shards.rglob("shard*.parquet")}
+    finished = {work / name for name in _recorded(work) if "/sweep/" in name}
+    done = {p: p.stat().st_mtime_ns for p in finished}
     assert done and not (work / TABLE).exists()
     run_snakemake(work, "--unlock", configfile=files)
     plan = planned_jobs(run_snakemake(work, "-n", "--rerun-incomplete", TABLE,
                                       configfile=files).stdout)
-    planned = {(w["L"], w["process"], w["shard"]) for r, w in plan if r == "rhm_sweep"}
-    finished = {(p.parts[-4][1:], p.parts[-2], p.stem[len("shard"):]) for p in done}
-    assert planned and not planned & finished
+    planned = {f"L{w['L']}/rules{w['rule_seed']}/{w['process']}/shard{w['shard']}"
+               for rule, w in plan if rule == "rhm_sweep"}
+    assert planned, "the kill came after the last shard: nothing left to resume"
+    assert not {p for p in planned if any(str(f).endswith(p + ".parquet") for f in finished)}
     run_snakemake(work, "-c1", "--rerun-incomplete", TABLE, configfile=files)
     assert {p: p.stat().st_mtime_ns for p in done} == done  # nothing finished was redone
     assert (work / TABLE).read_bytes() == (smoke / TABLE).read_bytes()
