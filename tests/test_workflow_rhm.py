@@ -289,8 +289,13 @@ def test_pooling_rule_draws_weights_by_n_and_recomputes_the_interval():
     base = {"experiment": "x", "model": "bp", "process": "epsilon", "L": 2, "level": 0,
             "noise": 0.5, "t": np.nan, "t_over_T": np.nan, "ci_low": 0.0, "ci_high": 1.0}
     df = pd.DataFrame([{**base, "rule_seed": 0, "kept_marginal": 0.6, "kept_sampled": 0.5, "n": 100},
-                       {**base, "rule_seed": 1, "kept_marginal": 0.9, "kept_sampled": 0.8, "n": 300}])
-    row = pipeline_rhm.pool_rule_seeds(df).iloc[0]
+                       {**base, "rule_seed": 1, "kept_marginal": 0.9, "kept_sampled": 0.8, "n": 300},
+                       {**base, "rule_seed": 0, "level": 1, "kept_marginal": 0.7,
+                        "kept_sampled": 0.6037, "n": 100}])
+    pooled = pipeline_rhm.pool_rule_seeds(df)
+    assert (pooled["ci_low"] <= pooled["kept_sampled"]).all()
+    assert (pooled["kept_sampled"] <= pooled["ci_high"]).all()
+    row = pooled.iloc[0]
     assert row["n"] == 400 and row["n_rule_draws"] == 2
     assert row["kept_marginal"] == pytest.approx(0.825)
     assert row["kept_sampled"] == pytest.approx(0.725)

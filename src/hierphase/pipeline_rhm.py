@@ -166,7 +166,8 @@ def pool_rule_seeds(kept: pd.DataFrame) -> pd.DataFrame:
         n=("n", "sum"), n_rule_draws=("rule_seed", "nunique")).reset_index()
     pooled["kept_marginal"] = pooled["_p"] / pooled["n"]
     pooled["kept_sampled"] = pooled["_k"] / pooled["n"]
-    pooled["ci_low"], pooled["ci_high"] = wilson_interval(pooled["_k"].round(), pooled["n"])
+    # k = n * kept_sampled is fractional for levels > 0 (per-datum fractions), as in kept_table
+    pooled["ci_low"], pooled["ci_high"] = wilson_interval(pooled["_k"], pooled["n"])
     return pooled.drop(columns=["_k", "_p"])
 
 

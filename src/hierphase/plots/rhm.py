@@ -39,7 +39,8 @@ def _draw_bp(ax, df: pd.DataFrame, hue: str, palette: dict, x: str = "noise") ->
                  markersize=4, linewidth=1.4, ax=ax, legend=False, errorbar=None)
     for key, g in df.groupby(hue):
         ax.errorbar(g[x], g["kept_sampled"],
-                    yerr=[g["kept_sampled"] - g["ci_low"], g["ci_high"] - g["kept_sampled"]],
+                    yerr=[(g["kept_sampled"] - g["ci_low"]).clip(lower=0),
+                          (g["ci_high"] - g["kept_sampled"]).clip(lower=0)],
                     fmt="s", mfc="none", ms=4, mew=0.9, color=palette[key], elinewidth=0.7,
                     capsize=1.5, alpha=0.8)
 
