@@ -138,11 +138,10 @@ def rhm_theory_tables(wildcards):
 
 
 def rhm_mem_mb(wildcards):
-    """BP memory: batch x nodes of the widest upward step x v x m x s doubles, a few copies."""
+    """Sweep memory: ~1 GB of libraries plus BP's messages and marginals (float64, all levels)."""
     exp = rhm_exp(wildcards)
-    widest = exp["s"] ** (int(wildcards.L) - 1) * exp["s"]
-    cells = exp["batch_size"] * widest * exp["v"] * exp["m"] * exp["s"]
-    return max(1000, int(6 * 8 * cells / 2**20) + 500)
+    nodes = 2 * exp["s"] ** int(wildcards.L)
+    return 1000 + int(4 * exp["batch_size"] * nodes * exp["v"] * 8 / 2**20)
 
 
 def rhm_targets():
