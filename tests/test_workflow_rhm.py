@@ -256,14 +256,39 @@ def test_invalid_config_fails_before_any_job_naming_the_key(workflow_copy, case)
     assert not (workflow_copy / "results").exists()
 
 
-def test_lint_and_snakefmt_are_clean(workflow_copy):
-    lint = run_snakemake(workflow_copy, "--lint", check=False)
-    assert lint.returncode == 0 and "Congratulations" in lint.stdout, lint.stdout[-4000:]
+def _lints_by_file(output: str) -> dict[str, list[str]]:
+    """``snakemake --lint`` output -> {snakefile or rule: [lint titles]}."""
+    lints: dict[str, list[str]] = {}
+    current = None
+    for line in output.splitlines():
+        if line.startswith("Lints for "):
+            current = line[len("Lints for "):].rstrip(":")
+            lints[current] = []
+        elif current and line.strip().startswith("* "):
+            lints[current].append(line.strip()[2:])
+    return lints
+
+
+def _snakefmt_check(work: Path, *paths: str) -> subprocess.CompletedProcess:
     exe = Path(snakemake_command()[0]).with_name("snakefmt")
-    fmt = subprocess.run([str(exe) if exe.exists() else "snakefmt", "--check", "Snakefile",
-                          "workflow/rules"], cwd=workflow_copy, stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT, text=True)
+    return subprocess.run([str(exe) if exe.exists() else "snakefmt", "--check", *paths], cwd=work,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_lint_and_snakefmt_are_clean(workflow_copy):
+    """The RHM files first (so a failure says whose), then the whole workflow, as CI requires."""
+    ours = ("Snakefile", "workflow/rules/common.smk", "workflow/rules/rhm.smk")
+    fmt = _snakefmt_check(workflow_copy, *ours)
     assert fmt.returncode == 0, fmt.stdout[-4000:]
+    lint = run_snakemake(workflow_copy, "--lint", check=False)
+    lints = _lints_by_file(lint.stdout)
+    assert {k: v for k, v in lints.items() if k.endswith(ours) or k.startswith("rule rhm_")} == {}
+    unformatted = [str(p.relative_to(workflow_copy)) for p in
+                   sorted((workflow_copy / "workflow/rules").glob("*.smk"))
+                   if _snakefmt_check(workflow_copy, str(p)).returncode != 0]
+    assert unformatted == [], f"snakefmt --check fails for {unformatted}"
+    assert lints == {} and lint.returncode == 0 and "Congratulations" in lint.stdout, \
+        f"snakemake --lint reports {lints}"
 
 
 # ----------------------------------------------------------------------------- the glue, in process
