@@ -178,6 +178,29 @@ def test_adding_one_depth_plans_only_its_jobs(smoke):
 
 
 @pytest.mark.slow
+def test_growing_a_grid_plans_only_the_new_shard(smoke):
+    exp = _smoke_config(smoke)
+    blocks = exp["processes"]["epsilon"] + [{"values": [0.6, 0.65, 0.7]}]
+    files = _prepare(smoke, {"rhm": {"experiments": {"main": {"processes": {"epsilon": blocks}}}}})
+    jobs = planned_jobs(run_snakemake(smoke, "-n", configfile=files).stdout)
+    sweeps = sorted((w["L"], w["process"], w["shard"]) for rule, w in jobs if rule == "rhm_sweep")
+    assert sweeps == [(str(L), "epsilon", str(len(blocks) - 1)) for L in sorted(exp["L"])]
+    assert {rule for rule, _ in jobs} == {"rhm_sweep", "rhm_aggregate", "rhm_fig_class_vs_eps",
+                                          "rhm_fig_levels_vs_eps", "rhm_fig_time", "all"}
+
+
+def test_defaults_fill_a_minimal_experiment(workflow_copy):
+    minimal = {"v": 4, "m": 2, "L": [2], "processes": {"masking": [{"values": [0.5]}]}}
+    files = _prepare(workflow_copy, {"rhm": {"experiments": {"tiny": minimal}}})
+    out = run_snakemake(workflow_copy, "-n", "results/rhm/aggregate/tiny/kept.parquet",
+                        configfile=files).stdout
+    jobs = planned_jobs(out)
+    assert ("rhm_sweep", {"experiment": "tiny", "L": "2", "rule_seed": "0", "process": "masking",
+                          "shard": "0"}) in jobs  # rule_seeds defaults to [0]
+    assert "mem_mb=" in out  # resources computed from the defaulted batch_size and s
+
+
+@pytest.mark.slow
 def test_c1_and_c2_give_byte_identical_tables(smoke, tmp_path):
     work = copy_workflow(tmp_path / "work")
     run_snakemake(work, "-c1", TABLE, "results/rhm/theory/main/summary.parquet",
