@@ -85,6 +85,17 @@ def _node_hardware() -> dict[str, int]:
     return {k: int(fields[k]) for k in keys}
 
 
+def _die_with_parent() -> None:
+    """In a daemon's child process before exec: get SIGTERM when the test process dies, however
+    it dies (Linux prctl PR_SET_PDEATHSIG), so no daemon outlives a killed pytest."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        pass
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -216,7 +227,7 @@ MinJobAge=600
 SlurmctldTimeout=30
 SlurmdTimeout=30
 NodeName={self.node} NodeAddr=127.0.0.1 CPUs={hw["CPUs"]} Boards={hw["Boards"]} SocketsPerBoard={hw["SocketsPerBoard"]} CoresPerSocket={hw["CoresPerSocket"]} ThreadsPerCore={hw["ThreadsPerCore"]} RealMemory={hw["RealMemory"]} State=UNKNOWN
-PartitionName={self.partition} Nodes={self.node} Default=YES MaxTime=INFINITE State=UP
+PartitionName={self.partition} Nodes={self.node} Default=NO MaxTime=INFINITE State=UP
 """
 
     def _spawn(self, name: str, argv: list[str]) -> None:
@@ -224,6 +235,7 @@ PartitionName={self.partition} Nodes={self.node} Default=YES MaxTime=INFINITE St
         self._procs[name] = subprocess.Popen(
             argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env=self.env, start_new_session=True, cwd=self.root / "log",
+            preexec_fn=_die_with_parent,
         )
         out.close()
 
@@ -410,13 +422,30 @@ def slurm_cluster():
     except BaseException:
         cluster.stop()
         raise
+    # A SIGTERM (a CI timeout) unwinds like Ctrl-C, so this teardown still runs.
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    old_conf = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = str(cluster.conf)
     try:
         yield cluster
     finally:
         cluster.stop()
+        if old_conf is None:
+            os.environ.pop("SLURM_CONF", None)
+        else:
+            os.environ["SLURM_CONF"] = old_conf
+        if previous == signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     with SlurmCluster() as c:
         print(f"SLURM up: export SLURM_CONF={c.conf}  (partition {c.partition}); Ctrl-C stops it")
         try:
