@@ -1,5 +1,20 @@
 # RHM branch, exact: rules -> clean data -> forward-backward sweeps with exact BP (one job per
 # shard of the noise grid) -> one tidy kept table per experiment -> mean-field theory -> figures.
+# Only the sweeps are heavy: on a cluster every other rule runs on the submitting node.
+
+
+localrules:
+    rhm_rules,
+    rhm_data,
+    rhm_aggregate,
+    rhm_theory,
+    rhm_theory_summary,
+    rhm_fig_class_vs_eps,
+    rhm_fig_levels_vs_eps,
+    rhm_fig_time,
+    rhm_fig_cobweb,
+
+
 rule rhm_rules:
     output:
         rules="results/rhm/rules/{experiment}/L{L}/rules{rule_seed}/rules.pt",
