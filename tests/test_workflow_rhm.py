@@ -2,8 +2,9 @@
 
 One module-wide run (``-c2``) gives the tables, figures and report that most tests inspect; the
 determinism (``-c1``) and kill-and-resume tests make their own runs of the tables and compare them
-byte for byte with it. Only the RHM branch runs (learned and images are switched off by an extra
-config file), so these tests do not depend on the other branches' progress.
+byte for byte with it. Only the RHM branch runs (learned and images are switched off by the
+``only-rhm.yaml`` overlay), so these tests never run the other branches' jobs (their rules files
+must still parse).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from conftest import (copy_workflow, planned_jobs, run_snakemake, snakemake_comm
                       snakemake_env)
 
 SMOKE = "workflow/presets/smoke.yaml"
-RHM_ONLY = "rhm_only.yaml"
+RHM_ONLY = "workflow/presets/only-rhm.yaml"
 COLUMNS = ["experiment", "model", "process", "L", "rule_seed", "level", "noise", "t", "t_over_T",
            "kept_marginal", "kept_sampled", "ci_low", "ci_high", "n"]
 TABLE = "results/rhm/aggregate/main/kept.parquet"
@@ -36,8 +37,8 @@ def _smoke_config(work: Path) -> dict:
 
 def _prepare(work: Path, extra: dict | None = None) -> list[str]:
     """Config files for a run of the RHM branch only (plus ``extra``, merged last)."""
-    (work / RHM_ONLY).write_text(yaml.safe_dump({"learned": {"enabled": False},
-                                                 "images": {"enabled": False}}))
+    assert yaml.safe_load((work / RHM_ONLY).read_text()) == {"learned": {"enabled": False},
+                                                            "images": {"enabled": False}}
     files = [SMOKE, RHM_ONLY]
     if extra is not None:
         (work / "extra.yaml").write_text(yaml.safe_dump(extra))
