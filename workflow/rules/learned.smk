@@ -2,15 +2,9 @@
 # rules -> per (experiment, process, P, seed): train -> generate (grammaticality, memorisation)
 # and sweep (kept table) ; per (experiment, process): exact-BP sweep on the same noisy states ->
 # tables -> figures. Wildcards are prefixed (lexp, lproc) so they never collide with the RHM ones.
-from hierphase.seeding import derive_seed
-
-LEARNED = config["learned"]
-LEARNED_EXPERIMENTS = LEARNED.get("experiments", {})
-LEARNED_DIR = "results/learned"
 
 
-def _learned_alternatives(names):
-    return "|".join(sorted(names)) if names else "(?!)"
+include: "learned_common.smk"
 
 
 wildcard_constraints:
@@ -20,49 +14,13 @@ wildcard_constraints:
     tseed=r"\d+",
 
 
-def learned_exp(wildcards):
-    return LEARNED_EXPERIMENTS[wildcards.lexp]
-
-
-def learned_runs():
-    """Every trained model: (experiment, process, P, seed)."""
-    return [
-        (name, proc, P, seed)
-        for name, exp in LEARNED_EXPERIMENTS.items()
-        for proc in exp["processes"]
-        for P in exp["P"]
-        for seed in exp["seeds"]
-    ]
-
-
-def learned_run_files(kind):
-    """One file per trained model: the train/generation/sweep output named ``kind``."""
-    stage = {"loss": "models", "generation": "eval", "kept": "eval"}[kind]
-    return [
-        f"{LEARNED_DIR}/{stage}/{e}/{p}/P{P}/seed{s}/{kind}.parquet"
-        for e, p, P, s in learned_runs()
-    ]
-
-
-def learned_bp_files():
-    return [
-        f"{LEARNED_DIR}/bp/{name}/{proc}/kept.parquet"
-        for name, exp in LEARNED_EXPERIMENTS.items()
-        for proc in exp["processes"]
-    ]
-
-
-def learned_targets():
-    """Figures (kept overlay per experiment and process, distance vs P, loss curves) and tables."""
-    figs = [
-        f"{LEARNED_DIR}/figures/kept_{name}_{proc}.{ext}"
-        for name, exp in LEARNED_EXPERIMENTS.items()
-        for proc in exp["processes"]
-        for ext in ("png", "pdf")
-    ]
-    figs += [f"{LEARNED_DIR}/figures/{f}.{ext}" for f in ("distance", "loss") for ext in ("png", "pdf")]
-    tables = [f"{LEARNED_DIR}/tables/{t}.csv" for t in ("kept", "evaluation", "distance", "loss")]
-    return figs + tables
+# On a cluster only training, generation and the sweeps (learned and BP) get jobs of their own.
+localrules:
+    learned_rules,
+    learned_tables,
+    learned_fig_kept,
+    learned_fig_distance,
+    learned_fig_loss,
 
 
 rule learned_rules:
@@ -72,17 +30,19 @@ rule learned_rules:
         "logs/learned/rules/{lexp}.log",
     conda:
         "../../envs/learned.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
     params:
         v=lambda wc: learned_exp(wc)["v"],
         m=lambda wc: learned_exp(wc)["m"],
         s=lambda wc: learned_exp(wc)["s"],
         L=lambda wc: learned_exp(wc)["L"],
         n_classes=lambda wc: learned_exp(wc)["n_classes"] or learned_exp(wc)["v"],
-        seed=lambda wc: derive_seed(config["seed"], "learned-rules", wc.lexp, learned_exp(wc)["rule_seed"]),
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
+        seed=lambda wc: derive_seed(
+            config["seed"], "learned-rules", wc.lexp, learned_exp(wc)["rule_seed"]
+        ),
     script:
         "../scripts/learned_rules.py"
 
@@ -100,14 +60,17 @@ rule learned_train:
         "logs/benchmarks/learned/train/{lexp}/{lproc}/P{P}/seed{tseed}.tsv"
     conda:
         "../../envs/learned.yaml"
-    params:
-        cfg={k: LEARNED[k] for k in ("device", "schedule", "network", "training", "sampling")},
-        root_seed=config["seed"],
     threads: 1
     resources:
         mem_mb=4000,
         runtime=LEARNED["resources"]["train_runtime"],
         gpu=LEARNED["resources"]["gpus"],
+    params:
+        cfg={
+            k: LEARNED[k]
+            for k in ("device", "schedule", "network", "training", "sampling")
+        },
+        root_seed=config["seed"],
     script:
         "../scripts/learned_train.py"
 
@@ -122,16 +85,16 @@ rule learned_generation:
         "logs/learned/generation/{lexp}/{lproc}/P{P}/seed{tseed}.log",
     conda:
         "../../envs/learned.yaml"
-    params:
-        evaluation=LEARNED["evaluation"],
-        batch_size=LEARNED["sampling"]["batch_size"],
-        device=LEARNED["device"],
-        root_seed=config["seed"],
     threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
         gpu=LEARNED["resources"]["gpus"],
+    params:
+        evaluation=LEARNED["evaluation"],
+        batch_size=LEARNED["sampling"]["batch_size"],
+        device=LEARNED["device"],
+        root_seed=config["seed"],
     script:
         "../scripts/learned_generation.py"
 
@@ -146,6 +109,11 @@ rule learned_sweep:
         "logs/learned/sweep/{lexp}/{lproc}/P{P}/seed{tseed}.log",
     conda:
         "../../envs/learned.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=LEARNED["resources"]["gpus"],
     params:
         grid=lambda wc: LEARNED["evaluation"]["grid"][wc.lproc],
         n=LEARNED["evaluation"]["n_sweep"],
@@ -153,11 +121,6 @@ rule learned_sweep:
         device=LEARNED["device"],
         rule_seed=lambda wc: learned_exp(wc)["rule_seed"],
         root_seed=config["seed"],
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=60,
-        gpu=LEARNED["resources"]["gpus"],
     script:
         "../scripts/learned_sweep.py"
 
@@ -171,16 +134,16 @@ rule learned_bp_reference:
         "logs/learned/bp/{lexp}/{lproc}.log",
     conda:
         "../../envs/learned.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
     params:
         cfg={k: LEARNED[k] for k in ("schedule", "sampling")},
         grid=lambda wc: LEARNED["evaluation"]["grid"][wc.lproc],
         n=LEARNED["evaluation"]["n_sweep"],
         rule_seed=lambda wc: learned_exp(wc)["rule_seed"],
         root_seed=config["seed"],
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=30,
     script:
         "../scripts/learned_bp_reference.py"
 
@@ -253,12 +216,12 @@ rule learned_fig_distance:
         "logs/learned/figures/distance.log",
     conda:
         "../../envs/learned.yaml"
-    params:
-        tolerance=LEARNED["evaluation"]["tolerance"],
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        tolerance=LEARNED["evaluation"]["tolerance"],
     script:
         "../scripts/learned_fig_distance.py"
 

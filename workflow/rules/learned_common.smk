@@ -1,0 +1,62 @@
+# Learned branch bookkeeping: config shortcuts, the list of trained models, target lists.
+from hierphase.seeding import derive_seed
+
+LEARNED = config["learned"]
+LEARNED_EXPERIMENTS = LEARNED.get("experiments", {})
+LEARNED_DIR = "results/learned"
+
+
+def _learned_alternatives(names):
+    return "|".join(sorted(names)) if names else "(?!)"
+
+
+def learned_exp(wildcards):
+    return LEARNED_EXPERIMENTS[wildcards.lexp]
+
+
+def learned_runs():
+    """Every trained model: (experiment, process, P, seed)."""
+    return [
+        (name, proc, P, seed)
+        for name, exp in LEARNED_EXPERIMENTS.items()
+        for proc in exp["processes"]
+        for P in exp["P"]
+        for seed in exp["seeds"]
+    ]
+
+
+def learned_run_files(kind):
+    """One file per trained model: the train/generation/sweep output named ``kind``."""
+    stage = {"loss": "models", "generation": "eval", "kept": "eval"}[kind]
+    return [
+        f"{LEARNED_DIR}/{stage}/{e}/{p}/P{P}/seed{s}/{kind}.parquet"
+        for e, p, P, s in learned_runs()
+    ]
+
+
+def learned_bp_files():
+    return [
+        f"{LEARNED_DIR}/bp/{name}/{proc}/kept.parquet"
+        for name, exp in LEARNED_EXPERIMENTS.items()
+        for proc in exp["processes"]
+    ]
+
+
+def learned_targets():
+    """Figures (kept overlay per experiment and process, distance vs P, loss curves) and tables."""
+    figs = [
+        f"{LEARNED_DIR}/figures/kept_{name}_{proc}.{ext}"
+        for name, exp in LEARNED_EXPERIMENTS.items()
+        for proc in exp["processes"]
+        for ext in ("png", "pdf")
+    ]
+    figs += [
+        f"{LEARNED_DIR}/figures/{f}.{ext}"
+        for f in ("distance", "loss")
+        for ext in ("png", "pdf")
+    ]
+    tables = [
+        f"{LEARNED_DIR}/tables/{t}.csv"
+        for t in ("kept", "evaluation", "distance", "loss")
+    ]
+    return figs + tables
