@@ -83,6 +83,8 @@ rule learned_generation:
         table=f"{LEARNED_DIR}/eval/{{lexp}}/{{lproc}}/P{{P}}/seed{{tseed}}/generation.parquet",
     log:
         "logs/learned/generation/{lexp}/{lproc}/P{P}/seed{tseed}.log",
+    benchmark:
+        "logs/benchmarks/learned/generation/{lexp}/{lproc}/P{P}/seed{tseed}.tsv"
     conda:
         "../../envs/learned.yaml"
     threads: 1
@@ -107,6 +109,8 @@ rule learned_sweep:
         table=f"{LEARNED_DIR}/eval/{{lexp}}/{{lproc}}/P{{P}}/seed{{tseed}}/kept.parquet",
     log:
         "logs/learned/sweep/{lexp}/{lproc}/P{P}/seed{tseed}.log",
+    benchmark:
+        "logs/benchmarks/learned/sweep/{lexp}/{lproc}/P{P}/seed{tseed}.tsv"
     conda:
         "../../envs/learned.yaml"
     threads: 1
@@ -132,6 +136,8 @@ rule learned_bp_reference:
         table=f"{LEARNED_DIR}/bp/{{lexp}}/{{lproc}}/kept.parquet",
     log:
         "logs/learned/bp/{lexp}/{lproc}.log",
+    benchmark:
+        "logs/benchmarks/learned/bp/{lexp}/{lproc}.tsv"
     conda:
         "../../envs/learned.yaml"
     threads: 1
