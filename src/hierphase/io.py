@@ -132,8 +132,9 @@ def save_tensors(path: str | os.PathLike, tensors: Mapping[str, Any],
                  config: Mapping[str, Any] | None = None, seed: int | None = None,
                  **extra: Any) -> None:
     """Save a dict of tensors (lists of tensors allowed) with ``torch.save``, atomically, plus sidecar."""
-    with atomic_path(path) as tmp:
-        torch.save(dict(tensors), tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        # A file object, not a path: torch records a path's (random, temporary) name in the archive.
+        torch.save(dict(tensors), fh)
     write_sidecar(path, config=config, seed=seed, **extra)
 
 
