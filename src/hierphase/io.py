@@ -18,7 +18,6 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
-import torch
 
 __all__ = [
     "atomic_path",
@@ -132,6 +131,8 @@ def save_tensors(path: str | os.PathLike, tensors: Mapping[str, Any],
                  config: Mapping[str, Any] | None = None, seed: int | None = None,
                  **extra: Any) -> None:
     """Save a dict of tensors (lists of tensors allowed) with ``torch.save``, atomically, plus sidecar."""
+    import torch  # imported here: table and figure jobs need no torch
+
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         # A file object, not a path: torch records a path's (random, temporary) name in the archive.
         torch.save(dict(tensors), fh)
@@ -139,4 +140,6 @@ def save_tensors(path: str | os.PathLike, tensors: Mapping[str, Any],
 
 
 def load_tensors(path: str | os.PathLike) -> dict[str, Any]:
+    import torch
+
     return torch.load(path, map_location="cpu", weights_only=True)

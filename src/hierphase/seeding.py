@@ -10,7 +10,6 @@ import hashlib
 import json
 
 import numpy as np
-import torch
 
 __all__ = ["derive_seed", "torch_generator", "numpy_generator"]
 
@@ -25,8 +24,10 @@ def derive_seed(*parts: object) -> int:
     return int.from_bytes(hashlib.sha256(blob.encode()).digest()[:8], "little") >> 1
 
 
-def torch_generator(seed: int) -> torch.Generator:
+def torch_generator(seed: int):
     """A CPU ``torch.Generator`` seeded with ``seed``."""
+    import torch
+
     g = torch.Generator(device="cpu")
     g.manual_seed(int(seed))
     return g
