@@ -134,6 +134,7 @@ def images_targets():
     ]
     if IMG_DATA["kind"] == "digits":
         targets += [f"{IMG_TABLES}/quality.parquet", f"{IMG_TABLES}/quality.csv"]
+        targets += [f"{IMG_FIGURES}/samples.{ext}" for ext in ("png", "pdf")]
     return targets
 
 
@@ -458,3 +459,28 @@ rule images_fig_layer_similarity:
         runtime=10,
     script:
         "../scripts/images_fig_layer_similarity.py"
+
+
+rule images_fig_samples:
+    input:
+        samples=rules.images_quality.output.samples,
+    output:
+        png=report(
+            f"{IMG_FIGURES}/samples.png",
+            caption="../report/images/samples.rst",
+            category="Images",
+            subcategory=IMG_RUN,
+        ),
+        pdf=f"{IMG_FIGURES}/samples.pdf",
+    log:
+        f"logs/images/figures/{IMG_RUN}/samples.log",
+    conda:
+        "../../envs/images.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        confidence=IMG["quality"]["confidence"],
+    script:
+        "../scripts/images_fig_samples.py"

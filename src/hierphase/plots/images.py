@@ -16,7 +16,7 @@ from matplotlib.colors import BoundaryNorm, ListedColormap
 
 from hierphase.plots.style import depth_palette, use_style
 
-__all__ = ["image_grid", "class_kept_figure", "layer_similarity_figure"]
+__all__ = ["image_grid", "samples_figure", "class_kept_figure", "layer_similarity_figure"]
 
 
 def _show(ax, image: torch.Tensor) -> None:
@@ -52,6 +52,28 @@ def image_grid(clean: torch.Tensor, swept: Sequence[torch.Tensor], t_over_T: Seq
     for c, tt in enumerate(t_over_T, start=1):
         axes[0, c].set_title(f"{tt:.2f}")
     fig.suptitle(r"$\hat{x}_0$ after noising to $t/T$ and denoising back", y=1.0)
+    return fig
+
+
+def samples_figure(images: torch.Tensor, confidence: torch.Tensor, threshold: float = 0.9,
+                   n_cols: int = 16, max_images: int = 64):
+    """Unconditional samples of the diffusion model, each titled with the classifier's confidence
+    (red when not above ``threshold``)."""
+    use_style()
+    n = min(max_images, images.shape[0])
+    n_rows = -(-n // n_cols)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(0.8 * n_cols, 0.95 * n_rows + 0.4),
+                             squeeze=False, gridspec_kw={"wspace": 0.05, "hspace": 0.35})
+    for i, ax in enumerate(axes.flat):
+        if i >= n:
+            ax.set_axis_off()
+            continue
+        _show(ax, images[i])
+        c = float(confidence[i])
+        ax.set_title(f"{c:.2f}", fontsize=7, color="black" if c > threshold else "tab:red")
+    frac = float((confidence > threshold).float().mean())
+    fig.suptitle(f"unconditional samples: {frac:.0%} of {images.shape[0]} with confidence > "
+                 f"{threshold:g}", y=1.0)
     return fig
 
 
