@@ -58,6 +58,11 @@ class SlurmUnavailable(RuntimeError):
     """The cluster could not be started; the message says exactly why."""
 
 
+def _which(name: str) -> str | None:
+    """``name`` on PATH, or in the sbin directories a non-login shell may leave out of PATH."""
+    return shutil.which(name) or shutil.which(name, path="/usr/local/sbin:/usr/sbin:/sbin")
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -74,7 +79,7 @@ def _tail(path: Path, n: int = 25) -> str:
 
 def _node_hardware() -> dict[str, int]:
     """CPUs, boards, sockets, cores, threads and RealMemory (MiB) as ``slurmd -C`` measures them."""
-    out = subprocess.run(["slurmd", "-C"], capture_output=True, text=True, timeout=30)
+    out = subprocess.run([_which("slurmd"), "-C"], capture_output=True, text=True, timeout=30)
     fields = dict(re.findall(r"(\w+)=(\d+)", out.stdout))
     keys = ("CPUs", "Boards", "SocketsPerBoard", "CoresPerSocket", "ThreadsPerCore", "RealMemory")
     if out.returncode != 0 or not all(k in fields for k in keys):
@@ -167,7 +172,7 @@ class SlurmCluster:
                 "slurmd must run as root to launch jobs, and this test runs as uid "
                 f"{os.geteuid()}; run the SLURM test as root (CI does)"
             )
-        missing = [b for b in REQUIRED_BINARIES if shutil.which(b) is None]
+        missing = [b for b in REQUIRED_BINARIES if _which(b) is None]
         if missing:
             pkgs = sorted({REQUIRED_BINARIES[b] for b in missing})
             raise SlurmUnavailable(
@@ -232,6 +237,7 @@ PartitionName={self.partition} Nodes={self.node} Default=NO MaxTime=INFINITE Sta
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         out = open(self.root / "log" / f"{name}.stdout", "wb")
+        argv = [_which(argv[0]) or argv[0], *argv[1:]]
         self._procs[name] = subprocess.Popen(
             argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env=self.env, start_new_session=True, cwd=self.root / "log",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import copy_workflow, run_snakemake
+from conftest import copy_workflow, planned_jobs, run_snakemake, snakemake_command, snakemake_env
 from slurm_cluster import SlurmCluster, SlurmUnavailable, slurm_cluster  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -76,11 +76,29 @@ def _job_stats(output: str) -> dict[str, int]:
     return stats
 
 
-def _counts(submitted) -> dict[str, int]:
+def _counts(jobs) -> dict[str, int]:
     counts: dict[str, int] = {}
-    for rule, _, _ in submitted:
-        counts[rule] = counts.get(rule, 0) + 1
+    for job in jobs:
+        counts[job[0]] = counts.get(job[0], 0) + 1
     return counts
+
+
+def _local_jobs(output: str) -> list[str]:
+    """Rules of the jobs snakemake ran itself (``localrules``: cheap stages), not through sbatch."""
+    return [ln.strip()[len("localrule "):-1] for ln in output.splitlines()
+            if ln.startswith("localrule ") and ln.rstrip().endswith(":")]
+
+
+def _smoke_shards(work: Path) -> list[str]:
+    """Wildcards (as the SLURM log directories spell them) of every sweep shard of the smoke
+    preset: experiment x L x rule draw x process x grid block."""
+    shards = []
+    for name, exp in yaml.safe_load((work / SMOKE).read_text())["rhm"]["experiments"].items():
+        for L in exp["L"]:
+            for r in exp.get("rule_seeds", [0]):
+                for process, blocks in exp["processes"].items():
+                    shards += [f"{name}_{L}_{r}_{process}_{k}" for k in range(len(blocks))]
+    return sorted(shards)
 
 
 def _tables(work: Path) -> dict[str, bytes]:
@@ -102,34 +120,70 @@ def _slurm_run(cluster: SlurmCluster, work: Path, profile: Path, files: list[str
         pytest.fail(f"snakemake on SLURM ran past {RUN_TIMEOUT}s; squeue:\n{queue}", pytrace=False)
 
 
+def _table_targets(work: Path) -> list[str]:
+    """Every table the smoke preset's RHM branch ends in (the kept and theory tables); the sweep,
+    rule and data stages come with them."""
+    targets = []
+    for name, exp in yaml.safe_load((work / SMOKE).read_text())["rhm"]["experiments"].items():
+        targets += [f"results/rhm/aggregate/{name}/kept.parquet",
+                    f"results/rhm/theory/{name}/summary.parquet"]
+        targets += [f"results/rhm/theory/{name}/L{L}.parquet" for L in exp["L"]]
+    return targets
+
+
 @pytest.fixture(scope="module")
 def smoke_on_slurm(slurm_cluster, tmp_path_factory):
-    """The smoke preset's RHM branch, run once through SLURM: what was planned, submitted, made."""
-    work = copy_workflow(tmp_path_factory.mktemp("slurm") / "work")
+    """The smoke preset's RHM branch, run once through SLURM, and its tables run locally at the
+    same time (the local run fills the SLURM run's waits for status checks): what was submitted,
+    what it made, and the local tables."""
+    base = tmp_path_factory.mktemp("slurm")
+    local = copy_workflow(base / "local")
+    local_files = _configs(local)
+    with open(base / "local.log", "w") as local_log:
+        local_proc = subprocess.Popen(
+            snakemake_command("-c2", *_table_targets(local), configfile=local_files), cwd=local,
+            env=snakemake_env(), stdout=local_log, stderr=subprocess.STDOUT)
+    work = copy_workflow(base / "work")
     files = _configs(work)
     profile = _profile(work, slurm_cluster.partition)
     start = time.monotonic()
-    proc = _slurm_run(slurm_cluster, work, profile, files)
+    try:
+        proc = _slurm_run(slurm_cluster, work, profile, files)
+        seconds = time.monotonic() - start
+        local_rc = local_proc.wait(timeout=RUN_TIMEOUT)
+    finally:
+        if local_proc.poll() is None:
+            local_proc.kill()
+            local_proc.wait()
+    if local_rc != 0:
+        pytest.fail(f"local run failed (exit {local_rc}):\n{(base / 'local.log').read_text()[-6000:]}",
+                    pytrace=False)
     return {"work": work, "files": files, "profile": profile, "output": proc.stdout,
-            "seconds": time.monotonic() - start, "tables": _tables(work)}
+            "seconds": seconds, "tables": _tables(work), "local_tables": _tables(local)}
 
 
 def test_unavailable_slurm_says_why(monkeypatch):
     """Without the binaries the helper names what is missing and how to install it."""
-    monkeypatch.setattr("shutil.which", lambda name: None if name == "slurmd" else f"/x/{name}")
+    monkeypatch.setattr("shutil.which",
+                        lambda name, path=None: None if name == "slurmd" else f"/x/{name}")
     monkeypatch.setattr("os.geteuid", lambda: 0)
     with pytest.raises(SlurmUnavailable, match=r"missing slurmd \(Debian packages slurmd\); "
                                                 r"install them with .*install-slurm\.sh"):
         SlurmCluster()._preflight()
 
 
-def test_smoke_runs_through_sbatch_and_matches_local(smoke_on_slurm, slurm_cluster, tmp_path):
+def test_smoke_runs_through_sbatch_and_matches_local(smoke_on_slurm, slurm_cluster):
     run = smoke_on_slurm
+    work = run["work"]
     submitted = _submitted(run["output"])
     print(f"SLURM run: {len(submitted)} sbatch jobs in {run['seconds']:.0f}s")
-    # every planned job except the local `all` went to sbatch, once
-    assert _counts(submitted) == _job_stats(run["output"])
-    assert len(submitted) >= 15
+    # every sweep shard went to sbatch, once; every other planned job is a cheap local rule
+    assert sorted(w for rule, w, _ in submitted if rule == "rhm_sweep") == _smoke_shards(work)
+    assert {rule for rule, _, _ in submitted} == {"rhm_sweep"}
+    local = _counts([(r,) for r in _local_jobs(run["output"])])
+    stats = _job_stats(run["output"])
+    assert {r: n - local.get(r, 0) for r, n in stats.items() if n - local.get(r, 0)} \
+        == _counts(submitted)
     ids = [jobid for _, _, jobid in submitted]
     assert len(set(ids)) == len(ids)
     # SLURM's own completion records: each of those ids ran to COMPLETED in the profile's partition,
@@ -144,18 +198,18 @@ def test_smoke_runs_through_sbatch_and_matches_local(smoke_on_slurm, slurm_clust
     assert len({records[j]["Name"] for j in ids}) == 1
 
     # the same preset run locally gives byte-identical tables
-    local = copy_workflow(tmp_path / "local")
-    files = _configs(local)
-    targets = sorted(p for p in run["tables"] if p.endswith(".parquet"))
-    run_snakemake(local, "-c2", *targets, configfile=files)
-    local_tables = _tables(local)
+    local_tables = run["local_tables"]
+    assert sum(p.endswith(".parquet") for p in local_tables) >= 10  # 6 shards, kept, 3 theory
     assert sorted(local_tables) == sorted(run["tables"])
     differ = [p for p in local_tables if local_tables[p] != run["tables"][p]]
     assert not differ, f"tables differ between SLURM and local runs: {differ}"
 
 
 def test_partial_rerun_submits_only_the_changed_jobs(smoke_on_slurm, slurm_cluster):
-    """A finer masking grid for the experiment resubmits its masking shards and what reads them."""
+    """A coarser masking grid for the experiment: its tables resubmit the two masking shards
+    (L = 2, 3) to SLURM and rebuild the kept table that pools them (a local rule), nothing else.
+    (Its tables, not `all`: the figures that read the kept table would rerun too, at 4 more
+    jobs of CI time.)"""
     run = smoke_on_slurm
     work, profile = run["work"], run["profile"]
     masking = [{"start": 0.0, "stop": 1.0, "num": 3}]
@@ -163,16 +217,14 @@ def test_partial_rerun_submits_only_the_changed_jobs(smoke_on_slurm, slurm_clust
         "masking": masking}}}}})
     before = len(slurm_cluster.jobs())
     start = time.monotonic()
-    proc = _slurm_run(slurm_cluster, work, profile, files)
+    proc = _slurm_run(slurm_cluster, work, profile, files, *_table_targets(work))
     submitted = _submitted(proc.stdout)
     print(f"partial rerun: {len(submitted)} sbatch jobs in {time.monotonic() - start:.0f}s: "
           f"{[(r, w) for r, w, _ in submitted]}")
-    assert _counts(submitted) == _job_stats(proc.stdout)
-    sweeps = sorted(w for rule, w, _ in submitted if rule == "rhm_sweep")
-    assert sweeps == ["main_2_0_masking_0", "main_3_0_masking_0"]
-    rules = {rule for rule, _, _ in submitted}
-    assert rules == {"rhm_sweep", "rhm_aggregate", "rhm_fig_class_vs_eps",
-                     "rhm_fig_levels_vs_eps", "rhm_fig_time"}
+    assert sorted(w for _, w, _ in submitted) == ["main_2_0_masking_0", "main_3_0_masking_0"]
+    assert _counts(submitted) == {"rhm_sweep": 2}
+    assert _counts(planned_jobs(proc.stdout)) == {"rhm_sweep": 2, "rhm_aggregate": 1}
+    assert _local_jobs(proc.stdout) == ["rhm_aggregate"]
     assert len(slurm_cluster.jobs()) - before == len(submitted)
     # the other shards' tables are untouched
     tables = _tables(work)

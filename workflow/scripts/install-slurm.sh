@@ -4,6 +4,7 @@
 # Services are not started here (no systemd needed); tests/slurm_cluster.py starts private daemons.
 #   ./workflow/scripts/install-slurm.sh
 set -euo pipefail
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"  # the daemons live in sbin
 need=(munged munge slurmctld slurmd slurmstepd sbatch srun squeue sinfo scontrol scancel)
 missing=()
 for b in "${need[@]}"; do command -v "$b" >/dev/null 2>&1 || missing+=("$b"); done
