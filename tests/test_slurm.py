@@ -9,7 +9,9 @@ The profile is the repository's, with only its partition line changed, as a user
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -142,7 +144,8 @@ def smoke_on_slurm(slurm_cluster, tmp_path_factory):
     with open(base / "local.log", "w") as local_log:
         local_proc = subprocess.Popen(
             snakemake_command("-c2", *_table_targets(local), configfile=local_files), cwd=local,
-            env=snakemake_env(), stdout=local_log, stderr=subprocess.STDOUT)
+            env=snakemake_env(), stdout=local_log, stderr=subprocess.STDOUT,
+            start_new_session=True)
     work = copy_workflow(base / "work")
     files = _configs(work)
     profile = _profile(work, slurm_cluster.partition)
@@ -152,8 +155,8 @@ def smoke_on_slurm(slurm_cluster, tmp_path_factory):
         seconds = time.monotonic() - start
         local_rc = local_proc.wait(timeout=RUN_TIMEOUT)
     finally:
-        if local_proc.poll() is None:
-            local_proc.kill()
+        if local_proc.poll() is None:  # the SLURM run failed: stop the local one and its jobs
+            os.killpg(local_proc.pid, signal.SIGKILL)
             local_proc.wait()
     if local_rc != 0:
         pytest.fail(f"local run failed (exit {local_rc}):\n{(base / 'local.log').read_text()[-6000:]}",
