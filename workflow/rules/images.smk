@@ -11,7 +11,9 @@ IMG_MODEL = IMG["model"]
 IMG_CLF = IMG["classifier"]
 IMG_DS = IMG_DATA["name"]
 IMG_RUN = f"{IMG_DS}/{IMG_MODEL['name']}/{IMG_CLF['name']}"
-IMG_N_CLASSES = 10 if IMG_DATA["kind"] == "digits" else IMG_DATA["imagenet"]["n_classes"]
+IMG_N_CLASSES = (
+    10 if IMG_DATA["kind"] == "digits" else IMG_DATA["imagenet"]["n_classes"]
+)
 IMG_N_IMAGES = IMG["n_per_class"] * IMG_N_CLASSES
 IMG_SHARDS = list(range(math.ceil(IMG_N_IMAGES / IMG["shard_size"])))
 IMG_K = sorted(IMG["k_grid"])
@@ -23,7 +25,9 @@ IMG_TRAIN_SET = f"results/images/data/{IMG_DS}/train.pt"
 IMG_HELD_OUT = f"results/images/data/{IMG_DS}/held_out.pt"
 IMG_TRAINED_MODEL = f"results/images/models/{IMG_DS}/{IMG_MODEL['name']}"
 IMG_TRAINED_CLF = f"results/images/classifiers/{IMG_DS}/{IMG_CLF['name']}.pt"
-IMG_SWEEP = f"results/images/sweep/{IMG_DS}/{IMG_MODEL['name']}/k{{k}}/shard{{shard}}.pt"
+IMG_SWEEP = (
+    f"results/images/sweep/{IMG_DS}/{IMG_MODEL['name']}/k{{k}}/shard{{shard}}.pt"
+)
 IMG_MEASURE = f"results/images/measure/{IMG_RUN}/k{{k}}/shard{{shard}}.parquet"
 IMG_TABLES = f"results/images/tables/{IMG_RUN}"
 IMG_FIGURES = f"results/images/figures/{IMG_RUN}"
@@ -41,7 +45,8 @@ def check_images_config(img):
         )
     if data["kind"] == "digits" and data["image_size"] % 8:
         raise config_error(
-            "images.data.image_size", "digits are 8x8: image_size must be a multiple of 8."
+            "images.data.image_size",
+            "digits are 8x8: image_size must be a multiple of 8.",
         )
     if model["kind"] == "train" and data["kind"] != "digits":
         raise config_error(
