@@ -18,6 +18,7 @@ localrules:
 rule rhm_rules:
     output:
         rules="results/rhm/rules/{experiment}/L{L}/rules{rule_seed}/rules.pt",
+        meta="results/rhm/rules/{experiment}/L{L}/rules{rule_seed}/rules.meta.json",
     log:
         "logs/rhm/rules/{experiment}/L{L}/rules{rule_seed}.log",
     conda:
@@ -41,6 +42,7 @@ rule rhm_data:
         rules=rules.rhm_rules.output.rules,
     output:
         trees="results/rhm/data/{experiment}/L{L}/rules{rule_seed}/trees.pt",
+        meta="results/rhm/data/{experiment}/L{L}/rules{rule_seed}/trees.meta.json",
     log:
         "logs/rhm/data/{experiment}/L{L}/rules{rule_seed}.log",
     conda:
@@ -62,6 +64,7 @@ rule rhm_sweep:
         trees=rules.rhm_data.output.trees,
     output:
         table="results/rhm/sweep/{experiment}/L{L}/rules{rule_seed}/{process}/shard{shard}.parquet",
+        meta="results/rhm/sweep/{experiment}/L{L}/rules{rule_seed}/{process}/shard{shard}.meta.json",
         csv="results/rhm/sweep/{experiment}/L{L}/rules{rule_seed}/{process}/shard{shard}.csv",
     log:
         "logs/rhm/sweep/{experiment}/L{L}/rules{rule_seed}/{process}/shard{shard}.log",
@@ -91,6 +94,7 @@ rule rhm_aggregate:
         shards=rhm_sweep_shards,
     output:
         table="results/rhm/aggregate/{experiment}/kept.parquet",
+        meta="results/rhm/aggregate/{experiment}/kept.meta.json",
         csv="results/rhm/aggregate/{experiment}/kept.csv",
     log:
         "logs/rhm/aggregate/{experiment}.log",
@@ -107,6 +111,7 @@ rule rhm_aggregate:
 rule rhm_theory:
     output:
         table="results/rhm/theory/{experiment}/L{L}.parquet",
+        meta="results/rhm/theory/{experiment}/L{L}.meta.json",
         csv="results/rhm/theory/{experiment}/L{L}.csv",
     log:
         "logs/rhm/theory/{experiment}/L{L}.log",
@@ -129,6 +134,7 @@ rule rhm_theory:
 rule rhm_theory_summary:
     output:
         table="results/rhm/theory/{experiment}/summary.parquet",
+        meta="results/rhm/theory/{experiment}/summary.meta.json",
         csv="results/rhm/theory/{experiment}/summary.csv",
     log:
         "logs/rhm/theory/{experiment}/summary.log",
