@@ -1,0 +1,140 @@
+# Images branch bookkeeping: config shortcuts, checks, seeds, input and target functions.
+import math
+from pathlib import Path
+
+IMG = config["images"]
+IMG_DATA = IMG["data"]
+IMG_MODEL = IMG["model"]
+IMG_CLF = IMG["classifier"]
+IMG_DS = IMG_DATA["name"]
+IMG_RUN = f"{IMG_DS}/{IMG_MODEL['name']}/{IMG_CLF['name']}"
+IMG_N_CLASSES = (
+    10 if IMG_DATA["kind"] == "digits" else IMG_DATA["imagenet"]["n_classes"]
+)
+IMG_N_IMAGES = IMG["n_per_class"] * IMG_N_CLASSES
+IMG_SHARDS = list(range(math.ceil(IMG_N_IMAGES / IMG["shard_size"])))
+IMG_K = sorted(IMG["k_grid"])
+# GPU rules request a GPU (SLURM: --gpus) only when the config says the jobs run on one.
+IMG_GPU = 1 if IMG["device"] == "cuda" else 0
+
+IMG_SHARD = f"results/images/data/{IMG_DS}/shard{{shard}}.pt"
+IMG_TRAIN_SET = f"results/images/data/{IMG_DS}/train.pt"
+IMG_HELD_OUT = f"results/images/data/{IMG_DS}/held_out.pt"
+IMG_TRAINED_MODEL = f"results/images/models/{IMG_DS}/{IMG_MODEL['name']}"
+IMG_TRAINED_CLF = f"results/images/classifiers/{IMG_DS}/{IMG_CLF['name']}.pt"
+IMG_SWEEP = (
+    f"results/images/sweep/{IMG_DS}/{IMG_MODEL['name']}/k{{k}}/shard{{shard}}.pt"
+)
+IMG_MEASURE = f"results/images/measure/{IMG_RUN}/k{{k}}/shard{{shard}}.parquet"
+IMG_TABLES = f"results/images/tables/{IMG_RUN}"
+IMG_FIGURES = f"results/images/figures/{IMG_RUN}"
+
+
+def check_images_config(img):
+    """Constraints between keys and local paths, which JSON schema cannot express."""
+    data, model, clf = img["data"], img["model"], img["classifier"]
+    too_big = [k for k in img["k_grid"] if k > img["respaced_steps"]]
+    if too_big:
+        raise config_error(
+            "images.k_grid",
+            f"{too_big} exceed images.respaced_steps = {img['respaced_steps']} (k is a respaced "
+            "step index, t/T = k / respaced_steps).",
+        )
+    if data["kind"] == "digits" and data["image_size"] % 8:
+        raise config_error(
+            "images.data.image_size",
+            "digits are 8x8: image_size must be a multiple of 8.",
+        )
+    if model["kind"] == "train" and data["kind"] != "digits":
+        raise config_error(
+            "images.model.kind",
+            "'train' trains a DDPM on the digits' training split; with images.data.kind = "
+            f"{data['kind']!r} give a pretrained model (kind 'adm' or 'diffusers' and images.model.path).",
+        )
+    if model["kind"] != "train":
+        path = model["path"]
+        if not path or not Path(path).exists():
+            what = (
+                "the OpenAI checkpoint file (e.g. 256x256_diffusion_uncond.pt)"
+                if model["kind"] == "adm"
+                else "a diffusers UNet2DModel folder (config.json + weights)"
+            )
+            raise config_error(
+                "images.model.path",
+                f"{path!r} does not exist; set it to {what} (never downloaded by the workflow).",
+            )
+    if clf["weights"] is None:
+        if clf["name"] != "digits_cnn" or data["kind"] != "digits":
+            raise config_error(
+                "images.classifier.weights",
+                f"no weights for {clf['name']!r}: only digits_cnn on the digits is trained by the "
+                "workflow; set it to the local state-dict file of the classifier.",
+            )
+    elif not Path(clf["weights"]).is_file():
+        raise config_error(
+            "images.classifier.weights",
+            f"{clf['weights']!r} is not a file; set it to the local state dict of {clf['name']} "
+            "(e.g. torchvision's convnext_base-6075fbad.pth).",
+        )
+    if data["kind"] == "imagenet":
+        inet = data["imagenet"]
+        if not inet["val_dir"] or not Path(inet["val_dir"]).is_dir():
+            raise config_error(
+                "images.data.imagenet.val_dir",
+                f"{inet['val_dir']!r} is not a folder; set it to the ILSVRC2012 validation images "
+                "(ILSVRC2012_val_*.JPEG, or one subfolder per class).",
+            )
+        if inet["labels"] is not None and not Path(inet["labels"]).is_file():
+            raise config_error(
+                "images.data.imagenet.labels",
+                f"{inet['labels']!r} is not a file; set it to the devkit's "
+                "ILSVRC2012_validation_ground_truth.txt, a filename,label CSV, or null for class "
+                "subfolders.",
+            )
+
+
+if IMG["enabled"]:
+    check_images_config(IMG)
+
+
+wildcard_constraints:
+    k=r"\d+",
+
+
+def images_seed(stage, *wildcards):
+    """Seed of one job: root seed, the stage's offset in images.seeds, the stage and wildcards."""
+    offset = IMG["seeds"].get(stage, 0)
+    return derive_seed(config["seed"], "images", stage, offset, *wildcards)
+
+
+def images_model_input():
+    """The diffusion model the sweeps use: trained here, or the configured local path."""
+    if IMG_MODEL["kind"] == "train":
+        return IMG_TRAINED_MODEL
+    return IMG_MODEL["path"]
+
+
+def images_classifier_input():
+    return IMG_TRAINED_CLF if IMG_CLF["weights"] is None else IMG_CLF["weights"]
+
+
+def images_measure_shards(wildcards=None):
+    return expand(IMG_MEASURE, k=IMG_K, shard=IMG_SHARDS)
+
+
+def images_targets():
+    """The branch's figures, tables and (digits) the quality table."""
+    targets = [
+        f"{IMG_FIGURES}/{fig}.{ext}"
+        for fig in ("grid", "class_kept", "layer_similarity")
+        for ext in ("png", "pdf")
+    ]
+    targets += [
+        f"{IMG_TABLES}/{t}.{ext}"
+        for t in ("class_kept", "layer_similarity")
+        for ext in ("parquet", "csv")
+    ]
+    if IMG_DATA["kind"] == "digits":
+        targets += [f"{IMG_TABLES}/quality.parquet", f"{IMG_TABLES}/quality.csv"]
+        targets += [f"{IMG_FIGURES}/samples.{ext}" for ext in ("png", "pdf")]
+    return targets
