@@ -9,9 +9,8 @@ import pandas as pd
 import pytest
 import torch
 
-from hierphase import bp, noise, rhm
+from hierphase import noise, rhm
 from hierphase.learned import diffusion, evaluate, experiment, networks, train
-from hierphase.seeding import derive_seed
 
 torch.set_num_threads(1)
 

@@ -14,10 +14,7 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +27,8 @@ from hierphase.images import digits as D
 from hierphase.images import pipeline as P
 from hierphase.images.shards import read_shard, to_model_scale
 from hierphase.stats import wilson_interval
+
+from conftest import copy_workflow, planned_jobs, run_snakemake
 
 torch.set_num_threads(1)
 REPO = Path(__file__).resolve().parents[1]
@@ -216,49 +215,18 @@ def test_quality_table_flags_targets():
 
 
 # ----------------------------------------------------------------------------------- workflow
-WORKFLOW_PATHS = ("Snakefile", "config.yaml", "workflow", "envs")
 ONLY_IMAGES = {"rhm": {"enabled": False}, "learned": {"enabled": False}}
 
 
 def _copy_workflow(dest: Path) -> Path:
-    dest.mkdir(parents=True, exist_ok=True)
-    ignore = shutil.ignore_patterns("results", "logs", ".snakemake", "__pycache__")
-    for name in WORKFLOW_PATHS:
-        src = REPO / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=ignore, dirs_exist_ok=True)
-        elif src.exists():
-            shutil.copy2(src, dest / name)
+    """The workflow copied into ``dest``, plus an overlay that switches the other branches off."""
+    copy_workflow(dest)
     (dest / "only_images.yaml").write_text(yaml.safe_dump(ONLY_IMAGES))
     return dest
 
 
 def _snakemake(work: Path, *args: str, configfiles=(), check=True) -> subprocess.CompletedProcess:
-    exe = Path(sys.executable).parent / "snakemake"
-    cmd = [str(exe) if exe.exists() else "snakemake", *args]
-    if configfiles:
-        cmd += ["--configfile", *map(str, configfiles)]
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
-               PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
-    proc = subprocess.run(cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, timeout=900)
-    if check and proc.returncode != 0:
-        pytest.fail(f"snakemake failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stdout[-6000:]}",
-                    pytrace=False)
-    return proc
-
-
-def _planned(output: str) -> list[tuple[str, dict]]:
-    jobs = []
-    for line in output.splitlines():
-        s = line.strip()
-        if (s.startswith("rule ") or s.startswith("localrule ")) and s.endswith(":"):
-            jobs.append((s.split()[1].rstrip(":"), {}))
-        elif s.startswith("wildcards:") and jobs:
-            for item in s[len("wildcards:"):].split(","):
-                key, _, value = item.strip().partition("=")
-                jobs[-1][1][key] = value
-    return jobs
+    return run_snakemake(work, *args, configfile=list(configfiles) or None, check=check)
 
 
 def _check_tables(tables: Path, dataset: str, n_images: int, k_grid, K: int, n_layers: int):
@@ -301,7 +269,7 @@ def test_smoke_preset_images_branch_end_to_end_and_resume(tmp_path):
             assert (work / "results/images/figures" / run / f"{fig}.{ext}").stat().st_size > 1000
     # nothing left to do
     dry = _snakemake(work, "-n", "images", configfiles=cfg)
-    assert _planned(dry.stdout) == []
+    assert planned_jobs(dry.stdout) == []
     # a run killed while sweeping (k, shard): that sweep shard (written atomically, so absent),
     # its measurement and everything aggregated after it are missing; the rest is on disk
     k, shard = max(smoke["k_grid"]), 1
@@ -314,7 +282,7 @@ def test_smoke_preset_images_branch_end_to_end_and_resume(tmp_path):
         for ext in ("png", "pdf"):
             (work / "results/images/figures" / run / f"{fig}.{ext}").unlink()
     dry = _snakemake(work, "-n", "images", configfiles=cfg)
-    planned = _planned(dry.stdout)
+    planned = planned_jobs(dry.stdout)
     rules = sorted(rule for rule, _ in planned)
     assert rules == sorted(["images_sweep", "images_measure", "images_aggregate",
                             "images_fig_class_kept", "images_fig_layer_similarity", "images"]), rules
@@ -384,7 +352,7 @@ def test_imagenet_preset_rules_on_generated_jpegs(tmp_path):
     (work / "fake_imagenet.yaml").write_text(yaml.safe_dump(override))
     cfg = ["only_images.yaml", "workflow/presets/imagenet.yaml", "fake_imagenet.yaml"]
     dry = _snakemake(work, "-n", "images", configfiles=cfg)
-    planned = _planned(dry.stdout)
+    planned = planned_jobs(dry.stdout)
     assert sum(rule == "images_sweep" for rule, _ in planned) == 3  # 3 k x 1 shard of 6
     assert not any(rule.startswith("images_train") or rule == "images_quality" for rule, _ in planned)
     _snakemake(work, "-c2", "images", configfiles=cfg)

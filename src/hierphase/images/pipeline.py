@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np

@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 
 from hierphase import bp, observables, rhm
-from hierphase.seeding import derive_seed, torch_generator
+from hierphase.seeding import derive_seed
 from hierphase.stats import wilson_interval
 
 __all__ = [

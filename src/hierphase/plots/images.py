@@ -6,7 +6,7 @@ Each function takes plain tensors or tidy tables and returns a matplotlib figure
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
