@@ -80,13 +80,12 @@ def _predict_probs(net, x: torch.Tensor, time: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass(frozen=True)
-class GaussianDiffusion:
-    """DDPM on the one-hot leaves with an x0-predicting network (cross-entropy on the clean leaves)."""
+class _ScheduledDiffusion:
+    """What the processes driven by a noise schedule share: v input channels and T steps."""
 
     v: int
     schedule: "hnoise.GaussianSchedule"
     sample_steps: int = 100
-    name: str = "gaussian"
 
     @property
     def in_channels(self) -> int:
@@ -95,6 +94,13 @@ class GaussianDiffusion:
     @property
     def T(self) -> int:
         return int(self.schedule.T)
+
+
+@dataclass(frozen=True)
+class GaussianDiffusion(_ScheduledDiffusion):
+    """DDPM on the one-hot leaves with an x0-predicting network (cross-entropy on the clean leaves)."""
+
+    name: str = "gaussian"
 
     def _abar(self, t: torch.Tensor) -> torch.Tensor:
         return torch.as_tensor(self.schedule.alphas_bar, dtype=torch.float64)[t.cpu()].float().to(t.device)
@@ -232,21 +238,10 @@ class MaskingDiffusion:
 
 
 @dataclass(frozen=True)
-class UniformDiffusion:
+class UniformDiffusion(_ScheduledDiffusion):
     """D3PM with uniform-token noise: a leaf is resampled uniformly with probability 1 - abar_t."""
 
-    v: int
-    schedule: "hnoise.GaussianSchedule"
-    sample_steps: int = 100
     name: str = "uniform"
-
-    @property
-    def in_channels(self) -> int:
-        return self.v
-
-    @property
-    def T(self) -> int:
-        return int(self.schedule.T)
 
     def _t(self, level: float) -> int:
         return int(round(float(level) * self.T))
