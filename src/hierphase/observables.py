@@ -16,12 +16,10 @@ import pandas as pd
 import torch
 
 from .stats import wilson_interval
+from .tables import KEPT_COLUMNS
 
 __all__ = ["true_latent_probability", "kept_indicators", "kept_fraction", "kept_table",
            "KEPT_COLUMNS"]
-
-KEPT_COLUMNS = ["experiment", "model", "process", "L", "rule_seed", "level", "noise", "t",
-                "t_over_T", "kept_marginal", "kept_sampled", "ci_low", "ci_high", "n"]
 
 
 def _check_levels(a: Sequence, b: Sequence, what: str) -> None:

@@ -9,24 +9,25 @@ exactly as the pipeline does. It imports no Snakemake.
 from __future__ import annotations
 
 import logging
-from typing import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 
-from . import noise, observables, theory
-from .rhm import Rules
+from . import theory
 from .seeding import derive_seed
-from .observables import KEPT_COLUMNS
 from .stats import wilson_interval
+from .tables import KEPT_COLUMNS, THEORY_COLUMNS
+
+if TYPE_CHECKING:
+    import torch
+
+    from .noise import GaussianSchedule
+    from .rhm import Rules
 
 __all__ = [
     "KEPT_COLUMNS",
     "THEORY_COLUMNS",
-    "log_to",
-    "job_config",
-    "limit_threads",
     "schedule_from_config",
     "sweep_shard",
     "aggregate_kept",
@@ -37,45 +38,13 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Columns of the per-L mean-field table.
-THEORY_COLUMNS = ["v", "m", "s", "L", "level", "eps", "kept"]
 _KEYS = ["experiment", "model", "process", "L", "rule_seed", "noise", "level"]
 
 
-def log_to(path) -> None:
-    """Send logging and stderr (tqdm's progress bars, warnings) of a workflow job to its log file."""
-    import sys
-
-    stream = open(path, "a", buffering=1)  # noqa: SIM115 - lives as long as the job
-    sys.stderr = stream
-    logging.basicConfig(stream=stream, level=logging.INFO, force=True,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    logging.getLogger("fontTools").setLevel(logging.WARNING)  # PDF font subsetting chatter
-
-
-def job_config(*parts) -> dict:
-    """One plain dict (for a sidecar) from a job's named values, e.g. its wildcards and params:
-    anything with ``items()``, later parts winning."""
-    out: dict = {}
-    for part in parts:
-        out.update(dict(part.items()))
-    return out
-
-
-def limit_threads(n: int = 1) -> None:
-    """Pin torch (and numba, when present) to ``n`` threads: jobs run side by side on shared cores,
-    and a fixed thread count keeps floating-point reductions identical whatever ``-c`` is."""
-    torch.set_num_threads(int(n))
-    try:
-        import numba
-
-        numba.set_num_threads(min(int(n), numba.config.NUMBA_NUM_THREADS))
-    except ImportError:  # pragma: no cover - numba is a dependency, but BP falls back to torch
-        pass
-
-
-def schedule_from_config(schedule: Mapping | None) -> noise.GaussianSchedule | None:
+def schedule_from_config(schedule: Mapping | None) -> GaussianSchedule | None:
     """The config's ``rhm.schedule`` block as a :class:`hierphase.noise.GaussianSchedule`."""
+    from . import noise
+
     if schedule is None:
         return None
     return noise.GaussianSchedule(T=int(schedule["T"]), kind=str(schedule["kind"]),
@@ -92,7 +61,9 @@ def _point_observables(rules: Rules, trees: Sequence[torch.Tensor], process: str
                        seed: int, batch_size: int, schedule) -> tuple[list, list]:
     """Per level, per datum: mean posterior probability of the true latents and fraction of
     latents a posterior sample keeps, at one noise value (batched over data)."""
-    from . import bp  # numba kernels: imported only by the jobs that run BP
+    import torch
+
+    from . import bp, noise, observables  # torch and numba: only the jobs that run BP load them
 
     n = trees[0].shape[0]
     probs: list[list[torch.Tensor]] = [[] for _ in range(rules.L + 1)]
@@ -125,6 +96,8 @@ def sweep_shard(rules: Rules, trees: Sequence[torch.Tensor], process: str, value
     in whichever shard it sits. For time-based processes ``noise`` is the realised ``t/T``.
     """
     from tqdm import tqdm
+
+    from . import noise, observables
 
     sched = schedule_from_config(schedule)
     if process != "epsilon" and sched is None:

@@ -1,7 +1,7 @@
 """Images branch: per-shard measurements -> class_kept and layer_similarity tables."""
 from hierphase.images.pipeline import aggregate
 from hierphase.io import read_table, write_table
-from hierphase.pipeline_rhm import log_to
+from hierphase.jobs import log_to
 
 log_to(snakemake.log[0])
 p, out = snakemake.params, snakemake.output

@@ -1,6 +1,6 @@
 """Images branch, data (digits): training split, held-out split and the sweep's uint8 shards."""
 from hierphase.images.digits import prepare_digits
-from hierphase.pipeline_rhm import log_to
+from hierphase.jobs import log_to
 
 log_to(snakemake.log[0])
 p, out = snakemake.params, snakemake.output

@@ -1,6 +1,6 @@
 """Images branch, data (ImageNet): select n images per class of ILSVRC2012 val, crop, uint8 shards."""
 from hierphase.images.imagenet import prepare_imagenet
-from hierphase.pipeline_rhm import log_to
+from hierphase.jobs import log_to
 
 log_to(snakemake.log[0])
 p, inet = snakemake.params, snakemake.params.data["imagenet"]

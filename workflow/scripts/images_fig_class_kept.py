@@ -1,6 +1,6 @@
 """Images branch figure: probability that the class is kept vs t/T, with its confidence band."""
 from hierphase.io import read_table
-from hierphase.pipeline_rhm import log_to
+from hierphase.jobs import log_to
 from hierphase.plots.images import class_kept_figure
 from hierphase.plots.style import save_figure
 

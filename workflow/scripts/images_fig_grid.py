@@ -1,7 +1,7 @@
 """Images branch figure: one clean image per row and its x̂0 at every t/T of the sweep."""
 from hierphase.images.pipeline import read_sweep
 from hierphase.images.shards import read_shard
-from hierphase.pipeline_rhm import log_to
+from hierphase.jobs import log_to
 from hierphase.plots.images import image_grid
 from hierphase.plots.style import save_figure
 

@@ -1,6 +1,6 @@
 """Images branch figure: per-layer similarity of x0 and x̂0 vs t/T, coloured by depth."""
 from hierphase.io import read_table
-from hierphase.pipeline_rhm import log_to
+from hierphase.jobs import log_to
 from hierphase.plots.images import layer_similarity_figure
 from hierphase.plots.style import save_figure
 

@@ -1,6 +1,6 @@
 """Images branch figure (digits): the DDPM's unconditional samples and the classifier's confidence."""
 from hierphase.io import load_tensors
-from hierphase.pipeline_rhm import log_to
+from hierphase.jobs import log_to
 from hierphase.plots.images import samples_figure
 from hierphase.plots.style import save_figure
 

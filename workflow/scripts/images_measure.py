@@ -3,7 +3,7 @@ from hierphase.images.classifiers import build_classifier
 from hierphase.images.pipeline import measure_shard, read_sweep
 from hierphase.images.shards import read_shard
 from hierphase.io import load_tensors, write_table
-from hierphase.pipeline_rhm import limit_threads, log_to
+from hierphase.jobs import limit_threads, log_to
 
 log_to(snakemake.log[0])
 limit_threads(snakemake.threads)

@@ -4,7 +4,7 @@ import torch
 from hierphase.images.classifiers import build_classifier, feature_statistics
 from hierphase.images.shards import read_shard
 from hierphase.io import save_tensors
-from hierphase.pipeline_rhm import limit_threads, log_to
+from hierphase.jobs import limit_threads, log_to
 
 log_to(snakemake.log[0])
 limit_threads(snakemake.threads)

@@ -2,7 +2,7 @@
 from hierphase.images.digits import ClassifierTrainConfig, train_digits_classifier
 from hierphase.images.shards import read_shard
 from hierphase.io import save_tensors, write_table
-from hierphase.pipeline_rhm import limit_threads, log_to
+from hierphase.jobs import limit_threads, log_to
 
 log_to(snakemake.log[0])
 limit_threads(snakemake.threads)

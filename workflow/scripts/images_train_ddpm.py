@@ -2,7 +2,7 @@
 from hierphase.images.digits import DDPMTrainConfig, train_digits_ddpm
 from hierphase.images.shards import read_shard
 from hierphase.io import write_table
-from hierphase.pipeline_rhm import limit_threads, log_to
+from hierphase.jobs import limit_threads, log_to
 
 log_to(snakemake.log[0])
 limit_threads(snakemake.threads)

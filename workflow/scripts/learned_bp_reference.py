@@ -1,10 +1,10 @@
 """Learned branch: exact-BP sweep on the same test trees and noisy states as the learned sweeps."""
-from hierphase import io, pipeline_rhm, rhm
+from hierphase import io, jobs, rhm
 from hierphase.learned import experiment
 
-pipeline_rhm.log_to(snakemake.log[0])
-pipeline_rhm.limit_threads(snakemake.threads)
+jobs.log_to(snakemake.log[0])
+jobs.limit_threads(snakemake.threads)
 p, wc = snakemake.params, snakemake.wildcards
 table = experiment.bp_reference(rhm.load_rules(snakemake.input.rules), p.cfg, wc.lproc, p.grid, p.n, p.root_seed,
                                 wc.lexp, p.rule_seed)
-io.write_table(table, snakemake.output.table, config=pipeline_rhm.job_config(wc, p), seed=p.root_seed)
+io.write_table(table, snakemake.output.table, config=jobs.job_config(wc, p), seed=p.root_seed)

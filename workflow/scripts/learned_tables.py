@@ -1,8 +1,8 @@
 """Learned branch: the summary tables (kept, evaluation, distance to exact BP, loss) from per-model files."""
-from hierphase import io, pipeline_rhm
+from hierphase import io, jobs
 from hierphase.learned import experiment
 
-pipeline_rhm.log_to(snakemake.log[0])
+jobs.log_to(snakemake.log[0])
 i, o = snakemake.input, snakemake.output
 tables = experiment.collect_tables(i.kept, i.bp, i.generation, i.loss)
 for name, df in tables.items():

@@ -1,11 +1,11 @@
 """Figure (a): class kept vs eps for every depth L, exact BP and mean field, eps* marked."""
 import pandas as pd
 
-from hierphase import io, pipeline_rhm
+from hierphase import io, jobs
 from hierphase.plots import rhm as plots
 from hierphase.plots.style import save_figure
 
-pipeline_rhm.log_to(snakemake.log[0])
+jobs.log_to(snakemake.log[0])
 p = snakemake.params
 theory = pd.concat([io.read_table(path) for path in snakemake.input.theory], ignore_index=True)
 fig = plots.class_vs_eps(io.read_table(snakemake.input.kept), theory, io.read_table(snakemake.input.summary),

@@ -15,23 +15,27 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 
-from hierphase.images.shards import read_shard, to_model_scale, to_uint8, write_shard
 from hierphase.seeding import derive_seed
 from hierphase.stats import mean_interval, wilson_interval
+
+if TYPE_CHECKING:
+    import torch
+
+# torch, the shards and the models are imported by the functions that use them: the aggregate
+# and figure jobs that only read tables then start without torch.
 
 __all__ = [
     "CLASS_KEPT_COLUMNS",
     "LAYER_SIMILARITY_COLUMNS",
     "MEASURE_COLUMNS",
-    "limit_threads",
     "image_seeds",
     "load_diffusion_model",
+    "load_sweep_model",
     "sweep_shard",
     "measure_shard",
     "aggregate",
@@ -48,11 +52,6 @@ LAYER_SIMILARITY_COLUMNS = ["dataset", "model", "classifier", "k", "K", "t", "t_
 #: Per-shard measurement rows: one per (image, layer).
 MEASURE_COLUMNS = ["name", "label", "k", "K", "t", "t_over_T", "pred_x0", "pred_x0_hat", "kept",
                    "layer", "depth", "similarity"]
-
-
-def limit_threads(threads: int) -> None:
-    """torch intra-op threads = the cores snakemake gave the job."""
-    torch.set_num_threads(max(1, int(threads)))
 
 
 def image_seeds(root_seed: int, stage: str, k: int, names: Sequence[str]) -> list[int]:
@@ -72,11 +71,23 @@ def load_diffusion_model(kind: str, path: str | os.PathLike, *, device: str = "a
     return load_model(kind, path, device=device, dtype=dtype, flags=dict(flags or {}) or None)
 
 
+def load_sweep_model(k: int, kind: str, path: str | os.PathLike, **kwargs):
+    """The diffusion model a sweep at respaced step ``k`` needs: :func:`load_diffusion_model`, or
+    None at ``k = 0``, where forward-backward returns x0 itself and calls no network (the job then
+    skips loading the model and its libraries)."""
+    if int(k) == 0:
+        return None
+    return load_diffusion_model(kind, path, **kwargs)
+
+
 def sweep_shard(model, shard: Mapping, k: int, *, num_steps: int, root_seed: int,
                 batch_size: int, progress: bool = True) -> tuple[torch.Tensor, dict]:
     """Forward-backward every image of ``shard`` at respaced step ``k``: returns x̂0 as uint8
-    (N, C, H, W) (as OpenAI's sampler saves its samples) and the step's record (k, K, t, t/T)."""
+    (N, C, H, W) (as OpenAI's sampler saves its samples) and the step's record (k, K, t, t/T).
+    ``model`` may be None at ``k = 0`` (see :func:`load_sweep_model`)."""
     from hierphase.images.diffusion import forward_backward
+
+    from hierphase.images.shards import to_model_scale, to_uint8
 
     x0 = to_model_scale(shard["images"])
     seeds = image_seeds(root_seed, "sweep", k, shard["names"])
@@ -145,7 +156,10 @@ def unconditional_samples(model, n: int, *, num_steps: int, root_seed: int, batc
                           progress: bool = True) -> torch.Tensor:
     """``n`` unconditional samples (uint8) with the respaced ancestral sampler: forward-backward
     at k = K from x0 = 0, i.e. x_K ~ N(0, (1 - abar_T) I), then all K reverse steps."""
+    import torch
+
     from hierphase.images.diffusion import forward_backward
+    from hierphase.images.shards import to_uint8
 
     shape = (n, model.channels, model.image_size, model.image_size)
     seeds = image_seeds(root_seed, "samples", num_steps, [f"sample-{i}" for i in range(n)])
@@ -177,6 +191,7 @@ def quality_table(*, accuracy: float, n_held_out: int, confidences: Sequence[flo
 
 def read_sweep(path) -> tuple[dict, dict]:
     """A sweep shard (an image shard of x̂0) and its step record from the sidecar."""
+    from hierphase.images.shards import read_shard
     from hierphase.io import read_sidecar
 
     return read_shard(path), read_sidecar(path)["record"]
@@ -184,5 +199,7 @@ def read_sweep(path) -> tuple[dict, dict]:
 
 def write_sweep(path, x0_hat: torch.Tensor, clean: Mapping, record: Mapping, *,
                 config: Mapping | None = None, seed: int | None = None) -> None:
+    from hierphase.images.shards import write_shard
+
     write_shard(path, x0_hat, clean["labels"], clean["names"], config=config, seed=seed,
                 record=dict(record))

@@ -6,15 +6,17 @@ Each function takes plain tensors or tidy tables and returns a matplotlib figure
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import torch
 from matplotlib.colors import BoundaryNorm, ListedColormap
 
 from hierphase.plots.style import depth_palette, use_style
+
+if TYPE_CHECKING:  # the image figures take tensors; the curve figures load without torch
+    import torch
 
 __all__ = ["image_grid", "samples_figure", "class_kept_figure", "layer_similarity_figure"]
 
