@@ -325,10 +325,14 @@ def test_convnext_base_has_the_papers_41_layers(tmp_path):
 
 
 @pytest.mark.parametrize("name,n_layers,size", [("resnet50", 18, 32), ("vit_b_16", 14, 32)])
-def test_other_torchvision_classifiers(name, n_layers, size):
+def test_other_torchvision_classifiers(name, n_layers, size, tmp_path):
     clf = C.build_classifier(name, None, random_init=True, device="cpu")
     logits, feats = clf(_images(1, size))
     assert logits.shape == (1, 1000) and len(feats) == len(clf.layer_names) == n_layers
+    # from a file: built on the meta device, every parameter and buffer taken from the file
+    torch.save(clf.module.state_dict(), tmp_path / "weights.pth")
+    again = C.build_classifier(name, tmp_path / "weights.pth", device="cpu")
+    torch.testing.assert_close(again(_images(1, size))[0], logits, rtol=0, atol=0)
 
 
 def test_digits_cnn_is_found_through_the_registry(tmp_path):

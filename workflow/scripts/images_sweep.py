@@ -1,13 +1,13 @@
 """Images branch: forward-backward of one image shard at one respaced step k."""
-from hierphase.images.pipeline import load_diffusion_model, sweep_shard, write_sweep
+from hierphase.images.pipeline import load_sweep_model, sweep_shard, write_sweep
 from hierphase.images.shards import read_shard
-from hierphase.pipeline_rhm import limit_threads, log_to
+from hierphase.jobs import limit_threads, log_to
 
 log_to(snakemake.log[0])
 limit_threads(snakemake.threads)
 p, k = snakemake.params, int(snakemake.wildcards.k)
-model = load_diffusion_model(p.kind, snakemake.input.model, device=p.device, dtype=p.dtype,
-                             flags=p.adm_flags)
+model = load_sweep_model(k, p.kind, snakemake.input.model, device=p.device, dtype=p.dtype,
+                         flags=p.adm_flags)
 clean = read_shard(snakemake.input.shard)
 x0_hat, record = sweep_shard(model, clean, k, num_steps=p.respaced_steps, root_seed=p.seed,
                              batch_size=p.batch_size)

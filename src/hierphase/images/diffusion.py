@@ -221,7 +221,7 @@ def forward_backward(model, x0: torch.Tensor, k: int, seeds: Sequence[int],
     shape (N, C, H, W); ``seeds`` gives one seed per image. Learned-variance models use
     ``learned_range``; the others use ``fixed_variance`` (``"fixed_small"``: the posterior
     variance, Ho et al.'s and diffusers' default; ``"fixed_large"``: beta, OpenAI's default).
-    ``k = 0`` returns ``x0`` itself (a copy), calling no network.
+    ``k = 0`` returns ``x0`` itself (a copy), calling no network (``model`` may be None).
     """
     schedule = schedule or respaced_schedule(num_steps)
     k = int(k)
