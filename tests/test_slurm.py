@@ -3,7 +3,8 @@
 ``slurm_cluster`` (tests/slurm_cluster.py) starts a single-node SLURM from Debian's packages; it
 skips, saying why, where that is impossible, and fails instead under ``HIERPHASE_REQUIRE_SLURM=1``
 (``.ci/run``). One module-wide SLURM run of the smoke preset is checked against SLURM's own job
-records and against a local run; then a partial rerun and a failing job run in the same copy.
+records and against the session's local run of it (``rhm_smoke`` in conftest.py, made while the
+SLURM run waits); then a partial rerun and a failing job run in the same copy.
 The profile is the repository's, with only its partition line changed, as a user would.
 """
 
@@ -18,12 +19,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import copy_workflow, planned_jobs, run_snakemake, snakemake_command, snakemake_env
+from conftest import (RHM_ONLY, SMOKE, copy_workflow, planned_jobs, snakemake_command,
+                      snakemake_env)
 from slurm_cluster import SlurmCluster, SlurmUnavailable, slurm_cluster  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
-SMOKE = "workflow/presets/smoke.yaml"
 PROFILE = "workflow/profiles/slurm/config.yaml"
 # The test cluster has no slurmdbd: ask squeue for job states (its MinJobAge keeps finished jobs
 # listed for 10 minutes), no account, and first status check after 1 s rather than 40 s.
@@ -46,10 +47,9 @@ def _profile(work: Path, partition: str) -> Path:
 
 
 def _configs(work: Path, **extra) -> list[str]:
-    """The smoke preset with learned and images off, plus ``extra`` files (name -> dict)."""
-    (work / "rhm_only.yaml").write_text(yaml.safe_dump({"learned": {"enabled": False},
-                                                        "images": {"enabled": False}}))
-    files = [SMOKE, "rhm_only.yaml"]
+    """The smoke preset with learned and images off (as ``rhm_smoke`` runs it), plus ``extra``
+    files (name -> dict)."""
+    files = [SMOKE, RHM_ONLY]
     for name, content in extra.items():
         (work / f"{name}.yaml").write_text(yaml.safe_dump(content))
         files.append(f"{name}.yaml")
@@ -112,14 +112,34 @@ def _tables(work: Path) -> dict[str, bytes]:
 
 
 def _slurm_run(cluster: SlurmCluster, work: Path, profile: Path, files: list[str], *targets: str,
-               check: bool = True):
+               check: bool = True, meanwhile=None):
+    """Snakemake with the SLURM profile in ``work``; ``meanwhile()``, if given, runs while it waits
+    on SLURM (its result is returned too). Returns (completed process, result of meanwhile)."""
+    cmd = snakemake_command("--workflow-profile", str(profile), *TEST_CLUSTER_ARGS, *targets,
+                            configfile=files)
+    log = work / "snakemake-slurm.log"
+    start = time.monotonic()
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, cwd=work, env=snakemake_env(), stdout=out,
+                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
-        return run_snakemake(work, "--workflow-profile", str(profile), *TEST_CLUSTER_ARGS,
-                             *targets, configfile=files, check=check, timeout=RUN_TIMEOUT)
-    except subprocess.TimeoutExpired:
+        other = meanwhile() if meanwhile is not None else None
+        rc = proc.wait(timeout=max(1.0, RUN_TIMEOUT - (time.monotonic() - start)))
+    except BaseException as exc:  # meanwhile failed, or SLURM ran past its time: stop, say why
         queue = subprocess.run(["squeue", "-o", "%i %T %r %j"], capture_output=True, text=True,
                                env=cluster.env).stdout
-        pytest.fail(f"snakemake on SLURM ran past {RUN_TIMEOUT}s; squeue:\n{queue}", pytrace=False)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        if isinstance(exc, subprocess.TimeoutExpired):
+            pytest.fail(f"snakemake on SLURM ran past {RUN_TIMEOUT}s; squeue:\n{queue}",
+                        pytrace=False)
+        raise
+    output = log.read_text()
+    if check and rc != 0:
+        pytest.fail(f"snakemake on SLURM failed (exit {rc}): {' '.join(cmd)}\n{output[-6000:]}",
+                    pytrace=False)
+    return subprocess.CompletedProcess(cmd, rc, output), other
 
 
 def _table_targets(work: Path) -> list[str]:
@@ -134,35 +154,26 @@ def _table_targets(work: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def smoke_on_slurm(slurm_cluster, tmp_path_factory):
-    """The smoke preset's RHM branch, run once through SLURM, and its tables run locally at the
-    same time (the local run fills the SLURM run's waits for status checks): what was submitted,
-    what it made, and the local tables."""
-    base = tmp_path_factory.mktemp("slurm")
-    local = copy_workflow(base / "local")
-    local_files = _configs(local)
-    with open(base / "local.log", "w") as local_log:
-        local_proc = subprocess.Popen(
-            snakemake_command("-c2", *_table_targets(local), configfile=local_files), cwd=local,
-            env=snakemake_env(), stdout=local_log, stderr=subprocess.STDOUT,
-            start_new_session=True)
-    work = copy_workflow(base / "work")
+def smoke_on_slurm(slurm_cluster, request, tmp_path_factory):
+    """The smoke preset's RHM branch up to its tables (the figures are cheap local rules), run
+    once through SLURM; meanwhile (filling the SLURM run's waits for status checks) the session's
+    local runs of the same branch (conftest.py) are made or found: ``rhm_smoke``, the reference
+    here, and ``rhm_killed_and_resumed``, which tests/test_workflow_rhm.py checks. What was
+    submitted, what it made, and the local tables."""
+    work = copy_workflow(tmp_path_factory.mktemp("slurm") / "work")
     files = _configs(work)
     profile = _profile(work, slurm_cluster.partition)
     start = time.monotonic()
-    try:
-        proc = _slurm_run(slurm_cluster, work, profile, files)
-        seconds = time.monotonic() - start
-        local_rc = local_proc.wait(timeout=RUN_TIMEOUT)
-    finally:
-        if local_proc.poll() is None:  # the SLURM run failed: stop the local one and its jobs
-            os.killpg(local_proc.pid, signal.SIGKILL)
-            local_proc.wait()
-    if local_rc != 0:
-        pytest.fail(f"local run failed (exit {local_rc}):\n{(base / 'local.log').read_text()[-6000:]}",
-                    pytrace=False)
+    def local_runs():
+        local = request.getfixturevalue("rhm_smoke")
+        request.getfixturevalue("rhm_killed_and_resumed")  # for tests/test_workflow_rhm.py
+        return local
+
+    proc, local = _slurm_run(slurm_cluster, work, profile, files, *_table_targets(work),
+                             meanwhile=local_runs)
     return {"work": work, "files": files, "profile": profile, "output": proc.stdout,
-            "seconds": seconds, "tables": _tables(work), "local_tables": _tables(local)}
+            "seconds": time.monotonic() - start, "tables": _tables(work),
+            "local_tables": _tables(local)}
 
 
 def test_unavailable_slurm_says_why(monkeypatch):
@@ -220,7 +231,7 @@ def test_partial_rerun_submits_only_the_changed_jobs(smoke_on_slurm, slurm_clust
         "masking": masking}}}}})
     before = len(slurm_cluster.jobs())
     start = time.monotonic()
-    proc = _slurm_run(slurm_cluster, work, profile, files, *_table_targets(work))
+    proc, _ = _slurm_run(slurm_cluster, work, profile, files, *_table_targets(work))
     submitted = _submitted(proc.stdout)
     print(f"partial rerun: {len(submitted)} sbatch jobs in {time.monotonic() - start:.0f}s: "
           f"{[(r, w) for r, w, _ in submitted]}")
@@ -249,8 +260,8 @@ def failed_run(smoke_on_slurm, slurm_cluster):
     work = run["work"]
     assert (work / f"{SHARD}.parquet").exists()
     files = _configs(work, broken={"rhm": {"schedule": {"beta_start": 0.02, "beta_end": 1.0e-4}}})
-    proc = _slurm_run(slurm_cluster, work, run["profile"], files, "--retries", "0",
-                      f"{SHARD}.parquet", check=False)
+    proc, _ = _slurm_run(slurm_cluster, work, run["profile"], files, "--retries", "0",
+                         f"{SHARD}.parquet", check=False)
     return work, proc
 
 

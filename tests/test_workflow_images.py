@@ -168,6 +168,18 @@ def test_image_seeds_depend_on_the_image_not_the_shard():
     assert len(set(seeds)) == 3
 
 
+def test_sweep_at_k0_needs_no_model_and_returns_the_clean_images(tmp_path):
+    assert P.load_sweep_model(0, "train", tmp_path / "not-there") is None
+    with pytest.raises(FileNotFoundError):
+        P.load_sweep_model(1, "train", tmp_path / "not-there")
+    images = torch.randint(0, 256, (3, 1, 8, 8), dtype=torch.uint8)
+    shard = {"images": images, "names": ["a", "b", "c"], "labels": torch.tensor([0, 1, 2])}
+    x0_hat, record = P.sweep_shard(None, shard, 0, num_steps=10, root_seed=0, batch_size=2,
+                                   progress=False)
+    assert torch.equal(x0_hat, images)
+    assert (record["k"], record["K"], record["t_over_T"]) == (0, 10, 0.0)
+
+
 def _fake_measure(rng, names, k, K, layers):
     rows = []
     for name in names:
@@ -272,7 +284,7 @@ def test_smoke_preset_images_branch_end_to_end_and_resume(tmp_path):
     assert planned_jobs(dry.stdout) == []
     # a run killed while sweeping (k, shard): that sweep shard (written atomically, so absent),
     # its measurement and everything aggregated after it are missing; the rest is on disk
-    k, shard = max(smoke["k_grid"]), 1
+    k, shard = max(smoke["k_grid"]), -(-n_images // smoke["shard_size"]) - 1  # the last shard
     model = smoke["model"]["name"]
     (work / f"results/images/sweep/digits/{model}/k{k}/shard{shard}.pt").unlink()
     (work / f"results/images/measure/{run}/k{k}/shard{shard}.parquet").unlink()
@@ -284,8 +296,10 @@ def test_smoke_preset_images_branch_end_to_end_and_resume(tmp_path):
     dry = _snakemake(work, "-n", "images", configfiles=cfg)
     planned = planned_jobs(dry.stdout)
     rules = sorted(rule for rule, _ in planned)
-    assert rules == sorted(["images_sweep", "images_measure", "images_aggregate",
-                            "images_fig_class_kept", "images_fig_layer_similarity", "images"]), rules
+    # the x0 -> x0_hat grid shows images of the first shard: it is redrawn when that shard is
+    expected = ["images_sweep", "images_measure", "images_aggregate", "images_fig_class_kept",
+                "images_fig_layer_similarity", "images"] + ["images_fig_grid"] * (shard == 0)
+    assert rules == sorted(expected), rules
     measures = [wc for rule, wc in planned if rule == "images_measure"]
     assert measures == [{"k": str(k), "shard": str(shard)}]
     sweeps = [wc for rule, wc in planned if rule == "images_sweep"]
@@ -347,17 +361,17 @@ def test_imagenet_preset_rules_on_generated_jpegs(tmp_path):
                                                 "labels": str(res / "gt.txt"), "n_classes": 3}},
         "model": {"path": str(res / "adm.pt"), "adm_flags": flags},
         "classifier": {"weights": str(res / "convnext.pth")},
-        "n_per_class": 2, "respaced_steps": 4, "k_grid": [0, 2, 4], "shard_size": 6,
+        "n_per_class": 2, "respaced_steps": 4, "k_grid": [0, 4], "shard_size": 6,
         "batch_size": 6}}
     (work / "fake_imagenet.yaml").write_text(yaml.safe_dump(override))
     cfg = ["only_images.yaml", "workflow/presets/imagenet.yaml", "fake_imagenet.yaml"]
     dry = _snakemake(work, "-n", "images", configfiles=cfg)
     planned = planned_jobs(dry.stdout)
-    assert sum(rule == "images_sweep" for rule, _ in planned) == 3  # 3 k x 1 shard of 6
+    assert sum(rule == "images_sweep" for rule, _ in planned) == 2  # 2 k x 1 shard of 6
     assert not any(rule.startswith("images_train") or rule == "images_quality" for rule, _ in planned)
     _snakemake(work, "-c2", "images", configfiles=cfg)
     tables = work / "results/images/tables/imagenet-val/adm-256-uncond/convnext_base"
-    _check_tables(tables, "imagenet-val", 6, [0, 2, 4], 4, 41)
+    _check_tables(tables, "imagenet-val", 6, [0, 4], 4, 41)
     shard = read_shard(work / "results/images/data/imagenet-val/shard0.pt")
     assert shard["images"].shape == (6, 3, 32, 32)
     assert shard["labels"].tolist() == [3, 7, 9, 3, 7, 9]  # classes interleaved, label order

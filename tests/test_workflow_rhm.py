@@ -1,34 +1,30 @@
 """The RHM branch of the workflow, end to end on the smoke preset in temporary copies.
 
-One module-wide run (``-c2``) gives the tables, figures and report that most tests inspect; the
-determinism (``-c1``) and kill-and-resume tests make their own runs of the tables and compare them
-byte for byte with it. Only the RHM branch runs (learned and images are switched off by the
+One run (``-c2``, the session's ``rhm_smoke`` of conftest.py, which tests/test_slurm.py also
+compares with) gives the tables, figures and report that most tests inspect; a second session run
+(``rhm_killed_and_resumed``) makes the tables of depth L = 2 with ``-c1``, is killed mid-sweep and
+resumed, and its tables are compared byte for byte with the first (determinism whatever the cores, and a resume
+that loses and changes nothing). Only the RHM branch runs (learned and images are switched off by the
 ``only-rhm.yaml`` overlay), so these tests never run the other branches' jobs (their rules files
 must still parse).
 """
 
 from __future__ import annotations
 
-import base64
 import math
-import os
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import (copy_workflow, planned_jobs, run_snakemake, snakemake_command,
-                      snakemake_env)
+from conftest import (RHM_L2_TABLES, RHM_ONLY, RHM_TABLES, SMOKE, planned_jobs,
+                      run_snakemake, snakemake_command)
 
-SMOKE = "workflow/presets/smoke.yaml"
-RHM_ONLY = "workflow/presets/only-rhm.yaml"
 COLUMNS = ["experiment", "model", "process", "L", "rule_seed", "level", "noise", "t", "t_over_T",
            "kept_marginal", "kept_sampled", "ci_low", "ci_high", "n"]
-TABLE = "results/rhm/aggregate/main/kept.parquet"
+TABLE = RHM_TABLES[0]
 
 
 def _smoke_config(work: Path) -> dict:
@@ -57,13 +53,11 @@ def _tables(work: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory) -> Path:
-    """The smoke preset's RHM branch run once with -c2, then the report built from it."""
-    work = copy_workflow(tmp_path_factory.mktemp("smoke") / "work")
-    files = _prepare(work)
-    run_snakemake(work, "-c2", configfile=files)
-    run_snakemake(work, "--report", "report.html", configfile=files)
-    return work
+def smoke(rhm_smoke) -> Path:
+    """The smoke preset's RHM branch run once with -c2, then the report built from it (the
+    session's run, shared with tests/test_slurm.py: see conftest.py)."""
+    _prepare(rhm_smoke)  # checks the overlay is what this module says
+    return rhm_smoke
 
 
 @pytest.mark.slow
@@ -201,61 +195,36 @@ def test_defaults_fill_a_minimal_experiment(workflow_copy):
     assert "mem_mb=" in out  # resources computed from the defaulted batch_size and s
 
 
+@pytest.fixture(scope="module")
+def killed_and_resumed(rhm_killed_and_resumed) -> dict:
+    """Every table made with -c1 by a run killed mid-sweep and resumed (the session's run: see
+    conftest.py)."""
+    return rhm_killed_and_resumed
+
+
 @pytest.mark.slow
-def test_c1_and_c2_give_byte_identical_tables(smoke, tmp_path):
-    work = copy_workflow(tmp_path / "work")
-    run_snakemake(work, "-c1", TABLE, "results/rhm/theory/main/summary.parquet",
-                  "results/rhm/theory/main/L2.parquet", "results/rhm/theory/main/L3.parquet",
-                  configfile=_prepare(work))
-    ours, reference = _tables(work), _tables(smoke)
-    assert len(ours) > 20 and set(ours) <= set(reference)
+def test_killed_sweep_resumes_with_rerun_incomplete(killed_and_resumed, smoke):
+    work, done = killed_and_resumed["work"], killed_and_resumed["done"]
+    assert done
+    planned = {f"L{w['L']}/rules{w['rule_seed']}/{w['process']}/shard{w['shard']}"
+               for rule, w in killed_and_resumed["plan"] if rule == "rhm_sweep"}
+    assert planned, "the kill came after the last shard: nothing left to resume"
+    assert not {p for p in planned if any(str(f).endswith(p + ".parquet") for f in done)}
+    assert {p: p.stat().st_mtime_ns for p in done} == done  # nothing finished was redone
+    # the shards made before the kill and those made by the resume are the uninterrupted run's
+    for table in RHM_L2_TABLES:
+        assert (work / table).read_bytes() == (smoke / table).read_bytes(), table
+
+
+@pytest.mark.slow
+def test_c1_and_c2_give_byte_identical_tables(killed_and_resumed, smoke):
+    """The -c1 tables of L = 2 (made across a kill and a resume) equal the -c2 run's, byte for
+    byte."""
+    ours, reference = _tables(killed_and_resumed["work"]), _tables(smoke)
+    # rules, data, 3 shards and the mean-field table of L = 2: parquet, CSV, sidecar
+    assert len(ours) == 14 and set(ours) <= set(reference)
     different = [path for path in ours if ours[path] != reference[path]]
     assert different == []
-
-
-def _recorded(work: Path) -> set[str]:
-    """Outputs whose job snakemake has recorded as finished (its metadata, keyed by base64 path)."""
-    root = work / ".snakemake" / "metadata"
-    names = set()
-    for path in root.rglob("*") if root.exists() else []:
-        if path.is_file() and not path.name.startswith("."):
-            key = "".join(path.relative_to(root).parts)
-            try:
-                names.add(base64.urlsafe_b64decode(key.encode()).decode())
-            except ValueError:
-                continue
-    return names
-
-
-@pytest.mark.slow
-def test_killed_sweep_resumes_with_rerun_incomplete(smoke, tmp_path):
-    work = copy_workflow(tmp_path / "work")
-    files = _prepare(work)
-    proc = subprocess.Popen(snakemake_command("-c1", TABLE, configfile=files), cwd=work,
-                            env=snakemake_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    try:  # kill snakemake and its running job once one sweep shard is finished and recorded
-        deadline = time.monotonic() + 300
-        while not any("/sweep/" in name for name in _recorded(work)):
-            assert proc.poll() is None, "snakemake ended before any shard was finished"
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    finished = {work / name for name in _recorded(work) if "/sweep/" in name}
-    done = {p: p.stat().st_mtime_ns for p in finished}
-    assert done and not (work / TABLE).exists()
-    run_snakemake(work, "--unlock", configfile=files)
-    plan = planned_jobs(run_snakemake(work, "-n", "--rerun-incomplete", TABLE,
-                                      configfile=files).stdout)
-    planned = {f"L{w['L']}/rules{w['rule_seed']}/{w['process']}/shard{w['shard']}"
-               for rule, w in plan if rule == "rhm_sweep"}
-    assert planned, "the kill came after the last shard: nothing left to resume"
-    assert not {p for p in planned if any(str(f).endswith(p + ".parquet") for f in finished)}
-    run_snakemake(work, "-c1", "--rerun-incomplete", TABLE, configfile=files)
-    assert {p: p.stat().st_mtime_ns for p in done} == done  # nothing finished was redone
-    assert (work / TABLE).read_bytes() == (smoke / TABLE).read_bytes()
 
 
 BAD_CONFIGS = {
