@@ -279,3 +279,13 @@ def test_independent_of_thread_count_and_empty_batch():
     empty = bp.sample_posterior(rules, ev[:0], seed=0)
     assert [tuple(t.shape) for t in empty] == [(0, 2**l) for l in range(6)]
     assert [tuple(m.shape) for m in bp.marginals(rules, ev[:0])] == [(0, 2**l, 8) for l in range(6)]
+
+
+def test_compile_kernels_prepares_the_numba_backend():
+    """with-env.sh calls it after installing; afterwards the numba path gives the torch path's
+    marginals."""
+    assert bp.compile_kernels() is True
+    rules = rhm.sample_rules(4, 2, 3, 2, seed=5)
+    ev = noise.forward_evidence("epsilon", rhm.sample_trees(rules, 7, seed=1)[-1], 4, 0.4, seed=2)
+    for a, b in zip(bp.marginals(rules, ev, backend="numba"), bp.marginals(rules, ev, backend="torch")):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)

@@ -22,6 +22,13 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   "$venv/bin/python" -m pip install -q -e "$root[dev]"
   echo "$want" >"$stamp"
 fi
+# numba compiles BP's fused kernels once and caches them beside src/hierphase/bp.py: do it here,
+# not in every parallel job of the first run (again whenever bp.py changes).
+kernels="$(sha256sum "$root/src/hierphase/bp.py" | cut -d' ' -f1)"
+if [ "$(cat "$venv/.hierphase-kernels" 2>/dev/null)" != "$kernels" ]; then
+  "$venv/bin/python" -c "from hierphase import bp; bp.compile_kernels()"
+  echo "$kernels" >"$venv/.hierphase-kernels"
+fi
 cd "$root"
 export PATH="$venv/bin:$PATH" VIRTUAL_ENV="$venv"
 exec "$@"

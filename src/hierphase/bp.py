@@ -28,7 +28,7 @@ from .rhm import Rules
 from .seeding import derive_seed, torch_generator
 
 __all__ = ["marginals", "class_posterior", "sample_posterior", "upward_messages",
-           "posterior_uniforms", "BACKENDS", "BLOCK"]
+           "posterior_uniforms", "compile_kernels", "BACKENDS", "BLOCK"]
 
 BACKENDS = ("auto", "numba", "torch")
 _NUMBA_AVAILABLE = False  # set below once the fused kernels are defined
@@ -170,6 +170,26 @@ def class_posterior(rules: Rules, log_evidence: torch.Tensor,
         _raise_if_incompatible(ok, ev)
         return torch.from_numpy(root[:, : rules.n_classes])
     return upward_messages(rules, ev)[0][:, 0]
+
+
+def compile_kernels() -> bool:
+    """Compile the fused numba kernels (or load them from numba's on-disk cache) with a tiny model.
+
+    The first call in a fresh checkout takes about 15 s of JIT compilation; numba then caches the
+    machine code next to this module. ``workflow/with-env.sh`` calls this once after installing,
+    so that the workflow's parallel sweep jobs (and the tests) load the kernels instead of each
+    compiling them. Returns whether the numba backend is available."""
+    if not _NUMBA_AVAILABLE:
+        return False
+    from .rhm import sample_rules, sample_trees
+
+    for s in (2, 3):
+        rules = sample_rules(4, 2, s, 2, seed=0)
+        leaves = sample_trees(rules, 3, seed=0)[-1]
+        ev = torch.nn.functional.one_hot(leaves, rules.v).to(torch.float64)
+        marginals(rules, ev, backend="numba")
+        sample_posterior(rules, ev, seed=0, backend="numba")
+    return True
 
 
 def sample_posterior(rules: Rules, log_evidence: torch.Tensor, seed: int,
