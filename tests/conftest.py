@@ -171,6 +171,17 @@ def rhm_smoke(tmp_path_factory) -> Path:
     return work
 
 
+def table_bytes(work: Path) -> dict[str, bytes]:
+    """Every table (parquet, CSV, sidecar) under ``work/results``, figures left out, by path
+    relative to ``work``: what runs of the same config must reproduce byte for byte."""
+    out = {}
+    for path in sorted((work / "results").rglob("*")):
+        if path.suffix in (".parquet", ".csv") or path.name.endswith(".meta.json"):
+            if "figures" not in path.parts:
+                out[str(path.relative_to(work))] = path.read_bytes()
+    return out
+
+
 def recorded_outputs(work: Path) -> set[str]:
     """Outputs whose job snakemake has recorded as finished (its metadata, keyed by base64 path)."""
     root = work / ".snakemake" / "metadata"

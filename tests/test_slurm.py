@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import (RHM_ONLY, SMOKE, copy_workflow, planned_jobs, snakemake_command,
-                      snakemake_env)
+                      snakemake_env, table_bytes)
 from slurm_cluster import SlurmCluster, SlurmUnavailable, slurm_cluster  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -103,14 +103,6 @@ def _smoke_shards(work: Path) -> list[str]:
     return sorted(shards)
 
 
-def _tables(work: Path) -> dict[str, bytes]:
-    out = {}
-    for path in sorted((work / "results").rglob("*")):
-        if path.suffix in (".parquet", ".csv") or path.name.endswith(".meta.json"):
-            out[str(path.relative_to(work))] = path.read_bytes()
-    return out
-
-
 def _slurm_run(cluster: SlurmCluster, work: Path, profile: Path, files: list[str], *targets: str,
                check: bool = True, meanwhile=None):
     """Snakemake with the SLURM profile in ``work``; ``meanwhile()``, if given, runs while it waits
@@ -172,8 +164,8 @@ def smoke_on_slurm(slurm_cluster, request, tmp_path_factory):
     proc, local = _slurm_run(slurm_cluster, work, profile, files, *_table_targets(work),
                              meanwhile=local_runs)
     return {"work": work, "files": files, "profile": profile, "output": proc.stdout,
-            "seconds": time.monotonic() - start, "tables": _tables(work),
-            "local_tables": _tables(local)}
+            "seconds": time.monotonic() - start, "tables": table_bytes(work),
+            "local_tables": table_bytes(local)}
 
 
 def test_unavailable_slurm_says_why(monkeypatch):
@@ -241,7 +233,7 @@ def test_partial_rerun_submits_only_the_changed_jobs(smoke_on_slurm, slurm_clust
     assert _local_jobs(proc.stdout) == ["rhm_aggregate"]
     assert len(slurm_cluster.jobs()) - before == len(submitted)
     # the other shards' tables are untouched
-    tables = _tables(work)
+    tables = table_bytes(work)
     for path, data in run["tables"].items():
         if "/sweep/" in path and "/masking/" not in path:
             assert tables[path] == data, path

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import (RHM_L2_TABLES, RHM_ONLY, RHM_TABLES, SMOKE, planned_jobs,
-                      run_snakemake, snakemake_command)
+                      run_snakemake, snakemake_command, table_bytes)
 
 COLUMNS = ["experiment", "model", "process", "L", "rule_seed", "level", "noise", "t", "t_over_T",
            "kept_marginal", "kept_sampled", "ci_low", "ci_high", "n"]
@@ -40,16 +40,6 @@ def _prepare(work: Path, extra: dict | None = None) -> list[str]:
         (work / "extra.yaml").write_text(yaml.safe_dump(extra))
         files.append("extra.yaml")
     return files
-
-
-def _tables(work: Path) -> dict[str, bytes]:
-    """Every table (parquet, CSV, sidecar) of the RHM branch, by path relative to ``work``."""
-    out = {}
-    for path in sorted((work / "results" / "rhm").rglob("*")):
-        if path.suffix in (".parquet", ".csv") or path.name.endswith(".meta.json"):
-            if "figures" not in path.parts:
-                out[str(path.relative_to(work))] = path.read_bytes()
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -220,7 +210,7 @@ def test_killed_sweep_resumes_with_rerun_incomplete(killed_and_resumed, smoke):
 def test_c1_and_c2_give_byte_identical_tables(killed_and_resumed, smoke):
     """The -c1 tables of L = 2 (made across a kill and a resume) equal the -c2 run's, byte for
     byte."""
-    ours, reference = _tables(killed_and_resumed["work"]), _tables(smoke)
+    ours, reference = table_bytes(killed_and_resumed["work"]), table_bytes(smoke)
     # rules, data, 3 shards and the mean-field table of L = 2: parquet, CSV, sidecar
     assert len(ours) == 14 and set(ours) <= set(reference)
     different = [path for path in ours if ours[path] != reference[path]]

@@ -86,7 +86,6 @@ def sweep_shard(model, shard: Mapping, k: int, *, num_steps: int, root_seed: int
     (N, C, H, W) (as OpenAI's sampler saves its samples) and the step's record (k, K, t, t/T).
     ``model`` may be None at ``k = 0`` (see :func:`load_sweep_model`)."""
     from hierphase.images.diffusion import forward_backward
-
     from hierphase.images.shards import to_model_scale, to_uint8
 
     x0 = to_model_scale(shard["images"])
