@@ -4,7 +4,8 @@
 skips, saying why, where that is impossible, and fails instead under ``HIERPHASE_REQUIRE_SLURM=1``
 (``.ci/run``). One module-wide SLURM run of the smoke preset is checked against SLURM's own job
 records and against the session's local run of it (``rhm_smoke`` in conftest.py, made while the
-SLURM run waits); then a partial rerun and a failing job run in the same copy.
+SLURM run waits), and so is a failing job run in a copy of that local run; then a partial rerun
+in the SLURM run's copy.
 The profile is the repository's, with only its partition line changed, as a user would.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -145,27 +147,50 @@ def _table_targets(work: Path) -> list[str]:
     return targets
 
 
+SHARD = "results/rhm/sweep/main/L2/rules0/gaussian/shard0"
+SHARD_LOG = "logs/rhm/sweep/main/L2/rules0/gaussian/shard0.log"
+
+
+def _failing_run(cluster: SlurmCluster, finished: Path, dest: Path, profile: Path, meanwhile=None):
+    """In a copy ``dest`` of the finished smoke run ``finished`` (results and snakemake's records
+    included), rerun the finished shard ``SHARD`` through SLURM with a schedule whose
+    beta_start > beta_end: the schema accepts it (each beta is in (0, 1)) but the job's
+    GaussianSchedule rejects it, so the job fails on SLURM. --retries 0: the profile's one retry
+    would only fail the same way, 20 s later. Returns (dest, completed process, result of
+    ``meanwhile``)."""
+    assert (finished / f"{SHARD}.parquet").exists()
+    shutil.copytree(finished, dest, symlinks=True)
+    files = _configs(dest, broken={"rhm": {"schedule": {"beta_start": 0.02, "beta_end": 1.0e-4}}})
+    proc, other = _slurm_run(cluster, dest, profile, files, "--retries", "0", f"{SHARD}.parquet",
+                             check=False, meanwhile=meanwhile)
+    return dest, proc, other
+
+
 @pytest.fixture(scope="module")
 def smoke_on_slurm(slurm_cluster, request, tmp_path_factory):
     """The smoke preset's RHM branch up to its tables (the figures are cheap local rules), run
-    once through SLURM; meanwhile (filling the SLURM run's waits for status checks) the session's
+    once through SLURM. Meanwhile (filling the SLURM run's waits for status checks) the session's
     local runs of the same branch (conftest.py) are made or found: ``rhm_smoke``, the reference
-    here, and ``rhm_killed_and_resumed``, which tests/test_workflow_rhm.py checks. What was
-    submitted, what it made, and the local tables."""
+    here, then, while a failing SLURM run in a copy of it (``_failing_run``) waits in turn,
+    ``rhm_killed_and_resumed``, which tests/test_workflow_rhm.py checks. What was submitted,
+    what it made, the local tables and the failing run."""
     work = copy_workflow(tmp_path_factory.mktemp("slurm") / "work")
     files = _configs(work)
     profile = _profile(work, slurm_cluster.partition)
     start = time.monotonic()
+
     def local_runs():
         local = request.getfixturevalue("rhm_smoke")
-        request.getfixturevalue("rhm_killed_and_resumed")  # for tests/test_workflow_rhm.py
-        return local
+        dest = tmp_path_factory.mktemp("slurm-failing") / "work"
+        resumed = lambda: request.getfixturevalue("rhm_killed_and_resumed")  # noqa: E731
+        failing, proc, _ = _failing_run(slurm_cluster, local, dest, profile, meanwhile=resumed)
+        return local, (failing, proc)
 
-    proc, local = _slurm_run(slurm_cluster, work, profile, files, *_table_targets(work),
-                             meanwhile=local_runs)
+    proc, (local, failing) = _slurm_run(slurm_cluster, work, profile, files,
+                                        *_table_targets(work), meanwhile=local_runs)
     return {"work": work, "files": files, "profile": profile, "output": proc.stdout,
             "seconds": time.monotonic() - start, "tables": table_bytes(work),
-            "local_tables": table_bytes(local)}
+            "local_tables": table_bytes(local), "failing": failing}
 
 
 def test_unavailable_slurm_says_why(monkeypatch):
@@ -239,26 +264,8 @@ def test_partial_rerun_submits_only_the_changed_jobs(smoke_on_slurm, slurm_clust
             assert tables[path] == data, path
 
 
-SHARD = "results/rhm/sweep/main/L2/rules0/gaussian/shard0"
-SHARD_LOG = "logs/rhm/sweep/main/L2/rules0/gaussian/shard0.log"
-
-
-@pytest.fixture(scope="module")
-def failed_run(smoke_on_slurm, slurm_cluster):
-    """Rerun one finished shard with a schedule whose beta_start > beta_end: the schema accepts it
-    (each beta is in (0, 1)) but the job's GaussianSchedule rejects it, so the job fails on SLURM.
-    --retries 0: the profile's one retry would only fail the same way, 20 s later."""
-    run = smoke_on_slurm
-    work = run["work"]
-    assert (work / f"{SHARD}.parquet").exists()
-    files = _configs(work, broken={"rhm": {"schedule": {"beta_start": 0.02, "beta_end": 1.0e-4}}})
-    proc, _ = _slurm_run(slurm_cluster, work, run["profile"], files, "--retries", "0",
-                         f"{SHARD}.parquet", check=False)
-    return work, proc
-
-
-def test_failing_job_fails_the_workflow_with_its_log_and_no_output(failed_run, slurm_cluster):
-    work, proc = failed_run
+def test_failing_job_fails_the_workflow_with_its_log_and_no_output(smoke_on_slurm, slurm_cluster):
+    work, proc = smoke_on_slurm["failing"]
     out = proc.stdout
     assert proc.returncode != 0, out[-3000:]
     submitted = _submitted(out)
