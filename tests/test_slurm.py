@@ -182,7 +182,10 @@ def smoke_on_slurm(slurm_cluster, request, tmp_path_factory):
     def local_runs():
         local = request.getfixturevalue("rhm_smoke")
         dest = tmp_path_factory.mktemp("slurm-failing") / "work"
-        resumed = lambda: request.getfixturevalue("rhm_killed_and_resumed")  # noqa: E731
+
+        def resumed():  # for tests/test_workflow_rhm.py
+            return request.getfixturevalue("rhm_killed_and_resumed")
+
         failing, proc, _ = _failing_run(slurm_cluster, local, dest, profile, meanwhile=resumed)
         return local, (failing, proc)
 
