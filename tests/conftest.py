@@ -196,6 +196,19 @@ def recorded_outputs(work: Path) -> set[str]:
     return names
 
 
+def undeclared_results(work: Path) -> list[str]:
+    """Files under ``work/results`` that no finished job declared: neither the file nor a folder
+    holding it is a recorded output. Snakemake neither removes such files when a job fails nor
+    checks that a job wrote them, so every file a job writes (sidecars included) is declared."""
+    recorded = recorded_outputs(work)
+    undeclared = []
+    for path in sorted((work / "results").rglob("*")):
+        rel = path.relative_to(work)
+        if path.is_file() and not any(str(p) in recorded for p in [rel, *rel.parents]):
+            undeclared.append(str(rel))
+    return undeclared
+
+
 @pytest.fixture(scope="session")
 def rhm_killed_and_resumed(tmp_path_factory) -> dict:
     """The tables of the smoke preset's depth L = 2 (``RHM_L2_TABLES``) made with ``-c1`` by a run

@@ -26,9 +26,10 @@ import yaml
 from hierphase.images import digits as D
 from hierphase.images import pipeline as P
 from hierphase.images.shards import read_shard, to_model_scale
+from hierphase.io import read_sidecar
 from hierphase.stats import wilson_interval
 
-from conftest import copy_workflow, planned_jobs, run_snakemake
+from conftest import copy_workflow, planned_jobs, run_snakemake, undeclared_results
 
 torch.set_num_threads(1)
 REPO = Path(__file__).resolve().parents[1]
@@ -279,6 +280,9 @@ def test_smoke_preset_images_branch_end_to_end_and_resume(tmp_path):
     for fig in ("grid", "class_kept", "layer_similarity", "samples"):
         for ext in ("png", "pdf"):
             assert (work / "results/images/figures" / run / f"{fig}.{ext}").stat().st_size > 1000
+    assert undeclared_results(work) == []
+    weights = work / "results/images/classifiers/digits/digits_cnn.pt"
+    assert read_sidecar(weights)["output"] == "digits_cnn.pt"  # its own, not the history's
     # nothing left to do
     dry = _snakemake(work, "-n", "images", configfiles=cfg)
     assert planned_jobs(dry.stdout) == []
@@ -376,3 +380,4 @@ def test_imagenet_preset_rules_on_generated_jpegs(tmp_path):
     assert shard["images"].shape == (6, 3, 32, 32)
     assert shard["labels"].tolist() == [3, 7, 9, 3, 7, 9]  # classes interleaved, label order
     assert (work / "results/images/figures/imagenet-val/adm-256-uncond/convnext_base/grid.png").is_file()
+    assert undeclared_results(work) == []

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import copy_workflow, planned_jobs, run_snakemake
+from conftest import copy_workflow, planned_jobs, run_snakemake, undeclared_results
 
 from hierphase.io import read_table
 from hierphase.learned import evaluate, experiment
@@ -32,6 +32,7 @@ def test_smoke_trains_evaluates_and_draws(smoke_run):
     work = smoke_run
     for target in TARGETS:
         assert (work / target).stat().st_size > 0, target
+    assert undeclared_results(work) == []
     for fig in ("distance", "loss", "kept_main_masking", "kept_main_gaussian"):
         assert (work / f"results/learned/figures/{fig}.pdf").exists()
     evaluation = read_table(work / "results/learned/tables/evaluation.parquet")

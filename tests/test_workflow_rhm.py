@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import (RHM_L2_TABLES, RHM_ONLY, RHM_TABLES, SMOKE, planned_jobs,
-                      run_snakemake, snakemake_command, table_bytes)
+                      run_snakemake, snakemake_command, table_bytes, undeclared_results)
 
 COLUMNS = ["experiment", "model", "process", "L", "rule_seed", "level", "noise", "t", "t_over_T",
            "kept_marginal", "kept_sampled", "ci_low", "ci_high", "n"]
@@ -64,6 +64,7 @@ def test_smoke_run_makes_every_figure_and_table(smoke):
                           .read_text())
     assert isinstance(meta["seed"], int) and meta["config"]["values"] == [0.0, 0.25, 0.5, 0.75, 1.0]
     assert "torch" in meta["versions"]
+    assert undeclared_results(smoke) == []
     html = (smoke / "report.html").read_text(errors="replace")
     for name in ("class_vs_eps.png", "levels_vs_eps.png", "time_gaussian.png", "cobweb.png"):
         assert name in html

@@ -2,7 +2,15 @@
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from hierphase.io import sidecar_path
 from hierphase.seeding import derive_seed
+
+
+def sidecar(path):
+    """The JSON sidecar (``<stem>.meta.json``: config, seed, package versions) that
+    ``hierphase.io`` writes beside an output: rules declare it as an output too, so a failed job
+    loses it with its other outputs and a finished one is checked to have written it."""
+    return str(sidecar_path(path))
 
 
 def config_error(key, message):

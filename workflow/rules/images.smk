@@ -21,6 +21,11 @@ if IMG_DATA["kind"] == "digits":
             shards=expand(IMG_SHARD, shard=IMG_SHARDS),
             train=IMG_TRAIN_SET,
             held_out=IMG_HELD_OUT,
+            meta=[
+                sidecar(path)
+                for path in expand(IMG_SHARD, shard=IMG_SHARDS)
+                + [IMG_TRAIN_SET, IMG_HELD_OUT]
+            ],
         log:
             f"logs/images/data/{IMG_DS}.log",
         conda:
@@ -44,6 +49,7 @@ else:
             labels=IMG_DATA["imagenet"]["labels"] or [],
         output:
             shards=expand(IMG_SHARD, shard=IMG_SHARDS),
+            meta=[sidecar(path) for path in expand(IMG_SHARD, shard=IMG_SHARDS)],
         log:
             f"logs/images/data/{IMG_DS}.log",
         benchmark:
@@ -69,6 +75,7 @@ rule images_train_ddpm:
         model=directory(IMG_TRAINED_MODEL),
         loss=f"{IMG_TRAINED_MODEL}.loss.parquet",
         loss_csv=f"{IMG_TRAINED_MODEL}.loss.csv",
+        meta=sidecar(f"{IMG_TRAINED_MODEL}.loss.parquet"),
     log:
         f"logs/images/models/{IMG_DS}/{IMG_MODEL['name']}.log",
     benchmark:
@@ -94,8 +101,10 @@ rule images_train_classifier:
         held_out=IMG_HELD_OUT,
     output:
         weights=IMG_TRAINED_CLF,
-        history=IMG_TRAINED_CLF.replace(".pt", ".history.parquet"),
-        history_csv=IMG_TRAINED_CLF.replace(".pt", ".history.csv"),
+        weights_meta=sidecar(IMG_TRAINED_CLF),
+        history=IMG_TRAINED_CLF.replace(".pt", "_history.parquet"),
+        history_csv=IMG_TRAINED_CLF.replace(".pt", "_history.csv"),
+        history_meta=sidecar(IMG_TRAINED_CLF.replace(".pt", "_history.parquet")),
     log:
         f"logs/images/classifiers/{IMG_DS}/{IMG_CLF['name']}.log",
     benchmark:
@@ -121,6 +130,7 @@ rule images_stats:
         classifier=images_classifier_input(),
     output:
         stats=f"results/images/stats/{IMG_DS}/{IMG_CLF['name']}/stats.pt",
+        meta=sidecar(f"results/images/stats/{IMG_DS}/{IMG_CLF['name']}/stats.pt"),
     log:
         f"logs/images/stats/{IMG_DS}/{IMG_CLF['name']}.log",
     benchmark:
@@ -146,6 +156,7 @@ rule images_sweep:
         model=images_model_input(),
     output:
         sweep=IMG_SWEEP,
+        meta=sidecar(IMG_SWEEP),
     log:
         f"logs/images/sweep/{IMG_DS}/{IMG_MODEL['name']}/k{{k}}/shard{{shard}}.log",
     benchmark:
@@ -177,6 +188,7 @@ rule images_measure:
         classifier=images_classifier_input(),
     output:
         table=IMG_MEASURE,
+        meta=sidecar(IMG_MEASURE),
     log:
         f"logs/images/measure/{IMG_RUN}/k{{k}}/shard{{shard}}.log",
     conda:
@@ -202,6 +214,8 @@ rule images_aggregate:
         class_kept_csv=f"{IMG_TABLES}/class_kept.csv",
         layer_similarity=f"{IMG_TABLES}/layer_similarity.parquet",
         layer_similarity_csv=f"{IMG_TABLES}/layer_similarity.csv",
+        class_kept_meta=sidecar(f"{IMG_TABLES}/class_kept.parquet"),
+        layer_similarity_meta=sidecar(f"{IMG_TABLES}/layer_similarity.parquet"),
     log:
         f"logs/images/tables/{IMG_RUN}/aggregate.log",
     conda:
@@ -228,7 +242,9 @@ rule images_quality:
     output:
         table=f"{IMG_TABLES}/quality.parquet",
         csv=f"{IMG_TABLES}/quality.csv",
+        meta=sidecar(f"{IMG_TABLES}/quality.parquet"),
         samples=f"results/images/quality/{IMG_RUN}/samples.pt",
+        samples_meta=sidecar(f"results/images/quality/{IMG_RUN}/samples.pt"),
     log:
         f"logs/images/tables/{IMG_RUN}/quality.log",
     benchmark:

@@ -26,6 +26,7 @@ localrules:
 rule learned_rules:
     output:
         rules=f"{LEARNED_DIR}/rules/{{lexp}}/rules.pt",
+        meta=sidecar(f"{LEARNED_DIR}/rules/{{lexp}}/rules.pt"),
     log:
         "logs/learned/rules/{lexp}.log",
     conda:
@@ -54,6 +55,9 @@ rule learned_train:
         model=f"{LEARNED_DIR}/models/{{lexp}}/{{lproc}}/P{{P}}/seed{{tseed}}/model.pt",
         loss=f"{LEARNED_DIR}/models/{{lexp}}/{{lproc}}/P{{P}}/seed{{tseed}}/loss.parquet",
         loss_csv=f"{LEARNED_DIR}/models/{{lexp}}/{{lproc}}/P{{P}}/seed{{tseed}}/loss.csv",
+        meta=sidecar(
+            f"{LEARNED_DIR}/models/{{lexp}}/{{lproc}}/P{{P}}/seed{{tseed}}/loss.parquet"
+        ),
     log:
         "logs/learned/train/{lexp}/{lproc}/P{P}/seed{tseed}.log",
     benchmark:
@@ -81,6 +85,9 @@ rule learned_generation:
         model=rules.learned_train.output.model,
     output:
         table=f"{LEARNED_DIR}/eval/{{lexp}}/{{lproc}}/P{{P}}/seed{{tseed}}/generation.parquet",
+        meta=sidecar(
+            f"{LEARNED_DIR}/eval/{{lexp}}/{{lproc}}/P{{P}}/seed{{tseed}}/generation.parquet"
+        ),
     log:
         "logs/learned/generation/{lexp}/{lproc}/P{P}/seed{tseed}.log",
     benchmark:
@@ -107,6 +114,9 @@ rule learned_sweep:
         model=rules.learned_train.output.model,
     output:
         table=f"{LEARNED_DIR}/eval/{{lexp}}/{{lproc}}/P{{P}}/seed{{tseed}}/kept.parquet",
+        meta=sidecar(
+            f"{LEARNED_DIR}/eval/{{lexp}}/{{lproc}}/P{{P}}/seed{{tseed}}/kept.parquet"
+        ),
     log:
         "logs/learned/sweep/{lexp}/{lproc}/P{P}/seed{tseed}.log",
     benchmark:
@@ -134,6 +144,7 @@ rule learned_bp_reference:
         rules=rules.learned_rules.output.rules,
     output:
         table=f"{LEARNED_DIR}/bp/{{lexp}}/{{lproc}}/kept.parquet",
+        meta=sidecar(f"{LEARNED_DIR}/bp/{{lexp}}/{{lproc}}/kept.parquet"),
     log:
         "logs/learned/bp/{lexp}/{lproc}.log",
     benchmark:
@@ -173,6 +184,10 @@ rule learned_tables:
         distance_csv=f"{LEARNED_DIR}/tables/distance.csv",
         loss=f"{LEARNED_DIR}/tables/loss.parquet",
         loss_csv=f"{LEARNED_DIR}/tables/loss.csv",
+        meta=[
+            sidecar(f"{LEARNED_DIR}/tables/{name}.parquet")
+            for name in ("kept", "evaluation", "distance", "loss")
+        ],
     log:
         "logs/learned/tables.log",
     conda:
