@@ -29,7 +29,7 @@ from hierphase.images.shards import read_shard, to_model_scale
 from hierphase.io import read_sidecar
 from hierphase.stats import wilson_interval
 
-from conftest import copy_workflow, planned_jobs, run_snakemake, undeclared_results
+from conftest import SMOKE, copy_workflow, planned_jobs, run_snakemake, undeclared_results
 
 torch.set_num_threads(1)
 REPO = Path(__file__).resolve().parents[1]
@@ -265,8 +265,8 @@ def _check_tables(tables: Path, dataset: str, n_images: int, k_grid, K: int, n_l
 @pytest.mark.slow
 def test_smoke_preset_images_branch_end_to_end_and_resume(tmp_path):
     work = _copy_workflow(tmp_path / "work")
-    cfg = ["workflow/presets/smoke.yaml", "only_images.yaml"]
-    smoke = yaml.safe_load((work / "workflow/presets/smoke.yaml").read_text())["images"]
+    cfg = [SMOKE, "only_images.yaml"]
+    smoke = yaml.safe_load((work / SMOKE).read_text())["images"]
     _snakemake(work, "-c2", "images", configfiles=cfg)
     run = f"digits/{smoke['model']['name']}/digits_cnn"
     tables = work / "results/images/tables" / run

@@ -6,12 +6,11 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import copy_workflow, planned_jobs, run_snakemake, undeclared_results
+from conftest import SMOKE, copy_workflow, planned_jobs, run_snakemake, undeclared_results
 
 from hierphase.io import read_table
 from hierphase.learned import evaluate, experiment
 
-SMOKE = "workflow/presets/smoke.yaml"
 TARGETS = [
     "results/learned/figures/distance.png",
     "results/learned/figures/loss.png",

@@ -1,12 +1,12 @@
 """The RHM branch of the workflow, end to end on the smoke preset in temporary copies.
 
 One run (``-c2``, the session's ``rhm_smoke`` of conftest.py, which tests/test_slurm.py also
-compares with) gives the tables, figures and report that most tests inspect; a second session run
+compares with) gives the tables, figures and report that most tests inspect. A second session run
 (``rhm_killed_and_resumed``) makes the tables of depth L = 2 with ``-c1``, is killed mid-sweep and
-resumed, and its tables are compared byte for byte with the first (determinism whatever the cores, and a resume
-that loses and changes nothing). Only the RHM branch runs (learned and images are switched off by the
-``only-rhm.yaml`` overlay), so these tests never run the other branches' jobs (their rules files
-must still parse).
+resumed; its tables are compared byte for byte with the first (determinism whatever the cores,
+and a resume that loses and changes nothing). Only the RHM branch runs (learned and images are
+switched off by the ``only-rhm.yaml`` overlay), so these tests never run the other branches' jobs
+(their rules files must still parse).
 """
 
 from __future__ import annotations
@@ -186,19 +186,14 @@ def test_defaults_fill_a_minimal_experiment(workflow_copy):
     assert "mem_mb=" in out  # resources computed from the defaulted batch_size and s
 
 
-@pytest.fixture(scope="module")
-def killed_and_resumed(rhm_killed_and_resumed) -> dict:
-    """Every table made with -c1 by a run killed mid-sweep and resumed (the session's run: see
-    conftest.py)."""
-    return rhm_killed_and_resumed
-
-
 @pytest.mark.slow
-def test_killed_sweep_resumes_with_rerun_incomplete(killed_and_resumed, smoke):
-    work, done = killed_and_resumed["work"], killed_and_resumed["done"]
+def test_killed_sweep_resumes_with_rerun_incomplete(rhm_killed_and_resumed, smoke):
+    """The session's L = 2 tables run with -c1, killed mid-sweep and resumed (conftest.py)."""
+    run = rhm_killed_and_resumed
+    work, done = run["work"], run["done"]
     assert done
     planned = {f"L{w['L']}/rules{w['rule_seed']}/{w['process']}/shard{w['shard']}"
-               for rule, w in killed_and_resumed["plan"] if rule == "rhm_sweep"}
+               for rule, w in run["plan"] if rule == "rhm_sweep"}
     assert planned, "the kill came after the last shard: nothing left to resume"
     assert not {p for p in planned if any(str(f).endswith(p + ".parquet") for f in done)}
     assert {p: p.stat().st_mtime_ns for p in done} == done  # nothing finished was redone
@@ -208,10 +203,10 @@ def test_killed_sweep_resumes_with_rerun_incomplete(killed_and_resumed, smoke):
 
 
 @pytest.mark.slow
-def test_c1_and_c2_give_byte_identical_tables(killed_and_resumed, smoke):
+def test_c1_and_c2_give_byte_identical_tables(rhm_killed_and_resumed, smoke):
     """The -c1 tables of L = 2 (made across a kill and a resume) equal the -c2 run's, byte for
     byte."""
-    ours, reference = table_bytes(killed_and_resumed["work"]), table_bytes(smoke)
+    ours, reference = table_bytes(rhm_killed_and_resumed["work"]), table_bytes(smoke)
     # rules, data, 3 shards and the mean-field table of L = 2: parquet, CSV, sidecar
     assert len(ours) == 14 and set(ours) <= set(reference)
     different = [path for path in ours if ours[path] != reference[path]]
