@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from hierphase import noise, rhm
-from hierphase.learned import diffusion, evaluate, experiment, networks, train
+from hierphase.learned import diffusion, evaluate, networks, train
+from hierphase.stages import learned as stage
 
 torch.set_num_threads(1)
 
@@ -201,22 +202,22 @@ def test_training_learns_the_grammar(rules):
 def test_train_model_writes_checkpoint_and_loss(rules, tmp_path):
     model = tmp_path / "model.pt"
     loss = tmp_path / "loss.parquet"
-    table = experiment.train_model(rules, TINY_CFG, 0, "x", "gaussian", 32, 0, model, loss, progress=False)
+    table = stage.train_model(rules, TINY_CFG, 0, "x", "gaussian", 32, 0, model, loss, progress=False)
     assert model.exists() and loss.exists() and not (tmp_path / "model.pt.resume").exists()
     assert table["step"].tolist() == [5, 10, 15, 20, 24]
-    proc, net, meta = experiment.load_model(model)
+    proc, net, meta = stage.load_model(model)
     assert proc.name == "gaussian" and meta["P"] == 32 and meta["name"] == "tree_unet_P32_s0"
-    kept = experiment.evaluate_sweep(rules, model, [0.0, 0.3], 20, 0, "x", 32, 0, 0, progress=False)
+    kept = stage.evaluate_sweep(rules, model, [0.0, 0.3], 20, 0, "x", 32, 0, 0, progress=False)
     assert list(kept.columns) == evaluate.KEPT_COLUMNS
     assert (kept.loc[kept["noise"] == 0.0, "kept_sampled"] == 1.0).all()  # t = 0: nothing to undo
-    exact = experiment.bp_reference(rules, TINY_CFG, "gaussian", [0.0, 0.3], 20, 0, "x", 0, progress=False)
+    exact = stage.bp_reference(rules, TINY_CFG, "gaussian", [0.0, 0.3], 20, 0, "x", 0, progress=False)
     assert (exact["model"] == "bp").all() and exact["P"].isna().all()
 
 
 def test_training_set_depends_on_P_and_seed_only(rules):
-    a = experiment.training_set(rules, 0, "x", 16, 0)
-    assert torch.equal(a, experiment.training_set(rules, 0, "x", 16, 0))
-    assert not torch.equal(a, experiment.training_set(rules, 0, "x", 16, 1))
+    a = stage.training_set(rules, 0, "x", 16, 0)
+    assert torch.equal(a, stage.training_set(rules, 0, "x", 16, 0))
+    assert not torch.equal(a, stage.training_set(rules, 0, "x", 16, 1))
     assert rhm.parse(rules, a).valid.all()
 
 

@@ -24,7 +24,7 @@ import torch
 import yaml
 
 from hierphase.images import digits as D
-from hierphase.images import pipeline as P
+from hierphase.stages import images as P
 from hierphase.images.shards import read_shard, to_model_scale
 from hierphase.io import read_sidecar
 from hierphase.stats import wilson_interval

@@ -9,7 +9,8 @@ import torch
 from conftest import SMOKE, copy_workflow, planned_jobs, run_snakemake, undeclared_results
 
 from hierphase.io import read_table
-from hierphase.learned import evaluate, experiment
+from hierphase.learned import evaluate
+from hierphase.stages import learned as stage
 
 TARGETS = [
     "results/learned/figures/distance.png",
@@ -59,7 +60,7 @@ def test_smoke_trains_evaluates_and_draws(smoke_run):
     state = torch.load(model, map_location="cpu", weights_only=False)
     assert state["step"] == 30 and {"model", "optimizer", "generator"} <= set(state)
     assert not model.with_name("model.pt.resume").exists()
-    proc, net, meta = experiment.load_model(model)
+    proc, net, meta = stage.load_model(model)
     assert meta["P"] == 64 and proc.name == "masking"
 
 

@@ -272,22 +272,23 @@ def test_lint_and_snakefmt_are_clean(workflow_copy):
 
 # ----------------------------------------------------------------------------- the glue, in process
 def test_a_noise_value_gets_the_same_rows_in_any_shard():
-    from hierphase import pipeline_rhm, rhm
+    from hierphase import rhm
+    from hierphase.stages import rhm as stage
 
     rules = rhm.sample_rules(8, 3, 2, 3, seed=1)
     trees = rhm.sample_trees(rules, 48, seed=2)
     kwargs = dict(seed=7, batch_size=20, experiment="x")
-    one = pipeline_rhm.sweep_shard(rules, trees, "masking", [0.25, 0.5], **kwargs)
-    other = pipeline_rhm.sweep_shard(rules, trees, "masking", [0.5, 0.75], **kwargs)
+    one = stage.sweep_shard(rules, trees, "masking", [0.25, 0.5], **kwargs)
+    other = stage.sweep_shard(rules, trees, "masking", [0.5, 0.75], **kwargs)
     pd.testing.assert_frame_equal(one[one["noise"] == 0.5].reset_index(drop=True),
                                   other[other["noise"] == 0.5].reset_index(drop=True))
-    merged = pipeline_rhm.aggregate_kept([other, one])
+    merged = stage.aggregate_kept([other, one])
     assert len(merged) == 3 * 4 and merged["noise"].is_monotonic_increasing
     assert list(merged.columns) == COLUMNS
 
 
 def test_pooling_rule_draws_weights_by_n_and_recomputes_the_interval():
-    from hierphase import pipeline_rhm
+    from hierphase.stages import rhm as stage
     from hierphase.stats import wilson_interval
 
     base = {"experiment": "x", "model": "bp", "process": "epsilon", "L": 2, "level": 0,
@@ -296,7 +297,7 @@ def test_pooling_rule_draws_weights_by_n_and_recomputes_the_interval():
                        {**base, "rule_seed": 1, "kept_marginal": 0.9, "kept_sampled": 0.8, "n": 300},
                        {**base, "rule_seed": 0, "level": 1, "kept_marginal": 0.7,
                         "kept_sampled": 0.6037, "n": 100}])
-    pooled = pipeline_rhm.pool_rule_seeds(df)
+    pooled = stage.pool_rule_seeds(df)
     assert (pooled["ci_low"] <= pooled["kept_sampled"]).all()
     assert (pooled["kept_sampled"] <= pooled["ci_high"]).all()
     row = pooled.iloc[0]

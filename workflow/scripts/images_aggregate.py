@@ -1,5 +1,5 @@
 """Images branch: per-shard measurements -> class_kept and layer_similarity tables."""
-from hierphase.images.pipeline import aggregate
+from hierphase.stages.images import aggregate
 from hierphase.io import read_table, write_table
 from hierphase.jobs import log_to
 

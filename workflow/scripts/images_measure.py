@@ -1,6 +1,6 @@
 """Images branch: class kept and per-layer similarity of one swept shard against its clean images."""
 from hierphase.images.classifiers import build_classifier
-from hierphase.images.pipeline import measure_shard, read_sweep
+from hierphase.stages.images import measure_shard, read_sweep
 from hierphase.images.shards import read_shard
 from hierphase.io import load_tensors, write_table
 from hierphase.jobs import limit_threads, log_to

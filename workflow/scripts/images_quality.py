@@ -1,6 +1,6 @@
 """Images branch (digits): classifier held-out accuracy and the DDPM's confident-sample fraction."""
 from hierphase.images.classifiers import build_classifier
-from hierphase.images.pipeline import load_diffusion_model, quality_table, unconditional_samples
+from hierphase.stages.images import load_diffusion_model, quality_table, unconditional_samples
 from hierphase.images.shards import read_shard, to_model_scale
 from hierphase.io import save_tensors, write_table
 from hierphase.jobs import limit_threads, log_to

@@ -1,5 +1,5 @@
 """Images branch: forward-backward of one image shard at one respaced step k."""
-from hierphase.images.pipeline import load_sweep_model, sweep_shard, write_sweep
+from hierphase.stages.images import load_sweep_model, sweep_shard, write_sweep
 from hierphase.images.shards import read_shard
 from hierphase.jobs import limit_threads, log_to
 

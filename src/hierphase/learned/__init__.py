@@ -2,6 +2,6 @@
 
 Modules: ``networks`` (the tree-shaped U-Net), ``diffusion`` (Gaussian, masking and uniform-token
 processes: x0-prediction losses and reverse samplers), ``train`` (deterministic, resumable training),
-``evaluate`` (grammaticality, memorisation, kept tables next to exact BP), ``experiment`` (config to
-objects; one call per workflow stage).
+``evaluate`` (grammaticality, memorisation, kept tables next to exact BP). The workflow's glue
+(one call per stage) is :mod:`hierphase.stages.learned`.
 """

@@ -1,6 +1,6 @@
 """Figures of the RHM branch (exact BP and mean-field theory), one function per figure.
 
-Each function takes tidy tables (the kept table of :mod:`hierphase.pipeline_rhm`, pooled over
+Each function takes tidy tables (the kept table of :mod:`hierphase.stages.rhm`, pooled over
 rule draws here, and the mean-field tables) and returns a matplotlib Figure; saving is
 :func:`hierphase.plots.style.save_figure`'s job.
 """
@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..pipeline_rhm import pool_rule_seeds
+from ..stages.rhm import pool_rule_seeds
 from ..theory import F
 from .style import depth_palette, use_style  # selects the Agg backend before pyplot loads
 

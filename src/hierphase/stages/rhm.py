@@ -14,16 +14,16 @@ from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from . import theory
-from .seeding import derive_seed
-from .stats import wilson_interval
-from .tables import KEPT_COLUMNS, THEORY_COLUMNS
+from hierphase import theory
+from hierphase.seeding import derive_seed
+from hierphase.stats import wilson_interval
+from hierphase.tables import KEPT_COLUMNS, THEORY_COLUMNS
 
 if TYPE_CHECKING:
     import torch
 
-    from .noise import GaussianSchedule
-    from .rhm import Rules
+    from hierphase.noise import GaussianSchedule
+    from hierphase.rhm import Rules
 
 __all__ = [
     "KEPT_COLUMNS",
@@ -43,7 +43,7 @@ _KEYS = ["experiment", "model", "process", "L", "rule_seed", "noise", "level"]
 
 def schedule_from_config(schedule: Mapping | None) -> GaussianSchedule | None:
     """The config's ``rhm.schedule`` block as a :class:`hierphase.noise.GaussianSchedule`."""
-    from . import noise
+    from hierphase import noise
 
     if schedule is None:
         return None
@@ -63,7 +63,7 @@ def _point_observables(rules: Rules, trees: Sequence[torch.Tensor], process: str
     latents a posterior sample keeps, at one noise value (batched over data)."""
     import torch
 
-    from . import bp, noise, observables  # torch and numba: only the jobs that run BP load them
+    from hierphase import bp, noise, observables  # torch and numba: only the jobs that run BP load them
 
     n = trees[0].shape[0]
     probs: list[list[torch.Tensor]] = [[] for _ in range(rules.L + 1)]
@@ -97,7 +97,7 @@ def sweep_shard(rules: Rules, trees: Sequence[torch.Tensor], process: str, value
     """
     from tqdm import tqdm
 
-    from . import noise, observables
+    from hierphase import noise, observables
 
     sched = schedule_from_config(schedule)
     if process != "epsilon" and sched is None:
