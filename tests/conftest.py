@@ -1,107 +1,20 @@
-"""Shared fixtures: run the workflow in a throwaway copy, as a user would from a fresh clone.
-
-    def test_something(tmp_path):
-        work = copy_workflow(tmp_path)
-        run_snakemake(work, "-c2", configfile="workflow/presets/smoke.yaml")
-
-``copy_workflow`` copies what a clone holds for the workflow (Snakefile, config.yaml, workflow/,
-envs/) without results, logs or .snakemake; the ``hierphase`` package comes from the environment
-pytest runs in. ``run_snakemake`` runs the snakemake of that environment in the copy and returns
-the completed process (stdout and stderr merged into ``.stdout``); with ``check=True`` a non-zero
-exit fails the test and shows the end of the log.
+"""Fixtures and pytest hooks shared by the test modules: the session's workflow runs of the RHM
+branch (made once, used by tests/test_workflow_rhm.py and tests/test_slurm.py), a fresh workflow
+copy per test, and the order in which pytest-xdist hands modules to its workers. The helpers that
+run the workflow are in tests/workflow_helpers.py.
 """
 
 from __future__ import annotations
 
-import base64
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-SMOKE = "workflow/presets/smoke.yaml"
-#: Overlay of the smoke preset that leaves only the RHM branch on.
-RHM_ONLY = "workflow/presets/only-rhm.yaml"
-#: Every table of the smoke preset's RHM branch, the kept table first (the figures read them).
-RHM_TABLES = ["results/rhm/aggregate/main/kept.parquet", "results/rhm/theory/main/summary.parquet",
-              "results/rhm/theory/main/L2.parquet", "results/rhm/theory/main/L3.parquet"]
-#: The tables of the smoke preset's depth L = 2: its three sweep shards (one per noise process)
-#: and its mean-field table; what the kill-and-resume run makes.
-RHM_L2_TABLES = [f"results/rhm/sweep/main/L2/rules0/{process}/shard0.parquet"
-                 for process in ("epsilon", "gaussian", "masking")] \
-    + ["results/rhm/theory/main/L2.parquet"]
-#: What a clone holds for the workflow, relative to the repository root.
-WORKFLOW_PATHS = ("Snakefile", "config.yaml", "workflow", "envs")
-_IGNORE = shutil.ignore_patterns("results", "logs", ".snakemake", "__pycache__", "*.pyc")
-
-
-def copy_workflow(dest: str | os.PathLike) -> Path:
-    """Copy the workflow files of the repository into ``dest`` (created); return ``dest``."""
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in WORKFLOW_PATHS:
-        src = REPO / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=_IGNORE, dirs_exist_ok=True)
-        elif src.exists():
-            shutil.copy2(src, dest / name)
-    return dest
-
-
-def snakemake_env() -> dict[str, str]:
-    """The environment for workflow runs: this interpreter's bin/ first on PATH, one thread per
-    library, so jobs run by snakemake use the same packages as the tests."""
-    env = dict(os.environ)
-    bindir = str(Path(sys.executable).parent)
-    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
-    env.setdefault("OMP_NUM_THREADS", "1")
-    env.setdefault("MKL_NUM_THREADS", "1")
-    return env
-
-
-def snakemake_command(*args: str, configfile: str | os.PathLike | list | None = None) -> list[str]:
-    """``snakemake ARGS [--configfile FILE...]`` with the snakemake of this interpreter."""
-    exe = Path(sys.executable).parent / "snakemake"
-    cmd = [str(exe) if exe.exists() else "snakemake", *map(str, args)]
-    if configfile is not None:
-        files = configfile if isinstance(configfile, (list, tuple)) else [configfile]
-        cmd += ["--configfile", *map(str, files)]
-    return cmd
-
-
-def run_snakemake(workdir: str | os.PathLike, *args: str,
-                  configfile: str | os.PathLike | list | None = None, check: bool = True,
-                  timeout: float = 900) -> subprocess.CompletedProcess:
-    """Run snakemake in ``workdir`` with ``args`` (and ``--configfile``s, relative to ``workdir``)."""
-    cmd = snakemake_command(*args, configfile=configfile)
-    proc = subprocess.run(cmd, cwd=workdir, env=snakemake_env(), stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=timeout)
-    if check and proc.returncode != 0:
-        pytest.fail(f"snakemake failed (exit {proc.returncode}): {' '.join(cmd)}\n"
-                    f"{proc.stdout[-6000:]}", pytrace=False)
-    return proc
-
-
-def planned_jobs(output: str) -> list[tuple[str, dict[str, str]]]:
-    """(rule, wildcards) of every job listed by a dry run (``snakemake -n``) in its output."""
-    jobs: list[tuple[str, dict[str, str]]] = []
-    for line in output.splitlines():
-        stripped = line.strip()
-        if (stripped.startswith("rule ") or stripped.startswith("localrule ")) \
-                and stripped.endswith(":"):
-            jobs.append((stripped.split()[1].rstrip(":"), {}))
-        elif stripped.startswith("wildcards:") and jobs:
-            for item in stripped[len("wildcards:"):].split(","):
-                key, _, value = item.strip().partition("=")
-                jobs[-1][1][key] = value
-    return jobs
-
+from workflow_helpers import (RHM_L2_TABLES, RHM_ONLY, SMOKE, copy_workflow, planned_jobs,
+                              recorded_outputs, run_snakemake, snakemake_command, snakemake_env)
 
 #: Test modules that take longest (end-to-end workflow runs), longest first; the others follow in
 #: their usual order. Under pytest-xdist (``--dist loadfile``, see pyproject.toml) a free worker
@@ -137,13 +50,10 @@ def pytest_xdist_make_scheduler(config, log):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Modules longest first; within a module the ``slow`` tests (workflow runs) first. xdist gives
-    a worker its next module while the worker still has two tests to run, so a module that ends
-    with quick tests does not hold the next one back."""
-    def rank(item) -> tuple[int, bool]:
+    """Modules longest first (``LONGEST_MODULES``), the others after them in their usual order."""
+    def rank(item) -> int:
         name = item.path.name
-        module = LONGEST_MODULES.index(name) if name in LONGEST_MODULES else len(LONGEST_MODULES)
-        return module, item.get_closest_marker("slow") is None
+        return LONGEST_MODULES.index(name) if name in LONGEST_MODULES else len(LONGEST_MODULES)
 
     items.sort(key=rank)  # stable: tests otherwise keep their order
 
@@ -169,44 +79,6 @@ def rhm_smoke(tmp_path_factory) -> Path:
     run_snakemake(work, "-c2", configfile=[SMOKE, RHM_ONLY])
     run_snakemake(work, "--report", "report.html", configfile=[SMOKE, RHM_ONLY])
     return work
-
-
-def table_bytes(work: Path) -> dict[str, bytes]:
-    """Every table (parquet, CSV, sidecar) under ``work/results``, figures left out, by path
-    relative to ``work``: what runs of the same config must reproduce byte for byte."""
-    out = {}
-    for path in sorted((work / "results").rglob("*")):
-        if path.suffix in (".parquet", ".csv") or path.name.endswith(".meta.json"):
-            if "figures" not in path.parts:
-                out[str(path.relative_to(work))] = path.read_bytes()
-    return out
-
-
-def recorded_outputs(work: Path) -> set[str]:
-    """Outputs whose job snakemake has recorded as finished (its metadata, keyed by base64 path)."""
-    root = work / ".snakemake" / "metadata"
-    names = set()
-    for path in root.rglob("*") if root.exists() else []:
-        if path.is_file() and not path.name.startswith("."):
-            key = "".join(path.relative_to(root).parts)
-            try:
-                names.add(base64.urlsafe_b64decode(key.encode()).decode())
-            except ValueError:
-                continue
-    return names
-
-
-def undeclared_results(work: Path) -> list[str]:
-    """Files under ``work/results`` that no finished job declared: neither the file nor a folder
-    holding it is a recorded output. Snakemake neither removes such files when a job fails nor
-    checks that a job wrote them, so every file a job writes (sidecars included) is declared."""
-    recorded = recorded_outputs(work)
-    undeclared = []
-    for path in sorted((work / "results").rglob("*")):
-        rel = path.relative_to(work)
-        if path.is_file() and not any(str(p) in recorded for p in [rel, *rel.parents]):
-            undeclared.append(str(rel))
-    return undeclared
 
 
 @pytest.fixture(scope="session")

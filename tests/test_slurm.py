@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import (RHM_ONLY, SMOKE, copy_workflow, planned_jobs, snakemake_command,
-                      snakemake_env, table_bytes)
+from workflow_helpers import (RHM_ONLY, SMOKE, copy_workflow, planned_jobs, snakemake_command,
+                              snakemake_env, table_bytes)
 from slurm_cluster import SlurmCluster, SlurmUnavailable, slurm_cluster  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]

@@ -6,11 +6,13 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import SMOKE, copy_workflow, planned_jobs, run_snakemake, undeclared_results
+from workflow_helpers import SMOKE, copy_workflow, planned_jobs, run_snakemake, undeclared_results
 
 from hierphase.io import read_table
 from hierphase.learned import evaluate
 from hierphase.stages import learned as stage
+
+pytestmark = pytest.mark.slow
 
 TARGETS = [
     "results/learned/figures/distance.png",

@@ -19,11 +19,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import (RHM_L2_TABLES, RHM_ONLY, RHM_TABLES, SMOKE, planned_jobs,
-                      run_snakemake, snakemake_command, table_bytes, undeclared_results)
+from workflow_helpers import (RHM_KEPT_COLUMNS, RHM_L2_TABLES, RHM_ONLY, RHM_TABLES, SMOKE,
+                              planned_jobs, run_snakemake, snakemake_command, table_bytes,
+                              undeclared_results)
 
-COLUMNS = ["experiment", "model", "process", "L", "rule_seed", "level", "noise", "t", "t_over_T",
-           "kept_marginal", "kept_sampled", "ci_low", "ci_high", "n"]
+pytestmark = pytest.mark.slow
 TABLE = RHM_TABLES[0]
 
 
@@ -50,7 +50,6 @@ def smoke(rhm_smoke) -> Path:
     return rhm_smoke
 
 
-@pytest.mark.slow
 def test_smoke_run_makes_every_figure_and_table(smoke):
     for name in ("class_vs_eps", "levels_vs_eps", "time_gaussian", "time_masking", "cobweb"):
         for ext in ("png", "pdf"):
@@ -70,11 +69,10 @@ def test_smoke_run_makes_every_figure_and_table(smoke):
         assert name in html
 
 
-@pytest.mark.slow
 def test_kept_table_schema_and_ranges(smoke):
     exp = _smoke_config(smoke)
     df = pd.read_parquet(smoke / TABLE)
-    assert list(df.columns) == COLUMNS
+    assert list(df.columns) == RHM_KEPT_COLUMNS
     assert pd.read_csv(smoke / TABLE.replace(".parquet", ".csv")).shape == df.shape
     assert set(df["process"]) == {"epsilon", "gaussian", "masking"}
     assert set(df["L"]) == set(exp["L"]) and (df["model"] == "bp").all()
@@ -96,7 +94,6 @@ def test_kept_table_schema_and_ranges(smoke):
     assert np.allclose(timed["t"], timed["t_over_T"] * 1000)
 
 
-@pytest.mark.slow
 def test_class_kept_at_zero_and_full_noise(smoke):
     exp = _smoke_config(smoke)
     chance = 1.0 / (exp["n_classes"] or exp["v"])
@@ -119,7 +116,6 @@ def test_class_kept_at_zero_and_full_noise(smoke):
     assert mid.set_index("level")["kept_marginal"].is_monotonic_increasing
 
 
-@pytest.mark.slow
 def test_theory_tables_match_closed_forms(smoke):
     exp = _smoke_config(smoke)
     v, m = exp["v"], exp["m"]
@@ -134,14 +130,12 @@ def test_theory_tables_match_closed_forms(smoke):
     assert set(th["level"]) == {0, 1, 2, 3}
 
 
-@pytest.mark.slow
 def test_rerun_plans_nothing(smoke):
     out = run_snakemake(smoke, "-n", configfile=_prepare(smoke)).stdout
     assert "Nothing to be done" in out, out[-3000:]
     assert planned_jobs(out) == []
 
 
-@pytest.mark.slow
 def test_adding_one_depth_plans_only_its_jobs(smoke):
     exp = _smoke_config(smoke)
     new_L = max(exp["L"]) + 1
@@ -163,7 +157,6 @@ def test_adding_one_depth_plans_only_its_jobs(smoke):
     assert "rhm_theory_summary" not in counts
 
 
-@pytest.mark.slow
 def test_growing_a_grid_plans_only_the_new_shard(smoke):
     exp = _smoke_config(smoke)
     blocks = exp["processes"]["epsilon"] + [{"values": [0.6, 0.65, 0.7]}]
@@ -186,7 +179,6 @@ def test_defaults_fill_a_minimal_experiment(workflow_copy):
     assert "mem_mb=" in out  # resources computed from the defaulted batch_size and s
 
 
-@pytest.mark.slow
 def test_killed_sweep_resumes_with_rerun_incomplete(rhm_killed_and_resumed, smoke):
     """The session's L = 2 tables run with -c1, killed mid-sweep and resumed (conftest.py)."""
     run = rhm_killed_and_resumed
@@ -202,7 +194,6 @@ def test_killed_sweep_resumes_with_rerun_incomplete(rhm_killed_and_resumed, smok
         assert (work / table).read_bytes() == (smoke / table).read_bytes(), table
 
 
-@pytest.mark.slow
 def test_c1_and_c2_give_byte_identical_tables(rhm_killed_and_resumed, smoke):
     """The -c1 tables of L = 2 (made across a kill and a resume) equal the -c2 run's, byte for
     byte."""
@@ -268,41 +259,3 @@ def test_lint_and_snakefmt_are_clean(workflow_copy):
     assert unformatted == [], f"snakefmt --check fails for {unformatted}"
     assert lints == {} and lint.returncode == 0 and "Congratulations" in lint.stdout, \
         f"snakemake --lint reports {lints}"
-
-
-# ----------------------------------------------------------------------------- the glue, in process
-def test_a_noise_value_gets_the_same_rows_in_any_shard():
-    from hierphase import rhm
-    from hierphase.stages import rhm as stage
-
-    rules = rhm.sample_rules(8, 3, 2, 3, seed=1)
-    trees = rhm.sample_trees(rules, 48, seed=2)
-    kwargs = dict(seed=7, batch_size=20, experiment="x")
-    one = stage.sweep_shard(rules, trees, "masking", [0.25, 0.5], **kwargs)
-    other = stage.sweep_shard(rules, trees, "masking", [0.5, 0.75], **kwargs)
-    pd.testing.assert_frame_equal(one[one["noise"] == 0.5].reset_index(drop=True),
-                                  other[other["noise"] == 0.5].reset_index(drop=True))
-    merged = stage.aggregate_kept([other, one])
-    assert len(merged) == 3 * 4 and merged["noise"].is_monotonic_increasing
-    assert list(merged.columns) == COLUMNS
-
-
-def test_pooling_rule_draws_weights_by_n_and_recomputes_the_interval():
-    from hierphase.stages import rhm as stage
-    from hierphase.stats import wilson_interval
-
-    base = {"experiment": "x", "model": "bp", "process": "epsilon", "L": 2, "level": 0,
-            "noise": 0.5, "t": np.nan, "t_over_T": np.nan, "ci_low": 0.0, "ci_high": 1.0}
-    df = pd.DataFrame([{**base, "rule_seed": 0, "kept_marginal": 0.6, "kept_sampled": 0.5, "n": 100},
-                       {**base, "rule_seed": 1, "kept_marginal": 0.9, "kept_sampled": 0.8, "n": 300},
-                       {**base, "rule_seed": 0, "level": 1, "kept_marginal": 0.7,
-                        "kept_sampled": 0.6037, "n": 100}])
-    pooled = stage.pool_rule_seeds(df)
-    assert (pooled["ci_low"] <= pooled["kept_sampled"]).all()
-    assert (pooled["kept_sampled"] <= pooled["ci_high"]).all()
-    row = pooled.iloc[0]
-    assert row["n"] == 400 and row["n_rule_draws"] == 2
-    assert row["kept_marginal"] == pytest.approx(0.825)
-    assert row["kept_sampled"] == pytest.approx(0.725)
-    low, high = wilson_interval(290, 400)
-    assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, high))

@@ -1,0 +1,216 @@
+"""Images branch in process: digits data and models, and the stage's glue.
+
+- hierphase.images.digits: upsampling checked against an independent numpy computation, the
+  split is deterministic / stratified / disjoint, shards interleave the classes, the shift
+  augmentation equals explicit slicing, training is reproducible and the saved models load
+  through the engine's adapters.
+- hierphase.stages.images: the aggregated tables against direct counting, per-image seeds
+  independent of sharding.
+The images workflow end to end: tests/test_workflow_images.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from hierphase.images import digits as D
+from hierphase.stages import images as P
+from hierphase.images.shards import read_shard, to_model_scale
+from hierphase.stats import wilson_interval
+
+torch.set_num_threads(1)
+pytestmark = pytest.mark.filterwarnings("ignore:.*torch.cuda.amp.custom:FutureWarning")
+
+
+# ------------------------------------------------------------------------------------ digits data
+def test_nearest_upsampling_is_block_replication_of_rescaled_levels():
+    from sklearn.datasets import load_digits
+
+    raw = load_digits().images  # (1797, 8, 8), levels 0..16
+    data = D.load_digits_images(16, "nearest")
+    expected = np.round(np.kron(raw, np.ones((2, 2))) * 255 / 16).astype(np.uint8)
+    assert data["images"].shape == (1797, 1, 16, 16) and data["images"].dtype == torch.uint8
+    np.testing.assert_array_equal(data["images"][:, 0].numpy(), expected)
+    assert data["names"][5] == "digits-0005" and len(set(data["names"])) == 1797
+
+
+def test_bilinear_upsampling_keeps_range_and_means():
+    from sklearn.datasets import load_digits
+
+    raw = load_digits().images * 255 / 16
+    data = D.load_digits_images(16, "bilinear")["images"][:, 0].double().numpy()
+    assert data.min() >= 0 and data.max() <= 255
+    # output pixel 3 of 16 maps to source coordinate (3 + 0.5) / 2 - 0.5 = 1.25 (align_corners
+    # False): weight 0.75 on source pixel 1 and 0.25 on pixel 2, along each axis
+    patch = raw[:, 1:3, 1:3]
+    manual = np.einsum("i,nij,j->n", np.array([0.75, 0.25]), patch, np.array([0.75, 0.25]))
+    np.testing.assert_allclose(data[:, 3, 3], manual, atol=0.51)
+    with pytest.raises(ValueError, match="multiple of 8"):
+        D.load_digits_images(12)
+
+
+def test_split_is_deterministic_stratified_and_disjoint():
+    data = D.load_digits_images(8)
+    train, held = D.split_digits(data, 0.2, seed=3)
+    train2, held2 = D.split_digits(data, 0.2, seed=3)
+    assert train["names"] == train2["names"] and held["names"] == held2["names"]
+    assert not set(train["names"]) & set(held["names"])
+    assert len(train["names"]) + len(held["names"]) == 1797
+    counts = np.bincount(data["labels"].numpy())
+    np.testing.assert_array_equal(np.bincount(held["labels"].numpy()), np.round(0.2 * counts))
+    other = D.split_digits(data, 0.2, seed=4)[1]
+    assert other["names"] != held["names"]
+
+
+def test_select_per_class_interleaves_and_prepare_writes_shards(tmp_path):
+    data = D.load_digits_images(16)
+    _, held = D.split_digits(data, 0.2, seed=0)
+    chosen = D.select_per_class(held, 3)
+    assert chosen["labels"].tolist() == list(range(10)) * 3
+    with pytest.raises(ValueError, match="n_per_class"):
+        D.select_per_class(held, 1000)
+    paths = [tmp_path / f"shard{i}.pt" for i in range(3)]
+    sizes = D.prepare_digits(paths, tmp_path / "train.pt", tmp_path / "held.pt", n_per_class=2,
+                             seed=0)
+    assert sizes == [7, 7, 6]
+    shards = [read_shard(p) for p in paths]
+    names = sum((s["names"] for s in shards), [])
+    assert names == D.select_per_class(read_shard(tmp_path / "held.pt"), 2)["names"]
+    assert shards[0]["images"].dtype == torch.uint8 and shards[0]["images"].shape[1:] == (1, 16, 16)
+
+
+def test_random_shift_equals_explicit_translation():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(6, 1, 8, 8)
+    out = D._random_shift(x, 2, torch.Generator().manual_seed(0))
+    dx = torch.randint(0, 5, (6,), generator=gen)
+    dy = torch.randint(0, 5, (6,), generator=gen)
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2), value=-1.0)
+    for i in range(6):
+        expected = padded[i, :, dy[i]:dy[i] + 8, dx[i]:dx[i] + 8]
+        torch.testing.assert_close(out[i], expected, rtol=0, atol=0)
+
+
+# ---------------------------------------------------------------------------------- digits models
+@pytest.fixture(scope="module")
+def small_digits():
+    data = D.load_digits_images(16)
+    train, held = D.split_digits(data, 0.2, seed=0)
+    return D._subset(train, np.arange(0, len(train["names"]), 4)), held
+
+
+def test_classifier_training_is_reproducible_and_loads_as_feature_classifier(small_digits, tmp_path):
+    train, held = small_digits
+    cfg = D.ClassifierTrainConfig(epochs=2, width=8)
+    state, history = D.train_digits_classifier(train, held, cfg, seed=1, device="cpu", progress=False)
+    state2, _ = D.train_digits_classifier(train, held, cfg, seed=1, device="cpu", progress=False)
+    for key, value in state["state_dict"].items():
+        torch.testing.assert_close(value, state2["state_dict"][key], rtol=0, atol=0)
+    assert list(history.columns) == ["epoch", "train_loss", "train_accuracy", "held_out_accuracy"]
+    assert history["held_out_accuracy"].between(0, 1).all()
+    torch.save(state, tmp_path / "cnn.pt")
+    from hierphase.images.classifiers import build_classifier
+
+    clf = build_classifier("digits_cnn", tmp_path / "cnn.pt", device="cpu")
+    assert clf.layer_names == D.DIGITS_LAYERS
+    x = to_model_scale(held["images"][:5])
+    logits, feats = clf(x)
+    module = D._load_cnn_module(tmp_path / "cnn.pt")
+    with torch.no_grad():
+        torch.testing.assert_close(logits, module(x))
+    assert feats["stem"].shape == (5, 8, 256) and feats["block3"].shape == (5, 32, 16)
+    assert feats["classifier"].shape == (5, 10, 1)
+    accuracy = D.classifier_accuracy(module, held)
+    assert accuracy == pytest.approx(float(history["held_out_accuracy"].iloc[-1]))
+
+
+def test_ddpm_training_is_reproducible_and_loads_through_the_adapter(small_digits, tmp_path):
+    from hierphase.images.diffusion import forward_backward
+    from hierphase.images.models import load_diffusers_unet
+
+    train, _ = small_digits
+    cfg = D.DDPMTrainConfig(steps=3, batch_size=8, warmup=1, block_out_channels=(8, 16))
+    loss = D.train_digits_ddpm(train["images"], tmp_path / "a", cfg, seed=0, device="cpu",
+                               progress=False)
+    D.train_digits_ddpm(train["images"], tmp_path / "b", cfg, seed=0, device="cpu", progress=False)
+    assert list(loss.columns) == ["step", "loss", "lr"] and loss["step"].iloc[-1] == 3
+    a = load_diffusers_unet(tmp_path / "a", device="cpu")
+    b = load_diffusers_unet(tmp_path / "b", device="cpu")
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(pa, pb, rtol=0, atol=0)
+    assert (a.image_size, a.channels, a.learned_variance) == (16, 1, False)
+    sched = __import__("json").loads((tmp_path / "a" / "scheduler_config.json").read_text())
+    assert sched["beta_schedule"] == "linear" and sched["num_train_timesteps"] == 1000
+    assert sched["prediction_type"] == "epsilon"
+    x0 = to_model_scale(train["images"][:2])
+    out = forward_backward(a, x0, 2, [1, 2], progress=False, num_steps=4)
+    assert out.x0_hat.shape == x0.shape
+
+
+# -------------------------------------------------------------------------------------- glue
+def test_image_seeds_depend_on_the_image_not_the_shard():
+    seeds = P.image_seeds(0, "sweep", 5, ["a", "b", "c"])
+    assert P.image_seeds(0, "sweep", 5, ["c"]) == seeds[2:]
+    assert P.image_seeds(0, "sweep", 6, ["a"]) != seeds[:1]
+    assert len(set(seeds)) == 3
+
+
+def test_sweep_at_k0_needs_no_model_and_returns_the_clean_images(tmp_path):
+    assert P.load_sweep_model(0, "train", tmp_path / "not-there") is None
+    with pytest.raises(FileNotFoundError):
+        P.load_sweep_model(1, "train", tmp_path / "not-there")
+    images = torch.randint(0, 256, (3, 1, 8, 8), dtype=torch.uint8)
+    shard = {"images": images, "names": ["a", "b", "c"], "labels": torch.tensor([0, 1, 2])}
+    x0_hat, record = P.sweep_shard(None, shard, 0, num_steps=10, root_seed=0, batch_size=2,
+                                   progress=False)
+    assert torch.equal(x0_hat, images)
+    assert (record["k"], record["K"], record["t_over_T"]) == (0, 10, 0.0)
+
+
+def _fake_measure(rng, names, k, K, layers):
+    rows = []
+    for name in names:
+        kept = bool(rng.random() < 0.7)
+        for depth, layer in enumerate(layers):
+            rows.append({"name": name, "label": 0, "k": k, "K": K, "t": 10 * k,
+                         "t_over_T": k / K, "pred_x0": 1, "pred_x0_hat": 1 if kept else 2,
+                         "kept": kept, "layer": layer, "depth": depth,
+                         "similarity": float(rng.normal(0.5, 0.1))})
+    return pd.DataFrame(rows)[P.MEASURE_COLUMNS]
+
+
+def test_aggregate_against_direct_counts():
+    rng = np.random.default_rng(0)
+    layers = ["a", "b", "c"]
+    shards = [_fake_measure(rng, [f"x{i}" for i in range(s * 7, s * 7 + 7)], k, 4, layers)
+              for k in (1, 3) for s in range(2)]
+    kept, sim = P.aggregate(shards, dataset="d", model="m", classifier="c")
+    assert list(kept.columns) == P.CLASS_KEPT_COLUMNS
+    assert list(sim.columns) == P.LAYER_SIMILARITY_COLUMNS
+    allrows = pd.concat(shards)
+    for k in (1, 3):
+        per_image = allrows[(allrows.k == k) & (allrows.layer == "a")]
+        row = kept[kept.k == k].iloc[0]
+        assert row.n == 14 and row.kept == pytest.approx(per_image.kept.mean())
+        lo, hi = wilson_interval(per_image.kept.sum(), 14)
+        assert (row.ci_low, row.ci_high) == pytest.approx((lo, hi))
+        for depth, layer in enumerate(layers):
+            values = allrows[(allrows.k == k) & (allrows.layer == layer)].similarity.to_numpy()
+            r = sim[(sim.k == k) & (sim.layer == layer)].iloc[0]
+            assert r.depth == depth and r.n == 14
+            assert r.similarity == pytest.approx(values.mean())
+            half = 1.959963984540054 * values.std(ddof=1) / np.sqrt(14)
+            assert r.ci_high - r.similarity == pytest.approx(half)
+    with pytest.raises(ValueError, match="overlapping"):
+        P.aggregate(shards + shards[:1], dataset="d", model="m", classifier="c")
+
+
+def test_quality_table_flags_targets():
+    q = P.quality_table(accuracy=0.98, n_held_out=100, confidences=[0.95] * 7 + [0.5] * 3,
+                        confidence=0.9, min_accuracy=0.97, min_confident_fraction=0.8,
+                        dataset="digits", model="m", classifier="c")
+    assert q["value"].tolist() == pytest.approx([0.98, 0.7])
+    assert q["passed"].tolist() == [True, False]
