@@ -2,6 +2,7 @@
 tests at fixed seeds), sanity limits, numerical stability and errors. Both backends."""
 
 import math
+import os
 import sys
 import zlib
 from pathlib import Path
@@ -257,18 +258,39 @@ def test_level_curves_match_mean_field():
         assert np.abs(exact - mf).max() < 0.03, (eps, exact, mf)
 
 
-def test_independent_of_thread_count_and_empty_batch():
+#: Run in a fresh interpreter with NUMBA_NUM_THREADS=2: the numba backend's samples and marginals
+#: of the rules and evidence saved in argv[1], written to argv[2].
+TWO_THREADS = """
+import sys, numba, torch
+from hierphase import bp, rhm
+assert numba.get_num_threads() == 2, numba.get_num_threads()
+rules, ev = torch.load(sys.argv[1])
+rules = rhm.load_rules(rules)
+torch.save((bp.sample_posterior(rules, ev, seed=4, backend="numba"),
+            bp.marginals(rules, ev, backend="numba")), sys.argv[2])
+"""
+
+
+def test_independent_of_thread_count_and_empty_batch(tmp_path):
+    """The numba backend with one thread here and with two in a fresh interpreter (the thread
+    count is fixed when numba loads): the same samples and marginals, to the bit."""
+    import subprocess
+
     import numba
 
     rules = rhm.sample_rules(8, 3, 2, 5, seed=1)
     trees = rhm.sample_trees(rules, 100, seed=0)
     ev = noise.forward_evidence("uniform", trees[-1], 8, 0.5, seed=0)
+    torch.save((rhm.save_rules(rules), ev), tmp_path / "case.pt")
+    env = {**os.environ, "NUMBA_NUM_THREADS": "2"}
+    subprocess.run([sys.executable, "-c", TWO_THREADS, str(tmp_path / "case.pt"),
+                    str(tmp_path / "two.pt")], env=env, check=True)
+    two = torch.load(tmp_path / "two.pt")
     before = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
-        one = bp.sample_posterior(rules, ev, seed=4), bp.marginals(rules, ev)
-        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
-        two = bp.sample_posterior(rules, ev, seed=4), bp.marginals(rules, ev)
+        one = (bp.sample_posterior(rules, ev, seed=4, backend="numba"),
+               bp.marginals(rules, ev, backend="numba"))
     finally:
         numba.set_num_threads(before)
     assert all(torch.equal(a, b) for a, b in zip(one[0], two[0]))

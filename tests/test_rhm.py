@@ -57,18 +57,20 @@ def test_rule_tuples_uniform_over_all_tuples():
     assert chi2 < 26.1  # chi2 with 8 dof, p = 0.001
 
 
-@pytest.mark.parametrize("kwargs,name", [
-    (dict(v=1, m=1, s=2, L=2), "v"),
-    (dict(v=4, m=2, s=1, L=2), "s"),
-    (dict(v=4, m=2, s=2, L=0), "L"),
-    (dict(v=4, m=0, s=2, L=2), "m"),
-    (dict(v=4, m=5, s=2, L=2), "m <= v\\*\\*\\(s-1\\)"),
-    (dict(v=4, m=2, s=2, L=2, n_classes=9), "n_classes\\*m <= v\\*\\*s"),
-    (dict(v=4, m=2, s=2, L=2, n_classes=0), "n_classes"),
-    (dict(v=4.0, m=2, s=2, L=2), "v"),
+# Each message names the parameter, the constraint it breaks and the value it got.
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(v=1, m=1, s=2, L=2), r"parameter v \(vocabulary size\) must be >= 2, got v=1$"),
+    (dict(v=4, m=2, s=1, L=2), r"parameter s \(tuple size\) must be >= 2, got s=1$"),
+    (dict(v=4, m=2, s=2, L=0), r"parameter L \(depth\) must be >= 1, got L=0$"),
+    (dict(v=4, m=0, s=2, L=2), r"parameter m \(rules per symbol\) must be >= 1, got m=0$"),
+    (dict(v=4, m=5, s=2, L=2), r"m <= v\*\*\(s-1\) .* got m=5, v\*\*\(s-1\)=4$"),
+    (dict(v=4, m=2, s=2, L=2, n_classes=9), r"n_classes\*m <= v\*\*s .* got n_classes\*m=18, v\*\*s=16$"),
+    (dict(v=4, m=2, s=2, L=2, n_classes=0), r"parameter n_classes must be >= 1, got n_classes=0$"),
+    (dict(v=4.0, m=2, s=2, L=2), r"parameter v must be an int, got 4\.0$"),
+    (dict(v=4, m=2, s=2, L=2, n_classes=2.5), r"parameter n_classes must be an int, got 2\.5$"),
 ])
-def test_bad_parameters_raise(kwargs, name):
-    with pytest.raises(ValueError, match=name):
+def test_bad_parameters_raise(kwargs, message):
+    with pytest.raises(ValueError, match=message):
         rhm.sample_rules(**kwargs)
 
 

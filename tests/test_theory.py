@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy.optimize import brentq
 
 from hierphase import theory as T
 
@@ -14,7 +15,15 @@ def test_paper_numbers_v32_m8_s2():
     p_star = 7 / 24
     assert T.fixed_points(32, 8, 2) == pytest.approx((1 / 32, p_star, 1.0), abs=1e-13)
     assert T.critical_noise(32, 8, 2) == pytest.approx((1 - p_star) / (1 - 1 / 32), abs=1e-13)
-    assert T.slope_at_fixed_point(32, 8, 2) == pytest.approx(float(T.F_prime(p_star, 32, 8, 2)))
+    # F'(p*) by central differences of F at the closed-form p*, and as the growth per level of a
+    # small deviation from p* under the map itself
+    h = 1e-6
+    slope = (T.F(p_star + h, 32, 8, 2) - T.F(p_star - h, 32, 8, 2)) / (2 * h)
+    assert T.slope_at_fixed_point(32, 8, 2) == pytest.approx(slope, rel=1e-8)
+    p = p_star + 1e-9
+    for _ in range(5):
+        p = T.F(p, 32, 8, 2)
+    assert (p - p_star) / 1e-9 == pytest.approx(T.slope_at_fixed_point(32, 8, 2) ** 5, rel=1e-4)
 
 
 @pytest.mark.parametrize("v,m", [(32, 8), (16, 4), (10, 3), (64, 20)])
@@ -72,7 +81,11 @@ def test_level_curves():
     eps = np.linspace(0, 1, 11)
     curves = T.level_reconstruction(eps, v, m, s, L)
     assert curves.shape == (L + 1, 11)
-    assert np.allclose(curves[0], T.class_reconstruction(eps, v, m, s, L))
+    # the class row at eps*: the leaves' weight is then the unstable fixed point
+    # p* = (m-1)/(v-m) (s = 2, closed forms), which every level of the upward map keeps
+    p_star = (m - 1) / (v - m)
+    at_star = T.level_reconstruction(np.array([(1 - p_star) / (1 - 1 / v)]), v, m, s, L)
+    assert at_star[0, 0] == pytest.approx(p_star, abs=1e-12)
     assert np.allclose(curves[:, 0], 1.0)
     assert curves[0, -1] == pytest.approx(1 / v)
     assert np.all(curves[1:, -1] >= 1 / v)  # true low-level symbols are a priori likelier
@@ -98,6 +111,19 @@ def test_errors(call):
         call()
 
 
-def test_nu_definition():
-    for v, m, s in [(32, 8, 2), (16, 3, 2)]:
-        assert T.nu(v, m, s) == pytest.approx(math.log(s) / math.log(T.slope_at_fixed_point(v, m, s)))
+def _eps_at(level, v, m, s, L):
+    """The noise at which the depth-L class curve crosses ``level`` (it decreases from 1 to 1/v)."""
+    return brentq(lambda eps: float(T.class_reconstruction(eps, v, m, s, L)) - level, 0.0, 1.0,
+                  xtol=1e-15, rtol=1e-15)
+
+
+# Depths at which the drop is about 1e-6 and 1e-8 wide: deep enough that the leaves' weights in the
+# drop are within 1e-6 of p* (where the map is linear), shallow enough for double precision.
+@pytest.mark.parametrize("v,m,s,depths", [(32, 8, 2, (38, 50)), (16, 3, 2, (52, 68)),
+                                          (8, 3, 3, (118, 158))])
+def test_nu_is_the_exponent_of_the_curves_narrowing(v, m, s, depths):
+    """nu from its meaning, by a numerical solve on the class curves alone: the width in eps of
+    the drop of the class curve (from 3/4 to 1/4) shrinks with depth as d^(-1/nu), d = s^L."""
+    widths = [_eps_at(0.25, v, m, s, L) - _eps_at(0.75, v, m, s, L) for L in depths]
+    fitted = (depths[1] - depths[0]) * math.log(s) / math.log(widths[0] / widths[1])
+    assert T.nu(v, m, s) == pytest.approx(fitted, rel=1e-5)
