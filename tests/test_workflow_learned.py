@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pandas as pd
 import pytest
 import torch
@@ -21,6 +23,9 @@ TARGETS = [
     "results/learned/figures/kept_main_gaussian.png",
     "results/learned/tables/evaluation.csv",
 ]
+#: The rules of the jobs that a change of the network plans: training and what depends on it.
+RETRAIN_PLAN = {"learned_train", "learned_generation", "learned_sweep", "learned_tables",
+                "learned_fig_kept", "learned_fig_distance", "learned_fig_loss"}
 
 
 @pytest.fixture(scope="module")
@@ -80,10 +85,30 @@ def test_smoke_rerun_plans_nothing_and_is_reproducible(smoke_run):
         pd.testing.assert_frame_equal(read_table(smoke_run / table), frame)
 
 
-def test_bad_learned_config_names_the_key(tmp_path):
+def test_changing_the_width_retrains_exactly_the_models_and_records_it(smoke_run, tmp_path):
+    """A wider network in the config: the plan is the training jobs of the two models and what
+    depends on them (not the rules or any other job); a retrained model records the new width."""
+    work = tmp_path / "work"
+    shutil.copytree(smoke_run, work, symlinks=True)  # keeps the mtimes and snakemake's records
+    (work / "wider.yaml").write_text("learned:\n  network: {width: 24}\n")
+    files = [SMOKE, "wider.yaml"]
+    jobs = planned_jobs(run_snakemake(work, "-n", *TARGETS, configfile=files).stdout)
+    trained = sorted(w["lproc"] for rule, w in jobs if rule == "learned_train")
+    assert trained == ["gaussian", "masking"]
+    assert {rule for rule, _ in jobs} == RETRAIN_PLAN
+    model = "results/learned/models/main/masking/P64/seed0/model.pt"
+    assert stage.load_model(work / model)[2]["network"]["width"] == 16  # the smoke preset's
+    run_snakemake(work, "-c1", model, configfile=files)
+    _, net, meta = stage.load_model(work / model)
+    assert meta["network"]["width"] == 24 and net.cfg.width == 24
+
+
+def test_bad_learned_config_names_the_key_and_runs_nothing(tmp_path):
     work = copy_workflow(tmp_path / "bad")
     bad = work / "bad.yaml"
     bad.write_text("learned:\n  network: {arch: tree_unet, width: 0, blocks: 1, expansion: 2}\n")
     proc = run_snakemake(work, "-n", configfile=bad, check=False)
     assert proc.returncode != 0
-    assert "width" in proc.stdout
+    assert "Invalid config key 'learned.network.width': 0 is less than the minimum of 1" \
+        in proc.stdout, proc.stdout[-3000:]
+    assert planned_jobs(proc.stdout) == [] and not (work / "results").exists()

@@ -123,7 +123,13 @@ def test_theory_tables_match_closed_forms(smoke):
     p_star = (m - 1) / (v - m)  # s = 2
     assert summary["p_star"] == pytest.approx(p_star)
     assert summary["eps_star"] == pytest.approx((1 - p_star) / (1 - 1 / v))
-    assert summary["nu"] == pytest.approx(math.log(2) / math.log(summary["slope_at_p_star"]))
+    # F'(p*) by central differences of the s = 2 map written out: F(p) = (p^2 + c (1 - p^2)) /
+    # (p^2 + f (1 - p^2)), c = (m-1)/(v^2-1), f = (mv-1)/(v^2-1); nu = log 2 / log F'(p*)
+    c, f = (m - 1) / (v**2 - 1), (m * v - 1) / (v**2 - 1)
+    F = lambda p: (p * p + c * (1 - p * p)) / (p * p + f * (1 - p * p))  # noqa: E731
+    slope = (F(p_star + 1e-6) - F(p_star - 1e-6)) / 2e-6
+    assert summary["slope_at_p_star"] == pytest.approx(slope, rel=1e-8)
+    assert summary["nu"] == pytest.approx(math.log(2) / math.log(slope), rel=1e-8)
     th = pd.read_parquet(smoke / "results/rhm/theory/main/L3.parquet")
     cls = th[th["level"] == 0].sort_values("eps")
     assert cls["kept"].iloc[0] == pytest.approx(1.0) and cls["kept"].iloc[-1] == pytest.approx(1 / v)
