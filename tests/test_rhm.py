@@ -145,13 +145,6 @@ def test_parse_flags_invalid_tuples():
         rhm.parse(r, leaves + 10)
 
 
-def test_one_hot():
-    leaves = torch.tensor([[0, 2, 1]])
-    x = rhm.one_hot(leaves, 3)
-    assert x.shape == (1, 3, 3)
-    assert torch.equal(x.argmax(1), leaves) and torch.equal(x.sum(1), torch.ones(1, 3))
-
-
 def test_save_load_roundtrip(tmp_path):
     r = rhm.sample_rules(5, 2, 2, 3, n_classes=3, seed=9)
     back = rhm.load_rules(rhm.save_rules(r))

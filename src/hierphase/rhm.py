@@ -17,6 +17,8 @@ from typing import NamedTuple
 
 import torch
 
+from .params import is_int as _is_int
+from .params import validate_params
 from .seeding import derive_seed, torch_generator
 
 __all__ = [
@@ -25,7 +27,6 @@ __all__ = [
     "validate_params",
     "sample_rules",
     "sample_trees",
-    "one_hot",
     "n_data",
     "enumerate_data",
     "parse",
@@ -80,40 +81,6 @@ class Parse(NamedTuple):
 
     latents: list[torch.Tensor]
     valid: torch.Tensor
-
-
-def _is_int(x) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
-def validate_params(v: int, m: int, s: int, L: int, n_classes: int | None = None) -> int:
-    """Check RHM parameters; return ``n_classes`` (defaulting to ``v``). Raises ValueError."""
-    for name, value in (("v", v), ("m", m), ("s", s), ("L", L)):
-        if not _is_int(value):
-            raise ValueError(f"RHM parameter {name} must be an int, got {value!r}")
-    if n_classes is None:
-        n_classes = v
-    if not _is_int(n_classes):
-        raise ValueError(f"RHM parameter n_classes must be an int, got {n_classes!r}")
-    if v < 2:
-        raise ValueError(f"RHM parameter v (vocabulary size) must be >= 2, got v={v}")
-    if s < 2:
-        raise ValueError(f"RHM parameter s (tuple size) must be >= 2, got s={s}")
-    if L < 1:
-        raise ValueError(f"RHM parameter L (depth) must be >= 1, got L={L}")
-    if m < 1:
-        raise ValueError(f"RHM parameter m (rules per symbol) must be >= 1, got m={m}")
-    if n_classes < 1:
-        raise ValueError(f"RHM parameter n_classes must be >= 1, got n_classes={n_classes}")
-    if m > v ** (s - 1):
-        raise ValueError(
-            f"RHM parameter m must satisfy m <= v**(s-1) (v*m distinct tuples out of v**s), "
-            f"got m={m}, v**(s-1)={v ** (s - 1)}")
-    if n_classes * m > v**s:
-        raise ValueError(
-            f"RHM parameters must satisfy n_classes*m <= v**s (distinct root tuples), "
-            f"got n_classes*m={n_classes * m}, v**s={v**s}")
-    return n_classes
 
 
 def _decode(codes: torch.Tensor, v: int, s: int) -> torch.Tensor:
@@ -178,11 +145,6 @@ def sample_trees(rules: Rules, n: int, seed: int) -> list[torch.Tensor]:
         level = children.reshape(n, s ** (l + 1))
         trees.append(level)
     return trees
-
-
-def one_hot(leaves: torch.Tensor, v: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Leaves (n, d) -> one-hot (n, v, d), the encoding diffusion models see."""
-    return torch.nn.functional.one_hot(leaves.long(), v).to(dtype).transpose(1, 2).contiguous()
 
 
 def n_data(rules: Rules) -> int:

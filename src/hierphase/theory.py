@@ -1,4 +1,6 @@
-"""Annealed mean-field theory of BP denoising on the RHM under the epsilon-process (PAPER.md §5).
+"""Annealed mean-field theory of BP denoising on the RHM under the epsilon-process.
+
+The derivation, step by step, is in ``docs/science.md`` (mean-field section); in short:
 
 Let ``p_l`` be the weight a level-``l`` **upward** message puts on the true symbol (messages off
 the true symbol are taken uniform: the annealed approximation, averaging over random rules). One
@@ -27,6 +29,8 @@ import math
 
 import numpy as np
 
+from .params import validate_params
+
 __all__ = [
     "F",
     "F_prime",
@@ -44,15 +48,8 @@ __all__ = [
 
 
 def _check(v, m, s):
-    for name, x in (("v", v), ("m", m), ("s", s)):
-        if not (isinstance(x, (int, np.integer)) and not isinstance(x, bool)):
-            raise ValueError(f"theory: {name} must be an int, got {x!r}")
-    if v < 2:
-        raise ValueError(f"theory: v must be >= 2, got v={v}")
-    if s < 2:
-        raise ValueError(f"theory: s must be >= 2, got s={s}")
-    if not 1 <= m <= v ** (s - 1):
-        raise ValueError(f"theory: m must satisfy 1 <= m <= v**(s-1)={v ** (s - 1)}, got m={m}")
+    """The RHM's own parameter checks (:func:`hierphase.params.validate_params`) at any depth."""
+    validate_params(v, m, s, L=1)
 
 
 def _cf(v, m, s, n_parents=None):
@@ -90,9 +87,7 @@ def leaf_weight(eps, v: int):
 
 def upward_curve(eps, v: int, m: int, s: int, L: int, n_classes: int | None = None) -> np.ndarray:
     """Upward weights ``p_l`` for l = 0..L, array (L+1, *eps.shape)."""
-    _check(v, m, s)
-    if L < 1:
-        raise ValueError(f"theory: L must be >= 1, got L={L}")
+    validate_params(v, m, s, L, n_classes)
     p = leaf_weight(eps, v)
     out = [p]
     for level in range(L - 1, -1, -1):
