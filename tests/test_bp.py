@@ -148,7 +148,7 @@ def test_mean_true_probability_equals_kept_rate(backend):
         assert abs(z) < 4, (level, z)
 
 
-@pytest.mark.parametrize("process", noise.PROCESSES)
+@pytest.mark.parametrize("process", noise.FORWARD_PROCESSES)
 def test_zero_noise_keeps_everything(process):
     rules = rhm.sample_rules(16, 4, 2, 4, seed=0)
     trees = rhm.sample_trees(rules, 64, seed=0)

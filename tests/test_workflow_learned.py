@@ -11,7 +11,7 @@ import torch
 from workflow_helpers import SMOKE, copy_workflow, planned_jobs, run_snakemake, undeclared_results
 
 from hierphase.io import read_table
-from hierphase.learned import evaluate
+from hierphase.tables import LEARNED_KEPT_COLUMNS
 from hierphase.stages import learned as stage
 
 pytestmark = pytest.mark.slow
@@ -49,7 +49,7 @@ def test_smoke_trains_evaluates_and_draws(smoke_run):
     assert evaluation["grammatical"].between(0, 1).all() and evaluation["memorized"].between(0, 1).all()
 
     kept = read_table(work / "results/learned/tables/kept.parquet")
-    assert list(kept.columns) == evaluate.KEPT_COLUMNS
+    assert list(kept.columns) == LEARNED_KEPT_COLUMNS
     assert set(kept["model"]) == {"bp", "tree_unet_P64_s0"}
     # 2 processes x 3 noise values x 4 levels, for exact BP and for the model
     assert len(kept) == 2 * 2 * 3 * 4

@@ -16,15 +16,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 import torch
 
 from .seeding import derive_seed, torch_generator
 
 __all__ = [
-    "PROCESSES",
+    "FORWARD_PROCESSES",
+    "TIME_PROCESSES",
     "epsilon_evidence",
     "GaussianSchedule",
+    "schedule_from_config",
     "gaussian_forward",
     "gaussian_evidence",
     "masking_forward",
@@ -34,7 +37,10 @@ __all__ = [
     "forward_evidence",
 ]
 
-PROCESSES = ("epsilon", "gaussian", "masking", "uniform")
+#: Processes indexed by a time step ``t`` of a schedule (noise level ``t/T``).
+TIME_PROCESSES = ("gaussian", "masking", "uniform")
+#: Every process :func:`forward_evidence` knows: the epsilon-process (indexed by eps) and the time ones.
+FORWARD_PROCESSES = ("epsilon", *TIME_PROCESSES)
 
 
 def _leaves(leaves) -> torch.Tensor:
@@ -130,6 +136,15 @@ class GaussianSchedule:
         return int(round(_check_unit("t/T", level) * self.T))
 
 
+def schedule_from_config(block: Mapping[str, Any] | None) -> GaussianSchedule | None:
+    """A config's schedule block (keys ``T``, ``kind``, ``beta_start``, ``beta_end``, as in
+    ``rhm.schedule`` and ``learned.schedule``) as a :class:`GaussianSchedule`; None stays None."""
+    if block is None:
+        return None
+    return GaussianSchedule(T=int(block["T"]), kind=str(block["kind"]),
+                            beta_start=float(block["beta_start"]), beta_end=float(block["beta_end"]))
+
+
 def gaussian_forward(leaves, v: int, schedule: GaussianSchedule, t: int, seed: int,
                      dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """``x_t = sqrt(abar_t) onehot(x0) + sqrt(1 - abar_t) eta``, shape (n, v, d)."""
@@ -209,8 +224,8 @@ def forward_evidence(process: str, leaves, v: int, level: float, seed: int,
     ``"uniform"`` (``t = round(level * T)``; masking hides a fraction t/T of the leaves, uniform
     uses ``abar_t``). ``schedule`` defaults to ``GaussianSchedule()``.
     """
-    if process not in PROCESSES:
-        raise ValueError(f"process must be one of {PROCESSES}, got {process!r}")
+    if process not in FORWARD_PROCESSES:
+        raise ValueError(f"process must be one of {FORWARD_PROCESSES}, got {process!r}")
     if process == "epsilon":
         return epsilon_evidence(leaves, level, v, dtype=dtype)
     schedule = schedule or GaussianSchedule()

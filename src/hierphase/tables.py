@@ -1,7 +1,7 @@
 """Column layouts of the RHM branch's tables, in one torch-free place.
 
-The sweep shards, the aggregated kept table and the learned branch's BP reference share
-``KEPT_COLUMNS``; the mean-field tables use ``THEORY_COLUMNS``. Jobs that only read or pool these
+The sweep shards and the aggregated kept table use ``KEPT_COLUMNS``; the learned branch's kept
+tables (learned models and their exact-BP reference) add three columns, ``LEARNED_KEPT_COLUMNS``; the mean-field tables use ``THEORY_COLUMNS``. Jobs that only read or pool these
 tables import this module and pandas, not torch.
 """
 
@@ -10,6 +10,10 @@ tables import this module and pandas, not torch.
 #: fraction a posterior sample keeps, with its Wilson interval over the ``n`` data.
 KEPT_COLUMNS = ["experiment", "model", "process", "L", "rule_seed", "level", "noise", "t",
                 "t_over_T", "kept_marginal", "kept_sampled", "ci_low", "ci_high", "n"]
+
+#: The learned branch's kept tables: the shared columns, then the fraction of latents without a
+#: valid parent (``invalid_rate``) and the model's training-set size and seed (NaN for exact BP).
+LEARNED_KEPT_COLUMNS = KEPT_COLUMNS + ["invalid_rate", "P", "seed"]
 
 #: Columns of the per-L mean-field table.
 THEORY_COLUMNS = ["v", "m", "s", "L", "level", "eps", "kept"]

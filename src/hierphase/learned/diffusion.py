@@ -34,13 +34,8 @@ __all__ = [
     "MaskingDiffusion",
     "UniformDiffusion",
     "make_process",
-    "PROCESSES",
     "respaced_times",
-    "ExactDenoiser",
 ]
-
-PROCESSES = ("gaussian", "masking", "uniform")
-
 
 def respaced_times(t_start: int, T: int, sample_steps: int) -> list[int]:
     """Descending integer times from ``t_start`` to 0 with about ``sample_steps * t_start / T`` jumps."""
@@ -95,6 +90,10 @@ class _ScheduledDiffusion:
     def T(self) -> int:
         return int(self.schedule.T)
 
+    def _t(self, level: float) -> int:
+        """The integer step of noise ``level = t/T`` (:meth:`hierphase.noise.GaussianSchedule.step`)."""
+        return self.schedule.step(level)
+
 
 @dataclass(frozen=True)
 class GaussianDiffusion(_ScheduledDiffusion):
@@ -123,9 +122,6 @@ class GaussianDiffusion(_ScheduledDiffusion):
         x_t = abar.sqrt() * x0 + (1 - abar).sqrt() * _randn(x0.shape, generator, leaves.device)
         logits = net(self.net_input(x_t, t), t.float() / self.T)
         return F.cross_entropy(logits.float(), leaves)
-
-    def _t(self, level: float) -> int:
-        return int(round(float(level) * self.T))
 
     def noise(self, leaves: torch.Tensor, level: float, seed: int) -> torch.Tensor:
         return hnoise.gaussian_forward(leaves, self.v, self.schedule, self._t(level), seed)
@@ -243,9 +239,6 @@ class UniformDiffusion(_ScheduledDiffusion):
 
     name: str = "uniform"
 
-    def _t(self, level: float) -> int:
-        return int(round(float(level) * self.T))
-
     def _abars(self) -> torch.Tensor:
         return torch.as_tensor(self.schedule.alphas_bar, dtype=torch.float64)
 
@@ -299,46 +292,12 @@ class UniformDiffusion(_ScheduledDiffusion):
         return tokens
 
 
-class ExactDenoiser(torch.nn.Module):
-    """Exact BP in the place of a network: ``forward(x, time)`` takes the network input a process
-    builds and returns log p(leaf | noisy state) from :func:`hierphase.bp.marginals`.
-
-    With it the learned samplers must reproduce exact BP (the Gaussian one up to its time
-    discretisation): the independent check of :meth:`sample` for every process, and a reference
-    "perfect model" for the learned pipeline.
-    """
-
-    def __init__(self, rules, process):
-        super().__init__()
-        self.rules = rules
-        self.process = process
-
-    def _evidence(self, x: torch.Tensor, time: torch.Tensor) -> torch.Tensor:
-        proc, v = self.process, self.rules.v
-        if isinstance(proc, GaussianDiffusion):
-            return torch.log(x.double().clamp_min(1e-300)).transpose(1, 2)
-        tokens = x.argmax(dim=1)
-        if isinstance(proc, MaskingDiffusion):
-            mask = tokens == v
-            return hnoise.masking_evidence(tokens.clamp_max(v - 1), mask, v)
-        t = int(round(float(time[0]) * proc.T))
-        if not torch.all((time * proc.T).round() == t):
-            raise ValueError("ExactDenoiser: one noise level per batch")
-        return hnoise.uniform_evidence(tokens, proc.schedule.abar(t), v)
-
-    def forward(self, x: torch.Tensor, time: torch.Tensor) -> torch.Tensor:
-        from hierphase import bp
-
-        leaves = bp.marginals(self.rules, self._evidence(x.cpu(), time.cpu()))[-1]
-        return torch.log(leaves.clamp_min(1e-300)).transpose(1, 2).float().to(x.device)
-
-
 def make_process(name: str, v: int, schedule=None, sample_steps: int | None = None):
-    """The process ``name`` in :data:`PROCESSES` (config key ``learned.experiments.*.processes``)."""
+    """The process ``name`` in :data:`hierphase.noise.TIME_PROCESSES` (config key ``learned.experiments.*.processes``)."""
     if name == "gaussian":
         return GaussianDiffusion(v, schedule, **({"sample_steps": sample_steps} if sample_steps else {}))
     if name == "masking":
         return MaskingDiffusion(v, **({"sample_steps": sample_steps} if sample_steps else {}))
     if name == "uniform":
         return UniformDiffusion(v, schedule, **({"sample_steps": sample_steps} if sample_steps else {}))
-    raise ValueError(f"learned process {name!r} unknown (known: {', '.join(PROCESSES)})")
+    raise ValueError(f"learned process {name!r} unknown (known: {', '.join(hnoise.TIME_PROCESSES)})")

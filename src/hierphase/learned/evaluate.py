@@ -12,7 +12,8 @@
 * :func:`bp_kept_table` -- the same sweep with exact BP (posterior marginals and posterior samples).
 * :func:`class_distance` -- max over t of |learned class kept - exact BP class kept|.
 
-Every table follows the kept-table schema shared with the RHM branch (see ``KEPT_COLUMNS``).
+Every kept table has the columns :data:`hierphase.tables.LEARNED_KEPT_COLUMNS` (the RHM branch's
+kept-table columns plus three).
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ import torch
 from hierphase import bp, observables, rhm
 from hierphase.seeding import derive_seed
 from hierphase.stats import wilson_interval
+from hierphase.tables import LEARNED_KEPT_COLUMNS
 
 __all__ = [
-    "KEPT_COLUMNS",
     "EVAL_COLUMNS",
     "SweepState",
     "memorized_mask",
@@ -42,9 +43,6 @@ __all__ = [
     "class_distance",
 ]
 
-#: The shared kept-table columns, then ``invalid_rate`` and the model's training-set size and seed
-#: (NaN for exact BP).
-KEPT_COLUMNS = observables.KEPT_COLUMNS + ["invalid_rate", "P", "seed"]
 EVAL_COLUMNS = ["experiment", "process", "model", "P", "seed", "grammatical", "grammatical_ci_low",
                 "grammatical_ci_high", "memorized", "memorized_of_grammatical", "distinct_generated",
                 "n_generated", "n_train_distinct"]
@@ -131,7 +129,7 @@ def _kept_rows(experiment, model, process_name, rules, rule_seed, st: SweepState
     frame["invalid_rate"] = [float((lat < 0).double().mean()) for lat in latents]
     frame["P"] = P
     frame["seed"] = train_seed
-    return frame[KEPT_COLUMNS]
+    return frame[LEARNED_KEPT_COLUMNS]
 
 
 def learned_kept_table(rules, process, net, levels: Sequence[float], n: int, seed: int, T: int, experiment: str,

@@ -22,13 +22,11 @@ from hierphase.tables import KEPT_COLUMNS, THEORY_COLUMNS
 if TYPE_CHECKING:
     import torch
 
-    from hierphase.noise import GaussianSchedule
     from hierphase.rhm import Rules
 
 __all__ = [
     "KEPT_COLUMNS",
     "THEORY_COLUMNS",
-    "schedule_from_config",
     "sweep_shard",
     "aggregate_kept",
     "pool_rule_seeds",
@@ -39,17 +37,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _KEYS = ["experiment", "model", "process", "L", "rule_seed", "noise", "level"]
-
-
-def schedule_from_config(schedule: Mapping | None) -> GaussianSchedule | None:
-    """The config's ``rhm.schedule`` block as a :class:`hierphase.noise.GaussianSchedule`."""
-    from hierphase import noise
-
-    if schedule is None:
-        return None
-    return noise.GaussianSchedule(T=int(schedule["T"]), kind=str(schedule["kind"]),
-                                  beta_start=float(schedule["beta_start"]),
-                                  beta_end=float(schedule["beta_end"]))
 
 
 def _batches(n: int, size: int) -> Iterable[tuple[int, slice]]:
@@ -99,7 +86,7 @@ def sweep_shard(rules: Rules, trees: Sequence[torch.Tensor], process: str, value
 
     from hierphase import noise, observables
 
-    sched = schedule_from_config(schedule)
+    sched = noise.schedule_from_config(schedule)
     if process != "epsilon" and sched is None:
         sched = noise.GaussianSchedule()
     frames = []
