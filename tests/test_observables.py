@@ -58,3 +58,14 @@ def test_kept_table_time_process_without_marginals():
     assert df.kept_marginal.isna().all() and (df.invalid_rate == 0.1).all()
     assert df.t.tolist() == [250.0, 250.0] and df.kept_sampled.tolist() == [0.75, 0.75]
     assert not math.isnan(df.ci_low[1])
+
+
+def test_batches_of_different_sizes_are_refused():
+    rules = rhm.sample_rules(4, 2, 2, 2, seed=0)
+    trees = rhm.sample_trees(rules, 6, seed=1)
+    marg = [torch.nn.functional.one_hot(t, 4).double() for t in trees]
+    with pytest.raises(ValueError, match="level 0 has .batch, nodes. .6, 1. and .5, 1."):
+        true_latent_probability(marg, [t[:5] for t in trees])
+    with pytest.raises(ValueError, match="same data"):
+        kept_indicators(trees, [t[:5] for t in trees])
+    assert [p.shape for p in true_latent_probability(marg, trees)] == [(6, 1), (6, 2), (6, 4)]

@@ -158,3 +158,23 @@ def test_save_load_roundtrip(tmp_path):
     data["tables"][1][0, 1] = data["tables"][1][0, 0]
     with pytest.raises(ValueError, match="repeats a tuple"):
         rhm.load_rules(data)
+
+
+def test_tuple_codes_beyond_int64_are_refused_up_front():
+    # v**s = 2**64 does not fit the int64 tuple codes: refused before any tensor is made
+    with pytest.raises(ValueError, match=r"^RHM parameters must satisfy v\*\*s <= 2\*\*63 - 1"):
+        rhm.sample_rules(2**16, 1, 4, 1)
+    assert rhm.validate_params(2**21 - 1, 1, 3, 1) == 2**21 - 1  # v**s just below 2**63 fits
+    with pytest.raises(ValueError, match=r"v\*\*s"):
+        rhm.validate_params(2**21, 1, 3, 1)  # v**s = 2**63 does not (torch.randint's bound)
+
+
+def test_sample_trees_refuses_a_depth_that_cannot_fit_in_memory():
+    deep = rhm.sample_rules(2, 1, 2, 60, seed=0)  # 2**60 leaves per tree
+    assert rhm.tree_bytes(deep, 1) == 8 * ((2**61 - 1) + 2 * 2**60)
+    with pytest.raises(ValueError, match=r"sample_trees: 1 trees of depth L=60 .* GiB"):
+        rhm.sample_trees(deep, 1, seed=0)
+    small = rhm.sample_rules(4, 2, 2, 3, seed=0)
+    trees = rhm.sample_trees(small, 5, seed=0)
+    # the estimate covers what the trees themselves hold
+    assert rhm.tree_bytes(small, 5) >= sum(t.numel() * t.element_size() for t in trees)

@@ -127,3 +127,14 @@ def test_nu_is_the_exponent_of_the_curves_narrowing(v, m, s, depths):
     widths = [_eps_at(0.25, v, m, s, L) - _eps_at(0.75, v, m, s, L) for L in depths]
     fitted = (depths[1] - depths[0]) * math.log(s) / math.log(widths[0] / widths[1])
     assert T.nu(v, m, s) == pytest.approx(fitted, rel=1e-5)
+
+
+def test_theory_validates_with_the_rhm_validator():
+    """The mean-field functions refuse what the RHM refuses, with the RHM's message."""
+    with pytest.raises(ValueError, match=r"^RHM parameter m must satisfy m <= v\*\*\(s-1\)"):
+        T.F(0.5, 8, 9, 2)
+    with pytest.raises(ValueError, match=r"^RHM parameter L \(depth\)"):
+        T.class_reconstruction(0.5, 8, 2, 2, 0)
+    with pytest.raises(ValueError, match=r"^RHM parameters must satisfy n_classes\*m <= v\*\*s"):
+        T.class_reconstruction(0.5, 4, 2, 2, 3, n_classes=9)
+    assert T.one_is_stable(np.int64(32), np.int64(8), np.int64(2))  # numpy integers are ints

@@ -1,9 +1,15 @@
 """Atomic, reproducible file output: tables, tensors and their JSON sidecars.
 
 Every writer goes through :func:`atomic_path`: data are written to a temporary file in the target's
-folder and renamed into place, so a killed job never leaves a half-written output. Every output
+folder (``.<name>.<random>.tmp``, readable as the umask allows) and renamed into place, so a killed
+job never leaves a half-written output; temporaries a killed job left behind are removed the next
+time that output is written (:func:`remove_stale_temporaries`). Every output
 ``<stem>.<ext>`` gets a sidecar ``<stem>.meta.json`` holding the config it came from, its seed and
 the versions of the packages that made it (no timestamps, so reruns are byte-identical).
+
+Every reader names the file when it cannot be read and says what to do (:class:`CorruptFileError`);
+tensors are loaded with ``torch.load(weights_only=True)``: tensors, numbers, strings, lists, tuples
+and dicts only, so a crafted file cannot run code.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import contextlib
 import json
 import os
 import platform
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -20,7 +27,9 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "CorruptFileError",
     "atomic_path",
+    "remove_stale_temporaries",
     "sidecar_path",
     "package_versions",
     "write_sidecar",
@@ -31,15 +40,53 @@ __all__ = [
     "read_table",
     "save_tensors",
     "load_tensors",
+    "unreadable",
 ]
+
+
+class CorruptFileError(RuntimeError):
+    """A file exists but cannot be read (half-written, truncated, not the expected format)."""
+
+
+def unreadable(path: str | os.PathLike, err: BaseException,
+               hint: str = "delete it and rerun") -> CorruptFileError:
+    """The error to raise when ``path`` cannot be read: names the file, the cause and the cure."""
+    return CorruptFileError(f"{path}: cannot be read ({type(err).__name__}: {err}); "
+                            f"the file is corrupt or truncated, {hint}")
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Delete the temporaries of output ``path`` that a killed job left in its folder (the
+    ``.<name>.<random>.tmp`` files of :func:`atomic_path`); return what was removed. Only the job
+    that owns ``path`` may call this (Snakemake runs one job per output at a time)."""
+    target = Path(path)
+    pattern = re.compile(re.escape(f".{target.name}.") + r"[A-Za-z0-9_]{8}" + re.escape(".tmp"))
+    removed = []
+    if target.parent.is_dir():
+        for candidate in target.parent.iterdir():
+            if pattern.fullmatch(candidate.name) and candidate.is_file():
+                candidate.unlink(missing_ok=True)
+                removed.append(candidate)
+    return removed
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success rename it onto ``path``, else delete it."""
+    """Yield a temporary path beside ``path``; on success rename it onto ``path``, else delete it.
+
+    Stale temporaries of ``path`` are removed first; the result has the mode a plain ``open``
+    would give it (``0o666`` less the umask; ``mkstemp`` alone makes ``0o600``)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(target)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.fchmod(fd, 0o666 & ~_umask())
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -90,7 +137,11 @@ def write_json(path: str | os.PathLike, data: Mapping[str, Any]) -> None:
 
 
 def read_json(path: str | os.PathLike) -> dict[str, Any]:
-    return json.loads(Path(path).read_text())
+    text = Path(path).read_text()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise unreadable(path, err) from err
 
 
 def write_sidecar(path: str | os.PathLike, config: Mapping[str, Any] | None = None,
@@ -121,10 +172,16 @@ def write_table(df: pd.DataFrame, parquet: str | os.PathLike, csv: str | os.Path
 
 
 def read_table(path: str | os.PathLike) -> pd.DataFrame:
+    """A table written by :func:`write_table` (parquet, or CSV by its suffix)."""
     path = Path(path)
-    if path.suffix == ".csv":
-        return pd.read_csv(path)
-    return pd.read_parquet(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such table")
+    try:
+        if path.suffix == ".csv":
+            return pd.read_csv(path)
+        return pd.read_parquet(path)
+    except Exception as err:  # pyarrow and pandas raise many kinds for a damaged file
+        raise unreadable(path, err) from err
 
 
 def save_tensors(path: str | os.PathLike, tensors: Mapping[str, Any],
@@ -139,7 +196,25 @@ def save_tensors(path: str | os.PathLike, tensors: Mapping[str, Any],
     write_sidecar(path, config=config, seed=seed, **extra)
 
 
-def load_tensors(path: str | os.PathLike) -> dict[str, Any]:
+def load_tensors(path: str | os.PathLike, hint: str = "delete it and rerun") -> Any:
+    """What :func:`save_tensors` (or any ``torch.save``) wrote at ``path``, on the CPU.
+
+    Loaded with ``weights_only=True``: tensors, numbers, strings, lists, tuples and dicts, never
+    code. A file holding anything else is refused (ValueError naming it); one that cannot be read
+    raises :class:`CorruptFileError` with ``hint`` (what to do about it)."""
+    import pickle
+
     import torch
 
-    return torch.load(path, map_location="cpu", weights_only=True)
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "weights_only" in str(err) or "Weights only" in str(err):
+            raise ValueError(f"{path}: refused, it holds objects other than tensors, numbers, "
+                             "strings, lists and dicts (loading it could run code)") from err
+        raise unreadable(path, err, hint) from err
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError) as err:
+        raise unreadable(path, err, hint) from err

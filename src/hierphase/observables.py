@@ -23,8 +23,15 @@ __all__ = ["true_latent_probability", "kept_indicators", "kept_fraction", "kept_
 
 
 def _check_levels(a: Sequence, b: Sequence, what: str) -> None:
+    """Same number of levels, and per level the same batch size (and the same number of nodes
+    where both are given per node)."""
     if len(a) != len(b):
         raise ValueError(f"{what}: got {len(a)} and {len(b)} levels")
+    for level, (x, y) in enumerate(zip(a, b)):
+        dims = min(2, x.dim(), y.dim())
+        if tuple(x.shape[:dims]) != tuple(y.shape[:dims]):
+            raise ValueError(f"{what}: level {level} has (batch, nodes) {tuple(x.shape[:2])} and "
+                             f"{tuple(y.shape[:2])}; both must describe the same data")
 
 
 def true_latent_probability(marginals: Sequence[torch.Tensor],

@@ -27,6 +27,7 @@ __all__ = [
     "validate_params",
     "sample_rules",
     "sample_trees",
+    "tree_bytes",
     "n_data",
     "enumerate_data",
     "parse",
@@ -131,10 +132,30 @@ def sample_rules(v: int, m: int, s: int, L: int, n_classes: int | None = None,
     return Rules(v=v, m=m, s=s, L=L, n_classes=n_classes, tables=tuple(tables))
 
 
+def tree_bytes(rules: Rules, n: int) -> int:
+    """Peak memory of :func:`sample_trees` for ``n`` trees, in bytes: every level's int64 tensor
+    plus two temporaries of the size of the last level (the rule draws and the gathered tuples)."""
+    nodes = (rules.s ** (rules.L + 1) - 1) // (rules.s - 1)
+    return 8 * int(n) * (nodes + 2 * rules.d)
+
+
+def _physical_memory() -> int | None:
+    """Bytes of physical memory, or None where the platform does not say."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
+        return None
+
+
 def sample_trees(rules: Rules, n: int, seed: int) -> list[torch.Tensor]:
     """``n`` data with their whole latent tree: L+1 LongTensors, level l of shape (n, s**l)."""
     if not _is_int(n) or n < 0:
         raise ValueError(f"n (number of trees) must be an int >= 0, got {n!r}")
+    need, have = tree_bytes(rules, n), _physical_memory()
+    if have is not None and need > have:
+        raise ValueError(f"sample_trees: {n} trees of depth L={rules.L} (d={rules.d} leaves each) "
+                         f"need about {need / 2**30:.3g} GiB, more than this machine's "
+                         f"{have / 2**30:.3g} GiB; lower n (or L)")
     gen = torch_generator(derive_seed(int(seed), "rhm.trees"))
     s, m = rules.s, rules.m
     level = torch.randint(rules.n_classes, (n, 1), generator=gen)
