@@ -22,7 +22,8 @@ import torch
 from hierphase import noise, rhm
 from hierphase.learned.diffusion import make_process
 from hierphase.learned.networks import NetworkConfig, TreeUNet
-from hierphase.learned.train import TrainConfig, resolve_device, train
+from hierphase.devices import resolve_device
+from hierphase.learned.train import TrainConfig, train
 
 
 def measure(v, m, s, L, width, batch, steps, warmup, process, device) -> dict:

@@ -4,14 +4,19 @@ denoiser in the network's place), deterministic and resumable training, evaluati
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
+from oracles import ExactDenoiser
+from hostile import RunsCode
 
 from hierphase import noise, rhm
+from hierphase.devices import resolve_device
 from hierphase.learned import diffusion, evaluate, networks, train
 from hierphase.stages import learned as stage
+from hierphase.tables import LEARNED_KEPT_COLUMNS
 
 torch.set_num_threads(1)
 
@@ -85,7 +90,7 @@ def test_sampler_with_exact_denoiser_matches_bp(rules, name, level, steps):
     """The reverse sampler driven by exact BP leaf posteriors reproduces BP's kept fractions at
     every level (exact for masking and uniform, up to time discretisation for Gaussian)."""
     proc = diffusion.make_process(name, rules.v, SCHEDULE, steps)
-    oracle = diffusion.ExactDenoiser(rules, proc)
+    oracle = ExactDenoiser(rules, proc)
     n = 400
     learned = evaluate.learned_kept_table(rules, proc, oracle, [level], n, seed=11, T=1000, experiment="x",
                                           model="exact", P=0, train_seed=0, rule_seed=0)
@@ -106,7 +111,7 @@ def test_sampler_with_exact_denoiser_matches_bp(rules, name, level, steps):
 def test_exact_denoiser_generates_only_grammatical_data(rules):
     proc = diffusion.make_process("masking", rules.v, SCHEDULE, 8)
     train_leaves = rhm.sample_trees(rules, 50, seed=3)[-1]
-    table = evaluate.generation_table(rules, proc, diffusion.ExactDenoiser(rules, proc), train_leaves, 200,
+    table = evaluate.generation_table(rules, proc, ExactDenoiser(rules, proc), train_leaves, 200,
                                       seed=4, experiment="x", model="exact", P=50, train_seed=0)
     assert table["grammatical"].iloc[0] == 1.0
     assert list(table.columns) == evaluate.EVAL_COLUMNS
@@ -139,7 +144,7 @@ def test_unknown_process_and_device():
         diffusion.make_process("absorbing", 8)
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="learned.device"):
-            train.resolve_device("cuda")
+            resolve_device("cuda", key="learned.device")
 
 
 # ---------------------------------------------------------------------------------------- training
@@ -184,6 +189,47 @@ def test_resume_refuses_a_different_run(rules, tmp_path):
     assert other.loss_table.equals(_train(rules, 10, seed=999).loss_table)
 
 
+def test_checkpoints_are_byte_reproducible(rules, tmp_path):
+    _train(rules, 10, checkpoint=tmp_path / "a.ckpt")
+    _train(rules, 10, checkpoint=tmp_path / "b.ckpt")
+    assert (tmp_path / "a.ckpt").read_bytes() == (tmp_path / "b.ckpt").read_bytes()
+
+
+def _truncated(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+@pytest.mark.parametrize("damage", ["junk", "truncated", "empty"])
+def test_unreadable_resume_file_is_discarded_and_training_restarts(rules, tmp_path, damage):
+    ckpt = tmp_path / "model.pt.resume"
+    if damage == "junk":
+        ckpt.write_bytes(b"not a checkpoint at all")
+    elif damage == "truncated":
+        _train(rules, 10, checkpoint=ckpt, stop_after=7)
+        _truncated(ckpt)
+    else:
+        ckpt.write_bytes(b"")
+    with pytest.warns(UserWarning, match="discarded unreadable checkpoint"):
+        again = _train(rules, 10, checkpoint=ckpt)
+    assert again.finished and again.loss_table.equals(_train(rules, 10).loss_table)
+    assert train.load_checkpoint(ckpt)["step"] == 10  # a fresh, readable checkpoint replaced it
+
+
+def test_checkpoint_that_would_run_code_is_refused(rules, tmp_path):
+    marker = tmp_path / "code-ran"
+    ckpt = tmp_path / "model.pt.resume"
+    _train(rules, 10, checkpoint=ckpt, stop_after=7)
+    state = train.load_checkpoint(ckpt)
+    state["meta"]["payload"] = RunsCode(marker)
+    with open(ckpt, "wb") as fh:
+        torch.save(state, fh)
+    with pytest.raises(ValueError, match="refused"):
+        train.load_checkpoint(ckpt)
+    with pytest.warns(UserWarning, match="discarded"):  # a resume discards it unread
+        assert _train(rules, 10, checkpoint=ckpt).finished
+    assert not marker.exists()
+
+
 def test_training_learns_the_grammar(rules):
     """A short masking run on m=3 data: the loss falls well below the uniform guess log(v), and
     generated data are far more grammatical than the untrained network's."""
@@ -208,7 +254,7 @@ def test_train_model_writes_checkpoint_and_loss(rules, tmp_path):
     proc, net, meta = stage.load_model(model)
     assert proc.name == "gaussian" and meta["P"] == 32 and meta["name"] == "tree_unet_P32_s0"
     kept = stage.evaluate_sweep(rules, model, [0.0, 0.3], 20, 0, "x", 32, 0, 0, progress=False)
-    assert list(kept.columns) == evaluate.KEPT_COLUMNS
+    assert list(kept.columns) == LEARNED_KEPT_COLUMNS
     assert (kept.loc[kept["noise"] == 0.0, "kept_sampled"] == 1.0).all()  # t = 0: nothing to undo
     exact = stage.bp_reference(rules, TINY_CFG, "gaussian", [0.0, 0.3], 20, 0, "x", 0, progress=False)
     assert (exact["model"] == "bp").all() and exact["P"].isna().all()

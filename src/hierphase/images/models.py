@@ -27,6 +27,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from hierphase.devices import resolve_device
+from hierphase.io import load_tensors
+
 __all__ = [
     "DiffusionModel",
     "AdmFlags",
@@ -55,12 +58,6 @@ def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype
     if dtype not in _DTYPES:
         raise ValueError(f"dtype must be 'auto' or one of {sorted(_DTYPES)}, got {dtype!r}")
     return _DTYPES[dtype]
-
-
-def _resolve_device(device: str | torch.device | None) -> torch.device:
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 class DiffusionModel(nn.Module):
@@ -184,12 +181,12 @@ def load_adm(path: str | os.PathLike, flags: AdmFlags | None = None, *,
                                    "openai/guided-diffusion README) and set the key to its path.")
     flags = replace(flags or AdmFlags(), **overrides)
     unet = build_adm(flags)
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_tensors(path, hint="download it again (config key images.model.path)")
     try:
         unet.load_state_dict(state, strict=True)
     except RuntimeError as err:
         raise RuntimeError(f"{path} does not match the ADM flags {flags}: {err}") from err
-    device = _resolve_device(device)
+    device = resolve_device(device, key="images.device")
     dt = resolve_dtype(dtype, device)
     _convert_adm(unet, dt)
     return AdmModel(unet, flags, dt).to(device).eval().requires_grad_(False)
@@ -238,7 +235,7 @@ def load_diffusers_unet(path: str | os.PathLike, *, device: str | torch.device |
         raise _missing_model(path, "Expected a diffusers UNet2DModel folder (config.json and "
                                    "diffusion_pytorch_model.safetensors, as written by "
                                    "save_pretrained), or a pipeline folder with unet/.")
-    device = _resolve_device(device)
+    device = resolve_device(device, key="images.device")
     dt = resolve_dtype(dtype, device)
     unet = UNet2DModel.from_pretrained(folder, torch_dtype=dt)
     return DiffusersUNetModel(unet, dt).to(device).eval().requires_grad_(False)

@@ -4,16 +4,20 @@ Every random draw (minibatch indices, noise levels, noise) comes from one ``torc
 seeded by the caller, so on CPU the same seed gives the same loss table. A checkpoint holds the
 weights, the optimizer and learning-rate scheduler states, the generator state, the step and the
 loss rows; resuming from it continues the very same trajectory, so an interrupted-and-resumed run
-ends with the same weights as an uninterrupted one. On a GPU the forward pass runs under bfloat16
-autocast (mixed precision; no loss scaling needed).
+ends with the same weights as an uninterrupted one; a checkpoint that cannot be read is discarded
+with a warning and training starts over. Checkpoints hold plain data only (tensors, numbers,
+strings, lists, dicts), are loaded with ``weights_only=True`` and are byte-identical across two
+identical runs. On a GPU the forward pass runs under bfloat16 autocast (mixed precision; no loss
+scaling needed). Every ``log_every`` steps a timestamped log line gives loss, rate and time left.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
+import logging
 import os
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,9 +26,10 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from hierphase.io import atomic_path
+from hierphase.io import CorruptFileError, atomic_path, load_tensors
+from hierphase.training import autocast, progress_log, warmup_cosine
 
-__all__ = ["TrainConfig", "TrainResult", "train", "resolve_device", "save_checkpoint", "load_checkpoint"]
+__all__ = ["TrainConfig", "TrainResult", "train", "save_checkpoint", "load_checkpoint"]
 
 
 @dataclass(frozen=True)
@@ -54,22 +59,11 @@ class TrainResult:
     extra: dict = field(default_factory=dict)
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` -> cuda when available, else cpu; ``cuda`` without a GPU is a clear error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("learned.device is 'cuda' but no CUDA device is visible; set learned.device: auto or cpu")
-    return torch.device(name)
+log = logging.getLogger(__name__)
 
-
-def _lr_factor(cfg: TrainConfig):
-    def factor(step: int) -> float:
-        if step < cfg.warmup:
-            return (step + 1) / cfg.warmup
-        progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-        return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
-    return factor
+#: The keys of a checkpoint written by :func:`save_checkpoint`.
+CHECKPOINT_KEYS = ("window", "model", "optimizer", "scheduler", "generator", "generator_device", "step",
+                   "loss_rows", "meta")
 
 
 def fingerprint(**parts: Any) -> str:
@@ -92,23 +86,51 @@ def save_checkpoint(path, net, optimizer, scheduler, generator, step: int, rows:
         "loss_rows": rows,
         "meta": meta,
     }
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        # A file object, not a path: torch records a path's (random, temporary) name in the archive.
+        torch.save(state, fh)
 
 
 def load_checkpoint(path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=False)
+    """A checkpoint written by :func:`save_checkpoint` (``weights_only=True``: no code runs).
+    Raises :class:`hierphase.io.CorruptFileError` naming the file when it cannot be read or is
+    not such a checkpoint."""
+    state = load_tensors(path)
+    missing = [k for k in CHECKPOINT_KEYS if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise CorruptFileError(f"{path}: not a training checkpoint (missing {missing}); the file is corrupt "
+                               "or truncated, delete it and rerun")
+    return state
+
+
+def _resume_state(path: Path, fp: str) -> dict | None:
+    """The checkpoint at ``path`` when it continues this run (same fingerprint), else None. One
+    that cannot be read (a kill mid-write on a file system without atomic rename, a disk error) is
+    discarded with a warning: training restarts instead of failing on every rerun."""
+    if not path.exists():
+        return None
+    try:
+        state = load_checkpoint(path)
+    except (CorruptFileError, ValueError) as err:
+        log.warning("discarding the unreadable checkpoint %s and training from step 0: %s", path, err)
+        warnings.warn(f"discarded unreadable checkpoint {path}: {err}", stacklevel=3)
+        path.unlink(missing_ok=True)
+        return None
+    return state if state["meta"].get("fingerprint") == fp else None
 
 
 def train(process, net: torch.nn.Module, train_leaves: torch.Tensor, cfg: TrainConfig, seed: int,
           checkpoint: str | os.PathLike | None = None, resume: bool = True, stop_after: int | None = None,
-          device: torch.device | str = "cpu", progress: bool = True, meta: dict | None = None) -> TrainResult:
+          device: torch.device | str = "cpu", progress: bool = True, meta: dict | None = None,
+          log_every: int | None = None) -> TrainResult:
     """Train ``net`` to denoise ``train_leaves`` (LongTensor ``(P, d)``) under ``process``.
 
     ``checkpoint``: file written every ``cfg.checkpoint_every`` steps and at the end; when it exists,
     ``resume`` is true and its fingerprint matches this run, training continues from it.
     ``stop_after``: stop (with a checkpoint) once this many steps are done in total, for example to
     fit a job into a time slot; calling again with the same checkpoint finishes the run.
+    ``log_every``: steps between timestamped log lines (default ``cfg.log_every``, the loss table's
+    interval; the lines then carry the interval's mean loss).
     """
     device = torch.device(device)
     meta = dict(meta or {})
@@ -124,53 +146,51 @@ def train(process, net: torch.nn.Module, train_leaves: torch.Tensor, cfg: TrainC
     decay = [p for n, p in net.named_parameters() if p.ndim >= 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(cfg))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(cfg.warmup, cfg.steps, cfg.min_lr_ratio))
     step, rows, window = 0, [], [0.0, 0]
-    if checkpoint is not None and resume and Path(checkpoint).exists():
-        state = load_checkpoint(checkpoint)
-        if state["meta"].get("fingerprint") == fp:
-            net.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            generator.set_state(state["generator"])
-            step, rows = int(state["step"]), list(state["loss_rows"])
-            window = state.get("window", [0.0, 0])
+    state = _resume_state(Path(checkpoint), fp) if checkpoint is not None and resume else None
+    if state is not None:
+        net.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        generator.set_state(state["generator"])
+        step, rows = int(state["step"]), list(state["loss_rows"])
+        window = state["window"]
     end = cfg.steps if stop_after is None else min(cfg.steps, int(stop_after))
-    autocast = torch.autocast(device_type="cuda", dtype=torch.bfloat16) if device.type == "cuda" else None
     net.train()
     running = torch.tensor(float(window[0]), device=device)
     count = int(window[1])
-    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, desc=f"train {meta.get('name', '')}".strip(),
-               mininterval=2.0)
-    while step < end:
-        idx = torch.randint(data.shape[0], (cfg.batch_size,), generator=generator, device=device)
-        batch = data[idx]
-        if autocast is not None:
-            with autocast:
+    desc = f"train {meta.get('name', '')}".strip()
+    with progress_log(desc, cfg.steps, log_every or cfg.log_every, initial=step) as plog:
+        bar = tqdm(total=cfg.steps, initial=step, disable=not progress, desc=desc, mininterval=2.0)
+        while step < end:
+            idx = torch.randint(data.shape[0], (cfg.batch_size,), generator=generator, device=device)
+            batch = data[idx]
+            with autocast(device):
                 loss = process.training_loss(net, batch, generator)
-        else:
-            loss = process.training_loss(net, batch, generator)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
-        lr = optimizer.param_groups[0]["lr"]
-        optimizer.step()
-        scheduler.step()
-        running += loss.detach().float()
-        count += 1
-        step += 1
-        bar.update(1)
-        if step % cfg.log_every == 0 or step == cfg.steps:
-            mean = float(running / count)
-            rows.append({"step": step, "loss": mean, "lr": lr, "n_steps_averaged": count})
-            bar.set_postfix(loss=f"{mean:.4f}")
-            running.zero_()
-            count = 0
-        if checkpoint is not None and (step % cfg.checkpoint_every == 0 or step == end):
-            save_checkpoint(checkpoint, net, optimizer, scheduler, generator, step, rows, meta,
-                            window=(float(running), count))
-    bar.close()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+            lr = optimizer.param_groups[0]["lr"]
+            optimizer.step()
+            scheduler.step()
+            running += loss.detach().float()
+            count += 1
+            step += 1
+            bar.update(1)
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                mean = float(running / count)
+                rows.append({"step": step, "loss": mean, "lr": lr, "n_steps_averaged": count})
+                bar.set_postfix(loss=f"{mean:.4f}")
+                running.zero_()
+                count = 0
+            if plog.due(step):
+                plog.step(step, rows[-1]["loss"] if rows and rows[-1]["step"] == step else float(loss.detach()))
+            if checkpoint is not None and (step % cfg.checkpoint_every == 0 or step == end):
+                save_checkpoint(checkpoint, net, optimizer, scheduler, generator, step, rows, meta,
+                                window=(float(running), count))
+        bar.close()
     net.eval()
     table = pd.DataFrame(rows, columns=["step", "loss", "lr", "n_steps_averaged"])
     return TrainResult(net=net, loss_table=table, steps_done=step, finished=step >= cfg.steps, extra=meta)

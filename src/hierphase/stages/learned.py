@@ -20,11 +20,11 @@ from hierphase.io import atomic_path, write_table
 from hierphase.seeding import derive_seed
 from hierphase.learned.diffusion import make_process
 from hierphase.learned.networks import NetworkConfig, build_network
-from hierphase.learned.train import TrainConfig, load_checkpoint, resolve_device, train
+from hierphase.devices import resolve_device
+from hierphase.learned.train import TrainConfig, load_checkpoint, train
 
 __all__ = [
     "model_name",
-    "schedule_from_config",
     "process_from_config",
     "train_seed",
     "training_set",
@@ -43,14 +43,8 @@ def model_name(arch: str, P: int, seed: int) -> str:
     return f"{arch}_P{int(P)}_s{int(seed)}"
 
 
-def schedule_from_config(cfg: Mapping[str, Any]):
-    s = cfg["schedule"]
-    return hnoise.GaussianSchedule(T=int(s["T"]), kind=s["kind"], beta_start=float(s["beta_start"]),
-                                   beta_end=float(s["beta_end"]))
-
-
 def process_from_config(name: str, v: int, cfg: Mapping[str, Any]):
-    return make_process(name, v, schedule_from_config(cfg), int(cfg["sampling"]["steps"][name]))
+    return make_process(name, v, hnoise.schedule_from_config(cfg["schedule"]), int(cfg["sampling"]["steps"][name]))
 
 
 def train_seed(root_seed: int, experiment: str, process: str, P: int, seed: int) -> int:
@@ -87,7 +81,7 @@ def train_model(rules, cfg: Mapping[str, Any], root_seed: int, experiment: str, 
             "schedule": dict(cfg["schedule"]), "sampling_steps": int(cfg["sampling"]["steps"][process]),
             "experiment": experiment, "P": int(P), "seed": int(seed), "train_seed": tseed, "training": tcfg.to_dict()}
     resume = Path(str(model_path) + ".resume")
-    result = train(proc, net, data, tcfg, tseed, checkpoint=resume, device=resolve_device(device or cfg["device"]),
+    result = train(proc, net, data, tcfg, tseed, checkpoint=resume, device=resolve_device(device or cfg["device"], key="learned.device"),
                    progress=progress, meta=meta, stop_after=stop_after)
     table = result.loss_table.assign(experiment=experiment, process=process, model=name, P=int(P), seed=int(seed))
     if not result.finished:
@@ -121,7 +115,7 @@ def evaluate_generation(rules, model_path, n: int, root_seed: int, experiment: s
     """Evaluation-table row of one trained model (grammaticality, memorisation of ``n`` new samples)."""
     from hierphase.learned.evaluate import generation_table
 
-    dev = resolve_device(device)
+    dev = resolve_device(device, key="learned.device")
     proc, net, meta = load_model(model_path, device=str(dev))
     data = training_set(rules, root_seed, experiment, P, seed)
     gen_seed = derive_seed(root_seed, "learned-generate", experiment, proc.name, int(P), int(seed))
@@ -134,7 +128,7 @@ def evaluate_sweep(rules, model_path, grid, n: int, root_seed: int, experiment: 
     """Kept table of one trained model's forward-backward sweep over ``grid`` (t/T values)."""
     from hierphase.learned.evaluate import learned_kept_table
 
-    dev = resolve_device(device)
+    dev = resolve_device(device, key="learned.device")
     proc, net, meta = load_model(model_path, device=str(dev))
     T = int(meta["schedule"]["T"])
     return learned_kept_table(rules, proc, net, grid, int(n), sweep_seed(root_seed, experiment, proc.name), T,
@@ -157,12 +151,13 @@ def collect_tables(kept, bp, generation, loss) -> dict[str, pd.DataFrame]:
     """The branch's summary tables from the per-model files: kept (learned + bp rows), evaluation,
     distance (learned vs exact class curve per model) and loss."""
     from hierphase.io import read_table
-    from hierphase.learned.evaluate import KEPT_COLUMNS, class_distance
+    from hierphase.learned.evaluate import class_distance
+    from hierphase.tables import LEARNED_KEPT_COLUMNS
 
     learned = pd.concat([read_table(p) for p in kept], ignore_index=True)
     exact = pd.concat([read_table(p) for p in bp], ignore_index=True)
     sort = ["experiment", "process", "model", "noise", "level"]
-    kept_all = pd.concat([exact, learned], ignore_index=True)[KEPT_COLUMNS].sort_values(sort, kind="mergesort")
+    kept_all = pd.concat([exact, learned], ignore_index=True)[LEARNED_KEPT_COLUMNS].sort_values(sort, kind="mergesort")
     evaluation = pd.concat([read_table(p) for p in generation], ignore_index=True)
     evaluation = evaluation.sort_values(["experiment", "process", "P", "seed"], kind="mergesort")
     distance = class_distance(learned, exact).sort_values(["experiment", "process", "P", "seed"], kind="mergesort")
