@@ -536,4 +536,3 @@ def test_shard_round_trip_and_scales(tmp_path):
     assert torch.equal(back["images"], u) and back["names"] == ["a", "b", "c", "d"]
     with pytest.raises(ValueError, match="uint8"):
         S.write_shard(tmp_path / "t.pt", x, [1, 2, 3, 4], list("abcd"))
-    assert [len(r) for r in S.split_even(10, 3)] == [4, 3, 3]

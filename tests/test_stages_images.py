@@ -16,7 +16,9 @@ import pandas as pd
 import pytest
 import torch
 
-from hierphase.images import digits as D
+from hierphase.images import ddpm_training as DT
+from hierphase.images import digits_cnn as DC
+from hierphase.images import digits_data as DD
 from hierphase.stages import images as P
 from hierphase.images.shards import read_shard, to_model_scale
 from hierphase.stats import wilson_interval
@@ -30,7 +32,7 @@ def test_nearest_upsampling_is_block_replication_of_rescaled_levels():
     from sklearn.datasets import load_digits
 
     raw = load_digits().images  # (1797, 8, 8), levels 0..16
-    data = D.load_digits_images(16, "nearest")
+    data = DD.load_digits_images(16, "nearest")
     expected = np.round(np.kron(raw, np.ones((2, 2))) * 255 / 16).astype(np.uint8)
     assert data["images"].shape == (1797, 1, 16, 16) and data["images"].dtype == torch.uint8
     np.testing.assert_array_equal(data["images"][:, 0].numpy(), expected)
@@ -41,7 +43,7 @@ def test_bilinear_upsampling_keeps_range_and_means():
     from sklearn.datasets import load_digits
 
     raw = load_digits().images * 255 / 16
-    data = D.load_digits_images(16, "bilinear")["images"][:, 0].double().numpy()
+    data = DD.load_digits_images(16, "bilinear")["images"][:, 0].double().numpy()
     assert data.min() >= 0 and data.max() <= 255
     # output pixel 3 of 16 maps to source coordinate (3 + 0.5) / 2 - 0.5 = 1.25 (align_corners
     # False): weight 0.75 on source pixel 1 and 0.25 on pixel 2, along each axis
@@ -49,43 +51,43 @@ def test_bilinear_upsampling_keeps_range_and_means():
     manual = np.einsum("i,nij,j->n", np.array([0.75, 0.25]), patch, np.array([0.75, 0.25]))
     np.testing.assert_allclose(data[:, 3, 3], manual, atol=0.51)
     with pytest.raises(ValueError, match="multiple of 8"):
-        D.load_digits_images(12)
+        DD.load_digits_images(12)
 
 
 def test_split_is_deterministic_stratified_and_disjoint():
-    data = D.load_digits_images(8)
-    train, held = D.split_digits(data, 0.2, seed=3)
-    train2, held2 = D.split_digits(data, 0.2, seed=3)
+    data = DD.load_digits_images(8)
+    train, held = DD.split_digits(data, 0.2, seed=3)
+    train2, held2 = DD.split_digits(data, 0.2, seed=3)
     assert train["names"] == train2["names"] and held["names"] == held2["names"]
     assert not set(train["names"]) & set(held["names"])
     assert len(train["names"]) + len(held["names"]) == 1797
     counts = np.bincount(data["labels"].numpy())
     np.testing.assert_array_equal(np.bincount(held["labels"].numpy()), np.round(0.2 * counts))
-    other = D.split_digits(data, 0.2, seed=4)[1]
+    other = DD.split_digits(data, 0.2, seed=4)[1]
     assert other["names"] != held["names"]
 
 
 def test_select_per_class_interleaves_and_prepare_writes_shards(tmp_path):
-    data = D.load_digits_images(16)
-    _, held = D.split_digits(data, 0.2, seed=0)
-    chosen = D.select_per_class(held, 3)
+    data = DD.load_digits_images(16)
+    _, held = DD.split_digits(data, 0.2, seed=0)
+    chosen = DD.select_per_class(held, 3)
     assert chosen["labels"].tolist() == list(range(10)) * 3
     with pytest.raises(ValueError, match="n_per_class"):
-        D.select_per_class(held, 1000)
+        DD.select_per_class(held, 1000)
     paths = [tmp_path / f"shard{i}.pt" for i in range(3)]
-    sizes = D.prepare_digits(paths, tmp_path / "train.pt", tmp_path / "held.pt", n_per_class=2,
+    sizes = DD.prepare_digits(paths, tmp_path / "train.pt", tmp_path / "held.pt", n_per_class=2,
                              seed=0)
     assert sizes == [7, 7, 6]
     shards = [read_shard(p) for p in paths]
     names = sum((s["names"] for s in shards), [])
-    assert names == D.select_per_class(read_shard(tmp_path / "held.pt"), 2)["names"]
+    assert names == DD.select_per_class(read_shard(tmp_path / "held.pt"), 2)["names"]
     assert shards[0]["images"].dtype == torch.uint8 and shards[0]["images"].shape[1:] == (1, 16, 16)
 
 
 def test_random_shift_equals_explicit_translation():
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(6, 1, 8, 8)
-    out = D._random_shift(x, 2, torch.Generator().manual_seed(0))
+    out = DC._random_shift(x, 2, torch.Generator().manual_seed(0))
     dx = torch.randint(0, 5, (6,), generator=gen)
     dy = torch.randint(0, 5, (6,), generator=gen)
     padded = torch.nn.functional.pad(x, (2, 2, 2, 2), value=-1.0)
@@ -97,16 +99,16 @@ def test_random_shift_equals_explicit_translation():
 # ---------------------------------------------------------------------------------- digits models
 @pytest.fixture(scope="module")
 def small_digits():
-    data = D.load_digits_images(16)
-    train, held = D.split_digits(data, 0.2, seed=0)
-    return D._subset(train, np.arange(0, len(train["names"]), 4)), held
+    data = DD.load_digits_images(16)
+    train, held = DD.split_digits(data, 0.2, seed=0)
+    return DD._subset(train, np.arange(0, len(train["names"]), 4)), held
 
 
 def test_classifier_training_is_reproducible_and_loads_as_feature_classifier(small_digits, tmp_path):
     train, held = small_digits
-    cfg = D.ClassifierTrainConfig(epochs=2, width=8)
-    state, history = D.train_digits_classifier(train, held, cfg, seed=1, device="cpu", progress=False)
-    state2, _ = D.train_digits_classifier(train, held, cfg, seed=1, device="cpu", progress=False)
+    cfg = DC.ClassifierTrainConfig(epochs=2, width=8)
+    state, history = DC.train_digits_classifier(train, held, cfg, seed=1, device="cpu", progress=False)
+    state2, _ = DC.train_digits_classifier(train, held, cfg, seed=1, device="cpu", progress=False)
     for key, value in state["state_dict"].items():
         torch.testing.assert_close(value, state2["state_dict"][key], rtol=0, atol=0)
     assert list(history.columns) == ["epoch", "train_loss", "train_accuracy", "held_out_accuracy"]
@@ -115,15 +117,15 @@ def test_classifier_training_is_reproducible_and_loads_as_feature_classifier(sma
     from hierphase.images.classifiers import build_classifier
 
     clf = build_classifier("digits_cnn", tmp_path / "cnn.pt", device="cpu")
-    assert clf.layer_names == D.DIGITS_LAYERS
+    assert clf.layer_names == DC.DIGITS_LAYERS
     x = to_model_scale(held["images"][:5])
     logits, feats = clf(x)
-    module = D._load_cnn_module(tmp_path / "cnn.pt")
+    module = DC.load_digits_cnn_module(tmp_path / "cnn.pt")
     with torch.no_grad():
         torch.testing.assert_close(logits, module(x))
     assert feats["stem"].shape == (5, 8, 256) and feats["block3"].shape == (5, 32, 16)
     assert feats["classifier"].shape == (5, 10, 1)
-    accuracy = D.classifier_accuracy(module, held)
+    accuracy = DC.classifier_accuracy(module, held)
     assert accuracy == pytest.approx(float(history["held_out_accuracy"].iloc[-1]))
 
 
@@ -132,10 +134,10 @@ def test_ddpm_training_is_reproducible_and_loads_through_the_adapter(small_digit
     from hierphase.images.models import load_diffusers_unet
 
     train, _ = small_digits
-    cfg = D.DDPMTrainConfig(steps=3, batch_size=8, warmup=1, block_out_channels=(8, 16))
-    loss = D.train_digits_ddpm(train["images"], tmp_path / "a", cfg, seed=0, device="cpu",
+    cfg = DT.DDPMTrainConfig(steps=3, batch_size=8, warmup=1, block_out_channels=(8, 16))
+    loss = DT.train_digits_ddpm(train["images"], tmp_path / "a", cfg, seed=0, device="cpu",
                                progress=False)
-    D.train_digits_ddpm(train["images"], tmp_path / "b", cfg, seed=0, device="cpu", progress=False)
+    DT.train_digits_ddpm(train["images"], tmp_path / "b", cfg, seed=0, device="cpu", progress=False)
     assert list(loss.columns) == ["step", "loss", "lr"] and loss["step"].iloc[-1] == 3
     a = load_diffusers_unet(tmp_path / "a", device="cpu")
     b = load_diffusers_unet(tmp_path / "b", device="cpu")

@@ -16,7 +16,7 @@ import pytest
 import torch
 import yaml
 
-from hierphase.images import digits as D
+from hierphase.images import digits_cnn as DC
 from hierphase.stages import images as P
 from hierphase.images.shards import read_shard
 from hierphase.io import read_sidecar
@@ -72,7 +72,7 @@ def test_smoke_preset_images_branch_end_to_end_and_resume(tmp_path):
     tables = work / "results/images/tables" / run
     n_images = 10 * smoke["n_per_class"]
     kept, sim = _check_tables(tables, "digits", n_images, smoke["k_grid"], smoke["respaced_steps"],
-                              len(D.DIGITS_LAYERS))
+                              len(DC.DIGITS_LAYERS))
     quality = pd.read_parquet(tables / "quality.parquet")
     assert quality["metric"].tolist() == ["classifier_held_out_accuracy",
                                           "samples_confidence_gt_0.9"]

@@ -1,5 +1,5 @@
 """Images branch, data (digits): training split, held-out split and the sweep's uint8 shards."""
-from hierphase.images.digits import prepare_digits
+from hierphase.images.digits_data import prepare_digits
 from hierphase.jobs import log_to
 
 log_to(snakemake.log[0])

@@ -1,5 +1,5 @@
 """Images branch (digits): train the digits_cnn classifier; held-out accuracy per epoch."""
-from hierphase.images.digits import ClassifierTrainConfig, train_digits_classifier
+from hierphase.images.digits_cnn import ClassifierTrainConfig, train_digits_classifier
 from hierphase.images.shards import read_shard
 from hierphase.io import save_tensors, write_table
 from hierphase.jobs import limit_threads, log_to

@@ -1,5 +1,5 @@
 """Images branch (digits): train the DDPM (diffusers UNet2DModel) on the training split."""
-from hierphase.images.digits import DDPMTrainConfig, train_digits_ddpm
+from hierphase.images.ddpm_training import DDPMTrainConfig, train_digits_ddpm
 from hierphase.images.shards import read_shard
 from hierphase.io import write_table
 from hierphase.jobs import limit_threads, log_to

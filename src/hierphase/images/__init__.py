@@ -1,6 +1,6 @@
 """Images branch engine: forward-backward sweeps with pretrained image diffusion models.
 
-API (stable names; the Snakemake rules and ``hierphase.images.digits`` code against them):
+API (stable names; the Snakemake rules and the digits modules code against them):
 
 ``hierphase.images.diffusion``
     ``respaced_schedule(num_steps=250, T=1000) -> RespacedSchedule`` (linear betas, OpenAI even
@@ -20,15 +20,14 @@ API (stable names; the Snakemake rules and ``hierphase.images.digits`` code agai
     ``FeatureClassifier(module, layers, mean=, std=, input_size=, name=)``: ``.layer_names``
     (shallow -> deep), ``clf(x in [-1, 1]) -> (logits, {layer: (B, C, S) float32})``;
     ``build_classifier(name, weights_path, device="auto")`` for ``convnext_base`` (41 layers),
-    ``resnet50``, ``vit_b_16``, ``digits_cnn`` (``hierphase.images.digits.load_digits_cnn``);
+    ``resnet50``, ``vit_b_16``, ``digits_cnn`` (``hierphase.images.digits_cnn``);
     inputs in [-1, 1], given as they are to modules without mean/std normalisation;
     ``feature_statistics(clf, images) -> {"mean": {layer: (C,)}, "std": {...}}``;
     ``layer_similarity(feats_a, feats_b, stats) -> {layer: (B,)}``; ``class_kept(logits_a, logits_b) -> (B,) bool``; ``measure(clf, x0, x0_hat, stats) ->
     {pred_x0, pred_x0_hat, kept, similarity (N, n_layers)}``.
 ``hierphase.images.shards``
     The uint8 shard format (``images`` (N, C, H, W) uint8, ``labels``, ``names``):
-    ``write_shard``, ``read_shard``, ``to_model_scale`` (uint8 -> [-1, 1]), ``to_uint8``,
-    ``split_even``.
+    ``write_shard``, ``read_shard``, ``to_model_scale`` (uint8 -> [-1, 1]), ``to_uint8``.
 ``hierphase.images.imagenet``
     ILSVRC2012 validation selection, resize + centre crop, and shard writing.
 

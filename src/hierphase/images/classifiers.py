@@ -10,8 +10,8 @@ Builders by name (:func:`build_classifier`): ``convnext_base`` (the paper's: 41 
 the 36 CNBlocks, the 3 downsampling layers, the classifier head), ``resnet50`` (18 layers: stem,
 16 bottlenecks, fc) and ``vit_b_16`` (14 layers: patch embedding, 12 encoder blocks, head; inputs
 resized to 224). Their weights are torchvision ImageNet-1k state dicts read from a local file.
-Other modules register theirs with :func:`register_classifier`, or are looked up lazily
-(``digits_cnn`` is ``hierphase.images.digits.load_digits_cnn``).
+``digits_cnn`` is the digits classifier the pipeline trains (:mod:`hierphase.images.digits_cnn`).
+Other modules register theirs with :func:`register_classifier`.
 
 Observables, pure functions on tensors:
 
@@ -24,7 +24,6 @@ Observables, pure functions on tensors:
 
 from __future__ import annotations
 
-import importlib
 import os
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
@@ -33,6 +32,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
+
+from hierphase.devices import resolve_device
+from hierphase.io import load_tensors
 
 from .shards import to_model_scale
 
@@ -133,9 +135,6 @@ class FeatureClassifier(nn.Module):
 
 # ----------------------------------------------------------------------------------- registry
 _BUILDERS: dict[str, Callable[..., FeatureClassifier]] = {}
-# Loaders that live in other modules, imported on first use: name -> (module, function taking
-# the weights path). They need a weights file (no random initialisation).
-_PLUGINS = {"digits_cnn": ("hierphase.images.digits", "load_digits_cnn")}
 
 
 def register_classifier(name: str) -> Callable:
@@ -148,7 +147,7 @@ def register_classifier(name: str) -> Callable:
 
 
 def available_classifiers() -> list[str]:
-    return sorted(set(_BUILDERS) | set(_PLUGINS))
+    return sorted(_BUILDERS)
 
 
 def build_classifier(name: str, weights: str | os.PathLike | None, *,
@@ -156,9 +155,6 @@ def build_classifier(name: str, weights: str | os.PathLike | None, *,
                      random_init: bool = False) -> FeatureClassifier:
     """The classifier ``name`` with weights from the local file ``weights`` (config key
     ``images.classifier.weights``). ``random_init=True`` (tests only) allows ``weights=None``."""
-    if name not in _BUILDERS and name in _PLUGINS:
-        module, function = _PLUGINS[name]
-        _BUILDERS[name] = getattr(importlib.import_module(module), function)
     if name not in _BUILDERS:
         raise ValueError(f"unknown classifier {name!r} (images.classifier.name); "
                          f"available: {available_classifiers()}")
@@ -174,9 +170,7 @@ def build_classifier(name: str, weights: str | os.PathLike | None, *,
             raise FileNotFoundError(
                 f"Classifier weights not found at {str(path)!r} (config key {WEIGHTS_KEY}). "
                 f"Expected {hint}.")
-    if device in (None, "auto"):
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    return _BUILDERS[name](path).to(device)
+    return _BUILDERS[name](path).to(resolve_device(device, key="images.device"))
 
 
 # ------------------------------------------------------------------------ torchvision classifiers
@@ -195,7 +189,7 @@ def _build_torchvision(builder: Callable[..., nn.Module], path: Path | None) -> 
     for ConvNeXt-Base)."""
     if path is None:
         return builder(weights=None)
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_tensors(path, hint=f"download it again (config key {WEIGHTS_KEY})")
     with torch.device("meta"):
         module = builder(weights=None)
     try:
@@ -252,6 +246,15 @@ def _vit_b_16(weights: Path | None) -> FeatureClassifier:
               + ["heads"])
     return FeatureClassifier(model, layers, mean=IMAGENET_MEAN, std=IMAGENET_STD, input_size=224,
                              name="vit_b_16")
+
+
+@register_classifier("digits_cnn")
+def _digits_cnn(weights: Path | None) -> FeatureClassifier:
+    """The digits CNN the pipeline trains (inputs in [-1, 1], no normalisation)."""
+    from hierphase.images.digits_cnn import DIGITS_LAYERS, DigitsCNN, load_digits_cnn_module
+
+    module = DigitsCNN() if weights is None else load_digits_cnn_module(weights)
+    return FeatureClassifier(module, DIGITS_LAYERS, name="digits_cnn")
 
 
 # --------------------------------------------------------------------------------- observables

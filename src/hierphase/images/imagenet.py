@@ -38,7 +38,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..seeding import derive_seed, numpy_generator
-from .shards import split_even, write_shard
+from .shards import write_shard
 
 __all__ = [
     "VAL_DIR_KEY",
@@ -190,11 +190,11 @@ def prepare_imagenet(val_dir: str | os.PathLike, labels: str | os.PathLike | Non
     ``seed``, the class names when the labels were strings)."""
     index = index_imagenet(val_dir, labels)
     chosen = select_per_class(index, n_per_class, seed, n_classes)
-    parts = split_even(len(chosen), len(out_paths))
+    parts = np.array_split(np.arange(len(chosen)), len(out_paths))  # sizes differ by at most one
     sizes = []
     bar = tqdm(total=len(chosen), desc="ImageNet shards", disable=not progress, unit="img")
     for part, out in zip(parts, out_paths):
-        pos = [chosen[i] for i in part]
+        pos = [chosen[int(i)] for i in part]
         images = [load_image(index.root / index.names[p], size) for p in pos]
         bar.update(len(pos))
         stacked = (torch.stack(images) if images

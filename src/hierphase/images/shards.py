@@ -16,7 +16,7 @@ import torch
 
 from ..io import load_tensors, save_tensors
 
-__all__ = ["write_shard", "read_shard", "to_model_scale", "to_uint8", "split_even"]
+__all__ = ["write_shard", "read_shard", "to_model_scale", "to_uint8"]
 
 
 def write_shard(path: str | os.PathLike, images: torch.Tensor, labels: Sequence[int] | torch.Tensor,
@@ -53,15 +53,3 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
     """float [-1, 1] -> uint8, rounding and clamping (as OpenAI's sampler saves images)."""
     return ((images.float() + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
 
-
-def split_even(n: int, n_shards: int) -> list[range]:
-    """``n`` items in ``n_shards`` contiguous ranges of sizes differing by at most one."""
-    if n_shards < 1:
-        raise ValueError("n_shards must be >= 1")
-    base, extra = divmod(n, n_shards)
-    out, start = [], 0
-    for i in range(n_shards):
-        size = base + (1 if i < extra else 0)
-        out.append(range(start, start + size))
-        start += size
-    return out

@@ -1,0 +1,126 @@
+"""The default image set: scikit-learn's handwritten digits, as shards.
+
+scikit-learn ships 1797 handwritten digits (8x8, 17 grey levels, UCI "optdigits" test set) inside
+the package, so the images branch runs offline on real data no one here made. This module
+
+- turns them into uint8 shards of the same format as the ImageNet shards (``images`` uint8
+  ``(N, C, H, W)``, ``labels`` int64 ``(N,)``, ``names`` list of str), upsampled bilinearly to
+  ``image_size`` (default 16): bilinear keeps the strokes smooth, where nearest-neighbour would add
+  hard 2x2 block edges that are an artefact of the upsampling, not of the digits, and that the
+  diffusion model would then have to spend capacity reproducing;
+- splits them deterministically, per class, into a training set (for the DDPM and the classifier)
+  and a held-out set (classifier accuracy, and the images the forward-backward sweep starts from).
+
+The models trained on them: :mod:`hierphase.images.ddpm_training` (the DDPM) and
+:mod:`hierphase.images.digits_cnn` (the classifier). Nothing here imports Snakemake.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from hierphase.images.shards import write_shard
+from hierphase.seeding import derive_seed, numpy_generator
+
+__all__ = [
+    "N_CLASSES",
+    "load_digits_images",
+    "split_digits",
+    "prepare_digits",
+    "select_per_class",
+]
+
+N_CLASSES = 10
+_SKLEARN_LEVELS = 16  # sklearn digits take integer values 0..16
+
+
+def load_digits_images(image_size: int = 16, mode: str = "bilinear") -> dict:
+    """All 1797 digits as a shard dict: ``images`` uint8 (N, 1, S, S), ``labels``, ``names``.
+
+    Grey levels 0..16 map linearly to 0..255 (ink bright, background 0), then the 8x8 images are
+    upsampled to ``image_size`` (a multiple of 8) with ``mode`` ("bilinear" or "nearest") and
+    rounded back to uint8. ``names`` are ``digits-<index in sklearn's order>``.
+    """
+    from sklearn.datasets import load_digits
+
+    if image_size % 8 or image_size < 8:
+        raise ValueError(f"image_size must be a positive multiple of 8, got {image_size}")
+    if mode not in ("bilinear", "nearest"):
+        raise ValueError(f"upsample mode must be 'bilinear' or 'nearest', got {mode!r}")
+    bunch = load_digits()
+    x = torch.from_numpy(bunch.images.astype(np.float32) * (255.0 / _SKLEARN_LEVELS))[:, None]
+    if image_size != 8:
+        kwargs = {"align_corners": False} if mode == "bilinear" else {}
+        x = F.interpolate(x, size=(image_size, image_size), mode=mode, **kwargs)
+    images = x.round().clamp(0, 255).to(torch.uint8).contiguous()
+    labels = torch.from_numpy(bunch.target.astype(np.int64))
+    names = [f"digits-{i:04d}" for i in range(len(labels))]
+    return {"images": images, "labels": labels, "names": names}
+
+
+def _subset(data: Mapping, idx: np.ndarray) -> dict:
+    idx_t = torch.as_tensor(np.asarray(idx, dtype=np.int64))
+    return {"images": data["images"][idx_t].contiguous(), "labels": data["labels"][idx_t].contiguous(),
+            "names": [data["names"][i] for i in np.asarray(idx)]}
+
+
+def split_digits(data: Mapping, held_out_fraction: float, seed: int) -> tuple[dict, dict]:
+    """Deterministic stratified split into (train, held_out): per class, a seeded permutation of
+    its images, the first ``round(fraction * n_class)`` held out. Both keep sklearn's order."""
+    if not 0.0 < held_out_fraction < 1.0:
+        raise ValueError(f"held_out_fraction must be in (0, 1), got {held_out_fraction}")
+    labels = np.asarray(data["labels"])
+    held = []
+    for c in range(N_CLASSES):
+        members = np.flatnonzero(labels == c)
+        perm = numpy_generator(derive_seed(seed, "digits-split", c)).permutation(members)
+        held.extend(perm[: int(round(held_out_fraction * len(members)))].tolist())
+    held_mask = np.zeros(len(labels), dtype=bool)
+    held_mask[held] = True
+    return _subset(data, np.flatnonzero(~held_mask)), _subset(data, np.flatnonzero(held_mask))
+
+
+def select_per_class(data: Mapping, n_per_class: int) -> dict:
+    """The first ``n_per_class`` images of every class (in the set's order), classes interleaved
+    so that any contiguous shard holds every class: order c0 c1 .. c9 c0 c1 ..."""
+    labels = np.asarray(data["labels"])
+    per_class = []
+    for c in range(N_CLASSES):
+        members = np.flatnonzero(labels == c)
+        if len(members) < n_per_class:
+            raise ValueError(f"n_per_class={n_per_class} but class {c} has only {len(members)} "
+                             "held-out images; lower images.n_per_class or raise held_out_fraction")
+        per_class.append(members[:n_per_class])
+    order = np.stack(per_class, axis=1).reshape(-1)  # (n_per_class, 10) row-major -> interleaved
+    return _subset(data, order)
+
+
+def prepare_digits(shard_paths: Sequence[str | os.PathLike], train_path: str | os.PathLike,
+                   held_out_path: str | os.PathLike, *, image_size: int = 16,
+                   upsample: str = "bilinear", held_out_fraction: float = 0.2,
+                   n_per_class: int = 20, seed: int = 0, config: Mapping | None = None) -> list[int]:
+    """Write the digits' training split, held-out split and the sweep shards (the first
+    ``n_per_class`` held-out images of every class, interleaved, in ``len(shard_paths)`` shards of
+    near-equal size). Returns the sweep shard sizes."""
+    data = load_digits_images(image_size, upsample)
+    train, held = split_digits(data, held_out_fraction, seed)
+    meta = dict(dataset="digits", image_size=image_size, upsample=upsample,
+                held_out_fraction=held_out_fraction)
+    write_shard(train_path, train["images"], train["labels"], train["names"], config=config,
+                seed=seed, split="train", **meta)
+    write_shard(held_out_path, held["images"], held["labels"], held["names"], config=config,
+                seed=seed, split="held_out", **meta)
+    chosen = select_per_class(held, n_per_class)
+    sizes = []
+    # contiguous parts of sizes differing by at most one, the larger first
+    for idx, path in zip(np.array_split(np.arange(len(chosen["labels"])), len(shard_paths)), shard_paths):
+        sub = _subset(chosen, idx)
+        write_shard(path, sub["images"], sub["labels"], sub["names"], config=config, seed=seed,
+                    split="sweep", n_per_class=n_per_class, **meta)
+        sizes.append(len(idx))
+    return sizes
