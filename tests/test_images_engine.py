@@ -406,21 +406,21 @@ def test_standardise_drops_constant_channels():
 
 
 def test_plain_module_gets_inputs_as_they_are():
-    seen = {}
-
-    class Probe(nn.Module):
+    class Probe(nn.Module):  # an identity layer, then a sum: its outputs show its input
         def __init__(self):
             super().__init__()
             self.lin = nn.Linear(2, 2)
+            with torch.no_grad():
+                self.lin.weight.copy_(torch.eye(2))
+                self.lin.bias.zero_()
 
         def forward(self, x):
-            seen["x"] = x
-            return self.lin(x.flatten(1)[:, :2])
+            return self.lin(x.flatten(1)[:, :2]).sum(1, keepdim=True)
 
     clf = C.FeatureClassifier(Probe(), ["lin"])
     x = torch.tensor([[[[-1.0, 1.0]]]])
-    clf(x)
-    assert torch.equal(seen["x"], x)
+    logits, feats = clf(x)
+    assert torch.equal(feats["lin"], x.reshape(1, 2, 1)) and torch.equal(logits, torch.zeros(1, 1))
 
 
 # ------------------------------------------------------------------------------- ImageNet

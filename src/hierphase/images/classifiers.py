@@ -75,7 +75,9 @@ def canonical_features(out: torch.Tensor) -> torch.Tensor:
 
 
 class FeatureClassifier(nn.Module):
-    """``module`` with forward hooks on ``layers`` (submodule names, shallow -> deep).
+    """``module`` returning the outputs of ``layers`` (submodule names, shallow -> deep) beside its
+    logits, through torchvision's ``create_feature_extractor`` (``module`` must be traceable by
+    ``torch.fx``: no data-dependent control flow, as in every torchvision classifier).
 
     Inputs are images in [-1, 1]. Without ``mean``/``std`` the module receives them as they are
     (a model trained on [-1, 1], like ``digits_cnn``); with them (torchvision models, whose
@@ -99,15 +101,18 @@ class FeatureClassifier(nn.Module):
         self.input_size = input_size
         self.register_buffer("mean", None if mean is None else torch.tensor(mean).view(1, -1, 1, 1))
         self.register_buffer("std", None if std is None else torch.tensor(std).view(1, -1, 1, 1))
-        self._captured: dict[str, torch.Tensor] | None = None
-        for layer in self.layer_names:
-            modules[layer].register_forward_hook(self._hook(layer))
+        from torchvision.models.feature_extraction import (create_feature_extractor,
+                                                           get_graph_node_names)
 
-    def _hook(self, layer: str) -> Callable:
-        def hook(_module, _inputs, output):
-            if self._captured is not None:
-                self._captured[layer] = canonical_features(output)
-        return hook
+        # The module's output (its logits) is the last node of its traced graph. When it lies in
+        # a requested layer (the head, usually), that layer's output is the logits.
+        last = get_graph_node_names(module)[1][-1]
+        nodes = {layer: layer for layer in self.layer_names}
+        self._logits_key = next((layer for layer in self.layer_names
+                                 if last == layer or last.startswith(layer + ".")), None)
+        if self._logits_key is None:
+            nodes[last] = self._logits_key = last
+        self.extractor = create_feature_extractor(module, return_nodes=nodes)
 
     @property
     def device(self) -> torch.device:
@@ -123,14 +128,10 @@ class FeatureClassifier(nn.Module):
         return x
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        self._captured = {}
-        try:
-            with torch.inference_mode():
-                logits = self.module(self.preprocess(x)).float()
-            feats = {layer: self._captured[layer] for layer in self.layer_names}
-        finally:
-            self._captured = None
-        return logits, feats
+        with torch.inference_mode():
+            out = self.extractor(self.preprocess(x))
+        feats = {layer: canonical_features(out[layer]) for layer in self.layer_names}
+        return out[self._logits_key].float(), feats
 
 
 # ----------------------------------------------------------------------------------- registry
