@@ -1,7 +1,7 @@
 """Images branch in process: digits data and models, and the stage's glue.
 
-- hierphase.images.digits: upsampling checked against an independent numpy computation, the
-  split is deterministic / stratified / disjoint, shards interleave the classes, the shift
+- hierphase.images.digits_data, digits_cnn, ddpm_training: upsampling checked against an
+  independent numpy computation, the split is deterministic / stratified / disjoint, shards interleave the classes, the shift
   augmentation equals explicit slicing, training is reproducible and the saved models load
   through the engine's adapters.
 - hierphase.stages.images: the aggregated tables against direct counting, per-image seeds
