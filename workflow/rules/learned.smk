@@ -8,7 +8,7 @@ include: "learned_common.smk"
 
 
 wildcard_constraints:
-    lexp=_learned_alternatives(LEARNED_EXPERIMENTS),
+    lexp=alternatives(LEARNED_EXPERIMENTS),
     lproc="gaussian|masking|uniform",
     P=r"\d+",
     tseed=r"\d+",

@@ -6,10 +6,6 @@ LEARNED_EXPERIMENTS = LEARNED.get("experiments", {})
 LEARNED_DIR = "results/learned"
 
 
-def _learned_alternatives(names):
-    return "|".join(sorted(names)) if names else "(?!)"
-
-
 def learned_exp(wildcards):
     return LEARNED_EXPERIMENTS[wildcards.lexp]
 

@@ -3,6 +3,9 @@
 # Only the sweeps are heavy: on a cluster every other rule runs on the submitting node.
 
 
+include: "rhm_common.smk"
+
+
 localrules:
     rhm_rules,
     rhm_data,
