@@ -99,6 +99,7 @@ if IMG["enabled"]:
 
 wildcard_constraints:
     k=r"\d+",
+    shard=r"\d+",
 
 
 def images_seed(stage, *wildcards):

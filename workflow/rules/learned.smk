@@ -1,17 +1,10 @@
 # Learned branch: trained denoisers on RHM data, swept forward-backward like exact BP.
 # rules -> per (experiment, process, P, seed): train -> generate (grammaticality, memorisation)
 # and sweep (kept table) ; per (experiment, process): exact-BP sweep on the same noisy states ->
-# tables -> figures. Wildcards are prefixed (lexp, lproc) so they never collide with the RHM ones.
+# tables -> figures.
 
 
 include: "learned_common.smk"
-
-
-wildcard_constraints:
-    lexp=alternatives(LEARNED_EXPERIMENTS),
-    lproc="gaussian|masking|uniform",
-    P=r"\d+",
-    tseed=r"\d+",
 
 
 # On a cluster only training, generation and the sweeps (learned and BP) get jobs of their own.
@@ -25,10 +18,10 @@ localrules:
 
 rule learned_rules:
     output:
-        rules=f"{LEARNED_DIR}/rules/{{lexp}}/rules.pt",
-        meta=sidecar(f"{LEARNED_DIR}/rules/{{lexp}}/rules.pt"),
+        rules=f"{LEARNED_DIR}/rules/{{experiment}}/rules.pt",
+        meta=sidecar(f"{LEARNED_DIR}/rules/{{experiment}}/rules.pt"),
     log:
-        "logs/learned/rules/{lexp}.log",
+        "logs/learned/rules/{experiment}.log",
     conda:
         "../../envs/learned.yaml"
     threads: 1
@@ -42,7 +35,7 @@ rule learned_rules:
         L=lambda wc: learned_exp(wc)["L"],
         n_classes=lambda wc: learned_exp(wc)["n_classes"] or learned_exp(wc)["v"],
         seed=lambda wc: derive_seed(
-            config["seed"], "learned-rules", wc.lexp, learned_exp(wc)["rule_seed"]
+            config["seed"], "learned-rules", wc.experiment, learned_exp(wc)["rule_seed"]
         ),
     script:
         "../scripts/learned_rules.py"
@@ -52,16 +45,16 @@ rule learned_train:
     input:
         rules=rules.learned_rules.output.rules,
     output:
-        model=f"{LEARNED_DIR}/models/{{lexp}}/{{lproc}}/P{{P}}/seed{{tseed}}/model.pt",
-        loss=f"{LEARNED_DIR}/models/{{lexp}}/{{lproc}}/P{{P}}/seed{{tseed}}/loss.parquet",
-        loss_csv=f"{LEARNED_DIR}/models/{{lexp}}/{{lproc}}/P{{P}}/seed{{tseed}}/loss.csv",
+        model=f"{LEARNED_DIR}/models/{{experiment}}/{{process}}/P{{P}}/seed{{train_seed}}/model.pt",
+        loss=f"{LEARNED_DIR}/models/{{experiment}}/{{process}}/P{{P}}/seed{{train_seed}}/loss.parquet",
+        loss_csv=f"{LEARNED_DIR}/models/{{experiment}}/{{process}}/P{{P}}/seed{{train_seed}}/loss.csv",
         meta=sidecar(
-            f"{LEARNED_DIR}/models/{{lexp}}/{{lproc}}/P{{P}}/seed{{tseed}}/loss.parquet"
+            f"{LEARNED_DIR}/models/{{experiment}}/{{process}}/P{{P}}/seed{{train_seed}}/loss.parquet"
         ),
     log:
-        "logs/learned/train/{lexp}/{lproc}/P{P}/seed{tseed}.log",
+        "logs/learned/train/{experiment}/{process}/P{P}/seed{train_seed}.log",
     benchmark:
-        "logs/benchmarks/learned/train/{lexp}/{lproc}/P{P}/seed{tseed}.tsv"
+        "logs/benchmarks/learned/train/{experiment}/{process}/P{P}/seed{train_seed}.tsv"
     conda:
         "../../envs/learned.yaml"
     threads: 1
@@ -84,14 +77,14 @@ rule learned_generation:
         rules=rules.learned_rules.output.rules,
         model=rules.learned_train.output.model,
     output:
-        table=f"{LEARNED_DIR}/eval/{{lexp}}/{{lproc}}/P{{P}}/seed{{tseed}}/generation.parquet",
+        table=f"{LEARNED_DIR}/eval/{{experiment}}/{{process}}/P{{P}}/seed{{train_seed}}/generation.parquet",
         meta=sidecar(
-            f"{LEARNED_DIR}/eval/{{lexp}}/{{lproc}}/P{{P}}/seed{{tseed}}/generation.parquet"
+            f"{LEARNED_DIR}/eval/{{experiment}}/{{process}}/P{{P}}/seed{{train_seed}}/generation.parquet"
         ),
     log:
-        "logs/learned/generation/{lexp}/{lproc}/P{P}/seed{tseed}.log",
+        "logs/learned/generation/{experiment}/{process}/P{P}/seed{train_seed}.log",
     benchmark:
-        "logs/benchmarks/learned/generation/{lexp}/{lproc}/P{P}/seed{tseed}.tsv"
+        "logs/benchmarks/learned/generation/{experiment}/{process}/P{P}/seed{train_seed}.tsv"
     conda:
         "../../envs/learned.yaml"
     threads: 1
@@ -113,14 +106,14 @@ rule learned_sweep:
         rules=rules.learned_rules.output.rules,
         model=rules.learned_train.output.model,
     output:
-        table=f"{LEARNED_DIR}/eval/{{lexp}}/{{lproc}}/P{{P}}/seed{{tseed}}/kept.parquet",
+        table=f"{LEARNED_DIR}/eval/{{experiment}}/{{process}}/P{{P}}/seed{{train_seed}}/kept.parquet",
         meta=sidecar(
-            f"{LEARNED_DIR}/eval/{{lexp}}/{{lproc}}/P{{P}}/seed{{tseed}}/kept.parquet"
+            f"{LEARNED_DIR}/eval/{{experiment}}/{{process}}/P{{P}}/seed{{train_seed}}/kept.parquet"
         ),
     log:
-        "logs/learned/sweep/{lexp}/{lproc}/P{P}/seed{tseed}.log",
+        "logs/learned/sweep/{experiment}/{process}/P{P}/seed{train_seed}.log",
     benchmark:
-        "logs/benchmarks/learned/sweep/{lexp}/{lproc}/P{P}/seed{tseed}.tsv"
+        "logs/benchmarks/learned/sweep/{experiment}/{process}/P{P}/seed{train_seed}.tsv"
     conda:
         "../../envs/learned.yaml"
     threads: 1
@@ -129,7 +122,7 @@ rule learned_sweep:
         runtime=60,
         gpu=LEARNED["resources"]["gpus"],
     params:
-        grid=lambda wc: LEARNED["evaluation"]["grid"][wc.lproc],
+        grid=lambda wc: LEARNED["evaluation"]["grid"][wc.process],
         n=LEARNED["evaluation"]["n_sweep"],
         batch_size=LEARNED["sampling"]["batch_size"],
         device=LEARNED["device"],
@@ -143,12 +136,12 @@ rule learned_bp_reference:
     input:
         rules=rules.learned_rules.output.rules,
     output:
-        table=f"{LEARNED_DIR}/bp/{{lexp}}/{{lproc}}/kept.parquet",
-        meta=sidecar(f"{LEARNED_DIR}/bp/{{lexp}}/{{lproc}}/kept.parquet"),
+        table=f"{LEARNED_DIR}/bp/{{experiment}}/{{process}}/kept.parquet",
+        meta=sidecar(f"{LEARNED_DIR}/bp/{{experiment}}/{{process}}/kept.parquet"),
     log:
-        "logs/learned/bp/{lexp}/{lproc}.log",
+        "logs/learned/bp/{experiment}/{process}.log",
     benchmark:
-        "logs/benchmarks/learned/bp/{lexp}/{lproc}.tsv"
+        "logs/benchmarks/learned/bp/{experiment}/{process}.tsv"
     conda:
         "../../envs/learned.yaml"
     threads: 1
@@ -157,7 +150,7 @@ rule learned_bp_reference:
         runtime=30,
     params:
         cfg={k: LEARNED[k] for k in ("schedule", "sampling")},
-        grid=lambda wc: LEARNED["evaluation"]["grid"][wc.lproc],
+        grid=lambda wc: LEARNED["evaluation"]["grid"][wc.process],
         n=LEARNED["evaluation"]["n_sweep"],
         rule_seed=lambda wc: learned_exp(wc)["rule_seed"],
         root_seed=config["seed"],
@@ -205,14 +198,14 @@ rule learned_fig_kept:
         kept=rules.learned_tables.output.kept,
     output:
         png=report(
-            f"{LEARNED_DIR}/figures/kept_{{lexp}}_{{lproc}}.png",
+            f"{LEARNED_DIR}/figures/kept_{{experiment}}_{{process}}.png",
             caption="../report/learned/kept.rst",
             category="RHM, learned denoisers",
-            subcategory="{lexp}",
+            subcategory="{experiment}",
         ),
-        pdf=f"{LEARNED_DIR}/figures/kept_{{lexp}}_{{lproc}}.pdf",
+        pdf=f"{LEARNED_DIR}/figures/kept_{{experiment}}_{{process}}.pdf",
     log:
-        "logs/learned/figures/kept_{lexp}_{lproc}.log",
+        "logs/learned/figures/kept_{experiment}_{process}.log",
     conda:
         "../../envs/learned.yaml"
     threads: 1

@@ -1,4 +1,5 @@
-# Learned branch bookkeeping: config shortcuts, the list of trained models, target lists.
+# Learned branch bookkeeping: config shortcuts, wildcard constraints, the list of trained models,
+# target lists.
 from hierphase.seeding import derive_seed
 
 LEARNED = config["learned"]
@@ -6,8 +7,17 @@ LEARNED_EXPERIMENTS = LEARNED.get("experiments", {})
 LEARNED_DIR = "results/learned"
 
 
+wildcard_constraints:
+    experiment=wildcard_values("experiment", LEARNED_EXPERIMENTS),
+    process=wildcard_values(
+        "process", {p for e in LEARNED_EXPERIMENTS.values() for p in e["processes"]}
+    ),
+    P=r"\d+",
+    train_seed=r"\d+",
+
+
 def learned_exp(wildcards):
-    return LEARNED_EXPERIMENTS[wildcards.lexp]
+    return LEARNED_EXPERIMENTS[wildcards.experiment]
 
 
 def learned_runs():

@@ -5,6 +5,6 @@ from hierphase.stages import learned as stage
 jobs.log_to(snakemake.log[0])
 jobs.limit_threads(snakemake.threads)
 p, wc = snakemake.params, snakemake.wildcards
-table = stage.bp_reference(rhm.load_rules(snakemake.input.rules), p.cfg, wc.lproc, p.grid, p.n, p.root_seed,
-                                wc.lexp, p.rule_seed)
+table = stage.bp_reference(rhm.load_rules(snakemake.input.rules), p.cfg, wc.process, p.grid, p.n, p.root_seed,
+                                wc.experiment, p.rule_seed)
 io.write_table(table, snakemake.output.table, config=jobs.job_config(wc, p), seed=p.root_seed)

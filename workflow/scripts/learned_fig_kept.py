@@ -5,5 +5,5 @@ from hierphase.plots.style import save_figure
 
 jobs.log_to(snakemake.log[0])
 wc = snakemake.wildcards
-fig = plots.kept_overlay(io.read_table(snakemake.input.kept), wc.lexp, wc.lproc)
+fig = plots.kept_overlay(io.read_table(snakemake.input.kept), wc.experiment, wc.process)
 save_figure(fig, snakemake.output.png, snakemake.output.pdf)

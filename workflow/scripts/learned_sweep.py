@@ -6,6 +6,6 @@ jobs.log_to(snakemake.log[0])
 jobs.limit_threads(snakemake.threads)
 p, wc = snakemake.params, snakemake.wildcards
 table = stage.evaluate_sweep(rhm.load_rules(snakemake.input.rules), snakemake.input.model, p.grid, p.n,
-                                  p.root_seed, wc.lexp, int(wc.P), int(wc.tseed), p.rule_seed,
+                                  p.root_seed, wc.experiment, int(wc.P), int(wc.train_seed), p.rule_seed,
                                   batch_size=p.batch_size, device=p.device)
 io.write_table(table, snakemake.output.table, config=jobs.job_config(wc, p), seed=p.root_seed)
