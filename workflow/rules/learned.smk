@@ -35,7 +35,10 @@ rule learned_rules:
         L=lambda wc: learned_exp(wc)["L"],
         n_classes=lambda wc: learned_exp(wc)["n_classes"] or learned_exp(wc)["v"],
         seed=lambda wc: derive_seed(
-            config["seed"], "learned-rules", wc.experiment, learned_exp(wc)["rule_seed"]
+            config["seed"],
+            "learned-rules",
+            wc.experiment,
+            learned_exp(wc)["rule_seed"],
         ),
     script:
         "../scripts/learned_rules.py"
