@@ -20,8 +20,8 @@ localrules:
 
 rule rhm_rules:
     output:
-        rules="results/rhm/rules/{experiment}/L{L}/rules{rule_seed}/rules.pt",
-        meta="results/rhm/rules/{experiment}/L{L}/rules{rule_seed}/rules.meta.json",
+        rules=RHM_RULES,
+        meta=sidecar(RHM_RULES),
     log:
         "logs/rhm/rules/{experiment}/L{L}/rules{rule_seed}.log",
     conda:
@@ -44,8 +44,8 @@ rule rhm_data:
     input:
         rules=rules.rhm_rules.output.rules,
     output:
-        trees="results/rhm/data/{experiment}/L{L}/rules{rule_seed}/trees.pt",
-        meta="results/rhm/data/{experiment}/L{L}/rules{rule_seed}/trees.meta.json",
+        trees=RHM_TREES,
+        meta=sidecar(RHM_TREES),
     log:
         "logs/rhm/data/{experiment}/L{L}/rules{rule_seed}.log",
     conda:
@@ -66,9 +66,9 @@ rule rhm_sweep:
         rules=rules.rhm_rules.output.rules,
         trees=rules.rhm_data.output.trees,
     output:
-        table="results/rhm/sweep/{experiment}/L{L}/rules{rule_seed}/{process}/shard{shard}.parquet",
-        meta="results/rhm/sweep/{experiment}/L{L}/rules{rule_seed}/{process}/shard{shard}.meta.json",
-        csv="results/rhm/sweep/{experiment}/L{L}/rules{rule_seed}/{process}/shard{shard}.csv",
+        table=RHM_SWEEP,
+        meta=sidecar(RHM_SWEEP),
+        csv=RHM_SWEEP.replace(".parquet", ".csv"),
     log:
         "logs/rhm/sweep/{experiment}/L{L}/rules{rule_seed}/{process}/shard{shard}.log",
     benchmark:
@@ -96,9 +96,9 @@ rule rhm_aggregate:
     input:
         shards=rhm_sweep_shards,
     output:
-        table="results/rhm/aggregate/{experiment}/kept.parquet",
-        meta="results/rhm/aggregate/{experiment}/kept.meta.json",
-        csv="results/rhm/aggregate/{experiment}/kept.csv",
+        table=RHM_KEPT,
+        meta=sidecar(RHM_KEPT),
+        csv=RHM_KEPT.replace(".parquet", ".csv"),
     log:
         "logs/rhm/aggregate/{experiment}.log",
     conda:
@@ -113,9 +113,9 @@ rule rhm_aggregate:
 
 rule rhm_theory:
     output:
-        table="results/rhm/theory/{experiment}/L{L}.parquet",
-        meta="results/rhm/theory/{experiment}/L{L}.meta.json",
-        csv="results/rhm/theory/{experiment}/L{L}.csv",
+        table=RHM_THEORY,
+        meta=sidecar(RHM_THEORY),
+        csv=RHM_THEORY.replace(".parquet", ".csv"),
     log:
         "logs/rhm/theory/{experiment}/L{L}.log",
     conda:
@@ -136,9 +136,9 @@ rule rhm_theory:
 
 rule rhm_theory_summary:
     output:
-        table="results/rhm/theory/{experiment}/summary.parquet",
-        meta="results/rhm/theory/{experiment}/summary.meta.json",
-        csv="results/rhm/theory/{experiment}/summary.csv",
+        table=RHM_THEORY_SUMMARY,
+        meta=sidecar(RHM_THEORY_SUMMARY),
+        csv=RHM_THEORY_SUMMARY.replace(".parquet", ".csv"),
     log:
         "logs/rhm/theory/{experiment}/summary.log",
     conda:

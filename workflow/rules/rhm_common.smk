@@ -32,6 +32,12 @@ check_rhm_config(config["rhm"])
 RHM = config["rhm"]
 RHM_EXPERIMENTS = RHM["experiments"]
 RHM_TIME_PROCESSES = ("gaussian", "masking", "uniform")
+RHM_RULES = "results/rhm/rules/{experiment}/L{L}/rules{rule_seed}/rules.pt"
+RHM_TREES = "results/rhm/data/{experiment}/L{L}/rules{rule_seed}/trees.pt"
+RHM_SWEEP = "results/rhm/sweep/{experiment}/L{L}/rules{rule_seed}/{process}/shard{shard}.parquet"
+RHM_KEPT = "results/rhm/aggregate/{experiment}/kept.parquet"
+RHM_THEORY = "results/rhm/theory/{experiment}/L{L}.parquet"
+RHM_THEORY_SUMMARY = "results/rhm/theory/{experiment}/summary.parquet"
 RHM_FIGURES = "results/rhm/figures/{experiment}"
 
 
@@ -86,7 +92,9 @@ def rhm_sweep_shards(wildcards):
     """Every shard of one experiment: L x rule seed x process x grid block."""
     exp = rhm_exp(wildcards)
     return [
-        f"results/rhm/sweep/{wildcards.experiment}/L{L}/rules{r}/{process}/shard{k}.parquet"
+        RHM_SWEEP.format(
+            experiment=wildcards.experiment, L=L, rule_seed=r, process=process, shard=k
+        )
         for L in exp["L"]
         for r in exp["rule_seeds"]
         for process, blocks in exp["processes"].items()
@@ -96,11 +104,7 @@ def rhm_sweep_shards(wildcards):
 
 def rhm_theory_tables(wildcards):
     exp = rhm_exp(wildcards)
-    return expand(
-        "results/rhm/theory/{experiment}/L{L}.parquet",
-        experiment=wildcards.experiment,
-        L=exp["L"],
-    )
+    return expand(RHM_THEORY, experiment=wildcards.experiment, L=exp["L"])
 
 
 def rhm_mem_mb(wildcards):
@@ -121,7 +125,7 @@ def rhm_targets():
         figures += [f"time_{p}" for p in RHM_TIME_PROCESSES if p in exp["processes"]]
         targets += [f"{base}/{f}.{ext}" for f in figures for ext in ("png", "pdf")]
         targets += [
-            f"results/rhm/aggregate/{name}/kept.parquet",
-            f"results/rhm/theory/{name}/summary.parquet",
+            RHM_KEPT.format(experiment=name),
+            RHM_THEORY_SUMMARY.format(experiment=name),
         ]
     return targets
