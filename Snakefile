@@ -18,6 +18,8 @@ include: "workflow/rules/images.smk"
 
 
 rule all:
+    """Every enabled branch (one branch alone: `snakemake rhm`, `learned` or `images`)."""
     default_target: True
     input:
         final_targets(),
+    localrule: True

@@ -7,6 +7,13 @@
 include: "learned_common.smk"
 
 
+rule learned:
+    """Target: only the learned branch (`snakemake learned`)."""
+    input:
+        learned_targets(),
+    localrule: True
+
+
 # On a cluster only training, generation and the sweeps (learned and BP) get jobs of their own.
 localrules:
     learned_rules,

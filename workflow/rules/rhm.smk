@@ -6,6 +6,13 @@
 include: "rhm_common.smk"
 
 
+rule rhm:
+    """Target: only the RHM branch (`snakemake rhm`)."""
+    input:
+        rhm_targets(),
+    localrule: True
+
+
 localrules:
     rhm_rules,
     rhm_data,
