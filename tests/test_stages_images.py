@@ -166,7 +166,7 @@ def test_sweep_at_k0_needs_no_model_and_returns_the_clean_images(tmp_path):
         P.load_sweep_model(1, "train", tmp_path / "not-there")
     images = torch.randint(0, 256, (3, 1, 8, 8), dtype=torch.uint8)
     shard = {"images": images, "names": ["a", "b", "c"], "labels": torch.tensor([0, 1, 2])}
-    x0_hat, record = P.sweep_shard(None, shard, 0, num_steps=10, root_seed=0, batch_size=2,
+    x0_hat, record = P.sweep_shard(None, shard, 0, num_steps=10, seed=0, batch_size=2,
                                    progress=False)
     assert torch.equal(x0_hat, images)
     assert (record["k"], record["K"], record["t_over_T"]) == (0, 10, 0.0)

@@ -102,10 +102,10 @@ wildcard_constraints:
     shard=r"\d+",
 
 
-def images_seed(stage, *wildcards):
-    """Seed of one job: root seed, the stage's offset in images.seeds, the stage and wildcards."""
-    offset = IMG["seeds"].get(stage, 0)
-    return derive_seed(config["seed"], "images", stage, offset, *wildcards)
+def images_seed(stage, *parts):
+    """Seed of one job (job_seed): the stage's offset in images.seeds comes first among its parts,
+    so changing it redraws that stage alone."""
+    return job_seed("images", stage, IMG["seeds"].get(stage, 0), *parts)
 
 
 def images_model_input():

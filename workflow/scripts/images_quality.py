@@ -13,7 +13,7 @@ model = load_diffusion_model(p.kind, snakemake.input.model, device=p.device, dty
                              flags=p.adm_flags)
 held = read_shard(snakemake.input.held_out)
 accuracy = float((clf(to_model_scale(held["images"]))[0].argmax(1).cpu() == held["labels"]).float().mean())
-samples = unconditional_samples(model, q["n_samples"], num_steps=p.respaced_steps, root_seed=p.seed,
+samples = unconditional_samples(model, q["n_samples"], num_steps=p.respaced_steps, seed=p.seed,
                                 batch_size=p.batch_size)
 confidence = clf(to_model_scale(samples))[0].softmax(1).max(1).values.cpu()
 save_tensors(out.samples, {"images": samples, "confidence": confidence}, seed=p.seed)

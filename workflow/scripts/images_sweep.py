@@ -9,7 +9,7 @@ p, k = snakemake.params, int(snakemake.wildcards.k)
 model = load_sweep_model(k, p.kind, snakemake.input.model, device=p.device, dtype=p.dtype,
                          flags=p.adm_flags)
 clean = read_shard(snakemake.input.shard)
-x0_hat, record = sweep_shard(model, clean, k, num_steps=p.respaced_steps, root_seed=p.seed,
+x0_hat, record = sweep_shard(model, clean, k, num_steps=p.respaced_steps, seed=p.seed,
                              batch_size=p.batch_size)
 write_sweep(snakemake.output.sweep, x0_hat, clean, record, seed=p.seed,
             config={"k": k, "respaced_steps": p.respaced_steps, "model": str(snakemake.input.model)})

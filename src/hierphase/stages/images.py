@@ -54,10 +54,11 @@ MEASURE_COLUMNS = ["name", "label", "k", "K", "t", "t_over_T", "pred_x0", "pred_
                    "layer", "depth", "similarity"]
 
 
-def image_seeds(root_seed: int, stage: str, k: int, names: Sequence[str]) -> list[int]:
-    """One seed per image from the config seed, the stage, k and the image's name, so an image
-    gets the same noise whatever shard it lands in and however the sweep is split."""
-    return [derive_seed(root_seed, "images", stage, int(k), str(name)) for name in names]
+def image_seeds(seed: int, stage: str, k: int, names: Sequence[str]) -> list[int]:
+    """One seed per image from the job's ``seed`` (the same for every shard of a stage), the
+    stage, k and the image's name, so an image gets the same noise whatever shard it lands in and
+    however the sweep is split."""
+    return [derive_seed(seed, "images", stage, int(k), str(name)) for name in names]
 
 
 def load_diffusion_model(kind: str, path: str | os.PathLike, *, device: str = "auto",
@@ -80,7 +81,7 @@ def load_sweep_model(k: int, kind: str, path: str | os.PathLike, **kwargs):
     return load_diffusion_model(kind, path, **kwargs)
 
 
-def sweep_shard(model, shard: Mapping, k: int, *, num_steps: int, root_seed: int,
+def sweep_shard(model, shard: Mapping, k: int, *, num_steps: int, seed: int,
                 batch_size: int, progress: bool = True) -> tuple[torch.Tensor, dict]:
     """Forward-backward every image of ``shard`` at respaced step ``k``: returns x̂0 as uint8
     (N, C, H, W) (as OpenAI's sampler saves its samples) and the step's record (k, K, t, t/T).
@@ -89,7 +90,7 @@ def sweep_shard(model, shard: Mapping, k: int, *, num_steps: int, root_seed: int
     from hierphase.images.shards import to_model_scale, to_uint8
 
     x0 = to_model_scale(shard["images"])
-    seeds = image_seeds(root_seed, "sweep", k, shard["names"])
+    seeds = image_seeds(seed, "sweep", k, shard["names"])
     out = forward_backward(model, x0, k, seeds, batch_size, progress, num_steps=num_steps)
     return to_uint8(out.x0_hat), out.record()
 
@@ -151,7 +152,7 @@ def aggregate(shards: Sequence[pd.DataFrame], *, dataset: str, model: str,
     return kept, sim
 
 
-def unconditional_samples(model, n: int, *, num_steps: int, root_seed: int, batch_size: int,
+def unconditional_samples(model, n: int, *, num_steps: int, seed: int, batch_size: int,
                           progress: bool = True) -> torch.Tensor:
     """``n`` unconditional samples (uint8) with the respaced ancestral sampler: forward-backward
     at k = K from x0 = 0, i.e. x_K ~ N(0, (1 - abar_T) I), then all K reverse steps."""
@@ -161,7 +162,7 @@ def unconditional_samples(model, n: int, *, num_steps: int, root_seed: int, batc
     from hierphase.images.shards import to_uint8
 
     shape = (n, model.channels, model.image_size, model.image_size)
-    seeds = image_seeds(root_seed, "samples", num_steps, [f"sample-{i}" for i in range(n)])
+    seeds = image_seeds(seed, "samples", num_steps, [f"sample-{i}" for i in range(n)])
     out = forward_backward(model, torch.zeros(shape), num_steps, seeds, batch_size, progress,
                            num_steps=num_steps)
     return to_uint8(out.x0_hat)
