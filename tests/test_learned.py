@@ -21,14 +21,10 @@ from hierphase.tables import LEARNED_KEPT_COLUMNS
 torch.set_num_threads(1)
 
 SCHEDULE = noise.GaussianSchedule()
-TINY_CFG = {
-    "device": "cpu",
-    "schedule": {"T": 1000, "kind": "linear", "beta_start": 1e-4, "beta_end": 0.02},
-    "sampling": {"steps": {"gaussian": 20, "masking": 8, "uniform": 20}, "batch_size": 256},
-    "network": {"arch": "tree_unet", "width": 16, "blocks": 1, "expansion": 2},
-    "training": {"steps": 24, "batch_size": 16, "lr": 3e-3, "weight_decay": 0.0, "warmup": 4,
-                 "min_lr_ratio": 0.05, "grad_clip": 1.0, "log_every": 5, "checkpoint_every": 10},
-}
+#: A few training steps of a tiny network: what the glue tests train.
+TINY_TRAINING = train.TrainConfig(steps=24, batch_size=16, lr=3e-3, warmup=4, log_every=5,
+                                  checkpoint_every=10)
+TINY_NETWORK = {"arch": "tree_unet", "width": 16, "blocks": 1, "expansion": 2}
 
 
 @pytest.fixture(scope="module")
@@ -248,22 +244,32 @@ def test_training_learns_the_grammar(rules):
 def test_train_model_writes_checkpoint_and_loss(rules, tmp_path):
     model = tmp_path / "model.pt"
     loss = tmp_path / "loss.parquet"
-    table = stage.train_model(rules, TINY_CFG, 0, "x", "gaussian", 32, 0, model, loss, progress=False)
+    table = stage.train_model(rules, "gaussian", SCHEDULE, TINY_TRAINING, **TINY_NETWORK,
+                              experiment="x", P=32, train_seed=0, data_seed=1, seed=2,
+                              model_path=model, loss_parquet=loss, progress=False)
     assert model.exists() and loss.exists() and not (tmp_path / "model.pt.resume").exists()
     assert table["step"].tolist() == [5, 10, 15, 20, 24]
-    proc, net, meta = stage.load_model(model)
-    assert proc.name == "gaussian" and meta["P"] == 32 and meta["name"] == "tree_unet_P32_s0"
-    kept = stage.evaluate_sweep(rules, model, [0.0, 0.3], 20, 0, "x", 32, 0, 0, progress=False)
+    proc, net, meta = stage.load_model(model, sample_steps=20)
+    assert proc.name == "gaussian" and proc.sample_steps == 20 and proc.schedule == SCHEDULE
+    assert meta["P"] == 32 and meta["name"] == "tree_unet_P32_s0" and meta["train_seed"] == 2
+    assert "sampling_steps" not in meta  # the model does not depend on how it is sampled
+    kept = stage.evaluate_sweep(rules, model, [0.0, 0.3], 20, sample_steps=20, seed=3,
+                                experiment="x", P=32, train_seed=0, rule_seed=0, progress=False)
     assert list(kept.columns) == LEARNED_KEPT_COLUMNS
     assert (kept.loc[kept["noise"] == 0.0, "kept_sampled"] == 1.0).all()  # t = 0: nothing to undo
-    exact = stage.bp_reference(rules, TINY_CFG, "gaussian", [0.0, 0.3], 20, 0, "x", 0, progress=False)
+    exact = stage.bp_reference(rules, "gaussian", SCHEDULE, [0.0, 0.3], 20, seed=3, experiment="x",
+                               rule_seed=0, progress=False)
     assert (exact["model"] == "bp").all() and exact["P"].isna().all()
+    row = stage.evaluate_generation(rules, model, 16, sample_steps=20, data_seed=1, seed=4,
+                                    experiment="x", P=32, train_seed=0)
+    assert row[["experiment", "P", "seed"]].values.tolist() == [["x", 32, 0]]
 
 
-def test_training_set_depends_on_P_and_seed_only(rules):
-    a = stage.training_set(rules, 0, "x", 16, 0)
-    assert torch.equal(a, stage.training_set(rules, 0, "x", 16, 0))
-    assert not torch.equal(a, stage.training_set(rules, 0, "x", 16, 1))
+def test_training_set_is_its_seed_s(rules):
+    a = stage.training_set(rules, 16, seed=0)
+    assert a.shape == (16, rules.d)
+    assert torch.equal(a, stage.training_set(rules, 16, seed=0))
+    assert not torch.equal(a, stage.training_set(rules, 16, seed=1))
     assert rhm.parse(rules, a).valid.all()
 
 

@@ -41,12 +41,7 @@ rule learned_rules:
         s=lambda wc: learned_exp(wc)["s"],
         L=lambda wc: learned_exp(wc)["L"],
         n_classes=lambda wc: learned_exp(wc)["n_classes"] or learned_exp(wc)["v"],
-        seed=lambda wc: derive_seed(
-            config["seed"],
-            "learned-rules",
-            wc.experiment,
-            learned_exp(wc)["rule_seed"],
-        ),
+        seed=lambda wc: learned_seed("rules", wc),
     script:
         "../scripts/learned_rules.py"
 
@@ -73,11 +68,11 @@ rule learned_train:
         runtime=LEARNED["resources"]["train_runtime"],
         gpu=LEARNED["resources"]["gpus"],
     params:
-        cfg={
-            k: LEARNED[k]
-            for k in ("device", "schedule", "network", "training", "sampling")
-        },
-        root_seed=config["seed"],
+        schedule=LEARNED["schedule"],
+        network=LEARNED["network"],
+        training=LEARNED["training"],
+        data_seed=lambda wc: learned_seed("data", wc),
+        seed=lambda wc: learned_seed("train", wc),
     script:
         "../scripts/learned_train.py"
 
@@ -103,10 +98,11 @@ rule learned_generation:
         runtime=60,
         gpu=LEARNED["resources"]["gpus"],
     params:
-        evaluation=LEARNED["evaluation"],
+        n=LEARNED["evaluation"]["n_generated"],
+        sample_steps=learned_sample_steps,
         batch_size=LEARNED["sampling"]["batch_size"],
-        device=LEARNED["device"],
-        root_seed=config["seed"],
+        data_seed=lambda wc: learned_seed("data", wc),
+        seed=lambda wc: learned_seed("generate", wc),
     script:
         "../scripts/learned_generation.py"
 
@@ -134,10 +130,10 @@ rule learned_sweep:
     params:
         grid=lambda wc: LEARNED["evaluation"]["grid"][wc.process],
         n=LEARNED["evaluation"]["n_sweep"],
+        sample_steps=learned_sample_steps,
         batch_size=LEARNED["sampling"]["batch_size"],
-        device=LEARNED["device"],
         rule_seed=lambda wc: learned_exp(wc)["rule_seed"],
-        root_seed=config["seed"],
+        seed=lambda wc: learned_seed("sweep", wc),
     script:
         "../scripts/learned_sweep.py"
 
@@ -159,11 +155,11 @@ rule learned_bp_reference:
         mem_mb=4000,
         runtime=30,
     params:
-        cfg={k: LEARNED[k] for k in ("schedule", "sampling")},
+        schedule=LEARNED["schedule"],
         grid=lambda wc: LEARNED["evaluation"]["grid"][wc.process],
         n=LEARNED["evaluation"]["n_sweep"],
         rule_seed=lambda wc: learned_exp(wc)["rule_seed"],
-        root_seed=config["seed"],
+        seed=lambda wc: learned_seed("sweep", wc),
     script:
         "../scripts/learned_bp_reference.py"
 

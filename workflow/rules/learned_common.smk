@@ -1,6 +1,5 @@
 # Learned branch bookkeeping: config shortcuts, wildcard constraints, the list of trained models,
 # target lists.
-from hierphase.seeding import derive_seed
 
 LEARNED = config["learned"]
 LEARNED_EXPERIMENTS = LEARNED.get("experiments", {})
@@ -18,6 +17,28 @@ wildcard_constraints:
 
 def learned_exp(wildcards):
     return LEARNED_EXPERIMENTS[wildcards.experiment]
+
+
+def learned_seed(stage, wildcards):
+    """Seed of one job (job_seed) from the wildcards its stage depends on: "rules" the experiment's
+    rule draw; "data" the training set of (experiment, P, training seed), the same for every
+    process; "train" and "generate" one model; "sweep" the test trees and noisy states of
+    (experiment, process), shared by the learned models and exact BP."""
+    wc = wildcards
+    if stage == "rules":
+        parts = (wc.experiment, learned_exp(wc)["rule_seed"])
+    elif stage == "data":
+        parts = (wc.experiment, int(wc.P), int(wc.train_seed))
+    elif stage == "sweep":
+        parts = (wc.experiment, wc.process)
+    else:
+        parts = (wc.experiment, wc.process, int(wc.P), int(wc.train_seed))
+    return job_seed("learned", stage, *parts)
+
+
+def learned_sample_steps(wildcards):
+    """Reverse steps of the sampler of the job's process (learned.sampling.steps)."""
+    return LEARNED["sampling"]["steps"][wildcards.process]
 
 
 def learned_runs():

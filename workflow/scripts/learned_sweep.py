@@ -4,8 +4,10 @@ from hierphase.stages import learned as stage
 
 jobs.log_to(snakemake.log[0])
 jobs.limit_threads(snakemake.threads)
+device = snakemake.config["learned"]["device"]  # where it runs, not a param: reruns nothing
 p, wc = snakemake.params, snakemake.wildcards
 table = stage.evaluate_sweep(rhm.load_rules(snakemake.input.rules), snakemake.input.model, p.grid, p.n,
-                                  p.root_seed, wc.experiment, int(wc.P), int(wc.train_seed), p.rule_seed,
-                                  batch_size=p.batch_size, device=p.device)
-io.write_table(table, snakemake.output.table, config=jobs.job_config(wc, p), seed=p.root_seed)
+                             sample_steps=p.sample_steps, seed=p.seed, experiment=wc.experiment,
+                             P=int(wc.P), train_seed=int(wc.train_seed), rule_seed=p.rule_seed,
+                             batch_size=p.batch_size, device=device)
+io.write_table(table, snakemake.output.table, config=jobs.job_config(wc, p), seed=p.seed)

@@ -1,10 +1,16 @@
-"""Learned branch, stage 2: train one denoiser (experiment, process, P, seed); checkpoint + loss table.
-An interrupted job resumes from <model>.resume when rerun with the same config."""
+"""Learned branch, stage 2: train one denoiser (experiment, process, P, training seed);
+checkpoint + loss table. An interrupted job resumes from <model>.resume when rerun unchanged."""
 from hierphase import jobs, rhm
+from hierphase.learned.train import TrainConfig
+from hierphase.noise import GaussianSchedule
 from hierphase.stages import learned as stage
 
 jobs.log_to(snakemake.log[0])
 jobs.limit_threads(snakemake.threads)
+device = snakemake.config["learned"]["device"]  # where it runs, not a param: reruns nothing
 p, wc, out = snakemake.params, snakemake.wildcards, snakemake.output
-stage.train_model(rhm.load_rules(snakemake.input.rules), p.cfg, p.root_seed, wc.experiment, wc.process, int(wc.P),
-                       int(wc.train_seed), out.model, out.loss, out.loss_csv)
+stage.train_model(rhm.load_rules(snakemake.input.rules), wc.process, GaussianSchedule(**p.schedule),
+                  TrainConfig(**p.training), **p.network, experiment=wc.experiment, P=int(wc.P),
+                  train_seed=int(wc.train_seed), data_seed=p.data_seed, seed=p.seed,
+                  model_path=out.model, loss_parquet=out.loss, loss_csv=out.loss_csv,
+                  device=device)

@@ -1,36 +1,36 @@
-"""From the ``learned`` config section to objects, and whole stages as single calls for the rules.
+"""Glue of the learned branch of the workflow: one function per stage, on typed values.
 
-Each function here is what one workflow script calls: train a model for (experiment, process, P,
-seed) and write its checkpoint and loss table; load it back; evaluate it. Seeds derive from the root
-seed and the stage's names (:func:`hierphase.seeding.derive_seed`), never from job order.
+Each function is what one workflow script calls: train a model for (experiment, process, P,
+training seed) and write its checkpoint and loss table; load it back; evaluate it; sweep exact BP
+on the same noisy states. Seeds are the workflow's (``job_seed`` in ``workflow/rules/common.smk``),
+handed over as integers; the functions below only derive sub-seeds from them (network
+initialisation, batches). It imports no Snakemake.
 """
 
 from __future__ import annotations
 
 import shutil
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Sequence
 
 import pandas as pd
 import torch
 
-from hierphase import noise as hnoise
 from hierphase import rhm
 from hierphase.io import atomic_path, write_table
-from hierphase.seeding import derive_seed
 from hierphase.learned.diffusion import make_process
 from hierphase.learned.networks import NetworkConfig, build_network
 from hierphase.devices import resolve_device
 from hierphase.learned.train import TrainConfig, load_checkpoint, train
+from hierphase.noise import GaussianSchedule
+from hierphase.seeding import derive_seed
 
 __all__ = [
     "model_name",
-    "process_from_config",
-    "train_seed",
     "training_set",
     "train_model",
     "load_model",
-    "sweep_seed",
     "evaluate_generation",
     "evaluate_sweep",
     "bp_reference",
@@ -38,113 +38,111 @@ __all__ = [
 ]
 
 
-def model_name(arch: str, P: int, seed: int) -> str:
+def model_name(arch: str, P: int, train_seed: int) -> str:
     """The ``model`` column of the learned tables: architecture, training-set size and seed."""
-    return f"{arch}_P{int(P)}_s{int(seed)}"
+    return f"{arch}_P{int(P)}_s{int(train_seed)}"
 
 
-def process_from_config(name: str, v: int, cfg: Mapping[str, Any]):
-    return make_process(name, v, hnoise.schedule_from_config(cfg["schedule"]), int(cfg["sampling"]["steps"][name]))
+def training_set(rules, P: int, seed: int) -> torch.Tensor:
+    """The ``P`` training data (leaves) drawn with ``seed``; the workflow gives every process of
+    one (experiment, P, training seed) the same seed, hence the same data."""
+    return rhm.sample_trees(rules, int(P), int(seed))[-1]
 
 
-def train_seed(root_seed: int, experiment: str, process: str, P: int, seed: int) -> int:
-    return derive_seed(root_seed, "learned-train", experiment, process, int(P), int(seed))
-
-
-def training_set(rules, root_seed: int, experiment: str, P: int, seed: int) -> torch.Tensor:
-    """The P training data (leaves) for (experiment, P, seed); shared by every process."""
-    trees = rhm.sample_trees(rules, int(P), derive_seed(root_seed, "learned-data", experiment, int(P), int(seed)))
-    return trees[-1]
-
-
-def train_model(rules, cfg: Mapping[str, Any], root_seed: int, experiment: str, process: str, P: int, seed: int,
-                model_path, loss_parquet, loss_csv=None, device: str | None = None, progress: bool = True,
+def train_model(rules, process: str, schedule: GaussianSchedule, training: TrainConfig, *,
+                arch: str, width: int, blocks: int, expansion: int, experiment: str, P: int,
+                train_seed: int, data_seed: int, seed: int, model_path, loss_parquet,
+                loss_csv=None, device: str = "cpu", progress: bool = True,
                 stop_after: int | None = None) -> pd.DataFrame:
     """Train one model and write its checkpoint (``model_path``) and loss table.
 
-    While training, checkpoints go to ``<model_path>.resume``; an interrupted job rerun with the same
-    config resumes from there. When done, the final checkpoint (weights, optimizer, generator state,
-    everything needed to rebuild the model) is moved onto ``model_path``.
+    ``data_seed`` draws the training set (:func:`training_set`), ``seed`` the initialisation and
+    every draw of the training; ``train_seed`` (the config's training seed) only names the model.
+    The model does not depend on how it will be sampled: the process is built without sampling
+    steps, and the evaluation stages give theirs to :func:`load_model`.
+
+    While training, checkpoints go to ``<model_path>.resume``; an interrupted job rerun with the
+    same values resumes from there. When done, the final checkpoint (weights, optimizer, generator
+    state, everything needed to rebuild the model) is moved onto ``model_path``.
     """
-    proc = process_from_config(process, rules.v, cfg)
+    proc = make_process(process, rules.v, schedule)
     net_cfg = NetworkConfig(in_channels=proc.in_channels, vocab=rules.v, s=rules.s, L=rules.L,
-                            width=int(cfg["network"]["width"]), blocks=int(cfg["network"]["blocks"]),
-                            expansion=int(cfg["network"]["expansion"]))
-    arch = cfg["network"]["arch"]
-    tseed = train_seed(root_seed, experiment, process, P, seed)
-    torch.manual_seed(derive_seed(tseed, "init"))
+                            width=int(width), blocks=int(blocks), expansion=int(expansion))
+    torch.manual_seed(derive_seed(seed, "init"))
     net = build_network(arch, net_cfg)
-    tcfg = TrainConfig(**cfg["training"])
-    data = training_set(rules, root_seed, experiment, P, seed)
-    name = model_name(arch, P, seed)
+    data = training_set(rules, P, data_seed)
+    name = model_name(arch, P, train_seed)
     meta = {"name": name, "arch": arch, "network": net_cfg.to_dict(), "process": process,
-            "schedule": dict(cfg["schedule"]), "sampling_steps": int(cfg["sampling"]["steps"][process]),
-            "experiment": experiment, "P": int(P), "seed": int(seed), "train_seed": tseed, "training": tcfg.to_dict()}
+            "schedule": asdict(schedule), "experiment": experiment, "P": int(P),
+            "seed": int(train_seed), "train_seed": int(seed), "training": training.to_dict()}
     resume = Path(str(model_path) + ".resume")
-    result = train(proc, net, data, tcfg, tseed, checkpoint=resume, device=resolve_device(device or cfg["device"], key="learned.device"),
-                   progress=progress, meta=meta, stop_after=stop_after)
-    table = result.loss_table.assign(experiment=experiment, process=process, model=name, P=int(P), seed=int(seed))
+    result = train(proc, net, data, training, seed, checkpoint=resume,
+                   device=resolve_device(device, key="learned.device"), progress=progress, meta=meta,
+                   stop_after=stop_after)
+    table = result.loss_table.assign(experiment=experiment, process=process, model=name, P=int(P),
+                                     seed=int(train_seed))
     if not result.finished:
         return table
     with atomic_path(model_path) as tmp:
         shutil.copyfile(resume, tmp)
     resume.unlink()
-    write_table(table, loss_parquet, loss_csv, config=dict(cfg), seed=tseed, model=name)
+    config = {key: meta[key] for key in ("process", "arch", "network", "schedule", "training")}
+    write_table(table, loss_parquet, loss_csv, config=config, seed=int(seed), model=name)
     return table
 
 
-def load_model(path, device: str = "cpu"):
-    """(process, network in eval mode, meta) from a checkpoint written by :func:`train_model`."""
+def load_model(path, sample_steps: int | None = None, device: str = "cpu"):
+    """(process, network in eval mode, meta) from a checkpoint written by :func:`train_model`; the
+    process samples in ``sample_steps`` reverse steps (None: the process's default)."""
     state = load_checkpoint(path)
     meta = state["meta"]
-    cfg = {"schedule": meta["schedule"], "sampling": {"steps": {meta["process"]: meta["sampling_steps"]}}}
-    proc = process_from_config(meta["process"], meta["network"]["vocab"], cfg)
+    schedule = GaussianSchedule(**meta["schedule"])
+    proc = make_process(meta["process"], meta["network"]["vocab"], schedule, sample_steps)
     net = build_network(meta["arch"], NetworkConfig(**meta["network"]))
     net.load_state_dict(state["model"])
     return proc, net.to(torch.device(device)).eval(), meta
 
 
-def sweep_seed(root_seed: int, experiment: str, process: str) -> int:
-    """Seed of the test trees and noisy states of one (experiment, process): the learned models and
-    exact BP share it, so they denoise the very same noisy states."""
-    return derive_seed(root_seed, "learned-sweep", experiment, process)
-
-
-def evaluate_generation(rules, model_path, n: int, root_seed: int, experiment: str, P: int, seed: int,
+def evaluate_generation(rules, model_path, n: int, *, sample_steps: int, data_seed: int,
+                        seed: int, experiment: str, P: int, train_seed: int,
                         batch_size: int = 1024, device: str = "cpu") -> pd.DataFrame:
-    """Evaluation-table row of one trained model (grammaticality, memorisation of ``n`` new samples)."""
+    """Evaluation-table row of one trained model: grammaticality and memorisation (against the
+    training set drawn with ``data_seed``) of ``n`` new samples drawn with ``seed``."""
     from hierphase.learned.evaluate import generation_table
 
     dev = resolve_device(device, key="learned.device")
-    proc, net, meta = load_model(model_path, device=str(dev))
-    data = training_set(rules, root_seed, experiment, P, seed)
-    gen_seed = derive_seed(root_seed, "learned-generate", experiment, proc.name, int(P), int(seed))
-    return generation_table(rules, proc, net, data, int(n), gen_seed, experiment, meta["name"], P, seed,
-                            batch_size=batch_size, device=dev)
+    proc, net, meta = load_model(model_path, sample_steps, device=str(dev))
+    data = training_set(rules, P, data_seed)
+    return generation_table(rules, proc, net, data, int(n), int(seed), experiment, meta["name"],
+                            P, train_seed, batch_size=batch_size, device=dev)
 
 
-def evaluate_sweep(rules, model_path, grid, n: int, root_seed: int, experiment: str, P: int, seed: int,
-                   rule_seed: int, batch_size: int = 1024, device: str = "cpu", progress: bool = True) -> pd.DataFrame:
-    """Kept table of one trained model's forward-backward sweep over ``grid`` (t/T values)."""
+def evaluate_sweep(rules, model_path, grid: Sequence[float], n: int, *, sample_steps: int,
+                   seed: int, experiment: str, P: int, train_seed: int, rule_seed: int,
+                   batch_size: int = 1024, device: str = "cpu",
+                   progress: bool = True) -> pd.DataFrame:
+    """Kept table of one trained model's forward-backward sweep over ``grid`` (t/T values);
+    ``seed`` draws the test trees and noisy states (give :func:`bp_reference` the same one)."""
     from hierphase.learned.evaluate import learned_kept_table
 
     dev = resolve_device(device, key="learned.device")
-    proc, net, meta = load_model(model_path, device=str(dev))
+    proc, net, meta = load_model(model_path, sample_steps, device=str(dev))
     T = int(meta["schedule"]["T"])
-    return learned_kept_table(rules, proc, net, grid, int(n), sweep_seed(root_seed, experiment, proc.name), T,
-                              experiment, meta["name"], P, seed, rule_seed, batch_size=batch_size, device=dev,
-                              progress=progress)
+    return learned_kept_table(rules, proc, net, grid, int(n), int(seed), T, experiment,
+                              meta["name"], P, train_seed, rule_seed, batch_size=batch_size,
+                              device=dev, progress=progress)
 
 
-def bp_reference(rules, cfg: Mapping[str, Any], process: str, grid, n: int, root_seed: int, experiment: str,
-                 rule_seed: int, progress: bool = True) -> pd.DataFrame:
-    """Exact-BP kept table on the same test trees and noisy states as :func:`evaluate_sweep`."""
+def bp_reference(rules, process: str, schedule: GaussianSchedule, grid: Sequence[float], n: int, *,
+                 seed: int, experiment: str, rule_seed: int,
+                 progress: bool = True) -> pd.DataFrame:
+    """Exact-BP kept table on the same test trees and noisy states as :func:`evaluate_sweep` with
+    the same ``seed``."""
     from hierphase.learned.evaluate import bp_kept_table
 
-    proc = process_from_config(process, rules.v, cfg)
-    T = int(cfg["schedule"]["T"])
-    return bp_kept_table(rules, proc, grid, int(n), sweep_seed(root_seed, experiment, process), T, experiment,
-                         rule_seed, progress=progress)
+    proc = make_process(process, rules.v, schedule)
+    return bp_kept_table(rules, proc, grid, int(n), int(seed), schedule.T, experiment, rule_seed,
+                         progress=progress)
 
 
 def collect_tables(kept, bp, generation, loss) -> dict[str, pd.DataFrame]:
