@@ -35,7 +35,9 @@ if IMG_DATA["kind"] == "digits":
             mem_mb=2000,
             runtime=10,
         params:
-            data=IMG_DATA,
+            image_size=IMG_DATA["image_size"],
+            upsample=IMG_DATA["upsample"],
+            held_out_fraction=IMG_DATA["held_out_fraction"],
             n_per_class=IMG["n_per_class"],
             seed=images_seed("split"),
         script:
@@ -61,7 +63,8 @@ else:
             mem_mb=8000,
             runtime=120,
         params:
-            data=IMG_DATA,
+            image_size=IMG_DATA["image_size"],
+            n_classes=IMG_DATA["imagenet"]["n_classes"],
             n_per_class=IMG["n_per_class"],
             seed=images_seed("split"),
         script:
@@ -89,7 +92,6 @@ rule images_train_ddpm:
         gpu=IMG_GPU,
     params:
         train=IMG_MODEL["train"],
-        device=IMG["device"],
         seed=images_seed("train", "ddpm"),
     script:
         "../scripts/images_train_ddpm.py"
@@ -118,7 +120,6 @@ rule images_train_classifier:
         gpu=IMG_GPU,
     params:
         train=IMG_CLF["train"],
-        device=IMG["device"],
         seed=images_seed("train", "classifier"),
     script:
         "../scripts/images_train_classifier.py"
@@ -144,7 +145,6 @@ rule images_stats:
         gpu=IMG_GPU,
     params:
         classifier=IMG_CLF["name"],
-        device=IMG["device"],
         batch_size=IMG["batch_size"],
     script:
         "../scripts/images_stats.py"
@@ -172,7 +172,6 @@ rule images_sweep:
         kind=IMG_MODEL["kind"],
         adm_flags=IMG_MODEL["adm_flags"],
         dtype=IMG_MODEL["dtype"],
-        device=IMG["device"],
         respaced_steps=IMG["respaced_steps"],
         batch_size=IMG["batch_size"],
         seed=images_seed("sweep"),
@@ -200,7 +199,6 @@ rule images_measure:
         gpu=IMG_GPU,
     params:
         classifier=IMG_CLF["name"],
-        device=IMG["device"],
         batch_size=IMG["batch_size"],
     script:
         "../scripts/images_measure.py"
@@ -228,8 +226,6 @@ rule images_aggregate:
         dataset=IMG_DS,
         model=IMG_MODEL["name"],
         classifier=IMG_CLF["name"],
-        config=IMG,
-        seed=config["seed"],
     script:
         "../scripts/images_aggregate.py"
 
@@ -262,7 +258,6 @@ rule images_quality:
         adm_flags=IMG_MODEL["adm_flags"],
         dtype=IMG_MODEL["dtype"],
         classifier=IMG_CLF["name"],
-        device=IMG["device"],
         respaced_steps=IMG["respaced_steps"],
         batch_size=IMG["batch_size"],
         dataset=IMG_DS,

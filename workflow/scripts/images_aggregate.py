@@ -7,5 +7,6 @@ log_to(snakemake.log[0])
 p, out = snakemake.params, snakemake.output
 kept, sim = aggregate([read_table(path) for path in snakemake.input.shards], dataset=p.dataset,
                       model=p.model, classifier=p.classifier)
-write_table(kept, out.class_kept, out.class_kept_csv, config=p.config, seed=p.seed)
-write_table(sim, out.layer_similarity, out.layer_similarity_csv, config=p.config, seed=p.seed)
+ident = dict(p.items())
+write_table(kept, out.class_kept, out.class_kept_csv, config=ident)
+write_table(sim, out.layer_similarity, out.layer_similarity_csv, config=ident)

@@ -4,6 +4,6 @@ from hierphase.jobs import log_to
 
 log_to(snakemake.log[0])
 p, out = snakemake.params, snakemake.output
-prepare_digits(out.shards, out.train, out.held_out, image_size=p.data["image_size"],
-               upsample=p.data["upsample"], held_out_fraction=p.data["held_out_fraction"],
-               n_per_class=p.n_per_class, seed=p.seed, config=dict(p.data, n_per_class=p.n_per_class))
+prepare_digits(out.shards, out.train, out.held_out, image_size=p.image_size, upsample=p.upsample,
+               held_out_fraction=p.held_out_fraction, n_per_class=p.n_per_class, seed=p.seed,
+               config=dict(p.items()))

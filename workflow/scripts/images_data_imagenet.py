@@ -3,7 +3,7 @@ from hierphase.images.imagenet import prepare_imagenet
 from hierphase.jobs import log_to
 
 log_to(snakemake.log[0])
-p, inet = snakemake.params, snakemake.params.data["imagenet"]
-prepare_imagenet(inet["val_dir"], inet["labels"], snakemake.output.shards, n_per_class=p.n_per_class,
-                 size=p.data["image_size"], seed=p.seed, n_classes=inet["n_classes"],
-                 config=dict(p.data, n_per_class=p.n_per_class))
+p, i = snakemake.params, snakemake.input
+prepare_imagenet(i.val_dir, i.labels or None, snakemake.output.shards, n_per_class=p.n_per_class,
+                 size=p.image_size, seed=p.seed, n_classes=p.n_classes,
+                 config=dict(p.items(), val_dir=i.val_dir, labels=i.labels or None))

@@ -7,8 +7,9 @@ from hierphase.jobs import limit_threads, log_to
 
 log_to(snakemake.log[0])
 limit_threads(snakemake.threads)
+device = snakemake.config["images"]["device"]  # where it runs, not a param: reruns nothing
 p = snakemake.params
-clf = build_classifier(p.classifier, snakemake.input.classifier, device=p.device)
+clf = build_classifier(p.classifier, snakemake.input.classifier, device=device)
 swept, record = read_sweep(snakemake.input.sweep)
 table = measure_shard(clf, read_shard(snakemake.input.shard), swept, record,
                       load_tensors(snakemake.input.stats), batch_size=p.batch_size)

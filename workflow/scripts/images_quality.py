@@ -7,9 +7,10 @@ from hierphase.jobs import limit_threads, log_to
 
 log_to(snakemake.log[0])
 limit_threads(snakemake.threads)
+device = snakemake.config["images"]["device"]  # where it runs, not a param: reruns nothing
 p, q, out = snakemake.params, snakemake.params.quality, snakemake.output
-clf = build_classifier(p.classifier, snakemake.input.classifier, device=p.device)
-model = load_diffusion_model(p.kind, snakemake.input.model, device=p.device, dtype=p.dtype,
+clf = build_classifier(p.classifier, snakemake.input.classifier, device=device)
+model = load_diffusion_model(p.kind, snakemake.input.model, device=device, dtype=p.dtype,
                              flags=p.adm_flags)
 held = read_shard(snakemake.input.held_out)
 accuracy = float((clf(to_model_scale(held["images"]))[0].argmax(1).cpu() == held["labels"]).float().mean())

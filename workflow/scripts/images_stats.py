@@ -8,8 +8,9 @@ from hierphase.jobs import limit_threads, log_to
 
 log_to(snakemake.log[0])
 limit_threads(snakemake.threads)
+device = snakemake.config["images"]["device"]  # where it runs, not a param: reruns nothing
 p = snakemake.params
-clf = build_classifier(p.classifier, snakemake.input.classifier, device=p.device)
+clf = build_classifier(p.classifier, snakemake.input.classifier, device=device)
 images = torch.cat([read_shard(path)["images"] for path in snakemake.input.shards])
 stats = feature_statistics(clf, images, batch_size=p.batch_size)
 save_tensors(snakemake.output.stats, {**stats, "layers": clf.layer_names},

@@ -5,8 +5,9 @@ from hierphase.jobs import limit_threads, log_to
 
 log_to(snakemake.log[0])
 limit_threads(snakemake.threads)
+device = snakemake.config["images"]["device"]  # where it runs, not a param: reruns nothing
 p, k = snakemake.params, int(snakemake.wildcards.k)
-model = load_sweep_model(k, p.kind, snakemake.input.model, device=p.device, dtype=p.dtype,
+model = load_sweep_model(k, p.kind, snakemake.input.model, device=device, dtype=p.dtype,
                          flags=p.adm_flags)
 clean = read_shard(snakemake.input.shard)
 x0_hat, record = sweep_shard(model, clean, k, num_steps=p.respaced_steps, seed=p.seed,

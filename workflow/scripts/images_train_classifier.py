@@ -6,9 +6,10 @@ from hierphase.jobs import limit_threads, log_to
 
 log_to(snakemake.log[0])
 limit_threads(snakemake.threads)
+device = snakemake.config["images"]["device"]  # where it runs, not a param: reruns nothing
 p, out = snakemake.params, snakemake.output
 state, history = train_digits_classifier(read_shard(snakemake.input.train), read_shard(snakemake.input.held_out),
-                                         ClassifierTrainConfig(**p.train), seed=p.seed, device=p.device)
+                                         ClassifierTrainConfig(**p.train), seed=p.seed, device=device)
 save_tensors(out.weights, state, config=dict(p.train), seed=p.seed,
              held_out_accuracy=float(history["held_out_accuracy"].iloc[-1]))
 write_table(history, out.history, out.history_csv, config=dict(p.train), seed=p.seed)

@@ -6,8 +6,9 @@ from hierphase.jobs import limit_threads, log_to
 
 log_to(snakemake.log[0])
 limit_threads(snakemake.threads)
+device = snakemake.config["images"]["device"]  # where it runs, not a param: reruns nothing
 p = snakemake.params
 cfg = DDPMTrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in p.train.items()})
 loss = train_digits_ddpm(read_shard(snakemake.input.train)["images"], snakemake.output.model, cfg,
-                         seed=p.seed, device=p.device)
+                         seed=p.seed, device=device)
 write_table(loss, snakemake.output.loss, snakemake.output.loss_csv, config=dict(p.train), seed=p.seed)

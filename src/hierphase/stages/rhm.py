@@ -9,7 +9,7 @@ exactly as the pipeline does. It imports no Snakemake.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -71,7 +71,7 @@ def _point_observables(rules: Rules, trees: Sequence[torch.Tensor], process: str
 
 
 def sweep_shard(rules: Rules, trees: Sequence[torch.Tensor], process: str, values: Sequence[float],
-                seed: int, batch_size: int, schedule: Mapping | None = None, *,
+                seed: int, batch_size: int, schedule: GaussianSchedule | None = None, *,
                 experiment: str = "", rule_seed: int = 0, progress: bool = False) -> pd.DataFrame:
     """Forward-backward sweep of one shard of a noise grid with exact BP.
 
@@ -86,18 +86,17 @@ def sweep_shard(rules: Rules, trees: Sequence[torch.Tensor], process: str, value
 
     from hierphase import noise, observables
 
-    sched = noise.schedule_from_config(schedule)
-    if process != "epsilon" and sched is None:
-        sched = noise.GaussianSchedule()
+    if process != "epsilon" and schedule is None:
+        schedule = noise.GaussianSchedule()
     frames = []
     for value in tqdm(list(values), desc=f"{process} L={rules.L}", disable=not progress):
         value = float(value)
-        probs, kept = _point_observables(rules, trees, process, value, seed, batch_size, sched)
+        probs, kept = _point_observables(rules, trees, process, value, seed, batch_size, schedule)
         if process == "epsilon":
             t, t_over_t, noise_value = None, None, value
         else:
-            t = sched.step(value)
-            t_over_t = noise_value = t / sched.T
+            t = schedule.step(value)
+            t_over_t = noise_value = t / schedule.T
         frame = observables.kept_table(probs, kept, experiment=experiment, process=process,
                                        L=rules.L, rule_seed=rule_seed, noise=noise_value, t=t,
                                        t_over_T=t_over_t, model="bp")
