@@ -65,6 +65,18 @@ def job_seed(branch, stage, *parts):
     return derive_seed(config["seed"], *labels, *parts)
 
 
+def per_attempt(base):
+    """A resource (mem_mb, runtime) of a heavy rule, one that goes to the cluster: ``base`` (a
+    number, or a function of the wildcards) times the attempt, so a job killed for its memory or
+    time is retried with more (profile key ``retries``)."""
+
+    def resource(wildcards, attempt):
+        value = base(wildcards) if callable(base) else base
+        return value * attempt
+
+    return resource
+
+
 def final_targets():
     """Every file the default target asks for; each enabled branch contributes its figures and report items."""
     targets = []

@@ -7,6 +7,18 @@
 include: "images_common.smk"
 
 
+# On a cluster the trainings, feature statistics, sweeps, measurements and the quality check get
+# jobs of their own (a sweep and the measurement of its output form one job: group
+# images_sweep_measure, one per (k, shard)), as does reading ImageNet; the rest runs on the
+# submitting node.
+localrules:
+    images_aggregate,
+    images_fig_grid,
+    images_fig_class_kept,
+    images_fig_layer_similarity,
+    images_fig_samples,
+
+
 rule images:
     """Target: only the images branch (`snakemake images`)."""
     input:
@@ -28,6 +40,8 @@ if IMG_DATA["kind"] == "digits":
             ],
         log:
             f"logs/images/data/{IMG_DS}.log",
+        # the bundled 8x8 digits: seconds on the submitting node
+        localrule: True
         conda:
             "../../envs/images.yaml"
         threads: 1
@@ -60,8 +74,8 @@ else:
             "../../envs/images.yaml"
         threads: 1
         resources:
-            mem_mb=8000,
-            runtime=120,
+            mem_mb=per_attempt(8000),
+            runtime=per_attempt(120),
         params:
             image_size=IMG_DATA["image_size"],
             n_classes=IMG_DATA["imagenet"]["n_classes"],
@@ -87,8 +101,8 @@ rule images_train_ddpm:
         "../../envs/images.yaml"
     threads: IMG["train_threads"]
     resources:
-        mem_mb=4000,
-        runtime=120,
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(120),
         gpu=IMG_GPU,
     params:
         train=IMG_MODEL["train"],
@@ -115,8 +129,8 @@ rule images_train_classifier:
         "../../envs/images.yaml"
     threads: IMG["train_threads"]
     resources:
-        mem_mb=2000,
-        runtime=30,
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(30),
         gpu=IMG_GPU,
     params:
         train=IMG_CLF["train"],
@@ -140,8 +154,8 @@ rule images_stats:
         "../../envs/images.yaml"
     threads: IMG["threads"]
     resources:
-        mem_mb=8000,
-        runtime=60,
+        mem_mb=per_attempt(8000),
+        runtime=per_attempt(60),
         gpu=IMG_GPU,
     params:
         classifier=IMG_CLF["name"],
@@ -161,12 +175,14 @@ rule images_sweep:
         f"logs/images/sweep/{IMG_DS}/{IMG_MODEL['name']}/k{{k}}/shard{{shard}}.log",
     benchmark:
         f"logs/benchmarks/images/sweep/{IMG_DS}/{IMG_MODEL['name']}/k{{k}}/shard{{shard}}.tsv"
+    group:
+        "images_sweep_measure"
     conda:
         "../../envs/images.yaml"
     threads: IMG["threads"]
     resources:
-        mem_mb=8000,
-        runtime=240,
+        mem_mb=per_attempt(8000),
+        runtime=per_attempt(240),
         gpu=IMG_GPU,
     params:
         kind=IMG_MODEL["kind"],
@@ -190,12 +206,14 @@ rule images_measure:
         meta=sidecar(IMG_MEASURE),
     log:
         f"logs/images/measure/{IMG_RUN}/k{{k}}/shard{{shard}}.log",
+    group:
+        "images_sweep_measure"
     conda:
         "../../envs/images.yaml"
     threads: IMG["threads"]
     resources:
-        mem_mb=8000,
-        runtime=60,
+        mem_mb=per_attempt(8000),
+        runtime=per_attempt(60),
         gpu=IMG_GPU,
     params:
         classifier=IMG_CLF["name"],
@@ -249,8 +267,8 @@ rule images_quality:
         "../../envs/images.yaml"
     threads: IMG["threads"]
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(60),
         gpu=IMG_GPU,
     params:
         quality=IMG["quality"],

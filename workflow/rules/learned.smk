@@ -64,8 +64,8 @@ rule learned_train:
         "../../envs/learned.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=LEARNED["resources"]["train_runtime"],
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(LEARNED["resources"]["train_runtime"]),
         gpu=LEARNED["resources"]["gpus"],
     params:
         schedule=LEARNED["schedule"],
@@ -94,8 +94,8 @@ rule learned_generation:
         "../../envs/learned.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(60),
         gpu=LEARNED["resources"]["gpus"],
     params:
         n=LEARNED["evaluation"]["n_generated"],
@@ -124,8 +124,8 @@ rule learned_sweep:
         "../../envs/learned.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(60),
         gpu=LEARNED["resources"]["gpus"],
     params:
         grid=lambda wc: LEARNED["evaluation"]["grid"][wc.process],
@@ -152,8 +152,8 @@ rule learned_bp_reference:
         "../../envs/learned.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(30),
     params:
         schedule=LEARNED["schedule"],
         grid=lambda wc: LEARNED["evaluation"]["grid"][wc.process],

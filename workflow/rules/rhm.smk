@@ -84,8 +84,8 @@ rule rhm_sweep:
         "../../envs/rhm.yaml"
     threads: 1
     resources:
-        mem_mb=rhm_mem_mb,
-        runtime=60,
+        mem_mb=per_attempt(rhm_mem_mb),
+        runtime=per_attempt(60),
     params:
         values=lambda wc: rhm_block_values(
             rhm_exp(wc)["processes"][wc.process][int(wc.shard)]
