@@ -1,4 +1,19 @@
-# What every branch shares: config validation, sidecars, seeds, the final target list.
+# What every branch shares: config validation, sidecars, seeds, retries, the final target list.
+#
+# The recipe every branch follows (rhm, learned, images; a new branch copies it):
+# - workflow/rules/<branch>.smk: the branch's rules, its target rule named after the branch
+#   (`snakemake -c2 <branch>`) and its `localrules`; it includes <branch>_common.smk, the branch's
+#   bookkeeping: config shortcuts, cross-key checks, seeds, wildcard constraints, file patterns,
+#   input and target functions.
+# - The same wildcard names for the same things in every branch (experiment, process, P, shard);
+#   outputs under results/<branch>/, logs under logs/<branch>/; every output's JSON sidecar
+#   declared with sidecar().
+# - Seeds from job_seed() (config["seed"], branch, stage, the job's wildcards), handed to the
+#   package as integers. Params: exactly the config keys that change a rule's outputs, as plain
+#   values; the device (where a job runs) is read by the script from the config.
+# - Rules that go to the cluster take mem_mb and runtime from per_attempt().
+# - workflow/scripts/<branch>_<rule>.py reads snakemake.input and params, builds typed values,
+#   calls one function of hierphase.stages.<branch> (the glue) and writes snakemake.output.
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
