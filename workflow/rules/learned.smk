@@ -25,8 +25,8 @@ localrules:
 
 rule learned_rules:
     output:
-        rules=f"{LEARNED_DIR}/rules/{{experiment}}/rules.pt",
-        meta=sidecar(f"{LEARNED_DIR}/rules/{{experiment}}/rules.pt"),
+        rules=LEARNED_RULES,
+        meta=sidecar(LEARNED_RULES),
     log:
         "logs/learned/rules/{experiment}.log",
     conda:
@@ -50,12 +50,10 @@ rule learned_train:
     input:
         rules=rules.learned_rules.output.rules,
     output:
-        model=f"{LEARNED_DIR}/models/{{experiment}}/{{process}}/P{{P}}/seed{{train_seed}}/model.pt",
-        loss=f"{LEARNED_DIR}/models/{{experiment}}/{{process}}/P{{P}}/seed{{train_seed}}/loss.parquet",
-        loss_csv=f"{LEARNED_DIR}/models/{{experiment}}/{{process}}/P{{P}}/seed{{train_seed}}/loss.csv",
-        meta=sidecar(
-            f"{LEARNED_DIR}/models/{{experiment}}/{{process}}/P{{P}}/seed{{train_seed}}/loss.parquet"
-        ),
+        model=f"{LEARNED_MODEL}/model.pt",
+        loss=f"{LEARNED_MODEL}/loss.parquet",
+        loss_csv=f"{LEARNED_MODEL}/loss.csv",
+        meta=sidecar(f"{LEARNED_MODEL}/loss.parquet"),
     log:
         "logs/learned/train/{experiment}/{process}/P{P}/seed{train_seed}.log",
     benchmark:
@@ -82,10 +80,8 @@ rule learned_generation:
         rules=rules.learned_rules.output.rules,
         model=rules.learned_train.output.model,
     output:
-        table=f"{LEARNED_DIR}/eval/{{experiment}}/{{process}}/P{{P}}/seed{{train_seed}}/generation.parquet",
-        meta=sidecar(
-            f"{LEARNED_DIR}/eval/{{experiment}}/{{process}}/P{{P}}/seed{{train_seed}}/generation.parquet"
-        ),
+        table=f"{LEARNED_EVAL}/generation.parquet",
+        meta=sidecar(f"{LEARNED_EVAL}/generation.parquet"),
     log:
         "logs/learned/generation/{experiment}/{process}/P{P}/seed{train_seed}.log",
     benchmark:
@@ -112,10 +108,8 @@ rule learned_sweep:
         rules=rules.learned_rules.output.rules,
         model=rules.learned_train.output.model,
     output:
-        table=f"{LEARNED_DIR}/eval/{{experiment}}/{{process}}/P{{P}}/seed{{train_seed}}/kept.parquet",
-        meta=sidecar(
-            f"{LEARNED_DIR}/eval/{{experiment}}/{{process}}/P{{P}}/seed{{train_seed}}/kept.parquet"
-        ),
+        table=f"{LEARNED_EVAL}/kept.parquet",
+        meta=sidecar(f"{LEARNED_EVAL}/kept.parquet"),
     log:
         "logs/learned/sweep/{experiment}/{process}/P{P}/seed{train_seed}.log",
     benchmark:
@@ -142,8 +136,8 @@ rule learned_bp_reference:
     input:
         rules=rules.learned_rules.output.rules,
     output:
-        table=f"{LEARNED_DIR}/bp/{{experiment}}/{{process}}/kept.parquet",
-        meta=sidecar(f"{LEARNED_DIR}/bp/{{experiment}}/{{process}}/kept.parquet"),
+        table=LEARNED_BP,
+        meta=sidecar(LEARNED_BP),
     log:
         "logs/learned/bp/{experiment}/{process}.log",
     benchmark:

@@ -4,6 +4,12 @@
 LEARNED = config["learned"]
 LEARNED_EXPERIMENTS = LEARNED.get("experiments", {})
 LEARNED_DIR = "results/learned"
+LEARNED_RULES = f"{LEARNED_DIR}/rules/{{experiment}}/rules.pt"
+# One trained model's folders: models/ (weights, loss) and eval/ (its generation and sweep tables)
+LEARNED_RUN = "{experiment}/{process}/P{P}/seed{train_seed}"
+LEARNED_MODEL = f"{LEARNED_DIR}/models/{LEARNED_RUN}"
+LEARNED_EVAL = f"{LEARNED_DIR}/eval/{LEARNED_RUN}"
+LEARNED_BP = f"{LEARNED_DIR}/bp/{{experiment}}/{{process}}/kept.parquet"
 
 
 wildcard_constraints:
@@ -54,16 +60,16 @@ def learned_runs():
 
 def learned_run_files(kind):
     """One file per trained model: the train/generation/sweep output named ``kind``."""
-    stage = {"loss": "models", "generation": "eval", "kept": "eval"}[kind]
+    folder = LEARNED_MODEL if kind == "loss" else LEARNED_EVAL
     return [
-        f"{LEARNED_DIR}/{stage}/{e}/{p}/P{P}/seed{s}/{kind}.parquet"
+        f"{folder}/{kind}.parquet".format(experiment=e, process=p, P=P, train_seed=s)
         for e, p, P, s in learned_runs()
     ]
 
 
 def learned_bp_files():
     return [
-        f"{LEARNED_DIR}/bp/{name}/{proc}/kept.parquet"
+        LEARNED_BP.format(experiment=name, process=proc)
         for name, exp in LEARNED_EXPERIMENTS.items()
         for proc in exp["processes"]
     ]
