@@ -86,6 +86,17 @@ def test_smoke_preset_images_branch_end_to_end_and_resume(tmp_path):
     # nothing left to do
     dry = _snakemake(work, "-n", "images", configfiles=cfg)
     assert planned_jobs(dry.stdout) == []
+    # keys that only the sweeps, measurements and figures read (and the device): no data or
+    # training job is planned again, the sweeps are
+    overlay = work / "evaluation_only.yaml"
+    overlay.write_text(yaml.safe_dump({"images": {
+        "device": "auto", "batch_size": 10, "respaced_steps": 20, "k_grid": [0, 5, 20],
+        "quality": {"n_samples": 4, "confidence": 0.8}, "grid_images": 1,
+        "seeds": {"sweep": 1, "samples": 1}}}))
+    dry = _snakemake(work, "-n", "images", configfiles=cfg + [overlay.name])
+    replanned = {rule for rule, _ in planned_jobs(dry.stdout)}
+    assert not replanned & {"images_data", "images_train_ddpm", "images_train_classifier"}, replanned
+    assert {"images_sweep", "images_measure", "images_quality"} <= replanned, replanned
     # a run killed while sweeping (k, shard): that sweep shard (written atomically, so absent),
     # its measurement and everything aggregated after it are missing; the rest is on disk
     k, shard = max(smoke["k_grid"]), -(-n_images // smoke["shard_size"]) - 1  # the last shard

@@ -7,6 +7,7 @@ import shutil
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 from workflow_helpers import SMOKE, copy_workflow, planned_jobs, run_snakemake, undeclared_results
 
@@ -93,7 +94,7 @@ def test_changing_the_width_retrains_exactly_the_models_and_records_it(smoke_run
     (work / "wider.yaml").write_text("learned:\n  network: {width: 24}\n")
     files = [SMOKE, "wider.yaml"]
     jobs = planned_jobs(run_snakemake(work, "-n", *TARGETS, configfile=files).stdout)
-    trained = sorted(w["lproc"] for rule, w in jobs if rule == "learned_train")
+    trained = sorted(w["process"] for rule, w in jobs if rule == "learned_train")
     assert trained == ["gaussian", "masking"]
     assert {rule for rule, _ in jobs} == RETRAIN_PLAN
     model = "results/learned/models/main/masking/P64/seed0/model.pt"
@@ -101,6 +102,28 @@ def test_changing_the_width_retrains_exactly_the_models_and_records_it(smoke_run
     run_snakemake(work, "-c1", model, configfile=files)
     _, net, meta = stage.load_model(work / model)
     assert meta["network"]["width"] == 24 and net.cfg.width == 24
+
+
+#: Every key that only evaluation reads, changed: sampler, evaluation sizes and grids, device.
+EVALUATION_ONLY = {"learned": {
+    "device": "auto",
+    "sampling": {"steps": {"gaussian": 10, "masking": 4, "uniform": 10}, "batch_size": 128},
+    "evaluation": {"n_generated": 32, "n_sweep": 32, "tolerance": 0.2,
+                   "grid": {"gaussian": [0.0, 0.5], "masking": [0.0, 0.25], "uniform": [0.0, 0.5]}},
+}}
+
+
+def test_evaluation_only_keys_retrain_nothing(smoke_run):
+    """Changing how models are evaluated (or where jobs run) reruns the evaluation, never the
+    training: training params hold only the keys that change the weights."""
+    overlay = smoke_run / "evaluation_only.yaml"
+    overlay.write_text(yaml.safe_dump(EVALUATION_ONLY))
+    out = run_snakemake(smoke_run, "-n", "-c1", *TARGETS, configfile=[SMOKE, overlay.name]).stdout
+    rules = sorted(rule for rule, _ in planned_jobs(out))
+    assert "learned_train" not in rules and "learned_rules" not in rules, out[-3000:]
+    # the change was seen: both evaluations of both models, and exact BP, run again
+    for rule in ("learned_generation", "learned_sweep", "learned_bp_reference"):
+        assert rules.count(rule) == 2, (rule, rules)
 
 
 def test_bad_learned_config_names_the_key_and_runs_nothing(tmp_path):
