@@ -1,4 +1,4 @@
-# Images branch (PAPER.md section 6): clean image shards -> [digits: train a DDPM and a CNN]
+# Images branch: clean image shards -> [digits: train a DDPM and a CNN]
 # -> classifier feature statistics on the clean images -> forward-backward sweeps, one job per
 # (k, shard) -> per-shard class kept and layer similarities -> tidy tables -> one figure per rule.
 # Same rules for the digits default and the ImageNet preset; only the config differs.
