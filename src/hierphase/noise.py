@@ -27,7 +27,6 @@ __all__ = [
     "TIME_PROCESSES",
     "epsilon_evidence",
     "GaussianSchedule",
-    "schedule_from_config",
     "gaussian_forward",
     "gaussian_evidence",
     "masking_forward",
@@ -134,15 +133,6 @@ class GaussianSchedule:
     def step(self, level: float) -> int:
         """``t = round(level * T)`` for ``level = t/T`` in [0, 1]."""
         return int(round(_check_unit("t/T", level) * self.T))
-
-
-def schedule_from_config(block: Mapping[str, Any] | None) -> GaussianSchedule | None:
-    """A config's schedule block (keys ``T``, ``kind``, ``beta_start``, ``beta_end``, as in
-    ``rhm.schedule`` and ``learned.schedule``) as a :class:`GaussianSchedule`; None stays None."""
-    if block is None:
-        return None
-    return GaussianSchedule(T=int(block["T"]), kind=str(block["kind"]),
-                            beta_start=float(block["beta_start"]), beta_end=float(block["beta_end"]))
 
 
 def gaussian_forward(leaves, v: int, schedule: GaussianSchedule, t: int, seed: int,
