@@ -186,6 +186,7 @@ def test_correlation_length_nan_with_reason():
     length = correlation_length([1.0, 0.5, -0.2], [0.0, 1.0, 3.0])
     assert np.isnan(length.xi) and "anticorrelations" in length.reason
     assert correlation_length([2.0, 2.0], [0.0, 1.0]) == (pytest.approx(math.sqrt(0.5)), "")
+    assert correlation_length([1.0, 1e-3, -1e-3 * (1 + 1e-15)], [0.0, 1.0, 1.0]) == (0.0, "")
     assert np.isnan(susceptibility([0.0, 0.0]))
 
 

@@ -305,9 +305,20 @@ def susceptibility(pair_sums, variant: str = "full") -> np.ndarray:
     return (chi + 1.0) / 2.0 if variant == "upper" else chi
 
 
-def _xi(pair_sums: np.ndarray, r: np.ndarray) -> np.ndarray:
-    total = pair_sums.sum(axis=-1)
+#: A second moment this far below zero, relative to sum_ij r_ij^2 |C_ij|, is rounding: taken as 0.
+_ROUNDING = 1e-12
+
+
+def _second_moment(pair_sums: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sum_ij r_ij^2 C_ij, sum_ij C_ij) over the last axis; rounding below 0 set to 0."""
     second = (pair_sums * r**2).sum(axis=-1)
+    scale = (np.abs(pair_sums) * r**2).sum(axis=-1)
+    second = np.where((second < 0) & (second >= -_ROUNDING * scale), 0.0, second)
+    return second, pair_sums.sum(axis=-1)
+
+
+def _xi(pair_sums: np.ndarray, r: np.ndarray) -> np.ndarray:
+    second, total = _second_moment(pair_sums, r)
     ok = (total > 0) & (second >= 0)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(ok, np.sqrt(np.abs(second) / np.where(ok, total, 1.0)), np.nan)
@@ -319,7 +330,7 @@ def correlation_length(pair_sums, r) -> Length:
     if p.shape != r.shape or p.ndim != 1:
         raise ValueError(f"pair_sums and r must be 1-D of the same length, "
                          f"got {p.shape} and {r.shape}")
-    total, second = p.sum(), (p * r**2).sum()
+    second, total = (float(x) for x in _second_moment(p, r))
     if not total > 0:
         return Length(np.nan, f"sum_ij C_ij = {total:.3g} <= 0: no net co-fluctuation to weigh")
     if second < 0:
