@@ -10,7 +10,8 @@ from scipy.linalg import hadamard
 from hierphase.correlations import (CORRELATION_COLUMNS, SUSCEPTIBILITY_COLUMNS, change_spins,
                                     continuous_changes, correlation_length, lattice_bins,
                                     lattice_correlations, lattice_pair_sums, susceptibility,
-                                    tree_bins, tree_change_spins, tree_correlations)
+                                    tree_bins, tree_change_spins, tree_correlations,
+                                    tree_pair_sums)
 
 
 # ----------------------------------------------------------------------------- naive reference
@@ -245,6 +246,10 @@ def test_bad_inputs_raise_naming_the_argument():
         lattice_correlations(good, True, seed=0, confidence=1.5)
     with pytest.raises(ValueError, match="s must"):
         tree_bins(1, 2)
+    with pytest.raises(ValueError, match="power of s=2"):
+        tree_pair_sums(good[0, :, :3], 2)
+    with pytest.raises(ValueError, match="pair_sums"):
+        correlation_length([1.0, 2.0], [0.0])
 
 
 # ----------------------------------------------------------------------------- exactness with BP

@@ -233,16 +233,14 @@ def lattice_bins(shape, periodic: bool) -> Bins:
 
 
 # ----------------------------------------------------------------------------- pair sums (one x0)
-def _centred(spins, name: str, n_sites_shape=None) -> np.ndarray:
+def _centred(spins, name: str) -> np.ndarray:
+    """Float64 spins of one x0 minus their mean over trajectories (axis 0)."""
     x = _array(spins, name)
     if x.ndim < 2:
         raise ValueError(f"{name} must have shape (n_traj, *sites), got {tuple(x.shape)}")
     if x.shape[0] < 2:
         raise ValueError(f"n_traj (axis 0 of {name}) must be >= 2 to estimate a covariance, "
                          f"got {x.shape[0]}")
-    if n_sites_shape is not None and tuple(x.shape[1:]) != tuple(n_sites_shape):
-        raise ValueError(f"{name} must have site shape {tuple(n_sites_shape)}, "
-                         f"got {tuple(x.shape[1:])}")
     x = x.astype(np.float64)
     return x - x.mean(axis=0)
 
@@ -257,7 +255,9 @@ def tree_pair_sums(spins, s: int) -> np.ndarray:
     if c.ndim != 2:
         raise ValueError(f"spins must have shape (n_traj, s**level), got {tuple(c.shape)}")
     n_traj, n_nodes = c.shape
-    level = round(np.log(n_nodes) / np.log(s))
+    level = 0
+    while s**level < n_nodes:
+        level += 1
     if s**level != n_nodes:
         raise ValueError(f"spins has {n_nodes} sites, not a power of s={s}")
     totals = np.empty(level + 1)
