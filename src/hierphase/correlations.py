@@ -371,13 +371,13 @@ def _check_summary_args(n_boot, seed, confidence):
 
 
 def summarise(pair_sums, bins: Bins, n_traj: int, *, level=None, n_boot: int = 1000,
-              seed: int, confidence: float = 0.95, variant: str = "full",
-              _weights=None) -> Correlations:
+              seed: int, confidence: float = 0.95, variant: str = "full") -> Correlations:
     """Tables from per-x0 pair sums ``(n_x0, n_bins)`` (rows from :func:`tree_pair_sums` or
     :func:`lattice_pair_sums`): point estimates from the x0-mean, bootstrap intervals over x0.
 
     ``level`` fills the ``level`` column (``None``: missing, e.g. for a lattice); ``variant``
-    selects the chi of :func:`susceptibility`.
+    selects the chi of :func:`susceptibility`. The resamples depend on ``(n_x0, n_boot, seed)``
+    only, so calls for several levels of the same x0 with one seed resample the same x0.
     """
     p = np.asarray(pair_sums, dtype=np.float64)
     if p.ndim != 2 or p.shape[1] != len(bins.distance):
@@ -389,7 +389,7 @@ def summarise(pair_sums, bins: Bins, n_traj: int, *, level=None, n_boot: int = 1
     _check_summary_args(n_boot, seed, confidence)
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-    weights = _bootstrap_weights(n_x0, n_boot, seed) if _weights is None else _weights
+    weights = _bootstrap_weights(n_x0, n_boot, seed)
     mean, boot = p.mean(axis=0), weights @ p  # (n_bins,), (n_boot, n_bins)
     C_lo, C_hi = _interval(boot / bins.n_pairs, confidence)
     chi_lo, chi_hi = _interval(susceptibility(boot, variant)[:, None], confidence)
@@ -438,7 +438,6 @@ def tree_correlations(spins: Sequence | Mapping, s: int, *, n_boot: int = 1000, 
     n_x0 = arrays[first].shape[0]
     if n_x0 < 1:
         raise ValueError(f"spins[{first}] holds no x0 (n_x0 = 0)")
-    weights = _bootstrap_weights(n_x0, n_boot, seed)
     corr, chi = [], []
     for level, x in arrays.items():
         if x.shape != (n_x0, n_traj, s**level):
@@ -446,7 +445,7 @@ def tree_correlations(spins: Sequence | Mapping, s: int, *, n_boot: int = 1000, 
                              f"{(n_x0, n_traj, s**level)}, got {tuple(x.shape)}")
         pairs = np.stack([tree_pair_sums(x[i], s) for i in range(n_x0)])
         out = summarise(pairs, tree_bins(s, level), n_traj, level=level, n_boot=n_boot, seed=seed,
-                        confidence=confidence, variant=variant, _weights=weights)
+                        confidence=confidence, variant=variant)
         corr.append(out.correlations)
         chi.append(out.susceptibility)
     return Correlations(pd.concat(corr, ignore_index=True), pd.concat(chi, ignore_index=True))
