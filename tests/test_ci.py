@@ -29,7 +29,7 @@ def test_actionlint_finds_errors(tmp_path):
     """The check can fail: a job without runs-on and an undefined expression are reported."""
     broken = tmp_path / ".github/workflows/ci.yml"
     broken.parent.mkdir(parents=True)
-    text = CI.read_text().replace("runs-on: ubuntu-24.04\n", "", 1)
+    text = CI.read_text().replace("    runs-on: ubuntu-24.04\n", "", 1)
     broken.write_text(text.replace("${{ runner.os }}", "${{ runner.nonexistent }}", 1))
     proc = _actionlint(str(broken.relative_to(tmp_path)), cwd=tmp_path)
     assert proc.returncode != 0

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from workflow_helpers import (RHM_ONLY, SMOKE, copy_workflow, planned_jobs, snakemake_command,
-                              snakemake_env, table_bytes)
+from workflow_helpers import (RHM_ONLY, SMOKE, copy_workflow, planned_jobs, run_snakemake,
+                              snakemake_command, snakemake_env, table_bytes)
 from slurm_cluster import SlurmCluster, SlurmUnavailable, slurm_cluster  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -155,13 +155,13 @@ def _failing_run(cluster: SlurmCluster, finished: Path, dest: Path, profile: Pat
     """In a copy ``dest`` of the finished smoke run ``finished`` (results and snakemake's records
     included), rerun the finished shard ``SHARD`` through SLURM with a schedule whose
     beta_start > beta_end: the schema accepts it (each beta is in (0, 1)) but the job's
-    GaussianSchedule rejects it, so the job fails on SLURM. --retries 0: the profile's one retry
-    would only fail the same way, 20 s later. Returns (dest, completed process, result of
-    ``meanwhile``)."""
+    GaussianSchedule rejects it, so the job fails on SLURM, is retried once (the profile's
+    ``retries``) with the resources of a second attempt, and fails again. Returns (dest,
+    completed process, result of ``meanwhile``)."""
     assert (finished / f"{SHARD}.parquet").exists()
     shutil.copytree(finished, dest, symlinks=True)
     files = _configs(dest, broken={"rhm": {"schedule": {"beta_start": 0.02, "beta_end": 1.0e-4}}})
-    proc, other = _slurm_run(cluster, dest, profile, files, "--retries", "0", f"{SHARD}.parquet",
+    proc, other = _slurm_run(cluster, dest, profile, files, f"{SHARD}.parquet",
                              check=False, meanwhile=meanwhile)
     return dest, proc, other
 
@@ -194,6 +194,27 @@ def smoke_on_slurm(slurm_cluster, request, tmp_path_factory):
     return {"work": work, "files": files, "profile": profile, "output": proc.stdout,
             "seconds": time.monotonic() - start, "tables": table_bytes(work),
             "local_tables": table_bytes(local), "failing": failing}
+
+
+def test_profile_keeps_cheap_rules_local(tmp_path):
+    """A dry run of the smoke preset (every branch) under the profile: the cheap stages (tables,
+    aggregations, figures, RHM rules, data and theory) are local rules, run by snakemake itself
+    within the profile's ``local-cores``; the heavy ones are submitted."""
+    work = copy_workflow(tmp_path / "work")
+    profile = _profile(work, "any-partition")
+    settings = yaml.safe_load((profile / "config.yaml").read_text())
+    assert settings["local-cores"] <= 2 and settings["retries"] >= 1
+    proc = run_snakemake(work, "--workflow-profile", str(profile), *TEST_CLUSTER_ARGS, "-n",
+                         configfile=[SMOKE])
+    local = set(_local_jobs(proc.stdout))
+    planned = {rule for rule, _ in planned_jobs(proc.stdout)}
+    submitted = planned - local - {"all"}
+    cheap = {r for r in planned if re.search(r"_(fig_\w+|aggregate|tables|theory\w*|rules)$", r)}
+    cheap |= {"rhm_data"}
+    assert cheap <= local, f"cheap rules submitted to SLURM: {sorted(cheap - local)}"
+    heavy = {"rhm_sweep", "learned_train", "learned_generation", "learned_sweep",
+             "images_train_ddpm", "images_train_classifier", "images_sweep", "images_measure"}
+    assert heavy <= submitted, f"heavy rules not submitted: {sorted(heavy - submitted)}"
 
 
 def test_unavailable_slurm_says_why(monkeypatch):
@@ -267,14 +288,28 @@ def test_partial_rerun_submits_only_the_changed_jobs(smoke_on_slurm, slurm_clust
             assert tables[path] == data, path
 
 
-def test_failing_job_fails_the_workflow_with_its_log_and_no_output(smoke_on_slurm, slurm_cluster):
+def _memory_mb(record: dict[str, str]) -> int:
+    """The memory a finished job asked for, in MB, from its trackable resources (``mem=4000M``)."""
+    amount, unit = re.search(r"(?:^|,)mem=(\d+)([MGT])", record["Tres"]).groups()
+    return int(amount) * {"M": 1, "G": 1024, "T": 1024 ** 2}[unit]
+
+
+def test_failing_job_is_retried_with_more_memory_then_fails_with_its_log_and_no_output(
+        smoke_on_slurm, slurm_cluster):
     work, proc = smoke_on_slurm["failing"]
     out = proc.stdout
     assert proc.returncode != 0, out[-3000:]
     submitted = _submitted(out)
-    assert [rule for rule, _, _ in submitted] == ["rhm_sweep"], out[-3000:]
+    # the profile's one retry: the same job submitted twice, the second time with the resources
+    # of attempt 2 (heavy rules ask for their base memory and run time times the attempt)
+    assert [rule for rule, _, _ in submitted] == ["rhm_sweep", "rhm_sweep"], out[-3000:]
+    assert submitted[0][1] == submitted[1][1]
     records = {r["JobId"]: r for r in slurm_cluster.jobs()}
-    assert records[submitted[0][2]]["JobState"] == "FAILED", records[submitted[0][2]]
+    first, retry = (records[jobid] for _, _, jobid in submitted)
+    assert first["JobState"] == retry["JobState"] == "FAILED", (first, retry)
+    assert _memory_mb(retry) == 2 * _memory_mb(first), (first["Tres"], retry["Tres"])
+    assert int(retry["TimeLimit"]) == 2 * int(first["TimeLimit"]), \
+        (first["TimeLimit"], retry["TimeLimit"])
     assert "Error in rule rhm_sweep" in out
     assert SHARD_LOG in out, f"the rule's log path is not shown:\n{out[-3000:]}"
     assert "beta_start <= beta_end" in (work / SHARD_LOG).read_text()
