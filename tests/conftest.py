@@ -21,8 +21,8 @@ from workflow_helpers import (RHM_L2_TABLES, RHM_ONLY, SMOKE, copy_workflow, pla
 #: takes the next module in this order, so starting with the long ones keeps both cores
 #: busy until the end.
 LONGEST_MODULES = ("test_slurm.py", "test_workflow_rhm.py", "test_workflow_images.py",
-                   "test_workflow_learned.py", "test_learned.py", "test_images_engine.py",
-                   "test_bp.py")
+                   "test_workflow_learned.py", "test_docs.py", "test_learned.py",
+                   "test_images_engine.py", "test_bp.py")
 #: Under xdist each module runs on one worker (its module-wide workflow runs are made once),
 #: except that the RHM workflow and SLURM modules go together: both use the session's RHM runs
 #: (``rhm_smoke``, ``rhm_killed_and_resumed``), which the SLURM module makes while its own run

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import yaml
-from conftest import REPO
+from workflow_helpers import REPO
 
 CI = REPO / ".github/workflows/ci.yml"
 

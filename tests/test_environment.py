@@ -14,7 +14,7 @@ from importlib import metadata
 
 import pytest
 import yaml
-from conftest import REPO
+from workflow_helpers import REPO
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
