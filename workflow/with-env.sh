@@ -4,24 +4,28 @@
 #   ./workflow/with-env.sh pytest
 # The venv is .venv at the repository root (HIERPHASE_VENV overrides). Everything in it comes from
 # the platform's lock file, envs/lock-linux-<machine>.txt (every package pinned, with hashes;
-# written by workflow/scripts/lock-env.sh), then hierphase itself, editable, without dependencies.
-# It is rebuilt from scratch when the lock file, pyproject.toml or this script changes.
+# written by workflow/scripts/lock-env.sh): the venv is made anew from it whenever the lock file or
+# this script changes. hierphase itself is installed editable, without dependencies, again whenever
+# pyproject.toml changes.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${HIERPHASE_VENV:-$root/.venv}"
-stamp="$venv/.hierphase-installed"
 case "$(uname -m)" in
   aarch64|arm64) lock="$root/envs/lock-linux-aarch64.txt" ;;
   *) lock="$root/envs/lock-linux-x86_64.txt" ;;
 esac
-want="$(cat "$lock" "$root/pyproject.toml" "${BASH_SOURCE[0]}" | sha256sum | cut -d' ' -f1)"
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "with-env: installing hierphase and its tools into $venv from ${lock#"$root/"} (first run: a few minutes)" >&2
+want="$(cat "$lock" "${BASH_SOURCE[0]}" | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$venv/.hierphase-locked" 2>/dev/null)" != "$want" ]; then
+  echo "with-env: installing hierphase's environment into $venv from ${lock#"$root/"} (first run: a few minutes)" >&2
   # a fresh venv (emptied if it exists): nothing is left over from an older lock
   if [ -f "$venv/pyvenv.cfg" ]; then python3 -m venv --clear "$venv"; else python3 -m venv "$venv"; fi
   "$venv/bin/python" -m pip install -q --require-hashes --no-deps -r "$lock"
+  echo "$want" >"$venv/.hierphase-locked"
+fi
+project="$(sha256sum "$root/pyproject.toml" | cut -d' ' -f1)"
+if [ "$(cat "$venv/.hierphase-installed" 2>/dev/null)" != "$project" ]; then
   "$venv/bin/python" -m pip install -q --no-deps --no-build-isolation -e "$root"
-  echo "$want" >"$stamp"
+  echo "$project" >"$venv/.hierphase-installed"
 fi
 # numba compiles BP's fused kernels once and caches them beside their source: do it here, not in
 # every parallel job of the first run (again whenever a kernel source changes).
