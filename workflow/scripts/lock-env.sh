@@ -85,7 +85,7 @@ conda_env() {
 }
 
 envs() {
-  local core=(numpy numba scipy pandas pyarrow matplotlib seaborn tqdm)
+  local core=(numpy numba pandas pyarrow matplotlib seaborn tqdm)
   conda_env rhm "# Conda environment of the RHM rules (rhm_*): exact BP, mean-field theory, tables and figures." \
     torch "${core[@]}"
   conda_env learned "# Conda environment of the learned-denoiser rules (learned_*): neural diffusion models trained on
