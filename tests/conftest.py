@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from workflow_helpers import (RHM_L2_TABLES, RHM_ONLY, SMOKE, copy_workflow, planned_jobs,
-                              recorded_outputs, run_snakemake, snakemake_command, snakemake_env)
+                              finished_outputs, run_snakemake, snakemake_command, snakemake_env)
 
 #: Test modules that take longest (end-to-end workflow runs), longest first; the others follow in
 #: their usual order. Under pytest-xdist (``--dist loadfile``, see pyproject.toml) a free worker
@@ -93,17 +93,25 @@ def rhm_killed_and_resumed(tmp_path_factory) -> dict:
     proc = subprocess.Popen(snakemake_command("-c1", *RHM_L2_TABLES, configfile=files), cwd=work,
                             env=snakemake_env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
+    def finished_shards() -> set[str]:
+        """Sweep shards all of whose outputs (table, CSV, sidecar) snakemake counts as finished:
+        a kill between its first record and its last cleared marker makes the job incomplete."""
+        names = finished_outputs(work)
+        return {name[: -len(".parquet")] for name in names
+                if "/sweep/" in name and name.endswith(".parquet")
+                and {name[: -len(".parquet")] + ext for ext in (".csv", ".meta.json")} <= names}
+
     try:
         deadline = time.monotonic() + 300
-        while not any("/sweep/" in name for name in recorded_outputs(work)):
+        while not finished_shards():
             assert proc.poll() is None, "snakemake ended before any shard was finished"
             assert time.monotonic() < deadline
             time.sleep(0.05)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    finished = {work / name for name in recorded_outputs(work) if "/sweep/" in name}
-    done = {p: p.stat().st_mtime_ns for p in finished}
+    done = {work / (stem + ext): (work / (stem + ext)).stat().st_mtime_ns
+            for stem in finished_shards() for ext in (".parquet", ".csv", ".meta.json")}
     run_snakemake(work, "--unlock", configfile=files)
     plan = planned_jobs(run_snakemake(work, "-n", "--rerun-incomplete", *RHM_L2_TABLES,
                                       configfile=files).stdout)

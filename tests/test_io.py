@@ -36,6 +36,21 @@ def test_outputs_honour_the_umask(tmp_path, umask, mask):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == expected, name
 
 
+def test_a_library_saved_model_folder_honours_the_umask(tmp_path, umask):
+    """What diffusers writes (safetensors makes its weight files 0o600) is opened up to the umask."""
+    from diffusers import UNet2DModel
+
+    umask(0o027)
+    tiny = UNet2DModel(sample_size=8, in_channels=1, out_channels=1, layers_per_block=1,
+                       block_out_channels=(8,), down_block_types=("DownBlock2D",),
+                       up_block_types=("UpBlock2D",), norm_num_groups=4)
+    tiny.save_pretrained(tmp_path / "model", safe_serialization=True)
+    files = [p for p in (tmp_path / "model").rglob("*") if p.is_file()]
+    assert any(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in files)  # what the library does
+    io.honour_umask(tmp_path / "model")
+    assert {stat.S_IMODE(p.stat().st_mode) for p in files} == {0o640}
+
+
 def test_stale_temporaries_of_an_output_are_removed_when_it_is_written(tmp_path):
     stale = tmp_path / ".t.parquet.k3_x9q2z.tmp"  # what atomic_path leaves when a job is killed
     other_output = tmp_path / ".u.parquet.abcdefgh.tmp"  # another output's: not ours to delete

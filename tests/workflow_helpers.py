@@ -117,18 +117,29 @@ def table_bytes(work: Path) -> dict[str, bytes]:
     return out
 
 
-def recorded_outputs(work: Path) -> set[str]:
-    """Outputs whose job snakemake has recorded as finished (its metadata, keyed by base64 path)."""
-    root = work / ".snakemake" / "metadata"
+def _snakemake_keys(root: Path) -> set[str]:
+    """The output paths that snakemake keys files by under ``root`` (base64 of the path, split
+    into folders of at most 255 characters, every part but the last prefixed with ``@``)."""
     names = set()
     for path in root.rglob("*") if root.exists() else []:
         if path.is_file() and not path.name.startswith("."):
-            key = "".join(path.relative_to(root).parts)
+            key = "".join(part.removeprefix("@") for part in path.relative_to(root).parts)
             try:
                 names.add(base64.urlsafe_b64decode(key.encode()).decode())
             except ValueError:
                 continue
     return names
+
+
+def recorded_outputs(work: Path) -> set[str]:
+    """Outputs whose job snakemake has recorded (its metadata): the job may still be marked
+    incomplete, since snakemake writes every output's record before it clears their markers."""
+    return _snakemake_keys(work / ".snakemake" / "metadata")
+
+
+def finished_outputs(work: Path) -> set[str]:
+    """Outputs that snakemake has recorded and no longer marks incomplete."""
+    return recorded_outputs(work) - _snakemake_keys(work / ".snakemake" / "incomplete")
 
 
 def undeclared_results(work: Path) -> list[str]:

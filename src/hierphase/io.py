@@ -30,6 +30,7 @@ __all__ = [
     "CorruptFileError",
     "atomic_path",
     "remove_stale_temporaries",
+    "honour_umask",
     "sidecar_path",
     "package_versions",
     "write_sidecar",
@@ -74,6 +75,15 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def honour_umask(folder: str | os.PathLike) -> None:
+    """Give every file under ``folder`` the mode a plain ``open`` would (``0o666`` less the
+    umask), for files written by libraries that make them private (safetensors makes ``0o600``)."""
+    mode = 0o666 & ~_umask()
+    for path in Path(folder).rglob("*"):
+        if path.is_file():
+            path.chmod(mode)
 
 
 @contextlib.contextmanager

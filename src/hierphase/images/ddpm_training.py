@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from hierphase.devices import resolve_device
 from hierphase.images.shards import to_model_scale
+from hierphase.io import honour_umask
 from hierphase.seeding import derive_seed, torch_generator
 from hierphase.training import autocast, progress_log, warmup_cosine
 
@@ -141,4 +142,5 @@ def train_digits_ddpm(images_u8: torch.Tensor, out_dir: str | os.PathLike, cfg: 
     out.mkdir(parents=True, exist_ok=True)
     ema.to("cpu").save_pretrained(out, safe_serialization=True)
     sched.save_pretrained(out)
+    honour_umask(out)
     return pd.DataFrame(rows)
