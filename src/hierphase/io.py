@@ -37,6 +37,7 @@ __all__ = [
     "read_sidecar",
     "write_json",
     "read_json",
+    "read_yaml_strict",
     "write_table",
     "read_table",
     "save_tensors",
@@ -152,6 +153,26 @@ def read_json(path: str | os.PathLike) -> dict[str, Any]:
         return json.loads(text)
     except json.JSONDecodeError as err:
         raise unreadable(path, err) from err
+
+
+def read_yaml_strict(path: str | os.PathLike) -> Any:
+    """A YAML (or JSON) file, refusing a key given twice in one mapping (plain YAML loaders keep
+    the last one silently). Raises ValueError naming the key and its line."""
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if key in seen:
+                    raise ValueError(f"key {key!r} is given twice in one mapping (line "
+                                     f"{key_node.start_mark.line + 1}); the last would win silently")
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    with open(path) as f:
+        return yaml.load(f, Loader=StrictLoader)
 
 
 def write_sidecar(path: str | os.PathLike, config: Mapping[str, Any] | None = None,

@@ -101,9 +101,9 @@ class GaussianSchedule:
             raise ValueError(f"GaussianSchedule: T must be an int >= 1, got {self.T!r}")
         if self.kind not in ("linear", "cosine"):
             raise ValueError(f"GaussianSchedule: kind must be 'linear' or 'cosine', got {self.kind!r}")
-        if not 0.0 < self.beta_start <= self.beta_end < 1.0:
-            raise ValueError("GaussianSchedule: need 0 < beta_start <= beta_end < 1, got "
-                             f"beta_start={self.beta_start}, beta_end={self.beta_end}")
+        if not 0.0 < self.beta_start <= self.beta_end < 1.0:  # false for NaN too
+            raise ValueError("GaussianSchedule: beta_start must satisfy 0 < beta_start <= beta_end < 1, "
+                             f"got beta_start={self.beta_start}, beta_end={self.beta_end}")
 
     @property
     def betas(self) -> torch.Tensor:

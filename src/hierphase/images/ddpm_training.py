@@ -42,6 +42,12 @@ class DDPMTrainConfig:
     beta_start: float = 1e-4
     beta_end: float = 0.02
 
+    def __post_init__(self):
+        """Refuse a warm-up the schedule never leaves; messages start with the field's name."""
+        if self.warmup > self.steps:
+            raise ValueError(f"warmup must be <= steps (the learning rate would never reach its "
+                             f"peak), got warmup={self.warmup}, steps={self.steps}")
+
 
 def build_digits_unet(image_size: int, channels: int, cfg: DDPMTrainConfig):
     """A small ``UNet2DModel``: one resolution level per entry of ``block_out_channels``, self

@@ -29,6 +29,9 @@ from hierphase.seeding import derive_seed, numpy_generator
 
 __all__ = [
     "N_CLASSES",
+    "DIGITS_PER_CLASS",
+    "n_held_out",
+    "check_n_per_class",
     "load_digits_images",
     "split_digits",
     "prepare_digits",
@@ -69,17 +72,36 @@ def _subset(data: Mapping, idx: np.ndarray) -> dict:
             "names": [data["names"][i] for i in np.asarray(idx)]}
 
 
+#: Images per class of scikit-learn's digits (``np.bincount(load_digits().target)``), so that the
+#: held-out size is known without loading the set (config checks).
+DIGITS_PER_CLASS = (178, 182, 177, 183, 181, 182, 181, 179, 174, 180)
+
+
+def n_held_out(held_out_fraction: float, n_class: int) -> int:
+    """Images of a class of ``n_class`` that :func:`split_digits` holds out."""
+    if not 0.0 < held_out_fraction < 1.0:
+        raise ValueError(f"held_out_fraction must be in (0, 1), got {held_out_fraction}")
+    return int(round(held_out_fraction * n_class))
+
+
+def check_n_per_class(n_per_class: int, held_out_fraction: float) -> None:
+    """Refuse a sweep that asks more images of a class than the digits' held-out split holds."""
+    available = min(n_held_out(held_out_fraction, n) for n in DIGITS_PER_CLASS)
+    if not 1 <= n_per_class <= available:
+        raise ValueError(f"n_per_class must be in [1, {available}]: the digits' held-out split "
+                         f"(held_out_fraction={held_out_fraction}) holds {available} images of its "
+                         f"smallest class, got n_per_class={n_per_class}")
+
+
 def split_digits(data: Mapping, held_out_fraction: float, seed: int) -> tuple[dict, dict]:
     """Deterministic stratified split into (train, held_out): per class, a seeded permutation of
     its images, the first ``round(fraction * n_class)`` held out. Both keep sklearn's order."""
-    if not 0.0 < held_out_fraction < 1.0:
-        raise ValueError(f"held_out_fraction must be in (0, 1), got {held_out_fraction}")
     labels = np.asarray(data["labels"])
     held = []
     for c in range(N_CLASSES):
         members = np.flatnonzero(labels == c)
         perm = numpy_generator(derive_seed(seed, "digits-split", c)).permutation(members)
-        held.extend(perm[: int(round(held_out_fraction * len(members)))].tolist())
+        held.extend(perm[: n_held_out(held_out_fraction, len(members))].tolist())
     held_mask = np.zeros(len(labels), dtype=bool)
     held_mask[held] = True
     return _subset(data, np.flatnonzero(~held_mask)), _subset(data, np.flatnonzero(held_mask))

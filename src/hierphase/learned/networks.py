@@ -45,6 +45,14 @@ class NetworkConfig:
     blocks: int = 1
     expansion: int = 2
 
+    def __post_init__(self):
+        """Refuse sizes no tree U-Net has; messages start with the field's name."""
+        for name, low in (("in_channels", 1), ("vocab", 2), ("s", 2), ("L", 1), ("width", 1),
+                          ("blocks", 0), ("expansion", 1)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+
     def to_dict(self) -> dict:
         return asdict(self)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -45,6 +46,22 @@ class TrainConfig:
     grad_clip: float = 1.0
     log_every: int = 50
     checkpoint_every: int = 500
+
+    def __post_init__(self):
+        """Refuse what would train nonsense or crash late; messages start with the field's name."""
+        for name in ("steps", "batch_size", "warmup", "log_every", "checkpoint_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        if self.warmup > self.steps:
+            raise ValueError(f"warmup must be <= steps (the learning rate would never reach its peak), "
+                             f"got warmup={self.warmup}, steps={self.steps}")
+        for name, low, high in (("lr", 0.0, math.inf), ("weight_decay", 0.0, math.inf),
+                                ("min_lr_ratio", 0.0, 1.0), ("grad_clip", 0.0, math.inf)):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and low <= value <= high) or (name == "lr" and value == 0):
+                raise ValueError(f"{name} must be a finite number in [{low}, {high}]"
+                                 f"{' and > 0' if name == 'lr' else ''}, got {value!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)

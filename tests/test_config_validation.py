@@ -1,0 +1,341 @@
+"""Config validation: every bad value is refused before any job runs, with the key named.
+
+Each case is an overlay merged over config.yaml, the way a user adds ``--configfile``. All cases
+are dry runs made by one Python process (this file run as a script, :func:`_dry_runs`) through
+Snakemake's API in a copy of the workflow: a snakemake start costs seconds, one more config a
+fraction of one. The module fixture collects one verdict per case ("ok" or the error), the tests
+check them. The memory limit of local runs needs a real (not dry) run: its own test.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from workflow_helpers import REPO, SMOKE, copy_workflow, run_snakemake, snakemake_env
+
+from hierphase.io import read_yaml_strict
+
+pytestmark = pytest.mark.slow
+
+#: An RHM and a learned experiment that pass every check, for cases that add one under a new name.
+RHM_EXP = "{v: 8, m: 3, L: [2], processes: {epsilon: [{values: [0.5]}]}}"
+LEARNED_EXP = "{v: 8, m: 3, s: 2, L: 3, processes: [masking], P: [64]}"
+
+
+def nested(key: str, value: str) -> str:
+    """Flow-style YAML setting the dotted ``key`` to the YAML text ``value``."""
+    for part in reversed(key.split(".")):
+        value = f"{{{json.dumps(part)}: {value}}}"
+    return value
+
+
+#: (case, overlay YAML, key the error must name)
+BAD: list[tuple[str, str, str]] = [
+    # unknown keys, at every depth
+    ("top-level-typo", "sed: 1", "sed"),
+    ("rhm-typo", nested("rhm.experiments.main.bach_size", "10"), "rhm.experiments.main.bach_size"),
+    ("learned-training-step", nested("learned.training.step", "3"), "learned.training.step"),
+    ("learned-n-sweeps", nested("learned.evaluation.n_sweeps", "3"), "learned.evaluation.n_sweeps"),
+    ("learned-grid-maskin", nested("learned.evaluation.grid.maskin", "[0.5]"),
+     "learned.evaluation.grid.maskin"),
+    ("learned-resources-gpu", nested("learned.resources.gpu", "1"), "learned.resources.gpu"),
+    ("learned-schedule-typo", nested("learned.schedule.beta", "0.1"), "learned.schedule.beta"),
+    ("learned-network-typo", nested("learned.network.depth", "2"), "learned.network.depth"),
+    ("learned-sampling-typo", nested("learned.sampling.steps.mask", "2"),
+     "learned.sampling.steps.mask"),
+    ("learned-experiment-typo", nested("learned.experiments.main.rule_seeds", "[0]"),
+     "learned.experiments.main.rule_seeds"),
+    ("images-train-typo", nested("images.model.train.stepz", "2"), "images.model.train.stepz"),
+    ("images-adm-flag-typo", nested("images.model.adm_flags.num_chanels", "2"),
+     "images.model.adm_flags.num_chanels"),
+    # bounds
+    ("learned-v-absurd", nested("learned.experiments.main.v", "100000"), "learned.experiments.main.v"),
+    ("learned-L-unbounded", nested("learned.experiments.main.L", "40"), "learned.experiments.main.L"),
+    ("learned-P-unbounded", nested("learned.experiments.main.P", "[100000000000]"),
+     "learned.experiments.main.P.0"),
+    ("rhm-batch-size-huge", nested("rhm.experiments.main.batch_size", "1000000000000"),
+     "rhm.experiments.main.batch_size"),
+    ("rhm-n-samples-huge", nested("rhm.experiments.main.n_samples", "100000000"),
+     "rhm.experiments.main.n_samples"),
+    ("images-n-per-class-huge", nested("images.n_per_class", "100000000"), "images.n_per_class"),
+    ("learned-tolerance", nested("learned.evaluation.tolerance", "2.0"), "learned.evaluation.tolerance"),
+    # constraints between keys, through the package's validators
+    ("rhm-m", nested("rhm.experiments.main.m", "100"), "rhm.experiments.main.m"),
+    ("rhm-n-classes", nested("rhm.experiments.main.n_classes", "1000"), "rhm.experiments.main.n_classes"),
+    ("rhm-levels-L", nested("rhm.experiments.main.levels_L", "12"), "rhm.experiments.main.levels_L"),
+    ("learned-m", nested("learned.experiments.main.m", "10"), "learned.experiments.main.m"),
+    ("learned-n-classes", "learned: {experiments: {main: {m: 8, n_classes: 9}}}",
+     "learned.experiments.main.n_classes"),
+    ("learned-betas", "learned: {schedule: {beta_start: 0.02, beta_end: 0.0001}}",
+     "learned.schedule.beta_start"),
+    ("learned-warmup", "learned: {training: {steps: 50, warmup: 100}}", "learned.training.warmup"),
+    ("images-n-per-class-held-out", nested("images.n_per_class", "36"), "images.n_per_class"),
+    ("images-k-grid", nested("images.k_grid", "[0, 200]"), "images.k_grid"),
+    ("images-warmup", "images: {model: {train: {steps: 50, warmup: 100}}}", "images.model.train.warmup"),
+    # memory derived from the config, against max_mem_mb (default 64000)
+    ("rhm-memory-batch", nested("rhm.experiments.main.L", "[20]"), "rhm.experiments.main.batch_size"),
+    ("rhm-memory-depth", "rhm: {experiments: {main: {v: 4096, m: 8, L: [20]}}}",
+     "rhm.experiments.main.L"),
+    ("rhm-memory-ceiling", "max_mem_mb: 1100", "rhm.experiments.main.batch_size"),
+    ("learned-memory-P", nested("learned.experiments.main.P", "[1000000000]"),
+     "learned.experiments.main.P"),
+    ("learned-memory-batch", nested("learned.sampling.batch_size", "1000000"),
+     "learned.sampling.batch_size"),
+    # job counts, against max_jobs (default 100000)
+    ("max-jobs", "max_jobs: 100", "images.n_per_class"),  # the largest of 138
+    ("rhm-jobs", "rhm: {experiments: {main: {rule_seeds: %s, processes: {epsilon: %s}}}}"
+     % (json.dumps(list(range(20))), json.dumps([{"values": [0.5]}] * 1000)),
+     "rhm.experiments.main.processes"),
+    ("learned-jobs", "learned: {experiments: {main: {P: %s, seeds: %s}}}"
+     % (json.dumps(list(range(1, 1001))), json.dumps(list(range(100)))), "learned.experiments.main.P"),
+    # overlays that would silently do nothing
+    ("empty-processes", nested("rhm.experiments.main.processes", "{}"), "rhm.experiments.main.processes"),
+    ("empty-experiments", nested("rhm.experiments", "{}"), "rhm.experiments"),
+    ("empty-learned-processes", nested("learned.experiments.main.processes", "[]"),
+     "learned.experiments.main.processes"),
+]
+
+#: Non-finite numbers in every kind of float key (noise grids, schedules, learning rates, ...).
+FLOAT_KEYS = {
+    "rhm.schedule.beta_start": ("{}", "rhm.schedule.beta_start"),
+    "rhm.schedule.beta_end": ("{}", "rhm.schedule.beta_end"),
+    "rhm.experiments.main.processes.epsilon": ("[{{values: [0.5, {}]}}]",
+                                               "rhm.experiments.main.processes.epsilon[0].values[1]"),
+    "rhm.experiments.main.processes.gaussian": ("[{{start: {}, stop: 1.0, num: 3}}]",
+                                                "rhm.experiments.main.processes.gaussian[0].start"),
+    "rhm.experiments.main.processes.masking": ("[{{start: 0.0, stop: {}, num: 3}}]",
+                                               "rhm.experiments.main.processes.masking[0].stop"),
+    "learned.schedule.beta_end": ("{}", "learned.schedule.beta_end"),
+    "learned.training.lr": ("{}", "learned.training.lr"),
+    "learned.training.weight_decay": ("{}", "learned.training.weight_decay"),
+    "learned.training.grad_clip": ("{}", "learned.training.grad_clip"),
+    "learned.evaluation.tolerance": ("{}", "learned.evaluation.tolerance"),
+    "learned.evaluation.grid.gaussian": ("[0.0, {}]", "learned.evaluation.grid.gaussian[1]"),
+    "images.data.held_out_fraction": ("{}", "images.data.held_out_fraction"),
+    "images.model.train.lr": ("{}", "images.model.train.lr"),
+    "images.model.train.ema_decay": ("{}", "images.model.train.ema_decay"),
+    "images.quality.confidence": ("{}", "images.quality.confidence"),
+}
+for _key, (_value, _named) in FLOAT_KEYS.items():
+    for _bad in (".nan", ".inf", "-.inf"):
+        BAD.append((f"{_key}={_bad}", nested(_key, _value.format(_bad)), _named))
+
+#: Names that would leave their folder or break a path or a wildcard, for every key that names one.
+BAD_NAMES = ["..", "../../tmp/x", "a/b", ".hidden", "a b", "x(", "-x"]
+for _name in BAD_NAMES:
+    BAD += [
+        (f"rhm-experiment={_name}", nested("rhm.experiments", f"{{{json.dumps(_name)}: {RHM_EXP}}}"),
+         f"rhm.experiments.{_name}"),
+        (f"learned-experiment={_name}",
+         nested("learned.experiments", f"{{{json.dumps(_name)}: {LEARNED_EXP}}}"),
+         f"learned.experiments.{_name}"),
+        (f"images-data={_name}", nested("images.data.name", json.dumps(_name)), "images.data.name"),
+        (f"images-model={_name}", nested("images.model.name", json.dumps(_name)), "images.model.name"),
+        (f"images-classifier={_name}", nested("images.classifier.name", json.dumps(_name)),
+         "images.classifier.name"),
+    ]
+
+#: Overlays that pass: the shipped presets and overlays, and edge values that are allowed.
+GOOD: list[tuple[str, list[str]]] = [
+    ("default", []),
+    ("smoke", [SMOKE]),
+    ("smoke-only-rhm", [SMOKE, "workflow/presets/only-rhm.yaml"]),
+    ("paper-on-slurm", ["workflow/presets/paper.yaml"]),  # cluster executor: cuda is the nodes'
+]
+GOOD_OVERLAYS = {
+    "names": "rhm: {experiments: {2-b_C: %s}}\nimages: {data: {name: d-1_x}, model: {name: 0m}}"
+             % RHM_EXP,
+    "held-out-max": nested("images.n_per_class", "35"),
+}
+
+DUPLICATE = f"""rhm:
+  experiments:
+    main: {RHM_EXP}
+    main: {RHM_EXP}
+"""
+
+
+def _dry_runs(cases_file: str) -> None:
+    """Script mode: dry-run every case of ``cases_file`` (JSON: [[case, workdir, configfiles,
+    nodes]]) in this process, printing one JSON line {case: verdict} per case."""
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings
+
+    for case, workdir, files, nodes in json.loads(Path(cases_file).read_text()):
+        os.chdir(workdir)
+        try:
+            with SnakemakeApi(OutputSettings(quiet={"all"})) as api:
+                # nodes: what a cluster executor's --jobs gives (the profile's `jobs: 100`)
+                workflow = api.workflow(
+                    resource_settings=ResourceSettings(cores=1, nodes=nodes),
+                    config_settings=ConfigSettings(configfiles=[Path(f) for f in files]),
+                    snakefile=Path("Snakefile"), workdir=Path(workdir))
+                workflow.dag().execute_workflow(executor="dryrun")
+            verdict = "ok"
+        except Exception as e:  # every error is a verdict, the tests judge it
+            verdict = f"{type(e).__name__}: {e}"
+        print(json.dumps({case: verdict}), flush=True)
+
+
+@pytest.fixture(scope="module")
+def verdicts(tmp_path_factory) -> dict[str, str]:
+    work = copy_workflow(tmp_path_factory.mktemp("config") / "work")
+    # The same workflow with the schemas' name pattern removed: the path check behind it.
+    loose = copy_workflow(tmp_path_factory.mktemp("config") / "loose")
+    schema = loose / "workflow/schemas/images.schema.yaml"
+    schema.write_text(schema.read_text().replace('pattern: "^[A-Za-z0-9][A-Za-z0-9_-]*$"', ""))
+    (work / "cases").mkdir()
+    cases = []
+    for i, (case, overlay, _) in enumerate(BAD):
+        (work / f"cases/bad{i}.yaml").write_text(overlay + "\n")
+        cases.append([case, str(work), [f"cases/bad{i}.yaml"], None])
+    for case, files in GOOD:
+        cases.append([case, str(work), files, 100 if "slurm" in case else None])
+    for case, overlay in GOOD_OVERLAYS.items():
+        (work / f"cases/{case}.yaml").write_text(overlay + "\n")
+        cases.append([case, str(work), [f"cases/{case}.yaml"], None])
+    (work / "cases/duplicate.yaml").write_text(DUPLICATE)
+    cases.append(["duplicate", str(work), ["cases/duplicate.yaml"], None])
+    for device in ("learned", "images"):
+        (work / f"cases/{device}-cuda.yaml").write_text(nested(f"{device}.device", "cuda") + "\n")
+        cases.append([f"{device}-cuda-local", str(work), [f"cases/{device}-cuda.yaml"], None])
+        cases.append([f"{device}-cuda-cluster", str(work), [f"cases/{device}-cuda.yaml"], 100])
+    for name in ("..", "a/b"):
+        (loose / "escape.yaml").write_text(nested("images.model.name", json.dumps(name)) + "\n")
+        cases.append([f"escape={name}", str(loose), ["escape.yaml"], None])
+    cases_file = work / "cases.json"
+    cases_file.write_text(json.dumps(cases))
+    proc = subprocess.run([sys.executable, __file__, str(cases_file)], cwd=work, env=snakemake_env(),
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900)
+    found = {}
+    for line in proc.stdout.splitlines():
+        if line.startswith("{"):
+            found.update(json.loads(line))
+    assert len(found) == len(cases), proc.stdout[-4000:]
+    return found
+
+
+@pytest.mark.parametrize("case,key", [(case, key) for case, _, key in BAD],
+                         ids=[case for case, _, _ in BAD])
+def test_bad_config_is_refused_naming_its_key(verdicts, case, key):
+    assert f"Invalid config key '{key}'" in verdicts[case], verdicts[case]
+
+
+@pytest.mark.parametrize("case", [case for case, _ in GOOD] + list(GOOD_OVERLAYS))
+def test_shipped_presets_and_edge_values_pass(verdicts, case):
+    assert verdicts[case] == "ok", verdicts[case]
+
+
+def test_nonfinite_numbers_are_named_as_such(verdicts):
+    assert "must be a finite number, got nan" in verdicts["learned.training.lr=.nan"]
+    assert "must be a finite number, got -inf" in verdicts["images.model.train.lr=-.inf"]
+
+
+def test_duplicate_key_in_a_user_file_names_the_file_and_the_key(verdicts):
+    verdict = verdicts["duplicate"]
+    assert "cases/duplicate.yaml" in verdict and "'main' is given twice" in verdict, verdict
+    assert "line 4" in verdict, verdict
+
+
+def test_empty_overlay_says_why_it_is_refused(verdicts):
+    assert "removes nothing" in verdicts["empty-processes"], verdicts["empty-processes"]
+
+
+def test_memory_error_says_how_much_and_what_fits(verdicts):
+    verdict = verdicts["rhm-memory-batch"]
+    assert "max_mem_mb = 64000" in verdict and "batch_size <= 30 fits" in verdict, verdict
+
+
+def test_cuda_without_a_gpu_is_refused_only_where_the_jobs_run(verdicts):
+    import torch
+
+    for branch in ("learned", "images"):
+        here = verdicts[f"{branch}-cuda-local"]
+        if torch.cuda.is_available():
+            assert here == "ok", here
+        else:
+            assert f"Invalid config key '{branch}.device'" in here, here
+        assert verdicts[f"{branch}-cuda-cluster"] == "ok", verdicts[f"{branch}-cuda-cluster"]
+
+
+@pytest.mark.parametrize("name", ["..", "a/b"])
+def test_a_name_the_schema_lets_through_still_cannot_leave_results(verdicts, name):
+    verdict = verdicts[f"escape={name}"]
+    assert "Invalid config key 'images.model.name'" in verdict and "would leave" in verdict, verdict
+
+
+def test_shipped_yaml_files_have_no_duplicate_keys():
+    files = [REPO / "config.yaml", *sorted((REPO / "workflow/presets").glob("*.yaml")),
+             *sorted((REPO / "workflow/profiles").glob("*/config.yaml"))]
+    assert len(files) >= 6
+    for path in files:
+        assert read_yaml_strict(path) == yaml.safe_load(path.read_text()), path
+
+
+def test_strict_loader_names_the_duplicate_at_any_depth(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("a:\n  b: {c: 1, d: 2, c: 3}\n")
+    with pytest.raises(ValueError, match=r"'c' is given twice in one mapping \(line 2\)"):
+        read_yaml_strict(path)
+
+
+def test_adm_flags_in_the_schema_are_the_loader_s():
+    from dataclasses import fields
+
+    from hierphase.images.models import AdmFlags
+
+    schema = yaml.safe_load((REPO / "workflow/schemas/images.schema.yaml").read_text())
+    flags = schema["properties"]["model"]["properties"]["adm_flags"]
+    assert set(flags["properties"]) == {f.name for f in fields(AdmFlags)}
+    assert flags["additionalProperties"] is False
+
+
+def test_digits_class_sizes_are_those_of_scikit_learn():
+    sklearn = pytest.importorskip("sklearn.datasets")
+    import numpy as np
+
+    from hierphase.images.digits import DIGITS_PER_CLASS, check_n_per_class
+
+    assert tuple(np.bincount(sklearn.load_digits().target)) == DIGITS_PER_CLASS
+    check_n_per_class(35, 0.2)  # round(0.2 * 174) = 35 held out of the smallest class
+    with pytest.raises(ValueError, match="n_per_class must be in"):
+        check_n_per_class(36, 0.2)
+
+
+def test_local_runs_get_the_machine_memory_as_limit(tmp_path):
+    """A job declaring more memory than the machine has is refused before it starts (the default
+    profile, no --resources): an RHM sweep sized past this machine, its inputs touched; and one
+    declaring more than the user's --resources mem_mb."""
+    machine_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 10**6
+    # sweep memory 1000 + 2^L * 1.95 MB at v = 32, s = 2, batch_size = 1000
+    L = math.ceil(math.log2(machine_mb / 1.95)) + 1
+    assert L <= 20, "machine too large for the schema's depths"
+    work = copy_workflow(tmp_path)
+    (work / "big.yaml").write_text(
+        "max_mem_mb: 10000000\n"
+        f"rhm: {{experiments: {{main: {{L: [{L}], n_samples: 1, batch_size: 1000}}}}}}\n"
+        "learned: {enabled: false}\nimages: {enabled: false}\n")
+    shard = f"results/rhm/sweep/main/L{L}/rules0/epsilon/shard0.parquet"
+    inputs = [f"results/rhm/rules/main/L{L}/rules0/rules.pt", f"results/rhm/data/main/L{L}/rules0/trees.pt"]
+    profile = ["--workflow-profile", "workflow/profiles/default"]
+    run_snakemake(work, *profile, "--touch", *inputs, configfile="big.yaml")
+    proc = run_snakemake(work, *profile, shard, configfile="big.yaml", check=False)
+    assert proc.returncode != 0
+    assert f"but only mem_mb={machine_mb} are available" in proc.stdout, proc.stdout[-3000:]
+    assert not (work / "logs/rhm/sweep").exists(), "the sweep job started"
+    # the user's own limit holds the same way (Snakemake alone would file it where it limits nothing)
+    proc = run_snakemake(work, *profile, "--resources", "mem_mb=500", "-f", inputs[0],
+                         configfile="big.yaml", check=False)
+    assert proc.returncode != 0
+    assert "Job needs mem_mb=1000 but only mem_mb=500 are available" in proc.stdout, proc.stdout[-3000:]
+
+
+if __name__ == "__main__":
+    _dry_runs(sys.argv[1])
