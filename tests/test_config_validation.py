@@ -301,7 +301,7 @@ def test_digits_class_sizes_are_those_of_scikit_learn():
     sklearn = pytest.importorskip("sklearn.datasets")
     import numpy as np
 
-    from hierphase.images.digits import DIGITS_PER_CLASS, check_n_per_class
+    from hierphase.images.digits_data import DIGITS_PER_CLASS, check_n_per_class
 
     assert tuple(np.bincount(sklearn.load_digits().target)) == DIGITS_PER_CLASS
     check_n_per_class(35, 0.2)  # round(0.2 * 174) = 35 held out of the smallest class

@@ -92,9 +92,21 @@ def check_images_config(img):
                 "subfolders.",
             )
 
+    if data["kind"] == "digits":
+        from hierphase.images.ddpm_training import DDPMTrainConfig
+        from hierphase.images.digits_data import check_n_per_class
 
-if IMG["enabled"]:
-    check_images_config(IMG)
+        package_check(
+            "images",
+            lambda: check_n_per_class(img["n_per_class"], data["held_out_fraction"]),
+        )
+        package_check("images.model.train", lambda: DDPMTrainConfig(**model["train"]))
+    check_device("images.device", img["device"])
+    # per (k, shard): a sweep and a measure job; a few per-run jobs besides
+    return {"images.n_per_class": 2 * len(IMG_K) * len(IMG_SHARDS) + 12}
+
+
+IMAGES_JOBS = check_images_config(IMG) if IMG["enabled"] else {}
 
 
 wildcard_constraints:

@@ -1,5 +1,9 @@
 # Learned branch bookkeeping: config shortcuts, wildcard constraints, the list of trained models,
 # target lists.
+from hierphase.learned.networks import NetworkConfig
+from hierphase.learned.train import TrainConfig
+from hierphase.noise import GaussianSchedule
+from hierphase.rhm import validate_params
 
 LEARNED = config["learned"]
 LEARNED_EXPERIMENTS = LEARNED.get("experiments", {})
@@ -10,6 +14,66 @@ LEARNED_RUN = "{experiment}/{process}/P{P}/seed{train_seed}"
 LEARNED_MODEL = f"{LEARNED_DIR}/models/{LEARNED_RUN}"
 LEARNED_EVAL = f"{LEARNED_DIR}/eval/{LEARNED_RUN}"
 LEARNED_BP = f"{LEARNED_DIR}/bp/{{experiment}}/{{process}}/kept.parquet"
+
+
+def learned_mem_mb(exp):
+    """Memory of a training or evaluation job, MB, and the key that drives it: ~1 GB of
+    libraries, the training set (P trees of int64 symbols), the evaluation's float64 evidence
+    (n x v x leaves, a few copies) and the network's float32 activations for one batch
+    (width x expansion per node, forward and backward)."""
+    leaves, nodes = exp["s"] ** exp["L"], 2 * exp["s"] ** exp["L"]
+    net, ev = LEARNED["network"], LEARNED["evaluation"]
+    per_datum = net["width"] * (2 + 2 * net["blocks"] * net["expansion"]) * nodes * 4
+    parts = {
+        "P": max(exp["P"]) * nodes * 8,
+        "evaluation.n_sweep": 4 * ev["n_sweep"] * exp["v"] * leaves * 8,
+        "evaluation.n_generated": 4 * ev["n_generated"] * exp["v"] * leaves * 8,
+        "training.batch_size": 3 * LEARNED["training"]["batch_size"] * per_datum,
+        "sampling.batch_size": 3 * LEARNED["sampling"]["batch_size"] * per_datum,
+    }
+    return 1000 + sum(parts.values()) // 2**20, max(parts, key=parts.get)
+
+
+def check_learned_config(learned):
+    """Constraints between keys through the package's own validators (RHM parameters, schedule,
+    optimisation, network), the device, memory; returns the jobs each experiment plans.
+    """
+    package_check("learned.schedule", lambda: GaussianSchedule(**learned["schedule"]))
+    package_check("learned.training", lambda: TrainConfig(**learned["training"]))
+    check_device("learned.device", learned["device"])
+    jobs = {}
+    for name, exp in learned["experiments"].items():
+        key = f"learned.experiments.{name}"
+        try:
+            validate_params(exp["v"], exp["m"], exp["s"], exp["L"], exp["n_classes"])
+        except ValueError as e:
+            raise config_error(f"{key}.{rhm_param_named(e)}", str(e)) from None
+        net = learned["network"]
+        package_check(
+            "learned.network",
+            lambda: NetworkConfig(
+                in_channels=exp["v"] + 1,
+                vocab=exp["v"],
+                s=exp["s"],
+                L=exp["L"],
+                width=net["width"],
+                blocks=net["blocks"],
+                expansion=net["expansion"],
+            ),
+        )
+        mem_mb, drive = learned_mem_mb(exp)
+        check_mem_mb(
+            f"{key}.P" if drive == "P" else f"learned.{drive}",
+            mem_mb,
+            f"a training or evaluation job of experiment {name}",
+        )
+        # per model: training, generation, sweep; per process: rules, exact BP
+        runs = len(exp["processes"]) * len(exp["P"]) * len(exp["seeds"])
+        jobs[f"{key}.P"] = 3 * runs + 2 * len(exp["processes"])
+    return jobs
+
+
+LEARNED_JOBS = check_learned_config(LEARNED)
 
 
 wildcard_constraints:

@@ -1,33 +1,54 @@
 # RHM branch bookkeeping: config shortcuts, checks, seeds, wildcard constraints, input and
 # target functions.
+from hierphase.rhm import validate_params
+
+
+def rhm_sweep_mem_mb(exp, L):
+    """Sweep memory: ~1 GB of libraries plus BP's messages and marginals (float64, all levels)."""
+    nodes = 2 * exp["s"] ** L
+    return 1000 + int(4 * exp["batch_size"] * nodes * exp["v"] * 8 / 2**20)
 
 
 def check_rhm_config(rhm):
-    """Constraints between keys, which JSON schema cannot express."""
+    """Constraints between keys, which JSON schema cannot express (the package's own
+    ``validate_params`` for every depth, the depth shown level by level), the sweep memory;
+    returns the jobs each experiment plans."""
+    jobs = {}
     for name, exp in rhm["experiments"].items():
         key = f"rhm.experiments.{name}"
-        v, m, s = exp["v"], exp["m"], exp["s"]
-        if m > v ** (s - 1):
-            raise config_error(
-                f"{key}.m",
-                f"m = {m} exceeds v^(s-1) = {v ** (s - 1)} (v = {v}, s = {s}): each level needs "
-                f"v*m distinct s-tuples out of v^s. Lower m or raise v.",
-            )
-        n_classes = exp["n_classes"] or v
-        if n_classes * m > v**s:
-            raise config_error(
-                f"{key}.n_classes",
-                f"n_classes * m = {n_classes * m} exceeds v^s = {v ** s}: the root needs "
-                f"n_classes*m distinct s-tuples. Lower n_classes or m.",
-            )
+        for L in exp["L"]:
+            try:
+                validate_params(exp["v"], exp["m"], exp["s"], L, exp["n_classes"])
+            except ValueError as e:
+                raise config_error(f"{key}.{rhm_param_named(e)}", str(e)) from None
         if exp["levels_L"] is not None and exp["levels_L"] not in exp["L"]:
             raise config_error(
                 f"{key}.levels_L",
                 f"levels_L = {exp['levels_L']} is not one of the depths L = {exp['L']}.",
             )
+        L = max(exp["L"])
+        needs = rhm_sweep_mem_mb(exp, L)
+        if needs > config["max_mem_mb"]:
+            # linear in batch_size: name it when some batch fits at this depth, else the depth
+            per_datum = 4 * 2 * exp["s"] ** L * exp["v"] * 8 / 2**20
+            fits = int((config["max_mem_mb"] - 1000) // per_datum)
+            check_mem_mb(
+                f"{key}.batch_size" if fits >= 1 else f"{key}.L",
+                needs,
+                f"a sweep job at L = {L} (v = {exp['v']}, s = {exp['s']}, batch_size = "
+                f"{exp['batch_size']}; at this depth batch_size <= {fits} fits)",
+            )
+        check_mem_mb(
+            f"{key}.n_samples",
+            1000 + exp["n_samples"] * 2 * exp["s"] ** L * 8 // 2**20,
+            f"the clean data at L = {L} (n_samples trees of int64 symbols)",
+        )
+        blocks = sum(len(grid) for grid in exp["processes"].values())
+        jobs[f"{key}.processes"] = len(exp["L"]) * len(exp["rule_seeds"]) * (blocks + 2)
+    return jobs
 
 
-check_rhm_config(config["rhm"])
+RHM_JOBS = check_rhm_config(config["rhm"])
 
 RHM = config["rhm"]
 RHM_EXPERIMENTS = RHM["experiments"]
@@ -108,10 +129,7 @@ def rhm_theory_tables(wildcards):
 
 
 def rhm_mem_mb(wildcards):
-    """Sweep memory: ~1 GB of libraries plus BP's messages and marginals (float64, all levels)."""
-    exp = rhm_exp(wildcards)
-    nodes = 2 * exp["s"] ** int(wildcards.L)
-    return 1000 + int(4 * exp["batch_size"] * nodes * exp["v"] * 8 / 2**20)
+    return rhm_sweep_mem_mb(rhm_exp(wildcards), int(wildcards.L))
 
 
 def rhm_targets():
