@@ -149,18 +149,21 @@ def _table_targets(work: Path) -> list[str]:
 
 SHARD = "results/rhm/sweep/main/L2/rules0/gaussian/shard0"
 SHARD_LOG = "logs/rhm/sweep/main/L2/rules0/gaussian/shard0.log"
+TREES = "results/rhm/data/main/L2/rules0/trees.pt"
 
 
 def _failing_run(cluster: SlurmCluster, finished: Path, dest: Path, profile: Path, meanwhile=None):
     """In a copy ``dest`` of the finished smoke run ``finished`` (results and snakemake's records
-    included), rerun the finished shard ``SHARD`` through SLURM with a schedule whose
-    beta_start > beta_end: the schema accepts it (each beta is in (0, 1)) but the job's
-    GaussianSchedule rejects it, so the job fails on SLURM, is retried once (the profile's
-    ``retries``) with the resources of a second attempt, and fails again. Returns (dest,
-    completed process, result of ``meanwhile``)."""
+    included), rerun the finished shard ``SHARD`` through SLURM after truncating its input, the
+    clean data of L = 2 (as a full disk or a copy cut short would): the config is valid, so only
+    the job finds it, fails on SLURM with the loader's message naming the file, is retried once
+    (the profile's ``retries``) with the resources of a second attempt, and fails again. Returns
+    (dest, completed process, result of ``meanwhile``)."""
     assert (finished / f"{SHARD}.parquet").exists()
     shutil.copytree(finished, dest, symlinks=True)
-    files = _configs(dest, broken={"rhm": {"schedule": {"beta_start": 0.02, "beta_end": 1.0e-4}}})
+    trees = dest / TREES
+    trees.write_bytes(trees.read_bytes()[: trees.stat().st_size // 2])
+    files = _configs(dest)
     proc, other = _slurm_run(cluster, dest, profile, files, f"{SHARD}.parquet",
                              check=False, meanwhile=meanwhile)
     return dest, proc, other
@@ -297,7 +300,8 @@ def test_failing_job_is_retried_with_more_memory_then_fails_with_its_log_and_no_
         (first["TimeLimit"], retry["TimeLimit"])
     assert "Error in rule rhm_sweep" in out
     assert SHARD_LOG in out, f"the rule's log path is not shown:\n{out[-3000:]}"
-    assert "beta_start <= beta_end" in (work / SHARD_LOG).read_text()
+    log = (work / SHARD_LOG).read_text()
+    assert f"{TREES}: cannot be read" in log and "corrupt or truncated, delete it and rerun" in log
     # the job's declared outputs (the old ones included) are gone, and nothing half-written
     # (atomic writes' temporary files) is left next to them
     # (the previous run's sidecar too: it is a declared output of the rule)
