@@ -75,6 +75,8 @@ BAD: list[tuple[str, str, str]] = [
      "learned.experiments.main.n_classes"),
     ("learned-betas", "learned: {schedule: {beta_start: 0.02, beta_end: 0.0001}}",
      "learned.schedule.beta_start"),
+    ("rhm-betas", "rhm: {schedule: {beta_start: 0.02, beta_end: 0.0001}}",
+     "rhm.schedule.beta_start"),
     ("learned-warmup", "learned: {training: {steps: 50, warmup: 100}}", "learned.training.warmup"),
     ("images-n-per-class-held-out", nested("images.n_per_class", "36"), "images.n_per_class"),
     ("images-k-grid", nested("images.k_grid", "[0, 200]"), "images.k_grid"),

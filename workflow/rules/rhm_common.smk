@@ -1,5 +1,6 @@
 # RHM branch bookkeeping: config shortcuts, checks, seeds, wildcard constraints, input and
 # target functions.
+from hierphase.noise import TIME_PROCESSES, GaussianSchedule
 from hierphase.rhm import validate_params
 
 
@@ -13,6 +14,7 @@ def check_rhm_config(rhm):
     """Constraints between keys, which JSON schema cannot express (the package's own
     ``validate_params`` for every depth, the depth shown level by level), the sweep memory;
     returns the jobs each experiment plans."""
+    package_check("rhm.schedule", lambda: GaussianSchedule(**rhm["schedule"]))
     jobs = {}
     for name, exp in rhm["experiments"].items():
         key = f"rhm.experiments.{name}"
@@ -52,7 +54,7 @@ RHM_JOBS = check_rhm_config(config["rhm"])
 
 RHM = config["rhm"]
 RHM_EXPERIMENTS = RHM["experiments"]
-RHM_TIME_PROCESSES = ("gaussian", "masking", "uniform")
+RHM_TIME_PROCESSES = TIME_PROCESSES
 RHM_RULES = "results/rhm/rules/{experiment}/L{L}/rules{rule_seed}/rules.pt"
 RHM_TREES = "results/rhm/data/{experiment}/L{L}/rules{rule_seed}/trees.pt"
 RHM_SWEEP = "results/rhm/sweep/{experiment}/L{L}/rules{rule_seed}/{process}/shard{shard}.parquet"
