@@ -117,6 +117,30 @@ def test_backends_give_identical_samples():
     assert max(float((x - y).abs().max()) for x, y in zip(ma, mb)) < 1e-12
 
 
+@pytest.mark.parametrize("s", [2, 3])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_repeated_samples_equal_samples_of_repeated_evidence(backend, s):
+    """n_samples=k shares one upward pass per datum: bit for bit the single samples of the
+    evidence repeated k times (same seed), on both backends; k=1 is the plain call."""
+    rules = rhm.sample_rules(6, 3, s, 3 if s == 2 else 2, seed=4)
+    trees = rhm.sample_trees(rules, 37, seed=0)  # not a multiple of the kernel's block
+    ev = noise.forward_evidence("gaussian", trees[-1], 6, 0.5, seed=2)
+    k = 5
+    got = bp.sample_posterior(rules, ev, seed=9, backend=backend, n_samples=k)
+    ref = bp.sample_posterior(rules, ev.repeat_interleave(k, 0), seed=9, backend="torch")
+    for x, y in zip(got, ref):
+        assert x.shape == (37, k, y.shape[1])
+        assert torch.equal(x.reshape(-1, y.shape[1]), y)
+    one = bp.sample_posterior(rules, ev, seed=9, backend=backend, n_samples=1)
+    plain = bp.sample_posterior(rules, ev, seed=9, backend=backend)
+    assert all(torch.equal(x[:, 0], y) for x, y in zip(one, plain))
+    # the k samples of one datum differ (fresh top-down draws) for a noisy datum
+    assert not all(torch.equal(got[-1][:, 0], got[-1][:, j]) for j in range(1, k))
+    for bad in (0, -1, 2.0, True):
+        with pytest.raises(ValueError, match="n_samples"):
+            bp.sample_posterior(rules, ev, seed=9, backend=backend, n_samples=bad)
+
+
 def test_sampling_deterministic_in_seed():
     rules = rhm.sample_rules(8, 3, 2, 4, seed=2)
     ev = noise.epsilon_evidence(rhm.sample_trees(rules, 50, seed=0)[-1], 0.7, 8)

@@ -200,14 +200,31 @@ def compile_kernels() -> bool:
 
 
 def sample_posterior(rules: Rules, log_evidence: torch.Tensor, seed: int,
-                     dtype: torch.dtype = torch.float64, backend: str = "auto") -> list[torch.Tensor]:
-    """One exact posterior sample per datum, with its whole latent tree: L+1 LongTensors
-    (n, s**l), like :func:`hierphase.rhm.sample_trees`. Deterministic in ``seed``."""
+                     dtype: torch.dtype = torch.float64, backend: str = "auto",
+                     n_samples: int | None = None) -> list[torch.Tensor]:
+    """Exact posterior samples with their whole latent trees. Deterministic in ``seed``.
+
+    ``n_samples=None``: one sample per datum, L+1 LongTensors (n, s**l) like
+    :func:`hierphase.rhm.sample_trees`. ``n_samples=k``: k independent samples per datum,
+    L+1 LongTensors (n, k, s**l), from one upward pass per datum (the messages depend on the
+    evidence only; each sample redraws the top-down pass). Sample ``j`` of datum ``i`` is exactly
+    the single sample of row ``i * k + j`` of ``log_evidence.repeat_interleave(k, 0)`` with the
+    same seed, at ``k`` times less upward work.
+    """
     ev = _check_evidence(rules, log_evidence)
-    uniforms = posterior_uniforms(rules, ev.shape[0], seed)
+    reps = 1 if n_samples is None else n_samples
+    if isinstance(reps, bool) or not isinstance(reps, int) or reps < 1:
+        raise ValueError(f"n_samples must be None or an int >= 1, got {n_samples!r}")
+    n = ev.shape[0]
+    uniforms = posterior_uniforms(rules, n * reps, seed)
     if _resolve_backend(backend) == "numba" and dtype == torch.float64:
-        return _sample_numba(rules, ev, uniforms)
-    return _sample_torch(rules, ev, uniforms, dtype)
+        levels = _sample_numba(rules, ev, uniforms, reps)
+    else:
+        rep_ev = ev if reps == 1 else ev.repeat_interleave(reps, 0)
+        levels = _sample_torch(rules, rep_ev, uniforms, dtype)
+    if n_samples is None:
+        return levels
+    return [x.view(n, reps, x.shape[1]) for x in levels]
 
 
 # ----------------------------------------------------------------------------- numba backend
@@ -264,9 +281,11 @@ def _marginals_numba(rules: Rules, ev: torch.Tensor) -> list[torch.Tensor]:
     return out
 
 
-def _sample_numba(rules: Rules, ev: torch.Tensor, uniforms: torch.Tensor) -> list[torch.Tensor]:
+def _sample_numba(rules: Rules, ev: torch.Tensor, uniforms: torch.Tensor,
+                  n_rep: int = 1) -> list[torch.Tensor]:
     tabs, n_par = _packed_tables(rules)
     out, ok = _kernels.nb_sample(_ev_numpy(ev), tabs, n_par, rules.s, rules.L,
-                                 max(rules.v, rules.n_classes), uniforms.contiguous().numpy(), BLOCK)
+                                 max(rules.v, rules.n_classes), uniforms.contiguous().numpy(), BLOCK,
+                                 n_rep)
     _raise_if_incompatible(ok, ev)
     return _split_levels(rules, torch.from_numpy(out))

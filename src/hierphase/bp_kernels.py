@@ -232,11 +232,15 @@ def _nb_draw(weights, count, u):
     return last
 
 @_nb.njit(cache=True, parallel=True)
-def nb_sample(ev, tabs, n_par, s, L, vmax, uniforms, block):
+def nb_sample(ev, tabs, n_par, s, L, vmax, uniforms, block, n_rep):
+    """``n_rep`` posterior samples of each datum: one upward pass per block of data, then
+    ``n_rep`` top-down draws from the same messages. Row ``b * n_rep + rep`` of ``uniforms`` and
+    of the output belongs to sample ``rep`` of datum ``b``; each draw is exactly the one the
+    single-sample kernel makes for that datum with that row of uniforms."""
     n, d = ev.shape[0], ev.shape[1]
     m = tabs.shape[2]
     n_nodes = (d * s - 1) // (s - 1)
-    out = _np.empty((n, n_nodes), dtype=_np.int64)
+    out = _np.empty((n * n_rep, n_nodes), dtype=_np.int64)
     status = _np.zeros(n, dtype=_np.int8)
     n_blocks = (n + block - 1) // block
     for blk in _nb.prange(n_blocks):
@@ -247,33 +251,35 @@ def nb_sample(ev, tabs, n_par, s, L, vmax, uniforms, block):
         w = _np.empty(m)
         root = _np.empty(vmax)
         _nb_upward(ev, b0, nb, tabs, n_par, s, L, up, zs, status)
-        for bb in range(nb):
-            b = b0 + bb
-            for a in range(n_par[0]):
-                root[a] = up[0, a, bb]
-            out[b, 0] = _nb_draw(root, n_par[0], uniforms[b, 0])
-        # top-down, node-major so that a node's children tiles stay in cache for the block
-        base = 0
-        nodes = 1
-        for level in range(L):
-            child_base = base + nodes
-            for j in range(nodes):
-                cb = child_base + j * s
-                for bb in range(nb):
-                    b = b0 + bb
-                    a = out[b, base + j]
-                    for k in range(m):
-                        prod = up[cb, tabs[level, a, k, 0], bb]
-                        for i in range(1, s):
-                            prod *= up[cb + i, tabs[level, a, k, i], bb]
-                        w[k] = prod
-                    k = _nb_draw(w, m, uniforms[b, 1 + base + j])
-                    for i in range(s):
-                        out[b, cb + i] = tabs[level, a, k, i]
-            base = child_base
-            nodes *= s
+        for rep in range(n_rep):
+            for bb in range(nb):
+                row = (b0 + bb) * n_rep + rep
+                for a in range(n_par[0]):
+                    root[a] = up[0, a, bb]
+                out[row, 0] = _nb_draw(root, n_par[0], uniforms[row, 0])
+            # top-down, node-major so that a node's children tiles stay in cache for the block
+            base = 0
+            nodes = 1
+            for level in range(L):
+                child_base = base + nodes
+                for j in range(nodes):
+                    cb = child_base + j * s
+                    for bb in range(nb):
+                        row = (b0 + bb) * n_rep + rep
+                        a = out[row, base + j]
+                        for k in range(m):
+                            prod = up[cb, tabs[level, a, k, 0], bb]
+                            for i in range(1, s):
+                                prod *= up[cb + i, tabs[level, a, k, i], bb]
+                            w[k] = prod
+                        k = _nb_draw(w, m, uniforms[row, 1 + base + j])
+                        for i in range(s):
+                            out[row, cb + i] = tabs[level, a, k, i]
+                base = child_base
+                nodes *= s
         for bb in range(nb):
             if status[b0 + bb] != 0:
-                for node in range(n_nodes):
-                    out[b0 + bb, node] = -1
+                for rep in range(n_rep):
+                    for node in range(n_nodes):
+                        out[(b0 + bb) * n_rep + rep, node] = -1
     return out, status
