@@ -42,3 +42,128 @@ def test_pooling_rule_draws_weights_by_n_and_recomputes_the_interval():
     assert row["kept_sampled"] == pytest.approx(0.725)
     low, high = wilson_interval(290, 400)
     assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, high))
+
+
+# ----------------------------------------------------------------------------- change correlations
+def _exact_binned_correlations(rules, trees, evidences):
+    """C by tree distance at every level, averaged over x0, by enumerating the posterior: for each
+    x0, ``evidences(i)`` lists (log-evidence (d, v), probability) of its noise realisations; the
+    spin moments are posterior expectations averaged over them. Shares nothing with BP."""
+    from brute_force import all_data_recursive
+
+    from hierphase.correlations import tree_bins
+
+    data = all_data_recursive(rules)
+    leaves = data[-1]
+    out = [np.zeros(level + 1) for level in range(rules.L + 1)]
+    n_x0 = trees[0].shape[0]
+    for i in range(n_x0):
+        m1 = [np.zeros(rules.s**level) for level in range(rules.L + 1)]
+        m2 = [np.zeros((rules.s**level,) * 2) for level in range(rules.L + 1)]
+        for ev, weight in evidences(i):
+            ev = ev.numpy()
+            loglik = sum(ev[j, leaves[:, j]] for j in range(rules.d))
+            post = np.exp(loglik - loglik.max())
+            post /= post.sum()
+            for level in range(rules.L + 1):
+                sig = np.where(data[level] != trees[level][i].numpy(), 1.0, -1.0)
+                m1[level] += weight * post @ sig
+                m2[level] += weight * sig.T @ (post[:, None] * sig)
+        for level in range(rules.L + 1):
+            cov = m2[level] - np.outer(m1[level], m1[level])
+            nodes = rules.s**level
+            for a in range(nodes):
+                for b in range(nodes):
+                    k = 0
+                    while a // rules.s**k != b // rules.s**k:
+                        k += 1
+                    out[level][k] += cov[a, b] / n_x0
+    return [p / tree_bins(rules.s, level).n_pairs for level, p in enumerate(out)]
+
+
+@pytest.mark.parametrize("process", ["epsilon", "masking"])
+def test_bp_change_correlations_match_the_enumerated_posterior(process):
+    """Pair change statistics of forward-backward with BP sampling (n_traj runs per x0) against
+    exact posterior expectations by enumeration (and, for masking, over every mask), at every
+    level and tree distance, within 5 standard errors of the sampled estimate."""
+    import itertools
+
+    import torch
+
+    from hierphase import noise
+
+    rules = rhm.sample_rules(3, 2, 2, 2, seed=5)
+    n_x0, n_traj = 6, 20000
+    trees = rhm.sample_trees(rules, n_x0, seed=3)
+    value = 0.6 if process == "epsilon" else 0.5
+    if process == "epsilon":
+        def evidences(i):
+            return [(noise.epsilon_evidence(trees[-1][i:i + 1], value, rules.v)[0], 1.0)]
+    else:
+        k = round(value * rules.d)
+        masks = list(itertools.combinations(range(rules.d), k))
+
+        def evidences(i):
+            out = []
+            for hidden in masks:
+                mask = torch.zeros((1, rules.d), dtype=torch.bool)
+                mask[0, list(hidden)] = True
+                out.append((noise.masking_evidence(trees[-1][i:i + 1], mask, rules.v)[0],
+                            1.0 / len(masks)))
+            return out
+
+    exact = _exact_binned_correlations(rules, trees, evidences)
+    corr, chi = stage.correlation_shard(rules, trees, process, [value], seed=4, n_x0=n_x0,
+                                        n_traj=n_traj, n_boot=20)
+    tol = 5 / np.sqrt(n_x0 * n_traj)
+    for level in range(rules.L + 1):
+        got = corr[corr["level"] == level].sort_values("distance")["C"].to_numpy()
+        # the estimator's population covariance has mean C (1 - 1/n_traj)
+        np.testing.assert_allclose(got, exact[level] * (1 - 1 / n_traj), atol=tol, rtol=0)
+        assert np.abs(exact[level]).max() > 10 * tol  # something to compare at every level
+    # chi of the leaves from the exact bins
+    n_pairs = __import__("hierphase.correlations", fromlist=["tree_bins"]).tree_bins(
+        rules.s, rules.L).n_pairs
+    chi_exact = (exact[rules.L] * n_pairs).sum() / (exact[rules.L][0] * n_pairs[0])
+    leaves = chi[chi["level"] == rules.L].iloc[0]
+    assert leaves["chi"] == pytest.approx(chi_exact, abs=0.05)
+    assert leaves["chi_lo"] <= leaves["chi"] <= leaves["chi_hi"]
+
+
+def test_correlation_shards_are_shard_independent_and_deterministic():
+    rules = rhm.sample_rules(8, 3, 2, 3, seed=1)
+    trees = rhm.sample_trees(rules, 20, seed=2)
+    kwargs = dict(seed=7, n_x0=12, n_traj=16, n_boot=50, experiment="x")
+    for process in ("epsilon", "gaussian"):
+        one = stage.correlation_shard(rules, trees, process, [0.25, 0.5], **kwargs)
+        other = stage.correlation_shard(rules, trees, process, [0.5, 0.75], **kwargs)
+        for a, b in zip(one, other):
+            pd.testing.assert_frame_equal(a[a["noise"] == 0.5].reset_index(drop=True),
+                                          b[b["noise"] == 0.5].reset_index(drop=True))
+        # a datum's runs depend on its index, not on the other x0 measured with it
+        fewer = stage.correlation_shard(rules, trees, process, [0.5], **{**kwargs, "n_x0": 6})
+        again = stage.correlation_shard(rules, [t[:6] for t in trees], process, [0.5],
+                                        **{**kwargs, "n_x0": 6})
+        pd.testing.assert_frame_equal(fewer[0], again[0])
+
+
+def test_correlation_tables_have_the_documented_layout():
+    from hierphase.tables import CORRELATIONS_TABLE_COLUMNS, SUSCEPTIBILITY_TABLE_COLUMNS
+
+    rules = rhm.sample_rules(8, 3, 2, 3, seed=1)
+    trees = rhm.sample_trees(rules, 8, seed=2)
+    corr, chi = stage.correlation_shard(rules, trees, "masking", [0.0, 0.5], seed=1, n_x0=8,
+                                        n_traj=8, n_boot=10, experiment="x")
+    assert list(corr.columns) == CORRELATIONS_TABLE_COLUMNS
+    assert list(chi.columns) == SUSCEPTIBILITY_TABLE_COLUMNS
+    assert set(corr["family"]) == {"rhm"} and set(corr["model"]) == {"bp"}
+    assert len(chi) == 2 * (rules.L + 1) and len(corr) == 2 * sum(range(1, rules.L + 2))
+    clean = chi[chi["noise"] == 0.0]
+    # nothing changes without noise: no fluctuation, chi undefined, the class always kept
+    assert clean["chi"].isna().all() and (clean["class_kept"] == 1.0).all()
+    assert (corr[corr["noise"] == 0.0]["C"] == 0.0).all()
+    noisy = chi[chi["noise"] == 0.5]
+    assert noisy["t_over_T"].eq(0.5).all() and (noisy["class_kept"] < 1).all()
+    merged = stage.aggregate_correlations([corr, corr.iloc[::-1]], CORRELATIONS_TABLE_COLUMNS)
+    pd.testing.assert_frame_equal(merged, stage.aggregate_correlations([corr],
+                                                                       CORRELATIONS_TABLE_COLUMNS))

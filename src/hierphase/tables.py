@@ -1,9 +1,12 @@
 """Column layouts of the RHM branch's tables, in one torch-free place.
 
 The sweep shards and the aggregated kept table use ``KEPT_COLUMNS``; the learned branch's kept
-tables (learned models and their exact-BP reference) add three columns, ``LEARNED_KEPT_COLUMNS``; the mean-field tables use ``THEORY_COLUMNS``. Jobs that only read or pool these
-tables import this module and pandas, not torch.
+tables (learned models and their exact-BP reference) add three columns, ``LEARNED_KEPT_COLUMNS``; the mean-field tables use ``THEORY_COLUMNS``; the change-correlation tables (exact BP, mean field and the
+non-hierarchical controls) use ``CORRELATIONS_TABLE_COLUMNS`` and ``SUSCEPTIBILITY_TABLE_COLUMNS``.
+Jobs that only read or pool these tables import this module and pandas, not torch.
 """
+
+from hierphase.correlations import CORRELATION_COLUMNS, SUSCEPTIBILITY_COLUMNS
 
 #: One row per (experiment, model, process, L, rule draw, level, noise value) of a kept table:
 #: ``kept_marginal`` is the mean posterior probability of the true latent, ``kept_sampled`` the
@@ -17,3 +20,18 @@ LEARNED_KEPT_COLUMNS = KEPT_COLUMNS + ["invalid_rate", "P", "seed"]
 
 #: Columns of the per-L mean-field table.
 THEORY_COLUMNS = ["v", "m", "s", "L", "level", "eps", "kept"]
+
+#: What identifies one forward-backward measurement of change correlations: the data ``family``
+#: (``rhm``, ``gaussian_field``, ``flat_mixture``), the ``model`` (``bp``: the exact denoiser
+#: of that family; ``mean_field``: theory), the noise (eps for the epsilon-process, else the
+#: realised t/T, also in ``t_over_T``); ``L`` and ``rule_seed`` are missing where they mean nothing.
+CORRELATION_KEYS = ["family", "experiment", "model", "process", "L", "rule_seed", "noise",
+                    "t_over_T"]
+
+#: C per (measurement, level, distance bin), with its bootstrap interval over x0.
+CORRELATIONS_TABLE_COLUMNS = CORRELATION_KEYS + CORRELATION_COLUMNS
+
+#: chi and xi per (measurement, level), and ``class_kept``: the fraction of forward-backward runs
+#: whose class is the true one (mean over x0; NaN where the data have no class).
+SUSCEPTIBILITY_TABLE_COLUMNS = (CORRELATION_KEYS + SUSCEPTIBILITY_COLUMNS[:-2] + ["class_kept"]
+                                + SUSCEPTIBILITY_COLUMNS[-2:])

@@ -23,6 +23,8 @@ localrules:
     rhm_fig_levels_vs_eps,
     rhm_fig_time,
     rhm_fig_cobweb,
+    rhm_corr_theory,
+    rhm_corr_aggregate,
 
 
 rule rhm_rules:
@@ -271,3 +273,84 @@ rule rhm_fig_cobweb:
         depth=lambda wc: rhm_levels_L(rhm_exp(wc)),
     script:
         "../scripts/rhm_fig_cobweb.py"
+
+
+rule rhm_corr_sweep:
+    input:
+        rules=rules.rhm_rules.output.rules,
+        trees=rules.rhm_data.output.trees,
+    output:
+        correlations=f"{RHM_CORR_SHARD}/correlations.parquet",
+        correlations_meta=sidecar(f"{RHM_CORR_SHARD}/correlations.parquet"),
+        susceptibility=f"{RHM_CORR_SHARD}/susceptibility.parquet",
+        susceptibility_meta=sidecar(f"{RHM_CORR_SHARD}/susceptibility.parquet"),
+    log:
+        "logs/rhm/correlations/sweep/{experiment}/L{L}/rules{rule_seed}/{process}/shard{shard}.log",
+    benchmark:
+        "logs/benchmarks/rhm/correlations/sweep/{experiment}/L{L}/rules{rule_seed}/{process}/shard{shard}.tsv"
+    conda:
+        "../../envs/rhm.yaml"
+    threads: 1
+    resources:
+        mem_mb=per_attempt(lambda wc: rhm_corr_mem_mb(rhm_exp(wc), int(wc.L))),
+        runtime=per_attempt(60),
+    params:
+        values=lambda wc: rhm_block_values(
+            rhm_corr(wc)["processes"][wc.process][int(wc.shard)]
+        ),
+        schedule=lambda wc: (
+            RHM["schedule"] if wc.process in RHM_TIME_PROCESSES else None
+        ),
+        n_x0=lambda wc: rhm_corr(wc)["n_x0"],
+        n_traj=lambda wc: rhm_corr(wc)["n_traj"],
+        n_boot=lambda wc: rhm_corr(wc)["n_boot"],
+        seed=lambda wc: rhm_seed("correlations", wc, wc.process),
+    script:
+        "../scripts/rhm_corr_sweep.py"
+
+
+rule rhm_corr_theory:
+    output:
+        correlations=f"{RHM_CORR_THEORY}/correlations.parquet",
+        correlations_meta=sidecar(f"{RHM_CORR_THEORY}/correlations.parquet"),
+        susceptibility=f"{RHM_CORR_THEORY}/susceptibility.parquet",
+        susceptibility_meta=sidecar(f"{RHM_CORR_THEORY}/susceptibility.parquet"),
+    log:
+        "logs/rhm/correlations/theory/{experiment}/L{L}.log",
+    conda:
+        "../../envs/rhm.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        v=lambda wc: rhm_exp(wc)["v"],
+        m=lambda wc: rhm_exp(wc)["m"],
+        s=lambda wc: rhm_exp(wc)["s"],
+        n_classes=lambda wc: rhm_n_classes(rhm_exp(wc)),
+        points=RHM["theory_points"],
+    script:
+        "../scripts/rhm_corr_theory.py"
+
+
+rule rhm_corr_aggregate:
+    input:
+        correlations=rhm_corr_inputs("correlations"),
+        susceptibility=rhm_corr_inputs("susceptibility"),
+    output:
+        correlations=f"{RHM_CORR}/correlations.parquet",
+        correlations_meta=sidecar(f"{RHM_CORR}/correlations.parquet"),
+        correlations_csv=f"{RHM_CORR}/correlations.csv",
+        susceptibility=f"{RHM_CORR}/susceptibility.parquet",
+        susceptibility_meta=sidecar(f"{RHM_CORR}/susceptibility.parquet"),
+        susceptibility_csv=f"{RHM_CORR}/susceptibility.csv",
+    log:
+        "logs/rhm/correlations/aggregate.log",
+    conda:
+        "../../envs/rhm.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/rhm_corr_aggregate.py"

@@ -47,7 +47,43 @@ def check_rhm_config(rhm):
         )
         blocks = sum(len(grid) for grid in exp["processes"].values())
         jobs[f"{key}.processes"] = len(exp["L"]) * len(exp["rule_seeds"]) * (blocks + 2)
+        if exp["correlations"] is not None:
+            jobs[f"{key}.correlations.processes"] = check_rhm_correlations(
+                f"{key}.correlations", exp
+            )
     return jobs
+
+
+def rhm_corr_mem_mb(exp, L):
+    """Correlation sweep memory: ~1 GB of libraries, the evidence of one BP call (the n_traj runs
+    of one datum, float64, with its temporaries) and the sampled trees."""
+    runs = exp["correlations"]["n_traj"]
+    return 1000 + int(runs * exp["s"] ** L * (3 * exp["v"] + 4) * 8 / 2**20)
+
+
+def check_rhm_correlations(key, exp):
+    """The correlation block of one experiment: depths among the experiment's, data enough,
+    memory; returns the jobs it plans."""
+    corr = exp["correlations"]
+    missing = sorted(set(corr["L"]) - set(exp["L"]))
+    if missing:
+        raise config_error(
+            f"{key}.L",
+            f"depths {missing} are not among the experiment's L = {exp['L']}: the correlations "
+            "use its rules and data.",
+        )
+    if corr["n_x0"] > exp["n_samples"]:
+        raise config_error(
+            f"{key}.n_x0",
+            f"n_x0 = {corr['n_x0']} exceeds the experiment's n_samples = {exp['n_samples']}.",
+        )
+    check_mem_mb(
+        f"{key}.n_traj",
+        rhm_corr_mem_mb(exp, max(corr["L"])),
+        f"a correlation sweep job at L = {max(corr['L'])} (n_traj = {corr['n_traj']})",
+    )
+    blocks = sum(len(grid) for grid in corr["processes"].values())
+    return len(corr["L"]) * len(exp["rule_seeds"]) * blocks + len(corr["L"])
 
 
 RHM_JOBS = check_rhm_config(config["rhm"])
@@ -62,6 +98,17 @@ RHM_KEPT = "results/rhm/aggregate/{experiment}/kept.parquet"
 RHM_THEORY = "results/rhm/theory/{experiment}/L{L}.parquet"
 RHM_THEORY_SUMMARY = "results/rhm/theory/{experiment}/summary.parquet"
 RHM_FIGURES = "results/rhm/figures/{experiment}"
+RHM_CORR_EXPERIMENTS = {
+    name: exp
+    for name, exp in RHM_EXPERIMENTS.items()
+    if exp["correlations"] is not None
+}
+RHM_CORR_SHARD = (
+    "results/rhm/correlations/sweep/{experiment}/L{L}/rules{rule_seed}/{process}/shard{shard}"
+)
+RHM_CORR_THEORY = "results/rhm/correlations/theory/{experiment}/L{L}"
+RHM_CORR = "results/rhm/correlations"
+RHM_CORR_FIGURES = "results/rhm/figures/correlations"
 
 
 wildcard_constraints:
@@ -125,6 +172,37 @@ def rhm_sweep_shards(wildcards):
     ]
 
 
+def rhm_corr(wildcards):
+    return rhm_exp(wildcards)["correlations"]
+
+
+def rhm_corr_inputs(table):
+    """Input function: the ``table`` (correlations or susceptibility) of every correlation shard
+    of every experiment, and the mean-field one of every (experiment, L) with an epsilon grid."""
+
+    def inputs(wildcards):
+        paths = []
+        for name, exp in RHM_CORR_EXPERIMENTS.items():
+            corr = exp["correlations"]
+            paths += [
+                f"{RHM_CORR_SHARD}/{table}.parquet".format(
+                    experiment=name, L=L, rule_seed=r, process=process, shard=k
+                )
+                for L in corr["L"]
+                for r in exp["rule_seeds"]
+                for process, blocks in corr["processes"].items()
+                for k in range(len(blocks))
+            ]
+            if "epsilon" in corr["processes"]:
+                paths += [
+                    f"{RHM_CORR_THEORY}/{table}.parquet".format(experiment=name, L=L)
+                    for L in corr["L"]
+                ]
+        return paths
+
+    return inputs
+
+
 def rhm_theory_tables(wildcards):
     exp = rhm_exp(wildcards)
     return expand(RHM_THEORY, experiment=wildcards.experiment, L=exp["L"])
@@ -148,4 +226,6 @@ def rhm_targets():
             RHM_KEPT.format(experiment=name),
             RHM_THEORY_SUMMARY.format(experiment=name),
         ]
+    if RHM_CORR_EXPERIMENTS:
+        targets += [f"{RHM_CORR}/{t}.parquet" for t in ("correlations", "susceptibility")]
     return targets

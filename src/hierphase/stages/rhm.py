@@ -17,7 +17,8 @@ import pandas as pd
 from hierphase import theory
 from hierphase.seeding import derive_seed
 from hierphase.stats import wilson_interval
-from hierphase.tables import KEPT_COLUMNS, THEORY_COLUMNS
+from hierphase.tables import (CORRELATION_KEYS, CORRELATIONS_TABLE_COLUMNS, KEPT_COLUMNS,
+                              SUSCEPTIBILITY_TABLE_COLUMNS, THEORY_COLUMNS)
 
 if TYPE_CHECKING:
     import torch
@@ -32,6 +33,9 @@ __all__ = [
     "pool_rule_seeds",
     "theory_levels_table",
     "theory_summary_table",
+    "correlation_shard",
+    "mean_field_correlations",
+    "aggregate_correlations",
 ]
 
 log = logging.getLogger(__name__)
@@ -157,3 +161,139 @@ def theory_summary_table(v: int, m: int, s: int) -> pd.DataFrame:
         "slope_at_p_star": np.nan if slope is None else float(slope),
         "nu": np.nan if nu is None else float(nu),
     }])
+
+
+# ----------------------------------------------------------------------------- change correlations
+def _with_keys(frame: pd.DataFrame, columns: list[str], **keys) -> pd.DataFrame:
+    """``frame`` with identifying columns set from ``keys`` (``L`` and ``rule_seed`` nullable
+    integers, ``None`` = missing), in the order ``columns``."""
+    frame = frame.copy()
+    for name, value in keys.items():
+        if name in ("L", "rule_seed"):
+            frame[name] = pd.array([value] * len(frame), dtype="Int64")
+        else:
+            frame[name] = value
+    return frame[columns]
+
+
+def _trajectories(rules: Rules, x0: Sequence[torch.Tensor], process: str, value: float,
+                  n_traj: int, seed: int, schedule) -> list[torch.Tensor]:
+    """``n_traj`` forward-backward runs of one datum (``x0``: L+1 tensors (1, s**l)): L+1
+    tensors (1, n_traj, s**l) of posterior samples. The epsilon-process gives every run the same
+    (deterministic) evidence, so one upward pass serves them all; the other processes draw fresh
+    noise per run."""
+    from hierphase import bp, noise
+
+    leaves = x0[-1]
+    if process == "epsilon":
+        evidence = noise.epsilon_evidence(leaves, value, rules.v)
+        return bp.sample_posterior(rules, evidence, seed=derive_seed(seed, "posterior"),
+                                   n_samples=n_traj)
+    evidence = noise.forward_evidence(process, leaves.expand(n_traj, -1), rules.v, value,
+                                      seed=derive_seed(seed, "noise"), schedule=schedule)
+    samples = bp.sample_posterior(rules, evidence, seed=derive_seed(seed, "posterior"))
+    return [x.view(1, n_traj, x.shape[1]) for x in samples]
+
+
+def _point_correlations(rules: Rules, trees: Sequence[torch.Tensor], process: str, value: float,
+                        seed: int, n_traj: int, schedule, n_boot: int):
+    """Change-correlation tables of every level at one noise value, and the class kept."""
+    from hierphase import correlations
+
+    n_x0 = trees[0].shape[0]
+    point_seed = derive_seed(seed, f"{value:.6f}")
+    pairs = np.empty((rules.L + 1, n_x0), dtype=object)
+    class_kept = np.empty(n_x0)
+    for i in range(n_x0):
+        x0 = [t[i:i + 1] for t in trees]
+        samples = _trajectories(rules, x0, process, value, n_traj, derive_seed(point_seed, i),
+                                schedule)
+        spins = correlations.tree_change_spins(x0, samples)
+        for level, x in enumerate(spins):
+            pairs[level, i] = correlations.tree_pair_sums(x[0], rules.s)
+        class_kept[i] = (spins[0][0, :, 0] < 0).mean()
+    corr, chi = [], []
+    boot_seed = derive_seed(point_seed, "bootstrap")
+    for level in range(rules.L + 1):
+        out = correlations.summarise(np.stack(pairs[level]), correlations.tree_bins(rules.s, level),
+                                     n_traj, level=level, n_boot=n_boot, seed=boot_seed)
+        corr.append(out.correlations)
+        chi.append(out.susceptibility)
+    return pd.concat(corr, ignore_index=True), pd.concat(chi, ignore_index=True), class_kept.mean()
+
+
+def correlation_shard(rules: Rules, trees: Sequence[torch.Tensor], process: str,
+                      values: Sequence[float], seed: int, n_x0: int, n_traj: int,
+                      schedule: GaussianSchedule | None = None, *, n_boot: int = 1000,
+                      experiment: str = "", rule_seed: int = 0,
+                      progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Change correlations of forward-backward with exact BP over one shard of a noise grid.
+
+    The first ``n_x0`` data of ``trees`` are each run ``n_traj`` times through forward-backward
+    (``process``; the value is eps for ``"epsilon"`` and t/T otherwise) with exact posterior
+    sampling (one BP call per datum: ``n_traj`` rows of evidence at most); :mod:`hierphase.correlations`
+    turns the change spins of every level into C by tree distance, chi and xi with bootstrap
+    intervals over the x0. Seeds depend on ``seed``, the value (6 decimals) and the datum's index
+    only, so a value gets the same numbers in whichever shard it sits.
+
+    Returns the ``correlations`` and ``susceptibility`` tables
+    (:data:`~hierphase.tables.CORRELATIONS_TABLE_COLUMNS`,
+    :data:`~hierphase.tables.SUSCEPTIBILITY_TABLE_COLUMNS`), ``family = "rhm"``, ``model = "bp"``.
+    """
+    from tqdm import tqdm
+
+    from hierphase import noise
+
+    if n_x0 > trees[0].shape[0]:
+        raise ValueError(f"n_x0 = {n_x0} exceeds the {trees[0].shape[0]} data given")
+    if process != "epsilon" and schedule is None:
+        schedule = noise.GaussianSchedule()
+    trees = [t[:n_x0] for t in trees]
+    corr_frames, chi_frames = [], []
+    for value in tqdm(list(values), desc=f"correlations {process} L={rules.L}",
+                      disable=not progress):
+        value = float(value)
+        corr, chi, class_kept = _point_correlations(rules, trees, process, value, seed, n_traj,
+                                                    schedule, n_boot)
+        if process == "epsilon":
+            t_over_t, noise_value = np.nan, value
+        else:
+            t_over_t = noise_value = schedule.step(value) / schedule.T
+        keys = dict(family="rhm", experiment=experiment, model="bp", process=process, L=rules.L,
+                    rule_seed=rule_seed, noise=noise_value, t_over_T=t_over_t)
+        corr_frames.append(_with_keys(corr, CORRELATIONS_TABLE_COLUMNS, **keys))
+        chi_frames.append(_with_keys(chi.assign(class_kept=class_kept),
+                                     SUSCEPTIBILITY_TABLE_COLUMNS, **keys))
+        leaves = chi.iloc[-1]
+        log.info("%s value=%.6f: class kept %.4f, leaves chi %.3f xi %.3f", process, value,
+                 class_kept, leaves["chi"], leaves["xi"])
+    return (pd.concat(corr_frames, ignore_index=True),
+            pd.concat(chi_frames, ignore_index=True))
+
+
+def mean_field_correlations(v: int, m: int, s: int, L: int, points: int,
+                            n_classes: int | None = None, *,
+                            experiment: str = "") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Mean-field pair theory of the leaves (:func:`hierphase.theory.mean_field_correlation_tables`)
+    on an even eps grid of ``points`` values in [0, 1], as rows of the correlation tables
+    (``model = "mean_field"``, epsilon-process; ``class_kept`` is the mean-field class curve)."""
+    eps = np.linspace(0.0, 1.0, int(points))
+    corr, chi = theory.mean_field_correlation_tables(eps, v, m, s, L, n_classes=n_classes)
+    kept = theory.level_reconstruction(eps, v, m, s, L, n_classes=n_classes)[0]
+    chi = chi.assign(class_kept=chi["noise"].map(dict(zip(eps, np.asarray(kept, dtype=float)))))
+    keys = dict(family="rhm", experiment=experiment, model="mean_field", process="epsilon", L=L,
+                rule_seed=None, t_over_T=np.nan)
+    return (_with_keys(corr, CORRELATIONS_TABLE_COLUMNS, **keys),
+            _with_keys(chi, SUSCEPTIBILITY_TABLE_COLUMNS, **keys))
+
+
+_CORR_ORDER = ["family", "experiment", "model", "process", "L", "rule_seed", "noise", "level"]
+
+
+def aggregate_correlations(frames: Iterable[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    """Concatenate correlation or susceptibility tables (shards, theory, controls) into one,
+    sorted; a row measured in two shards (identical numbers, same seeds) appears once."""
+    df = pd.concat(list(frames), ignore_index=True)[columns]
+    keys = _CORR_ORDER + (["distance"] if "distance" in columns else [])
+    df = df.drop_duplicates(subset=keys, keep="first")
+    return df.sort_values(keys, kind="mergesort", na_position="first").reset_index(drop=True)
