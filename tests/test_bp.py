@@ -131,6 +131,10 @@ def test_repeated_samples_equal_samples_of_repeated_evidence(backend, s):
     for x, y in zip(got, ref):
         assert x.shape == (37, k, y.shape[1])
         assert torch.equal(x.reshape(-1, y.shape[1]), y)
+    # one datum per call (a kernel block of one): its uniforms are the batched call's first k
+    # rows, so it must draw what the batched call drew for datum 0
+    first = bp.sample_posterior(rules, ev[:1], seed=9, backend=backend, n_samples=k)
+    assert all(torch.equal(x, y[:1]) for x, y in zip(first, got))
     one = bp.sample_posterior(rules, ev, seed=9, backend=backend, n_samples=1)
     plain = bp.sample_posterior(rules, ev, seed=9, backend=backend)
     assert all(torch.equal(x[:, 0], y) for x, y in zip(one, plain))

@@ -284,8 +284,11 @@ def _marginals_numba(rules: Rules, ev: torch.Tensor) -> list[torch.Tensor]:
 def _sample_numba(rules: Rules, ev: torch.Tensor, uniforms: torch.Tensor,
                   n_rep: int = 1) -> list[torch.Tensor]:
     tabs, n_par = _packed_tables(rules)
+    # fewer data than a block (one datum with many samples): a block as small as the data keeps
+    # each node's messages contiguous instead of one cache line per value; same numbers
+    block = max(1, min(BLOCK, ev.shape[0]))
     out, ok = _kernels.nb_sample(_ev_numpy(ev), tabs, n_par, rules.s, rules.L,
-                                 max(rules.v, rules.n_classes), uniforms.contiguous().numpy(), BLOCK,
+                                 max(rules.v, rules.n_classes), uniforms.contiguous().numpy(), block,
                                  n_rep)
     _raise_if_incompatible(ok, ev)
     return _split_levels(rules, torch.from_numpy(out))
