@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from workflow_helpers import (RHM_KEPT_COLUMNS, RHM_L2_TABLES, RHM_ONLY, RHM_TABLES, SMOKE,
+from workflow_helpers import (RHM_CORR_TABLES, RHM_KEPT_COLUMNS, RHM_L2_TABLES, RHM_ONLY,
+                              RHM_TABLES, SMOKE,
                               planned_jobs, run_snakemake, snakemake_command, table_bytes,
                               undeclared_results)
 
@@ -136,6 +137,45 @@ def test_theory_tables_match_closed_forms(smoke):
     assert set(th["level"]) == {0, 1, 2, 3}
 
 
+def test_correlation_tables(smoke):
+    """Both change-correlation tables: every experiment with correlations, exact BP per shard
+    and mean field on the theory grid, the documented columns, and what must hold at the ends
+    of the noise range."""
+    from hierphase.tables import CORRELATIONS_TABLE_COLUMNS, SUSCEPTIBILITY_TABLE_COLUMNS
+
+    config = yaml.safe_load((smoke / SMOKE).read_text())["rhm"]
+    corr, chi = (pd.read_parquet(smoke / path) for path in RHM_CORR_TABLES)
+    assert list(corr.columns) == CORRELATIONS_TABLE_COLUMNS
+    assert list(chi.columns) == SUSCEPTIBILITY_TABLE_COLUMNS
+    for path in RHM_CORR_TABLES:
+        assert pd.read_csv(smoke / path.replace(".parquet", ".csv")).shape[0] > 0
+    bp = chi[chi["model"] == "bp"]
+    for name, exp in config["experiments"].items():
+        spec = exp["correlations"]
+        rows = bp[bp["experiment"] == name]
+        assert set(rows["L"]) == set(spec["L"]) and set(rows["process"]) == set(spec["processes"])
+        assert (rows["n_x0"] == spec["n_x0"]).all() and (rows["n_traj"] == spec["n_traj"]).all()
+        # one row per (process, L, noise value, level)
+        n_values = sum(len({round(float(x), 6) for b in blocks
+                            for x in np.linspace(b["start"], b["stop"], b["num"])})
+                       for blocks in spec["processes"].values())
+        assert len(rows) == n_values * sum(L + 1 for L in spec["L"])
+        theory = chi[(chi["experiment"] == name) & (chi["model"] == "mean_field")]
+        assert set(theory["L"]) == set(spec["L"]) and (theory["process"] == "epsilon").all()
+        assert len(theory) == config["theory_points"] * len(spec["L"])
+    assert set(chi["family"]) == {"rhm"}
+    # masking at t = 0 changes nothing; at t = T the class is at chance
+    masked = bp[bp["process"] == "masking"]
+    assert masked[masked["noise"] == 0.0]["chi"].isna().all()
+    assert (masked[masked["noise"] == 0.0]["class_kept"] == 1.0).all()
+    leaves = bp[(bp["level"] == bp["L"]) & (bp["noise"] > 0) & (bp["noise"] < 1)]
+    assert leaves["chi"].notna().all()
+    assert (leaves["chi_lo"] <= leaves["chi"]).all() and (leaves["chi"] <= leaves["chi_hi"]).all()
+    assert (corr["C_lo"] <= corr["C"] + 1e-12).all() and (corr["C"] <= corr["C_hi"] + 1e-12).all()
+    assert not corr.duplicated(["experiment", "model", "process", "L", "rule_seed", "noise",
+                                "level", "distance"]).any()
+
+
 def test_rerun_plans_nothing(smoke):
     out = run_snakemake(smoke, "-n", configfile=_prepare(smoke)).stdout
     assert "Nothing to be done" in out, out[-3000:]
@@ -204,8 +244,9 @@ def test_c1_and_c2_give_byte_identical_tables(rhm_killed_and_resumed, smoke):
     """The -c1 tables of L = 2 (made across a kill and a resume) equal the -c2 run's, byte for
     byte."""
     ours, reference = table_bytes(rhm_killed_and_resumed["work"]), table_bytes(smoke)
-    # rules, data, 3 shards and the mean-field table of L = 2: parquet, CSV, sidecar
-    assert len(ours) == 14 and set(ours) <= set(reference)
+    # rules, data, 3 shards and the mean-field table of L = 2: parquet, CSV, sidecar; 2
+    # correlation shards and their mean-field rows: 2 tables each, parquet and sidecar
+    assert len(ours) == 14 + 12 and set(ours) <= set(reference)
     different = [path for path in ours if ours[path] != reference[path]]
     assert different == []
 

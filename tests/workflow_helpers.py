@@ -34,11 +34,19 @@ RHM_TABLES = ["results/rhm/aggregate/main/kept.parquet", "results/rhm/theory/mai
 #: Columns of the RHM branch's kept tables (sweep shards and their aggregate), in order.
 RHM_KEPT_COLUMNS = ["experiment", "model", "process", "L", "rule_seed", "level", "noise", "t",
                     "t_over_T", "kept_marginal", "kept_sampled", "ci_low", "ci_high", "n"]
-#: The tables of the smoke preset's depth L = 2: its three sweep shards (one per noise process)
-#: and its mean-field table; what the kill-and-resume run makes.
+#: The tables of the smoke preset's depth L = 2: its three sweep shards (one per noise process),
+#: its mean-field table, its two change-correlation shards and their mean-field tables; what the
+#: kill-and-resume run makes.
 RHM_L2_TABLES = [f"results/rhm/sweep/main/L2/rules0/{process}/shard0.parquet"
                  for process in ("epsilon", "gaussian", "masking")] \
-    + ["results/rhm/theory/main/L2.parquet"]
+    + ["results/rhm/theory/main/L2.parquet"] \
+    + [f"results/rhm/correlations/{stage}/{table}.parquet"
+       for stage in ("sweep/main/L2/rules0/epsilon/shard0", "sweep/main/L2/rules0/masking/shard0",
+                     "theory/main/L2")
+       for table in ("correlations", "susceptibility")]
+#: The smoke preset's change-correlation tables (every experiment, mean field, controls).
+RHM_CORR_TABLES = ["results/rhm/correlations/correlations.parquet",
+                   "results/rhm/correlations/susceptibility.parquet"]
 #: What a clone holds for the workflow, relative to the repository root.
 WORKFLOW_PATHS = ("Snakefile", "config.yaml", "workflow", "envs")
 _IGNORE = shutil.ignore_patterns("results", "logs", ".snakemake", "__pycache__", "*.pyc")

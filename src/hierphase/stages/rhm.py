@@ -264,9 +264,8 @@ def correlation_shard(rules: Rules, trees: Sequence[torch.Tensor], process: str,
         corr_frames.append(_with_keys(corr, CORRELATIONS_TABLE_COLUMNS, **keys))
         chi_frames.append(_with_keys(chi.assign(class_kept=class_kept),
                                      SUSCEPTIBILITY_TABLE_COLUMNS, **keys))
-        leaves = chi.iloc[-1]
         log.info("%s value=%.6f: class kept %.4f, leaves chi %.3f xi %.3f", process, value,
-                 class_kept, leaves["chi"], leaves["xi"])
+                 class_kept, chi["chi"].iloc[-1], chi["xi"].iloc[-1])
     return (pd.concat(corr_frames, ignore_index=True),
             pd.concat(chi_frames, ignore_index=True))
 
