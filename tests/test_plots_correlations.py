@@ -197,6 +197,22 @@ def test_c_of_r_draws_bp_points_and_mean_field_lines(tables):
     figs.plt.close(fig)
 
 
+def test_c_of_r_takes_the_nearest_theory_noise_within_half_its_step(tables):
+    cor, _ = tables
+    bp, mf = cor[cor["model"] == "bp"], cor[cor["model"] == "mean_field"]
+
+    def dashed(table):
+        fig = figs.c_of_r(table, "main", "epsilon", 4, eps_star=EPS_STAR)
+        n = sum(ln.get_linestyle() == "--" for ln in fig.axes[0].get_lines())
+        figs.plt.close(fig)
+        return n
+
+    assert dashed(cor) == 5
+    assert dashed(pd.concat([bp, mf.assign(noise=mf["noise"] + 0.02)])) == 5  # step 0.1
+    assert dashed(pd.concat([bp, mf[np.isclose(mf["noise"], 0.2)]])) == 1  # one point: exact only
+    assert dashed(pd.concat([bp, mf[np.isclose(mf["noise"], 0.2)].assign(noise=0.21)])) == 0
+
+
 def test_c_of_r_given_noises_and_a_lattice(tables):
     cor, _ = tables
     fig = figs.c_of_r(cor, "main", "masking", 3, noises=[0.3, 0.7])

@@ -429,7 +429,8 @@ def correlation_exponents(susceptibility: pd.DataFrame, correlations: pd.DataFra
         g = g.sort_values("noise").reset_index(drop=True)
         row = dict(zip(GROUP_KEYS, key))
         row["level"] = g["level"].iloc[0]
-        row["n_rule_seeds"] = int(_select(raw, key, None)["rule_seed"].nunique())
+        seeds = _select(raw, key, None)["rule_seed"]
+        row["n_rule_seeds"] = int(seeds.nunique()) if seeds.notna().any() else pd.NA  # theory
         finite = g["chi"].notna()
         if finite.any():
             i = int(g.loc[finite, "chi"].idxmax())

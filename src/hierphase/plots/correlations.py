@@ -184,7 +184,8 @@ def _draw_C(ax, bp: pd.DataFrame, th: pd.DataFrame, noises: Sequence[float], col
         ax.errorbar(pos["r"], pos["C"], yerr=_log_yerr(pos, "C"), fmt="o", ms=5 if ring else 4,
                     color=colors[noise], mec="k" if ring else colors[noise], elinewidth=0.8,
                     capsize=1.5, lw=0, zorder=3 if ring else 2)
-        t = th[np.isclose(th["noise"], noise, atol=1e-6) & (th["r"] >= 1)
+        match = _match_noise(th["noise"], noise)
+        t = th[np.isclose(th["noise"], match, rtol=0, atol=1e-12) & (th["r"] >= 1)
                & (th["C"] > 0)].sort_values("r")
         if not t.empty:
             ax.plot(t["r"], t["C"], color=colors[noise], lw=1.2, ls="--")
@@ -194,6 +195,17 @@ def _draw_C(ax, bp: pd.DataFrame, th: pd.DataFrame, noises: Sequence[float], col
         ax.set_yscale("log")
         _log_axes(ax)
     return hidden
+
+
+def _match_noise(theory_noises: pd.Series, noise: float) -> float:
+    """The theory grid's noise nearest a BP noise, if within half the theory grid's step (the
+    theory runs on its own, usually finer, grid); NaN if none."""
+    grid = np.unique(theory_noises.to_numpy(dtype=float))
+    if grid.size == 0:
+        return np.nan
+    nearest = _near(grid, noise)
+    half_step = 0.5 * float(np.median(np.diff(grid))) if grid.size > 1 else 0.0
+    return nearest if abs(nearest - noise) <= max(half_step, 1e-9) else np.nan
 
 
 def _noise_handles(noises, colors: dict, sym: str, emphasis: float | None, note: str) -> list:
@@ -216,8 +228,8 @@ def c_of_r(correlations: pd.DataFrame, experiment: str, process: str, L: int | N
            level: int | None = None):
     """C(r) against r on log-log at several noises, leaves (``level`` = L unless given).
 
-    BP points with bootstrap 95% intervals; mean-field lines (when the table has them) at the
-    same noises in the same colours. ``noises`` default: five grid values from the smallest to
+    BP points with bootstrap 95% intervals; mean-field dashed lines (when the table has them) in
+    the same colours, at the theory grid's noise nearest each BP noise (within half its step). ``noises`` default: five grid values from the smallest to
     the largest through the one nearest ``eps_star`` (or, without it, the noise with the largest
     summed ``C(r) / C(0)``, r >= 1, a proxy for the susceptibility peak); that one is ringed in
     black. Colours run from dark blue (small noise) to orange (large). ``L=None`` for a lattice
@@ -280,10 +292,11 @@ def _draw_chi(ax, chi: pd.DataFrame, colors: dict, theory: bool = True) -> None:
         g = g[g["chi"].notna()].sort_values("noise")
         ax.errorbar(g["noise"], g["chi"], yerr=_yerr(g, "chi"), fmt="o-", ms=3.5, lw=0.9,
                     color=colors[key], elinewidth=0.8, capsize=1.5)
-    if theory:
+    if theory and not bp.empty:
+        lo, hi = bp["noise"].min(), bp["noise"].max()  # theory only over the measured range
         for L, g in th.groupby("L", dropna=False, sort=True):
             key = None if pd.isna(L) else int(L)
-            g = g[g["chi"].notna()].sort_values("noise")
+            g = g[g["chi"].notna() & g["noise"].between(lo - 1e-9, hi + 1e-9)].sort_values("noise")
             if key in colors:
                 ax.plot(g["noise"], g["chi"], color=colors[key], lw=1.2, ls="--")
 
@@ -371,10 +384,11 @@ def xi_scaling(susceptibility: pd.DataFrame, experiment: str, eps_star: float,
             g = g.sort_values("delta")
             ax.errorbar(g["delta"], g["xi"], yerr=_log_yerr(g, "xi"), fmt="o", ms=4,
                         color=colors[key], elinewidth=0.8, capsize=1.5)
+        measured = pick(bp)["delta"]
         for L, g in pick(th).groupby("L", dropna=False, sort=True):
             key = None if pd.isna(L) else int(L)
-            if key in colors:
-                g = g.sort_values("delta")
+            if key in colors and not measured.empty:
+                g = g[g["delta"].between(measured.min() - 1e-9, measured.max() + 1e-9)].sort_values("delta")
                 ax.plot(g["delta"], g["xi"], color=colors[key], lw=1.1, ls="--")
         anchor = None  # (delta range, a point) the mean-field slope is drawn through
         for L, f in fits.items():
