@@ -362,8 +362,9 @@ def test_controls_with_a_subset_and_refusals(tables):
     fig = figs.controls(sus[sub], cor[cor["family"] != "rhm"])
     assert len(fig.axes) == 4
     figs.plt.close(fig)
-    fig = figs.controls(sus, cor, experiments=["flat_mixture"])
+    fig = figs.controls(sus, cor, experiments=["flat_mixture"], n_noises=5)
     assert len(fig.axes) == 2
+    assert len(fig.axes[1].get_legend().get_texts()) == 5
     figs.plt.close(fig)
     with pytest.raises(ValueError, match=r"experiments \['nope'\]"):
         figs.controls(sus, cor, experiments=["nope"])

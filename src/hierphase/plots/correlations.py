@@ -150,16 +150,20 @@ def _half_points(ax, g_by_L: dict, colors: dict, process: str) -> list:
 
 
 def _default_noises(values: Sequence[float], centre: float, n: int = 5) -> list[float]:
-    """Up to ``n`` grid noises: the one nearest ``centre``, the ends, and between them."""
+    """Up to ``n`` grid noises: the one nearest ``centre``, the two ends, and the rest evenly
+    between them on either side (``n = 5``: one between each end and the centre; spread over the
+    whole grid when the centre is an end)."""
     values = np.sort(np.unique(np.asarray(values, dtype=float)))
     if len(values) <= n:
         return list(values)
     near = _near(values, centre)
-    targets = [values[0], (values[0] + near) / 2, near, (near + values[-1]) / 2, values[-1]]
-    chosen = []
+    targets = np.concatenate([np.linspace(values[0], near, (n + 1) // 2),
+                              np.linspace(near, values[-1], n // 2 + 1),
+                              np.linspace(values[0], values[-1], n)])  # if the centre is an end
+    chosen: list[float] = []
     for t in targets:
         c = _near(values, t)
-        if c not in chosen:
+        if c not in chosen and len(chosen) < n:
             chosen.append(c)
     return sorted(chosen)
 
@@ -533,7 +537,7 @@ def controls(susceptibility: pd.DataFrame, correlations: pd.DataFrame, *,
     Gaussian field, then the flat mixture; ``experiments`` to choose and order them), each with
     chi against noise (left; colour = L, the class half-point as a dotted line and triangle
     where there is a class, eps* dashed where ``eps_star`` gives one) and C(r) at the leaves of
-    the largest L at ``n_noises`` noises (right: the smallest, the chi peak, the largest).
+    the largest L at ``n_noises`` noises (right; 3: the smallest, the chi peak, the largest).
 
     ``process``: experiment -> process to draw; default the first of epsilon, masking,
     gaussian that the experiment has. Works with any subset of families present."""
@@ -595,8 +599,8 @@ def controls(susceptibility: pd.DataFrame, correlations: pd.DataFrame, *,
         chi_L = e[e["L"].isna()] if pd.isna(L) else e[(e["L"] == L).fillna(False).astype(bool)]
         grid = np.sort(c["noise"].unique())
         peak = _peak_noise(chi_L)
-        chosen = sorted({grid[0], _near(grid, peak) if np.isfinite(peak) else grid[len(grid) // 2],
-                         grid[-1]})[:max(n_noises, 1)]
+        chosen = _default_noises(grid, peak if np.isfinite(peak) else float(np.median(grid)),
+                                 max(int(n_noises), 1))
         n_colors = _noise_colors(chosen)
         emphasis = peak if np.isfinite(peak) else None
         hidden = _draw_C(ax_C, c, c.iloc[:0], chosen, n_colors, emphasis)
