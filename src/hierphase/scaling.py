@@ -1,0 +1,499 @@
+"""Critical scaling of change correlations: power laws, the exponent nu, data collapse.
+
+Pure numpy; general enough for any curve (C(r) of the tree or a lattice, xi or chi against a
+control parameter, the class curves of several depths).
+
+Power law, :func:`fit_power_law`. ``C(r) ~ A r**-a`` is a straight line in log-log,
+``log C = log A - a log r``, fitted by weighted least squares. A bootstrap interval
+``[C_lo, C_hi]`` (at ``confidence``) gives the standard error of ``C`` as its width over
+``2 z`` (``z`` the normal quantile, 1.96 at 95%), and that of ``log C`` by the delta method,
+``sigma_log = sigma / C``. Points with ``C <= 0`` have no logarithm: they are left out and
+counted (``n_nonpositive``), never clipped. The error of ``a`` is the least-squares one,
+``sqrt(cov)``, with ``cov = (X^T W X)^-1`` multiplied by the reduced chi-square when that is
+above 1 (the points scatter more than their error bars say: the model is only approximately a
+power law over the range, or the intervals are too narrow), never shrunk below the error bars.
+Where the points carry no interval (mean-field rows, ``C_lo = C_hi = C``) the fit is unweighted
+and the error comes from the residual scatter alone (it is 0 for an exact power law).
+
+Correlation length exponent, :func:`fit_nu`. Near a critical noise ``eps*``,
+``xi ~ A_pm |eps - eps*|**-nu`` with one exponent and an amplitude on each side. At finite
+size ``xi`` cannot grow past the size of the system (on a depth-L tree the largest distance
+is ``r_max = s**L - 1``): it saturates, and the points nearest ``eps*`` would flatten the
+slope. So only points with ``xi_min <= xi <= max_fraction * r_max`` enter the fit (default
+``max_fraction = 0.2``: finite-size scaling corrections are functions of ``xi / r_max`` and
+are small when ``xi`` is a fifth of the largest distance; ``xi_min = 1``: below one lattice
+spacing ``xi`` is dominated by the diagonal, not by the scaling form). The window is stated in
+:attr:`NuFit.method`. The uncertainty comes two ways, and :attr:`NuFit.err` is the larger:
+``err_fit`` from the weighted fit's covariance (the per-point bootstrap intervals, scaled up
+by the reduced chi-square), and ``err_jackknife`` from leaving out one point at a time. The
+points of one sweep share their x0 and trees, so their errors are correlated and the
+covariance alone is too small; and the jackknife sees what no error bar shows, a slope that
+depends on which points are in the window (curvature from corrections to scaling, leftover
+saturation). Taking the larger is conservative against both.
+
+Collapse, :func:`collapse_quality`. Curves ``(x, y)`` that should fall on one master curve
+after rescaling (``x = r / xi``, ``y = C r**a`` for the correlations) are compared where they
+overlap: each point of each curve against the other curves interpolated there (linearly in
+log-log by default), the squared deviation from their mean, divided by the summed variances
+when errors are given (Houdayer and Hartmann's S, about 1 for a collapse within errors) or
+plain when not. Smaller is better; it is what one minimises over the exponents. Interpolating
+between points far apart (the tree's distances double from one to the next) adds an error of
+its own where the master curve bends, so there S stays above 1 even for the true exponents:
+compare S between exponents, do not read it as a chi-square.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from statistics import NormalDist
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "PowerLawFit",
+    "NuFit",
+    "CollapseQuality",
+    "EXPONENT_COLUMNS",
+    "fit_power_law",
+    "fit_nu",
+    "collapse_quality",
+    "pool_rule_seeds",
+    "class_half_point",
+    "leaves",
+    "correlation_exponents",
+]
+
+SIDES = ("both", "below", "above")
+GROUP_KEYS = ["family", "experiment", "model", "process", "L"]
+
+
+# ----------------------------------------------------------------------------- helpers
+def _z(confidence: float) -> float:
+    if not (isinstance(confidence, (float, int)) and 0 < confidence < 1):
+        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    return NormalDist().inv_cdf(0.5 + confidence / 2)
+
+
+def _vector(x, name: str, n: int | None = None) -> np.ndarray:
+    arr = np.asarray(x, dtype=np.float64).ravel()
+    if n is not None and arr.shape != (n,):
+        raise ValueError(f"{name} must have {n} values like the first argument, got {arr.shape[0]}")
+    return arr
+
+
+def _log_sigma(y, lo, hi, z: float) -> np.ndarray | None:
+    """Standard error of log y from a (lo, hi) interval; None when no usable interval."""
+    if lo is None or hi is None:
+        return None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sigma = (hi - lo) / (2 * z * y)
+    if not (np.isfinite(sigma).all() and (sigma > 0).all()):
+        return None
+    return sigma
+
+
+class _Line(NamedTuple):
+    beta: np.ndarray  # coefficients
+    cov: np.ndarray  # their covariance
+    chi2_red: float
+
+
+def _wls(X: np.ndarray, y: np.ndarray, sigma: np.ndarray | None) -> _Line:
+    """Least squares of y on the columns of X, weighted by 1/sigma**2 when given. Covariance
+    from the weights times max(1, reduced chi-square), or from the residuals when unweighted."""
+    n, p = X.shape
+    w = np.ones(n) if sigma is None else 1.0 / sigma**2
+    Xw = X * np.sqrt(w)[:, None]
+    yw = y * np.sqrt(w)
+    beta, *_ = np.linalg.lstsq(Xw, yw, rcond=None)
+    resid = yw - Xw @ beta
+    dof = n - p
+    chi2_red = float(resid @ resid / dof) if dof > 0 else np.nan
+    inv = np.linalg.pinv(Xw.T @ Xw)
+    if sigma is None:
+        scale = chi2_red
+    else:
+        scale = max(1.0, chi2_red) if np.isfinite(chi2_red) else 1.0
+    return _Line(beta, inv * scale, chi2_red)
+
+
+# ----------------------------------------------------------------------------- power law
+class PowerLawFit(NamedTuple):
+    """``C ~ amplitude * r**-exponent`` fitted over ``r_range``."""
+
+    exponent: float  # a
+    err: float  # standard error of a
+    amplitude: float
+    n_points: int  # points in the fit
+    r_range: tuple[float, float]  # (smallest, largest) r fitted
+    n_nonpositive: int  # points in [r_min, r_max] with C <= 0, left out
+    weighted: bool  # by the intervals (False: none given, or zero width)
+    chi2_red: float
+
+
+def fit_power_law(r, C, C_lo=None, C_hi=None, *, r_min: float = 1, r_max: float | None = None,
+                  confidence: float = 0.95) -> PowerLawFit:
+    """Fit ``C ~ A r**-a`` in log-log over ``r_min <= r <= r_max`` (module docstring).
+
+    ``C_lo``, ``C_hi``: the interval of ``C`` at ``confidence`` (the bootstrap of
+    :mod:`hierphase.correlations`), used as weights when every fitted point has a positive
+    width. NaN ``C`` are ignored; ``C <= 0`` are left out and counted. Fewer than two points:
+    NaN exponent; exactly two, unweighted: NaN error.
+    """
+    r = _vector(r, "r")
+    C = _vector(C, "C", len(r))
+    lo = None if C_lo is None else _vector(C_lo, "C_lo", len(r))
+    hi = None if C_hi is None else _vector(C_hi, "C_hi", len(r))
+    z = _z(confidence)
+    upper = np.inf if r_max is None else float(r_max)
+    inside = np.isfinite(r) & np.isfinite(C) & (r >= r_min) & (r <= upper) & (r > 0)
+    keep = inside & (C > 0)
+    n_bad = int((inside & (C <= 0)).sum())
+    n = int(keep.sum())
+    nan = PowerLawFit(np.nan, np.nan, np.nan, n, (np.nan, np.nan), n_bad, False, np.nan)
+    if n < 2 or np.unique(r[keep]).size < 2:
+        return nan
+    x, y = np.log(r[keep]), np.log(C[keep])
+    sigma = _log_sigma(C[keep], None if lo is None else lo[keep],
+                       None if hi is None else hi[keep], z)
+    line = _wls(np.column_stack([np.ones(n), x]), y, sigma)
+    err = float(np.sqrt(line.cov[1, 1])) if np.isfinite(line.cov[1, 1]) else np.nan
+    return PowerLawFit(exponent=float(-line.beta[1]), err=err, amplitude=float(np.exp(line.beta[0])),
+                       n_points=n, r_range=(float(r[keep].min()), float(r[keep].max())),
+                       n_nonpositive=n_bad, weighted=sigma is not None, chi2_red=line.chi2_red)
+
+
+# ----------------------------------------------------------------------------- nu
+class NuFit(NamedTuple):
+    """``xi ~ A_pm |eps - eps*|**-nu`` fitted over ``delta_range`` of ``|eps - eps*|``."""
+
+    nu: float
+    err: float  # max(err_fit, err_jackknife)
+    err_fit: float
+    err_jackknife: float
+    amplitude_below: float  # A_- (NaN when that side is not fitted)
+    amplitude_above: float  # A_+
+    n_points: int
+    delta_range: tuple[float, float]
+    method: str
+
+
+def fit_nu(noise, xi, xi_lo, xi_hi, eps_star: float, *, r_max: float,
+           side: str = "both", max_fraction: float = 0.2, xi_min: float = 1.0,
+           delta_max: float | None = None, confidence: float = 0.95) -> NuFit:
+    """Fit ``xi ~ A_pm |eps - eps*|**-nu`` in log-log (module docstring: window and errors).
+
+    ``xi_lo``, ``xi_hi``: the interval of ``xi`` at ``confidence`` (weights, as in
+    :func:`fit_power_law`), or None for an unweighted fit. ``r_max``: the largest distance in
+    the system (``s**L - 1`` on a depth-L tree); points
+    with ``xi > max_fraction * r_max`` (saturated) or ``xi < xi_min`` or
+    ``|eps - eps*| > delta_max`` are left out, as are NaN ``xi`` and ``eps == eps*``.
+    ``side``: ``"below"`` or ``"above"`` ``eps*`` alone, or ``"both"``, one slope with an
+    amplitude per side (a side with fewer than two points is dropped). At least one point more
+    than parameters is needed (three for one side, four for both), else NaN: a line through two
+    points has no error to speak of.
+    """
+    if side not in SIDES:
+        raise ValueError(f"side must be one of {SIDES}, got {side!r}")
+    if not (0 < max_fraction <= 1):
+        raise ValueError(f"max_fraction must be in (0, 1], got {max_fraction!r}")
+    if eps_star is None or not np.isfinite(eps_star):
+        raise ValueError(f"eps_star must be a finite critical noise, got {eps_star!r}")
+    if not (np.isfinite(r_max) and r_max > 0):
+        raise ValueError(f"r_max must be a positive distance, got {r_max!r}")
+    eps = _vector(noise, "noise")
+    xi = _vector(xi, "xi", len(eps))
+    lo = None if xi_lo is None else _vector(xi_lo, "xi_lo", len(eps))
+    hi = None if xi_hi is None else _vector(xi_hi, "xi_hi", len(eps))
+    z = _z(confidence)
+    delta = np.abs(eps - eps_star)
+    xi_top = max_fraction * float(r_max)
+    keep = np.isfinite(xi) & np.isfinite(eps) & (delta > 0) & (xi >= xi_min) & (xi <= xi_top)
+    if delta_max is not None:
+        keep &= delta <= delta_max
+    below = eps < eps_star
+    sides = {"below": keep & below, "above": keep & ~below}
+    if side != "both":
+        sides = {side: sides[side]}
+    sides = {k: m for k, m in sides.items() if m.sum() >= 2}
+    window = (f"xi in [{xi_min:g}, {max_fraction:g} r_max = {xi_top:.4g}]"
+              + ("" if delta_max is None else f", |eps - eps*| <= {delta_max:g}"))
+    names = list(sides)
+    method = (f"weighted least squares of log xi on log|eps - eps*|, "
+              f"{'one slope, an amplitude per side' if len(names) == 2 else (names[0] if names else side)}; "
+              f"window {window}; err = max(covariance, jackknife over points)")
+    mask = np.zeros_like(keep)
+    for m in sides.values():
+        mask |= m
+    n = int(mask.sum())
+    if n < len(names) + 2 or not names:
+        return NuFit(np.nan, np.nan, np.nan, np.nan, np.nan, np.nan, n, (np.nan, np.nan),
+                     method + f"; too few points in the window ({n})")
+    idx = np.flatnonzero(mask)
+    X = np.column_stack([sides[k][idx].astype(float) for k in names] + [np.log(delta[idx])])
+    y = np.log(xi[idx])
+    sigma = _log_sigma(xi[idx], None if lo is None else lo[idx], None if hi is None else hi[idx], z)
+    line = _wls(X, y, sigma)
+    nu = float(-line.beta[-1])
+    err_fit = float(np.sqrt(line.cov[-1, -1])) if np.isfinite(line.cov[-1, -1]) else np.nan
+    err_jack = _jackknife_slope(X, y, sigma)
+    amp = {k: float(np.exp(line.beta[i])) for i, k in enumerate(names)}
+    err = np.nanmax([err_fit, err_jack]) if np.isfinite([err_fit, err_jack]).any() else np.nan
+    return NuFit(nu=nu, err=float(err), err_fit=err_fit, err_jackknife=err_jack,
+                 amplitude_below=amp.get("below", np.nan), amplitude_above=amp.get("above", np.nan),
+                 n_points=n, delta_range=(float(delta[idx].min()), float(delta[idx].max())),
+                 method=method)
+
+
+def _jackknife_slope(X: np.ndarray, y: np.ndarray, sigma: np.ndarray | None) -> float:
+    """Jackknife standard error of the last coefficient, leaving out one point at a time
+    (leave-outs that make the design singular are skipped); NaN with fewer than 3 usable."""
+    n, p = X.shape
+    slopes = []
+    for i in range(n):
+        keep = np.arange(n) != i
+        Xi = X[keep]
+        if Xi.shape[0] <= p - 1 or np.linalg.matrix_rank(Xi) < p:
+            continue
+        slopes.append(_wls(Xi, y[keep], None if sigma is None else sigma[keep]).beta[-1])
+    if len(slopes) < 3:
+        return np.nan
+    slopes = np.asarray(slopes)
+    k = len(slopes)
+    return float(np.sqrt((k - 1) / k * np.sum((slopes - slopes.mean()) ** 2)))
+
+
+# ----------------------------------------------------------------------------- collapse
+class CollapseQuality(NamedTuple):
+    """Mean squared deviation of overlapping curves from their local mean (see module)."""
+
+    score: float
+    n_overlaps: int  # points compared
+    weighted: bool
+
+
+def collapse_quality(curves: Sequence, *, log_x: bool = True, log_y: bool = True) -> CollapseQuality:
+    """How well rescaled curves fall on one another (module docstring).
+
+    ``curves``: a sequence of ``(x, y)`` or ``(x, y, dy)`` (``dy`` the standard error of ``y``);
+    non-finite points and, on log axes, non-positive ones are ignored. Each point of each curve
+    is compared with the other curves that cover its ``x`` (interpolated linearly, in logs when
+    ``log_x`` / ``log_y``). ``weighted`` when every curve has ``dy``. NaN when no two curves
+    overlap.
+    """
+    prepared = []
+    weighted = all(len(c) == 3 for c in curves)
+    for i, c in enumerate(curves):
+        if len(c) not in (2, 3):
+            raise ValueError(f"curves[{i}] must be (x, y) or (x, y, dy), got {len(c)} arrays")
+        x = _vector(c[0], f"curves[{i}].x")
+        y = _vector(c[1], f"curves[{i}].y", len(x))
+        dy = _vector(c[2], f"curves[{i}].dy", len(x)) if weighted else np.zeros_like(x)
+        ok = np.isfinite(x) & np.isfinite(y) & np.isfinite(dy)
+        if log_x:
+            ok &= x > 0
+        if log_y:
+            ok &= y > 0
+        x, y, dy = x[ok], y[ok], dy[ok]
+        if log_y:
+            dy = dy / y
+            y = np.log(y)
+        if log_x:
+            x = np.log(x)
+        order = np.argsort(x)
+        prepared.append((x[order], y[order], dy[order]))
+    total, count = 0.0, 0
+    for i, (x, y, dy) in enumerate(prepared):
+        for j in range(len(x)):
+            others, other_var = [], []
+            for k, (xo, yo, dyo) in enumerate(prepared):
+                if k == i or len(xo) < 2 or not (xo[0] <= x[j] <= xo[-1]):
+                    continue
+                others.append(np.interp(x[j], xo, yo))
+                other_var.append(np.interp(x[j], xo, dyo) ** 2)
+            if not others:
+                continue
+            mean = np.mean(others)
+            dev2 = (y[j] - mean) ** 2
+            if weighted:
+                var = dy[j] ** 2 + np.sum(other_var) / len(others) ** 2
+                if not var > 0:
+                    continue
+                dev2 /= var
+            total += dev2
+            count += 1
+    if count == 0:
+        return CollapseQuality(np.nan, 0, weighted)
+    return CollapseQuality(total / count, count, weighted)
+
+
+# ----------------------------------------------------------------------------- tables
+def pool_rule_seeds(df: pd.DataFrame, keys: Sequence[str], values: Sequence[str]) -> pd.DataFrame:
+    """One row per ``keys`` from the rows of several rule draws: each value the mean over draws,
+    its ``<value>_lo`` / ``<value>_hi`` interval centred there with half-widths combined as for
+    independent draws (root sum of squares over the number of draws); ``n_x0`` summed.
+    A single draw comes back unchanged. ``dropna=False``: missing ``L`` is a key like any other.
+    """
+    df = df.copy()
+    for v in values:
+        df[f"_{v}_lo"] = df[v] - df[f"{v}_lo"]
+        df[f"_{v}_hi"] = df[f"{v}_hi"] - df[v]
+    agg = {v: (v, "mean") for v in values}
+    for v in values:
+        agg[f"_{v}_lo"] = (f"_{v}_lo", lambda s: float(np.sqrt(np.sum(s**2))) / len(s))
+        agg[f"_{v}_hi"] = (f"_{v}_hi", lambda s: float(np.sqrt(np.sum(s**2))) / len(s))
+    extra = [c for c in ("n_x0", "n_traj", "class_kept", "t_over_T", "r") if c in df and c not in keys]
+    for c in extra:
+        agg[c] = ((c, lambda s: s.sum(min_count=1)) if c == "n_x0"
+                  else (c, "mean") if c == "class_kept" else (c, "first"))
+    out = df.groupby(list(keys), sort=True, dropna=False).agg(**agg).reset_index()
+    for v in values:
+        out[f"{v}_lo"] = out[v] - out.pop(f"_{v}_lo")
+        out[f"{v}_hi"] = out[v] + out.pop(f"_{v}_hi")
+    return out
+
+
+def class_half_point(noise, class_kept) -> float:
+    """Noise where the class kept first falls through 1/2, linearly interpolated between the
+    grid points that bracket it; NaN when it never crosses (or no class)."""
+    x = _vector(noise, "noise")
+    y = _vector(class_kept, "class_kept", len(x))
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    order = np.argsort(x)
+    x, y = x[order], y[order]
+    for i in range(len(x) - 1):
+        if (y[i] - 0.5) * (y[i + 1] - 0.5) <= 0 and y[i] != y[i + 1]:
+            return float(x[i] + (0.5 - y[i]) * (x[i + 1] - x[i]) / (y[i + 1] - y[i]))
+    return np.nan
+
+
+EXPONENT_COLUMNS = [
+    "family", "experiment", "model", "process", "L", "level", "n_rule_seeds",
+    "peak_noise", "peak_noise_lo", "peak_noise_hi", "chi_max", "chi_max_lo", "chi_max_hi",
+    "a", "a_err", "a_n_points", "a_n_nonpositive",
+    "eps_star", "nu", "nu_err", "nu_err_fit", "nu_err_jackknife", "nu_n_points", "nu_method",
+    "nu_mean_field", "class_half_noise",
+]
+
+
+def _per_experiment(value, experiment: str):
+    if isinstance(value, Mapping):
+        return value.get(experiment)
+    return value
+
+
+def _finite(x) -> float:
+    return float(x) if x is not None and np.isfinite(x) else np.nan
+
+
+def correlation_exponents(susceptibility: pd.DataFrame, correlations: pd.DataFrame,
+                          eps_star: float | Mapping[str, float | None] | None, *,
+                          nu_mean_field: float | Mapping[str, float | None] | None = None,
+                          r_min: float = 1, max_fraction: float = 0.2, xi_min: float = 1.0,
+                          confidence: float = 0.95) -> pd.DataFrame:
+    """Per (family, experiment, model, process, L), at the leaves (``level == L``; the only
+    level where ``L`` is missing, e.g. the Gaussian field): the susceptibility peak and the
+    exponents (:data:`EXPONENT_COLUMNS`).
+
+    - ``peak_noise``: the grid noise of the largest chi, bracketed by its grid neighbours
+      (``peak_noise_lo``, ``peak_noise_hi``: the peak of a smooth curve through the points lies
+      between them); ``chi_max`` and its interval at that noise.
+    - ``a``: :func:`fit_power_law` of C(r), ``r >= r_min``, at the peak noise.
+    - ``nu``: :func:`fit_nu` of xi against ``|eps - eps*|``, epsilon process and a finite
+      ``eps*`` only (NaN otherwise), ``r_max`` the largest distance of the group's table.
+    - ``class_half_noise``: :func:`class_half_point` of ``class_kept`` (NaN without a class).
+
+    ``eps_star`` and ``nu_mean_field`` (``theory.critical_noise`` and ``theory.nu`` of the
+    experiment's RHM, the caller's to compute): a number, or a mapping experiment -> number or
+    None. Several rule draws are pooled first (:func:`pool_rule_seeds`).
+    """
+    _check_columns(susceptibility, ["family", "experiment", "model", "process", "L", "rule_seed",
+                                    "noise", "level", "chi", "chi_lo", "chi_hi", "xi", "xi_lo",
+                                    "xi_hi", "class_kept"], "susceptibility")
+    _check_columns(correlations, ["family", "experiment", "model", "process", "L", "rule_seed",
+                                  "noise", "level", "distance", "r", "C", "C_lo", "C_hi"],
+                   "correlations")
+    sus = leaves(susceptibility)
+    cor = leaves(correlations)
+    if sus.empty:
+        raise ValueError("the susceptibility table has no leaf rows (level == L, or L missing)")
+    raw = sus
+    sus = pool_rule_seeds(sus, GROUP_KEYS + ["level", "noise"], ["chi", "xi"])
+    cor = pool_rule_seeds(cor, GROUP_KEYS + ["level", "noise", "distance"], ["C"])
+    rows = []
+    for key, g in sus.groupby(GROUP_KEYS, sort=True, dropna=False):
+        family, experiment, model, process, L = key
+        g = g.sort_values("noise").reset_index(drop=True)
+        row = dict(zip(GROUP_KEYS, key))
+        row["level"] = g["level"].iloc[0]
+        seeds = _select(raw, key, None)["rule_seed"]
+        row["n_rule_seeds"] = int(seeds.nunique()) if seeds.notna().any() else pd.NA  # theory
+        finite = g["chi"].notna()
+        if finite.any():
+            i = int(g.loc[finite, "chi"].idxmax())
+            row.update(peak_noise=float(g.at[i, "noise"]),
+                       peak_noise_lo=float(g.at[max(i - 1, 0), "noise"]),
+                       peak_noise_hi=float(g.at[min(i + 1, len(g) - 1), "noise"]),
+                       chi_max=float(g.at[i, "chi"]), chi_max_lo=float(g.at[i, "chi_lo"]),
+                       chi_max_hi=float(g.at[i, "chi_hi"]))
+            at_peak = _select(cor, key, row["peak_noise"])
+            pl = fit_power_law(at_peak["r"], at_peak["C"], at_peak["C_lo"], at_peak["C_hi"],
+                               r_min=r_min, confidence=confidence)
+            row.update(a=pl.exponent, a_err=pl.err, a_n_points=pl.n_points,
+                       a_n_nonpositive=pl.n_nonpositive)
+        else:
+            row.update(peak_noise=np.nan, peak_noise_lo=np.nan, peak_noise_hi=np.nan,
+                       chi_max=np.nan, chi_max_lo=np.nan, chi_max_hi=np.nan, a=np.nan,
+                       a_err=np.nan, a_n_points=0, a_n_nonpositive=0)
+        star = _finite(_per_experiment(eps_star, experiment))
+        row["eps_star"] = star
+        row["nu_mean_field"] = _finite(_per_experiment(nu_mean_field, experiment))
+        nu = NuFit(np.nan, np.nan, np.nan, np.nan, np.nan, np.nan, 0, (np.nan, np.nan),
+                   "not fitted: " + ("not the epsilon process" if process != "epsilon"
+                                     else "no critical noise"))
+        if process == "epsilon" and np.isfinite(star):
+            group_cor = _select(cor, key, None)
+            r_max = float(group_cor["r"].max()) if not group_cor.empty else np.nan
+            if np.isfinite(r_max) and r_max > 0:
+                nu = fit_nu(g["noise"], g["xi"], g["xi_lo"], g["xi_hi"], star, r_max=r_max,
+                            max_fraction=max_fraction, xi_min=xi_min, confidence=confidence)
+        row.update(nu=nu.nu, nu_err=nu.err, nu_err_fit=nu.err_fit,
+                   nu_err_jackknife=nu.err_jackknife, nu_n_points=nu.n_points,
+                   nu_method=nu.method)
+        row["class_half_noise"] = class_half_point(g["noise"], g["class_kept"])
+        rows.append(row)
+    out = pd.DataFrame(rows, columns=EXPONENT_COLUMNS)
+    for c in ("L", "level", "n_rule_seeds", "a_n_points", "a_n_nonpositive", "nu_n_points"):
+        out[c] = out[c].astype("Int64")
+    return out
+
+
+def _check_columns(df: pd.DataFrame, columns: Sequence[str], name: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"the {name} table lacks the columns {missing}")
+
+
+def leaves(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the leaves: ``level == L``, or every row where ``L`` is missing (a lattice
+    has one level)."""
+    L = df["L"].astype("Float64")
+    level = df["level"].astype("Float64")
+    mask = (L.isna() | (level == L)).fillna(False).astype(bool)
+    return df[mask]
+
+
+def _select(cor: pd.DataFrame, key: tuple, noise: float | None) -> pd.DataFrame:
+    """Rows of one (family, experiment, model, process, L) group, at one noise if given."""
+    mask = np.ones(len(cor), dtype=bool)
+    for col, value in zip(GROUP_KEYS, key):
+        column = cor[col]
+        mask &= (column.isna().to_numpy() if pd.isna(value)
+                 else (column == value).fillna(False).to_numpy(dtype=bool))
+    if noise is not None:
+        mask &= np.isclose(cor["noise"].to_numpy(dtype=float), noise, rtol=0, atol=1e-9)
+    out = cor[mask]
+    return out.sort_values("r") if "r" in out else out

@@ -1,0 +1,268 @@
+"""hierphase.scaling: fits recover known exponents with honest errors; the tables' exponents."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from hierphase.scaling import (EXPONENT_COLUMNS, class_half_point, collapse_quality,
+                               correlation_exponents, fit_nu, fit_power_law, pool_rule_seeds)
+
+Z95 = 1.959963984540054
+
+
+def noisy_power_law(rng, a=1.0, amplitude=0.3, rel=0.08, levels=9, s=2):
+    """C = A r^-a on the tree's distances r = s^k - 1, each with a relative error ``rel`` and its
+    95% interval as the bootstrap would give it (symmetric, half-width 1.96 sigma)."""
+    r = s ** np.arange(levels + 1) - 1.0
+    true = amplitude * np.where(r > 0, r, 1.0) ** -a
+    sigma = rel * true
+    C = true + sigma * rng.standard_normal(r.size)
+    return r, C, C - Z95 * sigma, C + Z95 * sigma
+
+
+# ----------------------------------------------------------------------------- power law
+def test_power_law_exact_and_against_scipy_linregress():
+    r = 2.0 ** np.arange(1, 9) - 1
+    fit = fit_power_law(r, 0.5 * r**-1.3)
+    assert fit.exponent == pytest.approx(1.3, abs=1e-12) and fit.err == pytest.approx(0, abs=1e-12)
+    assert fit.amplitude == pytest.approx(0.5) and fit.r_range == (1.0, 255.0)
+    rng = np.random.default_rng(0)
+    C = 0.5 * r**-1.3 * np.exp(0.2 * rng.standard_normal(r.size))
+    fit = fit_power_law(r, C)  # no intervals: ordinary least squares in log-log
+    ref = stats.linregress(np.log(r), np.log(C))
+    assert not fit.weighted
+    assert fit.exponent == pytest.approx(-ref.slope, rel=1e-12)
+    assert fit.err == pytest.approx(ref.stderr, rel=1e-10)
+
+
+@pytest.mark.parametrize("with_intervals", [True, False])
+def test_power_law_two_sigma_coverage(with_intervals):
+    hits, errs = 0, []
+    for seed in range(50):
+        r, C, lo, hi = noisy_power_law(np.random.default_rng(seed), a=1.0)
+        fit = fit_power_law(r, C, *((lo, hi) if with_intervals else ()), r_min=1)
+        assert fit.n_points == 9 and fit.weighted is with_intervals
+        hits += abs(fit.exponent - 1.0) <= 2 * fit.err
+        errs.append(fit.err)
+    assert hits >= 40, f"2-sigma coverage {hits}/50"
+    assert 0.005 < np.median(errs) < 0.05  # an error of the right size, not a huge one
+
+
+def test_power_law_leaves_out_and_counts_nonpositive_points():
+    r = 2.0 ** np.arange(0, 8) - 1  # includes r = 0, below r_min
+    C = 0.2 * np.where(r > 0, r, 1) ** -0.7
+    C[[3, 5]] = [-1e-3, 0.0]
+    fit = fit_power_law(r, C, r_max=63)
+    assert fit.n_nonpositive == 2 and fit.n_points == 4  # r in {1, 3, 15, 63}... not 7, 31
+    assert fit.exponent == pytest.approx(0.7, abs=1e-12)
+    assert fit.r_range == (1.0, 63.0)
+    few = fit_power_law([1, 3], [0.1, -0.1])
+    assert np.isnan(few.exponent) and few.n_points == 1 and few.n_nonpositive == 1
+
+
+def test_power_law_zero_width_intervals_fall_back_to_unweighted():
+    r = np.array([1.0, 3, 7, 15])
+    C = r**-1.0
+    fit = fit_power_law(r, C, C, C)  # mean-field rows: lo = hi = C
+    assert not fit.weighted and fit.exponent == pytest.approx(1.0)
+
+
+def test_power_law_refuses_mismatched_lengths():
+    with pytest.raises(ValueError, match="C must have 3 values"):
+        fit_power_law([1, 2, 3], [1, 2])
+    with pytest.raises(ValueError, match="confidence"):
+        fit_power_law([1, 2, 3], [1, 2, 3], confidence=1.5)
+
+
+# ----------------------------------------------------------------------------- nu
+def saturating_xi(rng, nu=1.893, eps_star=0.7312, r_max=1023.0, rel=0.05,
+                  grid=np.linspace(0.40, 1.0, 61)):
+    """xi = A_pm |eps - eps*|^-nu, cut off near eps* at a third of the system size (a smooth
+    saturation), with a relative error and the matching interval."""
+    delta = np.abs(grid - eps_star)
+    amp = np.where(grid < eps_star, 0.6, 0.9)
+    bulk = amp * delta ** -nu
+    cap = r_max / 3
+    xi = bulk / (1 + (bulk / cap) ** 4) ** 0.25
+    sigma = rel * xi
+    xi_obs = xi + sigma * rng.standard_normal(xi.size)
+    return grid, xi_obs, xi_obs - Z95 * sigma, xi_obs + Z95 * sigma
+
+
+def test_nu_recovered_with_saturation_and_window_needed():
+    hits, biased = 0, 0
+    for seed in range(50):
+        rng = np.random.default_rng(seed)
+        eps, xi, lo, hi = saturating_xi(rng)
+        fit = fit_nu(eps, xi, lo, hi, 0.7312, r_max=1023)
+        hits += abs(fit.nu - 1.893) <= 2 * fit.err
+        assert fit.err == max(fit.err_fit, fit.err_jackknife)
+        assert np.isfinite(fit.amplitude_below) and np.isfinite(fit.amplitude_above)
+        assert fit.n_points < 61 and "0.2 r_max" in fit.method
+        # without the window the saturated points flatten the slope beyond the error
+        flat = fit_nu(eps, xi, lo, hi, 0.7312, r_max=1023, max_fraction=1.0)
+        biased += flat.nu < 1.893 - 2 * flat.err
+    assert hits >= 40, f"2-sigma coverage {hits}/50"
+    assert biased >= 45, f"only {biased}/50 unwindowed fits visibly biased"
+
+
+def test_nu_one_side_and_exact_amplitudes():
+    eps = np.linspace(0.4, 1.0, 61)
+    delta = np.abs(eps - 0.7)
+    xi = np.where(eps < 0.7, 0.5, 2.0) * np.where(delta > 0, delta, np.inf) ** -1.5
+    both = fit_nu(eps, xi, None, None, 0.7, r_max=1e9, xi_min=0)
+    assert both.nu == pytest.approx(1.5) and both.err == pytest.approx(0, abs=1e-9)
+    assert both.amplitude_below == pytest.approx(0.5) and both.amplitude_above == pytest.approx(2.0)
+    above = fit_nu(eps, xi, None, None, 0.7, r_max=1e9, side="above", xi_min=0)
+    assert above.nu == pytest.approx(1.5) and np.isnan(above.amplitude_below)
+    assert above.delta_range[1] == pytest.approx(0.3)
+
+
+def test_nu_too_few_points_and_refusals():
+    eps = np.array([0.5, 0.6, 0.8])
+    fit = fit_nu(eps, [1e6, 1e6, 2.0], None, None, 0.7, r_max=100)  # two saturated
+    assert np.isnan(fit.nu) and "too few points" in fit.method
+    with pytest.raises(ValueError, match="eps_star"):
+        fit_nu(eps, [1, 2, 3], None, None, None, r_max=100)
+    with pytest.raises(ValueError, match="side"):
+        fit_nu(eps, [1, 2, 3], None, None, 0.7, r_max=100, side="left")
+    with pytest.raises(ValueError, match="r_max"):
+        fit_nu(eps, [1, 2, 3], None, None, 0.7, r_max=0)
+
+
+# ----------------------------------------------------------------------------- collapse
+def scaling_curves(rng, a=1.0, nu=1.9, eps_star=0.7, rel=0.03, r=2.0 ** np.arange(1, 11) - 1):
+    """C(r) = r^-a exp(-r / xi) with xi = |eps - eps*|^-nu, several noises, noisy; r the tree's
+    distances by default."""
+    out = []
+    for eps in (0.5, 0.55, 0.6, 0.65):
+        xi = abs(eps - eps_star) ** -nu
+        C = r**-a * np.exp(-r / xi) * (1 + rel * rng.standard_normal(r.size))
+        out.append((r, C, xi, rel * C))
+    return out
+
+
+def _score(data, a, nu_scale=1.0):
+    return collapse_quality([(r / xi**nu_scale, C * r**a, dC * r**a) for r, C, xi, dC in data])
+
+
+def test_collapse_quality_about_one_for_a_true_collapse_on_a_dense_grid():
+    data = scaling_curves(np.random.default_rng(1), r=np.unique(np.geomspace(1, 1000, 60).round()))
+    best = _score(data, 1.0)
+    assert best.weighted and best.n_overlaps > 50
+    assert 0.3 < best.score < 3  # within errors: S about 1
+    assert _score(data, 0.8).score > 10 and _score(data, 1.0, 0.8).score > 10
+    unweighted = collapse_quality([(r / xi, C * r) for r, C, xi, _ in data])
+    assert not unweighted.weighted and unweighted.score < 0.01
+
+
+def test_collapse_quality_is_smallest_at_the_true_exponents_on_the_tree():
+    # r = 2^k - 1: interpolating between points a factor 2 apart adds its own error, so S is
+    # well above 1 even for the true exponents; it is still smallest there
+    data = scaling_curves(np.random.default_rng(1))
+    scores = {(a, ns): _score(data, a, ns).score for a in (0.7, 0.9, 1.0, 1.1, 1.3)
+              for ns in (0.8, 1.0, 1.2)}
+    assert min(scores, key=scores.get) == (1.0, 1.0)
+    best = scores[(1.0, 1.0)]
+    assert min(scores[(0.7, 1.0)], scores[(1.3, 1.0)]) > 2 * best
+    assert min(scores[(1.0, 0.8)], scores[(1.0, 1.2)]) > 5 * best
+
+
+def test_collapse_quality_without_overlap_and_linear_axes():
+    assert np.isnan(collapse_quality([([1, 2], [1, 1]), ([3, 4], [1, 1])]).score)
+    # class curves against (eps - eps*) d^(1/nu): linear axes, negative x allowed
+    lin = collapse_quality([([-1, 0, 1], [0.9, 0.5, 0.1]), ([-2, 0, 2], [1.3, 0.5, -0.3])],
+                           log_x=False, log_y=False)
+    assert lin.score == pytest.approx(0.0, abs=1e-20) and lin.n_overlaps == 4  # x = -2, 2 lie outside the first curve
+    with pytest.raises(ValueError, match="curves\\[0\\]"):
+        collapse_quality([([1, 2],)])
+
+
+# ----------------------------------------------------------------------------- tables
+def test_class_half_point_interpolates():
+    assert class_half_point([0.1, 0.2, 0.3, 0.4], [1.0, 0.8, 0.4, 0.1]) == pytest.approx(0.275)
+    assert np.isnan(class_half_point([0.1, 0.2], [0.9, 0.8]))
+    assert np.isnan(class_half_point([0.1, 0.2], [np.nan, np.nan]))
+
+
+def synthetic_tables(eps_star=0.7312, nu=1.893, a=1.0, L=10, s=2, rule_seeds=(0,)):
+    """Tables in the sweeps' schema with a known chi peak, C(r) ~ r^-a at the peak and
+    xi = |eps - eps*|^-nu (saturating), for the epsilon and masking processes."""
+    grid = np.round(np.linspace(0.5, 1.0, 51), 6)
+    r = s ** np.arange(L + 1) - 1.0
+    cor, sus = [], []
+    for rule_seed in rule_seeds:
+        rng = np.random.default_rng(rule_seed)
+        for process in ("epsilon", "masking"):
+            for eps in grid:
+                delta = abs(eps - eps_star)
+                bulk = (0.6 if eps < eps_star else 0.9) * max(delta, 1e-9) ** -nu
+                xi = bulk / (1 + (bulk / (r[-1] / 3)) ** 4) ** 0.25
+                chi = 1 + 50 * np.exp(-((eps - 0.74) / 0.05) ** 2)
+                C = 0.3 * np.where(r > 0, r, 1) ** -a * np.exp(-r / xi)
+                C *= 1 + 0.03 * rng.standard_normal(r.size)
+                t = np.nan if process == "epsilon" else eps
+                base = dict(family="rhm", experiment="main", model="bp", process=process, L=L,
+                            rule_seed=rule_seed, noise=eps, t_over_T=t, level=L, n_x0=64,
+                            n_traj=64)
+                cor.append(pd.DataFrame(dict(base, distance=np.arange(L + 1), r=r, C=C,
+                                             C_lo=C * (1 - Z95 * 0.03), C_hi=C * (1 + Z95 * 0.03))))
+                sus.append(pd.DataFrame([dict(base, chi=chi, chi_lo=0.9 * chi, chi_hi=1.1 * chi,
+                                              xi=xi, xi_lo=0.95 * xi, xi_hi=1.05 * xi,
+                                              class_kept=1 / (1 + np.exp((eps - 0.8) / 0.02)))]))
+    return pd.concat(cor, ignore_index=True), pd.concat(sus, ignore_index=True)
+
+
+def test_correlation_exponents_recovers_the_planted_values():
+    cor, sus = synthetic_tables()
+    out = correlation_exponents(sus, cor, {"main": 0.7312}, nu_mean_field=1.893)
+    assert list(out.columns) == EXPONENT_COLUMNS and len(out) == 2
+    eps = out[out["process"] == "epsilon"].iloc[0]
+    assert eps["peak_noise"] == pytest.approx(0.74)
+    assert (eps["peak_noise_lo"], eps["peak_noise_hi"]) == pytest.approx((0.73, 0.75))
+    assert eps["chi_max"] == pytest.approx(51) and eps["chi_max_hi"] == pytest.approx(56.1)
+    # at the peak C = r^-a exp(-r/xi): a power law bent down by the cut-off at xi ~ 90
+    assert eps["a"] > 1.0 and eps["a_n_points"] == 10
+    assert abs(eps["nu"] - 1.893) <= 2 * eps["nu_err"] and eps["nu_err"] < 0.1
+    assert eps["nu_mean_field"] == 1.893 and eps["eps_star"] == 0.7312
+    assert eps["class_half_noise"] == pytest.approx(0.8, abs=1e-3)
+    masking = out[out["process"] == "masking"].iloc[0]
+    assert np.isnan(masking["nu"]) and "not the epsilon process" in masking["nu_method"]
+    assert masking["peak_noise"] == pytest.approx(0.74)
+    none = correlation_exponents(sus, cor, {"main": None})
+    assert none["nu"].isna().all()
+    assert none.loc[none["process"] == "epsilon", "nu_method"].iloc[0] == "not fitted: no critical noise"
+
+
+def test_correlation_exponents_pools_rule_draws():
+    cor, sus = synthetic_tables(rule_seeds=(0, 1))
+    out = correlation_exponents(sus, cor, 0.7312)
+    assert (out["n_rule_seeds"] == 2).all()
+    one = sus[(sus["rule_seed"] == 0)]
+    pooled = pool_rule_seeds(sus, ["process", "noise"], ["chi"])
+    # identical chi in both draws: the mean is that chi, the half-width shrinks by sqrt(2)
+    first = pooled.iloc[0]
+    ref = one.sort_values(["process", "noise"]).iloc[0]
+    assert first["chi"] == pytest.approx(ref["chi"])
+    assert first["chi_hi"] - first["chi"] == pytest.approx((ref["chi_hi"] - ref["chi"]) / np.sqrt(2))
+    assert first["n_x0"] == 128
+
+
+def test_correlation_exponents_on_exact_bp_tables():
+    from test_plots_correlations import all_tables
+    cor, sus = all_tables(Ls=(4,), grid=np.linspace(0.3, 1.0, 8))
+    out = correlation_exponents(sus, cor, {"main": 0.6, "no_transition": None})
+    assert set(out["family"]) == {"rhm", "gaussian_field", "flat_mixture"}
+    gf = out[out["family"] == "gaussian_field"].iloc[0]
+    assert pd.isna(gf["L"]) and np.isnan(gf["class_half_noise"]) and np.isnan(gf["nu"])
+    main = out[(out["experiment"] == "main") & (out["model"] == "bp")]
+    assert main["chi_max"].notna().all() and (main["chi_max"] >= 1).all()
+    assert main["a_n_points"].ge(2).all()
+    assert (main["peak_noise_lo"] <= main["peak_noise"]).all()
+    assert (main["peak_noise"] <= main["peak_noise_hi"]).all()
+    mf = out[out["model"] == "mean_field"]
+    assert set(mf["process"]) == {"epsilon"}
+    assert (main["n_rule_seeds"] == 1).all()
+    with pytest.raises(ValueError, match="lacks the columns \\['class_kept'\\]"):
+        correlation_exponents(sus.drop(columns="class_kept"), cor, 0.6)
