@@ -95,6 +95,28 @@ def test_masking_positions_uniform():
     assert torch.allclose(freq, torch.full((8,), 0.25, dtype=torch.float64), atol=4 * math.sqrt(0.25 * 0.75 / 4000))
 
 
+def test_independent_masks_are_bernoulli_and_uncorrelated():
+    """independent=True: each leaf masked with probability f on its own (mean f, pairwise
+    covariance 0), while the exact count makes the indicators' covariances sum to zero."""
+    n, d, f = 20000, 8, 0.3
+    leaves = torch.zeros(n, d, dtype=torch.long)
+    mask = noise.masking_forward(leaves, f, seed=1, independent=True).double()
+    se = math.sqrt(f * (1 - f) / n)
+    assert torch.allclose(mask.mean(0), torch.full((d,), f, dtype=torch.float64), atol=5 * se)
+    assert mask.sum(1).var() > 0.5 * d * f * (1 - f)  # counts vary (binomial variance d f (1-f))
+    cov = torch.cov(mask.T)
+    off = cov[~torch.eye(d, dtype=torch.bool)]
+    assert off.abs().max() < 5 * f * (1 - f) / math.sqrt(n)
+    counted = noise.masking_forward(leaves, f, seed=1).double()
+    assert float(torch.cov(counted.T).sum()) == pytest.approx(0.0, abs=1e-9)
+    # forward_evidence passes the option on: symbol 0 is possible exactly at the masked leaves
+    # (no leaf is 0 here)
+    ones = torch.ones(50, d, dtype=torch.long)
+    ev = noise.forward_evidence("masking", ones, 4, 0.3, seed=3, independent_masks=True)
+    hidden = noise.masking_forward(ones, 0.3, 3, independent=True)
+    assert torch.equal(ev[:, :, 0] == 0.0, hidden) and hidden.sum(1).unique().numel() > 1
+
+
 def test_uniform_noise():
     leaves = torch.zeros(20000, 4, dtype=torch.long)
     noisy = noise.uniform_forward(leaves, 5, 0.6, seed=0)

@@ -161,15 +161,22 @@ def gaussian_evidence(x_t: torch.Tensor, schedule: GaussianSchedule, t: int,
     return torch.log_softmax(x * (math.sqrt(abar) / (1.0 - abar)), dim=-1)
 
 
-def masking_forward(leaves, fraction: float, seed: int) -> torch.Tensor:
-    """Mask BoolTensor (n, d): per datum exactly ``round(fraction * d)`` leaves, chosen uniformly."""
+def masking_forward(leaves, fraction: float, seed: int, independent: bool = False) -> torch.Tensor:
+    """Mask BoolTensor (n, d): per datum exactly ``round(fraction * d)`` leaves, chosen uniformly;
+    or, with ``independent``, each leaf masked on its own with probability ``fraction``.
+
+    The exact count anticorrelates the leaves' mask indicators (their sum is fixed, so the
+    indicators' covariances sum to zero over all pairs): change correlations use independent
+    masks, whose indicators are uncorrelated."""
     leaves = _leaves(leaves)
     fraction = _check_unit("fraction", fraction)
     n, d = leaves.shape
-    k = int(round(fraction * d))
     gen = torch_generator(derive_seed(int(seed), "noise.masking"))
-    ranks = torch.rand((n, d), generator=gen, dtype=torch.float64).argsort(dim=1).argsort(dim=1)
-    return ranks < k
+    u = torch.rand((n, d), generator=gen, dtype=torch.float64)
+    if independent:
+        return u < fraction
+    k = int(round(fraction * d))
+    return u.argsort(dim=1).argsort(dim=1) < k
 
 
 def masking_evidence(leaves, mask: torch.Tensor, v: int,
@@ -206,12 +213,14 @@ def uniform_evidence(noisy, abar: float, v: int, dtype: torch.dtype = torch.floa
 
 def forward_evidence(process: str, leaves, v: int, level: float, seed: int,
                      schedule: GaussianSchedule | None = None,
-                     dtype: torch.dtype = torch.float64) -> torch.Tensor:
+                     dtype: torch.dtype = torch.float64,
+                     independent_masks: bool = False) -> torch.Tensor:
     """Noise clean leaves (n, d) and return the log-evidence (n, d, v) BP receives.
 
     ``level`` is eps for ``"epsilon"`` and t/T in [0, 1] for ``"gaussian"``, ``"masking"`` and
-    ``"uniform"`` (``t = round(level * T)``; masking hides a fraction t/T of the leaves, uniform
-    uses ``abar_t``). ``schedule`` defaults to ``GaussianSchedule()``.
+    ``"uniform"`` (``t = round(level * T)``; masking hides a fraction t/T of the leaves, or each
+    leaf with probability t/T when ``independent_masks``; uniform uses ``abar_t``). ``schedule``
+    defaults to ``GaussianSchedule()``.
     """
     if process not in FORWARD_PROCESSES:
         raise ValueError(f"process must be one of {FORWARD_PROCESSES}, got {process!r}")
@@ -223,7 +232,7 @@ def forward_evidence(process: str, leaves, v: int, level: float, seed: int,
         x_t = gaussian_forward(leaves, v, schedule, t, seed, dtype=dtype)
         return gaussian_evidence(x_t, schedule, t, dtype=dtype)
     if process == "masking":
-        mask = masking_forward(leaves, t / schedule.T, seed)
+        mask = masking_forward(leaves, t / schedule.T, seed, independent=independent_masks)
         return masking_evidence(leaves, mask, v, dtype=dtype)
     abar = schedule.abar(t)
     return uniform_evidence(uniform_forward(leaves, v, abar, seed), abar, v, dtype=dtype)

@@ -181,7 +181,8 @@ def _trajectories(rules: Rules, x0: Sequence[torch.Tensor], process: str, value:
     """``n_traj`` forward-backward runs of one datum (``x0``: L+1 tensors (1, s**l)): L+1
     tensors (1, n_traj, s**l) of posterior samples. The epsilon-process gives every run the same
     (deterministic) evidence, so one upward pass serves them all; the other processes draw fresh
-    noise per run."""
+    noise per run. Masks are independent per leaf (a fixed count of masked leaves would
+    anticorrelate the leaves' changes by construction)."""
     from hierphase import bp, noise
 
     leaves = x0[-1]
@@ -190,7 +191,8 @@ def _trajectories(rules: Rules, x0: Sequence[torch.Tensor], process: str, value:
         return bp.sample_posterior(rules, evidence, seed=derive_seed(seed, "posterior"),
                                    n_samples=n_traj)
     evidence = noise.forward_evidence(process, leaves.expand(n_traj, -1), rules.v, value,
-                                      seed=derive_seed(seed, "noise"), schedule=schedule)
+                                      seed=derive_seed(seed, "noise"), schedule=schedule,
+                                      independent_masks=True)
     samples = bp.sample_posterior(rules, evidence, seed=derive_seed(seed, "posterior"))
     return [x.view(1, n_traj, x.shape[1]) for x in samples]
 
