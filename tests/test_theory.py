@@ -280,3 +280,32 @@ def test_pair_change_against_exact_bp():
         assert abs(theory.chi - chi) < 0.1 * chi
         chis.append(chi)
     assert chis[1] > 1.4 * max(chis[0], chis[2])  # the comparison spans the peak
+
+
+def test_mean_field_correlation_tables():
+    from hierphase.correlations import CORRELATION_COLUMNS, SUSCEPTIBILITY_COLUMNS
+
+    eps = [0.0, 0.6, 0.73]
+    corr, chi = T.mean_field_correlation_tables(eps, 32, 8, 2, 4, levels=[4, 2])
+    assert list(corr.columns) == ["noise", *CORRELATION_COLUMNS]
+    assert list(chi.columns) == ["noise", *SUSCEPTIBILITY_COLUMNS]
+    assert len(corr) == 3 * 5 + 3 * 3 and len(chi) == 3 * 2
+    assert corr.n_x0.isna().all() and corr.n_traj.isna().all() and chi.n_traj.isna().all()
+    assert str(corr.level.dtype) == str(chi.n_x0.dtype) == "Int64"
+    for level in (4, 2):
+        pc = T.pair_change(np.array(eps), 32, 8, 2, 4, level=level)
+        rows = corr[corr.level == level]
+        np.testing.assert_array_equal(rows.C.to_numpy(), pc.C.ravel())
+        np.testing.assert_array_equal(rows.C_lo.to_numpy(), rows.C_hi.to_numpy())
+        np.testing.assert_array_equal(rows.noise.to_numpy(), np.repeat(eps, level + 1))
+        r = np.tile(2.0 ** np.arange(level + 1) - 1, 3)
+        np.testing.assert_array_equal(rows.r.to_numpy(), r)
+        one = chi[chi.level == level]
+        np.testing.assert_array_equal(one.chi.to_numpy(), pc.chi)
+        np.testing.assert_array_equal(one.xi_hi.to_numpy(), pc.xi)
+        assert float(T.pair_change(0.73, 32, 8, 2, 4, level=level).chi) == pc.chi[2]
+    assert chi.chi.isna().tolist() == [True, False, False] * 2  # nothing fluctuates at eps = 0
+    with pytest.raises(ValueError, match="level must be an int in"):
+        T.pair_change(0.5, 32, 8, 2, 4, level=5)
+    with pytest.raises(ValueError, match="eps_values"):
+        T.mean_field_correlation_tables([], 32, 8, 2, 4)
