@@ -12,7 +12,7 @@ import torch
 from hierphase import bp, noise, rhm
 from hierphase.correlations import lattice_correlations, tree_change_spins, tree_correlations
 from hierphase.plots import correlations as figs
-from hierphase.scaling import NuFit, fit_nu
+from hierphase.scaling import NuFit, collapse_lengths, fit_nu
 
 matplotlib.use("Agg")
 
@@ -297,6 +297,21 @@ def test_xi_scaling_two_sides_with_fit_and_mean_field_slope(tables):
     figs.plt.close(fig)
 
 
+def test_xi_scaling_draws_given_collapse_lengths_without_saturated_ones(tables):
+    _, sus = tables
+    lengths = pd.DataFrame({"L": 4, "r_max": 15.0, "noise": [0.2, 0.3, 0.9, 1.0],
+                            "xi": [2.0, 3.0, 4.0, 50.0], "xi_lo": [1.5, 2.5, 3.0, 40.0],
+                            "xi_hi": [2.5, 3.5, 5.0, 60.0], "n_points": 3,
+                            "saturated": [False, False, False, True], "a": 0.5, "a_err": 0.1})
+    fig = figs.xi_scaling(sus, "main", EPS_STAR, None, lengths=lengths)
+    below, above = fig.axes[:2]
+    drawn = sorted(np.concatenate([line.get_ydata() for ax in (below, above)
+                                   for line in ax.get_lines() if line.get_marker() == "o"]))
+    assert np.allclose(drawn, [2.0, 3.0, 4.0])  # the saturated length is not drawn
+    assert "collapse" in below.get_ylabel()
+    figs.plt.close(fig)
+
+
 def test_xi_scaling_refuses_what_it_cannot_draw(tables):
     _, sus = tables
     with pytest.raises(ValueError, match="finite eps_star"):
@@ -315,21 +330,27 @@ def test_collapse_rescales_by_xi_and_power(tables):
     assert right.get_xlabel() == r"$r / \xi$" and right.get_ylabel() == r"$C(r)\, r^{a}$"
     assert "fit at the $\\chi$ peak" in right.get_title() and "collapse S" in right.get_title()
     assert left.get_title() == "leaves, L = 4"
-    # the x data of each rescaled curve are r / xi of that noise
-    bp = sus[(sus["experiment"] == "main") & (sus["process"] == "epsilon") & (sus["model"] == "bp")
-             & (sus["L"] == 4) & (sus["level"] == 4)]
-    n_finite = int((bp["xi"].notna() & (bp["xi"] > 0)).sum())
-    assert len(right.get_lines()) == n_finite
     figs.plt.close(fig)
-    two = bp[bp["xi"].notna()]["noise"].iloc[:2].tolist()
-    nan_xi = bp[bp["xi"].isna()]["noise"].tolist()
-    fig = figs.collapse(cor, sus, "main", a=1.0, L=4, noises=two + nan_xi)  # NaN xi: left out
-    assert fig.axes[1].get_title().startswith("a = 1;")
-    assert len(fig.axes[1].get_lines()) == 2
+    # xi: the collapse lengths, one rescaled curve per noise with a finite one, x = r / xi
+    bp4 = cor[(cor["experiment"] == "main") & (cor["process"] == "epsilon")
+              & (cor["model"] == "bp") & (cor["L"] == 4) & (cor["level"] == 4)]
+    lengths = collapse_lengths(bp4, a=0.5, n_boot=0)
+    finite = lengths[np.isfinite(lengths["xi"])]
+    assert len(finite) >= 1
+    fig = figs.collapse(cor, sus, "main", a=0.5, L=4)
+    assert fig.axes[1].get_title().startswith("a = 0.5;")
+    lines = fig.axes[1].get_lines()
+    assert len(lines) == len(finite)
+    g = bp4[np.isclose(bp4["noise"], finite["noise"].iloc[0]) & (bp4["r"] >= 1) & (bp4["C"] > 0)]
+    assert np.allclose(lines[0].get_xdata(), np.sort(g["r"]) / finite["xi"].iloc[0])
+    figs.plt.close(fig)
+    # given lengths (e.g. with their bootstrap) are used as they are
+    given = lengths.assign(L=4, xi=np.where(np.isfinite(lengths["xi"]), 2.0, np.nan))
+    fig = figs.collapse(cor, sus, "main", a=0.5, L=4, lengths=given)
+    assert np.allclose(fig.axes[1].get_lines()[0].get_xdata(), np.sort(g["r"]) / 2.0)
     figs.plt.close(fig)
     with pytest.raises(ValueError, match="not on the BP grid"):
         figs.collapse(cor, sus, "main", a=1.0, noises=[0.123])
-    figs.plt.close(fig)
 
 
 def test_collapse_refuses_missing_rows(tables):
@@ -339,7 +360,7 @@ def test_collapse_refuses_missing_rows(tables):
     with pytest.raises(ValueError, match="no BP rows"):
         figs.collapse(cor[cor["model"] != "bp"], sus, "main")
     with pytest.raises(ValueError, match="no noise with a finite xi"):
-        figs.collapse(cor, sus.assign(xi=np.nan), "main", a=1.0)
+        figs.collapse(cor.assign(C=-1.0), sus, "main", a=1.0)
 
 
 # ----------------------------------------------------------------------------- (e)

@@ -15,6 +15,29 @@ power law over the range, or the intervals are too narrow), never shrunk below t
 Where the points carry no interval (mean-field rows, ``C_lo = C_hi = C``) the fit is unweighted
 and the error comes from the residual scatter alone (it is 0 for an exact power law).
 
+Robust correlation length, :func:`collapse_lengths`. The second moment of C(r) is useless on a
+tree: the number of pairs at tree distance k grows like ``s**k`` and ``r**2`` like ``s**(2k)``,
+so the moment is dominated by the largest distances, where C sits at the noise floor. Instead
+the length is read off the scaling form ``C(r) = B r**-a G(r / xi)`` itself, with the cutoff
+``G(x) = exp(-x)`` and a free, non-universal amplitude ``B`` per noise (on the RHM tables
+``C(1)`` changes tenfold across the grid at fixed ``a``): with ``a`` fitted at the chi peak
+(:func:`fit_power_law`) or given, ``log(C r**a) = log B - r / xi`` is a straight line in
+``r``, fitted by weighted least squares per noise, and ``xi = -1 / slope``. On the exact-BP
+tables the exponential is what the data show: the local length from successive bins,
+``(r_{k+1} - r_k) / log(y_k / y_{k+1})``, is the same within 10-20% along each curve. So the
+``xi`` are the lengths that collapse ``C r**a / B`` on ``exp(-r / xi)``; a nonparametric
+master curve was tried and is not identifiable here (a free amplitude and a free shift per
+curve, three to ten bins a curve, a master that is flat over the decades of the critical
+curves). Only bins from ``r_min`` up to the first one whose C is not significantly positive
+(``C > significance * sigma``, sigma the interval's standard error) enter: beyond it C is at
+the noise floor, and a later bin that passes is a fluctuation with a large lever arm. Fewer
+than three bins: NaN. A slope that is not negative (no visible cutoff) gives ``xi = inf``; a
+length beyond the largest distance ``r_max`` is flagged ``saturated``, a lower bound at best.
+Errors: a parametric bootstrap, C redrawn in every bin as a normal with the interval's
+standard error (bins treated as independent; they share x0), ``a`` refitted in each draw when
+it was fitted, every length refitted; ``xi_lo`` and ``xi_hi`` are the percentiles at
+``confidence``.
+
 Correlation length exponent, :func:`fit_nu`. Near a critical noise ``eps*``,
 ``xi ~ A_pm |eps - eps*|**-nu`` with one exponent and an amplitude on each side. At finite
 size ``xi`` cannot grow past the size of the system (on a depth-L tree the largest distance
@@ -44,6 +67,7 @@ compare S between exponents, do not read it as a chi-square.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from statistics import NormalDist
 from typing import NamedTuple
@@ -59,6 +83,10 @@ __all__ = [
     "fit_power_law",
     "fit_nu",
     "collapse_quality",
+    "collapse_lengths",
+    "COLLAPSE_LENGTH_COLUMNS",
+    "collapse_length_table",
+    "nu_fits",
     "pool_rule_seeds",
     "class_half_point",
     "leaves",
@@ -329,6 +357,189 @@ def collapse_quality(curves: Sequence, *, log_x: bool = True, log_y: bool = True
     return CollapseQuality(total / count, count, weighted)
 
 
+# ----------------------------------------------------------------------------- collapse lengths
+COLLAPSE_LENGTH_COLUMNS = ["noise", "xi", "xi_lo", "xi_hi", "n_points", "saturated", "a", "a_err"]
+
+def _significant_curves(cor: pd.DataFrame, C: np.ndarray, a: float, r_min: float,
+                        significance: float, z: float):
+    """Per noise: (noise, log r, log(C r**a), sigma of that log or None) over the bins from
+    ``r_min`` up to the first one that is not significantly positive (``C > significance *
+    sigma``; NaN counts as not): beyond it C is at the noise floor, and a later bin that passes
+    is a fluctuation with a large lever arm."""
+    out = []
+    r = cor["r"].to_numpy(dtype=float)
+    sigma = (cor["C_hi"].to_numpy(dtype=float) - cor["C_lo"].to_numpy(dtype=float)) / (2 * z)
+    noise = cor["noise"].to_numpy(dtype=float)
+    for n in np.unique(noise):
+        idx = np.flatnonzero((noise == n) & np.isfinite(r) & (r >= r_min) & (r > 0))
+        idx = idx[np.argsort(r[idx])]
+        with np.errstate(invalid="ignore"):
+            good = np.isfinite(C[idx]) & (C[idx] > 0) & (C[idx] > significance * np.nan_to_num(sigma[idx]))
+        idx = idx[np.logical_and.accumulate(good)] if idx.size else idx
+        u = np.log(r[idx])
+        v = np.log(C[idx] * r[idx] ** a)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            w = sigma[idx] / C[idx]
+        if not (np.isfinite(w).all() and (w > 0).all()):
+            w = None  # no usable intervals: unweighted
+        out.append((n, u, v, w))
+    return out
+
+
+def _cutoff_log_xi(curves) -> np.ndarray:
+    """log xi per curve from ``log(C r**a) = log B - r / xi`` (weighted least squares on the
+    significant bins); NaN with fewer than three bins, +inf where the slope is not negative."""
+    out = np.full(len(curves), np.nan)
+    for i, (_, u, v, w) in enumerate(curves):
+        if len(u) < 3:
+            continue
+        line = _wls(np.column_stack([np.ones(len(u)), np.exp(u)]), v, w)
+        slope = line.beta[1]
+        out[i] = np.log(-1 / slope) if slope < 0 else np.inf
+    return out
+
+
+def collapse_lengths(correlations: pd.DataFrame, *, a: float | None = None,
+                     peak_noise: float | None = None, r_min: float = 1,
+                     significance: float = 2.0, n_boot: int = 100, seed: int = 0,
+                     confidence: float = 0.95) -> pd.DataFrame:
+    """Correlation length per noise from the scaling form ``C = B r**-a exp(-r / xi)`` (module
+    docstring: why not the second moment, which bins, the errors), for the rows of ONE curve family: one (family, experiment, model, process, L,
+    level), one row per (noise, r) (pool rule draws first, :func:`pool_rule_seeds`).
+
+    ``a``: the decay exponent; None fits it (:func:`fit_power_law`, ``r >= r_min``) at
+    ``peak_noise`` (required then). ``significance``: bins from the first with ``C <= significance * sigma`` on
+    are left out. ``n_boot`` parametric bootstrap draws with ``seed`` give ``xi_lo`` /
+    ``xi_hi`` at ``confidence`` (0 draws: NaN intervals). Returns
+    :data:`COLLAPSE_LENGTH_COLUMNS`, one row per noise, sorted; ``saturated`` where
+    ``xi > r_max`` (the largest r of the table): a lower bound only.
+    """
+    _check_columns(correlations, ["noise", "r", "C", "C_lo", "C_hi"], "correlations")
+    if a is None and peak_noise is None:
+        raise ValueError("collapse_lengths needs the exponent a or the peak_noise to fit it at")
+    z = _z(confidence)
+    cor = correlations.sort_values(["noise", "r"]).reset_index(drop=True)
+    C0 = cor["C"].to_numpy(dtype=float)
+    sigma = (cor["C_hi"].to_numpy(dtype=float) - cor["C_lo"].to_numpy(dtype=float)) / (2 * z)
+    at_peak = None
+    if a is None:
+        at_peak = np.isclose(cor["noise"].to_numpy(dtype=float), peak_noise, rtol=0, atol=1e-9)
+        if not at_peak.any():
+            raise ValueError(f"peak_noise {peak_noise!r} is not a noise of the table")
+
+    def one(C: np.ndarray):
+        if at_peak is None:
+            a_, a_err = float(a), np.nan
+        else:
+            g = cor[at_peak]
+            lo_hi = (C[at_peak] - z * sigma[at_peak], C[at_peak] + z * sigma[at_peak])
+            pl = fit_power_law(g["r"], C[at_peak], *lo_hi, r_min=r_min, confidence=confidence)
+            a_, a_err = pl.exponent, pl.err
+        if not np.isfinite(a_):
+            return None
+        curves = _significant_curves(cor, C, a_, r_min, significance, z)
+        log_xi = _cutoff_log_xi(curves)
+        return [c[0] for c in curves], log_xi, np.array([len(c[1]) for c in curves]), a_, a_err
+
+    base = one(C0)
+    noises = np.unique(cor["noise"].to_numpy(dtype=float))
+    if base is None:
+        raise ValueError("no power-law exponent a: the fit at the peak had fewer than two points")
+    _, log_xi, n_points, a_used, a_err = base
+    draws = []
+    rng = np.random.default_rng(seed)
+    for _ in range(n_boot):
+        res = one(C0 + rng.standard_normal(C0.shape) * np.nan_to_num(sigma))
+        if res is not None:
+            draws.append(res[1])
+    q = (1 - confidence) / 2
+    if draws:
+        D = np.exp(np.asarray(draws))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: NaN interval
+            lo = np.nanquantile(D, q, axis=0)
+            hi = np.nanquantile(D, 1 - q, axis=0)
+    else:
+        lo = hi = np.full(len(noises), np.nan)
+    xi = np.exp(log_xi)
+    r_max = float(cor["r"].max())
+    return pd.DataFrame({"noise": noises, "xi": xi, "xi_lo": np.fmin(lo, xi),
+                         "xi_hi": np.fmax(hi, xi), "n_points": n_points.astype(int),
+                         "saturated": ~np.isnan(xi) & (xi > r_max),
+                         "a": a_used, "a_err": a_err}, columns=COLLAPSE_LENGTH_COLUMNS)
+
+
+
+def collapse_length_table(correlations: pd.DataFrame, susceptibility: pd.DataFrame,
+                          experiment: str, *, process: str = "epsilon", model: str = "bp",
+                          a: float | None = None, r_min: float = 1, n_boot: int = 100,
+                          seed: int = 0, confidence: float = 0.95) -> pd.DataFrame:
+    """:func:`collapse_lengths` at the leaves of every L of one experiment, process and model
+    (rule draws pooled), ``a`` fitted at each L's chi peak unless given. Columns ``L``,
+    ``r_max``, ``peak_noise`` then :data:`COLLAPSE_LENGTH_COLUMNS`."""
+    pick = {"experiment": experiment, "process": process, "model": model}
+    cor = leaves(correlations)
+    sus = leaves(susceptibility)
+    for col, value in pick.items():
+        cor, sus = cor[cor[col] == value], sus[sus[col] == value]
+    if cor.empty or sus.empty:
+        raise ValueError(f"no leaf rows for {pick} in the "
+                         + ("correlations" if cor.empty else "susceptibility") + " table")
+    # a noise present in two shards is one measurement, not two draws
+    cor = cor.drop_duplicates(GROUP_KEYS + ["rule_seed", "level", "noise", "distance"])
+    sus = sus.drop_duplicates(GROUP_KEYS + ["rule_seed", "level", "noise"])
+    cor = pool_rule_seeds(cor, GROUP_KEYS + ["level", "noise", "distance"], ["C"])
+    sus = pool_rule_seeds(sus, GROUP_KEYS + ["level", "noise"], ["chi", "xi"])
+    out = []
+    for L, g in cor.groupby("L", sort=True, dropna=False):
+        chi = sus[(sus["L"] == L) if pd.notna(L) else sus["L"].isna()]
+        chi = chi[chi["chi"].notna()]
+        if chi.empty:
+            continue
+        peak = float(chi.loc[chi["chi"].idxmax(), "noise"])
+        t = collapse_lengths(g, a=a, peak_noise=peak, r_min=r_min, n_boot=n_boot, seed=seed,
+                             confidence=confidence)
+        t.insert(0, "peak_noise", peak)
+        t.insert(0, "r_max", float(g["r"].max()))
+        t.insert(0, "L", L)
+        out.append(t)
+    if not out:
+        raise ValueError(f"no L with a finite chi for {pick}")
+    return pd.concat(out, ignore_index=True)
+
+
+def _window(t: pd.DataFrame, max_fraction: float, xi_min: float) -> pd.Series:
+    return ~t["saturated"] & t["xi"].between(xi_min, max_fraction * t["r_max"])
+
+
+def nu_fits(correlations: pd.DataFrame, susceptibility: pd.DataFrame, experiment: str,
+            eps_star: float, *, lengths: pd.DataFrame | None = None, process: str = "epsilon",
+            side: str = "both", max_fraction: float = 0.2, xi_min: float = 1.0,
+            n_boot: int = 100, seed: int = 0, confidence: float = 0.95) -> dict:
+    """``{L: NuFit}`` from the collapse lengths of every L (:func:`collapse_length_table`,
+    or ``lengths`` when already computed), plus ``{None: NuFit}``, the joint fit over every L
+    of the points inside each L's own window (``xi_min <= xi <= max_fraction * r_max(L)``,
+    not saturated): one slope, an amplitude per side shared by all L (in that window xi does
+    not depend on L). The form :func:`hierphase.plots.correlations.xi_scaling` draws."""
+    t = lengths if lengths is not None else collapse_length_table(
+        correlations, susceptibility, experiment, process=process, n_boot=n_boot, seed=seed,
+        confidence=confidence)
+    fits = {}
+    for L, g in t.groupby("L", sort=True, dropna=False):
+        g = g[~g["saturated"]]
+        fits[None if pd.isna(L) else int(L)] = fit_nu(
+            g["noise"], g["xi"], g["xi_lo"], g["xi_hi"], eps_star, r_max=float(g["r_max"].max()),
+            side=side, max_fraction=max_fraction, xi_min=xi_min, confidence=confidence)
+    inside = t[_window(t, max_fraction, xi_min)]
+    if inside["L"].nunique() > 1:
+        joint = fit_nu(inside["noise"], inside["xi"], inside["xi_lo"], inside["xi_hi"], eps_star,
+                       r_max=float(t["r_max"].max()), side=side, max_fraction=1.0, xi_min=xi_min,
+                       confidence=confidence)
+        fits[None] = joint._replace(method=joint.method.replace(
+            "window xi in", f"all L, each L's window xi <= {max_fraction:g} r_max(L), then xi in"))
+    return fits
+
+
 # ----------------------------------------------------------------------------- tables
 def pool_rule_seeds(df: pd.DataFrame, keys: Sequence[str], values: Sequence[str]) -> pd.DataFrame:
     """One row per ``keys`` from the rows of several rule draws: each value the mean over draws,
@@ -393,6 +604,7 @@ def correlation_exponents(susceptibility: pd.DataFrame, correlations: pd.DataFra
                           eps_star: float | Mapping[str, float | None] | None, *,
                           nu_mean_field: float | Mapping[str, float | None] | None = None,
                           r_min: float = 1, max_fraction: float = 0.2, xi_min: float = 1.0,
+                          n_boot: int = 100, seed: int = 0,
                           confidence: float = 0.95) -> pd.DataFrame:
     """Per (family, experiment, model, process, L), at the leaves (``level == L``; the only
     level where ``L`` is missing, e.g. the Gaussian field): the susceptibility peak and the
@@ -402,8 +614,11 @@ def correlation_exponents(susceptibility: pd.DataFrame, correlations: pd.DataFra
       (``peak_noise_lo``, ``peak_noise_hi``: the peak of a smooth curve through the points lies
       between them); ``chi_max`` and its interval at that noise.
     - ``a``: :func:`fit_power_law` of C(r), ``r >= r_min``, at the peak noise.
-    - ``nu``: :func:`fit_nu` of xi against ``|eps - eps*|``, epsilon process and a finite
-      ``eps*`` only (NaN otherwise), ``r_max`` the largest distance of the group's table.
+    - ``nu``: :func:`fit_nu` of the :func:`collapse_lengths` (``a`` fitted at the peak,
+      ``n_boot`` bootstrap draws from ``seed``) against ``|eps - eps*|``, saturated lengths
+      left out, epsilon process and a finite ``eps*`` only (NaN otherwise), ``r_max`` the
+      largest distance of the group's table; ``nu_method`` says so. The table's second-moment
+      ``xi`` is not used: on a tree it is dominated by the noise floor at the largest distances.
     - ``class_half_noise``: :func:`class_half_point` of ``class_kept`` (NaN without a class).
 
     ``eps_star`` and ``nu_mean_field`` (``theory.critical_noise`` and ``theory.nu`` of the
@@ -416,8 +631,10 @@ def correlation_exponents(susceptibility: pd.DataFrame, correlations: pd.DataFra
     _check_columns(correlations, ["family", "experiment", "model", "process", "L", "rule_seed",
                                   "noise", "level", "distance", "r", "C", "C_lo", "C_hi"],
                    "correlations")
-    sus = leaves(susceptibility)
-    cor = leaves(correlations)
+    # a noise present in two shards is one measurement, not two draws
+    sus = leaves(susceptibility).drop_duplicates(GROUP_KEYS + ["rule_seed", "level", "noise"])
+    cor = leaves(correlations).drop_duplicates(GROUP_KEYS + ["rule_seed", "level", "noise",
+                                                             "distance"])
     if sus.empty:
         raise ValueError("the susceptibility table has no leaf rows (level == L, or L missing)")
     raw = sus
@@ -457,9 +674,15 @@ def correlation_exponents(susceptibility: pd.DataFrame, correlations: pd.DataFra
         if process == "epsilon" and np.isfinite(star):
             group_cor = _select(cor, key, None)
             r_max = float(group_cor["r"].max()) if not group_cor.empty else np.nan
-            if np.isfinite(r_max) and r_max > 0:
-                nu = fit_nu(g["noise"], g["xi"], g["xi_lo"], g["xi_hi"], star, r_max=r_max,
-                            max_fraction=max_fraction, xi_min=xi_min, confidence=confidence)
+            if np.isfinite(r_max) and r_max > 0 and np.isfinite(row["a"]):
+                lengths = collapse_lengths(group_cor, peak_noise=row["peak_noise"], r_min=r_min,
+                                           n_boot=n_boot, seed=seed, confidence=confidence)
+                lengths = lengths[~lengths["saturated"]]
+                nu = fit_nu(lengths["noise"], lengths["xi"], lengths["xi_lo"], lengths["xi_hi"],
+                            star, r_max=r_max, max_fraction=max_fraction, xi_min=xi_min,
+                            confidence=confidence)
+                nu = nu._replace(method="collapse lengths C = B r^-a exp(-r/xi), a at the chi "
+                                 "peak; " + nu.method)
         row.update(nu=nu.nu, nu_err=nu.err, nu_err_fit=nu.err_fit,
                    nu_err_jackknife=nu.err_jackknife, nu_n_points=nu.n_points,
                    nu_method=nu.method)

@@ -19,8 +19,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..scaling import (NuFit, class_half_point, collapse_quality, fit_power_law, leaves,
-                       pool_rule_seeds)
+from ..scaling import (NuFit, class_half_point, collapse_lengths, collapse_quality,
+                       fit_power_law, leaves, pool_rule_seeds)
 from .style import depth_palette, use_style  # selects the Agg backend before pyplot loads
 
 import matplotlib.pyplot as plt  # noqa: E402
@@ -357,20 +357,29 @@ def chi_vs_noise(susceptibility: pd.DataFrame, experiment: str, eps_star: float 
 # ----------------------------------------------------------------------------- (c) xi
 def xi_scaling(susceptibility: pd.DataFrame, experiment: str, eps_star: float,
                fit: NuFit | Mapping[int, NuFit] | None, *, nu_mean_field: float | None = None,
-               process: str = "epsilon"):
+               process: str = "epsilon", lengths: pd.DataFrame | None = None):
     """xi (leaves) against |eps - eps*| on log-log, below eps* (left) and above (right), colour
     = L; BP points with bootstrap intervals, mean-field xi as dashed lines when present. ``fit``: a
     :class:`hierphase.scaling.NuFit` (or one per L) drawn as a black (or L-coloured) line of
     slope -nu over the fitted range, its nu and error in the legend; ``nu_mean_field`` (e.g.
     ``theory.nu(32, 8, 2)`` = 1.893) as a grey dotted line of that slope through the middle of
     the fitted line (without a fit on that side: through the geometric mean of the deepest
-    L's points), for comparison."""
+    L's points), for comparison. ``fit`` keyed ``None`` (the joint fit of
+    :func:`hierphase.scaling.nu_fits`) is drawn in black.
+
+    ``lengths``: the collapse lengths of :func:`hierphase.scaling.collapse_length_table` for
+    this experiment and process; when given they are drawn instead of the table's second-moment
+    xi (which on a tree is dominated by the noise floor at the largest distances), saturated
+    ones (xi beyond the largest distance) left out, and the mean-field second-moment xi is not
+    drawn (another definition of the length)."""
     use_style()
     if eps_star is None or not np.isfinite(eps_star):
         raise ValueError(f"xi_scaling needs a finite eps_star for experiment={experiment!r}, "
                          f"got {eps_star!r}")
     df = _pooled_chi(_require(susceptibility, "susceptibility", experiment=experiment,
                               process=process))
+    if lengths is not None:
+        df = lengths[~lengths["saturated"].astype(bool)].assign(model="bp")
     df = df.assign(delta=(df["noise"] - eps_star).abs())
     df = df[df["xi"].notna() & (df["delta"] > 0)]
     bp, th = _bp_and_theory(df)
@@ -421,7 +430,8 @@ def xi_scaling(susceptibility: pd.DataFrame, experiment: str, eps_star: float,
         ax.set_xlabel(r"$\varepsilon^* - \varepsilon$" if side == "below"
                       else r"$\varepsilon - \varepsilon^*$")
         ax.set_title(f"{side} " + r"$\varepsilon^*$" + f" = {eps_star:.4g}", fontsize=10)
-    axes[0].set_ylabel(r"correlation length $\xi$ (leaves)")
+    axes[0].set_ylabel(r"correlation length $\xi$ (leaves"
+                       + (", collapse)" if lengths is not None else ", second moment)"))
     handles = [Line2D([], [], color=c, marker="o", ms=4, lw=0, label=f"L = {L}")
                for L, c in colors.items()]
     handles.append(Line2D([], [], color="0.3", marker="o", ms=4, lw=0, label="BP (95% CI)"))
@@ -444,7 +454,8 @@ def xi_scaling(susceptibility: pd.DataFrame, experiment: str, eps_star: float,
 # ----------------------------------------------------------------------------- (d) collapse
 def collapse(correlations: pd.DataFrame, susceptibility: pd.DataFrame, experiment: str, *,
              eps_star: float | None = None, process: str = "epsilon", L: int | None = None,
-             a: float | None = None, noises: Sequence[float] | None = None):
+             a: float | None = None, noises: Sequence[float] | None = None,
+             lengths: pd.DataFrame | None = None):
     """Scaling collapse of C(r) at the leaves of one depth ``L`` (default the largest).
 
     Near the critical point ``C(r) = r**-a G(r / xi)``: a power law cut off at the correlation
@@ -454,7 +465,12 @@ def collapse(correlations: pd.DataFrame, susceptibility: pd.DataFrame, experimen
     ``a``: given, or fitted (:func:`hierphase.scaling.fit_power_law`) at the chi peak.
     Left: C(r) as measured; right: the rescaled curves, with
     :func:`hierphase.scaling.collapse_quality` (log-log, weighted by the intervals) in the title.
-    ``noises``: default every BP noise with a finite xi. Points with C <= 0 are not drawn."""
+    ``noises``: default every BP noise with a finite xi. Points with C <= 0 are not drawn.
+
+    xi is the collapse length (:func:`hierphase.scaling.collapse_lengths` with this ``a``; the
+    susceptibility table's second-moment xi is dominated by the noise floor on a tree), or
+    the rows of ``lengths`` at this ``L`` (:func:`hierphase.scaling.collapse_length_table`,
+    with their bootstrap) when given."""
     use_style()
     cor = _require(correlations, "correlations", experiment=experiment, process=process)
     sus = _require(susceptibility, "susceptibility", experiment=experiment, process=process)
@@ -468,7 +484,6 @@ def collapse(correlations: pd.DataFrame, susceptibility: pd.DataFrame, experimen
     if cor.empty or chi.empty:
         raise ValueError(f"no BP leaf rows at L={L!r} for experiment={experiment!r}, "
                          f"process={process!r}")
-    xi = chi.set_index("noise")["xi"]
     if a is None:
         peak = _peak_noise(chi)
         at = cor[np.isclose(cor["noise"], peak)]
@@ -479,6 +494,10 @@ def collapse(correlations: pd.DataFrame, susceptibility: pd.DataFrame, experimen
     if not np.isfinite(a):
         raise ValueError(f"no power-law exponent a for the collapse of experiment={experiment!r}: "
                          "the fit at the chi peak had fewer than two points with C > 0")
+    if lengths is None:
+        xi = collapse_lengths(cor, a=a, n_boot=0).set_index("noise")["xi"]
+    else:
+        xi = _at_L(lengths, L).set_index("noise")["xi"]
     finite = sorted(float(n) for n in xi[xi.notna() & (xi > 0)].index)
     if noises is None:
         noises = finite
