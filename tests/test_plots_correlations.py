@@ -327,7 +327,7 @@ def test_collapse_rescales_by_xi_and_power(tables):
     cor, sus = tables
     fig = figs.collapse(cor, sus, "main", eps_star=EPS_STAR)
     left, right = fig.axes[:2]
-    assert right.get_xlabel() == r"$r / \xi$" and right.get_ylabel() == r"$C(r)\, r^{a}$"
+    assert right.get_xlabel() == r"$r / \xi$" and right.get_ylabel() == r"$C(r)\, r^{a} / B$"
     assert "fit at the $\\chi$ peak" in right.get_title() and "collapse S" in right.get_title()
     assert left.get_title() == "leaves, L = 4"
     figs.plt.close(fig)
@@ -340,9 +340,11 @@ def test_collapse_rescales_by_xi_and_power(tables):
     fig = figs.collapse(cor, sus, "main", a=0.5, L=4)
     assert fig.axes[1].get_title().startswith("a = 0.5;")
     lines = fig.axes[1].get_lines()
-    assert len(lines) == len(finite)
+    assert len(lines) == len(finite) + 1  # and exp(-r/xi)
     g = bp4[np.isclose(bp4["noise"], finite["noise"].iloc[0]) & (bp4["r"] >= 1) & (bp4["C"] > 0)]
     assert np.allclose(lines[0].get_xdata(), np.sort(g["r"]) / finite["xi"].iloc[0])
+    assert np.allclose(lines[0].get_ydata(), g.sort_values("r").eval("C * r ** 0.5")
+                       / finite["amplitude"].iloc[0])
     figs.plt.close(fig)
     # given lengths (e.g. with their bootstrap) are used as they are
     given = lengths.assign(L=4, xi=np.where(np.isfinite(lengths["xi"]), 2.0, np.nan))

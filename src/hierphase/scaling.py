@@ -358,7 +358,8 @@ def collapse_quality(curves: Sequence, *, log_x: bool = True, log_y: bool = True
 
 
 # ----------------------------------------------------------------------------- collapse lengths
-COLLAPSE_LENGTH_COLUMNS = ["noise", "xi", "xi_lo", "xi_hi", "n_points", "saturated", "a", "a_err"]
+COLLAPSE_LENGTH_COLUMNS = ["noise", "xi", "xi_lo", "xi_hi", "amplitude", "n_points", "saturated",
+                           "a", "a_err"]
 
 def _significant_curves(cor: pd.DataFrame, C: np.ndarray, a: float, r_min: float,
                         significance: float, z: float):
@@ -386,17 +387,20 @@ def _significant_curves(cor: pd.DataFrame, C: np.ndarray, a: float, r_min: float
     return out
 
 
-def _cutoff_log_xi(curves) -> np.ndarray:
-    """log xi per curve from ``log(C r**a) = log B - r / xi`` (weighted least squares on the
-    significant bins); NaN with fewer than three bins, +inf where the slope is not negative."""
-    out = np.full(len(curves), np.nan)
+def _cutoff_fit(curves) -> tuple[np.ndarray, np.ndarray]:
+    """(log xi, log B) per curve from ``log(C r**a) = log B - r / xi`` (weighted least squares
+    on the significant bins); NaN with fewer than three bins, xi = +inf where the slope is not
+    negative."""
+    log_xi = np.full(len(curves), np.nan)
+    log_b = np.full(len(curves), np.nan)
     for i, (_, u, v, w) in enumerate(curves):
         if len(u) < 3:
             continue
         line = _wls(np.column_stack([np.ones(len(u)), np.exp(u)]), v, w)
         slope = line.beta[1]
-        out[i] = np.log(-1 / slope) if slope < 0 else np.inf
-    return out
+        log_xi[i] = np.log(-1 / slope) if slope < 0 else np.inf
+        log_b[i] = line.beta[0]
+    return log_xi, log_b
 
 
 def collapse_lengths(correlations: pd.DataFrame, *, a: float | None = None,
@@ -411,7 +415,8 @@ def collapse_lengths(correlations: pd.DataFrame, *, a: float | None = None,
     ``peak_noise`` (required then). ``significance``: bins from the first with ``C <= significance * sigma`` on
     are left out. ``n_boot`` parametric bootstrap draws with ``seed`` give ``xi_lo`` /
     ``xi_hi`` at ``confidence`` (0 draws: NaN intervals). Returns
-    :data:`COLLAPSE_LENGTH_COLUMNS`, one row per noise, sorted; ``saturated`` where
+    :data:`COLLAPSE_LENGTH_COLUMNS`, one row per noise, sorted; ``amplitude`` is B;
+    ``n_points`` the bins fitted; ``saturated`` where
     ``xi > r_max`` (the largest r of the table): a lower bound only.
     """
     _check_columns(correlations, ["noise", "r", "C", "C_lo", "C_hi"], "correlations")
@@ -438,14 +443,14 @@ def collapse_lengths(correlations: pd.DataFrame, *, a: float | None = None,
         if not np.isfinite(a_):
             return None
         curves = _significant_curves(cor, C, a_, r_min, significance, z)
-        log_xi = _cutoff_log_xi(curves)
-        return [c[0] for c in curves], log_xi, np.array([len(c[1]) for c in curves]), a_, a_err
+        log_xi, log_b = _cutoff_fit(curves)
+        return [c[0] for c in curves], log_xi, log_b, np.array([len(c[1]) for c in curves]), a_, a_err
 
     base = one(C0)
     noises = np.unique(cor["noise"].to_numpy(dtype=float))
     if base is None:
         raise ValueError("no power-law exponent a: the fit at the peak had fewer than two points")
-    _, log_xi, n_points, a_used, a_err = base
+    _, log_xi, log_b, n_points, a_used, a_err = base
     draws = []
     rng = np.random.default_rng(seed)
     for _ in range(n_boot):
@@ -464,7 +469,8 @@ def collapse_lengths(correlations: pd.DataFrame, *, a: float | None = None,
     xi = np.exp(log_xi)
     r_max = float(cor["r"].max())
     return pd.DataFrame({"noise": noises, "xi": xi, "xi_lo": np.fmin(lo, xi),
-                         "xi_hi": np.fmax(hi, xi), "n_points": n_points.astype(int),
+                         "xi_hi": np.fmax(hi, xi), "amplitude": np.exp(log_b),
+                         "n_points": n_points.astype(int),
                          "saturated": ~np.isnan(xi) & (xi > r_max),
                          "a": a_used, "a_err": a_err}, columns=COLLAPSE_LENGTH_COLUMNS)
 

@@ -467,7 +467,8 @@ def collapse(correlations: pd.DataFrame, susceptibility: pd.DataFrame, experimen
     :func:`hierphase.scaling.collapse_quality` (log-log, weighted by the intervals) in the title.
     ``noises``: default every BP noise with a finite xi. Points with C <= 0 are not drawn.
 
-    xi is the collapse length (:func:`hierphase.scaling.collapse_lengths` with this ``a``; the
+    ``C(r) r**a`` is divided by the amplitude ``B`` of each noise and drawn over
+    ``exp(-r / xi)`` (dashed). xi (and B) are the collapse lengths (:func:`hierphase.scaling.collapse_lengths` with this ``a``; the
     susceptibility table's second-moment xi is dominated by the noise floor on a tree), or
     the rows of ``lengths`` at this ``L`` (:func:`hierphase.scaling.collapse_length_table`,
     with their bootstrap) when given."""
@@ -495,9 +496,10 @@ def collapse(correlations: pd.DataFrame, susceptibility: pd.DataFrame, experimen
         raise ValueError(f"no power-law exponent a for the collapse of experiment={experiment!r}: "
                          "the fit at the chi peak had fewer than two points with C > 0")
     if lengths is None:
-        xi = collapse_lengths(cor, a=a, n_boot=0).set_index("noise")["xi"]
+        fitted = collapse_lengths(cor, a=a, n_boot=0).set_index("noise")
     else:
-        xi = _at_L(lengths, L).set_index("noise")["xi"]
+        fitted = _at_L(lengths, L).set_index("noise")
+    xi, amplitude = fitted["xi"], fitted["amplitude"]
     finite = sorted(float(n) for n in xi[xi.notna() & (xi > 0)].index)
     if noises is None:
         noises = finite
@@ -521,9 +523,10 @@ def collapse(correlations: pd.DataFrame, susceptibility: pd.DataFrame, experimen
         marker = "o" if n <= centre else "^"
         left.errorbar(g["r"], g["C"], yerr=_log_yerr(g, "C"), fmt=marker + "-", ms=3.5, lw=0.8,
                       color=colors[n], elinewidth=0.7, capsize=1.2)
-        x = g["r"] / float(xi.loc[xi.index[np.isclose(xi.index, n)][0]])
-        y = g["C"] * g["r"] ** a
-        dy = (g["C_hi"] - g["C_lo"]) / (2 * 1.96) * g["r"] ** a
+        at = xi.index[np.isclose(xi.index, n)][0]
+        x = g["r"] / float(xi.loc[at])
+        y = g["C"] * g["r"] ** a / float(amplitude.loc[at])
+        dy = (g["C_hi"] - g["C_lo"]) / (2 * 1.96) * g["r"] ** a / float(amplitude.loc[at])
         right.plot(x, y, marker + "-", ms=3.5, lw=0.8, color=colors[n])
         curves.append((x.to_numpy(), y.to_numpy(), dy.to_numpy()))
     quality = collapse_quality(curves)
@@ -534,7 +537,9 @@ def collapse(correlations: pd.DataFrame, susceptibility: pd.DataFrame, experimen
     _hidden_note(left, hidden)
     left.set(xlabel="distance r", ylabel="C(r)")
     left.set_title(f"leaves, L = {L}", fontsize=10)
-    right.set(xlabel=r"$r / \xi$", ylabel=rf"$C(r)\, r^{{a}}$")
+    right.set(xlabel=r"$r / \xi$", ylabel=rf"$C(r)\, r^{{a}} / B$")
+    x_line = np.geomspace(1e-3, 10, 100)
+    right.plot(x_line, np.exp(-x_line), color="k", lw=1.2, ls="--", label=r"$e^{-r/\xi}$")
     right.set_title(f"{a_note}; collapse S = {quality.score:.2g}", fontsize=9)
     sym = _noise_symbol(process)
     handles = [Line2D([], [], color=colors[n], marker="o" if n <= centre else "^", ms=4, lw=0.8,
