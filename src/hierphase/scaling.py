@@ -467,6 +467,7 @@ def collapse_lengths(correlations: pd.DataFrame, *, a: float | None = None,
     else:
         lo = hi = np.full(len(noises), np.nan)
     xi = np.exp(log_xi)
+    lo, hi = np.where(np.isnan(xi), np.nan, lo), np.where(np.isnan(xi), np.nan, hi)
     r_max = float(cor["r"].max())
     return pd.DataFrame({"noise": noises, "xi": xi, "xi_lo": np.fmin(lo, xi),
                          "xi_hi": np.fmax(hi, xi), "amplitude": np.exp(log_b),
