@@ -18,6 +18,9 @@ def check_rhm_config(rhm):
     jobs = {}
     for name, exp in rhm["experiments"].items():
         key = f"rhm.experiments.{name}"
+        # absent = none (a schema default of null would stop the validator filling the block's
+        # own defaults when it is given)
+        exp.setdefault("correlations", None)
         for L in exp["L"]:
             try:
                 validate_params(exp["v"], exp["m"], exp["s"], L, exp["n_classes"])
@@ -103,9 +106,7 @@ RHM_CORR_EXPERIMENTS = {
     for name, exp in RHM_EXPERIMENTS.items()
     if exp["correlations"] is not None
 }
-RHM_CORR_SHARD = (
-    "results/rhm/correlations/sweep/{experiment}/L{L}/rules{rule_seed}/{process}/shard{shard}"
-)
+RHM_CORR_SHARD = "results/rhm/correlations/sweep/{experiment}/L{L}/rules{rule_seed}/{process}/shard{shard}"
 RHM_CORR_THEORY = "results/rhm/correlations/theory/{experiment}/L{L}"
 RHM_CORR = "results/rhm/correlations"
 RHM_CORR_FIGURES = "results/rhm/figures/correlations"
@@ -178,7 +179,8 @@ def rhm_corr(wildcards):
 
 def rhm_corr_inputs(table):
     """Input function: the ``table`` (correlations or susceptibility) of every correlation shard
-    of every experiment, and the mean-field one of every (experiment, L) with an epsilon grid."""
+    of every experiment, and the mean-field one of every (experiment, L) with an epsilon grid.
+    """
 
     def inputs(wildcards):
         paths = []
@@ -227,5 +229,7 @@ def rhm_targets():
             RHM_THEORY_SUMMARY.format(experiment=name),
         ]
     if RHM_CORR_EXPERIMENTS:
-        targets += [f"{RHM_CORR}/{t}.parquet" for t in ("correlations", "susceptibility")]
+        targets += [
+            f"{RHM_CORR}/{t}.parquet" for t in ("correlations", "susceptibility")
+        ]
     return targets
