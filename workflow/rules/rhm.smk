@@ -25,6 +25,12 @@ localrules:
     rhm_fig_cobweb,
     rhm_corr_theory,
     rhm_corr_aggregate,
+    rhm_corr_exponents,
+    rhm_corr_fig_c_of_r,
+    rhm_corr_fig_chi,
+    rhm_corr_fig_xi_scaling,
+    rhm_corr_fig_collapse,
+    rhm_corr_fig_controls,
 
 
 rule rhm_rules:
@@ -354,3 +360,160 @@ rule rhm_corr_aggregate:
         runtime=10,
     script:
         "../scripts/rhm_corr_aggregate.py"
+
+
+rule rhm_corr_exponents:
+    input:
+        correlations=rules.rhm_corr_aggregate.output.correlations,
+        susceptibility=rules.rhm_corr_aggregate.output.susceptibility,
+    output:
+        exponents=f"{RHM_CORR}/exponents.parquet",
+        exponents_meta=sidecar(f"{RHM_CORR}/exponents.parquet"),
+        exponents_csv=f"{RHM_CORR}/exponents.csv",
+        lengths=f"{RHM_CORR}/lengths.parquet",
+        lengths_meta=sidecar(f"{RHM_CORR}/lengths.parquet"),
+        lengths_csv=f"{RHM_CORR}/lengths.csv",
+    log:
+        "logs/rhm/correlations/exponents.log",
+    conda:
+        "../../envs/rhm.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        critical=RHM_CORR_CRITICAL,
+        seed=job_seed("rhm", "correlation-exponents"),
+    script:
+        "../scripts/rhm_corr_exponents.py"
+
+
+rule rhm_corr_fig_c_of_r:
+    input:
+        correlations=rules.rhm_corr_aggregate.output.correlations,
+    output:
+        png=report(
+            f"{RHM_CORR_FIGURES}/{{experiment}}/c_of_r_{{process}}.png",
+            caption="../report/rhm/corr_c_of_r.rst",
+            category="RHM, change correlations",
+            subcategory="{experiment}",
+        ),
+        pdf=f"{RHM_CORR_FIGURES}/{{experiment}}/c_of_r_{{process}}.pdf",
+    log:
+        "logs/rhm/figures/correlations/{experiment}/c_of_r_{process}.log",
+    conda:
+        "../../envs/rhm.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        L=lambda wc: max(rhm_corr(wc)["L"]),
+        eps_star=lambda wc: RHM_CORR_CRITICAL[wc.experiment][0],
+    script:
+        "../scripts/rhm_corr_fig_c_of_r.py"
+
+
+rule rhm_corr_fig_chi:
+    input:
+        susceptibility=rules.rhm_corr_aggregate.output.susceptibility,
+    output:
+        png=report(
+            f"{RHM_CORR_FIGURES}/{{experiment}}/chi.png",
+            caption="../report/rhm/corr_chi.rst",
+            category="RHM, change correlations",
+            subcategory="{experiment}",
+        ),
+        pdf=f"{RHM_CORR_FIGURES}/{{experiment}}/chi.pdf",
+    log:
+        "logs/rhm/figures/correlations/{experiment}/chi.log",
+    conda:
+        "../../envs/rhm.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        eps_star=lambda wc: RHM_CORR_CRITICAL[wc.experiment][0],
+    script:
+        "../scripts/rhm_corr_fig_chi.py"
+
+
+rule rhm_corr_fig_xi_scaling:
+    input:
+        correlations=rules.rhm_corr_aggregate.output.correlations,
+        susceptibility=rules.rhm_corr_aggregate.output.susceptibility,
+        lengths=rules.rhm_corr_exponents.output.lengths,
+    output:
+        png=report(
+            f"{RHM_CORR_FIGURES}/{{experiment}}/xi_scaling.png",
+            caption="../report/rhm/corr_xi_scaling.rst",
+            category="RHM, change correlations",
+            subcategory="{experiment}",
+        ),
+        pdf=f"{RHM_CORR_FIGURES}/{{experiment}}/xi_scaling.pdf",
+    log:
+        "logs/rhm/figures/correlations/{experiment}/xi_scaling.log",
+    conda:
+        "../../envs/rhm.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        critical=lambda wc: RHM_CORR_CRITICAL[wc.experiment],
+    script:
+        "../scripts/rhm_corr_fig_xi_scaling.py"
+
+
+rule rhm_corr_fig_collapse:
+    input:
+        correlations=rules.rhm_corr_aggregate.output.correlations,
+        susceptibility=rules.rhm_corr_aggregate.output.susceptibility,
+        lengths=rules.rhm_corr_exponents.output.lengths,
+    output:
+        png=report(
+            f"{RHM_CORR_FIGURES}/{{experiment}}/collapse.png",
+            caption="../report/rhm/corr_collapse.rst",
+            category="RHM, change correlations",
+            subcategory="{experiment}",
+        ),
+        pdf=f"{RHM_CORR_FIGURES}/{{experiment}}/collapse.pdf",
+    log:
+        "logs/rhm/figures/correlations/{experiment}/collapse.log",
+    conda:
+        "../../envs/rhm.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        eps_star=lambda wc: RHM_CORR_CRITICAL[wc.experiment][0],
+    script:
+        "../scripts/rhm_corr_fig_collapse.py"
+
+
+rule rhm_corr_fig_controls:
+    input:
+        correlations=rules.rhm_corr_aggregate.output.correlations,
+        susceptibility=rules.rhm_corr_aggregate.output.susceptibility,
+    output:
+        png=report(
+            f"{RHM_CORR_FIGURES}/controls.png",
+            caption="../report/rhm/corr_controls.rst",
+            category="RHM, change correlations",
+            subcategory="controls",
+        ),
+        pdf=f"{RHM_CORR_FIGURES}/controls.pdf",
+    log:
+        "logs/rhm/figures/correlations/controls.log",
+    conda:
+        "../../envs/rhm.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        eps_star={name: c[0] for name, c in RHM_CORR_CRITICAL.items()},
+    script:
+        "../scripts/rhm_corr_fig_controls.py"

@@ -2,6 +2,7 @@
 # target functions.
 from hierphase.noise import TIME_PROCESSES, GaussianSchedule
 from hierphase.rhm import validate_params
+from hierphase.theory import critical_noise, nu
 
 
 def rhm_sweep_mem_mb(exp, L):
@@ -110,6 +111,11 @@ RHM_CORR_SHARD = "results/rhm/correlations/sweep/{experiment}/L{L}/rules{rule_se
 RHM_CORR_THEORY = "results/rhm/correlations/theory/{experiment}/L{L}"
 RHM_CORR = "results/rhm/correlations"
 RHM_CORR_FIGURES = "results/rhm/figures/correlations"
+#: Mean-field (eps*, nu) of every experiment with correlations; None where there is no transition.
+RHM_CORR_CRITICAL = {
+    name: (critical_noise(e["v"], e["m"], e["s"]), nu(e["v"], e["m"], e["s"]))
+    for name, e in RHM_CORR_EXPERIMENTS.items()
+}
 
 
 wildcard_constraints:
@@ -230,6 +236,25 @@ def rhm_targets():
         ]
     if RHM_CORR_EXPERIMENTS:
         targets += [
-            f"{RHM_CORR}/{t}.parquet" for t in ("correlations", "susceptibility")
+            f"{RHM_CORR}/{t}.parquet"
+            for t in ("correlations", "susceptibility", "exponents", "lengths")
+        ]
+        targets += [
+            f"{RHM_CORR_FIGURES}/{f}.{ext}"
+            for f in rhm_corr_figures()
+            for ext in ("png", "pdf")
         ]
     return targets
+
+
+def rhm_corr_figures():
+    """The correlation figures the config allows: per experiment C(r) per process and chi; xi
+    against |eps - eps*| and the collapse where the epsilon-process meets a transition; the
+    controls beside the RHM."""
+    figures = ["controls"]
+    for name, exp in RHM_CORR_EXPERIMENTS.items():
+        processes = exp["correlations"]["processes"]
+        figures += [f"{name}/c_of_r_{p}" for p in processes] + [f"{name}/chi"]
+        if "epsilon" in processes and RHM_CORR_CRITICAL[name][0] is not None:
+            figures += [f"{name}/xi_scaling", f"{name}/collapse"]
+    return figures

@@ -36,6 +36,7 @@ __all__ = [
     "correlation_shard",
     "mean_field_correlations",
     "aggregate_correlations",
+    "correlation_exponents",
 ]
 
 log = logging.getLogger(__name__)
@@ -298,3 +299,30 @@ def aggregate_correlations(frames: Iterable[pd.DataFrame], columns: list[str]) -
     keys = _CORR_ORDER + (["distance"] if "distance" in columns else [])
     df = df.drop_duplicates(subset=keys, keep="first")
     return df.sort_values(keys, kind="mergesort", na_position="first").reset_index(drop=True)
+
+
+def correlation_exponents(correlations: pd.DataFrame, susceptibility: pd.DataFrame,
+                          critical: dict[str, tuple[float | None, float | None]], *,
+                          seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The exponents table (:func:`hierphase.scaling.correlation_exponents`: chi peak, a, nu,
+    class half-point per family, experiment, model, process and L) and the correlation lengths
+    from the collapse of C(r) (:func:`hierphase.scaling.collapse_length_table`, exact BP,
+    epsilon-process, every experiment with a mean-field eps*), with an ``experiment`` column.
+    ``critical``: experiment -> (eps*, nu) of mean field (None where there is no transition)."""
+    from hierphase import scaling
+
+    exponents = scaling.correlation_exponents(
+        susceptibility, correlations, {e: c[0] for e, c in critical.items()},
+        nu_mean_field={e: c[1] for e, c in critical.items()}, seed=seed)
+    lengths = []
+    measured = susceptibility[(susceptibility["model"] == "bp")
+                              & (susceptibility["process"] == "epsilon")]
+    for experiment, (eps_star, _) in critical.items():
+        if eps_star is None or not (measured["experiment"] == experiment).any():
+            continue
+        table = scaling.collapse_length_table(correlations, susceptibility, experiment, seed=seed)
+        lengths.append(table.assign(experiment=experiment))
+    lengths = (pd.concat(lengths, ignore_index=True) if lengths
+               else pd.DataFrame(columns=["L", "r_max", "peak_noise", *scaling.COLLAPSE_LENGTH_COLUMNS,
+                                          "experiment"]))
+    return exponents, lengths[["experiment"] + [c for c in lengths.columns if c != "experiment"]]
