@@ -82,6 +82,9 @@ BAD: list[tuple[str, str, str]] = [
     ("images-k-grid", nested("images.k_grid", "[0, 200]"), "images.k_grid"),
     ("images-warmup", "images: {model: {train: {steps: 50, warmup: 100}}}", "images.model.train.warmup"),
     # change correlations: their depths, data and memory
+    ("corr-required", nested("rhm.experiments", "{tiny: {v: 8, m: 3, L: [2], processes: "
+                             "{epsilon: [{values: [0.5]}]}, correlations: {n_x0: 2}}}"),
+     "rhm.experiments.tiny.correlations.L"),
     ("corr-typo", nested("rhm.experiments.main.correlations.n_trajs", "10"),
      "rhm.experiments.main.correlations.n_trajs"),
     ("corr-depth", nested("rhm.experiments.main.correlations.L", "[9]"),
@@ -90,12 +93,13 @@ BAD: list[tuple[str, str, str]] = [
      "rhm.experiments.main.correlations.n_x0"),
     ("corr-n-traj-one", nested("rhm.experiments.main.correlations.n_traj", "1"),
      "rhm.experiments.main.correlations.n_traj"),
-    ("corr-memory", "max_mem_mb: 8000\n" + nested("rhm.experiments.main.correlations.n_traj", "100000"),
+    ("corr-memory", "{max_mem_mb: 8000, "
+     + nested("rhm.experiments.main.correlations.n_traj", "100000")[1:],
      "rhm.experiments.main.correlations.n_traj"),
     ("corr-process", nested("rhm.experiments.main.correlations.processes", "{gauss: [{values: [0.5]}]}"),
-     "rhm.experiments.main.correlations.processes"),
+     "rhm.experiments.main.correlations.processes.gauss"),
     ("corr-grid", nested("rhm.experiments.main.correlations.processes.epsilon", "[{values: [1.5]}]"),
-     "rhm.experiments.main.correlations.processes.epsilon[0].values[0]"),
+     "rhm.experiments.main.correlations.processes.epsilon.0"),
     # memory derived from the config, against max_mem_mb (default 64000)
     ("rhm-memory-batch", nested("rhm.experiments.main.L", "[20]"), "rhm.experiments.main.batch_size"),
     ("rhm-memory-depth", "rhm: {experiments: {main: {v: 4096, m: 8, L: [20]}}}",
@@ -337,7 +341,8 @@ def test_local_runs_get_the_machine_memory_as_limit(tmp_path):
     work = copy_workflow(tmp_path)
     (work / "big.yaml").write_text(
         "max_mem_mb: 10000000\n"
-        f"rhm: {{experiments: {{main: {{L: [{L}], n_samples: 1, batch_size: 1000}}}}}}\n"
+        f"rhm: {{experiments: {{main: {{L: [{L}], n_samples: 1, batch_size: 1000, "
+        "correlations: {enabled: false}}}}\n"
         "learned: {enabled: false}\nimages: {enabled: false}\n")
     shard = f"results/rhm/sweep/main/L{L}/rules0/epsilon/shard0.parquet"
     inputs = [f"results/rhm/rules/main/L{L}/rules0/rules.pt", f"results/rhm/data/main/L{L}/rules0/trees.pt"]

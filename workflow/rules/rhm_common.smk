@@ -19,9 +19,18 @@ def check_rhm_config(rhm):
     jobs = {}
     for name, exp in rhm["experiments"].items():
         key = f"rhm.experiments.{name}"
-        # absent = none (a schema default of null would stop the validator filling the block's
-        # own defaults when it is given)
-        exp.setdefault("correlations", None)
+        # absent or switched off: none
+        corr = exp.get("correlations")
+        if corr is not None and not corr["enabled"]:
+            corr = None
+        elif corr is not None:
+            for required in ("L", "processes"):
+                if required not in corr:
+                    raise config_error(
+                        f"{key}.correlations.{required}",
+                        "is required when correlations are enabled.",
+                    )
+        exp["correlations"] = corr
         for L in exp["L"]:
             try:
                 validate_params(exp["v"], exp["m"], exp["s"], L, exp["n_classes"])
