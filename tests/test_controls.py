@@ -380,5 +380,12 @@ def test_flat_mixture_refuses_bad_arguments():
     mixture = tiny_mixture()
     with pytest.raises(ValueError, match=r"\(n, d, v=3\)"):
         mixture.class_log_posterior(torch.zeros((2, 3, 4)))
+    # clean evidence that token 0 is symbol 0, which no class emits
+    impossible = torch.zeros((1, 3, 3), dtype=torch.float64)
+    impossible[0, 0, 1:] = -math.inf
+    mixture_no_0 = FlatMixture(torch.log(torch.tensor([[0.0, 0.4, 0.6], [0.0, 0.5, 0.5]],
+                                                      dtype=torch.float64)))
+    with pytest.raises(ValueError, match="impossible under every class"):
+        mixture_no_0.posterior_sample(impossible, seed=0)
     with pytest.raises(ValueError, match="process"):
         mixture.forward_backward(torch.zeros((1, 3), dtype=torch.long), "blur", 0.5, 2, 0)

@@ -318,7 +318,11 @@ class FlatMixture:
     def class_log_posterior(self, log_evidence) -> torch.Tensor:
         """``log p(c | observations)``, float64 ``(n, n_classes)`` (uniform class prior)."""
         joint = self.token_log_likelihood(log_evidence).sum(dim=1)
-        return joint - torch.logsumexp(joint, dim=1, keepdim=True)
+        total = torch.logsumexp(joint, dim=1, keepdim=True)
+        if (total == -math.inf).any():
+            rows = torch.nonzero(total[:, 0] == -math.inf)[:, 0].tolist()
+            raise ValueError(f"log_evidence rows {rows[:10]} are impossible under every class")
+        return joint - total
 
     def _sample_tokens(self, classes: torch.Tensor, e: torch.Tensor,
                        gen: torch.Generator) -> torch.Tensor:
