@@ -340,12 +340,15 @@ class FlatMixture:
         return classes, self._sample_tokens(classes, e, gen)
 
     def forward_backward(self, tokens, process: str, level: float, n_traj: int, seed: int,
-                         schedule: GaussianSchedule | None = None
-                         ) -> tuple[torch.Tensor, torch.Tensor]:
+                         schedule: GaussianSchedule | None = None,
+                         independent_masks: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """``n_traj`` forward-backward runs from each datum ``tokens`` ``(n, d)``.
 
-        ``process``/``level``/``schedule`` as in :func:`hierphase.noise.forward_evidence` (eps
-        for ``"epsilon"``, t/T otherwise). Run ``j`` noises with ``derive_seed(seed, "noise", j)``
+        ``process``/``level``/``schedule``/``independent_masks`` as in
+        :func:`hierphase.noise.forward_evidence` (eps for ``"epsilon"``, t/T otherwise); masks
+        are independent per token unless told otherwise, as in the RHM's correlation sweeps (a
+        fixed count of masked tokens anticorrelates their changes). Run ``j`` noises with
+        ``derive_seed(seed, "noise", j)``
         and samples with ``derive_seed(seed, "posterior", j)``; the epsilon-process evidence has
         no random draw, so it and the class posterior are computed once and only the posterior
         draw is repeated. Returns the drawn classes ``(n, n_traj)`` and tokens ``(n, n_traj, d)``.
@@ -359,7 +362,8 @@ class FlatMixture:
         for j in range(n_traj):
             if shared is None:
                 e = self._evidence(forward_evidence(
-                    process, tokens, self.v, level, derive_seed(int(seed), "noise", j), schedule))
+                    process, tokens, self.v, level, derive_seed(int(seed), "noise", j), schedule,
+                    independent_masks=independent_masks))
                 post = self.class_log_posterior(e)
                 if process == "epsilon":
                     shared = e, post
