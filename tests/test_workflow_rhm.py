@@ -56,6 +56,14 @@ def test_smoke_run_makes_every_figure_and_table(smoke):
         for ext in ("png", "pdf"):
             path = smoke / "results/rhm/figures/main" / f"{name}.{ext}"
             assert path.stat().st_size > 5000, path
+    for name in ("controls", "main/chi", "main/c_of_r_epsilon", "main/c_of_r_masking",
+                 "main/xi_scaling", "main/collapse", "no_transition/chi",
+                 "no_transition/c_of_r_epsilon"):
+        for ext in ("png", "pdf"):
+            path = smoke / "results/rhm/figures/correlations" / f"{name}.{ext}"
+            assert path.stat().st_size > 5000, path
+    # no transition: no xi against |eps - eps*|, no collapse
+    assert not (smoke / "results/rhm/figures/correlations/no_transition/collapse.png").exists()
     for stem in ("results/rhm/aggregate/main/kept", "results/rhm/theory/main/summary",
                  "results/rhm/theory/main/L2", "results/rhm/theory/main/L3"):
         for suffix in (".parquet", ".csv", ".meta.json"):
@@ -163,7 +171,22 @@ def test_correlation_tables(smoke):
         theory = chi[(chi["experiment"] == name) & (chi["model"] == "mean_field")]
         assert set(theory["L"]) == set(spec["L"]) and (theory["process"] == "epsilon").all()
         assert len(theory) == config["theory_points"] * len(spec["L"])
-    assert set(chi["family"]) == {"rhm"}
+    assert set(chi["family"]) == {"rhm", "gaussian_field", "flat_mixture"}
+    for control, block in config["controls"].items():
+        rows = chi[chi["experiment"] == control]
+        assert set(rows["family"]) == {control} and set(rows["model"]) == {"bp"}
+        assert set(rows["process"]) == set(block["processes"])
+        assert (rows["n_x0"] == block["n_x0"]).all() and (rows["n_traj"] == block["n_traj"]).all()
+    field = chi[chi["family"] == "gaussian_field"].sort_values("noise")
+    assert field["L"].isna().all() and field["class_kept"].isna().all()
+    assert field["chi"].iloc[0] != field["chi"].iloc[0]  # t = 0: nothing changes, chi undefined
+    mixture = chi[chi["family"] == "flat_mixture"]
+    assert set(mixture["level"]) == {0, 1} and (mixture["L"] == 1).all()
+    # clean tokens never change (the class may: classes overlap)
+    clean = mixture[(mixture["noise"] == 0.0) & (mixture["level"] == 1)]
+    assert len(clean) == 1 and clean["chi"].isna().all()
+    exponents = pd.read_parquet(smoke / "results/rhm/correlations/exponents.parquet")
+    assert set(exponents["experiment"]) == set(chi["experiment"])
     # masking at t = 0 changes nothing; at t = T the class is at chance
     masked = bp[bp["process"] == "masking"]
     assert masked[masked["noise"] == 0.0]["chi"].isna().all()

@@ -315,6 +315,35 @@ rule rhm_corr_sweep:
         "../scripts/rhm_corr_sweep.py"
 
 
+rule rhm_corr_control:
+    output:
+        correlations=f"{RHM_CONTROL_SHARD}/correlations.parquet",
+        correlations_meta=sidecar(f"{RHM_CONTROL_SHARD}/correlations.parquet"),
+        susceptibility=f"{RHM_CONTROL_SHARD}/susceptibility.parquet",
+        susceptibility_meta=sidecar(f"{RHM_CONTROL_SHARD}/susceptibility.parquet"),
+    log:
+        "logs/rhm/correlations/controls/{control}/{process}/shard{shard}.log",
+    benchmark:
+        "logs/benchmarks/rhm/correlations/controls/{control}/{process}/shard{shard}.tsv"
+    conda:
+        "../../envs/rhm.yaml"
+    threads: 1
+    resources:
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(60),
+    params:
+        control=lambda wc: {
+            k: v for k, v in RHM_CONTROLS[wc.control].items() if k != "processes"
+        },
+        values=lambda wc: rhm_block_values(
+            RHM_CONTROLS[wc.control]["processes"][wc.process][int(wc.shard)]
+        ),
+        schedule=RHM["schedule"],
+        seed=lambda wc: job_seed("rhm", "control", wc.control),
+    script:
+        "../scripts/rhm_corr_control.py"
+
+
 rule rhm_corr_theory:
     output:
         correlations=f"{RHM_CORR_THEORY}/correlations.parquet",

@@ -64,6 +64,15 @@ def check_rhm_config(rhm):
             jobs[f"{key}.correlations.processes"] = check_rhm_correlations(
                 f"{key}.correlations", exp
             )
+    controls = {
+        name: block
+        for name, block in rhm["controls"].items()
+        if block is not None and block["enabled"]
+    }
+    for name, block in controls.items():
+        blocks = sum(len(grid) for grid in block["processes"].values())
+        jobs[f"rhm.controls.{name}.processes"] = blocks
+    rhm["controls"] = controls
     return jobs
 
 
@@ -120,6 +129,8 @@ RHM_CORR_SHARD = "results/rhm/correlations/sweep/{experiment}/L{L}/rules{rule_se
 RHM_CORR_THEORY = "results/rhm/correlations/theory/{experiment}/L{L}"
 RHM_CORR = "results/rhm/correlations"
 RHM_CORR_FIGURES = "results/rhm/figures/correlations"
+RHM_CONTROLS = RHM["controls"]
+RHM_CONTROL_SHARD = "results/rhm/correlations/controls/{control}/{process}/shard{shard}"
 #: Mean-field (eps*, nu) of every experiment with correlations; None where there is no transition.
 RHM_CORR_CRITICAL = {
     name: (critical_noise(e["v"], e["m"], e["s"]), nu(e["v"], e["m"], e["s"]))
@@ -130,8 +141,16 @@ RHM_CORR_CRITICAL = {
 wildcard_constraints:
     experiment=wildcard_values("experiment", RHM_EXPERIMENTS),
     process=wildcard_values(
-        "process", {p for e in RHM_EXPERIMENTS.values() for p in e["processes"]}
+        "process",
+        {p for e in RHM_EXPERIMENTS.values() for p in e["processes"]}
+        | {
+            p
+            for e in RHM_CORR_EXPERIMENTS.values()
+            for p in e["correlations"]["processes"]
+        }
+        | {p for c in RHM_CONTROLS.values() for p in c["processes"]},
     ),
+    control=alternatives(["gaussian_field", "flat_mixture"]),
     time_process=alternatives(RHM_TIME_PROCESSES),
     L=r"\d+",
     rule_seed=r"\d+",
@@ -215,6 +234,14 @@ def rhm_corr_inputs(table):
                     f"{RHM_CORR_THEORY}/{table}.parquet".format(experiment=name, L=L)
                     for L in corr["L"]
                 ]
+        for control, block in RHM_CONTROLS.items():
+            paths += [
+                f"{RHM_CONTROL_SHARD}/{table}.parquet".format(
+                    control=control, process=process, shard=k
+                )
+                for process, blocks in block["processes"].items()
+                for k in range(len(blocks))
+            ]
         return paths
 
     return inputs
@@ -243,7 +270,7 @@ def rhm_targets():
             RHM_KEPT.format(experiment=name),
             RHM_THEORY_SUMMARY.format(experiment=name),
         ]
-    if RHM_CORR_EXPERIMENTS:
+    if RHM_CORR_EXPERIMENTS or RHM_CONTROLS:
         targets += [
             f"{RHM_CORR}/{t}.parquet"
             for t in ("correlations", "susceptibility", "exponents", "lengths")

@@ -37,6 +37,8 @@ __all__ = [
     "mean_field_correlations",
     "aggregate_correlations",
     "correlation_exponents",
+    "gaussian_field_shard",
+    "flat_mixture_shard",
 ]
 
 log = logging.getLogger(__name__)
@@ -287,6 +289,117 @@ def mean_field_correlations(v: int, m: int, s: int, L: int, points: int,
                 rule_seed=None, t_over_T=np.nan)
     return (_with_keys(corr, CORRELATIONS_TABLE_COLUMNS, **keys),
             _with_keys(chi, SUSCEPTIBILITY_TABLE_COLUMNS, **keys))
+
+
+def _control_tables(pairs: dict, bins: dict, n_traj: int, n_boot: int, seed: int,
+                    class_kept: float, **keys) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Tables of one noise value of a control from per-x0 pair sums ``pairs[level]`` (level None:
+    the only one) in ``bins[level]``."""
+    from hierphase import correlations
+
+    corr, chi = [], []
+    for level, rows in pairs.items():
+        out = correlations.summarise(np.stack(rows), bins[level], n_traj, level=level,
+                                     n_boot=n_boot, seed=seed)
+        corr.append(out.correlations)
+        chi.append(out.susceptibility)
+    corr, chi = pd.concat(corr, ignore_index=True), pd.concat(chi, ignore_index=True)
+    return (_with_keys(corr, CORRELATIONS_TABLE_COLUMNS, **keys),
+            _with_keys(chi.assign(class_kept=class_kept), SUSCEPTIBILITY_TABLE_COLUMNS, **keys))
+
+
+def gaussian_field_shard(shape: Sequence[int], exponent: float, values: Sequence[float], seed: int,
+                         n_x0: int, n_traj: int, schedule: GaussianSchedule, *,
+                         n_boot: int = 1000, experiment: str = "gaussian_field",
+                         progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Change correlations of a Gaussian random field (:class:`hierphase.controls.GaussianField`,
+    periodic lattice ``shape``, spectrum ``|k|**-exponent``) under the Gaussian DDPM, denoised
+    exactly mode by mode: ``n_traj`` runs of each of ``n_x0`` fields per t/T in ``values``; the
+    change of a site is ``|z_i - ẑ_i|``; C by lattice distance (periodic). ``family`` =
+    ``gaussian_field``; ``L``, ``rule_seed``, ``level`` and ``class_kept`` are missing. The fields
+    depend on ``seed`` only, each run on the value and the field's index."""
+    from tqdm import tqdm
+
+    from hierphase import controls, correlations
+
+    field = controls.GaussianField(tuple(shape), float(exponent))
+    z0 = field.sample(n_x0, seed=derive_seed(seed, "fields"))
+    geometry = correlations.lattice_bins(field.shape, periodic=True)
+    corr_frames, chi_frames = [], []
+    for value in tqdm(list(values), desc="correlations gaussian field", disable=not progress):
+        t = schedule.step(float(value))
+        point_seed = derive_seed(seed, f"{float(value):.6f}")
+        rows = []
+        for i in range(n_x0):
+            z_hat = field.forward_backward(z0[i:i + 1], schedule, t, n_traj,
+                                           seed=derive_seed(point_seed, i))
+            changes = correlations.continuous_changes(z0[i:i + 1], z_hat)[0]
+            rows.append(correlations.lattice_pair_sums(changes, periodic=True))
+        corr, chi = _control_tables(
+            {None: rows}, {None: geometry}, n_traj, n_boot, derive_seed(point_seed, "bootstrap"),
+            np.nan, family="gaussian_field", experiment=experiment, model="bp",
+            process="gaussian", L=None, rule_seed=None, noise=t / schedule.T,
+            t_over_T=t / schedule.T)
+        corr_frames.append(corr)
+        chi_frames.append(chi)
+        log.info("gaussian field t/T=%.4f: chi %.3f", t / schedule.T, chi["chi"].iloc[0])
+    return pd.concat(corr_frames, ignore_index=True), pd.concat(chi_frames, ignore_index=True)
+
+
+def flat_mixture_shard(v: int, n_classes: int, d: int, scale: float, process: str,
+                       values: Sequence[float], seed: int, n_x0: int, n_traj: int,
+                       schedule: GaussianSchedule | None = None, *, n_boot: int = 1000,
+                       experiment: str = "flat_mixture",
+                       progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Change correlations of a flat class mixture (:class:`hierphase.controls.FlatMixture`: a
+    class, then ``d`` tokens drawn independently from its distribution over ``v`` symbols),
+    denoised exactly (class, then tokens): ``n_traj`` runs of each of ``n_x0`` data per value
+    (eps, or t/T), masks independent per token. Level 0 is the class, level 1 the tokens (a
+    depth-1 tree, ``L = 1``), C of the tokens by their distance on the (open) chain, where it
+    should not depend on the distance. ``family`` = ``flat_mixture``. The mixture and the data
+    depend on ``seed`` only (the same for every process); each run on the process, the value and
+    the datum's index."""
+    import torch
+    from tqdm import tqdm
+
+    from hierphase import controls, correlations, noise
+
+    if process != "epsilon" and schedule is None:
+        schedule = noise.GaussianSchedule()
+    mixture = controls.FlatMixture.from_seed(v, n_classes, float(scale), seed=derive_seed(seed, "mixture"))
+    classes, tokens = mixture.sample(n_x0, d, seed=derive_seed(seed, "data"))
+    bins = {0: correlations.lattice_bins(1, periodic=False),
+            1: correlations.lattice_bins(d, periodic=False)}
+    corr_frames, chi_frames = [], []
+    for value in tqdm(list(values), desc=f"correlations flat mixture {process}",
+                      disable=not progress):
+        value = float(value)
+        point_seed = derive_seed(seed, process, f"{value:.6f}")
+        pairs: dict = {0: [], 1: []}
+        kept = []
+        for i in range(n_x0):
+            class_hat, tokens_hat = mixture.forward_backward(
+                tokens[i:i + 1], process, value, n_traj, seed=derive_seed(point_seed, i),
+                schedule=schedule)
+            class_spins = correlations.change_spins(classes[i:i + 1, None],
+                                                    class_hat[:, :, None])[0]
+            token_spins = correlations.change_spins(tokens[i:i + 1], tokens_hat)[0]
+            pairs[0].append(correlations.lattice_pair_sums(class_spins, periodic=False))
+            pairs[1].append(correlations.lattice_pair_sums(token_spins, periodic=False))
+            kept.append(float((class_hat == classes[i]).to(torch.float64).mean()))
+        if process == "epsilon":
+            t_over_t, noise_value = np.nan, value
+        else:
+            t_over_t = noise_value = schedule.step(value) / schedule.T
+        corr, chi = _control_tables(
+            pairs, bins, n_traj, n_boot, derive_seed(point_seed, "bootstrap"), float(np.mean(kept)),
+            family="flat_mixture", experiment=experiment, model="bp", process=process, L=1,
+            rule_seed=None, noise=noise_value, t_over_T=t_over_t)
+        corr_frames.append(corr)
+        chi_frames.append(chi)
+        log.info("flat mixture %s value=%.6f: class kept %.4f, tokens chi %.3f", process, value,
+                 np.mean(kept), chi["chi"].iloc[-1])
+    return pd.concat(corr_frames, ignore_index=True), pd.concat(chi_frames, ignore_index=True)
 
 
 _CORR_ORDER = ["family", "experiment", "model", "process", "L", "rule_seed", "noise", "level"]
