@@ -94,6 +94,17 @@ def _noise_colors(noises: Sequence[float]) -> dict:
     return {n: cmap(0.85 * i / span) for i, n in enumerate(noises)}
 
 
+def _note_figure(message: str):
+    """A figure that only says why there is nothing to draw (wrapped text, no axes)."""
+    import textwrap
+
+    fig, ax = plt.subplots(figsize=(6.4, 2.4))
+    ax.axis("off")
+    ax.text(0.5, 0.5, textwrap.fill(message, 70), ha="center", va="center", fontsize=10,
+            transform=ax.transAxes)
+    return fig
+
+
 def _log_axes(ax) -> None:
     """Log-log with plain tick labels: 1, 2, 5 per decade over at most two decades, one label a
     decade beyond; no minor labels."""
@@ -383,9 +394,10 @@ def xi_scaling(susceptibility: pd.DataFrame, experiment: str, eps_star: float,
     df = df.assign(delta=(df["noise"] - eps_star).abs())
     df = df[df["xi"].notna() & (df["delta"] > 0)]
     bp, th = _bp_and_theory(df)
-    if bp.empty:
-        raise ValueError(f"no BP rows with a finite xi for experiment={experiment!r}, "
-                         f"process={process!r}")
+    if bp.empty:  # e.g. trees too shallow for a length: say so on the figure, not as a failure
+        return _note_figure(f"xi against |eps - eps*|, {experiment}: no BP rows with a finite "
+                            f"xi for process={process!r} (too few distances or too little "
+                            "signal to fit a correlation length)")
     colors = _L_colors(df["L"])
     fits = fit if isinstance(fit, Mapping) else ({None: fit} if fit is not None else {})
     fig, axes = plt.subplots(1, 2, figsize=(9.6, 4.0), sharey=True)
@@ -509,9 +521,10 @@ def collapse(correlations: pd.DataFrame, susceptibility: pd.DataFrame, experimen
                          f"process={process!r}, L={L!r}: {sorted(xi.index)}")
     noises = [_near(np.asarray(finite), n) for n in noises
               if any(np.isclose(n, f) for f in finite)]
-    if not noises:
-        raise ValueError(f"no noise with a finite xi for experiment={experiment!r}, "
-                         f"process={process!r}, L={L!r}")
+    if not noises:  # e.g. trees too shallow for a length: say so on the figure
+        return _note_figure(f"collapse of C(r), {experiment}: no noise with a finite xi for "
+                            f"process={process!r}, L={L!r} (too few distances or too little "
+                            "signal to fit a correlation length)")
     centre = eps_star if eps_star is not None and np.isfinite(eps_star) else _peak_noise(chi)
     colors = _noise_colors(noises)
     fig, (left, right) = plt.subplots(1, 2, figsize=(10.0, 4.0))
