@@ -89,6 +89,8 @@ BAD: list[tuple[str, str, str]] = [
      "rhm.experiments.main.correlations.n_trajs"),
     ("corr-depth", nested("rhm.experiments.main.correlations.L", "[9]"),
      "rhm.experiments.main.correlations.L"),
+    ("corr-rule-seeds", nested("rhm.experiments.main.correlations.rule_seeds", "[3]"),
+     "rhm.experiments.main.correlations.rule_seeds"),
     ("corr-n-x0", nested("rhm.experiments.main.correlations.n_x0", "1000"),
      "rhm.experiments.main.correlations.n_x0"),
     ("corr-n-traj-one", nested("rhm.experiments.main.correlations.n_traj", "1"),

@@ -94,6 +94,15 @@ def check_rhm_correlations(key, exp):
             f"depths {missing} are not among the experiment's L = {exp['L']}: the correlations "
             "use its rules and data.",
         )
+    if corr["rule_seeds"] is None:
+        corr["rule_seeds"] = list(exp["rule_seeds"])
+    missing = sorted(set(corr["rule_seeds"]) - set(exp["rule_seeds"]))
+    if missing:
+        raise config_error(
+            f"{key}.rule_seeds",
+            f"rule draws {missing} are not among the experiment's rule_seeds = "
+            f"{exp['rule_seeds']}.",
+        )
     if corr["n_x0"] > exp["n_samples"]:
         raise config_error(
             f"{key}.n_x0",
@@ -105,7 +114,7 @@ def check_rhm_correlations(key, exp):
         f"a correlation sweep job at L = {max(corr['L'])} (n_traj = {corr['n_traj']})",
     )
     blocks = sum(len(grid) for grid in corr["processes"].values())
-    return len(corr["L"]) * len(exp["rule_seeds"]) * blocks + len(corr["L"])
+    return len(corr["L"]) * len(corr["rule_seeds"]) * blocks + len(corr["L"])
 
 
 RHM_JOBS = check_rhm_config(config["rhm"])
@@ -225,7 +234,7 @@ def rhm_corr_inputs(table):
                     experiment=name, L=L, rule_seed=r, process=process, shard=k
                 )
                 for L in corr["L"]
-                for r in exp["rule_seeds"]
+                for r in corr["rule_seeds"]
                 for process, blocks in corr["processes"].items()
                 for k in range(len(blocks))
             ]
