@@ -237,6 +237,21 @@ def test_growing_a_grid_plans_only_the_new_shard(smoke):
                                           "rhm_fig_levels_vs_eps", "rhm_fig_time", "all"}
 
 
+def test_growing_a_correlation_grid_plans_only_the_new_shard(smoke):
+    spec = _smoke_config(smoke)["correlations"]
+    blocks = spec["processes"]["epsilon"] + [{"values": [0.7, 0.72]}]
+    files = _prepare(smoke, {"rhm": {"experiments": {"main": {"correlations": {
+        "processes": {"epsilon": blocks}}}}}})
+    jobs = planned_jobs(run_snakemake(smoke, "-n", configfile=files).stdout)
+    sweeps = sorted((w["L"], w["process"], w["shard"]) for rule, w in jobs
+                    if rule == "rhm_corr_sweep")
+    assert sweeps == [(str(L), "epsilon", str(len(blocks) - 1)) for L in sorted(spec["L"])]
+    assert {rule for rule, _ in jobs} == {
+        "rhm_corr_sweep", "rhm_corr_aggregate", "rhm_corr_exponents", "rhm_corr_fig_c_of_r",
+        "rhm_corr_fig_chi", "rhm_corr_fig_xi_scaling", "rhm_corr_fig_collapse",
+        "rhm_corr_fig_controls", "all"}
+
+
 def test_defaults_fill_a_minimal_experiment(workflow_copy):
     minimal = {"v": 4, "m": 2, "L": [2], "processes": {"masking": [{"values": [0.5]}]}}
     files = _prepare(workflow_copy, {"rhm": {"experiments": {"tiny": minimal}}})
