@@ -266,6 +266,8 @@ def test_correlation_exponents_on_exact_bp_tables():
     assert (main["peak_noise"] <= main["peak_noise_hi"]).all()
     mf = out[out["model"] == "mean_field"]
     assert set(mf["process"]) == {"epsilon"}
+    # mean-field rows carry their exponent in nu_mean_field, not a fit of noiseless curves
+    assert mf["nu"].isna().all() and mf["nu_method"].str.contains("mean-field rows").all()
     assert (main["n_rule_seeds"] == 1).all()
     with pytest.raises(ValueError, match="lacks the columns \\['class_kept'\\]"):
         correlation_exponents(sus.drop(columns="class_kept"), cor, 0.6)

@@ -623,7 +623,8 @@ def correlation_exponents(susceptibility: pd.DataFrame, correlations: pd.DataFra
     - ``a``: :func:`fit_power_law` of C(r), ``r >= r_min``, at the peak noise.
     - ``nu``: :func:`fit_nu` of the :func:`collapse_lengths` (``a`` fitted at the peak,
       ``n_boot`` bootstrap draws from ``seed``) against ``|eps - eps*|``, saturated lengths
-      left out, epsilon process and a finite ``eps*`` only (NaN otherwise), ``r_max`` the
+      left out, measured rows of the epsilon process with a finite ``eps*`` only (NaN
+      otherwise; mean-field rows have ``nu_mean_field``), ``r_max`` the
       largest distance of the group's table; ``nu_method`` says so. The table's second-moment
       ``xi`` is not used: on a tree it is dominated by the noise floor at the largest distances.
     - ``class_half_noise``: :func:`class_half_point` of ``class_kept`` (NaN without a class).
@@ -675,10 +676,13 @@ def correlation_exponents(susceptibility: pd.DataFrame, correlations: pd.DataFra
         star = _finite(_per_experiment(eps_star, experiment))
         row["eps_star"] = star
         row["nu_mean_field"] = _finite(_per_experiment(nu_mean_field, experiment))
+        why = ("not the epsilon process" if process != "epsilon" else "no critical noise"
+               if not np.isfinite(star) else "mean-field rows (nu_mean_field is their exponent; "
+               "the length fit needs bootstrap intervals to know where C reaches its noise floor)"
+               if model == "mean_field" else "")
         nu = NuFit(np.nan, np.nan, np.nan, np.nan, np.nan, np.nan, 0, (np.nan, np.nan),
-                   "not fitted: " + ("not the epsilon process" if process != "epsilon"
-                                     else "no critical noise"))
-        if process == "epsilon" and np.isfinite(star):
+                   "not fitted: " + why)
+        if not why:
             group_cor = _select(cor, key, None)
             r_max = float(group_cor["r"].max()) if not group_cor.empty else np.nan
             if np.isfinite(r_max) and r_max > 0 and np.isfinite(row["a"]):
