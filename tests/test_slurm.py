@@ -137,9 +137,10 @@ def _slurm_run(cluster: SlurmCluster, work: Path, profile: Path, files: list[str
 
 
 def _table_targets(work: Path) -> list[str]:
-    """Every table the smoke preset's RHM branch ends in (the kept and theory tables); the sweep,
-    rule and data stages come with them."""
-    targets = []
+    """Every table the smoke preset's RHM branch ends in (the kept and theory tables, the change
+    correlations' tables); the sweep, rule and data stages come with them."""
+    targets = [f"results/rhm/correlations/{t}.parquet"
+               for t in ("correlations", "susceptibility", "exponents", "lengths")]
     for name, exp in yaml.safe_load((work / SMOKE).read_text())["rhm"]["experiments"].items():
         targets += [f"results/rhm/aggregate/{name}/kept.parquet",
                     f"results/rhm/theory/{name}/summary.parquet"]
@@ -220,7 +221,9 @@ def test_smoke_runs_through_sbatch_and_matches_local(smoke_on_slurm, slurm_clust
     assert 1 <= settings["local-cores"] <= 2 and settings["retries"] >= 1
     assert _local_jobs(run["output"]), "no local rule ran"
     assert sorted(w for rule, w, _ in submitted if rule == "rhm_sweep") == _smoke_shards(work)
-    assert {rule for rule, _, _ in submitted} == {"rhm_sweep"}
+    # the heavy rules: kept sweeps, correlation sweeps and the controls' shards
+    assert {rule for rule, _, _ in submitted} == {"rhm_sweep", "rhm_corr_sweep",
+                                                  "rhm_corr_control"}
     local = _counts([(r,) for r in _local_jobs(run["output"])])
     stats = _job_stats(run["output"])
     assert {r: n - local.get(r, 0) for r, n in stats.items() if n - local.get(r, 0)} \
