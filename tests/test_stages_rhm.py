@@ -9,6 +9,7 @@ import pytest
 from workflow_helpers import RHM_KEPT_COLUMNS
 
 from hierphase import rhm
+from hierphase.correlations import tree_bins
 from hierphase.stages import rhm as stage
 from hierphase.stats import wilson_interval
 
@@ -50,8 +51,6 @@ def _exact_binned_correlations(rules, trees, evidences):
     x0, ``evidences(i)`` lists (log-evidence (d, v), probability) of its noise realisations; the
     spin moments are posterior expectations averaged over them. Shares nothing with BP."""
     from brute_force import all_data_recursive
-
-    from hierphase.correlations import tree_bins
 
     data = all_data_recursive(rules)
     leaves = data[-1]
@@ -122,8 +121,7 @@ def test_bp_change_correlations_match_the_enumerated_posterior(process):
         np.testing.assert_allclose(got, exact[level] * (1 - 1 / n_traj), atol=tol, rtol=0)
         assert np.abs(exact[level]).max() > 10 * tol  # something to compare at every level
     # chi of the leaves from the exact bins
-    n_pairs = __import__("hierphase.correlations", fromlist=["tree_bins"]).tree_bins(
-        rules.s, rules.L).n_pairs
+    n_pairs = tree_bins(rules.s, rules.L).n_pairs
     chi_exact = (exact[rules.L] * n_pairs).sum() / (exact[rules.L][0] * n_pairs[0])
     leaves = chi[chi["level"] == rules.L].iloc[0]
     assert leaves["chi"] == pytest.approx(chi_exact, abs=0.05)
