@@ -1,7 +1,27 @@
-"""Benchmark: forward-backward posterior sampling by exact BP (upward pass + top-down sampling).
+"""Benchmarks of exact BP on the RHM tree. Two cases (``--case``):
 
-Case (issue 2): v=32 m=8 s=2 L=8, a batch of 1024 epsilon-noised data (eps=0.5), float64.
-Compared, in separate fresh processes, on the same inputs:
+``kept`` (the sweeps' per-noise-point work): v=32 m=8 s=2, L = 8 and 10, a batch of 1024 data
+epsilon-noised at eps = 0.73 (near eps*), 2 threads. In ONE process, alternating call by call on
+the same evidence:
+
+- ``two_call``: :func:`two_call_kept_observables` below, what the sweeps did before the fused
+  kernel: :func:`hierphase.bp.marginals` (upward + downward pass writing every level's (n, s**l, v)
+  marginals), :func:`hierphase.bp.sample_posterior` (a second upward pass and the draw), then the
+  true-latent probabilities gathered from the marginals and the kept fractions.
+- ``fused``: :func:`hierphase.bp.kept_observables` (one upward pass; one top-down walk computing
+  the marginals node by node, reading off the true latents and drawing the sample).
+- ``fused_float32``: the same in single precision.
+
+Reported per depth: data per second per noise point (median over repetitions), the throughput
+ratios against two_call, the peak extra memory of one call (RSS high-water mark, reset through
+``/proc/self/clear_refs`` before the call, minus the RSS before it), and the checks: fused equals
+two_call exactly (probabilities and kept fractions), float32's largest deviation from float64 in
+the probabilities (per datum and level, and in the batch means) and the fraction of sampled
+latents that differ. The evidence is built once, outside the timed calls; its cost per noise
+point for each process is reported beside (``evidence_ms``).
+
+``sampling`` (issue 2, the default): v=32 m=8 s=2 L=8, a batch of 1024 epsilon-noised data
+(eps=0.5), float64. Compared, in separate fresh processes, on the same inputs:
 
 - ``fast``: :func:`hierphase.bp.sample_posterior` (the numba backend the package uses: samples in
   blocks, gather-multiply-sum fused, per-node normalisation, parallel over blocks).
@@ -19,7 +39,8 @@ reset through ``/proc/self/clear_refs`` right before the measured call, minus th
 it (so inputs, libraries and compiled code are excluded; tracemalloc would miss torch's buffers).
 The numba first-call cost is measured in a process with an empty cache directory.
 
-Usage: ``python benchmarks/bench_bp.py [--threads 2] [--n 1024] [--L 8] [--json out.json]``.
+Usage: ``python benchmarks/bench_bp.py [--case sampling|kept] [--threads 2] [--n 1024] [--L 8]
+[--reps 3] [--json out.json]`` (``--L`` is ignored by ``kept``, which runs L = 8 and 10).
 """
 
 from __future__ import annotations
@@ -78,6 +99,19 @@ def reference_sample_posterior(rules, log_evidence, seed):
         values = rules.tables[level][values, k].reshape(n, nodes * s)
         trees.append(values)
     return trees
+
+
+def two_call_kept_observables(rules, log_evidence, trees, seed):
+    """The kept observables the way the sweeps computed them before the fused kernel."""
+    import torch
+
+    from hierphase import bp, observables
+
+    marg = bp.marginals(rules, log_evidence)
+    samples = bp.sample_posterior(rules, log_evidence, seed=seed)
+    p_true = observables.true_latent_probability(marg, trees)
+    return ([p.to(torch.float64).mean(dim=1) for p in p_true],
+            observables.kept_fraction(samples, trees))
 
 
 # ----------------------------------------------------------------------------- measurement
@@ -162,8 +196,98 @@ def compile_time(threads: int) -> float:
                        "--reps", "1"], env=env)["warm_s"]
 
 
+def _peak_call(fn) -> float:
+    """Peak extra RSS (MiB) of one call of ``fn``."""
+    import gc
+
+    gc.collect()
+    _reset_peak()
+    base = _rss_kib("VmRSS")
+    out = fn()
+    peak = _rss_kib("VmHWM")
+    del out
+    return (peak - base) / 1024
+
+
+def kept_case(n: int, threads: int, reps: int) -> dict:
+    """The ``kept`` case (module docstring), in this process."""
+    import numba
+    import torch
+
+    from hierphase import bp, noise, rhm
+
+    torch.set_num_threads(threads)
+    numba.set_num_threads(threads)
+    eps = 0.73
+    methods = {
+        "two_call": lambda r, e, t: two_call_kept_observables(r, e, t, 7),
+        "fused": lambda r, e, t: tuple(bp.kept_observables(r, e, t, 7)),
+        "fused_float32": lambda r, e, t: tuple(bp.kept_observables(r, e, t, 7,
+                                                                   dtype=torch.float32)),
+    }
+    result = {"case": {"v": V, "m": M, "s": S, "n": n, "eps": eps, "threads": threads}, "L": {}}
+    for L in (8, 10):
+        rules = rhm.sample_rules(V, M, S, L, seed=0)
+        trees = rhm.sample_trees(rules, n, seed=1)
+        ev = noise.epsilon_evidence(trees[-1], eps, V)
+        evidence_ms = {}
+        for process, value in (("epsilon", eps), ("masking", 0.3), ("gaussian", 0.15)):
+            noise.forward_evidence(process, trees[-1][:8], V, value, seed=3)
+            t0 = time.perf_counter()
+            noise.forward_evidence(process, trees[-1], V, value, seed=3)
+            evidence_ms[process] = 1e3 * (time.perf_counter() - t0)
+        outs = {name: fn(rules, ev, trees) for name, fn in methods.items()}  # also warms up
+        peak = {name: _peak_call(lambda fn=fn: fn(rules, ev, trees))
+                for name, fn in methods.items()}
+        times = {name: [] for name in methods}
+        cpu = {name: [] for name in methods}
+        for _ in range(reps):  # alternate, so that a busy machine slows every method alike
+            for name, fn in methods.items():
+                t0, c0 = time.perf_counter(), time.process_time()
+                fn(rules, ev, trees)
+                times[name].append(time.perf_counter() - t0)
+                cpu[name].append(time.process_time() - c0)
+        ref_p, ref_k = outs["two_call"]
+        f_p, f_k = outs["fused"]
+        s_p, s_k = outs["fused_float32"]
+        rate = {name: n / statistics.median(ts) for name, ts in times.items()}
+        cpu_rate = {name: n / statistics.median(ts) for name, ts in cpu.items()}
+        result["L"][L] = {
+            "data_per_s": rate,
+            "data_per_cpu_s": cpu_rate,
+            "cpu_speedup_fused": cpu_rate["fused"] / cpu_rate["two_call"],
+            "cpu_speedup_fused_float32": cpu_rate["fused_float32"] / cpu_rate["two_call"],
+            "ms_per_point": {name: 1e3 * statistics.median(ts) for name, ts in times.items()},
+            "speedup_fused": rate["fused"] / rate["two_call"],
+            "speedup_fused_float32": rate["fused_float32"] / rate["two_call"],
+            "peak_extra_mib": peak,
+            "fused_identical": all(torch.equal(a, b) for a, b in zip(ref_p + ref_k, f_p + f_k)),
+            "fused_max_abs_diff": max(float((a - b).abs().max()) for a, b in zip(ref_p, f_p)),
+            "float32_max_abs_diff_per_datum": max(float((a - b).abs().max())
+                                                  for a, b in zip(f_p, s_p)),
+            "float32_max_abs_diff_batch_mean": max(abs(float(a.mean() - b.mean()))
+                                                   for a, b in zip(f_p, s_p)),
+            "float32_kept_mean_diff": max(abs(float(a.mean() - b.mean()))
+                                          for a, b in zip(f_k, s_k)),
+            "evidence_ms": evidence_ms,
+        }
+        r = result["L"][L]
+        print(f"L={L}, n={n}, eps={eps}, {threads} threads: data/s per noise point "
+              + ", ".join(f"{k} {v:.0f}" for k, v in rate.items())
+              + f"; fused {r['speedup_fused']:.2f}x, float32 {r['speedup_fused_float32']:.2f}x "
+              f"(CPU time: {r['cpu_speedup_fused']:.2f}x, {r['cpu_speedup_fused_float32']:.2f}x); "
+              f"peak MiB " + ", ".join(f"{k} {v:.1f}" for k, v in peak.items()))
+        print(f"  fused == two_call: {r['fused_identical']} (max |diff| {r['fused_max_abs_diff']:.1e});"
+              f" float32 vs float64: max |diff| {r['float32_max_abs_diff_per_datum']:.1e} per datum,"
+              f" {r['float32_max_abs_diff_batch_mean']:.1e} in the means, kept fraction means differ"
+              f" by {r['float32_kept_mean_diff']:.1e}; evidence ms "
+              + ", ".join(f"{k} {v:.0f}" for k, v in evidence_ms.items()))
+    return result
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description="exact-BP posterior sampling benchmark")
+    ap.add_argument("--case", choices=("sampling", "kept"), default="sampling")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--n", type=int, default=1024)
     ap.add_argument("--L", type=int, default=8)
@@ -174,6 +298,14 @@ def main() -> None:
     args = ap.parse_args()
     if args.worker:
         print(json.dumps(worker(args.worker, args.n, args.L, args.threads, args.reps)))
+        return
+    if args.case == "kept":
+        result = kept_case(args.n, args.threads, max(args.reps, 3))
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump(result, fh, indent=2)
+        if not all(r["fused_identical"] for r in result["L"].values()):
+            raise SystemExit("the fused kernel and the two-call path disagree")
         return
 
     import torch

@@ -339,3 +339,92 @@ def test_compile_kernels_prepares_the_numba_backend():
     ev = noise.forward_evidence("epsilon", rhm.sample_trees(rules, 7, seed=1)[-1], 4, 0.4, seed=2)
     for a, b in zip(bp.marginals(rules, ev, backend="numba"), bp.marginals(rules, ev, backend="torch")):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- kept_observables
+def _two_call(rules, ev, trees, seed, backend):
+    """What the sweeps computed before the fused kernel: marginals and a sample, two BP calls."""
+    p_true = true_latent_probability(bp.marginals(rules, ev, backend=backend), trees)
+    return ([p.to(torch.float64).mean(dim=1) for p in p_true],
+            kept_fraction(bp.sample_posterior(rules, ev, seed=seed, backend=backend), trees))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kind", EVIDENCE[1:])
+@pytest.mark.parametrize("name", list(TINY))
+def test_kept_observables_equal_brute_force_and_two_call_path(name, kind, backend):
+    """Tiny models: the true-latent probabilities equal the enumerated posterior at the true
+    latents (1e-12), and the fused call equals marginals + sample_posterior: the probabilities to
+    1e-12 (bit for bit on the numba backend) and the kept fractions bit for bit (same uniforms)."""
+    v, m, s, L, nc = TINY[name]
+    rules = rhm.sample_rules(v, m, s, L, n_classes=nc, seed=11)
+    seed = zlib.crc32(f"kept/{name}/{kind}".encode()) % 1000
+    trees = rhm.sample_trees(rules, 40, seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    level = float(torch.rand((), generator=g)) * 0.8 + 0.1
+    ev = noise.forward_evidence(kind, trees[-1], rules.v, level, seed=seed,
+                                schedule=noise.GaussianSchedule(T=100))
+    got = bp.kept_observables(rules, ev, trees, seed=5, backend=backend)
+    ref = posterior_by_enumeration(rules, ev)
+    for level_, (p, post, tr) in enumerate(zip(got.true_probability, ref, trees)):
+        exact = np.take_along_axis(post, tr.numpy()[..., None], -1)[..., 0].mean(1)
+        assert np.abs(p.numpy() - exact).max() < 1e-12, f"level {level_}"
+    p_ref, k_ref = _two_call(rules, ev, trees, 5, backend)
+    for a, b in zip(got.true_probability, p_ref):
+        assert float((a - b).abs().max()) < 1e-12
+        if backend == "numba":
+            assert torch.equal(a, b)
+    assert all(torch.equal(a, b) for a, b in zip(got.kept, k_ref))
+
+
+@pytest.mark.parametrize("process", ["epsilon", "gaussian", "masking"])
+def test_kept_observables_equal_two_call_path_at_paper_size(process):
+    """v=32 m=8 s=2 L=8, 70 data (two blocks and a partial one): fused numba kernel, two-call
+    numba path and the torch two-call reference agree (numba: bit for bit)."""
+    rules = rhm.sample_rules(32, 8, 2, 8, seed=3)
+    trees = rhm.sample_trees(rules, 70, seed=4)
+    ev = noise.forward_evidence(process, trees[-1], 32, 0.7 if process == "epsilon" else 0.2,
+                                seed=6)
+    fused = bp.kept_observables(rules, ev, trees, seed=8)
+    p_ref, k_ref = _two_call(rules, ev, trees, 8, "numba")
+    assert all(torch.equal(a, b) for a, b in zip(fused.true_probability + fused.kept,
+                                                  p_ref + k_ref))
+    torch_ref = bp.kept_observables(rules, ev, trees, seed=8, backend="torch")
+    assert max(float((a - b).abs().max())
+               for a, b in zip(fused.true_probability, torch_ref.true_probability)) < 1e-12
+    assert all(torch.equal(a, b) for a, b in zip(fused.kept, torch_ref.kept))
+    assert [tuple(p.shape) for p in fused.true_probability] == [(70,)] * 9
+
+
+def test_kept_observables_float32_is_close():
+    rules = rhm.sample_rules(32, 8, 2, 6, seed=3)
+    trees = rhm.sample_trees(rules, 64, seed=4)
+    ev = noise.epsilon_evidence(trees[-1], 0.7, 32)
+    f64 = bp.kept_observables(rules, ev, trees, seed=8)
+    f32 = bp.kept_observables(rules, ev, trees, seed=8, dtype=torch.float32)
+    assert all(p.dtype == torch.float64 for p in f32.true_probability)
+    assert max(float((a - b).abs().max())
+               for a, b in zip(f64.true_probability, f32.true_probability)) < 1e-5
+    # the kept fractions of one sample each may differ where a draw sits on a rounding edge
+    assert max(abs(float(a.mean() - b.mean())) for a, b in zip(f64.kept, f32.kept)) < 0.02
+
+
+def test_kept_observables_errors():
+    rules = rhm.sample_rules(4, 2, 2, 3, seed=0)
+    trees = rhm.sample_trees(rules, 3, seed=0)
+    ev = noise.epsilon_evidence(trees[-1], 0.5, 4)
+    with pytest.raises(ValueError, match="levels"):
+        bp.kept_observables(rules, ev, trees[:-1], seed=0)
+    with pytest.raises(ValueError, match="shape"):
+        bp.kept_observables(rules, ev, [t[:2] for t in trees], seed=0)
+    bad = [t.clone() for t in trees]
+    bad[2][0, 0] = 4
+    with pytest.raises(ValueError, match="outside"):
+        bp.kept_observables(rules, ev, bad, seed=0)
+    with pytest.raises(ValueError, match="dtype"):
+        bp.kept_observables(rules, ev, trees, seed=0, dtype=torch.float16)
+    nan = ev.clone()
+    nan[0, 0] = float("nan")
+    for backend in BACKENDS:
+        with pytest.raises(ValueError, match="finite"):
+            bp.kept_observables(rules, nan, trees, seed=0, backend=backend)

@@ -19,13 +19,16 @@ gather-multiply-sum kernels of :mod:`hierphase.bp_kernels`, parallel over blocks
 
 from __future__ import annotations
 
+from typing import NamedTuple, Sequence
+
 import torch
 
 from .rhm import Rules
 from .seeding import derive_seed, torch_generator
 
-__all__ = ["marginals", "class_posterior", "sample_posterior", "upward_messages",
-           "posterior_uniforms", "compile_kernels", "BACKENDS", "BLOCK"]
+__all__ = ["marginals", "class_posterior", "sample_posterior", "kept_observables",
+           "KeptObservables", "upward_messages", "posterior_uniforms", "compile_kernels",
+           "BACKENDS", "BLOCK"]
 
 BACKENDS = ("auto", "numba", "torch")
 
@@ -173,7 +176,7 @@ def class_posterior(rules: Rules, log_evidence: torch.Tensor,
     if _resolve_backend(backend) == "numba":
         tabs, n_par = _packed_tables(rules)
         root, ok = _kernels.nb_root(_ev_numpy(ev), tabs, n_par, rules.s, rules.L,
-                                    max(rules.v, rules.n_classes), BLOCK)
+                                    max(rules.v, rules.n_classes), BLOCK, _workers())
         _raise_if_incompatible(ok, ev)
         return torch.from_numpy(root[:, : rules.n_classes])
     return upward_messages(rules, ev)[0][:, 0]
@@ -192,10 +195,11 @@ def compile_kernels() -> bool:
 
     for s in (2, 3):
         rules = sample_rules(4, 2, s, 2, seed=0)
-        leaves = sample_trees(rules, 3, seed=0)[-1]
-        ev = torch.nn.functional.one_hot(leaves, rules.v).to(torch.float64)
+        trees = sample_trees(rules, 3, seed=0)
+        ev = torch.nn.functional.one_hot(trees[-1], rules.v).to(torch.float64)
         marginals(rules, ev, backend="numba")
         sample_posterior(rules, ev, seed=0, backend="numba")
+        kept_observables(rules, ev, trees, seed=0, backend="numba")
     return True
 
 
@@ -227,6 +231,68 @@ def sample_posterior(rules: Rules, log_evidence: torch.Tensor, seed: int,
     return [x.view(n, reps, x.shape[1]) for x in levels]
 
 
+class KeptObservables(NamedTuple):
+    """Per level l = 0..L, float64 (n,) tensors: ``true_probability[l]``, the mean over the
+    level's nodes of the posterior probability of the true latent; ``kept[l]``, the fraction of
+    the level's latents that one posterior sample keeps."""
+    true_probability: list[torch.Tensor]
+    kept: list[torch.Tensor]
+
+
+def _check_trees(rules: Rules, trees: Sequence[torch.Tensor], n: int) -> list[torch.Tensor]:
+    if len(trees) != rules.L + 1:
+        raise ValueError(f"trees must have L+1 = {rules.L + 1} levels, got {len(trees)}")
+    out = []
+    for level, t in enumerate(trees):
+        t = torch.as_tensor(t).detach().cpu().long()
+        if tuple(t.shape) != (n, rules.s**level):
+            raise ValueError(f"trees[{level}] must have shape (n={n}, {rules.s**level}), "
+                             f"got {tuple(t.shape)}")
+        if t.numel() and (t.min() < 0 or t.max() >= rules.n_symbols(level)):
+            raise ValueError(f"trees[{level}] has values outside [0, {rules.n_symbols(level)})")
+        out.append(t)
+    return out
+
+
+def kept_observables(rules: Rules, log_evidence: torch.Tensor, trees: Sequence[torch.Tensor],
+                     seed: int, dtype: torch.dtype = torch.float64,
+                     backend: str = "auto") -> KeptObservables:
+    """What a forward-backward sweep keeps of each datum, per level: the posterior probability of
+    the true latents and the fraction one posterior sample keeps (:class:`KeptObservables`).
+
+    ``trees``: the data's true latent trees (L+1 tensors (n, s**l), as from
+    :func:`hierphase.rhm.sample_trees`). The numbers are exactly those of :func:`marginals`
+    gathered at the true latents and of :func:`sample_posterior` with the same ``seed``; the
+    numba backend gets them from one upward pass, a downward pass that keeps no marginals and
+    the sample drawn from the same messages (no (n, nodes, v) array is written). The torch
+    backend is the two-call reference. ``dtype=torch.float32`` runs the same algorithm in single
+    precision (messages, marginals and sampling weights; the results are float64 tensors): about
+    twice the throughput, with the accuracy measured in ``benchmarks/bench_bp.py``."""
+    from . import observables
+
+    if dtype not in (torch.float64, torch.float32):
+        raise ValueError(f"dtype must be torch.float64 or torch.float32, got {dtype}")
+    ev = _check_evidence(rules, log_evidence)
+    n = ev.shape[0]
+    truth = _check_trees(rules, trees, n)
+    if _resolve_backend(backend) == "numba":
+        tabs, n_par = _packed_tables(rules)
+        flat_truth = torch.cat(truth, dim=1).contiguous().numpy()
+        p_true, samples, ok = _kernels.nb_kept(_ev_numpy(ev, dtype), tabs, n_par, rules.s, rules.L,
+                                               max(rules.v, rules.n_classes), flat_truth,
+                                               posterior_uniforms(rules, n, seed).numpy(),
+                                               BLOCK, _workers())
+        _raise_if_incompatible(ok, ev)
+        p_levels = _split_levels(rules, torch.from_numpy(p_true))
+        sample_levels = _split_levels(rules, torch.from_numpy(samples))
+    else:
+        p_levels = observables.true_latent_probability(
+            marginals(rules, ev, dtype=dtype, backend=backend), truth)
+        sample_levels = sample_posterior(rules, ev, seed, dtype=dtype, backend=backend)
+    return KeptObservables([p.to(torch.float64).mean(dim=1) for p in p_levels],
+                           observables.kept_fraction(sample_levels, truth))
+
+
 # ----------------------------------------------------------------------------- numba backend
 # The kernels live in :mod:`hierphase.bp_kernels`; here, packing their inputs and outputs.
 def _packed_tables(rules: Rules):
@@ -240,8 +306,15 @@ def _packed_tables(rules: Rules):
     return tabs, n_par
 
 
-def _ev_numpy(ev: torch.Tensor):
-    return ev.detach().to(torch.float64).contiguous().numpy()
+def _workers() -> int:
+    """Parallel workers of the kernels: numba's thread count (``numba.set_num_threads``)."""
+    import numba
+
+    return numba.get_num_threads()
+
+
+def _ev_numpy(ev: torch.Tensor, dtype: torch.dtype = torch.float64):
+    return ev.detach().to(dtype).contiguous().numpy()
 
 
 def _raise_if_incompatible(status, ev: torch.Tensor):
@@ -269,7 +342,8 @@ def _split_levels(rules: Rules, flat: torch.Tensor) -> list[torch.Tensor]:
 def _marginals_numba(rules: Rules, ev: torch.Tensor) -> list[torch.Tensor]:
     tabs, n_par = _packed_tables(rules)
     vmax = max(rules.v, rules.n_classes)
-    flat, status = _kernels.nb_marginals(_ev_numpy(ev), tabs, n_par, rules.s, rules.L, vmax, BLOCK)
+    flat, status = _kernels.nb_marginals(_ev_numpy(ev), tabs, n_par, rules.s, rules.L, vmax, BLOCK,
+                                         _workers())
     _raise_if_incompatible(status, ev)
     flat = torch.from_numpy(flat)
     n, out, start = ev.shape[0], [], 0
@@ -289,6 +363,6 @@ def _sample_numba(rules: Rules, ev: torch.Tensor, uniforms: torch.Tensor,
     block = max(1, min(BLOCK, ev.shape[0]))
     out, ok = _kernels.nb_sample(_ev_numpy(ev), tabs, n_par, rules.s, rules.L,
                                  max(rules.v, rules.n_classes), uniforms.contiguous().numpy(), block,
-                                 n_rep)
+                                 n_rep, _workers())
     _raise_if_incompatible(ok, ev)
     return _split_levels(rules, torch.from_numpy(out))

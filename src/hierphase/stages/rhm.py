@@ -57,7 +57,7 @@ def _point_observables(rules: Rules, trees: Sequence[torch.Tensor], process: str
     latents a posterior sample keeps, at one noise value (batched over data)."""
     import torch
 
-    from hierphase import bp, noise, observables  # torch and numba: only the jobs that run BP load them
+    from hierphase import bp, noise  # torch and numba: only the jobs that run BP load them
 
     n = trees[0].shape[0]
     probs: list[list[torch.Tensor]] = [[] for _ in range(rules.L + 1)]
@@ -67,13 +67,11 @@ def _point_observables(rules: Rules, trees: Sequence[torch.Tensor], process: str
         batch = [t[sl] for t in trees]
         evidence = noise.forward_evidence(process, batch[-1], rules.v, value,
                                           seed=derive_seed(point_seed, b, "noise"), schedule=schedule)
-        marg = bp.marginals(rules, evidence)
-        samples = bp.sample_posterior(rules, evidence, seed=derive_seed(point_seed, b, "posterior"))
-        p_true = observables.true_latent_probability(marg, batch)
-        frac = observables.kept_fraction(samples, batch)
+        obs = bp.kept_observables(rules, evidence, batch,
+                                  seed=derive_seed(point_seed, b, "posterior"))
         for level in range(rules.L + 1):
-            probs[level].append(p_true[level].to(torch.float64).mean(dim=1))
-            kept[level].append(frac[level])
+            probs[level].append(obs.true_probability[level])
+            kept[level].append(obs.kept[level])
     return [torch.cat(p) for p in probs], [torch.cat(k) for k in kept]
 
 
