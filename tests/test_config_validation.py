@@ -273,7 +273,7 @@ def test_empty_overlay_says_why_it_is_refused(verdicts):
 
 def test_memory_error_says_how_much_and_what_fits(verdicts):
     verdict = verdicts["rhm-memory-batch"]
-    assert "max_mem_mb = 64000" in verdict and "batch_size <= 30 fits" in verdict, verdict
+    assert "max_mem_mb = 64000" in verdict and "batch_size <= 78 fits" in verdict, verdict
 
 
 def test_cuda_without_a_gpu_is_refused_only_where_the_jobs_run(verdicts):

@@ -5,10 +5,16 @@ from hierphase.rhm import validate_params
 from hierphase.theory import critical_noise, nu
 
 
+def rhm_sweep_mb_per_datum(exp, L):
+    """Sweep memory per datum of a batch (MiB): the noise and its log-evidence (three float64
+    (d, v) arrays at most, Gaussian) and BP's per-node outputs (16 bytes per node)."""
+    d = exp["s"] ** L
+    return (3 * d * exp["v"] * 8 + 2 * d * 16) / 2**20
+
+
 def rhm_sweep_mem_mb(exp, L):
-    """Sweep memory: ~1 GB of libraries plus BP's messages and marginals (float64, all levels)."""
-    nodes = 2 * exp["s"] ** L
-    return 1000 + int(4 * exp["batch_size"] * nodes * exp["v"] * 8 / 2**20)
+    """Sweep memory: ~1 GB of libraries plus a batch (rhm_sweep_mb_per_datum)."""
+    return 1000 + int(exp["batch_size"] * rhm_sweep_mb_per_datum(exp, L))
 
 
 def check_rhm_config(rhm):
@@ -45,8 +51,7 @@ def check_rhm_config(rhm):
         needs = rhm_sweep_mem_mb(exp, L)
         if needs > config["max_mem_mb"]:
             # linear in batch_size: name it when some batch fits at this depth, else the depth
-            per_datum = 4 * 2 * exp["s"] ** L * exp["v"] * 8 / 2**20
-            fits = int((config["max_mem_mb"] - 1000) // per_datum)
+            fits = int((config["max_mem_mb"] - 1000) // rhm_sweep_mb_per_datum(exp, L))
             check_mem_mb(
                 f"{key}.batch_size" if fits >= 1 else f"{key}.L",
                 needs,
