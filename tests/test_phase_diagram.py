@@ -172,6 +172,10 @@ def test_deeper_keeps_more_needs_disjoint_intervals():
     c = a.assign(kept_sampled=[0.95, 0.3], ci_low=[0.9, 0.25], ci_high=[0.99, 0.35])
     ok, gap = deeper_keeps_more(a, c)
     assert ok and gap == pytest.approx(0.15)
+    # at chance (below the floor) a gain is sampling noise: not counted
+    d = a.assign(kept_sampled=[0.8, 0.6], ci_low=[0.75, 0.55], ci_high=[0.85, 0.65])
+    assert deeper_keeps_more(a, d) == (True, pytest.approx(0.2))
+    assert deeper_keeps_more(a, d, floor=0.5) == (False, 0.0)
 
 
 def test_same_seed_same_bytes(tmp_path):

@@ -20,7 +20,9 @@ Exact BP (:func:`phase_diagram_table`): the class curves of one (v, m, s) at sev
   mean field has a transition, fitted otherwise (NaN with fewer than four depths); NaN where BP
   sees no transition (the form assumes one);
 * ``has_transition_bp``: **the deepest tree keeps the class significantly more often than the
-  shallowest at some noise** (their Wilson intervals on the sampled class kept do not overlap).
+  shallowest at some noise** (their Wilson intervals on the sampled class kept do not overlap),
+  among the noise values where the shallowest keeps it at least halfway between chance and
+  certainty (``(1 + 1/n_classes)/2``; at chance both differ by sampling noise only).
   The reason: information about the class grows with depth only when ``p = 1`` attracts. In mean
   field ``F^L(p_L)`` increases with L for every ``eps < eps*`` (``F(p) > p`` on ``(p*, 1)``) and
   decreases with L at every noise when there is no transition (``F(p) < p`` on ``(1/v, 1)``). The
@@ -94,12 +96,15 @@ def grid_points(grids: Sequence[dict]) -> list[tuple[int, int, int]]:
     return sorted(points)
 
 
-def deeper_keeps_more(shallow: pd.DataFrame, deep: pd.DataFrame) -> tuple[bool, float]:
+def deeper_keeps_more(shallow: pd.DataFrame, deep: pd.DataFrame,
+                      floor: float = 0.0) -> tuple[bool, float]:
     """Whether the class curve ``deep`` (rows of one depth: ``noise``, ``kept_sampled``,
-    ``ci_low``, ``ci_high``) lies significantly above ``shallow`` at some common noise (``deep``'s
-    interval entirely above ``shallow``'s), and the largest such gap in kept (0 if none)."""
+    ``ci_low``, ``ci_high``) lies significantly above ``shallow`` (``deep``'s interval entirely
+    above ``shallow``'s) at some noise where ``shallow`` keeps the class at least ``floor`` of the
+    time, and the largest such gap in kept (0 if none). The floor leaves out the noise where both
+    sit at chance and differ by sampling noise only."""
     both = shallow.merge(deep, on="noise", suffixes=("_a", "_b"))
-    above = both["ci_low_b"] > both["ci_high_a"]
+    above = (both["ci_low_b"] > both["ci_high_a"]) & (both["kept_sampled_a"] >= floor)
     gap = (both["kept_sampled_b"] - both["kept_sampled_a"])[above]
     return bool(above.any()), float(gap.max()) if above.any() else 0.0
 
@@ -117,7 +122,10 @@ def _point_row(curves: pd.DataFrame, v: int, m: int, s: int, n_classes: int) -> 
         errors.append(err)
     shallow = curves[curves["L"] == depths[0]]
     deep = curves[curves["L"] == depths[-1]]
-    transition, gap = deeper_keeps_more(shallow, deep) if len(depths) > 1 else (False, 0.0)
+    # only where the class is kept at least halfway between chance and certainty
+    floor = (1 + 1 / n_classes) / 2
+    transition, gap = (deeper_keeps_more(shallow, deep, floor) if len(depths) > 1
+                       else (False, 0.0))
     # the finite-size form assumes a transition: no extrapolation where BP sees none
     fit = scaling.extrapolate_eps_star(np.array(depths, dtype=float),
                                        np.array(halves) if transition else np.full(len(depths), np.nan),

@@ -569,12 +569,7 @@ rule rhm_phase_sweep:
         "../../envs/rhm.yaml"
     threads: 1
     resources:
-        mem_mb=per_attempt(
-            lambda wc: rhm_sweep_mem_mb(
-                {"s": int(wc.s), "v": int(wc.v), "batch_size": RHM_PHASE["batch_size"]},
-                max(RHM_PHASE_POINTS[rhm_phase_point(wc)]),
-            )
-        ),
+        mem_mb=per_attempt(rhm_phase_mem_mb),
         runtime=per_attempt(60),
     params:
         depths=lambda wc: RHM_PHASE_POINTS[rhm_phase_point(wc)],

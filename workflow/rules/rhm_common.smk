@@ -316,7 +316,9 @@ def check_rhm_phase_diagram(rhm):
         return None, {}
     key = "rhm.phase_diagram"
     if "grids" not in block:
-        raise config_error(f"{key}.grids", "is required when the phase diagram is enabled.")
+        raise config_error(
+            f"{key}.grids", "is required when the phase diagram is enabled."
+        )
     points = {}
     for i, grid in enumerate(block["grids"]):
         gkey = f"{key}.grids.{i}"
@@ -369,7 +371,9 @@ RHM_PHASE_POINTS, _phase_jobs = check_rhm_phase_diagram(RHM)
 RHM_JOBS.update(_phase_jobs)
 RHM_PHASE = RHM.get("phase_diagram")
 RHM_PHASE_DIR = "results/rhm/phase_diagram"
-RHM_PHASE_SWEEP = f"{RHM_PHASE_DIR}/sweep/s{{s}}/v{{v}}/m{{m}}/rules{{rule_seed}}.parquet"
+RHM_PHASE_SWEEP = (
+    f"{RHM_PHASE_DIR}/sweep/s{{s}}/v{{v}}/m{{m}}/rules{{rule_seed}}.parquet"
+)
 RHM_PHASE_KEPT = f"{RHM_PHASE_DIR}/kept.parquet"
 RHM_PHASE_TABLE = f"{RHM_PHASE_DIR}/phase_diagram.parquet"
 RHM_PHASE_FIGURES = "results/rhm/figures/phase_diagram"
@@ -384,6 +388,13 @@ wildcard_constraints:
 def rhm_phase_point(wildcards):
     """(s, v, m) of a phase-diagram job."""
     return int(wildcards.s), int(wildcards.v), int(wildcards.m)
+
+
+def rhm_phase_mem_mb(wildcards):
+    """A phase-diagram sweep's memory: that of a kept sweep at the point's deepest tree."""
+    s, v, m = rhm_phase_point(wildcards)
+    shape = {"s": s, "v": v, "batch_size": RHM_PHASE["batch_size"]}
+    return rhm_sweep_mem_mb(shape, max(RHM_PHASE_POINTS[(s, v, m)]))
 
 
 def rhm_phase_sweeps(wildcards):

@@ -89,7 +89,11 @@ def eps_star_comparison(table: pd.DataFrame):
                     yerr=g.loc[ok, "err"].fillna(0.0), fmt="o", ms=4, color=color,
                     elinewidth=0.8, capsize=1.5, label=rf"s = {s}: extrapolated $L \to \infty$")
     ax.set_xlim(0, 1.02)
-    ax.set_ylim(0, 1.05)
+    # an extrapolation far from the depths measured (nu large) may land above 1: keep it in view
+    top = np.nanmax(np.r_[1.0, t["eps_half_bp"], t["eps_star_bp_extrapolated"] + t["err"].fillna(0)])
+    ax.set_ylim(0, 1.05 * top)
+    if top > 1:
+        ax.axhline(1.0, color="0.8", lw=0.8, ls=":")
     ax.set_xlabel(r"mean field $\varepsilon^*$")
     ax.set_ylabel(r"exact BP $\varepsilon^*$")
     ax.legend(loc="upper left", fontsize=8)
