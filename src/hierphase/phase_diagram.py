@@ -64,15 +64,16 @@ class MeanFieldPoint(NamedTuple):
 
 def mean_field_point(v: int, m: int, s: int) -> MeanFieldPoint:
     """The transition of mean field at (v, m, s): ``p = 1`` stable and an unstable fixed point
-    ``p*`` below it (the lowest fixed point in ``[1/v, 1)`` where ``F' > 1``, ``1/v`` included:
-    then ``eps* = 1``); ``eps* = (1 - p*)/(1 - 1/v)``, ``nu = log s / log F'(p*)``."""
+    ``p*`` below it, the edge of the basin of ``p = 1`` (the highest fixed point in ``[1/v, 1)``
+    where ``F' > 1``, ``1/v`` included: then ``eps* = 1``); ``eps* = (1 - p*)/(1 - 1/v)``,
+    ``nu = log s / log F'(p*)``."""
     validate_params(v, m, s, L=1)
     if not theory.one_is_stable(v, m, s):
         return MeanFieldPoint(False, math.nan, math.nan, math.nan)
     unstable = [p for p in theory.fixed_points(v, m, s)[:-1] if theory.F_prime(p, v, m, s) > 1]
     if not unstable:  # pragma: no cover - F goes from below to above the diagonal: impossible
         return MeanFieldPoint(False, math.nan, math.nan, math.nan)
-    p = float(unstable[0])
+    p = float(unstable[-1])
     slope = float(theory.F_prime(p, v, m, s))
     return MeanFieldPoint(True, p, (1 - p) / (1 - 1 / v), math.log(s) / math.log(slope))
 
