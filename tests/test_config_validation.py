@@ -103,6 +103,28 @@ BAD: list[tuple[str, str, str]] = [
     ("corr-grid", nested("rhm.experiments.main.correlations.processes.epsilon", "[{values: [1.5]}]"),
      "rhm.experiments.main.correlations.processes.epsilon.0"),
     # memory derived from the config, against max_mem_mb (default 64000)
+    # the phase diagram: legal RHMs at every point and depth, enough grid, one set of depths
+    ("phase-m-above-v", nested("rhm.phase_diagram.grids", "[{s: 2, v: [4, 8], m: [6], L: [2, 3]}]"),
+     "rhm.phase_diagram.grids.0.m"),
+    ("phase-v-one", nested("rhm.phase_diagram.grids", "[{s: 2, v: [1], m: all, L: [2, 3]}]"),
+     "rhm.phase_diagram.grids.0.v.0"),
+    ("phase-grids-empty", nested("rhm.phase_diagram.grids", "[]"), "rhm.phase_diagram.grids"),
+    ("phase-one-depth", nested("rhm.phase_diagram.grids", "[{s: 2, v: [4], m: all, L: [4]}]"),
+     "rhm.phase_diagram.grids.0.L"),
+    ("phase-depth-one", nested("rhm.phase_diagram.grids", "[{s: 2, v: [4], m: all, L: [1, 2]}]"),
+     "rhm.phase_diagram.grids.0.L.0"),
+    ("phase-m-word", nested("rhm.phase_diagram.grids", "[{s: 2, v: [4], m: some, L: [2, 3]}]"),
+     "rhm.phase_diagram.grids.0.m"),
+    ("phase-v-empty", nested("rhm.phase_diagram.grids", "[{s: 2, v: [], m: all, L: [2, 3]}]"),
+     "rhm.phase_diagram.grids.0.v"),
+    ("phase-point-twice", nested("rhm.phase_diagram.grids", "[{s: 2, v: [4], m: all, L: [2, 3]}, "
+                                 "{s: 2, v: [4], m: [2], L: [2, 4]}]"),
+     "rhm.phase_diagram.grids.1.L"),
+    ("phase-eps-short", nested("rhm.phase_diagram.eps", "[{values: [0.2, 0.5]}]"),
+     "rhm.phase_diagram.eps"),
+    ("phase-n-classes", nested("rhm.phase_diagram.n_classes", "100"), "rhm.phase_diagram.n_classes"),
+    ("phase-memory", nested("rhm.phase_diagram.grids", "[{s: 2, v: [4096], m: [2], L: [2, 20]}]"),
+     "rhm.phase_diagram.batch_size"),
     ("rhm-memory-batch", nested("rhm.experiments.main.L", "[20]"), "rhm.experiments.main.batch_size"),
     ("rhm-memory-depth", "rhm: {experiments: {main: {v: 4096, m: 8, L: [20]}}}",
      "rhm.experiments.main.L"),
@@ -176,6 +198,7 @@ GOOD_OVERLAYS = {
     "names": "rhm: {experiments: {2-b_C: %s}}\nimages: {data: {name: d-1_x}, model: {name: 0m}}"
              % RHM_EXP,
     "held-out-max": nested("images.n_per_class", "35"),
+    "phase-off": nested("rhm.phase_diagram.enabled", "false"),
 }
 
 DUPLICATE = f"""rhm:

@@ -6,7 +6,8 @@ import pytest
 from scipy import stats
 
 from hierphase.scaling import (EXPONENT_COLUMNS, class_half_point, collapse_quality,
-                               correlation_exponents, fit_nu, fit_power_law, pool_rule_seeds)
+                               correlation_exponents, extrapolate_eps_star, fit_nu, fit_power_law,
+                               half_point_error, level_crossing, pool_rule_seeds)
 
 Z95 = 1.959963984540054
 
@@ -350,3 +351,117 @@ def test_collapse_lengths_with_nan_negative_and_empty_bins():
         collapse_lengths(cor)
     with pytest.raises(ValueError, match="not a noise"):
         collapse_lengths(cor, peak_noise=0.123)
+
+
+# ----------------------------------------------------------------------------- finite-size scaling
+def test_level_crossing_error_is_the_delta_method():
+    x, y = np.array([0.1, 0.2, 0.3]), np.array([0.9, 0.7, 0.3])
+    sigma = np.array([0.01, 0.02, 0.04])
+    found, err = level_crossing(x, y, 0.5, sigma)
+    assert found == pytest.approx(0.25)
+    # x = x1 + h (0.5 - y1) / (y2 - y1): derivatives -h (1 - w) / D and -h w / D, w = 1/2
+    h, D, w = 0.1, -0.4, 0.5
+    assert err == pytest.approx(abs(h / D) * np.hypot((1 - w) * 0.02, w * 0.04))
+    assert np.isnan(level_crossing(x, y, 0.5)[1])  # no sigma, no error
+    assert all(np.isnan(level_crossing(x, y, 0.95, sigma)))
+
+
+def test_half_point_error_matches_monte_carlo():
+    """Redraw a noisy class curve many times: the spread of its half points is the error."""
+    rng = np.random.default_rng(1)
+    noise = np.linspace(0.5, 0.9, 9)
+    true = 1 / (1 + np.exp((noise - 0.72) / 0.05))  # crossing inside a bracket
+    sigma = 0.02 * np.ones_like(noise)
+    eps, err = half_point_error(noise, true, true - Z95 * sigma, true + Z95 * sigma)
+    assert eps == pytest.approx(0.72, abs=2e-3)  # linear interpolation of a sigmoid
+    draws = [class_half_point(noise, true + sigma * rng.standard_normal(noise.size))
+             for _ in range(4000)]
+    assert err == pytest.approx(np.std(draws), rel=0.1)
+    assert all(np.isnan(half_point_error([0.1, 0.2], [0.9, 0.8], [0.8, 0.7], [1.0, 0.9])))
+
+
+def synthetic_half_points(rng, eps_star=0.73, amplitude=-0.4, nu=1.9, s=2, Ls=range(2, 13),
+                          err=0.002):
+    L = np.asarray(list(Ls), dtype=float)
+    sigma = np.full(L.size, err)
+    return L, eps_star + amplitude * (s**L) ** (-1 / nu) + sigma * rng.standard_normal(L.size), sigma
+
+
+def test_extrapolate_eps_star_exact_points():
+    L, y, _ = synthetic_half_points(np.random.default_rng(0), err=0.0)
+    fit = extrapolate_eps_star(L, y, s=2)
+    assert fit.eps_star == pytest.approx(0.73, abs=1e-9) and fit.nu == pytest.approx(1.9, rel=1e-7)
+    assert fit.amplitude == pytest.approx(-0.4, rel=1e-7)
+    assert (fit.L_min, fit.L_max, fit.n_points) == (2, 12, 11)
+    assert fit.eps_star_err < 1e-8 and fit.nu_err < 1e-6  # unweighted: residuals are zero
+
+
+def test_extrapolate_eps_star_recovers_parameters_within_errors():
+    hits_e, hits_nu, errs = 0, 0, []
+    for seed in range(60):
+        L, y, sigma = synthetic_half_points(np.random.default_rng(seed), s=3, Ls=range(2, 10),
+                                            amplitude=-0.3, err=0.001)
+        fit = extrapolate_eps_star(L, y, sigma, s=3)
+        hits_e += abs(fit.eps_star - 0.73) <= 2 * fit.eps_star_err
+        hits_nu += abs(fit.nu - 1.9) <= 2 * fit.nu_err
+        errs.append(fit.eps_star_err)
+    assert hits_e >= 50 and hits_nu >= 50, (hits_e, hits_nu)
+    assert 1e-4 < np.median(errs) < 0.01
+
+
+def test_extrapolate_eps_star_fixed_nu_is_linear_least_squares():
+    rng = np.random.default_rng(3)
+    L, y, sigma = synthetic_half_points(rng, Ls=range(3, 9), err=0.003)
+    fit = extrapolate_eps_star(L, y, sigma, s=2, nu=1.9)
+    X = np.column_stack([np.ones(L.size), 2.0 ** (-L / 1.9)])
+    W = np.diag(sigma**-2)
+    beta = np.linalg.solve(X.T @ W @ X, X.T @ W @ y)
+    chi2_red = float((y - X @ beta) @ W @ (y - X @ beta)) / (L.size - 2)
+    cov = np.linalg.inv(X.T @ W @ X) * max(1.0, chi2_red)
+    assert fit.eps_star == pytest.approx(beta[0], rel=1e-10)
+    assert fit.amplitude == pytest.approx(beta[1], rel=1e-8)
+    assert fit.eps_star_err == pytest.approx(np.sqrt(cov[0, 0]), rel=1e-8)
+    assert fit.nu == 1.9 and np.isnan(fit.nu_err)
+    # two points are enough when nu is held
+    two = extrapolate_eps_star(L[:2], y[:2], sigma[:2], s=2, nu=1.9)
+    assert np.isfinite(two.eps_star) and two.n_points == 2
+
+
+def test_extrapolate_eps_star_too_few_points_is_nan():
+    L, y, sigma = synthetic_half_points(np.random.default_rng(0), Ls=range(2, 5))
+    fit = extrapolate_eps_star(L, y, sigma, s=2)  # three points, three parameters
+    assert np.isnan(fit.eps_star) and np.isnan(fit.nu) and np.isnan(fit.eps_star_err)
+    assert (fit.n_points, fit.L_min, fit.L_max) == (3, 2, 4)
+    y[1] = np.nan
+    assert extrapolate_eps_star(L, y, sigma, s=2, nu=2.0).n_points == 2
+    one = extrapolate_eps_star([5], [0.7], s=2, nu=2.0)
+    assert np.isnan(one.eps_star) and one.nu == 2.0
+    empty = extrapolate_eps_star([], [], s=2)
+    assert empty.n_points == 0 and np.isnan(empty.L_min)
+    with pytest.raises(ValueError, match="s must be"):
+        extrapolate_eps_star(L, y, s=1)
+
+
+def test_mean_field_half_points_extrapolate_to_eps_star():
+    """The mean-field class curves of v=32 m=8 s=2, L = 2..14: their half points (found on the
+    curves themselves) converge to eps* = 0.7312; the 90-10% width shrinks like d^(-1/nu)."""
+    from scipy.optimize import brentq
+
+    from hierphase import theory
+
+    v, m, s = 32, 8, 2
+    Ls = np.arange(2, 15)
+
+    def crossing(L, level):  # normalised class kept (kept - 1/v) / (1 - 1/v) through level
+        return brentq(lambda e: (theory.class_reconstruction(e, v, m, s, L) - 1 / v)
+                      / (1 - 1 / v) - level, 0.0, 1.0, xtol=1e-14)
+
+    half = [brentq(lambda e: theory.class_reconstruction(e, v, m, s, L) - 0.5, 0.0, 1.0,
+                   xtol=1e-14) for L in Ls]
+    fit = extrapolate_eps_star(Ls, half, s=s)
+    assert fit.eps_star == pytest.approx(theory.critical_noise(v, m, s), abs=1e-3)
+    assert theory.critical_noise(v, m, s) == pytest.approx(0.7312, abs=1e-4)
+    assert fit.nu == pytest.approx(theory.nu(v, m, s), abs=0.1)
+    width = np.array([crossing(L, 0.1) - crossing(L, 0.9) for L in Ls])
+    pl = fit_power_law(float(s) ** Ls[Ls >= 6], width[Ls >= 6])
+    assert 1 / pl.exponent == pytest.approx(theory.nu(v, m, s), abs=0.05)

@@ -252,6 +252,41 @@ def test_growing_a_correlation_grid_plans_only_the_new_shard(smoke):
         "rhm_corr_fig_controls", "all"}
 
 
+def test_phase_diagram_table_and_figures(smoke):
+    """The smoke preset's three points: mean field's verdicts and eps* in the table, BP's half
+    point and curves for every depth, both figures."""
+    from hierphase.phase_diagram import mean_field_point
+    from hierphase.tables import PHASE_DIAGRAM_COLUMNS, PHASE_KEPT_COLUMNS
+
+    base = smoke / "results/rhm/phase_diagram"
+    table = pd.read_parquet(base / "phase_diagram.parquet")
+    kept = pd.read_parquet(base / "kept.parquet")
+    assert list(table.columns) == PHASE_DIAGRAM_COLUMNS and list(kept.columns) == PHASE_KEPT_COLUMNS
+    assert list(zip(table["s"], table["v"], table["m"])) == [(2, 4, 2), (2, 4, 3), (3, 3, 3)]
+    assert list(table["has_transition_mf"]) == [True, False, True]
+    for row in table.itertuples():
+        mf = mean_field_point(row.v, row.m, row.s)
+        assert row.eps_star_mf == pytest.approx(mf.eps_star, nan_ok=True)
+        assert row.L == 3 and row.L_values == "2 3" and 0 < row.eps_half_bp < 1
+    assert set(kept["L"]) == {2, 3} and (kept["level"] == 0).all()
+    assert len(kept) == 3 * 2 * 5  # points x depths x eps values
+    for name in ("plane", "eps_star"):
+        for ext in ("png", "pdf"):
+            assert (smoke / f"results/rhm/figures/phase_diagram/{name}.{ext}").stat().st_size > 5000
+
+
+def test_adding_a_phase_point_plans_only_its_job(smoke):
+    grids = yaml.safe_load((smoke / SMOKE).read_text())["rhm"]["phase_diagram"]["grids"]
+    grids[0]["m"] = grids[0]["m"] + [4]
+    files = _prepare(smoke, {"rhm": {"phase_diagram": {"grids": grids}}})
+    jobs = planned_jobs(run_snakemake(smoke, "-n", configfile=files).stdout)
+    assert [w for rule, w in jobs if rule == "rhm_phase_sweep"] == [
+        {"s": "2", "v": "4", "m": "4", "rule_seed": "0"}]
+    assert {rule for rule, _ in jobs} == {"rhm_phase_sweep", "rhm_phase_aggregate",
+                                          "rhm_phase_table", "rhm_fig_phase_plane",
+                                          "rhm_fig_phase_eps_star", "all"}
+
+
 def test_defaults_fill_a_minimal_experiment(workflow_copy):
     minimal = {"v": 4, "m": 2, "L": [2], "processes": {"masking": [{"values": [0.5]}]}}
     files = _prepare(workflow_copy, {"rhm": {"experiments": {"tiny": minimal}}})

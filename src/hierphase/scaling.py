@@ -63,6 +63,12 @@ plain when not. Smaller is better; it is what one minimises over the exponents. 
 between points far apart (the tree's distances double from one to the next) adds an error of
 its own where the master curve bends, so there S stays above 1 even for the true exponents:
 compare S between exponents, do not read it as a chi-square.
+
+Finite-size scaling of a transition point, :func:`extrapolate_eps_star`. A curve measured at
+depth ``L`` passes through a level at ``eps_half(L)`` (:func:`level_crossing`, its error from
+the curve's interval through the local slope, :func:`half_point_error`); near a transition
+``eps_half(L) = eps* + A d**(-1/nu)`` with ``d = s**L`` leaves, fitted with ``nu`` free (four
+points or more) or held at a given value (two or more).
 """
 
 from __future__ import annotations
@@ -89,6 +95,10 @@ __all__ = [
     "nu_fits",
     "pool_rule_seeds",
     "class_half_point",
+    "level_crossing",
+    "half_point_error",
+    "EpsStarFit",
+    "extrapolate_eps_star",
     "leaves",
     "correlation_exponents",
 ]
@@ -573,19 +583,141 @@ def pool_rule_seeds(df: pd.DataFrame, keys: Sequence[str], values: Sequence[str]
     return out
 
 
+def level_crossing(x, y, level: float, sigma=None) -> tuple[float, float]:
+    """Where the curve ``y(x)`` first passes through ``level`` (in increasing ``x``), linearly
+    interpolated between the two grid points that bracket it, and the standard error of that
+    ``x`` from the standard errors ``sigma`` of ``y`` (independent between points) through the
+    local slope: with ``h`` the bracket's width, ``D = y[i+1] - y[i]`` and
+    ``w = (level - y[i]) / D`` the crossing's place in it,
+    ``err**2 = (h / D)**2 ((1 - w)**2 sigma[i]**2 + w**2 sigma[i+1]**2)`` (the delta method).
+    ``(NaN, NaN)`` when it never crosses; the error is NaN without ``sigma``."""
+    x = _vector(x, "x")
+    y = _vector(y, "y", len(x))
+    sig = np.full(len(x), np.nan) if sigma is None else _vector(sigma, "sigma", len(x))
+    ok = np.isfinite(x) & np.isfinite(y)
+    order = np.argsort(x[ok], kind="mergesort")
+    x, y, sig = x[ok][order], y[ok][order], sig[ok][order]
+    for i in range(len(x) - 1):
+        if (y[i] - level) * (y[i + 1] - level) <= 0 and y[i] != y[i + 1]:
+            h, step = x[i + 1] - x[i], y[i + 1] - y[i]
+            w = (level - y[i]) / step
+            err = abs(h / step) * np.sqrt((1 - w) ** 2 * sig[i] ** 2 + w**2 * sig[i + 1] ** 2)
+            return float(x[i] + w * h), float(err)
+    return np.nan, np.nan
+
+
 def class_half_point(noise, class_kept) -> float:
     """Noise where the class kept first falls through 1/2, linearly interpolated between the
     grid points that bracket it; NaN when it never crosses (or no class)."""
-    x = _vector(noise, "noise")
-    y = _vector(class_kept, "class_kept", len(x))
-    ok = np.isfinite(x) & np.isfinite(y)
-    x, y = x[ok], y[ok]
-    order = np.argsort(x)
-    x, y = x[order], y[order]
-    for i in range(len(x) - 1):
-        if (y[i] - 0.5) * (y[i + 1] - 0.5) <= 0 and y[i] != y[i + 1]:
-            return float(x[i] + (0.5 - y[i]) * (x[i + 1] - x[i]) / (y[i + 1] - y[i]))
-    return np.nan
+    return level_crossing(noise, class_kept, 0.5)[0]
+
+
+def half_point_error(noise, class_kept, ci_low, ci_high, *,
+                     confidence: float = 0.95) -> tuple[float, float]:
+    """``(eps_half, err)``: :func:`class_half_point` and its standard error from the kept
+    curve's interval ``[ci_low, ci_high]`` at ``confidence`` (standard error of each point the
+    interval's width over ``2 z``), propagated through the local slope of the bracket
+    (:func:`level_crossing`). ``(NaN, NaN)`` when the curve never falls through 1/2."""
+    z = _z(confidence)
+    y = _vector(class_kept, "class_kept")
+    sigma = (_vector(ci_high, "ci_high", len(y)) - _vector(ci_low, "ci_low", len(y))) / (2 * z)
+    return level_crossing(noise, y, 0.5, sigma)
+
+
+class EpsStarFit(NamedTuple):
+    """``eps_half(L) = eps_star + amplitude * (s**L) ** (-1 / nu)`` fitted over ``L_min..L_max``
+    (:func:`extrapolate_eps_star`)."""
+
+    eps_star: float
+    eps_star_err: float
+    nu: float
+    nu_err: float  # NaN when nu was held at a given value
+    amplitude: float
+    L_min: float  # smallest L fitted (NaN when no point)
+    L_max: float
+    n_points: int
+
+
+def _profile_rate(L, y, sigma, log_s):
+    """The decay rate ``k = 1/nu`` on a log grid that minimises the chi-square of the linear fit
+    in (eps_star, amplitude) at fixed ``k``: a starting point for the nonlinear fit."""
+    best, best_chi2 = np.nan, np.inf
+    for k in np.geomspace(0.02, 5.0, 240):
+        X = np.column_stack([np.ones(len(L)), np.exp(-k * log_s * L)])
+        line = _wls(X, y, sigma)
+        w = 1.0 if sigma is None else 1.0 / sigma**2
+        chi2 = float(np.sum(w * (y - X @ line.beta) ** 2))
+        if chi2 < best_chi2:
+            best, best_chi2 = k, chi2
+    return best
+
+
+def extrapolate_eps_star(L, eps_half, eps_half_err=None, *, s: int,
+                         nu: float | None = None) -> EpsStarFit:
+    """Fit ``eps_half(L) = eps_star + amplitude * d**(-1/nu)``, ``d = s**L`` the number of
+    leaves: the finite-size form of a transition point (mean field: the half point of the class
+    curve approaches ``eps*`` like ``F'(p*)**-L = d**(-1/nu)``).
+
+    ``nu`` None: ``eps_star``, ``amplitude`` and ``nu`` fitted together by nonlinear least
+    squares (:func:`scipy.optimize.curve_fit`, in the rate ``1/nu > 0``, started from a profile
+    over a grid of rates), which needs four points or more (one more than parameters);
+    ``nu`` given: held there, ``eps_star`` and ``amplitude`` by linear least squares, two points
+    or more (``nu_err`` NaN: not fitted). Weighted by ``eps_half_err`` (standard errors) when
+    every used point has a positive finite one, the covariance then scaled by the reduced
+    chi-square when above 1 (as :func:`fit_power_law`); unweighted otherwise, errors from the
+    residual scatter (NaN with no degree of freedom left). Non-finite points are left out.
+    Too few points or a failed fit: NaN values (``n_points`` and the L range still say what
+    was there), never an exception.
+    """
+    if not (isinstance(s, (int, np.integer)) and s >= 2):
+        raise ValueError(f"s must be an integer >= 2, got {s!r}")
+    if nu is not None and not (np.isfinite(nu) and nu > 0):
+        raise ValueError(f"nu must be positive and finite or None, got {nu!r}")
+    L = _vector(L, "L")
+    y = _vector(eps_half, "eps_half", len(L))
+    err = None if eps_half_err is None else _vector(eps_half_err, "eps_half_err", len(L))
+    ok = np.isfinite(L) & np.isfinite(y)
+    L, y = L[ok], y[ok]
+    err = None if err is None else err[ok]
+    n = int(ok.sum())
+    sigma = err if err is not None and n and np.isfinite(err).all() and (err > 0).all() else None
+    L_min, L_max = (float(L.min()), float(L.max())) if n else (np.nan, np.nan)
+    nan = EpsStarFit(np.nan, np.nan, np.nan if nu is None else float(nu), np.nan, np.nan,
+                     L_min, L_max, n)
+    log_s = float(np.log(s))
+    if nu is not None:
+        if n < 2 or np.unique(L).size < 2:
+            return nan
+        line = _wls(np.column_stack([np.ones(n), np.exp(-log_s * L / nu)]), y, sigma)
+        e_err = float(np.sqrt(line.cov[0, 0])) if np.isfinite(line.cov[0, 0]) else np.nan
+        return EpsStarFit(float(line.beta[0]), e_err, float(nu), np.nan, float(line.beta[1]),
+                          L_min, L_max, n)
+    if n < 4 or np.unique(L).size < 4:
+        return nan
+    from scipy.optimize import curve_fit
+
+    def model(L, e, A, k):
+        return e + A * np.exp(-k * log_s * L)
+
+    k0 = _profile_rate(L, y, sigma, log_s)
+    X = np.column_stack([np.ones(n), np.exp(-k0 * log_s * L)])
+    e0, A0 = _wls(X, y, sigma).beta
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            beta, cov = curve_fit(model, L, y, p0=[e0, A0, k0], sigma=sigma,
+                                  absolute_sigma=sigma is not None,
+                                  bounds=([-np.inf, -np.inf, 1e-6], [np.inf, np.inf, np.inf]))
+    except (RuntimeError, ValueError):
+        return nan
+    resid = (y - model(L, *beta)) / (1.0 if sigma is None else sigma)
+    if sigma is not None and n > 3:  # never shrink below the error bars
+        cov = cov * max(1.0, float(resid @ resid) / (n - 3))
+    if not np.isfinite(cov).all():
+        cov = np.full((3, 3), np.nan)
+    e, A, k = (float(b) for b in beta)
+    return EpsStarFit(e, float(np.sqrt(cov[0, 0])), 1.0 / k, float(np.sqrt(cov[2, 2])) / k**2,
+                      A, L_min, L_max, n)
 
 
 EXPONENT_COLUMNS = [

@@ -2,7 +2,8 @@
 
 The sweep shards and the aggregated kept table use ``KEPT_COLUMNS``; the learned branch's kept
 tables (learned models and their exact-BP reference) add three columns, ``LEARNED_KEPT_COLUMNS``; the mean-field tables use ``THEORY_COLUMNS``; the change-correlation tables (exact BP, mean field and the
-non-hierarchical controls) use ``CORRELATIONS_TABLE_COLUMNS`` and ``SUSCEPTIBILITY_TABLE_COLUMNS``.
+non-hierarchical controls) use ``CORRELATIONS_TABLE_COLUMNS`` and ``SUSCEPTIBILITY_TABLE_COLUMNS``; the
+phase diagram's sweeps ``PHASE_KEPT_COLUMNS`` and its table ``PHASE_DIAGRAM_COLUMNS``.
 Jobs that only read or pool these tables import this module and pandas, not torch.
 """
 
@@ -35,3 +36,17 @@ CORRELATIONS_TABLE_COLUMNS = CORRELATION_KEYS + CORRELATION_COLUMNS
 #: whose class is the true one (mean over x0; NaN where the data have no class).
 SUSCEPTIBILITY_TABLE_COLUMNS = (CORRELATION_KEYS + SUSCEPTIBILITY_COLUMNS[:-2] + ["class_kept"]
                                 + SUSCEPTIBILITY_COLUMNS[-2:])
+
+#: The phase-diagram sweeps (class rows of exact-BP kept sweeps over a grid of RHMs): the RHM's
+#: ``s``, ``v``, ``m`` and ``n_classes``, then the kept columns.
+PHASE_KEPT_COLUMNS = ["s", "v", "m", "n_classes"] + KEPT_COLUMNS
+
+#: One row per (v, m, s) of the phase diagram: mean field's eps* (NaN without a transition) and
+#: exact BP's class half point at the largest depth ``L``, its extrapolation to deep trees with its
+#: standard error ``err``, whether each sees a transition; then mean field's p*, nu and boundary
+#: m_c(v), BP's half point error, fitted nu, the largest significant gain in class kept from the
+#: shallowest to the deepest tree, the depths and the half point at each (space-separated).
+PHASE_DIAGRAM_COLUMNS = ["v", "m", "s", "n_classes", "eps_star_mf", "eps_half_bp", "L",
+                         "eps_star_bp_extrapolated", "err", "has_transition_mf",
+                         "has_transition_bp", "p_star_mf", "nu_mf", "eps_half_bp_err", "nu_bp",
+                         "nu_bp_err", "depth_gain", "m_c_mf", "L_values", "eps_half_by_L"]

@@ -31,6 +31,10 @@ localrules:
     rhm_corr_fig_xi_scaling,
     rhm_corr_fig_collapse,
     rhm_corr_fig_controls,
+    rhm_phase_aggregate,
+    rhm_phase_table,
+    rhm_fig_phase_plane,
+    rhm_fig_phase_eps_star,
 
 
 rule rhm_rules:
@@ -546,3 +550,119 @@ rule rhm_corr_fig_controls:
         eps_star={name: c[0] for name, c in RHM_CORR_CRITICAL.items()},
     script:
         "../scripts/rhm_corr_fig_controls.py"
+
+
+# ----------------------------------------------------------------------------- phase diagram
+# One sweep job per (s, v, m) and rule draw (rules, data and the class curves at every depth of its
+# grid), the sweeps in one table, the phase-diagram table, two figures.
+
+
+rule rhm_phase_sweep:
+    output:
+        table=RHM_PHASE_SWEEP,
+        meta=sidecar(RHM_PHASE_SWEEP),
+    log:
+        "logs/rhm/phase_diagram/sweep/s{s}/v{v}/m{m}/rules{rule_seed}.log",
+    benchmark:
+        "logs/benchmarks/rhm/phase_diagram/sweep/s{s}/v{v}/m{m}/rules{rule_seed}.tsv"
+    conda:
+        "../../envs/rhm.yaml"
+    threads: 1
+    resources:
+        mem_mb=per_attempt(rhm_phase_mem_mb),
+        runtime=per_attempt(60),
+    params:
+        depths=lambda wc: RHM_PHASE_POINTS[rhm_phase_point(wc)],
+        values=rhm_block_values_all(RHM_PHASE["eps"]) if RHM_PHASE_POINTS else [],
+        n_samples=RHM_PHASE["n_samples"] if RHM_PHASE_POINTS else None,
+        batch_size=RHM_PHASE["batch_size"] if RHM_PHASE_POINTS else None,
+        n_classes=RHM_PHASE["n_classes"] if RHM_PHASE_POINTS else None,
+        seed=lambda wc: job_seed(
+            "rhm", "phase-diagram", *rhm_phase_point(wc), int(wc.rule_seed)
+        ),
+    script:
+        "../scripts/rhm_phase_sweep.py"
+
+
+rule rhm_phase_aggregate:
+    input:
+        sweeps=rhm_phase_sweeps,
+    output:
+        table=RHM_PHASE_KEPT,
+        meta=sidecar(RHM_PHASE_KEPT),
+        csv=RHM_PHASE_KEPT.replace(".parquet", ".csv"),
+    log:
+        "logs/rhm/phase_diagram/aggregate.log",
+    conda:
+        "../../envs/rhm.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/rhm_phase_aggregate.py"
+
+
+rule rhm_phase_table:
+    input:
+        kept=rules.rhm_phase_aggregate.output.table,
+    output:
+        table=RHM_PHASE_TABLE,
+        meta=sidecar(RHM_PHASE_TABLE),
+        csv=RHM_PHASE_TABLE.replace(".parquet", ".csv"),
+    log:
+        "logs/rhm/phase_diagram/table.log",
+    conda:
+        "../../envs/rhm.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/rhm_phase_table.py"
+
+
+rule rhm_fig_phase_plane:
+    input:
+        table=rules.rhm_phase_table.output.table,
+    output:
+        png=report(
+            f"{RHM_PHASE_FIGURES}/plane.png",
+            caption="../report/rhm/phase_plane.rst",
+            category="RHM, exact BP",
+            subcategory="phase diagram",
+        ),
+        pdf=f"{RHM_PHASE_FIGURES}/plane.pdf",
+    log:
+        "logs/rhm/figures/phase_diagram/plane.log",
+    conda:
+        "../../envs/rhm.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/rhm_fig_phase_plane.py"
+
+
+rule rhm_fig_phase_eps_star:
+    input:
+        table=rules.rhm_phase_table.output.table,
+    output:
+        png=report(
+            f"{RHM_PHASE_FIGURES}/eps_star.png",
+            caption="../report/rhm/phase_eps_star.rst",
+            category="RHM, exact BP",
+            subcategory="phase diagram",
+        ),
+        pdf=f"{RHM_PHASE_FIGURES}/eps_star.pdf",
+    log:
+        "logs/rhm/figures/phase_diagram/eps_star.log",
+    conda:
+        "../../envs/rhm.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/rhm_fig_phase_eps_star.py"

@@ -294,7 +294,7 @@ def rhm_targets():
             for f in rhm_corr_figures()
             for ext in ("png", "pdf")
         ]
-    return targets
+    return targets + rhm_phase_targets()
 
 
 def rhm_corr_figures():
@@ -308,3 +308,115 @@ def rhm_corr_figures():
         if "epsilon" in processes and RHM_CORR_CRITICAL[name][0] is not None:
             figures += [f"{name}/xi_scaling", f"{name}/collapse"]
     return figures
+
+
+# ----------------------------------------------------------------------------- phase diagram
+def check_rhm_phase_diagram(rhm):
+    """The phase-diagram block (absent or switched off: none): every (v, m, s) of every grid legal
+    at every depth (the package's ``validate_params``, the key named with its grid's index), a
+    point listed twice only with the same depths, eps values enough, memory; returns its points
+    {(s, v, m): depths} and the jobs it plans, or (None, {})."""
+    block = rhm.get("phase_diagram")
+    if block is None or not block["enabled"]:
+        return None, {}
+    key = "rhm.phase_diagram"
+    if "grids" not in block:
+        raise config_error(
+            f"{key}.grids", "is required when the phase diagram is enabled."
+        )
+    points = {}
+    for i, grid in enumerate(block["grids"]):
+        gkey = f"{key}.grids.{i}"
+        ms = grid["m"]
+        for v in grid["v"]:
+            for m in range(1, v ** (grid["s"] - 1) + 1) if ms == "all" else ms:
+                for L in grid["L"]:
+                    try:
+                        validate_params(v, m, grid["s"], L, block["n_classes"])
+                    except ValueError as e:
+                        name = rhm_param_named(e)
+                        where = f"{key if name == 'n_classes' else gkey}.{name}"
+                        raise config_error(where, f"at v = {v}, m = {m}: {e}") from None
+                point = (grid["s"], v, m)
+                depths = sorted(grid["L"])
+                if points.setdefault(point, depths) != depths:
+                    raise config_error(
+                        f"{gkey}.L",
+                        f"the point s = {point[0]}, v = {v}, m = {m} is in another grid with "
+                        f"depths {points[point]}; one point has one set of depths.",
+                    )
+    if len(rhm_block_values_all(block["eps"])) < 3:
+        raise config_error(
+            f"{key}.eps",
+            "needs at least 3 distinct noise values (a class curve and its half point).",
+        )
+    widest = max(points, key=lambda p: p[1] * p[0] ** max(points[p]))
+    s, v, _ = widest
+    L = max(points[widest])
+    shape = {"s": s, "v": v, "batch_size": block["batch_size"]}
+    check_mem_mb(
+        f"{key}.batch_size",
+        rhm_sweep_mem_mb(shape, L),
+        f"a phase-diagram sweep at s = {s}, v = {v}, L = {L} (batch_size = {block['batch_size']})",
+    )
+    check_mem_mb(
+        f"{key}.n_samples",
+        1000 + block["n_samples"] * 2 * s**L * 8 // 2**20,
+        f"the clean data at s = {s}, L = {L} (n_samples trees of int64 symbols)",
+    )
+    return points, {f"{key}.grids": len(points) * len(block["rule_seeds"]) + 4}
+
+
+def rhm_block_values_all(blocks):
+    """The noise values of a list of grid blocks together, sorted, unique."""
+    return sorted({x for block in blocks for x in rhm_block_values(block)})
+
+
+RHM_PHASE_POINTS, _phase_jobs = check_rhm_phase_diagram(RHM)
+RHM_JOBS.update(_phase_jobs)
+RHM_PHASE = RHM.get("phase_diagram")
+RHM_PHASE_DIR = "results/rhm/phase_diagram"
+RHM_PHASE_SWEEP = (
+    f"{RHM_PHASE_DIR}/sweep/s{{s}}/v{{v}}/m{{m}}/rules{{rule_seed}}.parquet"
+)
+RHM_PHASE_KEPT = f"{RHM_PHASE_DIR}/kept.parquet"
+RHM_PHASE_TABLE = f"{RHM_PHASE_DIR}/phase_diagram.parquet"
+RHM_PHASE_FIGURES = "results/rhm/figures/phase_diagram"
+
+
+wildcard_constraints:
+    s=r"\d+",
+    v=r"\d+",
+    m=r"\d+",
+
+
+def rhm_phase_point(wildcards):
+    """(s, v, m) of a phase-diagram job."""
+    return int(wildcards.s), int(wildcards.v), int(wildcards.m)
+
+
+def rhm_phase_mem_mb(wildcards):
+    """A phase-diagram sweep's memory: that of a kept sweep at the point's deepest tree."""
+    s, v, m = rhm_phase_point(wildcards)
+    shape = {"s": s, "v": v, "batch_size": RHM_PHASE["batch_size"]}
+    return rhm_sweep_mem_mb(shape, max(RHM_PHASE_POINTS[(s, v, m)]))
+
+
+def rhm_phase_sweeps(wildcards):
+    """Every phase-diagram sweep: point x rule draw."""
+    return [
+        RHM_PHASE_SWEEP.format(s=s, v=v, m=m, rule_seed=r)
+        for (s, v, m) in RHM_PHASE_POINTS
+        for r in RHM_PHASE["rule_seeds"]
+    ]
+
+
+def rhm_phase_targets():
+    """The phase-diagram table and its figures, when it is enabled."""
+    if RHM_PHASE_POINTS is None:
+        return []
+    return [RHM_PHASE_TABLE, RHM_PHASE_KEPT] + [
+        f"{RHM_PHASE_FIGURES}/{f}.{ext}"
+        for f in ("plane", "eps_star")
+        for ext in ("png", "pdf")
+    ]

@@ -15,10 +15,11 @@ import numpy as np
 import pandas as pd
 
 from hierphase import theory
+from hierphase.params import validate_params
 from hierphase.seeding import derive_seed
 from hierphase.stats import wilson_interval
 from hierphase.tables import (CORRELATION_KEYS, CORRELATIONS_TABLE_COLUMNS, KEPT_COLUMNS,
-                              SUSCEPTIBILITY_TABLE_COLUMNS, THEORY_COLUMNS)
+                              PHASE_KEPT_COLUMNS, SUSCEPTIBILITY_TABLE_COLUMNS, THEORY_COLUMNS)
 
 if TYPE_CHECKING:
     import torch
@@ -39,6 +40,8 @@ __all__ = [
     "correlation_exponents",
     "gaussian_field_shard",
     "flat_mixture_shard",
+    "phase_point_sweep",
+    "aggregate_phase_sweeps",
 ]
 
 log = logging.getLogger(__name__)
@@ -162,6 +165,41 @@ def theory_summary_table(v: int, m: int, s: int) -> pd.DataFrame:
         "slope_at_p_star": np.nan if slope is None else float(slope),
         "nu": np.nan if nu is None else float(nu),
     }])
+
+
+# ----------------------------------------------------------------------------- phase diagram
+def phase_point_sweep(v: int, m: int, s: int, depths: Sequence[int], values: Sequence[float],
+                      seed: int, n_samples: int, batch_size: int, n_classes: int | None = None, *,
+                      rule_seed: int = 0, experiment: str = "phase_diagram") -> pd.DataFrame:
+    """Class curves of one RHM of the phase diagram under the epsilon-process, exact BP.
+
+    For each depth L of ``depths``: rules (:func:`hierphase.rhm.sample_rules`), ``n_samples``
+    clean data (:func:`hierphase.rhm.sample_trees`) and a kept sweep over the eps ``values``
+    (:func:`sweep_shard`), with seeds derived from ``seed``, the stage and L only. Returns the class
+    rows (level 0), :data:`~hierphase.tables.PHASE_KEPT_COLUMNS`."""
+    from hierphase import rhm
+
+    n_classes = validate_params(v, m, s, 1, n_classes)
+    frames = []
+    for L in sorted(int(L) for L in depths):
+        rules = rhm.sample_rules(v, m, s, L, n_classes=n_classes,
+                                 seed=derive_seed(seed, "rules", L))
+        trees = rhm.sample_trees(rules, n_samples, seed=derive_seed(seed, "data", L))
+        kept = sweep_shard(rules, trees, "epsilon", values, derive_seed(seed, "sweep", L),
+                           batch_size, experiment=experiment, rule_seed=rule_seed)
+        frames.append(kept[kept["level"] == 0])
+        log.info("v=%d m=%d s=%d L=%d: class kept %s", v, m, s, L,
+                 " ".join(f"{k:.3f}" for k in frames[-1]["kept_sampled"]))
+    out = pd.concat(frames, ignore_index=True).assign(s=s, v=v, m=m, n_classes=n_classes)
+    return out[PHASE_KEPT_COLUMNS]
+
+
+def aggregate_phase_sweeps(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """The phase-diagram sweeps of every point in one table, sorted by point, then as
+    :func:`aggregate_kept` (a row measured twice appears once)."""
+    keys = ["s", "v", "m", "n_classes"] + _KEYS
+    df = pd.concat(list(frames), ignore_index=True).drop_duplicates(subset=keys, keep="first")
+    return df.sort_values(keys, kind="mergesort").reset_index(drop=True)[PHASE_KEPT_COLUMNS]
 
 
 # ----------------------------------------------------------------------------- change correlations
