@@ -102,6 +102,22 @@ BAD: list[tuple[str, str, str]] = [
      "rhm.experiments.main.correlations.processes.gauss"),
     ("corr-grid", nested("rhm.experiments.main.correlations.processes.epsilon", "[{values: [1.5]}]"),
      "rhm.experiments.main.correlations.processes.epsilon.0"),
+    # finite-size scaling: experiments that exist, processes they sweep, three depths to fit
+    ("fss-typo", nested("rhm.finite_size_scaling.Lmin", "3"), "rhm.finite_size_scaling.Lmin"),
+    ("fss-experiment", nested("rhm.finite_size_scaling.experiments", "[mian]"),
+     "rhm.finite_size_scaling.experiments"),
+    ("fss-process-name", nested("rhm.finite_size_scaling.processes", "[maskin]"),
+     "rhm.finite_size_scaling.processes.0"),
+    ("fss-process-not-swept", nested("rhm.finite_size_scaling.experiments", "[no_transition]"),
+     "rhm.finite_size_scaling.processes"),
+    ("fss-L-min-too-large", nested("rhm.finite_size_scaling.L_min", "9"),
+     "rhm.finite_size_scaling.L_min"),
+    ("fss-two-depths", nested("rhm.finite_size_scaling.L_min", "7"), "rhm.finite_size_scaling.L_min"),
+    ("fss-L-max-two-depths", "rhm: {finite_size_scaling: {L_min: 3, L_max: 4}}",
+     "rhm.finite_size_scaling.L_max"),
+    ("fss-L-max-below-L-min", "rhm: {finite_size_scaling: {L_min: 5, L_max: 4}}",
+     "rhm.finite_size_scaling.L_max"),
+    ("fss-L-min-zero", nested("rhm.finite_size_scaling.L_min", "0"), "rhm.finite_size_scaling.L_min"),
     # memory derived from the config, against max_mem_mb (default 64000)
     ("rhm-memory-batch", nested("rhm.experiments.main.L", "[20]"), "rhm.experiments.main.batch_size"),
     ("rhm-memory-depth", "rhm: {experiments: {main: {v: 4096, m: 8, L: [20]}}}",
@@ -176,6 +192,8 @@ GOOD_OVERLAYS = {
     "names": "rhm: {experiments: {2-b_C: %s}}\nimages: {data: {name: d-1_x}, model: {name: 0m}}"
              % RHM_EXP,
     "held-out-max": nested("images.n_per_class", "35"),
+    "fss-off": nested("rhm.finite_size_scaling.experiments", "[]"),
+    "fss-three-depths": "rhm: {finite_size_scaling: {L_min: 6, L_max: null}}",
 }
 
 DUPLICATE = f"""rhm:
