@@ -250,6 +250,8 @@ def test_adding_one_depth_plans_only_its_jobs(smoke):
         "rhm_rules": 1, "rhm_data": 1, "rhm_sweep": n_shards, "rhm_theory": 1,
         "rhm_aggregate": 1, "rhm_fig_class_vs_eps": 1, "rhm_fig_levels_vs_eps": 1,
         "rhm_fig_time": 2, "rhm_fig_cobweb": 1, "all": 1,
+        # the finite-size scaling reads the kept table
+        "rhm_scaling": 1, "rhm_fig_scaling_collapse": 1, "rhm_fig_scaling_extrapolation": 1,
     }, out[-4000:]
     # the cobweb reruns because its number of steps is the deepest L; the theory summary does not
     assert "rhm_theory_summary" not in counts
@@ -263,7 +265,9 @@ def test_growing_a_grid_plans_only_the_new_shard(smoke):
     sweeps = sorted((w["L"], w["process"], w["shard"]) for rule, w in jobs if rule == "rhm_sweep")
     assert sweeps == [(str(L), "epsilon", str(len(blocks) - 1)) for L in sorted(exp["L"])]
     assert {rule for rule, _ in jobs} == {"rhm_sweep", "rhm_aggregate", "rhm_fig_class_vs_eps",
-                                          "rhm_fig_levels_vs_eps", "rhm_fig_time", "all"}
+                                          "rhm_fig_levels_vs_eps", "rhm_fig_time", "rhm_scaling",
+                                          "rhm_fig_scaling_collapse",
+                                          "rhm_fig_scaling_extrapolation", "all"}
 
 
 def test_growing_a_correlation_grid_plans_only_the_new_shard(smoke):

@@ -329,7 +329,11 @@ def rhm_scaling_targets():
     for name in RHM_SCALING_SPEC["experiments"]:
         base = RHM_SCALING.format(experiment=name)
         figures = RHM_FIGURES.format(experiment=name)
-        targets += [f"{base}/{t}.{ext}" for t in ("scaling", "points") for ext in ("parquet", "csv")]
+        targets += [
+            f"{base}/{t}.{ext}"
+            for t in ("scaling", "points")
+            for ext in ("parquet", "csv")
+        ]
         targets += [
             f"{figures}/scaling_{f}.{ext}"
             for f in ("collapse", "extrapolation")
