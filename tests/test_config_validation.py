@@ -102,6 +102,22 @@ BAD: list[tuple[str, str, str]] = [
      "rhm.experiments.main.correlations.processes.gauss"),
     ("corr-grid", nested("rhm.experiments.main.correlations.processes.epsilon", "[{values: [1.5]}]"),
      "rhm.experiments.main.correlations.processes.epsilon.0"),
+    # finite-size scaling: experiments that exist, processes they sweep, three depths to fit
+    ("fss-typo", nested("rhm.finite_size_scaling.Lmin", "3"), "rhm.finite_size_scaling.Lmin"),
+    ("fss-experiment", nested("rhm.finite_size_scaling.experiments", "[mian]"),
+     "rhm.finite_size_scaling.experiments"),
+    ("fss-process-name", nested("rhm.finite_size_scaling.processes", "[maskin]"),
+     "rhm.finite_size_scaling.processes.0"),
+    ("fss-process-not-swept", nested("rhm.finite_size_scaling.experiments", "[no_transition]"),
+     "rhm.finite_size_scaling.processes"),
+    ("fss-L-min-too-large", nested("rhm.finite_size_scaling.L_min", "9"),
+     "rhm.finite_size_scaling.L_min"),
+    ("fss-two-depths", nested("rhm.finite_size_scaling.L_min", "7"), "rhm.finite_size_scaling.L_min"),
+    ("fss-L-max-two-depths", "rhm: {finite_size_scaling: {L_min: 3, L_max: 4}}",
+     "rhm.finite_size_scaling.L_max"),
+    ("fss-L-max-below-L-min", "rhm: {finite_size_scaling: {L_min: 5, L_max: 4}}",
+     "rhm.finite_size_scaling.L_max"),
+    ("fss-L-min-zero", nested("rhm.finite_size_scaling.L_min", "0"), "rhm.finite_size_scaling.L_min"),
     # memory derived from the config, against max_mem_mb (default 64000)
     # the phase diagram: legal RHMs at every point and depth, enough grid, one set of depths
     ("phase-m-above-v", nested("rhm.phase_diagram.grids", "[{s: 2, v: [4, 8], m: [6], L: [2, 3]}]"),
@@ -199,6 +215,8 @@ GOOD_OVERLAYS = {
              % RHM_EXP,
     "held-out-max": nested("images.n_per_class", "35"),
     "phase-off": nested("rhm.phase_diagram.enabled", "false"),
+    "fss-off": nested("rhm.finite_size_scaling.experiments", "[]"),
+    "fss-three-depths": "rhm: {finite_size_scaling: {L_min: 6, L_max: null}}",
 }
 
 DUPLICATE = f"""rhm:
@@ -367,7 +385,7 @@ def test_local_runs_get_the_machine_memory_as_limit(tmp_path):
     (work / "big.yaml").write_text(
         "max_mem_mb: 10000000\n"
         f"rhm: {{experiments: {{main: {{L: [{L}], n_samples: 1, batch_size: 1000, "
-        "correlations: {enabled: false}}}}\n"
+        "correlations: {enabled: false}}}, finite_size_scaling: {experiments: []}}\n"
         "learned: {enabled: false}\nimages: {enabled: false}\n")
     shard = f"results/rhm/sweep/main/L{L}/rules0/epsilon/shard0.parquet"
     inputs = [f"results/rhm/rules/main/L{L}/rules0/rules.pt", f"results/rhm/data/main/L{L}/rules0/trees.pt"]

@@ -138,13 +138,17 @@ def _slurm_run(cluster: SlurmCluster, work: Path, profile: Path, files: list[str
 
 def _table_targets(work: Path) -> list[str]:
     """Every table the smoke preset's RHM branch ends in (the kept and theory tables, the change
-    correlations' tables); the sweep, rule and data stages come with them."""
+    correlations' tables, the finite-size scaling's); the sweep, rule and data stages come with
+    them."""
     targets = [f"results/rhm/correlations/{t}.parquet"
                for t in ("correlations", "susceptibility", "exponents", "lengths")]
-    for name, exp in yaml.safe_load((work / SMOKE).read_text())["rhm"]["experiments"].items():
+    rhm = yaml.safe_load((work / SMOKE).read_text())["rhm"]
+    for name, exp in rhm["experiments"].items():
         targets += [f"results/rhm/aggregate/{name}/kept.parquet",
                     f"results/rhm/theory/{name}/summary.parquet"]
         targets += [f"results/rhm/theory/{name}/L{L}.parquet" for L in exp["L"]]
+    targets += [f"results/rhm/scaling/{name}/{t}.parquet"
+                for name in rhm["finite_size_scaling"]["experiments"] for t in ("scaling", "points")]
     return targets
 
 
@@ -250,10 +254,10 @@ def test_smoke_runs_through_sbatch_and_matches_local(smoke_on_slurm, slurm_clust
 
 
 def test_partial_rerun_submits_only_the_changed_jobs(smoke_on_slurm, slurm_cluster):
-    """A coarser masking grid for the experiment: its tables resubmit the two masking shards
-    (L = 2, 3) to SLURM and rebuild the kept table that pools them (a local rule), nothing else.
-    (Its tables, not `all`: the figures that read the kept table would rerun too, at 4 more
-    jobs of CI time.)"""
+    """A coarser masking grid for the experiment: its tables resubmit the masking shards (one per
+    depth) to SLURM and rebuild the kept table that pools them and the finite-size scaling that
+    reads it (local rules), nothing else. (Its tables, not `all`: the figures that read the kept
+    table would rerun too, at 6 more jobs of CI time.)"""
     run = smoke_on_slurm
     work, profile = run["work"], run["profile"]
     masking = [{"start": 0.0, "stop": 1.0, "num": 3}]
@@ -265,10 +269,12 @@ def test_partial_rerun_submits_only_the_changed_jobs(smoke_on_slurm, slurm_clust
     submitted = _submitted(proc.stdout)
     print(f"partial rerun: {len(submitted)} sbatch jobs in {time.monotonic() - start:.0f}s: "
           f"{[(r, w) for r, w, _ in submitted]}")
-    assert sorted(w for _, w, _ in submitted) == ["main_2_0_masking_0", "main_3_0_masking_0"]
-    assert _counts(submitted) == {"rhm_sweep": 2}
-    assert _counts(planned_jobs(proc.stdout)) == {"rhm_sweep": 2, "rhm_aggregate": 1}
-    assert _local_jobs(proc.stdout) == ["rhm_aggregate"]
+    depths = yaml.safe_load((work / SMOKE).read_text())["rhm"]["experiments"]["main"]["L"]
+    assert sorted(w for _, w, _ in submitted) == sorted(f"main_{L}_0_masking_0" for L in depths)
+    assert _counts(submitted) == {"rhm_sweep": len(depths)}
+    assert _counts(planned_jobs(proc.stdout)) == {"rhm_sweep": len(depths), "rhm_aggregate": 1,
+                                                  "rhm_scaling": 1}
+    assert sorted(_local_jobs(proc.stdout)) == ["rhm_aggregate", "rhm_scaling"]
     assert len(slurm_cluster.jobs()) - before == len(submitted)
     # the other shards' tables are untouched
     tables = table_bytes(work)

@@ -78,6 +78,35 @@ def test_smoke_run_makes_every_figure_and_table(smoke):
         assert name in html
 
 
+def test_finite_size_scaling_tables_and_figures(smoke):
+    """The smoke preset's finite-size scaling: every estimator of exact BP (epsilon, masking) and
+    mean field (epsilon) over its three depths, the mean-field reference beside the epsilon rows."""
+    from hierphase import theory
+    from hierphase.tables import SCALING_COLUMNS, SCALING_POINT_COLUMNS
+
+    exp = _smoke_config(smoke)
+    spec = yaml.safe_load((smoke / SMOKE).read_text())["rhm"]["finite_size_scaling"]
+    base = smoke / "results/rhm/scaling/main"
+    table, points = (pd.read_parquet(base / f"{t}.parquet") for t in ("scaling", "points"))
+    for name, df in (("scaling", table), ("points", points)):
+        assert pd.read_csv(base / f"{name}.csv").shape == df.shape
+        assert (base / f"{name}.meta.json").exists()
+    assert list(table.columns) == SCALING_COLUMNS and list(points.columns) == SCALING_POINT_COLUMNS
+    assert table.groupby(["process", "model"]).size().to_dict() == {
+        ("epsilon", "bp"): 4, ("epsilon", "mean_field"): 4, ("masking", "bp"): 4}
+    depths = [L for L in exp["L"] if L >= spec["L_min"]]
+    fitted = table[table["eps_star"].notna() | table["nu"].notna()]
+    assert not fitted.empty and set(fitted["L_range"]) == {f"{min(depths)}-{max(depths)}"}
+    eps = table[table["process"] == "epsilon"]
+    assert np.allclose(eps["eps_star_mean_field"], theory.critical_noise(exp["v"], exp["m"], exp["s"]))
+    assert table.loc[table["process"] == "masking", "nu_mean_field"].isna().all()
+    assert set(points["L"]) == set(exp["L"]) and (points["eps_half_err"].dropna() > 0).all()
+    for name in ("scaling_collapse", "scaling_extrapolation"):
+        for ext in ("png", "pdf"):
+            assert (smoke / f"results/rhm/figures/main/{name}.{ext}").stat().st_size > 5000
+        assert f"{name}.png" in (smoke / "report.html").read_text(errors="replace")
+
+
 def test_kept_table_schema_and_ranges(smoke):
     exp = _smoke_config(smoke)
     df = pd.read_parquet(smoke / TABLE)
@@ -221,6 +250,8 @@ def test_adding_one_depth_plans_only_its_jobs(smoke):
         "rhm_rules": 1, "rhm_data": 1, "rhm_sweep": n_shards, "rhm_theory": 1,
         "rhm_aggregate": 1, "rhm_fig_class_vs_eps": 1, "rhm_fig_levels_vs_eps": 1,
         "rhm_fig_time": 2, "rhm_fig_cobweb": 1, "all": 1,
+        # the finite-size scaling reads the kept table
+        "rhm_scaling": 1, "rhm_fig_scaling_collapse": 1, "rhm_fig_scaling_extrapolation": 1,
     }, out[-4000:]
     # the cobweb reruns because its number of steps is the deepest L; the theory summary does not
     assert "rhm_theory_summary" not in counts
@@ -234,7 +265,9 @@ def test_growing_a_grid_plans_only_the_new_shard(smoke):
     sweeps = sorted((w["L"], w["process"], w["shard"]) for rule, w in jobs if rule == "rhm_sweep")
     assert sweeps == [(str(L), "epsilon", str(len(blocks) - 1)) for L in sorted(exp["L"])]
     assert {rule for rule, _ in jobs} == {"rhm_sweep", "rhm_aggregate", "rhm_fig_class_vs_eps",
-                                          "rhm_fig_levels_vs_eps", "rhm_fig_time", "all"}
+                                          "rhm_fig_levels_vs_eps", "rhm_fig_time", "rhm_scaling",
+                                          "rhm_fig_scaling_collapse",
+                                          "rhm_fig_scaling_extrapolation", "all"}
 
 
 def test_growing_a_correlation_grid_plans_only_the_new_shard(smoke):

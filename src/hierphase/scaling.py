@@ -96,6 +96,7 @@ __all__ = [
     "pool_rule_seeds",
     "class_half_point",
     "level_crossing",
+    "level_crossings",
     "half_point_error",
     "EpsStarFit",
     "extrapolate_eps_star",
@@ -591,19 +592,33 @@ def level_crossing(x, y, level: float, sigma=None) -> tuple[float, float]:
     ``w = (level - y[i]) / D`` the crossing's place in it,
     ``err**2 = (h / D)**2 ((1 - w)**2 sigma[i]**2 + w**2 sigma[i+1]**2)`` (the delta method).
     ``(NaN, NaN)`` when it never crosses; the error is NaN without ``sigma``."""
+    found = level_crossings(x, y, level, sigma)
+    return found[0] if found else (np.nan, np.nan)
+
+
+def level_crossings(x, y, level: float, sigma=None,
+                    direction: str = "any") -> list[tuple[float, float]]:
+    """Every passage of ``y(x)`` through ``level`` in increasing ``x``, each ``(x, err)`` as in
+    :func:`level_crossing`; ``direction`` ``"down"`` keeps only those where ``y`` goes from
+    above ``level`` to at or below it, ``"up"`` the reverse."""
+    if direction not in ("any", "down", "up"):
+        raise ValueError(f"direction must be 'any', 'down' or 'up', got {direction!r}")
     x = _vector(x, "x")
     y = _vector(y, "y", len(x))
     sig = np.full(len(x), np.nan) if sigma is None else _vector(sigma, "sigma", len(x))
     ok = np.isfinite(x) & np.isfinite(y)
     order = np.argsort(x[ok], kind="mergesort")
     x, y, sig = x[ok][order], y[ok][order], sig[ok][order]
+    found = []
     for i in range(len(x) - 1):
         if (y[i] - level) * (y[i + 1] - level) <= 0 and y[i] != y[i + 1]:
+            if (direction == "down" and not y[i] > level) or (direction == "up" and not y[i] < level):
+                continue
             h, step = x[i + 1] - x[i], y[i + 1] - y[i]
             w = (level - y[i]) / step
             err = abs(h / step) * np.sqrt((1 - w) ** 2 * sig[i] ** 2 + w**2 * sig[i + 1] ** 2)
-            return float(x[i] + w * h), float(err)
-    return np.nan, np.nan
+            found.append((float(x[i] + w * h), float(err)))
+    return found
 
 
 def class_half_point(noise, class_kept) -> float:

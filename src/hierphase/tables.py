@@ -50,3 +50,19 @@ PHASE_DIAGRAM_COLUMNS = ["v", "m", "s", "n_classes", "eps_star_mf", "eps_half_bp
                          "eps_star_bp_extrapolated", "err", "has_transition_mf",
                          "has_transition_bp", "p_star_mf", "nu_mf", "eps_half_bp_err", "nu_bp",
                          "nu_bp_err", "depth_gain", "m_c_mf", "L_values", "eps_half_by_L"]
+
+#: One row per (experiment, process, model, estimator) of the finite-size scaling of the class
+#: curve (:mod:`hierphase.finite_size`): the transition point ``eps_star`` (t* for a time-based
+#: process) extrapolated to L -> infinity and the exponent ``nu``, with standard errors, over the
+#: depths ``L_min..L_max`` (``L_range``, e.g. "3-8"; ``n_points`` depths or pairs of depths
+#: entered; ``amplitude`` the fit's ``A`` or ``B``, :func:`hierphase.finite_size.scaling_fits`),
+#: beside the mean-field values (epsilon-process only; NaN otherwise).
+SCALING_COLUMNS = ["experiment", "process", "model", "estimator", "eps_star", "eps_star_err",
+                   "nu", "nu_err", "amplitude", "L_range", "L_min", "L_max", "n_points",
+                   "eps_star_mean_field", "nu_mean_field"]
+
+#: Per (experiment, process, model, L): the class curve's half point, its 90-10% width and its
+#: crossing with the next depth measured (``next_L``), each with its standard error.
+SCALING_POINT_COLUMNS = ["experiment", "process", "model", "L", "eps_half", "eps_half_err",
+                         "eps_90", "eps_10", "width", "width_err", "next_L", "crossing",
+                         "crossing_err"]

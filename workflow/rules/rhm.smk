@@ -35,6 +35,9 @@ localrules:
     rhm_phase_table,
     rhm_fig_phase_plane,
     rhm_fig_phase_eps_star,
+    rhm_scaling,
+    rhm_fig_scaling_collapse,
+    rhm_fig_scaling_extrapolation,
 
 
 rule rhm_rules:
@@ -666,3 +669,97 @@ rule rhm_fig_phase_eps_star:
         runtime=10,
     script:
         "../scripts/rhm_fig_phase_eps_star.py"
+
+
+# ----------------------------------------------------------------------------- finite-size scaling
+# Of the class curve, from the kept tables only (docs/finite_size_scaling.md): half points,
+# 90-10% widths and crossings per depth, eps* (or t*) extrapolated to L -> infinity and nu.
+
+
+rule rhm_scaling:
+    input:
+        kept=rules.rhm_aggregate.output.table,
+    output:
+        table=f"{RHM_SCALING}/scaling.parquet",
+        meta=sidecar(f"{RHM_SCALING}/scaling.parquet"),
+        csv=f"{RHM_SCALING}/scaling.csv",
+        points=f"{RHM_SCALING}/points.parquet",
+        points_meta=sidecar(f"{RHM_SCALING}/points.parquet"),
+        points_csv=f"{RHM_SCALING}/points.csv",
+    log:
+        "logs/rhm/scaling/{experiment}.log",
+    conda:
+        "../../envs/rhm.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        v=lambda wc: rhm_exp(wc)["v"],
+        m=lambda wc: rhm_exp(wc)["m"],
+        s=lambda wc: rhm_exp(wc)["s"],
+        n_classes=lambda wc: rhm_n_classes(rhm_exp(wc)),
+        processes=RHM_SCALING_SPEC["processes"],
+        L_min=RHM_SCALING_SPEC["L_min"],
+        L_max=RHM_SCALING_SPEC["L_max"],
+    script:
+        "../scripts/rhm_scaling.py"
+
+
+rule rhm_fig_scaling_collapse:
+    input:
+        kept=rules.rhm_aggregate.output.table,
+        scaling=rules.rhm_scaling.output.table,
+    output:
+        png=report(
+            f"{RHM_FIGURES}/scaling_collapse.png",
+            caption="../report/rhm/scaling_collapse.rst",
+            category="RHM, exact BP",
+            subcategory="{experiment}",
+        ),
+        pdf=f"{RHM_FIGURES}/scaling_collapse.pdf",
+    log:
+        "logs/rhm/figures/{experiment}/scaling_collapse.log",
+    conda:
+        "../../envs/rhm.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        v=lambda wc: rhm_exp(wc)["v"],
+        m=lambda wc: rhm_exp(wc)["m"],
+        s=lambda wc: rhm_exp(wc)["s"],
+        n_classes=lambda wc: rhm_n_classes(rhm_exp(wc)),
+        processes=RHM_SCALING_SPEC["processes"],
+    script:
+        "../scripts/rhm_fig_scaling_collapse.py"
+
+
+rule rhm_fig_scaling_extrapolation:
+    input:
+        points=rules.rhm_scaling.output.points,
+        scaling=rules.rhm_scaling.output.table,
+    output:
+        png=report(
+            f"{RHM_FIGURES}/scaling_extrapolation.png",
+            caption="../report/rhm/scaling_extrapolation.rst",
+            category="RHM, exact BP",
+            subcategory="{experiment}",
+        ),
+        pdf=f"{RHM_FIGURES}/scaling_extrapolation.pdf",
+    log:
+        "logs/rhm/figures/{experiment}/scaling_extrapolation.log",
+    conda:
+        "../../envs/rhm.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        v=lambda wc: rhm_exp(wc)["v"],
+        m=lambda wc: rhm_exp(wc)["m"],
+        s=lambda wc: rhm_exp(wc)["s"],
+        processes=RHM_SCALING_SPEC["processes"],
+    script:
+        "../scripts/rhm_fig_scaling_extrapolation.py"

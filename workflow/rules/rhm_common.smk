@@ -1,5 +1,6 @@
 # RHM branch bookkeeping: config shortcuts, checks, seeds, wildcard constraints, input and
 # target functions.
+from hierphase.finite_size import check_plan as check_scaling_plan
 from hierphase.noise import TIME_PROCESSES, GaussianSchedule
 from hierphase.rhm import validate_params
 from hierphase.theory import critical_noise, nu
@@ -78,6 +79,19 @@ def check_rhm_config(rhm):
         blocks = sum(len(grid) for grid in block["processes"].values())
         jobs[f"rhm.controls.{name}.processes"] = blocks
     rhm["controls"] = controls
+    fss = rhm["finite_size_scaling"]
+    package_check(
+        "rhm.finite_size_scaling",
+        lambda: check_scaling_plan(
+            {n: (e["L"], list(e["processes"])) for n, e in rhm["experiments"].items()},
+            fss["experiments"],
+            fss["processes"],
+            fss["L_min"],
+            fss["L_max"],
+        ),
+    )
+    if fss["experiments"]:
+        jobs["rhm.finite_size_scaling.experiments"] = 3 * len(fss["experiments"])
     return jobs
 
 
@@ -145,6 +159,8 @@ RHM_CORR = "results/rhm/correlations"
 RHM_CORR_FIGURES = "results/rhm/figures/correlations"
 RHM_CONTROLS = RHM["controls"]
 RHM_CONTROL_SHARD = "results/rhm/correlations/controls/{control}/{process}/shard{shard}"
+RHM_SCALING_SPEC = RHM["finite_size_scaling"]
+RHM_SCALING = "results/rhm/scaling/{experiment}"
 #: Mean-field (eps*, nu) of every experiment with correlations; None where there is no transition.
 RHM_CORR_CRITICAL = {
     name: (critical_noise(e["v"], e["m"], e["s"]), nu(e["v"], e["m"], e["s"]))
@@ -284,6 +300,7 @@ def rhm_targets():
             RHM_KEPT.format(experiment=name),
             RHM_THEORY_SUMMARY.format(experiment=name),
         ]
+    targets += rhm_scaling_targets()
     if RHM_CORR_EXPERIMENTS or RHM_CONTROLS:
         targets += [
             f"{RHM_CORR}/{t}.parquet"
@@ -420,3 +437,23 @@ def rhm_phase_targets():
         for f in ("plane", "eps_star")
         for ext in ("png", "pdf")
     ]
+
+
+def rhm_scaling_targets():
+    """Finite-size scaling of every experiment it names: the scaling table, its per-depth points
+    and the two figures."""
+    targets = []
+    for name in RHM_SCALING_SPEC["experiments"]:
+        base = RHM_SCALING.format(experiment=name)
+        figures = RHM_FIGURES.format(experiment=name)
+        targets += [
+            f"{base}/{t}.{ext}"
+            for t in ("scaling", "points")
+            for ext in ("parquet", "csv")
+        ]
+        targets += [
+            f"{figures}/scaling_{f}.{ext}"
+            for f in ("collapse", "extrapolation")
+            for ext in ("png", "pdf")
+        ]
+    return targets

@@ -19,7 +19,8 @@ from hierphase.params import validate_params
 from hierphase.seeding import derive_seed
 from hierphase.stats import wilson_interval
 from hierphase.tables import (CORRELATION_KEYS, CORRELATIONS_TABLE_COLUMNS, KEPT_COLUMNS,
-                              PHASE_KEPT_COLUMNS, SUSCEPTIBILITY_TABLE_COLUMNS, THEORY_COLUMNS)
+                              PHASE_KEPT_COLUMNS, SCALING_COLUMNS, SCALING_POINT_COLUMNS,
+                              SUSCEPTIBILITY_TABLE_COLUMNS, THEORY_COLUMNS)
 
 if TYPE_CHECKING:
     import torch
@@ -42,6 +43,9 @@ __all__ = [
     "flat_mixture_shard",
     "phase_point_sweep",
     "aggregate_phase_sweeps",
+    "class_curves",
+    "mean_field_class_curves",
+    "finite_size_scaling",
 ]
 
 log = logging.getLogger(__name__)
@@ -475,3 +479,67 @@ def correlation_exponents(correlations: pd.DataFrame, susceptibility: pd.DataFra
                else pd.DataFrame(columns=["L", "r_max", "peak_noise", *scaling.COLLAPSE_LENGTH_COLUMNS,
                                           "experiment"]))
     return exponents, lengths[["experiment"] + [c for c in lengths.columns if c != "experiment"]]
+
+
+# ----------------------------------------------------------------------------- finite-size scaling
+def class_curves(kept: pd.DataFrame, process: str, *, z: float = 1.959963984540054) -> dict:
+    """``{L: Curve}`` of the class (level 0) of one process of a kept table, exact BP, rule draws
+    pooled (:func:`pool_rule_seeds`): ``kept_marginal`` against the noise (eps, or the realised
+    t/T), standard errors from the pooled 95% Wilson interval (half-width over ``z``)."""
+    from hierphase.finite_size import Curve
+
+    rows = kept[(kept["process"] == process) & (kept["level"] == 0) & (kept["model"] == "bp")]
+    if rows.empty:
+        raise ValueError(f"the kept table has no class rows of exact BP for process {process!r}")
+    rows = pool_rule_seeds(rows).sort_values(["L", "noise"])
+    return {int(L): Curve(g["noise"].to_numpy(dtype=float), g["kept_marginal"].to_numpy(dtype=float),
+                          ((g["ci_high"] - g["ci_low"]) / (2 * z)).to_numpy(dtype=float))
+            for L, g in rows.groupby("L", sort=True)}
+
+
+def mean_field_class_curves(curves: dict, v: int, m: int, s: int, n_classes: int) -> dict:
+    """The mean-field class curves (:func:`hierphase.theory.class_reconstruction`) at the noise
+    values and depths of ``curves`` (epsilon-process), without errors."""
+    from hierphase.finite_size import Curve
+
+    return {L: Curve(c.noise, np.asarray(theory.class_reconstruction(c.noise, v, m, s, L,
+                                                                     n_classes=n_classes)))
+            for L, c in curves.items()}
+
+
+def finite_size_scaling(kept: pd.DataFrame, *, experiment: str, v: int, m: int, s: int,
+                        n_classes: int, processes: Sequence[str], L_min: int,
+                        L_max: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ``scaling`` table (:data:`hierphase.tables.SCALING_COLUMNS`) and its per-depth points
+    (:data:`hierphase.tables.SCALING_POINT_COLUMNS`) of one experiment: for every process,
+    exact BP's class curves (:func:`class_curves`) through :func:`hierphase.finite_size.curve_points`
+    and :func:`hierphase.finite_size.scaling_fits` over ``L_min <= L <= L_max``; for the
+    epsilon-process also the mean-field curves on the same noise values and depths
+    (``model == "mean_field"``). The points table holds every depth of the kept table (the fits
+    only those in range)."""
+    from hierphase.finite_size import curve_points, scaling_fits
+
+    eps_star = theory.critical_noise(v, m, s)
+    nu = theory.nu(v, m, s) if eps_star is not None else None
+    points, fits = [], []
+    for process in processes:
+        curves = class_curves(kept, process)
+        models = {"bp": curves}
+        if process == "epsilon":
+            models["mean_field"] = mean_field_class_curves(curves, v, m, s, n_classes)
+        for model, model_curves in models.items():
+            keys = {"experiment": experiment, "process": process, "model": model}
+            p = curve_points(model_curves, n_classes, **keys)
+            points.append(p)
+            reference = process == "epsilon" and eps_star is not None
+            for row in scaling_fits(p, s=s, L_min=L_min, L_max=L_max):
+                fits.append({**keys, **row,
+                             "eps_star_mean_field": eps_star if reference else np.nan,
+                             "nu_mean_field": nu if reference else np.nan})
+    table = pd.DataFrame(fits)
+    table["L_range"] = [f"{lo:.0f}-{hi:.0f}" if np.isfinite(lo) else ""
+                        for lo, hi in zip(table["L_min"], table["L_max"])]
+    for c in ("L_min", "L_max"):
+        table[c] = table[c].astype("Float64").round().astype("Int64")
+    table["n_points"] = table["n_points"].astype("int64")
+    return table[SCALING_COLUMNS], pd.concat(points, ignore_index=True)[SCALING_POINT_COLUMNS]
