@@ -10,8 +10,8 @@ measures, per depth (:func:`curve_points`):
 
 - ``eps_half(L)``: the noise where the class kept falls through 1/2
   (:func:`hierphase.scaling.half_point_error`). It is *not* the crossing point: in mean field
-  the curves cross at class kept ``p*`` (0.16 at v=32, m=8, s=2), so ``eps_half(L) < eps*``
-  and it approaches ``eps*`` like ``d**(-1/nu)``.
+  the curves cross at class kept ``p*`` (7/24 = 0.29 at v=32, m=8, s=2), so
+  ``eps_half(L) < eps*`` and it approaches ``eps*`` like ``d**(-1/nu)``.
 - the 90-10% ``width``: on the normalised curve ``y = (kept - 1/n_classes) / (1 - 1/n_classes)``
   (1 when the class is always kept, 0 at chance), the noise where ``y`` falls through 0.1 minus
   the noise where it falls through 0.9. It shrinks like ``d**(-1/nu)``.
