@@ -244,6 +244,10 @@ def collapse_curves(curves: Mapping[int, Curve], eps_star: float, nu: float, s: 
     return {L: v[:2] for L, v in out.items()}, quality
 
 
+_SKIP = (" To run without the finite-size analysis of this experiment, leave it out of "
+         "rhm.finite_size_scaling.experiments ([] for none).")
+
+
 def check_plan(experiments: Mapping[str, tuple], selected, processes, L_min: int,
                L_max: int | None) -> dict[str, list[int]]:
     """The depths each selected experiment fits, ``{name: [L, ...]}``, after checking the plan:
@@ -263,7 +267,7 @@ def check_plan(experiments: Mapping[str, tuple], selected, processes, L_min: int
         missing = [p for p in processes if p not in swept]
         if missing:
             raise ValueError(f"processes lists {missing}, which experiment {name!r} does not "
-                             f"sweep (it sweeps {sorted(swept)}).")
+                             f"sweep (it sweeps {sorted(swept)}).{_SKIP}")
         if L_min > max(depths):
             raise ValueError(f"L_min = {L_min} is larger than the largest depth of experiment "
                              f"{name!r} (L = {sorted(depths)}).")
@@ -274,6 +278,6 @@ def check_plan(experiments: Mapping[str, tuple], selected, processes, L_min: int
             field = "L_max" if L_max is not None and len(above) >= 3 else "L_min"
             raise ValueError(f"{field} leaves {len(inside)} depths {inside} of experiment "
                              f"{name!r} in [{L_min}, {upper}]; the fits need at least 3 (its "
-                             f"depths: {sorted(depths)}).")
+                             f"depths: {sorted(depths)}).{_SKIP}")
         plan[name] = inside
     return plan
