@@ -266,8 +266,8 @@ def kept_observables(rules: Rules, log_evidence: torch.Tensor, trees: Sequence[t
     numba backend gets them from one upward pass, a downward pass that keeps no marginals and
     the sample drawn from the same messages (no (n, nodes, v) array is written). The torch
     backend is the two-call reference. ``dtype=torch.float32`` runs the same algorithm in single
-    precision (messages, marginals and sampling weights; the results are float64 tensors): about
-    twice the throughput, with the accuracy measured in ``benchmarks/bench_bp.py``."""
+    precision (messages, marginals and sampling weights; the results are float64 tensors); its
+    accuracy and speed are measured in ``benchmarks/bench_bp.py --case kept``."""
     from . import observables
 
     if dtype not in (torch.float64, torch.float32):
