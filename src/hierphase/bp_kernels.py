@@ -287,6 +287,20 @@ def _nb_invalidate(status, b0, nb, n_rep, out):
                     out[(b0 + bb) * n_rep + rep, node] = -1
 
 # ----------------------------------------------------------------------------- kernels
+@_nb.njit(cache=True, nogil=True)
+def _nb_marginal_scratch(ev, n_nodes, vmax, block, s, L):
+    """A worker's buffers for the upward pass and the depth-first marginals: upward tiles and
+    normalisers of every node, one row of s posterior tiles per level (the walk's stack), and the
+    per-node temporaries of :func:`_nb_down_node`."""
+    return (_np.empty((n_nodes, vmax, block), dtype=ev.dtype),
+            _np.empty((n_nodes, block), dtype=ev.dtype),
+            _np.empty((L + 1, s, vmax, block), dtype=ev.dtype),
+            _np.empty(block, dtype=ev.dtype),
+            _np.empty(block, dtype=ev.dtype),
+            _np.empty(block, dtype=ev.dtype),
+            _np.empty((s, vmax, block), dtype=ev.dtype))
+
+
 @_nb.njit(cache=True, parallel=True)
 def nb_marginals(ev, tabs, n_par, s, L, vmax, block, workers):
     """Posterior marginals, level-major in one flat array: level l is the (n, s**l, vmax)
@@ -299,13 +313,7 @@ def nb_marginals(ev, tabs, n_par, s, L, vmax, block, workers):
     n_blocks = (n + block - 1) // block
     n_workers = min(max(workers, 1), n_blocks)
     for worker in _nb.prange(n_workers):  # scratch allocated once per worker
-        up = _np.empty((n_nodes, vmax, block), dtype=ev.dtype)
-        zs = _np.empty((n_nodes, block), dtype=ev.dtype)
-        post = _np.empty((L + 1, s, vmax, block), dtype=ev.dtype)
-        ratio = _np.empty(block, dtype=ev.dtype)
-        q = _np.empty(block, dtype=ev.dtype)
-        inv = _np.empty(block, dtype=ev.dtype)
-        kids = _np.empty((s, vmax, block), dtype=ev.dtype)
+        up, zs, post, ratio, q, inv, kids = _nb_marginal_scratch(ev, n_nodes, vmax, block, s, L)
         for blk in range(worker, n_blocks, n_workers):
             b0 = blk * block
             nb = min(block, n - b0)
@@ -404,13 +412,7 @@ def nb_kept(ev, tabs, n_par, s, L, vmax, truth, uniforms, block, workers):
     n_blocks = (n + block - 1) // block
     n_workers = min(max(workers, 1), n_blocks)
     for worker in _nb.prange(n_workers):  # scratch allocated once per worker
-        up = _np.empty((n_nodes, vmax, block), dtype=ev.dtype)
-        zs = _np.empty((n_nodes, block), dtype=ev.dtype)
-        post = _np.empty((L + 1, s, vmax, block), dtype=ev.dtype)
-        ratio = _np.empty(block, dtype=ev.dtype)
-        q = _np.empty(block, dtype=ev.dtype)
-        inv = _np.empty(block, dtype=ev.dtype)
-        kids = _np.empty((s, vmax, block), dtype=ev.dtype)
+        up, zs, post, ratio, q, inv, kids = _nb_marginal_scratch(ev, n_nodes, vmax, block, s, L)
         w = _np.empty(m, dtype=ev.dtype)
         root = _np.empty(vmax, dtype=ev.dtype)
         for blk in range(worker, n_blocks, n_workers):
