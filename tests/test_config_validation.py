@@ -144,13 +144,13 @@ BAD: list[tuple[str, str, str]] = [
     ("rhm-memory-batch", nested("rhm.experiments.main.L", "[20]"), "rhm.experiments.main.batch_size"),
     ("rhm-memory-depth", "rhm: {experiments: {main: {v: 4096, m: 8, L: [20]}}}",
      "rhm.experiments.main.L"),
-    ("rhm-memory-ceiling", "max_mem_mb: 1100", "rhm.experiments.main.batch_size"),
+    ("rhm-memory-ceiling", "max_mem_mb: 1050", "rhm.experiments.main.batch_size"),
     ("learned-memory-P", nested("learned.experiments.main.P", "[1000000000]"),
      "learned.experiments.main.P"),
     ("learned-memory-batch", nested("learned.sampling.batch_size", "1000000"),
      "learned.sampling.batch_size"),
     # job counts, against max_jobs (default 100000)
-    ("max-jobs", "max_jobs: 100", "images.n_per_class"),  # the largest of 138
+    ("max-jobs", "max_jobs: 100", "rhm.phase_diagram.grids"),  # the largest (64) of 226
     ("rhm-jobs", "rhm: {experiments: {main: {rule_seeds: %s, processes: {epsilon: %s}}}}"
      % (json.dumps(list(range(20))), json.dumps([{"values": [0.5]}] * 1000)),
      "rhm.experiments.main.processes"),
