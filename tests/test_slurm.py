@@ -225,10 +225,9 @@ def test_smoke_runs_through_sbatch_and_matches_local(smoke_on_slurm, slurm_clust
     assert 1 <= settings["local-cores"] <= 2 and settings["retries"] >= 1
     assert _local_jobs(run["output"]), "no local rule ran"
     assert sorted(w for rule, w, _ in submitted if rule == "rhm_sweep") == _smoke_shards(work)
-    # the heavy rules: kept sweeps, correlation sweeps, the controls' shards and the phase
-    # diagram's sweeps
+    # the heavy rules: kept sweeps, correlation sweeps and the controls' shards
     assert {rule for rule, _, _ in submitted} == {"rhm_sweep", "rhm_corr_sweep",
-                                                  "rhm_corr_control", "rhm_phase_sweep"}
+                                                  "rhm_corr_control"}
     local = _counts([(r,) for r in _local_jobs(run["output"])])
     stats = _job_stats(run["output"])
     assert {r: n - local.get(r, 0) for r, n in stats.items() if n - local.get(r, 0)} \
