@@ -138,8 +138,8 @@ def _slurm_run(cluster: SlurmCluster, work: Path, profile: Path, files: list[str
 
 def _table_targets(work: Path) -> list[str]:
     """Every table the smoke preset's RHM branch ends in (the kept and theory tables, the change
-    correlations' tables, the finite-size scaling's); the sweep, rule and data stages come with
-    them."""
+    correlations' tables, the finite-size scaling's, the phase diagram's); the sweep, rule and
+    data stages come with them."""
     targets = [f"results/rhm/correlations/{t}.parquet"
                for t in ("correlations", "susceptibility", "exponents", "lengths")]
     rhm = yaml.safe_load((work / SMOKE).read_text())["rhm"]
@@ -149,6 +149,8 @@ def _table_targets(work: Path) -> list[str]:
         targets += [f"results/rhm/theory/{name}/L{L}.parquet" for L in exp["L"]]
     targets += [f"results/rhm/scaling/{name}/{t}.parquet"
                 for name in rhm["finite_size_scaling"]["experiments"] for t in ("scaling", "points")]
+    if rhm["phase_diagram"]["enabled"]:
+        targets.append("results/rhm/phase_diagram/phase_diagram.parquet")
     return targets
 
 
@@ -225,9 +227,10 @@ def test_smoke_runs_through_sbatch_and_matches_local(smoke_on_slurm, slurm_clust
     assert 1 <= settings["local-cores"] <= 2 and settings["retries"] >= 1
     assert _local_jobs(run["output"]), "no local rule ran"
     assert sorted(w for rule, w, _ in submitted if rule == "rhm_sweep") == _smoke_shards(work)
-    # the heavy rules: kept sweeps, correlation sweeps and the controls' shards
+    # the heavy rules: kept sweeps, correlation sweeps, the controls' shards and the phase
+    # diagram's sweeps (one per point and rule draw)
     assert {rule for rule, _, _ in submitted} == {"rhm_sweep", "rhm_corr_sweep",
-                                                  "rhm_corr_control"}
+                                                  "rhm_corr_control", "rhm_phase_sweep"}
     local = _counts([(r,) for r in _local_jobs(run["output"])])
     stats = _job_stats(run["output"])
     assert {r: n - local.get(r, 0) for r, n in stats.items() if n - local.get(r, 0)} \
