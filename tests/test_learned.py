@@ -107,10 +107,17 @@ def test_sampler_with_exact_denoiser_matches_bp(rules, name, level, steps):
 def test_exact_denoiser_generates_only_grammatical_data(rules):
     proc = diffusion.make_process("masking", rules.v, SCHEDULE, 8)
     train_leaves = rhm.sample_trees(rules, 50, seed=3)[-1]
-    table = evaluate.generation_table(rules, proc, ExactDenoiser(rules, proc), train_leaves, 200,
-                                      seed=4, experiment="x", model="exact", P=50, train_seed=0)
+    tables = evaluate.generation_tables(rules, proc, ExactDenoiser(rules, proc), train_leaves, 200,
+                                        seed=4, experiment="x", model="exact", P=50, train_seed=0)
+    table, levels = tables["generation"], tables["validity"]
     assert table["grammatical"].iloc[0] == 1.0
     assert list(table.columns) == evaluate.EVAL_COLUMNS
+    # every level of every sample is valid; the level-0 row is the grammatical fraction
+    assert list(levels.columns) == evaluate.VALIDITY_COLUMNS
+    assert levels["level"].tolist() == list(range(rules.L))
+    assert (levels["tuples_valid"] == 1.0).all() and (levels["valid_up_to"] == 1.0).all()
+    assert levels["n_tuples"].tolist() == [200 * rules.s**lv for lv in range(rules.L)]
+    assert (levels["valid_up_to_ci_low"] > 0.98).all()
     # P=50 of 8*3**7 = 17496 possible data: a generalising sampler rarely hits a training datum
     assert table["memorized"].iloc[0] < 0.05
 
@@ -235,9 +242,12 @@ def test_training_learns_the_grammar(rules):
     untrained = tiny_net(proc, rules, width=32)
     res = train.train(proc, tiny_net(proc, rules, width=32), data, cfg, 5, progress=False)
     assert res.loss_table["loss"].iloc[-1] < 0.85 * math.log(rules.v)
-    g0 = evaluate.generation_table(rules, proc, untrained, data, 300, 1, "x", "m", 2048, 0)["grammatical"].iloc[0]
-    g1 = evaluate.generation_table(rules, proc, res.net, data, 300, 1, "x", "m", 2048, 0)["grammatical"].iloc[0]
+    before = evaluate.generation_tables(rules, proc, untrained, data, 300, 1, "x", "m", 2048, 0)
+    after = evaluate.generation_tables(rules, proc, res.net, data, 300, 1, "x", "m", 2048, 0)
+    g0, g1 = (t["generation"]["grammatical"].iloc[0] for t in (before, after))
     assert g0 < 0.02 and g1 > 0.1, (g0, g1)
+    # the level-0 row of the validity table is the grammatical fraction of the same samples
+    assert after["validity"]["valid_up_to"].iloc[0] == g1
 
 
 # ------------------------------------------------------------------------------ stages and tables
@@ -260,9 +270,11 @@ def test_train_model_writes_checkpoint_and_loss(rules, tmp_path):
     exact = stage.bp_reference(rules, "gaussian", SCHEDULE, [0.0, 0.3], 20, seed=3, experiment="x",
                                rule_seed=0, progress=False)
     assert (exact["model"] == "bp").all() and exact["P"].isna().all()
-    row = stage.evaluate_generation(rules, model, 16, sample_steps=20, data_seed=1, seed=4,
-                                    experiment="x", P=32, train_seed=0)
-    assert row[["experiment", "P", "seed"]].values.tolist() == [["x", 32, 0]]
+    tables = stage.evaluate_generation(rules, model, 16, sample_steps=20, data_seed=1, seed=4,
+                                       experiment="x", P=32, train_seed=0)
+    assert tables["generation"][["experiment", "P", "seed"]].values.tolist() == [["x", 32, 0]]
+    assert tables["validity"][["experiment", "P", "seed"]].drop_duplicates().values.tolist() \
+        == [["x", 32, 0]]
 
 
 def test_training_set_is_its_seed_s(rules):

@@ -1,5 +1,6 @@
 """hierphase.rhm: rules, trees, enumeration, parsing, (de)serialisation, parameter checks."""
 
+import math
 import sys
 from pathlib import Path
 
@@ -143,6 +144,49 @@ def test_parse_flags_invalid_tuples():
         rhm.parse(r, leaves[:, :3])
     with pytest.raises(ValueError, match="leaf values"):
         rhm.parse(r, leaves + 10)
+
+
+@pytest.mark.parametrize("v, m, s, L, nc", [(8, 3, 2, 3, None), (4, 2, 3, 2, 3), (5, 2, 2, 4, 2)])
+def test_level_validity_is_one_on_clean_data(v, m, s, L, nc):
+    r = rhm.sample_rules(v, m, s, L, n_classes=nc, seed=3)
+    counts = rhm.level_validity(r, rhm.sample_trees(r, 50, seed=4)[-1])
+    assert counts.n == 50
+    assert counts.checked.tolist() == [50 * s**level for level in range(L)]
+    assert torch.equal(counts.rules, counts.checked)
+    assert counts.valid_up_to.tolist() == [50] * L
+
+
+@pytest.mark.parametrize("v, m, s, L, nc", [(3, 2, 2, 2, None), (3, 1, 2, 3, 2), (2, 1, 3, 2, 2)])
+def test_level_validity_of_every_token_string_is_the_analytic_value(v, m, s, L, nc):
+    """Over ALL v**d token strings (uniformly random tokens, exactly): a leaf tuple is a rule with
+    probability q = v m / v**s; a valid tuple's parent is uniform over v, independently across
+    tuples, so above the leaves the rule fraction of checked tuples is q again, and the class
+    level's is n_classes m / v**s; the parse is valid up to level l with probability
+    prod over l' >= l of q_l' ** (s ** l')."""
+    r = rhm.sample_rules(v, m, s, L, n_classes=nc, seed=5)
+    d = s**L
+    every = torch.cartesian_prod(*[torch.arange(v)] * d).reshape(-1, d)
+    counts = rhm.level_validity(r, every)
+    q = [r.n_symbols(level) * m / v**s for level in range(L)]
+    for level in range(L):
+        assert counts.rules[level] / counts.checked[level] == pytest.approx(q[level], rel=1e-12)
+        up_to = math.prod(q[j] ** (s**j) for j in range(level, L))
+        assert counts.valid_up_to[level] / v**d == pytest.approx(up_to, rel=1e-12)
+    # the leaves' tuples are all checked; above, only those whose parse below is valid
+    assert counts.checked[L - 1] == v**d * s ** (L - 1)
+    assert counts.checked[0] == counts.valid_up_to[1]
+
+
+def test_level_validity_of_one_broken_tuple():
+    r = rhm.sample_rules(4, 2, 2, 3, seed=0)
+    leaves = rhm.sample_trees(r, 1, seed=0)[-1]
+    bad = int((rhm._parent_lookup(r, r.L - 1) < 0).nonzero()[0])
+    broken = leaves.clone()
+    broken[0, 2:4] = torch.tensor([bad // 4, bad % 4])
+    counts = rhm.level_validity(r, torch.cat([leaves, broken]))
+    # leaf tuples: 4 + 4 checked, one no rule; level 1: the broken tuple's pair is not checked
+    assert counts.checked.tolist() == [1, 3, 8] and counts.rules.tolist() == [1, 3, 7]
+    assert counts.valid_up_to.tolist() == [1, 1, 1]
 
 
 def test_save_load_roundtrip(tmp_path):

@@ -12,6 +12,7 @@ import yaml
 from workflow_helpers import SMOKE, copy_workflow, planned_jobs, run_snakemake, undeclared_results
 
 from hierphase.io import read_table
+from hierphase.learned.evaluate import VALIDITY_COLUMNS
 from hierphase.tables import LEARNED_KEPT_COLUMNS
 from hierphase.stages import learned as stage
 
@@ -48,6 +49,15 @@ def test_smoke_trains_evaluates_and_draws(smoke_run):
     assert sorted(zip(evaluation["process"], evaluation["P"])) == [("gaussian", 64), ("masking", 64)]
     assert (evaluation["n_generated"] == 64).all()
     assert evaluation["grammatical"].between(0, 1).all() and evaluation["memorized"].between(0, 1).all()
+    # per-level validity of the same samples: L = 3 levels per model; level 0 is the grammatical
+    # fraction; validity up to a level cannot grow going up
+    levels = read_table(work / "results/learned/tables/validity.parquet")
+    assert list(levels.columns) == VALIDITY_COLUMNS and len(levels) == 2 * 3
+    for _, model in levels.groupby(["process", "P", "seed"]):
+        assert model["level"].tolist() == [0, 1, 2]
+        assert (model["valid_up_to"].diff().dropna() >= 0).all()
+    top = levels[levels["level"] == 0].merge(evaluation, on=["experiment", "process", "P", "seed"])
+    assert (top["valid_up_to"] == top["grammatical"]).all()
 
     kept = read_table(work / "results/learned/tables/kept.parquet")
     assert list(kept.columns) == LEARNED_KEPT_COLUMNS

@@ -31,6 +31,8 @@ __all__ = [
     "n_data",
     "enumerate_data",
     "parse",
+    "LevelValidity",
+    "level_validity",
     "rules_to_dict",
     "rules_from_dict",
     "save_rules",
@@ -231,6 +233,39 @@ def parse(rules: Rules, leaves: torch.Tensor) -> Parse:
     latents = latents[::-1]
     valid = latents[0][:, 0] >= 0  # a -1 anywhere propagates to the root
     return Parse(latents=latents, valid=valid)
+
+
+class LevelValidity(NamedTuple):
+    """Per production level ``l = 0 .. L-1`` (level ``l``'s rules make the ``s``-tuples of level
+    ``l + 1``; 0 is the class rules, ``L - 1`` the rules that make the leaves), arrays ``(L,)``:
+
+    * ``checked[l]``: tuples of level ``l + 1`` all of whose members parse (every leaf tuple is
+      checked; above, a tuple counts only where the parse below it is valid);
+    * ``rules[l]``: of those, the tuples that are rules of level ``l``;
+    * ``valid_up_to[l]``: data whose parse is valid from the leaves up to level ``l`` (every node
+      of level ``l`` has a parent); ``valid_up_to[0]`` counts the fully grammatical data;
+    * ``n``: the number of data.
+    """
+
+    checked: torch.Tensor
+    rules: torch.Tensor
+    valid_up_to: torch.Tensor
+    n: int
+
+
+def level_validity(rules: Rules, leaves: torch.Tensor) -> LevelValidity:
+    """Counts of :class:`LevelValidity` for data ``leaves`` (n, d), from their :func:`parse`."""
+    latents = parse(rules, leaves).latents
+    n = latents[0].shape[0]
+    checked, valid, up_to = [], [], []
+    for level in range(rules.L):
+        children = latents[level + 1].reshape(n, rules.s**level, rules.s)
+        parents = latents[level] >= 0
+        checked.append(int((children >= 0).all(dim=-1).sum()))
+        valid.append(int(parents.sum()))
+        up_to.append(int(parents.all(dim=1).sum()))
+    as_tensor = lambda x: torch.tensor(x, dtype=torch.long)  # noqa: E731
+    return LevelValidity(as_tensor(checked), as_tensor(valid), as_tensor(up_to), int(n))
 
 
 def rules_to_dict(rules: Rules) -> dict:

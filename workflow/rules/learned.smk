@@ -82,6 +82,8 @@ rule learned_generation:
     output:
         table=f"{LEARNED_EVAL}/generation.parquet",
         meta=sidecar(f"{LEARNED_EVAL}/generation.parquet"),
+        validity=f"{LEARNED_EVAL}/validity.parquet",
+        validity_meta=sidecar(f"{LEARNED_EVAL}/validity.parquet"),
     log:
         "logs/learned/generation/{experiment}/{process}/P{P}/seed{train_seed}.log",
     benchmark:
@@ -163,6 +165,7 @@ rule learned_tables:
         kept=learned_run_files("kept"),
         bp=learned_bp_files(),
         generation=learned_run_files("generation"),
+        validity=learned_run_files("validity"),
         loss=learned_run_files("loss"),
     output:
         kept=f"{LEARNED_DIR}/tables/kept.parquet",
@@ -173,13 +176,15 @@ rule learned_tables:
             caption="../report/learned/evaluation.rst",
             category="RHM, learned denoisers",
         ),
+        validity=f"{LEARNED_DIR}/tables/validity.parquet",
+        validity_csv=f"{LEARNED_DIR}/tables/validity.csv",
         distance=f"{LEARNED_DIR}/tables/distance.parquet",
         distance_csv=f"{LEARNED_DIR}/tables/distance.csv",
         loss=f"{LEARNED_DIR}/tables/loss.parquet",
         loss_csv=f"{LEARNED_DIR}/tables/loss.csv",
         meta=[
             sidecar(f"{LEARNED_DIR}/tables/{name}.parquet")
-            for name in ("kept", "evaluation", "distance", "loss")
+            for name in ("kept", "evaluation", "validity", "distance", "loss")
         ],
     log:
         "logs/learned/tables.log",

@@ -1,8 +1,9 @@
 """Evaluation of trained denoisers: generation quality and forward-backward sweeps next to exact BP.
 
-* :func:`generation_table` -- samples from pure noise, parsed with the grammar (:func:`hierphase.rhm.parse`):
+* :func:`generation_tables` -- samples from pure noise, parsed with the grammar (:func:`hierphase.rhm.parse`):
   the fraction that is grammatical (every tuple a valid rule at every level) and the fraction that is
-  an exact copy of a training datum (memorisation).
+  an exact copy of a training datum (memorisation); and, per level, the same samples' validity
+  (:func:`validity_table`: which levels of the grammar the samples follow).
 * :func:`sweep_states` -- the shared input of both sweeps: test trees and, per noise level, their
   noisy state from the core's forward process, with seeds derived from names only. The learned and
   the exact-BP sweep of one experiment and process see *the same* noisy states.
@@ -33,10 +34,12 @@ from hierphase.tables import LEARNED_KEPT_COLUMNS
 
 __all__ = [
     "EVAL_COLUMNS",
+    "VALIDITY_COLUMNS",
     "SweepState",
     "memorized_mask",
     "generate",
-    "generation_table",
+    "generation_tables",
+    "validity_table",
     "sweep_states",
     "learned_kept_table",
     "bp_kept_table",
@@ -46,6 +49,11 @@ __all__ = [
 EVAL_COLUMNS = ["experiment", "process", "model", "P", "seed", "grammatical", "grammatical_ci_low",
                 "grammatical_ci_high", "memorized", "memorized_of_grammatical", "distinct_generated",
                 "n_generated", "n_train_distinct"]
+#: Per-level validity rows (:func:`validity_table`): level l = 0 .. L-1 is the level whose rules
+#: make the tuples of level l + 1 (0: the class rules; L - 1: the rules that make the leaves).
+VALIDITY_COLUMNS = ["experiment", "process", "model", "P", "seed", "level", "tuples_valid",
+                    "tuples_valid_ci_low", "tuples_valid_ci_high", "n_tuples", "valid_up_to",
+                    "valid_up_to_ci_low", "valid_up_to_ci_high", "n_generated"]
 
 
 def _row_keys(leaves: torch.Tensor) -> list[bytes]:
@@ -84,15 +92,45 @@ def generate(process, net, n: int, d: int, seed: int, batch_size: int = 1024, de
     return _reverse(process, net, prior, 1.0, derive_seed(seed, "reverse"), batch_size, device)
 
 
-def generation_table(rules, process, net, train_leaves: torch.Tensor, n: int, seed: int, experiment: str,
-                     model: str, P: int, train_seed: int, batch_size: int = 1024, device="cpu") -> pd.DataFrame:
-    """One row: grammaticality and memorisation of ``n`` generated samples."""
+def validity_table(rules, leaves: torch.Tensor, *, experiment: str, process: str, model: str,
+                   P: int, seed: int) -> pd.DataFrame:
+    """Per-level validity of data ``leaves`` (n, d), one row per level l = 0 .. L-1
+    (:func:`hierphase.rhm.level_validity`):
+
+    * ``tuples_valid``: of the tuples of level l + 1 whose own parse below is valid (all of them at
+      the leaves), the fraction that are rules of level l; ``n_tuples`` of them. The Wilson
+      interval treats them as independent, which tuples of one datum are not: read it as a floor
+      on the uncertainty;
+    * ``valid_up_to``: the fraction of data whose parse is valid from the leaves up to level l
+      (at l = 0 the grammatical fraction), with its Wilson interval over data.
+    """
+    counts = rhm.level_validity(rules, leaves)
+    n = counts.n
+    checked, valid, up_to = (x.numpy() for x in (counts.checked, counts.rules, counts.valid_up_to))
+    tuple_low, tuple_high = wilson_interval(valid, checked)
+    up_low, up_high = wilson_interval(up_to, n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tuples_valid = np.where(checked > 0, valid / np.maximum(checked, 1), np.nan)
+    return pd.DataFrame({
+        "experiment": experiment, "process": process, "model": model, "P": int(P), "seed": int(seed),
+        "level": np.arange(rules.L), "tuples_valid": tuples_valid,
+        "tuples_valid_ci_low": tuple_low, "tuples_valid_ci_high": tuple_high,
+        "n_tuples": checked.astype(np.int64), "valid_up_to": up_to / n if n else np.nan,
+        "valid_up_to_ci_low": up_low, "valid_up_to_ci_high": up_high, "n_generated": int(n),
+    }, columns=VALIDITY_COLUMNS)
+
+
+def generation_tables(rules, process, net, train_leaves: torch.Tensor, n: int, seed: int, experiment: str,
+                      model: str, P: int, train_seed: int, batch_size: int = 1024,
+                      device="cpu") -> dict[str, pd.DataFrame]:
+    """``n`` samples from pure noise, evaluated twice: ``generation``, one row of grammaticality
+    and memorisation; ``validity``, one row per level (:func:`validity_table`)."""
     generated = generate(process, net, n, rules.d, seed, batch_size=batch_size, device=device)
     valid = rhm.parse(rules, generated).valid.cpu()
     copies = memorized_mask(generated, train_leaves)
     k = int(valid.sum())
     low, high = wilson_interval(k, n)
-    return pd.DataFrame([{
+    generation = pd.DataFrame([{
         "experiment": experiment, "process": process.name, "model": model, "P": int(P), "seed": int(train_seed),
         "grammatical": k / n, "grammatical_ci_low": float(low), "grammatical_ci_high": float(high),
         "memorized": float(copies.float().mean()),
@@ -100,6 +138,9 @@ def generation_table(rules, process, net, train_leaves: torch.Tensor, n: int, se
         "distinct_generated": len(set(_row_keys(generated))) / n,
         "n_generated": int(n), "n_train_distinct": len(set(_row_keys(train_leaves))),
     }], columns=EVAL_COLUMNS)
+    validity = validity_table(rules, generated.cpu(), experiment=experiment, process=process.name,
+                              model=model, P=P, seed=train_seed)
+    return {"generation": generation, "validity": validity}
 
 
 @dataclass(frozen=True)

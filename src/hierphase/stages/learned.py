@@ -105,16 +105,17 @@ def load_model(path, sample_steps: int | None = None, device: str = "cpu"):
 
 def evaluate_generation(rules, model_path, n: int, *, sample_steps: int, data_seed: int,
                         seed: int, experiment: str, P: int, train_seed: int,
-                        batch_size: int = 1024, device: str = "cpu") -> pd.DataFrame:
-    """Evaluation-table row of one trained model: grammaticality and memorisation (against the
-    training set drawn with ``data_seed``) of ``n`` new samples drawn with ``seed``."""
-    from hierphase.learned.evaluate import generation_table
+                        batch_size: int = 1024, device: str = "cpu") -> dict[str, pd.DataFrame]:
+    """Evaluation of ``n`` new samples of one trained model, drawn with ``seed``: ``generation``,
+    its evaluation-table row (grammaticality; memorisation against the training set drawn with
+    ``data_seed``), and ``validity``, its per-level rows."""
+    from hierphase.learned.evaluate import generation_tables
 
     dev = resolve_device(device, key="learned.device")
     proc, net, meta = load_model(model_path, sample_steps, device=str(dev))
     data = training_set(rules, P, data_seed)
-    return generation_table(rules, proc, net, data, int(n), int(seed), experiment, meta["name"],
-                            P, train_seed, batch_size=batch_size, device=dev)
+    return generation_tables(rules, proc, net, data, int(n), int(seed), experiment, meta["name"],
+                             P, train_seed, batch_size=batch_size, device=dev)
 
 
 def evaluate_sweep(rules, model_path, grid: Sequence[float], n: int, *, sample_steps: int,
@@ -145,9 +146,9 @@ def bp_reference(rules, process: str, schedule: GaussianSchedule, grid: Sequence
                          progress=progress)
 
 
-def collect_tables(kept, bp, generation, loss) -> dict[str, pd.DataFrame]:
+def collect_tables(kept, bp, generation, validity, loss) -> dict[str, pd.DataFrame]:
     """The branch's summary tables from the per-model files: kept (learned + bp rows), evaluation,
-    distance (learned vs exact class curve per model) and loss."""
+    per-level validity, distance (learned vs exact class curve per model) and loss."""
     from hierphase.io import read_table
     from hierphase.learned.evaluate import class_distance
     from hierphase.tables import LEARNED_KEPT_COLUMNS
@@ -158,7 +159,10 @@ def collect_tables(kept, bp, generation, loss) -> dict[str, pd.DataFrame]:
     kept_all = pd.concat([exact, learned], ignore_index=True)[LEARNED_KEPT_COLUMNS].sort_values(sort, kind="mergesort")
     evaluation = pd.concat([read_table(p) for p in generation], ignore_index=True)
     evaluation = evaluation.sort_values(["experiment", "process", "P", "seed"], kind="mergesort")
+    levels = pd.concat([read_table(p) for p in validity], ignore_index=True)
+    levels = levels.sort_values(["experiment", "process", "P", "seed", "level"], kind="mergesort")
     distance = class_distance(learned, exact).sort_values(["experiment", "process", "P", "seed"], kind="mergesort")
     losses = pd.concat([read_table(p) for p in loss], ignore_index=True)
     return {"kept": kept_all.reset_index(drop=True), "evaluation": evaluation.reset_index(drop=True),
+            "validity": levels.reset_index(drop=True),
             "distance": distance.reset_index(drop=True), "loss": losses.reset_index(drop=True)}
