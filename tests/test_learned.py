@@ -151,12 +151,17 @@ def test_unknown_process_and_device():
 
 
 # ---------------------------------------------------------------------------------------- training
-def _train(rules, steps, checkpoint=None, stop_after=None, process="masking", seed=123):
+def _train(rules, steps, checkpoint=None, stop_after=None, process="masking", seed=123, snapshots=()):
     proc = diffusion.make_process(process, rules.v, SCHEDULE, 8)
     net = tiny_net(proc, rules)
     data = rhm.sample_trees(rules, 64, seed=9)[-1]
     cfg = train.TrainConfig(steps=steps, batch_size=16, lr=3e-3, warmup=4, log_every=5, checkpoint_every=7)
-    return train.train(proc, net, data, cfg, seed, checkpoint=checkpoint, stop_after=stop_after, progress=False)
+    return train.train(proc, net, data, cfg, seed, checkpoint=checkpoint, stop_after=stop_after, progress=False,
+                       snapshots=snapshots)
+
+
+def _same_weights(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 @pytest.mark.parametrize("process", ["gaussian", "masking", "uniform"])
@@ -182,6 +187,29 @@ def test_resume_gives_the_uninterrupted_weights(rules, tmp_path):
     for (k, va), vb in zip(full.net.state_dict().items(), resumed.net.state_dict().values()):
         assert torch.equal(va, vb), k
     pd.testing.assert_frame_equal(full.loss_table, resumed.loss_table)
+
+
+def test_snapshots_are_the_weights_of_a_run_stopped_there_and_survive_a_resume(rules, tmp_path):
+    full = _train(rules, 23, snapshots=[3, 12, 23])
+    assert sorted(full.snapshots) == [3, 12, 23]
+    # a snapshot is the weights a run stopped at that step has (the learning-rate schedule is the
+    # full run's, so the reference is the same run stopped early, not a shorter run)
+    for step in (3, 12):
+        stopped = _train(rules, 23, checkpoint=tmp_path / f"stop{step}.ckpt", stop_after=step)
+        assert _same_weights(full.snapshots[step], stopped.net.state_dict()), step
+    assert _same_weights(full.snapshots[23], full.net.state_dict())
+    # taking snapshots changes nothing of the training
+    plain = _train(rules, 23)
+    assert _same_weights(plain.net.state_dict(), full.net.state_dict())
+    # killed between two snapshots (checkpoint at step 7, snapshot 3 in it), then resumed
+    ckpt = tmp_path / "run.ckpt"
+    _train(rules, 23, checkpoint=ckpt, stop_after=10, snapshots=[3, 12, 23])
+    assert sorted(train.load_checkpoint(ckpt)["snapshots"]) == [3]
+    resumed = _train(rules, 23, checkpoint=ckpt, snapshots=[3, 12, 23])
+    for step in (3, 12, 23):
+        assert _same_weights(resumed.snapshots[step], full.snapshots[step]), step
+    with pytest.raises(ValueError, match="snapshots must be steps"):
+        _train(rules, 5, snapshots=[6])
 
 
 def test_resume_refuses_a_different_run(rules, tmp_path):
@@ -275,6 +303,30 @@ def test_train_model_writes_checkpoint_and_loss(rules, tmp_path):
     assert tables["generation"][["experiment", "P", "seed"]].values.tolist() == [["x", 32, 0]]
     assert tables["validity"][["experiment", "P", "seed"]].drop_duplicates().values.tolist() \
         == [["x", 32, 0]]
+
+
+def test_train_model_writes_snapshots_that_load_like_the_model(rules, tmp_path):
+    """Snapshot files: the weights at their step, with the model's meta and that step; the last
+    one is the final model's weights; the model file is what a run without snapshots writes."""
+    paths = {step: tmp_path / f"step{step}.pt" for step in (4, 12, 24)}
+    kwargs = dict(experiment="x", P=32, train_seed=0, data_seed=1, seed=2, progress=False)
+    stage.train_model(rules, "masking", SCHEDULE, TINY_TRAINING, **TINY_NETWORK, **kwargs,
+                      model_path=tmp_path / "model.pt", loss_parquet=tmp_path / "loss.parquet",
+                      snapshot_paths=paths)
+    stage.train_model(rules, "masking", SCHEDULE, TINY_TRAINING, **TINY_NETWORK, **kwargs,
+                      model_path=tmp_path / "plain.pt", loss_parquet=tmp_path / "plain.parquet")
+    assert (tmp_path / "model.pt").read_bytes() == (tmp_path / "plain.pt").read_bytes()
+    _, final, meta = stage.load_model(tmp_path / "model.pt")
+    nets = {}
+    for step, path in paths.items():
+        proc, nets[step], snap_meta = stage.load_model(path, sample_steps=8)
+        assert snap_meta["step"] == step and snap_meta["name"] == meta["name"]
+    assert _same_weights(nets[24].state_dict(), final.state_dict())
+    assert not _same_weights(nets[4].state_dict(), final.state_dict())
+    # a snapshot is evaluated like a model
+    tables = stage.evaluate_generation(rules, paths[4], 16, sample_steps=8, data_seed=1, seed=4,
+                                       experiment="x", P=32, train_seed=0)
+    assert len(tables["validity"]) == rules.L
 
 
 def test_training_set_is_its_seed_s(rules):

@@ -21,7 +21,7 @@ import os
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import pandas as pd
 import torch
@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from hierphase.io import CorruptFileError, atomic_path, load_tensors
 from hierphase.training import autocast, progress_log, warmup_cosine
 
-__all__ = ["TrainConfig", "TrainResult", "train", "save_checkpoint", "load_checkpoint"]
+__all__ = ["TrainConfig", "TrainResult", "train", "save_checkpoint", "load_checkpoint", "save_weights"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,8 @@ class TrainResult:
     steps_done: int
     finished: bool
     extra: dict = field(default_factory=dict)
+    #: The network's weights at each requested snapshot step reached so far (step -> state dict).
+    snapshots: dict = field(default_factory=dict)
 
 
 log = logging.getLogger(__name__)
@@ -81,6 +83,8 @@ log = logging.getLogger(__name__)
 #: The keys of a checkpoint written by :func:`save_checkpoint`.
 CHECKPOINT_KEYS = ("window", "model", "optimizer", "scheduler", "generator", "generator_device", "step",
                    "loss_rows", "meta")
+#: The keys every file with a network in it has: a checkpoint, and a snapshot (:func:`save_weights`).
+WEIGHTS_KEYS = ("model", "meta")
 
 
 def fingerprint(**parts: Any) -> str:
@@ -90,8 +94,9 @@ def fingerprint(**parts: Any) -> str:
 
 
 def save_checkpoint(path, net, optimizer, scheduler, generator, step: int, rows: list, meta: dict,
-                    window: tuple[float, int] = (0.0, 0)) -> None:
-    """Everything needed to continue the run exactly (``window``: the unlogged loss sum and count)."""
+                    window: tuple[float, int] = (0.0, 0), snapshots: dict | None = None) -> None:
+    """Everything needed to continue the run exactly (``window``: the unlogged loss sum and count;
+    ``snapshots``: the weights kept at earlier steps, step -> state dict)."""
     state = {
         "window": [float(window[0]), int(window[1])],
         "model": net.state_dict(),
@@ -103,17 +108,27 @@ def save_checkpoint(path, net, optimizer, scheduler, generator, step: int, rows:
         "loss_rows": rows,
         "meta": meta,
     }
+    if snapshots:  # only when asked for: a run without snapshots writes what it always wrote
+        state["snapshots"] = dict(snapshots)
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         # A file object, not a path: torch records a path's (random, temporary) name in the archive.
         torch.save(state, fh)
 
 
-def load_checkpoint(path) -> dict:
-    """A checkpoint written by :func:`save_checkpoint` (``weights_only=True``: no code runs).
+def save_weights(path, weights: dict, meta: dict) -> None:
+    """A network's weights and the meta that rebuilds it (no optimizer state): what a training
+    snapshot is kept as. :func:`load_checkpoint` reads it with ``keys=WEIGHTS_KEYS``."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        torch.save({"model": weights, "meta": meta}, fh)
+
+
+def load_checkpoint(path, keys: Sequence[str] = CHECKPOINT_KEYS) -> dict:
+    """A checkpoint written by :func:`save_checkpoint` (``weights_only=True``: no code runs); with
+    ``keys=WEIGHTS_KEYS``, any file with a network in it (a checkpoint or :func:`save_weights`).
     Raises :class:`hierphase.io.CorruptFileError` naming the file when it cannot be read or is
     not such a checkpoint."""
     state = load_tensors(path)
-    missing = [k for k in CHECKPOINT_KEYS if not isinstance(state, dict) or k not in state]
+    missing = [k for k in keys if not isinstance(state, dict) or k not in state]
     if missing:
         raise CorruptFileError(f"{path}: not a training checkpoint (missing {missing}); the file is corrupt "
                                "or truncated, delete it and rerun")
@@ -139,7 +154,7 @@ def _resume_state(path: Path, fp: str) -> dict | None:
 def train(process, net: torch.nn.Module, train_leaves: torch.Tensor, cfg: TrainConfig, seed: int,
           checkpoint: str | os.PathLike | None = None, resume: bool = True, stop_after: int | None = None,
           device: torch.device | str = "cpu", progress: bool = True, meta: dict | None = None,
-          log_every: int | None = None) -> TrainResult:
+          log_every: int | None = None, snapshots: Sequence[int] = ()) -> TrainResult:
     """Train ``net`` to denoise ``train_leaves`` (LongTensor ``(P, d)``) under ``process``.
 
     ``checkpoint``: file written every ``cfg.checkpoint_every`` steps and at the end; when it exists,
@@ -148,6 +163,8 @@ def train(process, net: torch.nn.Module, train_leaves: torch.Tensor, cfg: TrainC
     fit a job into a time slot; calling again with the same checkpoint finishes the run.
     ``log_every``: steps between timestamped log lines (default ``cfg.log_every``, the loss table's
     interval; the lines then carry the interval's mean loss).
+    ``snapshots``: steps at which a copy of the weights is kept (``TrainResult.snapshots``); they
+    travel in the checkpoint, so a resumed run returns the same ones. They do not change training.
     """
     device = torch.device(device)
     meta = dict(meta or {})
@@ -164,7 +181,10 @@ def train(process, net: torch.nn.Module, train_leaves: torch.Tensor, cfg: TrainC
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(cfg.warmup, cfg.steps, cfg.min_lr_ratio))
-    step, rows, window = 0, [], [0.0, 0]
+    keep = sorted({int(k) for k in snapshots})
+    if keep and not (1 <= keep[0] and keep[-1] <= cfg.steps):
+        raise ValueError(f"snapshots must be steps in [1, steps={cfg.steps}], got {keep}")
+    step, rows, window, kept = 0, [], [0.0, 0], {}
     state = _resume_state(Path(checkpoint), fp) if checkpoint is not None and resume else None
     if state is not None:
         net.load_state_dict(state["model"])
@@ -173,6 +193,7 @@ def train(process, net: torch.nn.Module, train_leaves: torch.Tensor, cfg: TrainC
         generator.set_state(state["generator"])
         step, rows = int(state["step"]), list(state["loss_rows"])
         window = state["window"]
+        kept = {int(k): v for k, v in state.get("snapshots", {}).items() if int(k) <= step}
     end = cfg.steps if stop_after is None else min(cfg.steps, int(stop_after))
     net.train()
     running = torch.tensor(float(window[0]), device=device)
@@ -196,6 +217,8 @@ def train(process, net: torch.nn.Module, train_leaves: torch.Tensor, cfg: TrainC
             count += 1
             step += 1
             bar.update(1)
+            if step in keep:
+                kept[step] = {k: v.detach().clone() for k, v in net.state_dict().items()}
             if step % cfg.log_every == 0 or step == cfg.steps:
                 mean = float(running / count)
                 rows.append({"step": step, "loss": mean, "lr": lr, "n_steps_averaged": count})
@@ -206,8 +229,9 @@ def train(process, net: torch.nn.Module, train_leaves: torch.Tensor, cfg: TrainC
                 plog.step(step, rows[-1]["loss"] if rows and rows[-1]["step"] == step else float(loss.detach()))
             if checkpoint is not None and (step % cfg.checkpoint_every == 0 or step == end):
                 save_checkpoint(checkpoint, net, optimizer, scheduler, generator, step, rows, meta,
-                                window=(float(running), count))
+                                window=(float(running), count), snapshots=kept)
         bar.close()
     net.eval()
     table = pd.DataFrame(rows, columns=["step", "loss", "lr", "n_steps_averaged"])
-    return TrainResult(net=net, loss_table=table, steps_done=step, finished=step >= cfg.steps, extra=meta)
+    return TrainResult(net=net, loss_table=table, steps_done=step, finished=step >= cfg.steps, extra=meta,
+                       snapshots=kept)

@@ -9,10 +9,11 @@ initialisation, batches). It imports no Snakemake.
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import asdict
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import pandas as pd
 import torch
@@ -22,7 +23,7 @@ from hierphase.io import atomic_path, write_table
 from hierphase.learned.diffusion import make_process
 from hierphase.learned.networks import NetworkConfig, build_network
 from hierphase.devices import resolve_device
-from hierphase.learned.train import TrainConfig, load_checkpoint, train
+from hierphase.learned.train import WEIGHTS_KEYS, TrainConfig, load_checkpoint, save_weights, train
 from hierphase.noise import GaussianSchedule
 from hierphase.seeding import derive_seed
 
@@ -53,7 +54,8 @@ def train_model(rules, process: str, schedule: GaussianSchedule, training: Train
                 arch: str, width: int, blocks: int, expansion: int, experiment: str, P: int,
                 train_seed: int, data_seed: int, seed: int, model_path, loss_parquet,
                 loss_csv=None, device: str = "cpu", progress: bool = True,
-                stop_after: int | None = None) -> pd.DataFrame:
+                stop_after: int | None = None,
+                snapshot_paths: Mapping[int, str | os.PathLike] | None = None) -> pd.DataFrame:
     """Train one model and write its checkpoint (``model_path``) and loss table.
 
     ``data_seed`` draws the training set (:func:`training_set`), ``seed`` the initialisation and
@@ -64,6 +66,11 @@ def train_model(rules, process: str, schedule: GaussianSchedule, training: Train
     While training, checkpoints go to ``<model_path>.resume``; an interrupted job rerun with the
     same values resumes from there. When done, the final checkpoint (weights, optimizer, generator
     state, everything needed to rebuild the model) is moved onto ``model_path``.
+
+    ``snapshot_paths`` (step -> file): the weights at those training steps, each written when
+    training is done (:func:`hierphase.learned.train.save_weights`; the meta says its ``step``),
+    loadable like the model with :func:`load_model`: a learning curve is evaluated from them
+    without training again. They travel in the resume checkpoint, so a resumed run writes the same.
     """
     proc = make_process(process, rules.v, schedule)
     net_cfg = NetworkConfig(in_channels=proc.in_channels, vocab=rules.v, s=rules.s, L=rules.L,
@@ -76,15 +83,24 @@ def train_model(rules, process: str, schedule: GaussianSchedule, training: Train
             "schedule": asdict(schedule), "experiment": experiment, "P": int(P),
             "seed": int(train_seed), "train_seed": int(seed), "training": training.to_dict()}
     resume = Path(str(model_path) + ".resume")
+    snapshot_paths = {int(k): v for k, v in (snapshot_paths or {}).items()}
     result = train(proc, net, data, training, seed, checkpoint=resume,
                    device=resolve_device(device, key="learned.device"), progress=progress, meta=meta,
-                   stop_after=stop_after)
+                   stop_after=stop_after, snapshots=sorted(snapshot_paths))
     table = result.loss_table.assign(experiment=experiment, process=process, model=name, P=int(P),
                                      seed=int(train_seed))
     if not result.finished:
         return table
-    with atomic_path(model_path) as tmp:
-        shutil.copyfile(resume, tmp)
+    for step, path in snapshot_paths.items():
+        weights = {k: v.cpu() for k, v in result.snapshots[step].items()}
+        save_weights(path, weights, {**meta, "step": step})
+    final = load_checkpoint(resume)
+    if final.pop("snapshots", None):  # the model file holds the final weights only
+        with atomic_path(model_path) as tmp, open(tmp, "wb") as fh:
+            torch.save(final, fh)
+    else:
+        with atomic_path(model_path) as tmp:
+            shutil.copyfile(resume, tmp)
     resume.unlink()
     config = {key: meta[key] for key in ("process", "arch", "network", "schedule", "training")}
     write_table(table, loss_parquet, loss_csv, config=config, seed=int(seed), model=name)
@@ -94,7 +110,7 @@ def train_model(rules, process: str, schedule: GaussianSchedule, training: Train
 def load_model(path, sample_steps: int | None = None, device: str = "cpu"):
     """(process, network in eval mode, meta) from a checkpoint written by :func:`train_model`; the
     process samples in ``sample_steps`` reverse steps (None: the process's default)."""
-    state = load_checkpoint(path)
+    state = load_checkpoint(path, keys=WEIGHTS_KEYS)
     meta = state["meta"]
     schedule = GaussianSchedule(**meta["schedule"])
     proc = make_process(meta["process"], meta["network"]["vocab"], schedule, sample_steps)
