@@ -66,6 +66,12 @@ BAD: list[tuple[str, str, str]] = [
      "rhm.experiments.main.n_samples"),
     ("images-n-per-class-huge", nested("images.n_per_class", "100000000"), "images.n_per_class"),
     ("learned-tolerance", nested("learned.evaluation.tolerance", "2.0"), "learned.evaluation.tolerance"),
+    ("learned-curve-typo", nested("learned.learning_curve.snapshot", "3"),
+     "learned.learning_curve.snapshot"),
+    ("learned-curve-negative", nested("learned.learning_curve.snapshots", "-1"),
+     "learned.learning_curve.snapshots"),
+    ("learned-curve-threshold", nested("learned.learning_curve.thresholds", "[1.0]"),
+     "learned.learning_curve.thresholds.0"),
     # constraints between keys, through the package's validators
     ("rhm-m", nested("rhm.experiments.main.m", "100"), "rhm.experiments.main.m"),
     ("rhm-n-classes", nested("rhm.experiments.main.n_classes", "1000"), "rhm.experiments.main.n_classes"),

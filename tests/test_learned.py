@@ -112,12 +112,17 @@ def test_exact_denoiser_generates_only_grammatical_data(rules):
     table, levels = tables["generation"], tables["validity"]
     assert table["grammatical"].iloc[0] == 1.0
     assert list(table.columns) == evaluate.EVAL_COLUMNS
-    # every level of every sample is valid; the level-0 row is the grammatical fraction
+    # every level of every sample is valid; rows for all samples, then for the novel ones
     assert list(levels.columns) == evaluate.VALIDITY_COLUMNS
-    assert levels["level"].tolist() == list(range(rules.L))
+    assert levels["samples"].tolist() == ["all"] * rules.L + ["novel"] * rules.L
+    assert levels["level"].tolist() == list(range(rules.L)) * 2
     assert (levels["tuples_valid"] == 1.0).all() and (levels["valid_up_to"] == 1.0).all()
-    assert levels["n_tuples"].tolist() == [200 * rules.s**lv for lv in range(rules.L)]
-    assert (levels["valid_up_to_ci_low"] > 0.98).all()
+    every = levels[levels["samples"] == "all"]
+    assert every["n_tuples"].tolist() == [200 * rules.s**lv for lv in range(rules.L)]
+    assert (every["valid_up_to_ci_low"] > 0.98).all()
+    novel = levels[levels["samples"] == "novel"]
+    n_copies = round(table["memorized"].iloc[0] * 200)
+    assert (novel["n_samples"] == 200 - n_copies).all()
     # P=50 of 8*3**7 = 17496 possible data: a generalising sampler rarely hits a training datum
     assert table["memorized"].iloc[0] < 0.05
 
@@ -276,6 +281,13 @@ def test_training_learns_the_grammar(rules):
     assert g0 < 0.02 and g1 > 0.1, (g0, g1)
     # the level-0 row of the validity table is the grammatical fraction of the same samples
     assert after["validity"]["valid_up_to"].iloc[0] == g1
+    # the untrained network is at chance at the leaves' level (v m / v**s of random tuples), the
+    # trained one far above; where neither has learned anything the levels above are at chance too
+    leaves = [t["validity"][(t["validity"]["samples"] == "all") & (t["validity"]["level"] == rules.L - 1)]
+              for t in (before, after)]
+    chance = rules.v * rules.m / rules.v**rules.s
+    assert abs(leaves[0]["tuples_valid"].iloc[0] - chance) < 0.1
+    assert leaves[1]["tuples_valid_ci_low"].iloc[0] > chance + 0.2
 
 
 # ------------------------------------------------------------------------------ stages and tables

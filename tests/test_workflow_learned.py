@@ -12,7 +12,8 @@ import yaml
 from workflow_helpers import SMOKE, copy_workflow, planned_jobs, run_snakemake, undeclared_results
 
 from hierphase.io import read_table
-from hierphase.learned.evaluate import VALIDITY_COLUMNS
+from hierphase.learned.curves import SAMPLE_COMPLEXITY_COLUMNS
+from hierphase.learned.evaluate import LEARNING_CURVE_COLUMNS, VALIDITY_COLUMNS
 from hierphase.tables import LEARNED_KEPT_COLUMNS
 from hierphase.stages import learned as stage
 
@@ -24,10 +25,19 @@ TARGETS = [
     "results/learned/figures/kept_main_masking.png",
     "results/learned/figures/kept_main_gaussian.png",
     "results/learned/tables/evaluation.csv",
+    "results/learned/figures/validity_vs_P.png",
+    "results/learned/figures/memorized_vs_P.png",
+    "results/learned/figures/learning_curve.png",
+    "results/learned/figures/sample_complexity.png",
 ]
 #: The rules of the jobs that a change of the network plans: training and what depends on it.
 RETRAIN_PLAN = {"learned_train", "learned_generation", "learned_sweep", "learned_tables",
-                "learned_fig_kept", "learned_fig_distance", "learned_fig_loss"}
+                "learned_fig_kept", "learned_fig_distance", "learned_fig_loss",
+                "learned_curve_point", "learned_curves", "learned_fig_validity_vs_P",
+                "learned_fig_memorized_vs_P", "learned_fig_learning_curve",
+                "learned_fig_sample_complexity"}
+#: The smoke preset's snapshot steps (learning_curve: 3 snapshots from step 10 of 30).
+SMOKE_STEPS = [10, 17, 30]
 
 
 @pytest.fixture(scope="module")
@@ -52,12 +62,25 @@ def test_smoke_trains_evaluates_and_draws(smoke_run):
     # per-level validity of the same samples: L = 3 levels per model; level 0 is the grammatical
     # fraction; validity up to a level cannot grow going up
     levels = read_table(work / "results/learned/tables/validity.parquet")
-    assert list(levels.columns) == VALIDITY_COLUMNS and len(levels) == 2 * 3
-    for _, model in levels.groupby(["process", "P", "seed"]):
+    assert list(levels.columns) == VALIDITY_COLUMNS and len(levels) == 2 * 2 * 3
+    for _, model in levels.groupby(["process", "P", "seed", "samples"]):
         assert model["level"].tolist() == [0, 1, 2]
         assert (model["valid_up_to"].diff().dropna() >= 0).all()
-    top = levels[levels["level"] == 0].merge(evaluation, on=["experiment", "process", "P", "seed"])
+    every = levels[levels["samples"] == "all"]
+    top = every[every["level"] == 0].merge(evaluation, on=["experiment", "process", "P", "seed"])
     assert (top["valid_up_to"] == top["grammatical"]).all()
+    # the learning curve: every model at every snapshot step, the last one the model itself;
+    # snapshot files for the steps before it
+    curve = read_table(work / "results/learned/tables/learning_curve.parquet")
+    assert list(curve.columns) == LEARNING_CURVE_COLUMNS
+    assert sorted(set(zip(curve["process"], curve["step"]))) == sorted(
+        (p, k) for p in ("gaussian", "masking") for k in SMOKE_STEPS)
+    for process in ("gaussian", "masking"):
+        folder = work / f"results/learned/models/main/{process}/P64/seed0/snapshots"
+        assert sorted(f.name for f in folder.iterdir()) == ["step10.pt", "step17.pt"]
+    complexity = read_table(work / "results/learned/tables/sample_complexity.parquet")
+    assert list(complexity.columns) == SAMPLE_COMPLEXITY_COLUMNS
+    assert sorted(set(complexity["threshold"])) == [0.5, 0.9]
 
     kept = read_table(work / "results/learned/tables/kept.parquet")
     assert list(kept.columns) == LEARNED_KEPT_COLUMNS
@@ -120,6 +143,7 @@ EVALUATION_ONLY = {"learned": {
     "sampling": {"steps": {"gaussian": 10, "masking": 4, "uniform": 10}, "batch_size": 128},
     "evaluation": {"n_generated": 32, "n_sweep": 32, "tolerance": 0.2,
                    "grid": {"gaussian": [0.0, 0.5], "masking": [0.0, 0.25], "uniform": [0.0, 0.5]}},
+    "learning_curve": {"n_generated": 16, "thresholds": [0.6]},
 }}
 
 
@@ -134,6 +158,8 @@ def test_evaluation_only_keys_retrain_nothing(smoke_run):
     # the change was seen: both evaluations of both models, and exact BP, run again
     for rule in ("learned_generation", "learned_sweep", "learned_bp_reference"):
         assert rules.count(rule) == 2, (rule, rules)
+    # the learning curve is evaluated again from the kept snapshots: every (model, step)
+    assert rules.count("learned_curve_point") == 2 * len(SMOKE_STEPS), rules
 
 
 def test_bad_learned_config_names_the_key_and_runs_nothing(tmp_path):

@@ -18,6 +18,11 @@ rule learned:
 localrules:
     learned_rules,
     learned_tables,
+    learned_curves,
+    learned_fig_validity_vs_P,
+    learned_fig_memorized_vs_P,
+    learned_fig_learning_curve,
+    learned_fig_sample_complexity,
     learned_fig_kept,
     learned_fig_distance,
     learned_fig_loss,
@@ -54,6 +59,7 @@ rule learned_train:
         loss=f"{LEARNED_MODEL}/loss.parquet",
         loss_csv=f"{LEARNED_MODEL}/loss.csv",
         meta=sidecar(f"{LEARNED_MODEL}/loss.parquet"),
+        snapshots=learned_snapshot_outputs(),
     log:
         "logs/learned/train/{experiment}/{process}/P{P}/seed{train_seed}.log",
     benchmark:
@@ -69,6 +75,7 @@ rule learned_train:
         schedule=LEARNED["schedule"],
         network=LEARNED["network"],
         training=LEARNED["training"],
+        snapshot_steps=LEARNED_SNAPSHOTS[:-1],
         data_seed=lambda wc: learned_seed("data", wc),
         seed=lambda wc: learned_seed("train", wc),
     script:
@@ -103,6 +110,35 @@ rule learned_generation:
         seed=lambda wc: learned_seed("generate", wc),
     script:
         "../scripts/learned_generation.py"
+
+
+rule learned_curve_point:
+    input:
+        rules=rules.learned_rules.output.rules,
+        weights=learned_snapshot_weights,
+    output:
+        table=LEARNED_CURVE_POINT,
+        meta=sidecar(LEARNED_CURVE_POINT),
+    log:
+        "logs/learned/curve/{experiment}/{process}/P{P}/seed{train_seed}/step{step}.log",
+    benchmark:
+        "logs/benchmarks/learned/curve/{experiment}/{process}/P{P}/seed{train_seed}/step{step}.tsv"
+    conda:
+        "../../envs/learned.yaml"
+    threads: 1
+    resources:
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(60),
+        gpu=LEARNED["resources"]["gpus"],
+    params:
+        n=LEARNED_CURVE.get("n_generated"),
+        sample_steps=learned_sample_steps,
+        batch_size=LEARNED["sampling"]["batch_size"],
+        data_seed=lambda wc: learned_seed("data", wc),
+        # the final model's seed at every step: the curve's points differ by the weights only
+        seed=lambda wc: learned_seed("generate", wc),
+    script:
+        "../scripts/learned_curve_point.py"
 
 
 rule learned_sweep:
@@ -196,6 +232,127 @@ rule learned_tables:
         runtime=10,
     script:
         "../scripts/learned_tables.py"
+
+
+rule learned_curves:
+    input:
+        points=learned_curve_files(),
+        validity=rules.learned_tables.output.validity,
+    output:
+        learning_curve=f"{LEARNED_DIR}/tables/learning_curve.parquet",
+        learning_curve_csv=f"{LEARNED_DIR}/tables/learning_curve.csv",
+        sample_complexity=f"{LEARNED_DIR}/tables/sample_complexity.parquet",
+        sample_complexity_csv=report(
+            f"{LEARNED_DIR}/tables/sample_complexity.csv",
+            caption="../report/learned/sample_complexity.rst",
+            category="RHM, learned denoisers",
+        ),
+        meta=[
+            sidecar(f"{LEARNED_DIR}/tables/{name}.parquet")
+            for name in ("learning_curve", "sample_complexity")
+        ],
+    log:
+        "logs/learned/curves.log",
+    conda:
+        "../../envs/learned.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        thresholds=LEARNED_CURVE.get("thresholds"),
+    script:
+        "../scripts/learned_curves.py"
+
+
+rule learned_fig_validity_vs_P:
+    input:
+        validity=rules.learned_tables.output.validity,
+    output:
+        png=report(
+            f"{LEARNED_DIR}/figures/validity_vs_P.png",
+            caption="../report/learned/validity_vs_P.rst",
+            category="RHM, learned denoisers",
+        ),
+        pdf=f"{LEARNED_DIR}/figures/validity_vs_P.pdf",
+    log:
+        "logs/learned/figures/validity_vs_P.log",
+    conda:
+        "../../envs/learned.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/learned_fig_validity_vs_P.py"
+
+
+rule learned_fig_memorized_vs_P:
+    input:
+        evaluation=rules.learned_tables.output.evaluation,
+        rules=learned_rules_files(),
+    output:
+        png=report(
+            f"{LEARNED_DIR}/figures/memorized_vs_P.png",
+            caption="../report/learned/memorized_vs_P.rst",
+            category="RHM, learned denoisers",
+        ),
+        pdf=f"{LEARNED_DIR}/figures/memorized_vs_P.pdf",
+    log:
+        "logs/learned/figures/memorized_vs_P.log",
+    conda:
+        "../../envs/learned.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/learned_fig_memorized_vs_P.py"
+
+
+rule learned_fig_learning_curve:
+    input:
+        curve=rules.learned_curves.output.learning_curve,
+    output:
+        png=report(
+            f"{LEARNED_DIR}/figures/learning_curve.png",
+            caption="../report/learned/learning_curve.rst",
+            category="RHM, learned denoisers",
+        ),
+        pdf=f"{LEARNED_DIR}/figures/learning_curve.pdf",
+    log:
+        "logs/learned/figures/learning_curve.log",
+    conda:
+        "../../envs/learned.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/learned_fig_learning_curve.py"
+
+
+rule learned_fig_sample_complexity:
+    input:
+        sample_complexity=rules.learned_curves.output.sample_complexity,
+        rules=learned_rules_files(),
+    output:
+        png=report(
+            f"{LEARNED_DIR}/figures/sample_complexity.png",
+            caption="../report/learned/sample_complexity_fig.rst",
+            category="RHM, learned denoisers",
+        ),
+        pdf=f"{LEARNED_DIR}/figures/sample_complexity.pdf",
+    log:
+        "logs/learned/figures/sample_complexity.log",
+    conda:
+        "../../envs/learned.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/learned_fig_sample_complexity.py"
 
 
 rule learned_fig_kept:

@@ -1,5 +1,6 @@
 # Learned branch bookkeeping: config shortcuts, wildcard constraints, the list of trained models,
 # target lists.
+from hierphase.learned.curves import snapshot_steps
 from hierphase.learned.networks import NetworkConfig
 from hierphase.learned.train import TrainConfig
 from hierphase.noise import GaussianSchedule
@@ -14,6 +15,11 @@ LEARNED_RUN = "{experiment}/{process}/P{P}/seed{train_seed}"
 LEARNED_MODEL = f"{LEARNED_DIR}/models/{LEARNED_RUN}"
 LEARNED_EVAL = f"{LEARNED_DIR}/eval/{LEARNED_RUN}"
 LEARNED_BP = f"{LEARNED_DIR}/bp/{{experiment}}/{{process}}/kept.parquet"
+# Learning curves: weights kept at these training steps (the last one is the model itself), and
+# one validity table per (model, step)
+LEARNED_CURVE = LEARNED.get("learning_curve", {})
+LEARNED_SNAPSHOT = f"{LEARNED_MODEL}/snapshots/step{{step}}.pt"
+LEARNED_CURVE_POINT = f"{LEARNED_EVAL}/curve/step{{step}}.parquet"
 
 
 def learned_mem_mb(exp):
@@ -67,13 +73,27 @@ def check_learned_config(learned):
             mem_mb,
             f"a training or evaluation job of experiment {name}",
         )
-        # per model: training, generation, sweep; per process: rules, exact BP
+        # per model: training, generation, sweep, a curve point per snapshot; per process:
+        # rules, exact BP
         runs = len(exp["processes"]) * len(exp["P"]) * len(exp["seeds"])
-        jobs[f"{key}.P"] = 3 * runs + 2 * len(exp["processes"])
+        snapshots = learned_snapshot_steps(learned)
+        jobs[f"{key}.P"] = (3 + len(snapshots)) * runs + 2 * len(exp["processes"])
     return jobs
 
 
+def learned_snapshot_steps(learned):
+    """Training steps whose weights the learning curves evaluate (learned.learning_curve)."""
+    curve = learned.get("learning_curve", {})
+    return package_check(
+        "learned.learning_curve",
+        lambda: snapshot_steps(
+            learned["training"]["steps"], curve["snapshots"], curve["first"]
+        ),
+    )
+
+
 LEARNED_JOBS = check_learned_config(LEARNED)
+LEARNED_SNAPSHOTS = learned_snapshot_steps(LEARNED)
 
 
 wildcard_constraints:
@@ -83,6 +103,7 @@ wildcard_constraints:
     ),
     P=r"\d+",
     train_seed=r"\d+",
+    step=r"\d+",
 
 
 def learned_exp(wildcards):
@@ -131,6 +152,33 @@ def learned_run_files(kind):
     ]
 
 
+def learned_snapshot_outputs():
+    """The snapshot files of one training job (patterns): every snapshot step but the last, which
+    is the model itself."""
+    return [LEARNED_SNAPSHOT.replace("{step}", str(k)) for k in LEARNED_SNAPSHOTS[:-1]]
+
+
+def learned_snapshot_weights(wildcards):
+    """The weights a curve point evaluates: the snapshot of its step, or the model at the last."""
+    wc = dict(wildcards.items())
+    if int(wc["step"]) == LEARNED_SNAPSHOTS[-1]:
+        return f"{LEARNED_MODEL}/model.pt".format(**wc)
+    return LEARNED_SNAPSHOT.format(**wc)
+
+
+def learned_rules_files():
+    """The rules file of every experiment (figures that need the RHM itself, e.g. its size)."""
+    return [LEARNED_RULES.format(experiment=name) for name in LEARNED_EXPERIMENTS]
+
+
+def learned_curve_files():
+    return [
+        LEARNED_CURVE_POINT.format(experiment=e, process=p, P=P, train_seed=s, step=k)
+        for e, p, P, s in learned_runs()
+        for k in LEARNED_SNAPSHOTS
+    ]
+
+
 def learned_bp_files():
     return [
         LEARNED_BP.format(experiment=name, process=proc)
@@ -154,6 +202,18 @@ def learned_targets():
     ]
     tables = [
         f"{LEARNED_DIR}/tables/{t}.csv"
-        for t in ("kept", "evaluation", "distance", "loss")
+        for t in ("kept", "evaluation", "validity", "distance", "loss")
     ]
+    figs += [
+        f"{LEARNED_DIR}/figures/{f}.{ext}"
+        for f in ("validity_vs_P", "memorized_vs_P")
+        for ext in ("png", "pdf")
+    ]
+    if LEARNED_SNAPSHOTS:
+        tables += [f"{LEARNED_DIR}/tables/{t}.csv" for t in ("learning_curve", "sample_complexity")]
+        figs += [
+            f"{LEARNED_DIR}/figures/{f}.{ext}"
+            for f in ("learning_curve", "sample_complexity")
+            for ext in ("png", "pdf")
+        ]
     return figs + tables

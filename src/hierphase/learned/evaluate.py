@@ -35,6 +35,7 @@ from hierphase.tables import LEARNED_KEPT_COLUMNS
 __all__ = [
     "EVAL_COLUMNS",
     "VALIDITY_COLUMNS",
+    "LEARNING_CURVE_COLUMNS",
     "SweepState",
     "memorized_mask",
     "generate",
@@ -51,9 +52,13 @@ EVAL_COLUMNS = ["experiment", "process", "model", "P", "seed", "grammatical", "g
                 "n_generated", "n_train_distinct"]
 #: Per-level validity rows (:func:`validity_table`): level l = 0 .. L-1 is the level whose rules
 #: make the tuples of level l + 1 (0: the class rules; L - 1: the rules that make the leaves).
-VALIDITY_COLUMNS = ["experiment", "process", "model", "P", "seed", "level", "tuples_valid",
-                    "tuples_valid_ci_low", "tuples_valid_ci_high", "n_tuples", "valid_up_to",
-                    "valid_up_to_ci_low", "valid_up_to_ci_high", "n_generated"]
+#: ``samples``: "all" generated samples, or the "novel" ones (no copy of a training datum), which
+#: measure what the model generalises; ``n_samples`` of them.
+VALIDITY_COLUMNS = ["experiment", "process", "model", "P", "seed", "samples", "level",
+                    "tuples_valid", "tuples_valid_ci_low", "tuples_valid_ci_high", "n_tuples",
+                    "valid_up_to", "valid_up_to_ci_low", "valid_up_to_ci_high", "n_samples"]
+#: Learning-curve rows: the validity rows of the weights at training step ``step``.
+LEARNING_CURVE_COLUMNS = VALIDITY_COLUMNS[:5] + ["step"] + VALIDITY_COLUMNS[5:]
 
 
 def _row_keys(leaves: torch.Tensor) -> list[bytes]:
@@ -93,7 +98,7 @@ def generate(process, net, n: int, d: int, seed: int, batch_size: int = 1024, de
 
 
 def validity_table(rules, leaves: torch.Tensor, *, experiment: str, process: str, model: str,
-                   P: int, seed: int) -> pd.DataFrame:
+                   P: int, seed: int, samples: str = "all") -> pd.DataFrame:
     """Per-level validity of data ``leaves`` (n, d), one row per level l = 0 .. L-1
     (:func:`hierphase.rhm.level_validity`):
 
@@ -113,10 +118,10 @@ def validity_table(rules, leaves: torch.Tensor, *, experiment: str, process: str
         tuples_valid = np.where(checked > 0, valid / np.maximum(checked, 1), np.nan)
     return pd.DataFrame({
         "experiment": experiment, "process": process, "model": model, "P": int(P), "seed": int(seed),
-        "level": np.arange(rules.L), "tuples_valid": tuples_valid,
+        "samples": samples, "level": np.arange(rules.L), "tuples_valid": tuples_valid,
         "tuples_valid_ci_low": tuple_low, "tuples_valid_ci_high": tuple_high,
         "n_tuples": checked.astype(np.int64), "valid_up_to": up_to / n if n else np.nan,
-        "valid_up_to_ci_low": up_low, "valid_up_to_ci_high": up_high, "n_generated": int(n),
+        "valid_up_to_ci_low": up_low, "valid_up_to_ci_high": up_high, "n_samples": int(n),
     }, columns=VALIDITY_COLUMNS)
 
 
@@ -124,7 +129,8 @@ def generation_tables(rules, process, net, train_leaves: torch.Tensor, n: int, s
                       model: str, P: int, train_seed: int, batch_size: int = 1024,
                       device="cpu") -> dict[str, pd.DataFrame]:
     """``n`` samples from pure noise, evaluated twice: ``generation``, one row of grammaticality
-    and memorisation; ``validity``, one row per level (:func:`validity_table`)."""
+    and memorisation; ``validity``, one row per level (:func:`validity_table`) for all samples and
+    one for the novel ones (not a copy of a training datum)."""
     generated = generate(process, net, n, rules.d, seed, batch_size=batch_size, device=device)
     valid = rhm.parse(rules, generated).valid.cpu()
     copies = memorized_mask(generated, train_leaves)
@@ -138,8 +144,10 @@ def generation_tables(rules, process, net, train_leaves: torch.Tensor, n: int, s
         "distinct_generated": len(set(_row_keys(generated))) / n,
         "n_generated": int(n), "n_train_distinct": len(set(_row_keys(train_leaves))),
     }], columns=EVAL_COLUMNS)
-    validity = validity_table(rules, generated.cpu(), experiment=experiment, process=process.name,
-                              model=model, P=P, seed=train_seed)
+    keys = dict(experiment=experiment, process=process.name, model=model, P=P, seed=train_seed)
+    validity = pd.concat([validity_table(rules, generated.cpu(), **keys, samples="all"),
+                          validity_table(rules, generated.cpu()[~copies], **keys, samples="novel")],
+                         ignore_index=True)
     return {"generation": generation, "validity": validity}
 
 

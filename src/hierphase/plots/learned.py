@@ -1,4 +1,6 @@
-"""Figures of the learned branch: kept curves over exact BP, distance to BP vs P, loss curves."""
+"""Figures of the learned branch: kept curves over exact BP, distance to BP vs P, loss curves, and
+how the grammar is learned level by level (validity vs P and vs training step, sample complexity
+per level, memorisation vs P)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ from matplotlib.lines import Line2D
 
 from hierphase.plots.style import depth_palette, use_style
 
-__all__ = ["kept_overlay", "distance_vs_P", "loss_curves"]
+__all__ = ["kept_overlay", "distance_vs_P", "loss_curves", "validity_vs_P", "learning_curves",
+           "sample_complexity", "memorized_vs_P"]
 
 
 def kept_overlay(kept: pd.DataFrame, experiment: str, process: str):
@@ -91,5 +94,139 @@ def loss_curves(loss: pd.DataFrame):
         ax.set_title(curve)
         ax.set_xlabel("training step")
         ax.set_ylabel("loss (nats per leaf)")
+    fig.tight_layout()
+    return fig
+
+
+def _level_label(level: int, L: int) -> str:
+    """Level l's rules make level l + 1: 0 is the class rules, L - 1 those that make the leaves."""
+    if level == 0:
+        return "level 0 (class rules)"
+    return f"level {level} (leaf rules)" if level == L - 1 else f"level {level}"
+
+
+def _validity_panels(df: pd.DataFrame, x: str, xlabel: str, by: list[str], title):
+    """One panel per value of the columns ``by``: the per-level fraction of tuples that are rules
+    (solid, Wilson band) and of samples valid up to that level (dotted), against ``x``."""
+    panels = sorted(df.groupby(by).groups)
+    L = int(df["level"].max()) + 1
+    colors = depth_palette(L)
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels) + 1.2, 3.3), sharey=True,
+                             squeeze=False)
+    for ax, key in zip(axes[0], panels):
+        part = df[(df[by] == pd.Series(key, index=by)).all(axis=1)]
+        for level, color in zip(range(L), colors):
+            cur = part[part["level"] == level].groupby(x, as_index=False)[
+                ["tuples_valid", "tuples_valid_ci_low", "tuples_valid_ci_high", "valid_up_to"]].mean()
+            ax.plot(cur[x], cur["tuples_valid"], "-o", color=color, ms=3.5, lw=1.5)
+            ax.fill_between(cur[x], cur["tuples_valid_ci_low"], cur["tuples_valid_ci_high"],
+                            color=color, alpha=0.15, lw=0)
+            ax.plot(cur[x], cur["valid_up_to"], ":", color=color, lw=1.2)
+        ax.set_xscale("log", base=2 if x == "P" else 10)
+        ax.set_xlabel(xlabel)
+        ax.set_title(title(*key), fontsize=10)
+        ax.set_ylim(-0.02, 1.02)
+    axes[0][0].set_ylabel("fraction valid")
+    handles = [Line2D([], [], color=c, lw=2, label=_level_label(lv, L)) for lv, c in enumerate(colors)]
+    handles += [Line2D([], [], color="k", ls="-", marker="o", ms=3, label="tuples that are rules"),
+                Line2D([], [], color="k", ls=":", label="samples valid up to the level")]
+    fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.tight_layout()
+    return fig
+
+
+def validity_vs_P(validity: pd.DataFrame):
+    """Per level, the validity of the trained models' samples against the training-set size P: all
+    samples, and the novel ones (no copy of a training datum), whose validity is what the model
+    generalises. Seeds averaged."""
+    use_style()
+    if validity.empty:
+        raise ValueError("validity_vs_P: empty validity table")
+    return _validity_panels(validity, "P", "training-set size P", ["experiment", "process", "samples"],
+                            lambda e, p, smp: f"{e}, {p}: {smp} samples")
+
+
+def learning_curves(curve: pd.DataFrame, samples: str = "novel"):
+    """Per level, the validity of the ``samples`` against the training step, one panel per
+    (experiment, process, P): which level is learned first as training goes on."""
+    use_style()
+    df = curve[curve["samples"] == samples].copy()
+    if df.empty:
+        raise ValueError(f"learning_curves: no {samples!r} rows")
+    fig = _validity_panels(df, "step", "training step", ["experiment", "process", "P"],
+                           lambda e, p, P: f"{e}, {p}, P = {int(P)}")
+    fig.suptitle(f"validity of {samples} samples during training", y=1.02)
+    return fig
+
+
+def sample_complexity(table: pd.DataFrame, params: dict):
+    """P*_l (the P at which level l's validity first reaches a threshold) against the level, log
+    scale, one marker per threshold and process; a bracket where only bounds are known (arrow up:
+    not reached at the largest P; down: reached already at the smallest). The grey line is the
+    slope m^(L-1-l), P* growing by a factor m per level above the leaves, anchored on the leaf
+    level's first measured P* of each panel."""
+    use_style()
+    experiments = sorted(table["experiment"].unique())
+    if not experiments:
+        raise ValueError("sample_complexity: empty table")
+    fig, axes = plt.subplots(1, len(experiments), figsize=(4.6 * len(experiments) + 1.0, 3.5),
+                             squeeze=False)
+    for ax, experiment in zip(axes[0], experiments):
+        v, m, s, L = params[experiment]
+        part = table[table["experiment"] == experiment]
+        styles = dict(zip(sorted(part["process"].unique()), ["o", "s", "^", "D"]))
+        colors = dict(zip(sorted(part["threshold"].unique()), sns.color_palette("deep")))
+        for (process, threshold), cur in part.groupby(["process", "threshold"]):
+            cur = cur.groupby("level", as_index=False)[["P_star", "P_low", "P_high"]].median()
+            color, marker = colors[threshold], styles[process]
+            ok = cur["P_star"].notna()
+            ax.plot(cur.loc[ok, "level"], cur.loc[ok, "P_star"], marker=marker, color=color, ls="-",
+                    label=f"{process}, {threshold:g}")
+            for _, row in cur[ok].iterrows():
+                ax.plot([row["level"]] * 2, [row["P_low"], row["P_high"]], color=color, lw=1, alpha=0.5)
+            for _, row in cur[~ok].iterrows():
+                if np.isinf(row["P_high"]):
+                    ax.annotate("", xy=(row["level"], row["P_low"] * 2), xytext=(row["level"], row["P_low"]),
+                                arrowprops={"arrowstyle": "->", "color": color})
+                else:
+                    ax.annotate("", xy=(row["level"], row["P_high"] / 2), xytext=(row["level"], row["P_high"]),
+                                arrowprops={"arrowstyle": "->", "color": color})
+        leaf = part[(part["level"] == L - 1) & part["P_star"].notna()]
+        if not leaf.empty:
+            anchor = float(leaf["P_star"].min())
+            levels = np.arange(L)
+            ax.plot(levels, anchor * float(m) ** (L - 1 - levels), color="0.6", ls="--", lw=1,
+                    label=f"x m = {m} per level")
+        ax.set_yscale("log", base=2)
+        ax.set_xticks(range(L))
+        ax.invert_xaxis()
+        ax.set_xlabel(f"level l (0: class rules; {L - 1}: leaf rules)")
+        ax.set_ylabel("P*$_l$")
+        ax.set_title(f"{experiment}: v={v}, m={m}, s={s}, L={L}", fontsize=10)
+        ax.legend(fontsize=7, title="process, threshold", title_fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def memorized_vs_P(evaluation: pd.DataFrame, n_data: dict):
+    """The fraction of generated samples that copy a training datum against P, per experiment and
+    process (seeds as points), next to a perfect generaliser, which samples the RHM's ``n_data``
+    data uniformly and so copies a training datum with probability 1 - (1 - 1/n)^P (dashed)."""
+    from hierphase.learned.curves import perfect_generaliser_memorized
+
+    use_style()
+    df = evaluation.copy()
+    df["curve"] = df["experiment"] + ", " + df["process"]
+    fig, ax = plt.subplots(figsize=(5.0, 3.4))
+    sns.lineplot(data=df, x="P", y="memorized", hue="curve", marker="o", errorbar=None, ax=ax)
+    grid = np.geomspace(df["P"].min(), df["P"].max(), 200)
+    for i, (experiment, n) in enumerate(sorted(n_data.items())):
+        ax.plot(grid, perfect_generaliser_memorized(n, grid), ls="--", color="0.4", lw=1,
+                label=f"perfect generaliser ({experiment}, {n} data)")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("training-set size P")
+    ax.set_ylabel("fraction of samples copying a training datum")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

@@ -36,6 +36,8 @@ __all__ = [
     "evaluate_sweep",
     "bp_reference",
     "collect_tables",
+    "evaluate_curve_point",
+    "curve_tables",
 ]
 
 
@@ -132,6 +134,37 @@ def evaluate_generation(rules, model_path, n: int, *, sample_steps: int, data_se
     data = training_set(rules, P, data_seed)
     return generation_tables(rules, proc, net, data, int(n), int(seed), experiment, meta["name"],
                              P, train_seed, batch_size=batch_size, device=dev)
+
+
+def evaluate_curve_point(rules, weights_path, n: int, *, step: int, sample_steps: int,
+                         data_seed: int, seed: int, experiment: str, P: int, train_seed: int,
+                         batch_size: int = 1024, device: str = "cpu") -> pd.DataFrame:
+    """One point of a learning curve: the per-level validity rows (all and novel samples) of
+    ``n`` samples of the weights at training step ``step`` (a snapshot or the final model), with
+    a ``step`` column."""
+    from hierphase.learned.evaluate import LEARNING_CURVE_COLUMNS
+
+    validity = evaluate_generation(rules, weights_path, n, sample_steps=sample_steps,
+                                   data_seed=data_seed, seed=seed, experiment=experiment, P=P,
+                                   train_seed=train_seed, batch_size=batch_size,
+                                   device=device)["validity"]
+    return validity.assign(step=int(step))[LEARNING_CURVE_COLUMNS]
+
+
+def curve_tables(points: Sequence, validity: pd.DataFrame,
+                 thresholds: Sequence[float]) -> dict[str, pd.DataFrame]:
+    """``learning_curve``: the curve points of every model in one table; ``sample_complexity``:
+    per level, the P at which the final models' novel samples reach each validity threshold
+    (:func:`hierphase.learned.curves.sample_complexity`)."""
+    from hierphase.io import read_table
+    from hierphase.learned.curves import sample_complexity
+    from hierphase.learned.evaluate import LEARNING_CURVE_COLUMNS
+
+    curve = pd.concat([read_table(p) for p in points], ignore_index=True)
+    curve = curve.sort_values(["experiment", "process", "P", "seed", "samples", "step", "level"],
+                              kind="mergesort").reset_index(drop=True)
+    return {"learning_curve": curve[LEARNING_CURVE_COLUMNS],
+            "sample_complexity": sample_complexity(validity, thresholds)}
 
 
 def evaluate_sweep(rules, model_path, grid: Sequence[float], n: int, *, sample_steps: int,
