@@ -217,6 +217,36 @@ def test_snapshots_are_the_weights_of_a_run_stopped_there_and_survive_a_resume(r
         _train(rules, 5, snapshots=[6])
 
 
+def test_time_focus_draws_its_window_and_plain_ddpm_is_unchanged():
+    T, n = 1000, 200_000
+    plain = diffusion.TimeFocus()
+    gen = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    # inactive: the same draws as uniform steps 1..T
+    assert torch.equal(plain.steps(T, n, gen(), "cpu"), torch.randint(T, (n,), generator=gen()) + 1)
+    focus = diffusion.TimeFocus(upper=0.4, weight=0.8)
+    t = focus.steps(T, n, gen(), "cpu")
+    assert t.min() >= 1 and t.max() <= T
+    # P(t <= 0.4 T) = weight + (1 - weight) * upper = 0.88; uniform density within each part
+    inside = (t <= 400).double().mean().item()
+    assert abs(inside - 0.88) < 4 * math.sqrt(0.88 * 0.12 / n)
+    frac = focus.fractions(n, gen(), "cpu")
+    assert abs((frac < 0.4).double().mean().item() - 0.88) < 4 * math.sqrt(0.88 * 0.12 / n)
+    with pytest.raises(ValueError, match="time_focus.upper"):
+        train.TrainConfig(time_focus={"upper": 0.0, "weight": 0.5})
+
+
+@pytest.mark.parametrize("process", ["gaussian", "masking", "uniform"])
+def test_time_focus_changes_training_deterministically(rules, process):
+    proc = diffusion.make_process(process, rules.v, SCHEDULE, 8)
+    data = rhm.sample_trees(rules, 64, seed=9)[-1]
+    runs = []
+    for focus in ({}, {"upper": 0.3, "weight": 0.9}, {"upper": 0.3, "weight": 0.9}):
+        cfg = train.TrainConfig(steps=6, batch_size=16, lr=3e-3, warmup=2, log_every=3, time_focus=focus)
+        runs.append(train.train(proc, tiny_net(proc, rules), data, cfg, 1, progress=False))
+    assert _same_weights(runs[1].net.state_dict(), runs[2].net.state_dict())
+    assert not _same_weights(runs[0].net.state_dict(), runs[1].net.state_dict())
+
+
 def test_resume_refuses_a_different_run(rules, tmp_path):
     ckpt = tmp_path / "run.ckpt"
     _train(rules, 10, checkpoint=ckpt, stop_after=7)

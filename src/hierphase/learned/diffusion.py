@@ -69,6 +69,48 @@ def _randint(high: int, shape, generator: torch.Generator, device) -> torch.Tens
     return torch.randint(high, shape, generator=generator, device=generator.device).to(device)
 
 
+@dataclass(frozen=True)
+class TimeFocus:
+    """Where training draws its noise levels (config ``learned.training.time_focus``): a fraction
+    ``weight`` of every batch uniformly in (0, ``upper``] of t/T, the rest over the whole range.
+    ``weight`` 0 is plain DDPM (every t/T equally often). The loss at each level is unchanged, so
+    its minimiser, the posterior, is too; only how much of the training goes to each level moves.
+    """
+
+    upper: float = 1.0
+    weight: float = 0.0
+
+    def __post_init__(self):
+        if not (isinstance(self.upper, (int, float)) and 0 < self.upper <= 1):
+            raise ValueError(f"upper must be in (0, 1], got {self.upper!r}")
+        if not (isinstance(self.weight, (int, float)) and 0 <= self.weight <= 1):
+            raise ValueError(f"weight must be in [0, 1], got {self.weight!r}")
+
+    @property
+    def active(self) -> bool:
+        return self.weight > 0 and self.upper < 1
+
+    def steps(self, T: int, n: int, generator: torch.Generator, device) -> torch.Tensor:
+        """``n`` integer steps in 1..T (the draws of plain DDPM when not :attr:`active`)."""
+        t = _randint(T, (n,), generator, device) + 1
+        if not self.active:
+            return t
+        low = _randint(max(1, round(self.upper * T)), (n,), generator, device) + 1
+        return torch.where(_rand((n,), generator, device) < self.weight, low, t)
+
+    def fractions(self, n: int, generator: torch.Generator, device) -> torch.Tensor:
+        """``n`` levels in [0, 1) as a column (masking's fraction of masked tokens)."""
+        frac = _rand((n, 1), generator, device)
+        if not self.active:
+            return frac
+        low = _rand((n, 1), generator, device) * self.upper
+        return torch.where(_rand((n, 1), generator, device) < self.weight, low, frac)
+
+
+#: Plain DDPM training: every level equally often.
+UNIFORM_TIMES = TimeFocus()
+
+
 def _predict_probs(net, x: torch.Tensor, time: torch.Tensor) -> torch.Tensor:
     """Network's predicted distribution of the clean leaves, ``(n, d, v)`` in float32."""
     return torch.softmax(net(x, time).float(), dim=1).transpose(1, 2)
@@ -114,9 +156,10 @@ class GaussianDiffusion(_ScheduledDiffusion):
         abar = self._abar(t)[:, None, None]
         return torch.softmax(x_t.float() * (abar.sqrt() / (1 - abar)), dim=1)
 
-    def training_loss(self, net, leaves: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def training_loss(self, net, leaves: torch.Tensor, generator: torch.Generator,
+                      times: TimeFocus = UNIFORM_TIMES) -> torch.Tensor:
         n, d = leaves.shape
-        t = _randint(self.T, (n,), generator, leaves.device) + 1
+        t = times.steps(self.T, n, generator, leaves.device)
         abar = self._abar(t)[:, None, None]
         x0 = F.one_hot(leaves, self.v).transpose(1, 2).float()
         x_t = abar.sqrt() * x0 + (1 - abar).sqrt() * _randn(x0.shape, generator, leaves.device)
@@ -183,9 +226,10 @@ class MaskingDiffusion:
         x = F.one_hot(tokens, self.v + 1).transpose(1, 2).float()
         return x, (tokens == self.v).float().mean(dim=1)
 
-    def training_loss(self, net, leaves: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def training_loss(self, net, leaves: torch.Tensor, generator: torch.Generator,
+                      times: TimeFocus = UNIFORM_TIMES) -> torch.Tensor:
         n, d = leaves.shape
-        frac = _rand((n, 1), generator, leaves.device)
+        frac = times.fractions(n, generator, leaves.device)
         mask = _rand((n, d), generator, leaves.device) < frac
         tokens = leaves.masked_fill(mask, self.v)
         x, time = self._input(tokens)
@@ -242,9 +286,10 @@ class UniformDiffusion(_ScheduledDiffusion):
     def _abars(self) -> torch.Tensor:
         return torch.as_tensor(self.schedule.alphas_bar, dtype=torch.float64)
 
-    def training_loss(self, net, leaves: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def training_loss(self, net, leaves: torch.Tensor, generator: torch.Generator,
+                      times: TimeFocus = UNIFORM_TIMES) -> torch.Tensor:
         n, d = leaves.shape
-        t = _randint(self.T, (n,), generator, leaves.device) + 1
+        t = times.steps(self.T, n, generator, leaves.device)
         abar = self._abars()[t.cpu()].float().to(leaves.device)[:, None]
         keep = _rand((n, d), generator, leaves.device) < abar
         noisy = torch.where(keep, leaves, _randint(self.v, (n, d), generator, leaves.device))

@@ -21,13 +21,14 @@ import os
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
 from hierphase.io import CorruptFileError, atomic_path, load_tensors
+from hierphase.learned.diffusion import TimeFocus
 from hierphase.training import autocast, progress_log, warmup_cosine
 
 __all__ = ["TrainConfig", "TrainResult", "train", "save_checkpoint", "load_checkpoint", "save_weights"]
@@ -46,9 +47,17 @@ class TrainConfig:
     grad_clip: float = 1.0
     log_every: int = 50
     checkpoint_every: int = 500
+    #: Where the noise levels of training are drawn (:class:`hierphase.learned.diffusion.TimeFocus`;
+    #: a mapping {upper, weight} is accepted, as the config gives it).
+    time_focus: TimeFocus = TimeFocus()
 
     def __post_init__(self):
         """Refuse what would train nonsense or crash late; messages start with the field's name."""
+        if isinstance(self.time_focus, Mapping):
+            try:
+                object.__setattr__(self, "time_focus", TimeFocus(**self.time_focus))
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"time_focus.{err}") from None
         for name in ("steps", "batch_size", "warmup", "log_every", "checkpoint_every"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -205,7 +214,7 @@ def train(process, net: torch.nn.Module, train_leaves: torch.Tensor, cfg: TrainC
             idx = torch.randint(data.shape[0], (cfg.batch_size,), generator=generator, device=device)
             batch = data[idx]
             with autocast(device):
-                loss = process.training_loss(net, batch, generator)
+                loss = process.training_loss(net, batch, generator, cfg.time_focus)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip > 0:
