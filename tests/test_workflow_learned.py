@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 
-import pandas as pd
 import pytest
 import torch
 import yaml
