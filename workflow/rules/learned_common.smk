@@ -29,11 +29,12 @@ def learned_mem_mb(exp):
     leaves, nodes = exp["s"] ** exp["L"], 2 * exp["s"] ** exp["L"]
     net, ev, corr = LEARNED["network"], LEARNED["evaluation"], LEARNED["correlations"]
     per_datum = net["width"] * (2 + 2 * net["blocks"] * net["expansion"]) * nodes * 4
+    runs = corr["n_x0"] * corr["n_traj"]  # noisy states of a correlation job
     parts = {
         "P": max(exp["P"]) * nodes * 8,
         "evaluation.n_sweep": 4 * ev["n_sweep"] * exp["v"] * leaves * 8,
         "evaluation.n_generated": 4 * ev["n_generated"] * exp["v"] * leaves * 8,
-        "correlations.n_traj": 4 * corr["n_x0"] * corr["n_traj"] * exp["v"] * leaves * 8,
+        "correlations.n_traj": 4 * runs * exp["v"] * leaves * 8,
         "training.batch_size": 3 * LEARNED["training"]["batch_size"] * per_datum,
         "sampling.batch_size": 3 * LEARNED["sampling"]["batch_size"] * per_datum,
     }
@@ -171,5 +172,7 @@ def learned_targets():
         f"{LEARNED_DIR}/tables/{t}.csv"
         for t in ("kept", "evaluation", "distance", "loss")
     ]
-    tables += [f"{LEARNED_CORR}/{t}.csv" for t in (*LEARNED_CORR_TABLES, "chi_distance")]
+    tables += [
+        f"{LEARNED_CORR}/{t}.csv" for t in (*LEARNED_CORR_TABLES, "chi_distance")
+    ]
     return figs + tables
