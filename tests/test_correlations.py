@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from scipy.linalg import hadamard
@@ -206,6 +207,31 @@ def test_bootstrap_deterministic_and_covers_estimate():
     chi = a.susceptibility
     assert ((chi["chi_lo"] <= chi["chi"]) & (chi["chi"] <= chi["chi_hi"])).all()
     assert ((chi["xi_lo"] <= chi["xi"]) & (chi["xi"] <= chi["xi_hi"])).all()
+
+
+def test_tree_runs_select_the_runs_of_each_x0():
+    """``runs``: each x0's C from its selected runs only (the same as passing those runs alone),
+    an x0 with fewer than 2 left out and counted out of n_x0, NaN rows when none is left."""
+    rng = np.random.default_rng(5)
+    spins = {level: random_spins(rng, 6, 10, (2**level,)) for level in range(3)}
+    runs = np.zeros((6, 10), dtype=bool)
+    runs[:, :7] = True
+    runs[2, 1:] = False  # one run left: x0 2 cannot enter
+    got = tree_correlations(spins, 2, n_boot=50, seed=3, runs=runs)
+    keep = [0, 1, 3, 4, 5]
+    want = tree_correlations({lv: x[keep, :7] for lv, x in spins.items()}, 2, n_boot=50, seed=3)
+    for g, w in zip(got, want):
+        assert (g["n_x0"] == 5).all() and (g["n_traj"] == 10).all()  # runs made per x0
+        pd.testing.assert_frame_equal(g.drop(columns="n_traj"), w.drop(columns="n_traj"))
+    everything = tree_correlations(spins, 2, n_boot=50, seed=3)
+    same = tree_correlations(spins, 2, n_boot=50, seed=3, runs=np.ones((6, 10), dtype=bool))
+    for a, b in zip(everything, same):
+        pd.testing.assert_frame_equal(a, b)
+    none = tree_correlations(spins, 2, n_boot=50, seed=3, runs=np.eye(6, 10, dtype=bool))
+    assert (none.susceptibility["n_x0"] == 0).all() and none.susceptibility["chi"].isna().all()
+    assert none.correlations["C"].isna().all() and len(none.correlations) == len(want.correlations)
+    with pytest.raises(ValueError, match="runs must be a boolean array"):
+        tree_correlations(spins, 2, n_boot=5, seed=0, runs=np.ones((6, 9), dtype=bool))
 
 
 # ----------------------------------------------------------------------------- spins and inputs

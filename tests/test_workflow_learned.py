@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 
-import pandas as pd
 import pytest
 import torch
 import yaml
@@ -14,7 +13,8 @@ from workflow_helpers import SMOKE, copy_workflow, planned_jobs, run_snakemake, 
 from hierphase.io import read_table
 from hierphase.learned.curves import SAMPLE_COMPLEXITY_COLUMNS
 from hierphase.learned.evaluate import LEARNING_CURVE_COLUMNS, VALIDITY_COLUMNS
-from hierphase.tables import LEARNED_KEPT_COLUMNS
+from hierphase.tables import (LEARNED_CORRELATIONS_TABLE_COLUMNS, LEARNED_KEPT_COLUMNS,
+                              LEARNED_SUSCEPTIBILITY_TABLE_COLUMNS)
 from hierphase.stages import learned as stage
 
 pytestmark = pytest.mark.slow
@@ -29,13 +29,17 @@ TARGETS = [
     "results/learned/figures/memorized_vs_P.png",
     "results/learned/figures/learning_curve.png",
     "results/learned/figures/sample_complexity.png",
+    "results/learned/figures/chi_main_masking.png",
+    "results/learned/figures/chi_main_gaussian.png",
+    "results/learned/correlations/chi_distance.csv",
 ]
 #: The rules of the jobs that a change of the network plans: training and what depends on it.
 RETRAIN_PLAN = {"learned_train", "learned_generation", "learned_sweep", "learned_tables",
                 "learned_fig_kept", "learned_fig_distance", "learned_fig_loss",
                 "learned_curve_point", "learned_curves", "learned_fig_validity_vs_P",
                 "learned_fig_memorized_vs_P", "learned_fig_learning_curve",
-                "learned_fig_sample_complexity"}
+                "learned_fig_sample_complexity", "learned_corr_sweep", "learned_corr_aggregate",
+                "learned_corr_fig_chi"}
 #: The smoke preset's snapshot steps (learning_curve: 3 snapshots from step 10 of 30).
 SMOKE_STEPS = [10, 17, 30]
 
@@ -97,6 +101,19 @@ def test_smoke_trains_evaluates_and_draws(smoke_run):
     loss = read_table(work / "results/learned/tables/loss.parquet")
     assert sorted(loss["step"].unique()) == [10, 20, 30]
 
+    corr = read_table(work / "results/learned/correlations/correlations.parquet")
+    chi = read_table(work / "results/learned/correlations/susceptibility.parquet")
+    assert list(corr.columns) == LEARNED_CORRELATIONS_TABLE_COLUMNS
+    assert list(chi.columns) == LEARNED_SUSCEPTIBILITY_TABLE_COLUMNS
+    # 2 processes x 3 noise values x 4 levels, for exact BP and for the model; 4 x0, 8 runs each
+    assert set(chi["model"]) == {"bp", "tree_unet_P64_s0"} and len(chi) == 2 * 2 * 3 * 4
+    assert (chi["n_traj"] == 8).all() and (chi.loc[chi["level"] == 3, "n_x0"] == 4).all()
+    assert (chi.loc[chi["model"] == "bp", "valid_fraction"] == 1.0).all()
+    assert chi["valid_fraction"].between(0, 1).all()
+    assert len(corr) == 2 * 2 * 3 * (1 + 2 + 3 + 4)  # C per tree distance at each level
+    distance = read_table(work / "results/learned/correlations/chi_distance.parquet")
+    assert sorted(distance["process"]) == ["gaussian", "masking"]
+
     model = work / "results/learned/models/main/masking/P64/seed0/model.pt"
     state = torch.load(model, map_location="cpu", weights_only=False)
     assert state["step"] == 30 and {"model", "optimizer", "generator"} <= set(state)
@@ -108,15 +125,18 @@ def test_smoke_trains_evaluates_and_draws(smoke_run):
 def test_smoke_rerun_plans_nothing_and_is_reproducible(smoke_run):
     out = run_snakemake(smoke_run, "-n", "-c1", *TARGETS, configfile=SMOKE).stdout
     assert not [job for job in planned_jobs(out) if job[0].startswith("learned")]
-    # One model trained and swept again, alone on one core (in the smoke run it shared two cores
-    # with other jobs): the same loss and kept tables, to the bit
+    # One model trained, swept and its change correlations measured again, alone on one core (in
+    # the smoke run it shared two cores with other jobs): the same tables, to the bit
     one = ["results/learned/models/main/masking/P64/seed0/loss.parquet",
-           "results/learned/eval/main/masking/P64/seed0/kept.parquet"]
-    before = [read_table(smoke_run / table) for table in one]
+           "results/learned/eval/main/masking/P64/seed0/kept.parquet",
+           "results/learned/eval/main/masking/P64/seed0/correlations.parquet",
+           "results/learned/eval/main/masking/P64/seed0/susceptibility.parquet"]
+    before = [(smoke_run / table).read_bytes() for table in one]
     out = run_snakemake(smoke_run, "-c1", *one, "--forcerun", "learned_train", configfile=SMOKE).stdout
-    assert sorted(rule for rule, _ in planned_jobs(out)) == ["learned_sweep", "learned_train"]
-    for table, frame in zip(one, before):
-        pd.testing.assert_frame_equal(read_table(smoke_run / table), frame)
+    assert sorted(rule for rule, _ in planned_jobs(out)) == ["learned_corr_sweep", "learned_sweep",
+                                                              "learned_train"]
+    for table, data in zip(one, before):
+        assert (smoke_run / table).read_bytes() == data, table
 
 
 def test_changing_the_width_retrains_exactly_the_models_and_records_it(smoke_run, tmp_path):
@@ -144,6 +164,8 @@ EVALUATION_ONLY = {"learned": {
     "evaluation": {"n_generated": 32, "n_sweep": 32, "tolerance": 0.2,
                    "grid": {"gaussian": [0.0, 0.5], "masking": [0.0, 0.25], "uniform": [0.0, 0.5]}},
     "learning_curve": {"n_generated": 16, "thresholds": [0.6]},
+    "correlations": {"n_x0": 3, "n_traj": 4, "n_boot": 20,
+                     "grid": {"gaussian": [0.5], "masking": [0.25], "uniform": [0.5]}},
 }}
 
 
@@ -156,7 +178,8 @@ def test_evaluation_only_keys_retrain_nothing(smoke_run):
     rules = sorted(rule for rule, _ in planned_jobs(out))
     assert "learned_train" not in rules and "learned_rules" not in rules, out[-3000:]
     # the change was seen: both evaluations of both models, and exact BP, run again
-    for rule in ("learned_generation", "learned_sweep", "learned_bp_reference"):
+    for rule in ("learned_generation", "learned_sweep", "learned_bp_reference",
+                 "learned_corr_sweep", "learned_corr_bp"):
         assert rules.count(rule) == 2, (rule, rules)
     # the learning curve is evaluated again from the kept snapshots: every (model, step)
     assert rules.count("learned_curve_point") == 2 * len(SMOKE_STEPS), rules

@@ -418,13 +418,19 @@ def _n_traj(first: np.ndarray, name: str) -> int:
 
 
 def tree_correlations(spins: Sequence | Mapping, s: int, *, n_boot: int = 1000, seed: int,
-                      confidence: float = 0.95, variant: str = "full") -> Correlations:
+                      confidence: float = 0.95, variant: str = "full",
+                      runs=None) -> Correlations:
     """C by tree distance, chi and xi at every level of RHM trees.
 
     ``spins[l]``: ``(n_x0, n_traj, s**l)`` change spins (:func:`tree_change_spins`) or continuous
     changes: a sequence of levels ``0, 1, ..``, or a mapping ``{level: spins}`` for some levels
     only (e.g. ``{L: leaves}``). One x0 at a time, ``O(n_traj * s**l * l)`` per level; the
     bootstrap resamples the same x0 at every level.
+
+    ``runs``: optional boolean ``(n_x0, n_traj)``, the runs of each x0 that enter (e.g. those
+    whose output parses); each x0's C is then estimated from its own selected runs, and an x0
+    with fewer than 2 of them is left out (``n_x0`` counts the x0 that enter; ``n_traj`` stays
+    the runs made per x0). When no x0 enters, the rows hold NaN statistics and ``n_x0 = 0``.
     """
     s = _check_int(s, "s", 2)
     _check_summary_args(n_boot, seed, confidence)
@@ -438,14 +444,30 @@ def tree_correlations(spins: Sequence | Mapping, s: int, *, n_boot: int = 1000, 
     n_x0 = arrays[first].shape[0]
     if n_x0 < 1:
         raise ValueError(f"spins[{first}] holds no x0 (n_x0 = 0)")
+    if runs is None:
+        entered = np.arange(n_x0)
+    else:
+        runs = _array(runs, "runs")
+        if runs.shape != (n_x0, n_traj) or runs.dtype != np.bool_:
+            raise ValueError(f"runs must be a boolean array of shape (n_x0, n_traj) = "
+                             f"{(n_x0, n_traj)}, got {runs.dtype} {tuple(runs.shape)}")
+        entered = np.flatnonzero(runs.sum(axis=1) >= 2)
     corr, chi = [], []
     for level, x in arrays.items():
         if x.shape != (n_x0, n_traj, s**level):
             raise ValueError(f"spins[{level}] must have shape (n_x0, n_traj, s**{level}) = "
                              f"{(n_x0, n_traj, s**level)}, got {tuple(x.shape)}")
-        pairs = np.stack([tree_pair_sums(x[i], s) for i in range(n_x0)])
-        out = summarise(pairs, tree_bins(s, level), n_traj, level=level, n_boot=n_boot, seed=seed,
+        bins = tree_bins(s, level)
+        if runs is None:
+            pairs = np.stack([tree_pair_sums(x[i], s) for i in entered])
+        elif len(entered):
+            pairs = np.stack([tree_pair_sums(x[i][runs[i]], s) for i in entered])
+        else:  # nothing to estimate from: the statistics of an all-NaN x0, counted as none
+            pairs = np.full((1, len(bins.distance)), np.nan)
+        out = summarise(pairs, bins, n_traj, level=level, n_boot=n_boot, seed=seed,
                         confidence=confidence, variant=variant)
+        if not len(entered):
+            out = Correlations(*(frame.assign(n_x0=0) for frame in out))
         corr.append(out.correlations)
         chi.append(out.susceptibility)
     return Correlations(pd.concat(corr, ignore_index=True), pd.concat(chi, ignore_index=True))

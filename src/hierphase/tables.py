@@ -2,8 +2,9 @@
 
 The sweep shards and the aggregated kept table use ``KEPT_COLUMNS``; the learned branch's kept
 tables (learned models and their exact-BP reference) add three columns, ``LEARNED_KEPT_COLUMNS``; the mean-field tables use ``THEORY_COLUMNS``; the change-correlation tables (exact BP, mean field and the
-non-hierarchical controls) use ``CORRELATIONS_TABLE_COLUMNS`` and ``SUSCEPTIBILITY_TABLE_COLUMNS``; the
-phase diagram's sweeps ``PHASE_KEPT_COLUMNS`` and its table ``PHASE_DIAGRAM_COLUMNS``.
+non-hierarchical controls) use ``CORRELATIONS_TABLE_COLUMNS`` and ``SUSCEPTIBILITY_TABLE_COLUMNS``, the
+learned branch's add three columns (``LEARNED_CORRELATIONS_TABLE_COLUMNS``,
+``LEARNED_SUSCEPTIBILITY_TABLE_COLUMNS``); the phase diagram's sweeps ``PHASE_KEPT_COLUMNS`` and its table ``PHASE_DIAGRAM_COLUMNS``.
 Jobs that only read or pool these tables import this module and pandas, not torch.
 """
 
@@ -36,6 +37,13 @@ CORRELATIONS_TABLE_COLUMNS = CORRELATION_KEYS + CORRELATION_COLUMNS
 #: whose class is the true one (mean over x0; NaN where the data have no class).
 SUSCEPTIBILITY_TABLE_COLUMNS = (CORRELATION_KEYS + SUSCEPTIBILITY_COLUMNS[:-2] + ["class_kept"]
                                 + SUSCEPTIBILITY_COLUMNS[-2:])
+
+#: The learned branch's change-correlation tables (learned models and exact BP on the same x0 and
+#: noisy states): the columns above, then the fraction of runs whose output parses
+#: (``valid_fraction``; only those enter the latent levels) and the model's training-set size and
+#: seed (NaN for exact BP).
+LEARNED_CORRELATIONS_TABLE_COLUMNS = CORRELATIONS_TABLE_COLUMNS + ["valid_fraction", "P", "seed"]
+LEARNED_SUSCEPTIBILITY_TABLE_COLUMNS = SUSCEPTIBILITY_TABLE_COLUMNS + ["valid_fraction", "P", "seed"]
 
 #: The phase-diagram sweeps (class rows of exact-BP kept sweeps over a grid of RHMs): the RHM's
 #: ``s``, ``v``, ``m`` and ``n_classes``, then the kept columns.

@@ -1,7 +1,7 @@
 # Learned branch: trained denoisers on RHM data, swept forward-backward like exact BP.
-# rules -> per (experiment, process, P, seed): train -> generate (grammaticality, memorisation)
-# and sweep (kept table) ; per (experiment, process): exact-BP sweep on the same noisy states ->
-# tables -> figures.
+# rules -> per (experiment, process, P, seed): train -> generate (grammaticality, memorisation),
+# sweep (kept table) and change correlations; per (experiment, process): exact BP's sweep and
+# change correlations on the same noisy states -> tables -> figures.
 
 
 include: "learned_common.smk"
@@ -26,6 +26,8 @@ localrules:
     learned_fig_kept,
     learned_fig_distance,
     learned_fig_loss,
+    learned_corr_aggregate,
+    learned_corr_fig_chi,
 
 
 rule learned_rules:
@@ -422,3 +424,119 @@ rule learned_fig_loss:
         runtime=10,
     script:
         "../scripts/learned_fig_loss.py"
+
+
+rule learned_corr_sweep:
+    input:
+        rules=rules.learned_rules.output.rules,
+        model=rules.learned_train.output.model,
+    output:
+        correlations=f"{LEARNED_EVAL}/correlations.parquet",
+        correlations_meta=sidecar(f"{LEARNED_EVAL}/correlations.parquet"),
+        susceptibility=f"{LEARNED_EVAL}/susceptibility.parquet",
+        susceptibility_meta=sidecar(f"{LEARNED_EVAL}/susceptibility.parquet"),
+    log:
+        "logs/learned/correlations/{experiment}/{process}/P{P}/seed{train_seed}.log",
+    benchmark:
+        "logs/benchmarks/learned/correlations/{experiment}/{process}/P{P}/seed{train_seed}.tsv"
+    conda:
+        "../../envs/learned.yaml"
+    threads: 1
+    resources:
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(60),
+        gpu=LEARNED["resources"]["gpus"],
+    params:
+        grid=lambda wc: LEARNED["correlations"]["grid"][wc.process],
+        n_x0=LEARNED["correlations"]["n_x0"],
+        n_traj=LEARNED["correlations"]["n_traj"],
+        n_boot=LEARNED["correlations"]["n_boot"],
+        sample_steps=learned_sample_steps,
+        batch_size=LEARNED["sampling"]["batch_size"],
+        rule_seed=lambda wc: learned_exp(wc)["rule_seed"],
+        seed=lambda wc: learned_seed("correlations", wc),
+    script:
+        "../scripts/learned_corr_sweep.py"
+
+
+rule learned_corr_bp:
+    input:
+        rules=rules.learned_rules.output.rules,
+    output:
+        correlations=f"{LEARNED_BP_DIR}/correlations.parquet",
+        correlations_meta=sidecar(f"{LEARNED_BP_DIR}/correlations.parquet"),
+        susceptibility=f"{LEARNED_BP_DIR}/susceptibility.parquet",
+        susceptibility_meta=sidecar(f"{LEARNED_BP_DIR}/susceptibility.parquet"),
+    log:
+        "logs/learned/correlations/{experiment}/{process}/bp.log",
+    benchmark:
+        "logs/benchmarks/learned/correlations/{experiment}/{process}/bp.tsv"
+    conda:
+        "../../envs/learned.yaml"
+    threads: 1
+    resources:
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(30),
+    params:
+        schedule=LEARNED["schedule"],
+        grid=lambda wc: LEARNED["correlations"]["grid"][wc.process],
+        n_x0=LEARNED["correlations"]["n_x0"],
+        n_traj=LEARNED["correlations"]["n_traj"],
+        n_boot=LEARNED["correlations"]["n_boot"],
+        rule_seed=lambda wc: learned_exp(wc)["rule_seed"],
+        seed=lambda wc: learned_seed("correlations", wc),
+    script:
+        "../scripts/learned_corr_bp.py"
+
+
+rule learned_corr_aggregate:
+    input:
+        correlations=learned_corr_files("correlations"),
+        susceptibility=learned_corr_files("susceptibility"),
+    output:
+        correlations=f"{LEARNED_CORR}/correlations.parquet",
+        correlations_meta=sidecar(f"{LEARNED_CORR}/correlations.parquet"),
+        correlations_csv=f"{LEARNED_CORR}/correlations.csv",
+        susceptibility=f"{LEARNED_CORR}/susceptibility.parquet",
+        susceptibility_meta=sidecar(f"{LEARNED_CORR}/susceptibility.parquet"),
+        susceptibility_csv=f"{LEARNED_CORR}/susceptibility.csv",
+        chi_distance=f"{LEARNED_CORR}/chi_distance.parquet",
+        chi_distance_meta=sidecar(f"{LEARNED_CORR}/chi_distance.parquet"),
+        chi_distance_csv=report(
+            f"{LEARNED_CORR}/chi_distance.csv",
+            caption="../report/learned/chi_distance.rst",
+            category="RHM, learned denoisers",
+        ),
+    log:
+        "logs/learned/correlations/aggregate.log",
+    conda:
+        "../../envs/learned.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/learned_corr_aggregate.py"
+
+
+rule learned_corr_fig_chi:
+    input:
+        susceptibility=rules.learned_corr_aggregate.output.susceptibility,
+    output:
+        png=report(
+            f"{LEARNED_DIR}/figures/chi_{{experiment}}_{{process}}.png",
+            caption="../report/learned/chi.rst",
+            category="RHM, learned denoisers",
+            subcategory="{experiment}",
+        ),
+        pdf=f"{LEARNED_DIR}/figures/chi_{{experiment}}_{{process}}.pdf",
+    log:
+        "logs/learned/figures/chi_{experiment}_{process}.log",
+    conda:
+        "../../envs/learned.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/learned_corr_fig_chi.py"

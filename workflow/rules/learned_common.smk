@@ -14,7 +14,12 @@ LEARNED_RULES = f"{LEARNED_DIR}/rules/{{experiment}}/rules.pt"
 LEARNED_RUN = "{experiment}/{process}/P{P}/seed{train_seed}"
 LEARNED_MODEL = f"{LEARNED_DIR}/models/{LEARNED_RUN}"
 LEARNED_EVAL = f"{LEARNED_DIR}/eval/{LEARNED_RUN}"
-LEARNED_BP = f"{LEARNED_DIR}/bp/{{experiment}}/{{process}}/kept.parquet"
+# Exact BP on the same states as the models, per (experiment, process)
+LEARNED_BP_DIR = f"{LEARNED_DIR}/bp/{{experiment}}/{{process}}"
+LEARNED_BP = f"{LEARNED_BP_DIR}/kept.parquet"
+# Change correlations: per model in LEARNED_EVAL, exact BP in LEARNED_BP_DIR, pooled here
+LEARNED_CORR = f"{LEARNED_DIR}/correlations"
+LEARNED_CORR_TABLES = ("correlations", "susceptibility")
 # Learning curves: weights kept at these training steps (the last one is the model itself), and
 # one validity table per (model, step)
 LEARNED_CURVE = LEARNED.get("learning_curve", {})
@@ -28,12 +33,14 @@ def learned_mem_mb(exp):
     (n x v x leaves, a few copies) and the network's float32 activations for one batch
     (width x expansion per node, forward and backward)."""
     leaves, nodes = exp["s"] ** exp["L"], 2 * exp["s"] ** exp["L"]
-    net, ev = LEARNED["network"], LEARNED["evaluation"]
+    net, ev, corr = LEARNED["network"], LEARNED["evaluation"], LEARNED["correlations"]
     per_datum = net["width"] * (2 + 2 * net["blocks"] * net["expansion"]) * nodes * 4
+    runs = corr["n_x0"] * corr["n_traj"]  # noisy states of a correlation job
     parts = {
         "P": max(exp["P"]) * nodes * 8,
         "evaluation.n_sweep": 4 * ev["n_sweep"] * exp["v"] * leaves * 8,
         "evaluation.n_generated": 4 * ev["n_generated"] * exp["v"] * leaves * 8,
+        "correlations.n_traj": 4 * runs * exp["v"] * leaves * 8,
         "training.batch_size": 3 * LEARNED["training"]["batch_size"] * per_datum,
         "sampling.batch_size": 3 * LEARNED["sampling"]["batch_size"] * per_datum,
     }
@@ -73,11 +80,11 @@ def check_learned_config(learned):
             mem_mb,
             f"a training or evaluation job of experiment {name}",
         )
-        # per model: training, generation, sweep, a curve point per snapshot; per process:
-        # rules, exact BP
+        # per model: training, generation, sweep, correlations, a curve point per snapshot; per
+        # process: rules, exact BP's sweep and correlations
         runs = len(exp["processes"]) * len(exp["P"]) * len(exp["seeds"])
         snapshots = learned_snapshot_steps(learned)
-        jobs[f"{key}.P"] = (3 + len(snapshots)) * runs + 2 * len(exp["processes"])
+        jobs[f"{key}.P"] = (4 + len(snapshots)) * runs + 3 * len(exp["processes"])
     return jobs
 
 
@@ -113,14 +120,14 @@ def learned_exp(wildcards):
 def learned_seed(stage, wildcards):
     """Seed of one job (job_seed) from the wildcards its stage depends on: "rules" the experiment's
     rule draw; "data" the training set of (experiment, P, training seed), the same for every
-    process; "train" and "generate" one model; "sweep" the test trees and noisy states of
-    (experiment, process), shared by the learned models and exact BP."""
+    process; "train" and "generate" one model; "sweep" and "correlations" the test trees and
+    noisy states of (experiment, process), shared by the learned models and exact BP."""
     wc = wildcards
     if stage == "rules":
         parts = (wc.experiment, learned_exp(wc)["rule_seed"])
     elif stage == "data":
         parts = (wc.experiment, int(wc.P), int(wc.train_seed))
-    elif stage == "sweep":
+    elif stage in ("sweep", "correlations"):
         parts = (wc.experiment, wc.process)
     else:
         parts = (wc.experiment, wc.process, int(wc.P), int(wc.train_seed))
@@ -179,18 +186,26 @@ def learned_curve_files():
     ]
 
 
-def learned_bp_files():
+def learned_bp_files(name="kept"):
+    """One file per (experiment, process) of exact BP: its kept table, or a correlation table."""
     return [
-        LEARNED_BP.format(experiment=name, process=proc)
-        for name, exp in LEARNED_EXPERIMENTS.items()
+        f"{LEARNED_BP_DIR}/{name}.parquet".format(experiment=exp_name, process=proc)
+        for exp_name, exp in LEARNED_EXPERIMENTS.items()
         for proc in exp["processes"]
     ]
 
 
+def learned_corr_files(name):
+    """Every model's and exact BP's correlation table ``name`` (correlations, susceptibility)."""
+    return learned_bp_files(name) + learned_run_files(name)
+
+
 def learned_targets():
-    """Figures (kept overlay per experiment and process, distance vs P, loss curves) and tables."""
+    """Figures (kept overlay and chi per experiment and process, distance vs P, loss curves) and
+    tables."""
     figs = [
-        f"{LEARNED_DIR}/figures/kept_{name}_{proc}.{ext}"
+        f"{LEARNED_DIR}/figures/{fig}_{name}_{proc}.{ext}"
+        for fig in ("kept", "chi")
         for name, exp in LEARNED_EXPERIMENTS.items()
         for proc in exp["processes"]
         for ext in ("png", "pdf")
@@ -216,4 +231,7 @@ def learned_targets():
             for f in ("learning_curve", "sample_complexity")
             for ext in ("png", "pdf")
         ]
+    tables += [
+        f"{LEARNED_CORR}/{t}.csv" for t in (*LEARNED_CORR_TABLES, "chi_distance")
+    ]
     return figs + tables

@@ -13,7 +13,9 @@ network that predicts the clean leaves (x0-prediction, cross-entropy loss):
   the Gaussian process; the reverse step is the D3PM posterior marginalised over the prediction.
 
 For the forward-backward sweeps a process turns clean leaves into a noisy *state* with the core's
-forward functions (:mod:`hierphase.noise`), so the learned model sees exactly the noise exact BP sees;
+forward functions (:mod:`hierphase.noise`; ``noise(..., independent=True)`` noises every leaf on its
+own, as change correlations need: masking then hides each leaf with probability t/T instead of a
+fixed count), so the learned model sees exactly the noise exact BP sees;
 ``evidence(state, level)`` gives exact BP the per-leaf log-evidence of the same state, and
 ``sample(net, state, level, generator)`` runs the learned reverse process back to clean leaves.
 ``level`` is t/T in [0, 1], as everywhere in the pipeline.
@@ -166,7 +168,9 @@ class GaussianDiffusion(_ScheduledDiffusion):
         logits = net(self.net_input(x_t, t), t.float() / self.T)
         return F.cross_entropy(logits.float(), leaves)
 
-    def noise(self, leaves: torch.Tensor, level: float, seed: int) -> torch.Tensor:
+    def noise(self, leaves: torch.Tensor, level: float, seed: int,
+              independent: bool = False) -> torch.Tensor:
+        """x_t of the leaves; the noise is independent leaf by leaf whatever ``independent``."""
         return hnoise.gaussian_forward(leaves, self.v, self.schedule, self._t(level), seed)
 
     def evidence(self, state: torch.Tensor, level: float) -> torch.Tensor:
@@ -236,8 +240,11 @@ class MaskingDiffusion:
         ce = F.cross_entropy(net(x, time).float(), leaves, reduction="none")
         return (ce * mask).sum() / mask.sum().clamp_min(1)
 
-    def noise(self, leaves: torch.Tensor, level: float, seed: int) -> torch.Tensor:
-        mask = hnoise.masking_forward(leaves, float(level), seed)
+    def noise(self, leaves: torch.Tensor, level: float, seed: int,
+              independent: bool = False) -> torch.Tensor:
+        """A fraction ``level`` of each datum's leaves masked, or with ``independent`` each leaf
+        masked on its own with probability ``level`` (:func:`hierphase.noise.masking_forward`)."""
+        mask = hnoise.masking_forward(leaves, float(level), seed, independent=independent)
         return leaves.masked_fill(mask.to(leaves.device), self.v)
 
     def evidence(self, state: torch.Tensor, level: float) -> torch.Tensor:
@@ -296,7 +303,9 @@ class UniformDiffusion(_ScheduledDiffusion):
         x = F.one_hot(noisy, self.v).transpose(1, 2).float()
         return F.cross_entropy(net(x, t.float() / self.T).float(), leaves)
 
-    def noise(self, leaves: torch.Tensor, level: float, seed: int) -> torch.Tensor:
+    def noise(self, leaves: torch.Tensor, level: float, seed: int,
+              independent: bool = False) -> torch.Tensor:
+        """Noisy leaves; each leaf is resampled on its own whatever ``independent``."""
         return hnoise.uniform_forward(leaves, self.v, float(self._abars()[self._t(level)]), seed)
 
     def evidence(self, state: torch.Tensor, level: float) -> torch.Tensor:

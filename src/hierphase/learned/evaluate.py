@@ -12,9 +12,24 @@
   kept; the fraction of such latents is ``invalid_rate``).
 * :func:`bp_kept_table` -- the same sweep with exact BP (posterior marginals and posterior samples).
 * :func:`class_distance` -- max over t of |learned class kept - exact BP class kept|.
+* :func:`learned_correlation_tables`, :func:`bp_correlation_tables` -- change correlations
+  (:mod:`hierphase.correlations`): ``n_traj`` forward-backward runs of each of ``n_x0`` test data
+  per noise level, the same noisy states for the learned reverse process and exact BP's posterior
+  samples; change spins on the leaves and on the latents of the parse of every run's output.
+* :func:`chi_distance` -- per model, the largest gap between its chi(t) and exact BP's.
 
 Every kept table has the columns :data:`hierphase.tables.LEARNED_KEPT_COLUMNS` (the RHM branch's
-kept-table columns plus three).
+kept-table columns plus three), the correlation tables
+:data:`hierphase.tables.LEARNED_CORRELATIONS_TABLE_COLUMNS` and
+:data:`hierphase.tables.LEARNED_SUSCEPTIBILITY_TABLE_COLUMNS` (the RHM branch's plus three).
+
+Change correlations of a learned model, where its output does not parse. Leaves: every run
+enters. Latent levels 0..L-1: only the runs whose output parses (a grammatical x̂0, whose latent
+tree is the unique parse), each x0's correlations from its own such runs; an x0 with fewer than 2
+of them is left out of those levels (``n_x0`` of their rows counts the x0 that entered). The
+fraction of runs that parse is the ``valid_fraction`` column (1 for exact BP, whose samples are
+trees of the grammar). ``class_kept`` counts a run without a valid class as not kept, as the kept
+table does.
 """
 
 from __future__ import annotations
@@ -30,7 +45,8 @@ import torch
 from hierphase import bp, observables, rhm
 from hierphase.seeding import derive_seed
 from hierphase.stats import wilson_interval
-from hierphase.tables import LEARNED_KEPT_COLUMNS
+from hierphase.tables import (LEARNED_CORRELATIONS_TABLE_COLUMNS, LEARNED_KEPT_COLUMNS,
+                              LEARNED_SUSCEPTIBILITY_TABLE_COLUMNS)
 
 __all__ = [
     "EVAL_COLUMNS",
@@ -45,6 +61,9 @@ __all__ = [
     "learned_kept_table",
     "bp_kept_table",
     "class_distance",
+    "learned_correlation_tables",
+    "bp_correlation_tables",
+    "chi_distance",
 ]
 
 EVAL_COLUMNS = ["experiment", "process", "model", "P", "seed", "grammatical", "grammatical_ci_low",
@@ -159,12 +178,19 @@ class SweepState:
     state: torch.Tensor
 
 
-def sweep_states(rules, process, levels: Sequence[float], n: int, seed: int, T: int) -> Iterator[SweepState]:
-    """Test trees (one draw, shared by every level) and their noisy state at each level t/T."""
+def sweep_states(rules, process, levels: Sequence[float], n: int, seed: int, T: int,
+                 n_traj: int = 1) -> Iterator[SweepState]:
+    """Test trees (one draw, shared by every level) and their noisy state at each level t/T.
+
+    ``n_traj > 1`` (change correlations): the state holds ``n_traj`` runs of each datum, rows
+    ``i * n_traj .. (i + 1) * n_traj - 1`` for datum ``i``, each noised on its own, leaf by leaf
+    (independent masks: a fixed count of masked leaves would anticorrelate their changes)."""
     trees = rhm.sample_trees(rules, n, derive_seed(seed, "trees"))
+    leaves = trees[-1].repeat_interleave(n_traj, 0) if n_traj > 1 else trees[-1]
     for level in levels:
         level = float(level)
-        state = process.noise(trees[-1], level, derive_seed(seed, "noise", round(level, 9)))
+        state = process.noise(leaves, level, derive_seed(seed, "noise", round(level, 9)),
+                              independent=n_traj > 1)
         yield SweepState(level=level, t=int(round(level * T)), trees=trees, state=state)
 
 
@@ -240,3 +266,113 @@ def class_distance(learned: pd.DataFrame, exact: pd.DataFrame, reference: str = 
                                                   n_noise=("abs_diff", "size")).reset_index()
     worst = merged.loc[merged.groupby(group, dropna=False)["abs_diff"].idxmax(), group + ["noise"]]
     return out.merge(worst.rename(columns={"noise": "noise_at_max"}), on=group, how="left")
+
+
+# ----------------------------------------------------------------------------- change correlations
+def _correlation_rows(experiment, model, process_name, rules, rule_seed, st: SweepState, T: int,
+                      runs: Sequence[torch.Tensor], valid: torch.Tensor, seed: int, n_traj: int,
+                      n_boot: int, P, train_seed) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Correlation and susceptibility rows of one noise level from the runs' trees ``runs``
+    (L+1 tensors ``(n_x0 * n_traj, s**l)``, -1 where a latent has no valid parse) and ``valid``
+    (``(n_x0 * n_traj,)``: the run's output parses). The bootstrap seed depends on ``seed`` and
+    the level only: a learned model and exact BP on the same x0 resample the same x0."""
+    from hierphase import correlations
+
+    n_x0 = st.trees[0].shape[0]
+    spins = correlations.tree_change_spins(st.trees, [x.view(n_x0, n_traj, -1) for x in runs])
+    boot = derive_seed(seed, "bootstrap", round(st.level, 9))
+    latents = correlations.tree_correlations(dict(enumerate(spins[:-1])), rules.s, n_boot=n_boot,
+                                             seed=boot, runs=valid.view(n_x0, n_traj).numpy())
+    leaves = correlations.tree_correlations({rules.L: spins[-1]}, rules.s, n_boot=n_boot, seed=boot)
+    keys = {"family": "rhm", "experiment": experiment, "model": model, "process": process_name,
+            "L": rules.L, "rule_seed": int(rule_seed),
+            "noise": st.t / T, "t_over_T": st.t / T, "valid_fraction": float(valid.double().mean()),
+            "P": P, "seed": train_seed}
+    corr = pd.concat([latents.correlations, leaves.correlations], ignore_index=True).assign(**keys)
+    chi = pd.concat([latents.susceptibility, leaves.susceptibility], ignore_index=True).assign(
+        class_kept=float((spins[0] < 0).mean()), **keys)
+    for frame in (corr, chi):
+        frame[["L", "rule_seed"]] = frame[["L", "rule_seed"]].astype("Int64")
+    return corr[LEARNED_CORRELATIONS_TABLE_COLUMNS], chi[LEARNED_SUSCEPTIBILITY_TABLE_COLUMNS]
+
+
+def _concat_tables(rows: list) -> tuple[pd.DataFrame, pd.DataFrame]:
+    corr, chi = zip(*rows)
+    return pd.concat(corr, ignore_index=True), pd.concat(chi, ignore_index=True)
+
+
+def learned_correlation_tables(rules, process, net, levels: Sequence[float], n_x0: int, n_traj: int,
+                               seed: int, T: int, experiment: str, model: str, P: int,
+                               train_seed: int, rule_seed: int, n_boot: int = 1000,
+                               batch_size: int = 1024, device="cpu",
+                               progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Change correlations of the learned reverse process: ``n_traj`` runs of each of ``n_x0``
+    test data per level t/T (:func:`sweep_states` with ``n_traj``), every output parsed into its
+    latent tree (module docstring: what enters where the parse fails). Returns the
+    ``correlations`` and ``susceptibility`` tables; :func:`bp_correlation_tables` with the same
+    ``seed`` sees the same x0 and the same noisy states."""
+    from tqdm.auto import tqdm
+
+    device = torch.device(device)
+    rows = []
+    for st in tqdm(list(sweep_states(rules, process, levels, n_x0, seed, T, n_traj)),
+                   disable=not progress, desc=f"correlations {model}"):
+        new = _reverse(process, net, st.state, st.level,
+                       derive_seed(seed, "reverse", model, round(st.level, 9)), batch_size, device)
+        parsed = rhm.parse(rules, new)
+        rows.append(_correlation_rows(experiment, model, process.name, rules, rule_seed, st, T,
+                                      parsed.latents, parsed.valid, seed, n_traj, n_boot, P,
+                                      train_seed))
+    return _concat_tables(rows)
+
+
+def bp_correlation_tables(rules, process, levels: Sequence[float], n_x0: int, n_traj: int,
+                          seed: int, T: int, experiment: str, rule_seed: int, n_boot: int = 1000,
+                          progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The change correlations of :func:`learned_correlation_tables` (same ``seed``: same x0,
+    same noisy states) with exact BP: one posterior sample per noisy state
+    (:func:`hierphase.bp.sample_posterior`), ``model = "bp"``."""
+    from tqdm.auto import tqdm
+
+    rows = []
+    for st in tqdm(list(sweep_states(rules, process, levels, n_x0, seed, T, n_traj)),
+                   disable=not progress, desc="correlations bp"):
+        samples = bp.sample_posterior(rules, process.evidence(st.state, st.level),
+                                      derive_seed(seed, "posterior", round(st.level, 9)))
+        valid = torch.ones(samples[0].shape[0], dtype=torch.bool)
+        rows.append(_correlation_rows(experiment, "bp", process.name, rules, rule_seed, st, T,
+                                      samples, valid, seed, n_traj, n_boot, math.nan, math.nan))
+    return _concat_tables(rows)
+
+
+def chi_distance(susceptibility: pd.DataFrame, level: int | None = None) -> pd.DataFrame:
+    """Per (experiment, process, model, P, seed): the largest gap over t/T between a learned
+    model's chi and exact BP's on the same x0, at ``level`` (None: the leaves, level L).
+
+    ``gap`` = chi_model - chi_bp at the t/T of the largest ``|gap|`` (``noise_at_max``),
+    ``gap_err`` the half-widths of the two 95% bootstrap intervals added in quadrature (both
+    resample the same x0, so this overstates the error of the difference), ``mean_abs_gap`` the
+    mean of ``|gap|`` over the t/T where both are defined."""
+    df = susceptibility
+    if level is None:
+        df = df[df["level"] == df["L"]]
+    else:
+        df = df[df["level"] == level]
+    keys = ["experiment", "process", "noise", "level"]
+    half = (df["chi_hi"] - df["chi_lo"]) / 2
+    df = df.assign(half=half)
+    exact = df[df["model"] == "bp"][keys + ["chi", "half"]].rename(
+        columns={"chi": "chi_bp", "half": "half_bp"})
+    merged = df[df["model"] != "bp"].merge(exact, on=keys, how="inner")
+    merged = merged[merged["chi"].notna() & merged["chi_bp"].notna()]
+    merged["gap"] = merged["chi"] - merged["chi_bp"]
+    merged["gap_err"] = np.sqrt(merged["half"] ** 2 + merged["half_bp"] ** 2)
+    group = ["experiment", "process", "model", "P", "seed", "level"]
+    worst = merged.loc[merged["gap"].abs().groupby([merged[g] for g in group],
+                                                   dropna=False).idxmax()]
+    worst = worst[group + ["noise", "chi", "chi_bp", "gap", "gap_err"]].rename(
+        columns={"noise": "noise_at_max"})
+    mean = merged.assign(abs_gap=merged["gap"].abs()).groupby(group, dropna=False).agg(
+        mean_abs_gap=("abs_gap", "mean"), n_noise=("abs_gap", "size")).reset_index()
+    return worst.merge(mean, on=group, how="left").sort_values(group, kind="mergesort") \
+        .reset_index(drop=True)

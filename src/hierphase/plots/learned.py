@@ -1,6 +1,6 @@
-"""Figures of the learned branch: kept curves over exact BP, distance to BP vs P, loss curves, and
-how the grammar is learned level by level (validity vs P and vs training step, sample complexity
-per level, memorisation vs P)."""
+"""Figures of the learned branch: kept curves over exact BP, distance to BP vs P, loss curves,
+change-correlation susceptibility over exact BP, and how the grammar is learned level by level
+(validity vs P and vs training step, sample complexity per level, memorisation vs P)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from matplotlib.lines import Line2D
 
 from hierphase.plots.style import depth_palette, use_style
 
-__all__ = ["kept_overlay", "distance_vs_P", "loss_curves", "validity_vs_P", "learning_curves",
-           "sample_complexity", "memorized_vs_P"]
+__all__ = ["kept_overlay", "distance_vs_P", "loss_curves", "chi_overlay", "validity_vs_P",
+           "learning_curves", "sample_complexity", "memorized_vs_P"]
 
 
 def kept_overlay(kept: pd.DataFrame, experiment: str, process: str):
@@ -228,5 +228,37 @@ def memorized_vs_P(evaluation: pd.DataFrame, n_data: dict):
     ax.set_ylabel("fraction of samples copying a training datum")
     ax.set_ylim(-0.02, 1.02)
     ax.legend(fontsize=8)
+def chi_overlay(susceptibility: pd.DataFrame, experiment: str, process: str):
+    """Susceptibility chi of the leaves' changes vs t/T: one colour per training-set size P
+    (solid, markers, bootstrap 95% band over x0; seeds pooled by mean), exact BP on the same x0
+    and noisy states dashed (black, its band grey)."""
+    use_style()
+    df = susceptibility[(susceptibility["experiment"] == experiment)
+                        & (susceptibility["process"] == process)
+                        & (susceptibility["level"] == susceptibility["L"])]
+    exact = df[df["model"] == "bp"].sort_values("t_over_T")
+    learned = df[df["model"] != "bp"]
+    Ps = sorted(learned["P"].dropna().unique())
+    if exact.empty or not Ps:
+        raise ValueError(f"no exact-BP or no learned chi rows for experiment={experiment!r}, "
+                         f"process={process!r}")
+    colors = dict(zip(Ps, depth_palette(len(Ps))))
+    fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    ax.fill_between(exact["t_over_T"], exact["chi_lo"], exact["chi_hi"], color="0.5", alpha=0.2, lw=0)
+    ax.plot(exact["t_over_T"], exact["chi"], "--", color="k", lw=1.5, label="exact BP")
+    for P in Ps:
+        le = learned[learned["P"] == P].groupby("t_over_T", as_index=False)[
+            ["chi", "chi_lo", "chi_hi"]].mean()
+        sns.lineplot(data=le, x="t_over_T", y="chi", marker="o", markersize=4, color=colors[P],
+                     label=f"P = {int(P)}", ax=ax)
+        ax.fill_between(le["t_over_T"], le["chi_lo"], le["chi_hi"], color=colors[P], alpha=0.15, lw=0)
+    L = int(df["L"].iloc[0])
+    n_x0, n_traj = int(exact["n_x0"].iloc[0]), int(exact["n_traj"].iloc[0])
+    ax.axhline(1.0, color="0.6", lw=0.8, ls=":")
+    ax.set_xlabel("t / T")
+    ax.set_ylabel(r"susceptibility $\chi$ (leaves)")
+    ax.set_title(f"{experiment}, {process} diffusion, L = {L}: {n_x0} x0 x {n_traj} runs",
+                 fontsize=10)
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
     return fig

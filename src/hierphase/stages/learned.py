@@ -38,6 +38,9 @@ __all__ = [
     "collect_tables",
     "evaluate_curve_point",
     "curve_tables",
+    "evaluate_correlations",
+    "bp_correlations",
+    "collect_correlations",
 ]
 
 
@@ -193,6 +196,52 @@ def bp_reference(rules, process: str, schedule: GaussianSchedule, grid: Sequence
     proc = make_process(process, rules.v, schedule)
     return bp_kept_table(rules, proc, grid, int(n), int(seed), schedule.T, experiment, rule_seed,
                          progress=progress)
+
+
+def evaluate_correlations(rules, model_path, grid: Sequence[float], n_x0: int, n_traj: int, *,
+                          n_boot: int, sample_steps: int, seed: int, experiment: str, P: int,
+                          train_seed: int, rule_seed: int, batch_size: int = 1024,
+                          device: str = "cpu", progress: bool = True):
+    """Change-correlation tables (``correlations``, ``susceptibility``) of one trained model:
+    ``n_traj`` forward-backward runs of each of ``n_x0`` test data per t/T of ``grid``; ``seed``
+    draws the x0 and noisy states (give :func:`bp_correlations` the same one)."""
+    from hierphase.learned.evaluate import learned_correlation_tables
+
+    dev = resolve_device(device, key="learned.device")
+    proc, net, meta = load_model(model_path, sample_steps, device=str(dev))
+    return learned_correlation_tables(
+        rules, proc, net, grid, int(n_x0), int(n_traj), int(seed), int(meta["schedule"]["T"]),
+        experiment, meta["name"], int(P), int(train_seed), int(rule_seed), n_boot=int(n_boot),
+        batch_size=batch_size, device=dev, progress=progress)
+
+
+def bp_correlations(rules, process: str, schedule: GaussianSchedule, grid: Sequence[float],
+                    n_x0: int, n_traj: int, *, n_boot: int, seed: int, experiment: str,
+                    rule_seed: int, progress: bool = True):
+    """Exact-BP change-correlation tables on the same x0 and noisy states as
+    :func:`evaluate_correlations` with the same ``seed``."""
+    from hierphase.learned.evaluate import bp_correlation_tables
+
+    proc = make_process(process, rules.v, schedule)
+    return bp_correlation_tables(rules, proc, grid, int(n_x0), int(n_traj), int(seed), schedule.T,
+                                 experiment, int(rule_seed), n_boot=int(n_boot), progress=progress)
+
+
+def collect_correlations(correlations, susceptibility) -> dict[str, pd.DataFrame]:
+    """The branch's change-correlation tables from the per-model and exact-BP files (sorted, as
+    the RHM branch's) and the largest gap between each model's chi(t) of the leaves and exact BP's
+    (:func:`hierphase.learned.evaluate.chi_distance`)."""
+    from hierphase.io import read_table
+    from hierphase.learned.evaluate import chi_distance
+    from hierphase.stages.rhm import aggregate_correlations
+    from hierphase.tables import (LEARNED_CORRELATIONS_TABLE_COLUMNS,
+                                  LEARNED_SUSCEPTIBILITY_TABLE_COLUMNS)
+
+    corr = aggregate_correlations((read_table(p) for p in correlations),
+                                  LEARNED_CORRELATIONS_TABLE_COLUMNS)
+    chi = aggregate_correlations((read_table(p) for p in susceptibility),
+                                 LEARNED_SUSCEPTIBILITY_TABLE_COLUMNS)
+    return {"correlations": corr, "susceptibility": chi, "chi_distance": chi_distance(chi)}
 
 
 def collect_tables(kept, bp, generation, validity, loss) -> dict[str, pd.DataFrame]:
