@@ -368,7 +368,7 @@ def test_train_model_writes_snapshots_that_load_like_the_model(rules, tmp_path):
     # a snapshot is evaluated like a model
     tables = stage.evaluate_generation(rules, paths[4], 16, sample_steps=8, data_seed=1, seed=4,
                                        experiment="x", P=32, train_seed=0)
-    assert len(tables["validity"]) == rules.L
+    assert len(tables["validity"]) == 2 * rules.L  # all and novel samples
 
 
 def test_training_set_is_its_seed_s(rules):

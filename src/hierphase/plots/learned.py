@@ -228,6 +228,10 @@ def memorized_vs_P(evaluation: pd.DataFrame, n_data: dict):
     ax.set_ylabel("fraction of samples copying a training datum")
     ax.set_ylim(-0.02, 1.02)
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def chi_overlay(susceptibility: pd.DataFrame, experiment: str, process: str):
     """Susceptibility chi of the leaves' changes vs t/T: one colour per training-set size P
     (solid, markers, bootstrap 95% band over x0; seeds pooled by mean), exact BP on the same x0
