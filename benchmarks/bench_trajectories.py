@@ -58,32 +58,35 @@ def build_model(kind: str, dtype: torch.dtype, device: torch.device, *, path: st
     return M.AdmModel(unet, flags, dtype).to(device).eval().requires_grad_(False)
 
 
+def _seconds(call, sync) -> float:
+    """Wall time of ``call()``, the device synchronised before and after."""
+    sync()
+    start = time.perf_counter()
+    call()
+    sync()
+    return time.perf_counter() - start
+
+
 def time_one(model: M.DiffusionModel, batch: int, time_steps: int, num_steps: int,
              device: torch.device) -> dict:
     """Network and engine image-steps per second on ``batch`` images, and trajectories/s."""
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     size, channels = model.image_size, model.channels
-    g = torch.Generator().manual_seed(1)
-    x0 = torch.rand((batch, channels, size, size), generator=g) * 2 - 1
+    x0 = torch.rand((batch, channels, size, size), generator=torch.Generator().manual_seed(1))
+    x0 = x0 * 2 - 1
     x = x0.to(device)
     t = torch.full((batch,), 500, device=device, dtype=torch.long)
-    with torch.inference_mode():
-        model(x, t)
-        sync()
-        start = time.perf_counter()
-        for _ in range(time_steps):
-            model(x, t)
-        sync()
-        network = batch * time_steps / (time.perf_counter() - start)
     seeds = list(range(batch))
+    with torch.inference_mode():
+        model(x, t)  # warm-up: allocator, kernels
+        network = _seconds(lambda: [model(x, t) for _ in range(time_steps)], sync)
     D.forward_backward(model, x0, 1, seeds, batch, False, num_steps=num_steps)  # warm-up
-    sync()
-    start = time.perf_counter()
-    D.forward_backward(model, x0, time_steps, seeds, batch, False, num_steps=num_steps)
-    sync()
-    engine = batch * time_steps / (time.perf_counter() - start)
-    return {"batch": batch, "network_image_steps_per_s": network,
-            "engine_image_steps_per_s": engine, "trajectories_per_s": engine / num_steps}
+    engine = _seconds(lambda: D.forward_backward(model, x0, time_steps, seeds, batch, False,
+                                                 num_steps=num_steps), sync)
+    work = batch * time_steps
+    return {"batch": batch, "network_image_steps_per_s": work / network,
+            "engine_image_steps_per_s": work / engine,
+            "trajectories_per_s": work / engine / num_steps}
 
 
 def main(argv=None) -> list[dict]:

@@ -110,8 +110,10 @@ def _draw_kept(ax, table: pd.DataFrame, n_classes: int | None = None) -> None:
     ax.set_ylabel("class kept (probability)")
 
 
-def _draw_layers(fig, ax, table: pd.DataFrame) -> None:
-    """Layer similarity vs t/T, one line per layer coloured by depth, with a depth colour bar."""
+def _draw_layers(fig, ax, table: pd.DataFrame, inset_colorbar: bool = False) -> None:
+    """Layer similarity vs t/T, one line per layer coloured by depth, with a depth colour bar
+    (``inset_colorbar``: drawn beside ``ax`` without narrowing it, so that a column of panels
+    keeps one x axis)."""
     layers = (table[["depth", "layer"]].drop_duplicates().sort_values("depth"))
     n = len(layers)
     palette = depth_palette(n)
@@ -123,7 +125,10 @@ def _draw_layers(fig, ax, table: pd.DataFrame) -> None:
     cmap = ListedColormap(palette)
     norm = BoundaryNorm(np.arange(n + 1) - 0.5, n)
     sm = plt.cm.ScalarMappable(cmap=cmap, norm=norm)
-    cbar = fig.colorbar(sm, ax=ax, pad=0.02)
+    if inset_colorbar:
+        cbar = fig.colorbar(sm, cax=ax.inset_axes([1.02, 0.0, 0.025, 1.0]))
+    else:
+        cbar = fig.colorbar(sm, ax=ax, pad=0.02)
     if n <= 12:
         cbar.set_ticks(np.arange(n))
         cbar.set_ticklabels(list(layers["layer"]))
@@ -158,7 +163,9 @@ def correlations_figure(class_kept: pd.DataFrame, layer_similarity: pd.DataFrame
     fig, axes = plt.subplots(4, 1, figsize=(5.4, 9.6), sharex=True,
                              gridspec_kw={"height_ratios": [1, 1, 1.2, 1.2], "hspace": 0.12})
     _draw_kept(axes[0], class_kept, n_classes)
-    _draw_layers(fig, axes[1], layer_similarity)
+    _draw_layers(fig, axes[1], layer_similarity, inset_colorbar=True)
+    axes[0].set_ylabel("class kept")
+    axes[1].set_ylabel("layer similarity")
     for embedding, g in susceptibility.groupby("embedding", sort=False):
         g = g.sort_values("t_over_T")
         grid = f"{int(g['grid_h'].iloc[0])}x{int(g['grid_w'].iloc[0])}"
@@ -168,7 +175,8 @@ def correlations_figure(class_kept: pd.DataFrame, layer_similarity: pd.DataFrame
                         label=f"{embedding} ({grid})")
     axes[2].axhline(1.0, ls=":", color="0.4", lw=1)
     axes[2].set_ylabel(r"susceptibility $\chi$")
-    axes[3].set_ylabel(r"correlation length $\xi$ (patches)")
+    axes[3].set_ylabel(r"length $\xi$ (patches)")
+    fig.align_ylabels(axes)
     axes[2].legend(loc="best", fontsize=7, title="embedding (grid)", title_fontsize=7)
     axes[3].set_xlabel("$t/T$")
     g = class_kept.sort_values("t_over_T")

@@ -250,7 +250,7 @@ def correlation_shard(model, embeddings: Mapping, clean: Mapping, k: int, *, n_t
     distance bin of the (open) patch grid (:func:`hierphase.correlations.lattice_pair_sums`).
     The trajectories of several images share a batch when ``batch_size >= 2 n_traj``; every
     trajectory draws its noise from its own seed (:func:`trajectory_seeds`), so the result does
-    not depend on how they are batched.
+    not depend on how they are batched (up to the rounding of batched network calls).
     """
     import torch
 
