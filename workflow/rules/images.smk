@@ -413,7 +413,7 @@ rule images_corr_sweep:
         adm_flags=IMG_MODEL["adm_flags"],
         dtype=IMG_MODEL["dtype"],
         respaced_steps=IMG["respaced_steps"],
-        batch_size=IMG["batch_size"],
+        batch_size=IMG_CORR["batch_size"] or IMG["batch_size"],
         image_size=IMG_DATA["image_size"],
         classifier=IMG_CLF["name"],
         n_traj=IMG_CORR["n_traj"],
