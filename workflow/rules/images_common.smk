@@ -110,10 +110,10 @@ def check_images_config(img):
         )
         package_check("images.model.train", lambda: DDPMTrainConfig(**model["train"]))
     check_device("images.device", img["device"])
+    # per (k, shard): a sweep and a measure job; a few per-run jobs besides
     jobs = {"images.n_per_class": 2 * len(IMG_K) * len(IMG_SHARDS) + 12}
     if img["correlations"]["enabled"]:
         jobs["images.correlations.n_images"] = check_images_correlations(img) + 2
-    # per (k, shard): a sweep and a measure job; a few per-run jobs besides
     return jobs
 
 
@@ -219,13 +219,11 @@ def images_corr_first(wildcards):
 def images_corr_inputs(wildcards=None):
     """Local weights the correlation jobs read: the classifier when an embedding uses it, the
     CLIP folders."""
-    kinds = {name: e["kind"] for name, e in IMG_CORR["embeddings"].items()}
+    embeddings = IMG_CORR["embeddings"].values()
     inputs = {}
-    if "classifier" in kinds.values():
+    if any(e["kind"] == "classifier" for e in embeddings):
         inputs["classifier"] = images_classifier_input()
-    clip = [
-        e["weights"] for e in IMG_CORR["embeddings"].values() if e["kind"] == "clip"
-    ]
+    clip = [e["weights"] for e in embeddings if e["kind"] == "clip"]
     if clip:
         inputs["clip"] = clip
     return inputs
