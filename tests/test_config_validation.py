@@ -155,6 +155,27 @@ BAD: list[tuple[str, str, str]] = [
      "learned.experiments.main.P"),
     ("learned-memory-batch", nested("learned.sampling.batch_size", "1000000"),
      "learned.sampling.batch_size"),
+    # patch correlations of the images branch
+    ("corr-n-images", nested("images.correlations.n_images", "201"), "images.correlations.n_images"),
+    ("corr-k", nested("images.correlations.k_grid", "[10, 500]"), "images.correlations.k_grid"),
+    ("corr-n-traj", nested("images.correlations.n_traj", "1"), "images.correlations.n_traj"),
+    ("corr-kind", nested("images.correlations.embeddings", "{e: {kind: sift}}"),
+     "images.correlations.embeddings.e.kind"),
+    ("corr-name", nested("images.correlations.embeddings", '{"../e": {kind: pixels, patch: 2}}'),
+     "images.correlations.embeddings.../e"),
+    ("corr-patch", nested("images.correlations.embeddings", "{pixels: {kind: pixels, patch: 3}}"),
+     "images.correlations.embeddings.pixels.patch"),
+    ("corr-crop", nested("images.correlations.embeddings",
+                         "{pixels: {kind: pixels, patch: 2, crop: 32}}"),
+     "images.correlations.embeddings.pixels.crop"),
+    ("corr-layer", nested("images.correlations.embeddings",
+                          "{classifier: {kind: classifier, layer: fc}}"),
+     "images.correlations.embeddings.classifier.layer"),
+    ("corr-clip-weights", nested("images.correlations.embeddings",
+                                 "{clip: {kind: clip, weights: resources/no-clip}}"),
+     "images.correlations.embeddings.clip.weights"),
+    ("corr-clip-without-weights", nested("images.correlations.embeddings", "{clip: {kind: clip}}"),
+     "images.correlations.embeddings.clip.weights"),
     # job counts, against max_jobs (default 100000)
     ("max-jobs", "max_jobs: 100", "rhm.phase_diagram.grids"),  # the largest (64) of 226
     ("rhm-jobs", "rhm: {experiments: {main: {rule_seeds: %s, processes: {epsilon: %s}}}}"
@@ -189,6 +210,7 @@ FLOAT_KEYS = {
     "images.model.train.lr": ("{}", "images.model.train.lr"),
     "images.model.train.ema_decay": ("{}", "images.model.train.ema_decay"),
     "images.quality.confidence": ("{}", "images.quality.confidence"),
+    "images.correlations.confidence": ("{}", "images.correlations.confidence"),
 }
 for _key, (_value, _named) in FLOAT_KEYS.items():
     for _bad in (".nan", ".inf", "-.inf"):

@@ -128,6 +128,62 @@ def test_continuous_changes_through_the_same_estimator():
     np.testing.assert_allclose(out.correlations["C"], expect, rtol=1e-10, atol=1e-13)
 
 
+def test_patch_deltas_on_an_open_grid_equal_dense():
+    """Image patches: delta_i = ||f_i(x0) - f_i(x̂0)|| / sqrt(D) on an open 3 x 4 grid, binned
+    by Euclidean distance, against a loop over patches and the dense covariance."""
+    rng = np.random.default_rng(9)
+    n_x0, n_traj, h, w, D = 4, 6, 3, 4, 5
+    z0 = rng.normal(size=(n_x0, h, w, D))
+    shared = rng.normal(size=(n_x0, n_traj, 1, 1, D))  # a change common to the patches of a run
+    z_hat = z0[:, None] + rng.uniform(0.2, 1.5, size=(n_x0, 1, h, w, 1)) * shared \
+        + 0.5 * rng.normal(size=(n_x0, n_traj, h, w, D))
+    delta = continuous_changes(z0, z_hat, feature_axis=-1)
+    naive = np.empty((n_x0, n_traj, h, w))
+    for x, t, i, j in np.ndindex(naive.shape):
+        naive[x, t, i, j] = math.sqrt(sum((z0[x, i, j, e] - z_hat[x, t, i, j, e]) ** 2
+                                          for e in range(D)) / D)
+    np.testing.assert_allclose(delta, naive, rtol=1e-12)
+    out = lattice_correlations(delta, periodic=False, n_boot=30, seed=1)
+    C = dense_mean_covariance(delta)
+    d2 = lattice_distance2_matrix((h, w), False)
+    expect, counts, keys = naive_binned(C, d2)
+    assert out.correlations["distance"].tolist() == keys.tolist()  # squared distances on a grid
+    np.testing.assert_allclose(out.correlations["r"], np.sqrt(keys))
+    np.testing.assert_allclose(out.correlations["C"], expect, rtol=1e-10, atol=1e-14)
+    np.testing.assert_array_equal(lattice_bins((h, w), False).n_pairs, counts)
+    row = out.susceptibility.iloc[0]
+    assert row["chi"] == pytest.approx(C.sum() / np.trace(C), rel=1e-10)
+    assert row["xi"] == pytest.approx(math.sqrt((d2 * C).sum() / C.sum()), rel=1e-10)
+    assert row["chi"] > 2  # the shared change makes patches co-fluctuate
+
+
+def test_identical_trajectories_give_exactly_zero_correlation():
+    """Zero noise: every run of an x0 changes each patch by the same (non-zero, non-dyadic)
+    amount, so nothing fluctuates: C is exactly 0 (not rounding), chi and xi undefined."""
+    rng = np.random.default_rng(2)
+    per_x0 = rng.uniform(0.01, 3.0, size=(3, 1, 5, 6)) / 3.0
+    delta = np.repeat(per_x0, 7, axis=1)  # 7 identical trajectories
+    out = lattice_correlations(delta, periodic=False, n_boot=20, seed=0)
+    assert (out.correlations["C"] == 0.0).all()
+    assert (out.correlations[["C_lo", "C_hi"]] == 0.0).all().all()
+    assert np.isnan(out.susceptibility["chi"].iloc[0]) and np.isnan(out.susceptibility["xi"].iloc[0])
+    assert (lattice_pair_sums(delta[0], periodic=False) == 0.0).all()
+
+
+def test_independent_patch_changes_give_chi_one_within_error():
+    """Continuous changes drawn independently per patch and run (exponential, different scales
+    per patch): chi = 1 inside its bootstrap interval, C(r > 0) = 0 inside its intervals."""
+    rng = np.random.default_rng(4)
+    scale = rng.uniform(0.5, 2.0, size=(40, 1, 6, 6))
+    delta = rng.exponential(size=(40, 16, 6, 6)) * scale
+    out = lattice_correlations(delta, periodic=False, n_boot=400, seed=0)
+    row = out.susceptibility.iloc[0]
+    assert row["chi_lo"] <= 1.0 <= row["chi_hi"]
+    assert abs(row["chi"] - 1.0) < 0.1
+    far = out.correlations.iloc[1:]
+    assert ((far["C_lo"] <= 0) & (far["C_hi"] >= 0)).mean() > 0.8
+
+
 # ----------------------------------------------------------------------------- closed forms
 def block_spins(n_traj, n_sites, block):
     """Balanced +-1 spins, identical within consecutive blocks of ``block`` sites, the blocks'

@@ -536,3 +536,27 @@ def test_shard_round_trip_and_scales(tmp_path):
     assert torch.equal(back["images"], u) and back["names"] == ["a", "b", "c", "d"]
     with pytest.raises(ValueError, match="uint8"):
         S.write_shard(tmp_path / "t.pt", x, [1, 2, 3, 4], list("abcd"))
+
+
+# ---------------------------------------------------------------------------- benchmark
+def test_trajectory_benchmark_runs_on_cpu(tmp_path):
+    """benchmarks/bench_trajectories.py (the GPU benchmark) with a tiny random ADM on the CPU:
+    every (dtype, batch) point measured, trajectories/s = engine image-steps/s over K."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_trajectories.py"
+    spec = importlib.util.spec_from_file_location("bench_trajectories", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "bench.json"
+    rows = bench.main(["--image-size", "16", "--batch", "1", "3", "--dtype", "float32",
+                       "bfloat16", "--num-steps", "8", "--time-steps", "2", "--device", "cpu",
+                       "--out", str(out)])
+    assert [(r["dtype"], r["batch"]) for r in rows] == [("float32", 1), ("float32", 3),
+                                                        ("bfloat16", 1), ("bfloat16", 3)]
+    for r in rows:
+        assert r["network_image_steps_per_s"] > 0 and r["engine_image_steps_per_s"] > 0
+        assert r["trajectories_per_s"] == pytest.approx(r["engine_image_steps_per_s"] / 8)
+    assert json.loads(out.read_text())["rows"] == rows

@@ -216,3 +216,145 @@ def test_quality_table_flags_targets():
                         dataset="digits", model="m", classifier="c")
     assert q["value"].tolist() == pytest.approx([0.98, 0.7])
     assert q["passed"].tolist() == [True, False]
+
+
+# ------------------------------------------------------------------------ patch change correlations
+def _tiny_unet(channels=1, size=8):
+    from diffusers import UNet2DModel
+
+    from hierphase.images.models import wrap_diffusers_unet
+
+    torch.manual_seed(3)
+    unet = UNet2DModel(sample_size=size, in_channels=channels, out_channels=channels,
+                       block_out_channels=(8, 16), layers_per_block=1, norm_num_groups=4,
+                       down_block_types=("DownBlock2D", "DownBlock2D"),
+                       up_block_types=("UpBlock2D", "UpBlock2D"))
+    return wrap_diffusers_unet(unet.eval().requires_grad_(False))
+
+
+def _clean(n=3, size=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return {"images": torch.randint(0, 256, (n, 1, size, size), dtype=torch.uint8, generator=g),
+            "labels": torch.arange(n), "names": [f"img{i}" for i in range(n)]}
+
+
+def test_trajectory_seeds_depend_on_image_k_and_run_only():
+    seeds = P.trajectory_seeds(0, 5, "a", 4)
+    assert len(set(seeds)) == 4 and P.trajectory_seeds(0, 5, "a", 2) == seeds[:2]
+    assert P.trajectory_seeds(0, 6, "a", 1) != seeds[:1]
+    assert P.trajectory_seeds(0, 5, "b", 1) != seeds[:1]
+
+
+def test_correlation_shard_equals_a_dense_recomputation_one_run_at_a_time():
+    """Every trajectory rerun alone (batch 1, its own seed), embedded, delta per patch by hand,
+    the dense covariance over the runs of each image binned by hand: the job's pair sums."""
+    from hierphase.images.diffusion import forward_backward
+    from hierphase.images.embeddings import PixelPatches
+    from hierphase.images.shards import to_uint8
+    from hierphase.tables import PATCH_PAIR_SUM_COLUMNS
+
+    model, clean, k, n_traj = _tiny_unet(), _clean(), 3, 4
+    embeddings = {"pix": PixelPatches(2), "big": PixelPatches(4)}
+    table = P.correlation_shard(model, embeddings, clean, k, n_traj=n_traj, num_steps=5, seed=7,
+                                batch_size=8, progress=False)  # two images per batch
+    assert list(table.columns) == PATCH_PAIR_SUM_COLUMNS
+    assert table["embedding"].unique().tolist() == ["pix", "big"]
+    x0 = to_model_scale(clean["images"])
+    for i, name in enumerate(clean["names"]):
+        seeds = P.trajectory_seeds(7, k, name, n_traj)
+        runs = torch.cat([to_model_scale(to_uint8(forward_backward(
+            model, x0[i:i + 1], k, [s], 1, False, num_steps=5).x0_hat)) for s in seeds])
+        for emb_name, patch in (("pix", 2), ("big", 4)):
+            side = 8 // patch
+            delta = np.zeros((n_traj, side, side))
+            for t, a, b in np.ndindex(delta.shape):
+                block = (slice(a * patch, (a + 1) * patch), slice(b * patch, (b + 1) * patch))
+                diff = (runs[t, :, block[0], block[1]].double()
+                        - x0[i, :, block[0], block[1]].double())
+                delta[t, a, b] = float(diff.square().mean().sqrt())
+            flat = delta.reshape(n_traj, -1)
+            cov = flat.T @ flat / n_traj - np.outer(flat.mean(0), flat.mean(0))
+            coords = np.indices((side, side)).reshape(2, -1)
+            d2 = ((coords[:, :, None] - coords[:, None, :]) ** 2).sum(0)
+            rows = table[(table["embedding"] == emb_name) & (table["name"] == name)]
+            assert rows["distance"].tolist() == sorted(np.unique(d2).tolist())
+            expect = [cov[d2 == key].sum() for key in rows["distance"]]
+            np.testing.assert_allclose(rows["pair_sum"], expect, rtol=1e-9, atol=1e-12)
+            assert rows["delta"].iloc[0] == pytest.approx(delta.mean())
+            assert (rows[["grid_h", "grid_w", "n_traj", "k", "K"]].to_numpy()
+                    == [side, side, n_traj, k, 5]).all()
+
+
+def test_correlation_shard_at_k0_changes_nothing():
+    from hierphase.images.embeddings import PixelPatches
+
+    table = P.correlation_shard(None, {"pix": PixelPatches(2)}, _clean(2), 0, n_traj=3,
+                                num_steps=5, seed=0, batch_size=4, progress=False)
+    assert (table["pair_sum"] == 0.0).all() and (table["delta"] == 0.0).all()
+    assert (table["t_over_T"] == 0.0).all()
+
+
+def test_correlation_images_span_shards():
+    from hierphase.images.shards import shard_bounds
+
+    a, b = _clean(3, seed=1), _clean(4, seed=2)
+    b["names"] = [f"b{i}" for i in range(4)]
+    got = P.correlation_images([a, b], 10, 12, 15)  # positions 12..14 of a set where a starts at 10
+    assert got["names"] == ["img2", "b0", "b1"]
+    assert torch.equal(got["images"], torch.cat([a["images"][2:], b["images"][:2]]))
+    with pytest.raises(ValueError, match="not all in the given shards"):
+        P.correlation_images([a], 10, 12, 15)
+    for n, parts in ((200, 2), (10, 3), (7, 7), (5, 2)):
+        expect = np.array_split(np.arange(n), parts)
+        assert [(int(p[0]), int(p[-1]) + 1) for p in expect] == shard_bounds(n, parts)
+
+
+def test_aggregate_patch_correlations_against_summarise():
+    from hierphase.correlations import lattice_bins, lattice_pair_sums, summarise
+    from hierphase.tables import PATCH_CORRELATIONS_COLUMNS, PATCH_SUSCEPTIBILITY_COLUMNS
+
+    rng = np.random.default_rng(1)
+    bins = lattice_bins((3, 3), periodic=False)
+    deltas = {(emb, k, name): rng.exponential(size=(5, 3, 3)) + rng.exponential(size=(5, 1, 1))
+              for emb in ("b", "a") for k in (2, 4) for name in ("x0", "x1", "x2", "x3")}
+
+    def shard(names, k):
+        rows = []
+        for emb in ("b", "a"):
+            for name in names:
+                d = deltas[(emb, k, name)]
+                rows.append(pd.DataFrame({
+                    "embedding": emb, "name": name, "k": k, "K": 4, "t": 100 * k,
+                    "t_over_T": k / 4, "grid_h": 3, "grid_w": 3, "n_traj": 5,
+                    "distance": bins.distance, "r": bins.r,
+                    "pair_sum": lattice_pair_sums(d, periodic=False), "delta": d.mean()}))
+        return pd.concat(rows, ignore_index=True)
+
+    shards = [shard(["x2", "x3"], 4), shard(["x0", "x1"], 4), shard(["x0", "x1"], 2),
+              shard(["x2", "x3"], 2)]
+    corr, sus = P.aggregate_patch_correlations(shards, dataset="d", model="m", classifier="c",
+                                               n_boot=50, seed=3)
+    assert list(corr.columns) == PATCH_CORRELATIONS_COLUMNS
+    assert list(sus.columns) == PATCH_SUSCEPTIBILITY_COLUMNS
+    assert sus[["embedding", "k"]].values.tolist() == [["b", 2], ["b", 4], ["a", 2], ["a", 4]]
+    for emb in ("a", "b"):
+        for k in (2, 4):
+            pairs = np.stack([lattice_pair_sums(deltas[(emb, k, n)], periodic=False)
+                              for n in ("x0", "x1", "x2", "x3")])
+            ref = summarise(pairs, bins, 5, n_boot=50, seed=3)
+            row = sus[(sus.embedding == emb) & (sus.k == k)].iloc[0]
+            for col in ("chi", "chi_lo", "chi_hi", "xi", "xi_lo", "xi_hi"):
+                assert row[col] == pytest.approx(ref.susceptibility[col].iloc[0])
+            assert row["delta"] == pytest.approx(np.mean([deltas[(emb, k, n)].mean()
+                                                          for n in ("x0", "x1", "x2", "x3")]))
+            got = corr[(corr.embedding == emb) & (corr.k == k)]
+            np.testing.assert_allclose(got["C"], ref.correlations["C"])
+            np.testing.assert_allclose(got["C_hi"], ref.correlations["C_hi"])
+    # the order the shards come in changes nothing
+    again = P.aggregate_patch_correlations(shards[::-1], dataset="d", model="m", classifier="c",
+                                           n_boot=50, seed=3)
+    pd.testing.assert_frame_equal(again[1].sort_values(["embedding", "k"]).reset_index(drop=True),
+                                  sus.sort_values(["embedding", "k"]).reset_index(drop=True))
+    with pytest.raises(ValueError, match="overlapping"):
+        P.aggregate_patch_correlations(shards + shards[:1], dataset="d", model="m",
+                                       classifier="c", n_boot=5, seed=0)

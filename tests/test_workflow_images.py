@@ -21,6 +21,7 @@ from hierphase.stages import images as P
 from hierphase.images.shards import read_shard
 from hierphase.io import read_sidecar
 
+from hierphase.tables import PATCH_CORRELATIONS_COLUMNS, PATCH_SUSCEPTIBILITY_COLUMNS
 from workflow_helpers import SMOKE, copy_workflow, planned_jobs, run_snakemake, undeclared_results
 
 torch.set_num_threads(1)
@@ -63,6 +64,36 @@ def _check_tables(tables: Path, dataset: str, n_images: int, k_grid, K: int, n_l
     return kept, sim
 
 
+def _check_patch_tables(tables: Path, dataset: str, corr_cfg, K: int, grids: dict):
+    """The patch-correlation tables: columns, one row per (embedding, k), the grids, C exactly 0
+    and chi, xi undefined at k = 0 (x̂0 = x0 in every run), intervals around the estimates."""
+    corr = pd.read_parquet(tables / "patch_correlations.parquet")
+    sus = pd.read_parquet(tables / "patch_susceptibility.parquet")
+    assert list(corr.columns) == PATCH_CORRELATIONS_COLUMNS
+    assert list(sus.columns) == PATCH_SUSCEPTIBILITY_COLUMNS
+    k_grid = sorted(corr_cfg["k_grid"])
+    assert sorted(sus["embedding"].unique()) == sorted(grids)
+    assert (sus["dataset"] == dataset).all()
+    assert (sus["n_x0"] == corr_cfg["n_images"]).all() and (sus["n_traj"] == corr_cfg["n_traj"]).all()
+    for embedding, (h, w) in grids.items():
+        rows = sus[sus["embedding"] == embedding]
+        assert rows["k"].tolist() == k_grid  # one row per k, in order
+        np.testing.assert_allclose(rows["t_over_T"], np.asarray(k_grid) / K)
+        assert (rows["grid_h"] == h).all() and (rows["grid_w"] == w).all()
+        c = corr[corr["embedding"] == embedding]
+        assert len(c) == len(k_grid) * len(np.unique([a * a + b * b for a in range(h)
+                                                      for b in range(w)]))
+    zero = sus["k"] == 0
+    assert sus.loc[zero, ["chi", "xi"]].isna().all().all() and (sus.loc[zero, "delta"] == 0).all()
+    assert (corr.loc[corr["k"] == 0, ["C", "C_lo", "C_hi"]] == 0).all().all()
+    moved = sus[~zero]
+    assert (moved["delta"] > 0).all() and np.isfinite(moved["chi"]).all()
+    assert ((moved["chi_lo"] <= moved["chi"] + 1e-9) & (moved["chi"] <= moved["chi_hi"] + 1e-9)).all()
+    pd.testing.assert_frame_equal(pd.read_csv(tables / "patch_susceptibility.csv"), sus,
+                                  check_dtype=False)
+    return corr, sus
+
+
 def test_smoke_preset_images_branch_end_to_end_and_resume(tmp_path):
     work = _copy_workflow(tmp_path / "work")
     cfg = [SMOKE, "only_images.yaml"]
@@ -73,11 +104,20 @@ def test_smoke_preset_images_branch_end_to_end_and_resume(tmp_path):
     n_images = 10 * smoke["n_per_class"]
     kept, sim = _check_tables(tables, "digits", n_images, smoke["k_grid"], smoke["respaced_steps"],
                               len(DC.DIGITS_LAYERS))
+    corr_cfg = smoke["correlations"]
+    _check_patch_tables(tables, "digits", corr_cfg, smoke["respaced_steps"],
+                        {"classifier": (8, 8), "pixels": (8, 8)})
+    patch_bytes = {name: (tables / name).read_bytes()
+                   for name in ("patch_correlations.parquet", "patch_susceptibility.parquet",
+                                "patch_correlations.csv", "patch_susceptibility.csv")}
+    # the correlation jobs again with one core: the same bytes
+    _snakemake(work, "-c1", "images", "--forcerun", "images_corr_sweep", configfiles=cfg)
+    assert {name: (tables / name).read_bytes() for name in patch_bytes} == patch_bytes
     quality = pd.read_parquet(tables / "quality.parquet")
     assert quality["metric"].tolist() == ["classifier_held_out_accuracy",
                                           "samples_confidence_gt_0.9"]
     assert quality["value"].between(0, 1).all()
-    for fig in ("grid", "class_kept", "layer_similarity", "samples"):
+    for fig in ("grid", "class_kept", "layer_similarity", "samples", "correlations"):
         for ext in ("png", "pdf"):
             assert (work / "results/images/figures" / run / f"{fig}.{ext}").stat().st_size > 1000
     assert undeclared_results(work) == []
@@ -105,7 +145,12 @@ def test_smoke_preset_images_branch_end_to_end_and_resume(tmp_path):
     (work / f"results/images/measure/{run}/k{k}/shard{shard}.parquet").unlink()
     for path in list(tables.glob("class_kept.*")) + list(tables.glob("layer_similarity.*")):
         path.unlink()
-    for fig in ("class_kept", "layer_similarity"):
+    # and while running correlation job (k, shard): its table and the pooled tables are missing
+    corr_k, corr_shard = max(corr_cfg["k_grid"]), 0
+    (work / f"results/images/correlations/{run}/k{corr_k}/shard{corr_shard}.parquet").unlink()
+    for path in tables.glob("patch_*"):
+        path.unlink()
+    for fig in ("class_kept", "layer_similarity", "correlations"):
         for ext in ("png", "pdf"):
             (work / "results/images/figures" / run / f"{fig}.{ext}").unlink()
     dry = _snakemake(work, "-n", "images", configfiles=cfg)
@@ -113,16 +158,20 @@ def test_smoke_preset_images_branch_end_to_end_and_resume(tmp_path):
     rules = sorted(rule for rule, _ in planned)
     # the x0 -> x0_hat grid shows images of the first shard: it is redrawn when that shard is
     expected = ["images_sweep", "images_measure", "images_aggregate", "images_fig_class_kept",
-                "images_fig_layer_similarity", "images"] + ["images_fig_grid"] * (shard == 0)
+                "images_fig_layer_similarity", "images_corr_sweep", "images_corr_aggregate",
+                "images_fig_correlations", "images"] + ["images_fig_grid"] * (shard == 0)
     assert rules == sorted(expected), rules
     measures = [wc for rule, wc in planned if rule == "images_measure"]
     assert measures == [{"k": str(k), "shard": str(shard)}]
     sweeps = [wc for rule, wc in planned if rule == "images_sweep"]
     assert sweeps == [{"k": str(k), "shard": str(shard)}]
+    corr_jobs = [wc for rule, wc in planned if rule == "images_corr_sweep"]
+    assert corr_jobs == [{"k": str(corr_k), "shard": str(corr_shard)}]
     # rerunning reproduces the same numbers (per-image seeds, deterministic CPU)
     _snakemake(work, "-c2", "images", configfiles=cfg)
     pd.testing.assert_frame_equal(pd.read_parquet(tables / "class_kept.parquet"), kept)
     pd.testing.assert_frame_equal(pd.read_parquet(tables / "layer_similarity.parquet"), sim)
+    assert {name: (tables / name).read_bytes() for name in patch_bytes} == patch_bytes
 
 
 def test_missing_paths_name_the_config_key(tmp_path):
@@ -149,9 +198,11 @@ def _jpeg(path: Path, w: int, h: int, colour) -> None:
 
 
 def test_imagenet_preset_rules_on_generated_jpegs(tmp_path):
-    """The ImageNet preset with its three inputs replaced by local fakes: 12 generated JPEGs in 3
-    classes with devkit labels, a tiny random ADM checkpoint, a random ConvNeXt-Base state dict."""
+    """The ImageNet preset with its four inputs replaced by local fakes: 12 generated JPEGs in 3
+    classes with devkit labels, a tiny random ADM checkpoint, a random ConvNeXt-Base state dict and
+    a tiny random CLIP ViT (7 x 7 patches of a 28 px crop, as ViT-B/32 on a 224 crop)."""
     from torchvision.models import convnext_base
+    from transformers import CLIPVisionConfig, CLIPVisionModel
 
     from hierphase.images import models as M
 
@@ -168,26 +219,47 @@ def test_imagenet_preset_rules_on_generated_jpegs(tmp_path):
     torch.manual_seed(0)
     torch.save(M.build_adm(M.AdmFlags(**flags)).state_dict(), res / "adm.pt")
     torch.save(convnext_base(weights=None).state_dict(), res / "convnext.pth")
+    CLIPVisionModel(CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                     num_attention_heads=4, image_size=28, patch_size=4)
+                    ).save_pretrained(res / "clip")
     work = _copy_workflow(tmp_path / "work")
+    corr = {"n_images": 4, "shard_size": 3, "n_traj": 3, "k_grid": [2, 4], "n_boot": 20,
+            "embeddings": {"clip": {"weights": str(res / "clip"), "crop": 28},
+                           "pixels": {"patch": 4, "crop": 28}}}
     override = {"images": {
         "device": "cpu", "threads": 1,
         "data": {"image_size": 32, "imagenet": {"val_dir": str(res / "val"),
                                                 "labels": str(res / "gt.txt"), "n_classes": 3}},
         "model": {"path": str(res / "adm.pt"), "adm_flags": flags},
         "classifier": {"weights": str(res / "convnext.pth")},
-        "n_per_class": 2, "respaced_steps": 4, "k_grid": [0, 4], "shard_size": 6,
-        "batch_size": 6}}
+        "n_per_class": 2, "respaced_steps": 4, "k_grid": [0, 4], "shard_size": 3,
+        "batch_size": 6, "correlations": corr}}
     (work / "fake_imagenet.yaml").write_text(yaml.safe_dump(override))
     cfg = ["only_images.yaml", "workflow/presets/imagenet.yaml", "fake_imagenet.yaml"]
+    # CLIP weights that are not there: refused before any job, the key named
+    missing = {"images": {"correlations": {"embeddings": {"clip": {"weights": str(res / "no")}}}}}
+    (work / "no_clip.yaml").write_text(yaml.safe_dump(missing))
+    proc = _snakemake(work, "-n", "images", configfiles=cfg + ["no_clip.yaml"], check=False)
+    assert proc.returncode != 0
+    assert "images.correlations.embeddings.clip.weights" in proc.stdout
     dry = _snakemake(work, "-n", "images", configfiles=cfg)
     planned = planned_jobs(dry.stdout)
-    assert sum(rule == "images_sweep" for rule, _ in planned) == 2  # 2 k x 1 shard of 6
+    assert sum(rule == "images_sweep" for rule, _ in planned) == 4  # 2 k x 2 shards of 3
+    # images 0..3 in correlation shards {0, 1, 2}, {3}: the second reads data shard 1 only
+    assert sum(rule == "images_corr_sweep" for rule, _ in planned) == 4  # 2 k x 2 shards
     assert not any(rule.startswith("images_train") or rule == "images_quality" for rule, _ in planned)
     _snakemake(work, "-c2", "images", configfiles=cfg)
     tables = work / "results/images/tables/imagenet-val/adm-256-uncond/convnext_base"
     _check_tables(tables, "imagenet-val", 6, [0, 4], 4, 41)
-    shard = read_shard(work / "results/images/data/imagenet-val/shard0.pt")
-    assert shard["images"].shape == (6, 3, 32, 32)
-    assert shard["labels"].tolist() == [3, 7, 9, 3, 7, 9]  # classes interleaved, label order
+    # CLIP tokens and pixel blocks of the 28 px crop (7 x 7), ConvNeXt's stage-3 map (2 x 2 at
+    # 32 px), measured on the same runs
+    _check_patch_tables(tables, "imagenet-val", corr, 4,
+                        {"clip": (7, 7), "classifier": (2, 2), "pixels": (7, 7)})
+    shard = torch.cat([read_shard(work / f"results/images/data/imagenet-val/shard{i}.pt")["images"]
+                       for i in range(2)])
+    assert shard.shape == (6, 3, 32, 32)
+    labels = [read_shard(work / f"results/images/data/imagenet-val/shard{i}.pt")["labels"].tolist()
+              for i in range(2)]
+    assert labels == [[3, 7, 9], [3, 7, 9]]  # classes interleaved, label order
     assert (work / "results/images/figures/imagenet-val/adm-256-uncond/convnext_base/grid.png").is_file()
     assert undeclared_results(work) == []

@@ -4,7 +4,9 @@ Forward-backward diffusion from one datum ``x0`` is run ``n_traj`` times; each r
 ``x̂0``. Site ``i`` *changed* in a run when ``x̂0_i != x0_i``; its change spin is
 ``sigma_i = +1`` then and ``-1`` otherwise (:func:`change_spins`; on the RHM every latent level
 has its own spins, :func:`tree_change_spins`). Continuous changes (a float per site, e.g.
-``|z_i - ẑ_i|``, :func:`continuous_changes`) go through the same estimators unchanged.
+``|z_i - ẑ_i|``, :func:`continuous_changes`) go through the same estimators unchanged; a site
+whose change is the same in every trajectory (always, never, or by the same amount)
+contributes exactly 0.
 
 Connected correlation, for one ``x0``, averages over its trajectories (population moments)::
 
@@ -242,7 +244,11 @@ def _centred(spins, name: str) -> np.ndarray:
         raise ValueError(f"n_traj (axis 0 of {name}) must be >= 2 to estimate a covariance, "
                          f"got {x.shape[0]}")
     x = x.astype(np.float64)
-    return x - x.mean(axis=0)
+    centred = x - x.mean(axis=0)
+    # A site equal in every trajectory does not fluctuate: exactly 0, although the float mean of
+    # n copies of a continuous value can differ from it by rounding (spins are exact already).
+    centred[:, (x == x[0]).all(axis=0)] = 0.0
+    return centred
 
 
 def tree_pair_sums(spins, s: int) -> np.ndarray:

@@ -5,6 +5,8 @@ tables (learned models and their exact-BP reference) add three columns, ``LEARNE
 non-hierarchical controls) use ``CORRELATIONS_TABLE_COLUMNS`` and ``SUSCEPTIBILITY_TABLE_COLUMNS``, the
 learned branch's add three columns (``LEARNED_CORRELATIONS_TABLE_COLUMNS``,
 ``LEARNED_SUSCEPTIBILITY_TABLE_COLUMNS``); the phase diagram's sweeps ``PHASE_KEPT_COLUMNS`` and its table ``PHASE_DIAGRAM_COLUMNS``.
+The images branch's patch correlations use ``PATCH_PAIR_SUM_COLUMNS`` (per job),
+``PATCH_CORRELATIONS_COLUMNS`` and ``PATCH_SUSCEPTIBILITY_COLUMNS``.
 Jobs that only read or pool these tables import this module and pandas, not torch.
 """
 
@@ -74,3 +76,24 @@ SCALING_COLUMNS = ["experiment", "process", "model", "estimator", "eps_star", "e
 SCALING_POINT_COLUMNS = ["experiment", "process", "model", "L", "eps_half", "eps_half_err",
                          "eps_90", "eps_10", "width", "width_err", "next_L", "crossing",
                          "crossing_err"]
+
+#: The images branch's change correlations of patches (:mod:`hierphase.images.embeddings`):
+#: what identifies one measurement, as in the class-kept table, plus the ``embedding`` (a name of
+#: config ``images.correlations.embeddings``) and its patch grid (``grid_h`` x ``grid_w``; the
+#: distances ``r`` and lengths ``xi`` are in patches of that grid).
+PATCH_KEYS = ["dataset", "model", "classifier", "embedding", "k", "K", "t", "t_over_T", "grid_h",
+              "grid_w"]
+
+#: Per (k, shard) job: the pair sums of every image, one row per (embedding, image, distance
+#: bin); ``delta`` is the image's mean patch change (over patches and trajectories).
+PATCH_PAIR_SUM_COLUMNS = ["embedding", "name", "k", "K", "t", "t_over_T", "grid_h", "grid_w",
+                          "n_traj", "distance", "r", "pair_sum", "delta"]
+
+#: C per (measurement, Euclidean distance bin on the patch grid), bootstrap interval over images.
+PATCH_CORRELATIONS_COLUMNS = PATCH_KEYS + [c for c in CORRELATION_COLUMNS if c != "level"]
+
+#: chi and xi per measurement, with bootstrap intervals over images, and ``delta``, the mean
+#: patch change over images, patches and trajectories.
+PATCH_SUSCEPTIBILITY_COLUMNS = (PATCH_KEYS + [c for c in SUSCEPTIBILITY_COLUMNS[:-2]
+                                              if c != "level"]
+                                + ["delta"] + SUSCEPTIBILITY_COLUMNS[-2:])

@@ -1,6 +1,9 @@
 # Images branch: clean image shards -> [digits: train a DDPM and a CNN]
 # -> classifier feature statistics on the clean images -> forward-backward sweeps, one job per
 # (k, shard) -> per-shard class kept and layer similarities -> tidy tables -> one figure per rule.
+# Beside the sweeps, change correlations of patches: n_traj runs per image, one job per (k, shard)
+# of the first images -> per-image pair sums per embedding -> patch_correlations and
+# patch_susceptibility -> one figure with the class-kept and layer-similarity curves.
 # Same rules for the digits default and the ImageNet preset; only the config differs.
 
 
@@ -17,6 +20,8 @@ localrules:
     images_fig_class_kept,
     images_fig_layer_similarity,
     images_fig_samples,
+    images_corr_aggregate,
+    images_fig_correlations,
 
 
 rule images:
@@ -382,3 +387,95 @@ rule images_fig_samples:
         confidence=IMG["quality"]["confidence"],
     script:
         "../scripts/images_fig_samples.py"
+
+
+rule images_corr_sweep:
+    input:
+        unpack(images_corr_inputs),
+        shards=images_corr_sources,
+        model=images_model_input(),
+    output:
+        table=IMG_CORR_SHARD,
+        meta=sidecar(IMG_CORR_SHARD),
+    log:
+        f"logs/images/correlations/{IMG_RUN}/k{{k}}/shard{{shard}}.log",
+    benchmark:
+        f"logs/benchmarks/images/correlations/{IMG_RUN}/k{{k}}/shard{{shard}}.tsv"
+    conda:
+        "../../envs/images.yaml"
+    threads: IMG["threads"]
+    resources:
+        mem_mb=per_attempt(8000),
+        runtime=per_attempt(240),
+        gpu=IMG_GPU,
+    params:
+        kind=IMG_MODEL["kind"],
+        adm_flags=IMG_MODEL["adm_flags"],
+        dtype=IMG_MODEL["dtype"],
+        respaced_steps=IMG["respaced_steps"],
+        batch_size=IMG_CORR["batch_size"] or IMG["batch_size"],
+        image_size=IMG_DATA["image_size"],
+        classifier=IMG_CLF["name"],
+        n_traj=IMG_CORR["n_traj"],
+        embeddings=IMG_CORR["embeddings"],
+        bounds=images_corr_range,
+        first=images_corr_first,
+        seed=images_seed("correlations"),
+    script:
+        "../scripts/images_corr_sweep.py"
+
+
+rule images_corr_aggregate:
+    input:
+        shards=expand(IMG_CORR_SHARD, k=IMG_CORR_K, shard=IMG_CORR_SHARDS),
+    output:
+        correlations=f"{IMG_TABLES}/patch_correlations.parquet",
+        correlations_csv=f"{IMG_TABLES}/patch_correlations.csv",
+        susceptibility=f"{IMG_TABLES}/patch_susceptibility.parquet",
+        susceptibility_csv=f"{IMG_TABLES}/patch_susceptibility.csv",
+        correlations_meta=sidecar(f"{IMG_TABLES}/patch_correlations.parquet"),
+        susceptibility_meta=sidecar(f"{IMG_TABLES}/patch_susceptibility.parquet"),
+    log:
+        f"logs/images/tables/{IMG_RUN}/corr_aggregate.log",
+    conda:
+        "../../envs/images.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        dataset=IMG_DS,
+        model=IMG_MODEL["name"],
+        classifier=IMG_CLF["name"],
+        n_boot=IMG_CORR["n_boot"],
+        confidence=IMG_CORR["confidence"],
+        seed=images_seed("correlations", "bootstrap"),
+    script:
+        "../scripts/images_corr_aggregate.py"
+
+
+rule images_fig_correlations:
+    input:
+        class_kept=rules.images_aggregate.output.class_kept,
+        layer_similarity=rules.images_aggregate.output.layer_similarity,
+        susceptibility=rules.images_corr_aggregate.output.susceptibility,
+    output:
+        png=report(
+            f"{IMG_FIGURES}/correlations.png",
+            caption="../report/images/correlations.rst",
+            category="Images",
+            subcategory=IMG_RUN,
+        ),
+        pdf=f"{IMG_FIGURES}/correlations.pdf",
+    log:
+        f"logs/images/figures/{IMG_RUN}/correlations.log",
+    conda:
+        "../../envs/images.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        n_classes=IMG_N_CLASSES,
+    script:
+        "../scripts/images_fig_correlations.py"

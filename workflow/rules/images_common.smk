@@ -29,6 +29,14 @@ IMG_MEASURE = f"results/images/measure/{IMG_RUN}/k{{k}}/shard{{shard}}.parquet"
 IMG_TABLES = f"results/images/tables/{IMG_RUN}"
 IMG_FIGURES = f"results/images/figures/{IMG_RUN}"
 
+# Change correlations of patches: the first n_images sweep images, one job per (k, shard).
+IMG_CORR = IMG["correlations"]
+IMG_CORR_ON = IMG_CORR["enabled"]
+IMG_CORR_K = sorted(IMG_CORR["k_grid"])
+IMG_CORR_N = IMG_CORR["n_images"]
+IMG_CORR_SHARDS = list(range(math.ceil(IMG_CORR_N / IMG_CORR["shard_size"])))
+IMG_CORR_SHARD = f"results/images/correlations/{IMG_RUN}/k{{k}}/shard{{shard}}.parquet"
+
 
 def check_images_config(img):
     """Constraints between keys and local paths, which JSON schema cannot express."""
@@ -103,7 +111,52 @@ def check_images_config(img):
         package_check("images.model.train", lambda: DDPMTrainConfig(**model["train"]))
     check_device("images.device", img["device"])
     # per (k, shard): a sweep and a measure job; a few per-run jobs besides
-    return {"images.n_per_class": 2 * len(IMG_K) * len(IMG_SHARDS) + 12}
+    jobs = {"images.n_per_class": 2 * len(IMG_K) * len(IMG_SHARDS) + 12}
+    if img["correlations"]["enabled"]:
+        jobs["images.correlations.n_images"] = check_images_correlations(img) + 2
+    return jobs
+
+
+def check_images_correlations(img):
+    """Cross-key checks of images.correlations (the embeddings through the package's own
+    validator; CLIP weights must be on disk); returns the number of (k, shard) jobs."""
+    from hierphase.images.embeddings import embedding_key, specs_from_config
+
+    corr = img["correlations"]
+    too_big = [k for k in corr["k_grid"] if k > img["respaced_steps"]]
+    if too_big:
+        raise config_error(
+            "images.correlations.k_grid",
+            f"{too_big} exceed images.respaced_steps = {img['respaced_steps']}.",
+        )
+    if corr["n_images"] > IMG_N_IMAGES:
+        raise config_error(
+            "images.correlations.n_images",
+            f"{corr['n_images']} exceeds the {IMG_N_IMAGES} sweep images (images.n_per_class "
+            f"x {IMG_N_CLASSES} classes).",
+        )
+    for name, fields in corr["embeddings"].items():
+        spec = package_check(
+            embedding_key(name),
+            lambda: specs_from_config({name: fields}, img["data"]["image_size"])[0],
+        )
+        if spec.kind == "classifier" and img["classifier"]["name"] == "digits_cnn":
+            from hierphase.images.digits_cnn import DIGITS_SPATIAL_LAYERS
+
+            if spec.layer not in DIGITS_SPATIAL_LAYERS:
+                raise config_error(
+                    embedding_key(name, "layer"),
+                    f"{spec.layer!r} is not a spatial layer of digits_cnn; choose one of "
+                    f"{list(DIGITS_SPATIAL_LAYERS)}.",
+                )
+        if spec.kind == "clip" and not (Path(spec.weights) / "config.json").is_file():
+            raise config_error(
+                embedding_key(name, "weights"),
+                f"{spec.weights!r} is not a folder with config.json; set it to the local CLIP "
+                "ViT weights as written by transformers' save_pretrained (e.g. a snapshot of "
+                "openai/clip-vit-base-patch32); never downloaded by the workflow.",
+            )
+    return len(corr["k_grid"]) * len(IMG_CORR_SHARDS)
 
 
 IMAGES_JOBS = check_images_config(IMG) if IMG["enabled"] else {}
@@ -135,6 +188,47 @@ def images_measure_shards(wildcards=None):
     return expand(IMG_MEASURE, k=IMG_K, shard=IMG_SHARDS)
 
 
+def images_corr_range(wildcards):
+    """Positions (start, stop) in the sweep images of correlation shard ``wildcards.shard``."""
+    start = int(wildcards.shard) * IMG_CORR["shard_size"]
+    return start, min(start + IMG_CORR["shard_size"], IMG_CORR_N)
+
+
+def images_corr_sources(wildcards):
+    """The data shards that hold the images of one correlation shard (in order)."""
+    from hierphase.images.shards import shard_bounds
+
+    start, stop = images_corr_range(wildcards)
+    bounds = shard_bounds(IMG_N_IMAGES, len(IMG_SHARDS))
+    return [
+        IMG_SHARD.format(shard=i)
+        for i, (lo, hi) in enumerate(bounds)
+        if lo < stop and hi > start
+    ]
+
+
+def images_corr_first(wildcards):
+    """Position in the sweep images of the first image of images_corr_sources."""
+    from hierphase.images.shards import shard_bounds
+
+    start, _ = images_corr_range(wildcards)
+    bounds = shard_bounds(IMG_N_IMAGES, len(IMG_SHARDS))
+    return next(lo for lo, hi in bounds if lo <= start < hi)
+
+
+def images_corr_inputs(wildcards=None):
+    """Local weights the correlation jobs read: the classifier when an embedding uses it, the
+    CLIP folders."""
+    embeddings = IMG_CORR["embeddings"].values()
+    inputs = {}
+    if any(e["kind"] == "classifier" for e in embeddings):
+        inputs["classifier"] = images_classifier_input()
+    clip = [e["weights"] for e in embeddings if e["kind"] == "clip"]
+    if clip:
+        inputs["clip"] = clip
+    return inputs
+
+
 def images_targets():
     """The branch's figures, tables and (digits) the quality table."""
     targets = [
@@ -147,6 +241,13 @@ def images_targets():
         for t in ("class_kept", "layer_similarity")
         for ext in ("parquet", "csv")
     ]
+    if IMG_CORR_ON:
+        targets += [
+            f"{IMG_TABLES}/{t}.{ext}"
+            for t in ("patch_correlations", "patch_susceptibility")
+            for ext in ("parquet", "csv")
+        ]
+        targets += [f"{IMG_FIGURES}/correlations.{ext}" for ext in ("png", "pdf")]
     if IMG_DATA["kind"] == "digits":
         targets += [f"{IMG_TABLES}/quality.parquet", f"{IMG_TABLES}/quality.csv"]
         targets += [f"{IMG_FIGURES}/samples.{ext}" for ext in ("png", "pdf")]

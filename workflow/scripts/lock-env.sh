@@ -91,8 +91,8 @@ envs() {
   conda_env learned "# Conda environment of the learned-denoiser rules (learned_*): neural diffusion models trained on
 # RHM data, GPU when present." torch "${core[@]}"
   conda_env images "# Conda environment of the image rules (images_*): diffusion models (ADM, diffusers), classifiers
-# (torchvision) and the digits fallback (scikit-learn)." \
-    torch torchvision diffusers guided-diffusion-sdk scikit-learn pillow "${core[@]}"
+# (torchvision), CLIP patch embeddings (transformers) and the digits fallback (scikit-learn)." \
+    torch torchvision diffusers guided-diffusion-sdk transformers scikit-learn pillow "${core[@]}"
 }
 
 case "${1:-all}" in

@@ -27,10 +27,17 @@ API (stable names; the Snakemake rules and the digits modules code against them)
     {pred_x0, pred_x0_hat, kept, similarity (N, n_layers)}``.
 ``hierphase.images.shards``
     The uint8 shard format (``images`` (N, C, H, W) uint8, ``labels``, ``names``):
-    ``write_shard``, ``read_shard``, ``to_model_scale`` (uint8 -> [-1, 1]), ``to_uint8``.
+    ``write_shard``, ``read_shard``, ``to_model_scale`` (uint8 -> [-1, 1]), ``to_uint8``,
+    ``shard_bounds`` (how the data stages cut a set into shards).
+``hierphase.images.embeddings``
+    Patch embeddings for the change correlations, callables ``images in [-1, 1] -> (B, h, w, D)``:
+    ``PixelPatches(patch, crop)``, ``LayerPatches(clf, layer)`` (a feature map),
+    ``ClipPatches(model, crop)`` with ``load_clip_vision(folder)`` (CLIP ViT last-layer tokens,
+    ``transformers``, local weights); ``EmbeddingSpec`` and ``build_embeddings(specs, ...)``.
 ``hierphase.images.imagenet``
     ILSVRC2012 validation selection, resize + centre crop, and shard writing.
 
 Missing inputs name their config keys: ``images.model.path``, ``images.classifier.weights``,
-``images.data.imagenet.val_dir``, ``images.data.imagenet.labels``.
+``images.data.imagenet.val_dir``, ``images.data.imagenet.labels``,
+``images.correlations.embeddings.<name>.weights``.
 """

@@ -28,6 +28,7 @@ from hierphase.training import autocast, progress_log, warmup_cosine
 
 __all__ = [
     "DIGITS_LAYERS",
+    "DIGITS_SPATIAL_LAYERS",
     "DigitsCNN",
     "ClassifierTrainConfig",
     "train_digits_classifier",
@@ -37,6 +38,8 @@ __all__ = [
 
 
 DIGITS_LAYERS = ["stem", "block1", "down1", "block2", "down2", "block3", "pool", "fc", "classifier"]
+#: The layers whose output is a feature map (C, H, W): full, half and quarter resolution.
+DIGITS_SPATIAL_LAYERS = DIGITS_LAYERS[:DIGITS_LAYERS.index("pool")]
 
 
 class DigitsCNN(nn.Module):

@@ -12,11 +12,12 @@ from __future__ import annotations
 import os
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 
 from ..io import load_tensors, save_tensors
 
-__all__ = ["write_shard", "read_shard", "to_model_scale", "to_uint8"]
+__all__ = ["write_shard", "read_shard", "to_model_scale", "to_uint8", "shard_bounds"]
 
 
 def write_shard(path: str | os.PathLike, images: torch.Tensor, labels: Sequence[int] | torch.Tensor,
@@ -53,3 +54,11 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
     """float [-1, 1] -> uint8, rounding and clamping (as OpenAI's sampler saves images)."""
     return ((images.float() + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
 
+
+
+def shard_bounds(n_items: int, n_shards: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` of each shard when ``n_items`` are cut as the data stages cut them
+    (``np.array_split``: contiguous, sizes differing by at most one, the larger first)."""
+    sizes = [len(part) for part in np.array_split(np.arange(n_items), n_shards)]
+    stops = np.cumsum(sizes)
+    return [(int(stop - size), int(stop)) for size, stop in zip(sizes, stops)]

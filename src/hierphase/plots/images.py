@@ -1,4 +1,5 @@
-"""Figures of the images branch: the x0 -> x̂0(t) grid, class kept vs t/T, layer similarity vs t/T.
+"""Figures of the images branch: the x0 -> x̂0(t) grid, class kept vs t/T, layer similarity vs t/T,
+and the patch change correlations (chi, xi) on the same t/T axis.
 
 Each function takes plain tensors or tidy tables and returns a matplotlib figure; saving is
 :func:`hierphase.plots.style.save_figure`'s job.
@@ -18,7 +19,8 @@ from hierphase.plots.style import depth_palette, use_style
 if TYPE_CHECKING:  # the image figures take tensors; the curve figures load without torch
     import torch
 
-__all__ = ["image_grid", "samples_figure", "class_kept_figure", "layer_similarity_figure"]
+__all__ = ["image_grid", "samples_figure", "class_kept_figure", "layer_similarity_figure",
+           "correlations_figure"]
 
 
 def _show(ax, image: torch.Tensor) -> None:
@@ -84,6 +86,16 @@ def class_kept_figure(table: pd.DataFrame, n_classes: int | None = None):
     band; a dotted line at 1/n_classes (the agreement of two unrelated uniform guesses)."""
     use_style()
     fig, ax = plt.subplots(figsize=(4.2, 3.2))
+    _draw_kept(ax, table, n_classes)
+    ax.set_xlabel("$t/T$")
+    dataset = table["dataset"].iloc[0] if len(table) else ""
+    ax.set_title(str(dataset))
+    ax.legend(loc="upper right", fontsize=7)
+    return fig
+
+
+def _draw_kept(ax, table: pd.DataFrame, n_classes: int | None = None) -> None:
+    """Class kept vs t/T with its Wilson band, per (model, classifier); 1/n_classes dotted."""
     for (model, clf), g in table.groupby(["model", "classifier"], sort=False):
         g = g.sort_values("t_over_T")
         line, = ax.plot(g["t_over_T"], g["kept"], marker="o", ms=3.5, label=f"{model} / {clf}")
@@ -95,22 +107,16 @@ def class_kept_figure(table: pd.DataFrame, n_classes: int | None = None):
                     va="bottom", fontsize=8, color="0.3")
     ax.set_xlim(0, 1.02)
     ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("$t/T$")
     ax.set_ylabel("class kept (probability)")
-    dataset = table["dataset"].iloc[0] if len(table) else ""
-    ax.set_title(str(dataset))
-    ax.legend(loc="upper right", fontsize=7)
-    return fig
 
 
-def layer_similarity_figure(table: pd.DataFrame):
-    """Mean cosine similarity of standardised hidden features of x0 and x̂0, per layer, vs t/T;
-    colour = depth (light shallow -> dark deep), 95% bands."""
-    use_style()
+def _draw_layers(fig, ax, table: pd.DataFrame, inset_colorbar: bool = False) -> None:
+    """Layer similarity vs t/T, one line per layer coloured by depth, with a depth colour bar
+    (``inset_colorbar``: drawn beside ``ax`` without narrowing it, so that a column of panels
+    keeps one x axis)."""
     layers = (table[["depth", "layer"]].drop_duplicates().sort_values("depth"))
     n = len(layers)
     palette = depth_palette(n)
-    fig, ax = plt.subplots(figsize=(4.8, 3.4))
     for (depth, layer), colour in zip(layers.itertuples(index=False), palette):
         g = table[table["layer"] == layer].sort_values("t_over_T")
         ax.plot(g["t_over_T"], g["similarity"], color=colour, lw=1.3,
@@ -119,16 +125,69 @@ def layer_similarity_figure(table: pd.DataFrame):
     cmap = ListedColormap(palette)
     norm = BoundaryNorm(np.arange(n + 1) - 0.5, n)
     sm = plt.cm.ScalarMappable(cmap=cmap, norm=norm)
-    cbar = fig.colorbar(sm, ax=ax, pad=0.02)
+    if inset_colorbar:
+        cbar = fig.colorbar(sm, cax=ax.inset_axes([1.02, 0.0, 0.025, 1.0]))
+    else:
+        cbar = fig.colorbar(sm, ax=ax, pad=0.02)
     if n <= 12:
         cbar.set_ticks(np.arange(n))
         cbar.set_ticklabels(list(layers["layer"]))
         cbar.ax.tick_params(labelsize=7)
     cbar.set_label("layer depth (shallow -> deep)")
     ax.set_xlim(0, 1.02)
-    ax.set_xlabel("$t/T$")
     ax.set_ylabel("cosine similarity of features")
+
+
+def layer_similarity_figure(table: pd.DataFrame):
+    """Mean cosine similarity of standardised hidden features of x0 and x̂0, per layer, vs t/T;
+    colour = depth (light shallow -> dark deep), 95% bands."""
+    use_style()
+    fig, ax = plt.subplots(figsize=(4.8, 3.4))
+    _draw_layers(fig, ax, table)
+    ax.set_xlabel("$t/T$")
     dataset = table["dataset"].iloc[0] if len(table) else ""
     clf = table["classifier"].iloc[0] if len(table) else ""
     ax.set_title(f"{dataset} / {clf}")
+    return fig
+
+
+def correlations_figure(class_kept: pd.DataFrame, layer_similarity: pd.DataFrame,
+                        susceptibility: pd.DataFrame, n_classes: int | None = None):
+    """One model, four panels on one t/T axis: class kept, layer similarities, the
+    susceptibility chi of the patch changes and their correlation length xi (in patches), one
+    line per embedding with bootstrap bars; dashed on every panel, the class half-point (where
+    class kept falls through 1/2, :func:`hierphase.scaling.class_half_point`), when it has one."""
+    from hierphase.scaling import class_half_point
+
+    use_style()
+    fig, axes = plt.subplots(4, 1, figsize=(5.4, 9.6), sharex=True,
+                             gridspec_kw={"height_ratios": [1, 1, 1.2, 1.2], "hspace": 0.12})
+    _draw_kept(axes[0], class_kept, n_classes)
+    _draw_layers(fig, axes[1], layer_similarity, inset_colorbar=True)
+    axes[0].set_ylabel("class kept")
+    axes[1].set_ylabel("layer similarity")
+    for embedding, g in susceptibility.groupby("embedding", sort=False):
+        g = g.sort_values("t_over_T")
+        grid = f"{int(g['grid_h'].iloc[0])}x{int(g['grid_w'].iloc[0])}"
+        for ax, col in ((axes[2], "chi"), (axes[3], "xi")):
+            err = np.vstack([g[col] - g[f"{col}_lo"], g[f"{col}_hi"] - g[col]]).clip(min=0)
+            ax.errorbar(g["t_over_T"], g[col], yerr=err, marker="o", ms=3.5, capsize=2, lw=1.3,
+                        label=f"{embedding} ({grid})")
+    axes[2].axhline(1.0, ls=":", color="0.4", lw=1)
+    axes[2].set_ylabel(r"susceptibility $\chi$")
+    axes[3].set_ylabel(r"length $\xi$ (patches)")
+    fig.align_ylabels(axes)
+    axes[2].legend(loc="best", fontsize=7, title="embedding (grid)", title_fontsize=7)
+    axes[3].set_xlabel("$t/T$")
+    g = class_kept.sort_values("t_over_T")
+    half = class_half_point(g["t_over_T"].to_numpy(), g["kept"].to_numpy()) if len(g) else np.nan
+    if np.isfinite(half):
+        for ax in axes:
+            ax.axvline(half, ls="--", color="0.3", lw=1)
+        axes[0].annotate(f"half-point {half:.2f}", (half, 0.5), xytext=(4, 4),
+                         textcoords="offset points", fontsize=8, color="0.2")
+    dataset = class_kept["dataset"].iloc[0] if len(class_kept) else ""
+    model = class_kept["model"].iloc[0] if len(class_kept) else ""
+    clf = class_kept["classifier"].iloc[0] if len(class_kept) else ""
+    axes[0].set_title(f"{dataset} / {model} / {clf}")
     return fig

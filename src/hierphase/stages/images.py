@@ -8,7 +8,10 @@ one stage exactly as the pipeline does. It imports no Snakemake.
 
 Stages: data shards -> [digits: train DDPM + classifier] -> feature statistics on the clean images
 -> forward-backward per (k, shard) -> per-shard measurements -> ``class_kept`` and
-``layer_similarity`` tables.
+``layer_similarity`` tables. Beside them, change correlations of patches: ``n_traj``
+forward-backward runs of each of the first images per (k, shard) -> per-image pair sums of the
+patch changes in every embedding (:func:`correlation_shard`) -> ``patch_correlations`` and
+``patch_susceptibility`` tables (:func:`aggregate_patch_correlations`).
 """
 
 from __future__ import annotations
@@ -41,6 +44,10 @@ __all__ = [
     "aggregate",
     "unconditional_samples",
     "quality_table",
+    "trajectory_seeds",
+    "correlation_images",
+    "correlation_shard",
+    "aggregate_patch_correlations",
 ]
 
 log = logging.getLogger(__name__)
@@ -203,3 +210,129 @@ def write_sweep(path, x0_hat: torch.Tensor, clean: Mapping, record: Mapping, *,
 
     write_shard(path, x0_hat, clean["labels"], clean["names"], config=config, seed=seed,
                 record=dict(record))
+
+
+# ------------------------------------------------------------------------ patch change correlations
+def trajectory_seeds(seed: int, k: int, name: str, n_traj: int) -> list[int]:
+    """One seed per forward-backward trajectory of image ``name`` at respaced step ``k``: from the
+    job's ``seed`` (the same for every shard), k, the image and the trajectory's index only."""
+    return [derive_seed(seed, "images", "correlations", int(k), str(name), j)
+            for j in range(int(n_traj))]
+
+
+def correlation_images(sources: Sequence[Mapping], first: int, start: int, stop: int) -> dict:
+    """Images ``start..stop-1`` (positions in the whole sweep set, whose shards hold them in
+    order) from the consecutive shards ``sources``, the first of which starts at position
+    ``first``: ``{"images", "labels", "names"}``."""
+    import torch
+
+    images = torch.cat([s["images"] for s in sources])
+    labels = torch.cat([torch.as_tensor(s["labels"]) for s in sources])
+    names = [str(n) for s in sources for n in s["names"]]
+    lo, hi = start - first, stop - first
+    if not 0 <= lo < hi <= len(names):
+        raise ValueError(f"images {start}..{stop - 1} are not all in the given shards, which hold "
+                         f"{first}..{first + len(names) - 1}")
+    return {"images": images[lo:hi], "labels": labels[lo:hi], "names": names[lo:hi]}
+
+
+def correlation_shard(model, embeddings: Mapping, clean: Mapping, k: int, *, n_traj: int,
+                      num_steps: int, seed: int, batch_size: int,
+                      progress: bool = True) -> pd.DataFrame:
+    """Patch changes of ``n_traj`` forward-backward runs of every image of ``clean`` at respaced
+    step ``k``, as per-image pair sums on each embedding's patch grid (``PATCH_PAIR_SUM_COLUMNS``
+    of :mod:`hierphase.tables`).
+
+    Each x̂0 is rounded to uint8 as the sweeps save it (so ``k = 0`` gives x̂0 = x0 and zero
+    change). Per embedding ``f`` (``embeddings``: name -> callable, :mod:`hierphase.images.embeddings`)
+    and trajectory, ``delta_i = ||f_i(x0) - f_i(x̂0)|| / sqrt(D)`` per patch; the connected
+    correlations of the deltas over the trajectories of one image are summed per Euclidean
+    distance bin of the (open) patch grid (:func:`hierphase.correlations.lattice_pair_sums`).
+    The trajectories of several images share a batch when ``batch_size >= 2 n_traj``; every
+    trajectory draws its noise from its own seed (:func:`trajectory_seeds`), so the result does
+    not depend on how they are batched (up to the rounding of batched network calls).
+    """
+    import torch
+
+    from hierphase.correlations import continuous_changes, lattice_bins, lattice_pair_sums
+    from hierphase.images.diffusion import forward_backward
+    from hierphase.images.shards import to_model_scale, to_uint8
+    from hierphase.tables import PATCH_PAIR_SUM_COLUMNS
+
+    if int(n_traj) < 2:
+        raise ValueError(f"n_traj must be >= 2 to estimate a covariance, got {n_traj}")
+    x0 = to_model_scale(clean["images"])
+    names = [str(n) for n in clean["names"]]
+    z0 = {name: embed(x0) for name, embed in embeddings.items()}
+    per_chunk = max(1, int(batch_size) // int(n_traj))
+    frames: dict[str, list[pd.DataFrame]] = {name: [] for name in embeddings}
+    for start in range(0, len(names), per_chunk):
+        chunk = names[start:start + per_chunk]
+        seeds = [s for name in chunk for s in trajectory_seeds(seed, k, name, n_traj)]
+        runs = forward_backward(model, x0[start:start + len(chunk)].repeat_interleave(n_traj, 0),
+                                k, seeds, batch_size, progress, num_steps=num_steps)
+        record = runs.record()
+        x_hat = to_model_scale(to_uint8(runs.x0_hat))
+        for emb_name, embed in embeddings.items():
+            z_hat = embed(x_hat)
+            z_hat = z_hat.reshape(len(chunk), int(n_traj), *z_hat.shape[1:])
+            delta = continuous_changes(z0[emb_name][start:start + len(chunk)], z_hat,
+                                       feature_axis=-1)  # (images, n_traj, h, w)
+            h, w = delta.shape[2:]
+            bins = lattice_bins((h, w), periodic=False)
+            for i, name in enumerate(chunk):
+                frames[emb_name].append(pd.DataFrame({
+                    "embedding": emb_name, "name": name, "k": int(record["k"]),
+                    "K": int(record["K"]), "t": int(record["t"]),
+                    "t_over_T": float(record["t_over_T"]), "grid_h": h, "grid_w": w,
+                    "n_traj": int(n_traj), "distance": bins.distance, "r": bins.r,
+                    "pair_sum": lattice_pair_sums(delta[i], periodic=False),
+                    "delta": float(delta[i].mean())}))
+    out = pd.concat([f for name in embeddings for f in frames[name]], ignore_index=True)
+    return out[PATCH_PAIR_SUM_COLUMNS]
+
+
+def aggregate_patch_correlations(shards: Sequence[pd.DataFrame], *, dataset: str, model: str,
+                                 classifier: str, n_boot: int, seed: int,
+                                 confidence: float = 0.95) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-job pair sums -> (``patch_correlations``, ``patch_susceptibility``) tables.
+
+    Per (embedding, k): the images' pair sums (rows in name order) are averaged and bootstrapped
+    over images by :func:`hierphase.correlations.summarise`, with one ``seed``: every k and
+    embedding resamples the same images. ``delta`` is the mean over images of their mean patch
+    change. Rows in the embeddings' order (as the jobs wrote them), then by t."""
+    from hierphase.correlations import lattice_bins, summarise
+    from hierphase.tables import PATCH_CORRELATIONS_COLUMNS, PATCH_SUSCEPTIBILITY_COLUMNS
+
+    df = pd.concat(shards, ignore_index=True)
+    if df.duplicated(["embedding", "name", "k", "distance"]).any():
+        raise ValueError("an image appears twice at the same k: overlapping shards")
+    ident = {"dataset": dataset, "model": model, "classifier": classifier}
+    order = {name: i for i, name in enumerate(pd.unique(df["embedding"]))}
+    corr, sus = [], []
+    for (embedding, k), g in sorted(df.groupby(["embedding", "k"], sort=False),
+                                    key=lambda item: (order[item[0][0]], item[0][1])):
+        step = g[["K", "t", "t_over_T", "grid_h", "grid_w", "n_traj"]].drop_duplicates()
+        if len(step) != 1:
+            raise ValueError(f"embedding {embedding!r} at k={k}: shards disagree on "
+                             f"{step.to_dict('records')}")
+        step = step.iloc[0]
+        h, w, n_traj = int(step["grid_h"]), int(step["grid_w"]), int(step["n_traj"])
+        bins = lattice_bins((h, w), periodic=False)
+        wide = g.pivot(index="name", columns="distance", values="pair_sum").sort_index()
+        wide = wide.reindex(columns=bins.distance)
+        if wide.isna().any().any():
+            raise ValueError(f"embedding {embedding!r} at k={k}: an image lacks distance bins of "
+                             f"the {h}x{w} grid")
+        out = summarise(wide.to_numpy(), bins, n_traj, n_boot=n_boot, seed=seed,
+                        confidence=confidence)
+        keys = {**ident, "embedding": embedding, "k": int(k), "K": int(step["K"]),
+                "t": int(step["t"]), "t_over_T": float(step["t_over_T"]), "grid_h": h,
+                "grid_w": w}
+        corr.append(out.correlations.drop(columns="level").assign(**keys))
+        per_image = g.drop_duplicates("name")["delta"]
+        sus.append(out.susceptibility.drop(columns="level").assign(**keys,
+                                                                   delta=float(per_image.mean())))
+    corr = pd.concat(corr, ignore_index=True)[PATCH_CORRELATIONS_COLUMNS]
+    sus = pd.concat(sus, ignore_index=True)[PATCH_SUSCEPTIBILITY_COLUMNS]
+    return corr, sus
