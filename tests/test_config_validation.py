@@ -177,7 +177,7 @@ BAD: list[tuple[str, str, str]] = [
     ("corr-clip-without-weights", nested("images.correlations.embeddings", "{clip: {kind: clip}}"),
      "images.correlations.embeddings.clip.weights"),
     # job counts, against max_jobs (default 100000)
-    ("max-jobs", "max_jobs: 100", "rhm.phase_diagram.grids"),  # the largest (64) of 226
+    ("max-jobs", "max_jobs: 100", "learned.experiments.main.P"),  # the largest (66) of 292
     ("rhm-jobs", "rhm: {experiments: {main: {rule_seeds: %s, processes: {epsilon: %s}}}}"
      % (json.dumps(list(range(20))), json.dumps([{"values": [0.5]}] * 1000)),
      "rhm.experiments.main.processes"),

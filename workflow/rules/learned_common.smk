@@ -225,7 +225,10 @@ def learned_targets():
         for ext in ("png", "pdf")
     ]
     if LEARNED_SNAPSHOTS:
-        tables += [f"{LEARNED_DIR}/tables/{t}.csv" for t in ("learning_curve", "sample_complexity")]
+        tables += [
+            f"{LEARNED_DIR}/tables/{t}.csv"
+            for t in ("learning_curve", "sample_complexity")
+        ]
         figs += [
             f"{LEARNED_DIR}/figures/{f}.{ext}"
             for f in ("learning_curve", "sample_complexity")
