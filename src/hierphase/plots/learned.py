@@ -161,8 +161,9 @@ def learning_curves(curve: pd.DataFrame, samples: str = "novel"):
 
 def sample_complexity(table: pd.DataFrame, params: dict):
     """P*_l (the P at which level l's validity first reaches a threshold) against the level, log
-    scale, one marker per threshold and process; a bracket where only bounds are known (arrow up:
-    not reached at the largest P; down: reached already at the smallest). The grey line is the
+    scale, one marker per threshold and process, with a bar over the measured P values around it;
+    where only a bound is known, an open triangle: up at the largest P (not reached there), down
+    at the smallest (reached already there). The grey line is the
     slope m^(L-1-l), P* growing by a factor m per level above the leaves, anchored on the leaf
     level's first measured P* of each panel."""
     use_style()
@@ -184,13 +185,12 @@ def sample_complexity(table: pd.DataFrame, params: dict):
                     label=f"{process}, {threshold:g}")
             for _, row in cur[ok].iterrows():
                 ax.plot([row["level"]] * 2, [row["P_low"], row["P_high"]], color=color, lw=1, alpha=0.5)
-            for _, row in cur[~ok].iterrows():
-                if np.isinf(row["P_high"]):
-                    ax.annotate("", xy=(row["level"], row["P_low"] * 2), xytext=(row["level"], row["P_low"]),
-                                arrowprops={"arrowstyle": "->", "color": color})
-                else:
-                    ax.annotate("", xy=(row["level"], row["P_high"] / 2), xytext=(row["level"], row["P_high"]),
-                                arrowprops={"arrowstyle": "->", "color": color})
+            # bounds only: a triangle up at the largest P (not reached there), down at the
+            # smallest (reached already there); plotted, so the axes include them
+            above = cur[~ok & np.isinf(cur["P_high"])]
+            below = cur[~ok & ~np.isinf(cur["P_high"])]
+            ax.plot(above["level"], above["P_low"], ls="none", marker="^", color=color, mfc="none")
+            ax.plot(below["level"], below["P_high"], ls="none", marker="v", color=color, mfc="none")
         leaf = part[(part["level"] == L - 1) & part["P_star"].notna()]
         if not leaf.empty:
             anchor = float(leaf["P_star"].min())
