@@ -111,9 +111,13 @@ def _validity_panels(df: pd.DataFrame, x: str, xlabel: str, by: list[str], title
     panels = sorted(df.groupby(by).groups)
     L = int(df["level"].max()) + 1
     colors = depth_palette(L)
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels) + 1.2, 3.3), sharey=True,
+    ncols = min(len(panels), 3)  # rows of at most three panels
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols + 1.2, 3.3 * nrows), sharey=True,
                              squeeze=False)
-    for ax, key in zip(axes[0], panels):
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    for ax, key in zip(axes.flat, panels):
         part = df[(df[by] == pd.Series(key, index=by)).all(axis=1)]
         for level, color in zip(range(L), colors):
             cur = part[part["level"] == level].groupby(x, as_index=False)[
@@ -126,7 +130,8 @@ def _validity_panels(df: pd.DataFrame, x: str, xlabel: str, by: list[str], title
         ax.set_xlabel(xlabel)
         ax.set_title(title(*key), fontsize=10)
         ax.set_ylim(-0.02, 1.02)
-    axes[0][0].set_ylabel("fraction valid")
+    for row in axes:
+        row[0].set_ylabel("fraction valid")
     handles = [Line2D([], [], color=c, lw=2, label=_level_label(lv, L)) for lv, c in enumerate(colors)]
     handles += [Line2D([], [], color="k", ls="-", marker="o", ms=3, label="tuples that are rules"),
                 Line2D([], [], color="k", ls=":", label="samples valid up to the level")]
@@ -164,8 +169,8 @@ def sample_complexity(table: pd.DataFrame, params: dict):
     scale, one marker per threshold and process, with a bar over the measured P values around it;
     where only a bound is known, an open triangle: up at the largest P (not reached there), down
     at the smallest (reached already there). The grey line is the
-    slope m^(L-1-l), P* growing by a factor m per level above the leaves, anchored on the leaf
-    level's first measured P* of each panel."""
+    slope m^(l0-l), P* growing by a factor m per level up, anchored on the lowest level l0 with a
+    measured P* in the panel."""
     use_style()
     experiments = sorted(table["experiment"].unique())
     if not experiments:
@@ -177,8 +182,10 @@ def sample_complexity(table: pd.DataFrame, params: dict):
         part = table[table["experiment"] == experiment]
         styles = dict(zip(sorted(part["process"].unique()), ["o", "s", "^", "D"]))
         colors = dict(zip(sorted(part["threshold"].unique()), sns.color_palette("deep")))
+        shift = {p: 0.06 * (i - (len(styles) - 1) / 2) for i, p in enumerate(styles)}
         for (process, threshold), cur in part.groupby(["process", "threshold"]):
             cur = cur.groupby("level", as_index=False)[["P_star", "P_low", "P_high"]].median()
+            cur["level"] = cur["level"] + shift[process]  # side by side, not on top of each other
             color, marker = colors[threshold], styles[process]
             ok = cur["P_star"].notna()
             ax.plot(cur.loc[ok, "level"], cur.loc[ok, "P_star"], marker=marker, color=color, ls="-",
@@ -191,11 +198,12 @@ def sample_complexity(table: pd.DataFrame, params: dict):
             below = cur[~ok & ~np.isinf(cur["P_high"])]
             ax.plot(above["level"], above["P_low"], ls="none", marker="^", color=color, mfc="none")
             ax.plot(below["level"], below["P_high"], ls="none", marker="v", color=color, mfc="none")
-        leaf = part[(part["level"] == L - 1) & part["P_star"].notna()]
-        if not leaf.empty:
-            anchor = float(leaf["P_star"].min())
+        measured = part[part["P_star"].notna()]
+        if not measured.empty:  # anchored on the lowest level (largest l) with a measured P*
+            low = int(measured["level"].max())
+            anchor = float(measured.loc[measured["level"] == low, "P_star"].min())
             levels = np.arange(L)
-            ax.plot(levels, anchor * float(m) ** (L - 1 - levels), color="0.6", ls="--", lw=1,
+            ax.plot(levels, anchor * float(m) ** (low - levels), color="0.6", ls="--", lw=1,
                     label=f"x m = {m} per level")
         ax.set_yscale("log", base=2)
         ax.set_xticks(range(L))
