@@ -72,6 +72,12 @@ BAD: list[tuple[str, str, str]] = [
      "learned.learning_curve.snapshots"),
     ("learned-curve-threshold", nested("learned.learning_curve.thresholds", "[1.0]"),
      "learned.learning_curve.thresholds.0"),
+    ("learned-time-focus-process", nested("learned.training.time_focus.gausian", "{weight: 0.5}"),
+     "learned.training.time_focus.gausian"),
+    ("learned-time-focus-weight", nested("learned.training.time_focus.gaussian.weight", "1.5"),
+     "learned.training.time_focus.gaussian.weight"),
+    ("learned-time-conditioning", nested("learned.network.time_conditioning", "'no'"),
+     "learned.network.time_conditioning"),
     # constraints between keys, through the package's validators
     ("rhm-m", nested("rhm.experiments.main.m", "100"), "rhm.experiments.main.m"),
     ("rhm-n-classes", nested("rhm.experiments.main.n_classes", "1000"), "rhm.experiments.main.n_classes"),

@@ -48,6 +48,25 @@ def test_network_shapes_and_errors(rules):
         networks.build_network("transformer", networks.NetworkConfig(9, 8, 2, 3))
 
 
+def test_network_without_time_conditioning_ignores_the_noise_level(rules):
+    x = torch.randn(5, 9, 8)
+    times = (torch.zeros(5), torch.rand(5), torch.ones(5))
+    for conditioned in (True, False):
+        torch.manual_seed(0)
+        net = networks.TreeUNet(networks.NetworkConfig(9, 8, 2, 3, width=8, time_conditioning=conditioned))
+        with torch.no_grad():  # blocks start as the identity (fc2 = 0): give them weights
+            for p in net.parameters():
+                p.normal_(0.0, 0.3)
+        out = [net(x, t) for t in times]
+        same = all(torch.equal(out[0], o) for o in out[1:])
+        assert same is not conditioned
+    # the same modules either way: a checkpoint's weights load into both
+    a = networks.TreeUNet(networks.NetworkConfig(9, 8, 2, 3, width=8, time_conditioning=False))
+    assert a.state_dict().keys() == net.state_dict().keys()
+    with pytest.raises(ValueError, match="time_conditioning"):
+        networks.NetworkConfig(9, 8, 2, 3, time_conditioning="no")
+
+
 def test_down_convolution_mirrors_the_tree():
     """Kernel = stride = s: parent j depends on its s children only."""
     torch.manual_seed(0)
@@ -134,6 +153,18 @@ def test_gaussian_input_is_the_exact_likelihood(rules):
     inp = proc.net_input(x_t, torch.full((20,), 200))
     ref = noise.gaussian_evidence(x_t, SCHEDULE, 200).exp().transpose(1, 2)
     assert torch.allclose(inp.double(), ref, atol=1e-5)
+
+
+def test_uniform_input_is_the_exact_likelihood(rules):
+    proc = diffusion.make_process("uniform", rules.v, SCHEDULE)
+    leaves = rhm.sample_trees(rules, 20, seed=1)[-1]
+    for level in (0.0, 0.1, 0.4):
+        state = proc.noise(leaves, level, seed=5)
+        abar = SCHEDULE.abar(proc._t(level))
+        inp = proc.net_input(state, abar)
+        ref = noise.uniform_evidence(state, abar, rules.v).exp().transpose(1, 2)
+        assert torch.allclose(inp.double(), ref, atol=1e-6), level
+        assert torch.allclose(inp.sum(dim=1), torch.ones(20, rules.d))
 
 
 def test_masking_sampler_keeps_visible_tokens(rules):

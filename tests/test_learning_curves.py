@@ -63,6 +63,21 @@ def test_sample_complexity_interpolates_the_first_crossing_in_log_P():
         curves.sample_complexity(validity, [0.5]))
 
 
+def test_sample_complexity_skips_models_with_too_few_novel_samples():
+    validity = _validity({0: [0.95, 0.2, 0.3, 0.4, 0.6, 0.95]})
+    few = validity["P"] == 128  # a model that copies its training data: 3 novel samples
+    validity.loc[few, "n_samples"] = 3
+    at = lambda t: t.set_index(["level", "threshold"]).loc[(0, 0.5)]  # noqa: E731
+    # counted, its 3 samples make level 0 "learned" at the smallest P already
+    assert at(curves.sample_complexity(validity, [0.5]))["P_high"] == 128
+    # skipped, the crossing is the one the well-sampled models show, between 1024 and 2048
+    kept = at(curves.sample_complexity(validity, [0.5], min_samples=10))
+    assert (kept["P_low"], kept["P_high"]) == (1024, 2048)
+    assert kept["P_star"] == pytest.approx(math.sqrt(1024 * 2048))
+    with pytest.raises(ValueError, match="min_samples"):
+        curves.sample_complexity(validity, [0.5], min_samples=0)
+
+
 def test_perfect_generaliser_memorisation_is_the_expected_distinct_fraction():
     assert curves.perfect_generaliser_memorized(2, [0, 1, 2]).tolist() == pytest.approx([0, 0.5, 0.75])
     # Monte Carlo: distinct training data / n, over draws of P = 300 of n = 500

@@ -76,7 +76,7 @@ rule learned_train:
     params:
         schedule=LEARNED["schedule"],
         network=LEARNED["network"],
-        training=LEARNED["training"],
+        training=lambda wc: learned_training(wc.process).to_dict(),
         snapshot_steps=LEARNED_SNAPSHOTS[:-1],
         data_seed=lambda wc: learned_seed("data", wc),
         seed=lambda wc: learned_seed("train", wc),
@@ -263,6 +263,7 @@ rule learned_curves:
         runtime=10,
     params:
         thresholds=LEARNED_CURVE.get("thresholds"),
+        min_samples=LEARNED_CURVE.get("min_samples"),
     script:
         "../scripts/learned_curves.py"
 

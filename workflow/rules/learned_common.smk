@@ -52,7 +52,8 @@ def check_learned_config(learned):
     optimisation, network), the device, memory; returns the jobs each experiment plans.
     """
     package_check("learned.schedule", lambda: GaussianSchedule(**learned["schedule"]))
-    package_check("learned.training", lambda: TrainConfig(**learned["training"]))
+    for process in {p for e in learned["experiments"].values() for p in e["processes"]}:
+        package_check("learned.training", lambda: learned_training(process, learned))
     check_device("learned.device", learned["device"])
     jobs = {}
     for name, exp in learned["experiments"].items():
@@ -72,6 +73,7 @@ def check_learned_config(learned):
                 width=net["width"],
                 blocks=net["blocks"],
                 expansion=net["expansion"],
+                time_conditioning=net["time_conditioning"],
             ),
         )
         mem_mb, drive = learned_mem_mb(exp)
@@ -86,6 +88,13 @@ def check_learned_config(learned):
         snapshots = learned_snapshot_steps(learned)
         jobs[f"{key}.P"] = (4 + len(snapshots)) * runs + 3 * len(exp["processes"])
     return jobs
+
+
+def learned_training(process, learned=LEARNED):
+    """TrainConfig of the models of ``process``: learned.training with that process's time_focus."""
+    training = dict(learned["training"])
+    training["time_focus"] = training.get("time_focus", {}).get(process, {})
+    return TrainConfig(**training)
 
 
 def learned_snapshot_steps(learned):

@@ -58,13 +58,19 @@ def _crossing(P: np.ndarray, value: np.ndarray, threshold: float) -> tuple[float
 
 
 def sample_complexity(validity: pd.DataFrame, thresholds: Sequence[float],
-                      samples: str = "novel", measure: str = "tuples_valid") -> pd.DataFrame:
+                      samples: str = "novel", measure: str = "tuples_valid",
+                      min_samples: int = 1) -> pd.DataFrame:
     """Per (experiment, process, seed, level) and threshold: the P at which ``measure`` (a
     column of the validity table; by default the fraction of a level's tuples that are rules of
     that level) of the ``samples`` rows first reaches the threshold as P grows. Novel samples by
     default: copies of training data are valid at every level without any rule being learned.
-    Rows with no sample (NaN measure) are skipped."""
-    df = validity[validity["samples"] == samples].dropna(subset=[measure])
+    Rows measured on fewer than ``min_samples`` samples are skipped (a model that copies its
+    training data makes few novel samples, and a level's validity read off a handful of them is
+    noise), as are rows with no sample (NaN measure)."""
+    if not (isinstance(min_samples, (int, np.integer)) and min_samples >= 1):
+        raise ValueError(f"min_samples must be an int >= 1, got {min_samples!r}")
+    df = validity[(validity["samples"] == samples) & (validity["n_samples"] >= min_samples)]
+    df = df.dropna(subset=[measure])
     rows = []
     for (experiment, process, seed, level), part in df.groupby(
             ["experiment", "process", "seed", "level"], sort=True):

@@ -12,6 +12,12 @@ network that predicts the clean leaves (x0-prediction, cross-entropy loss):
 * :class:`UniformDiffusion` -- D3PM with uniform-token noise, ``abar_t`` from the same schedule as
   the Gaussian process; the reverse step is the D3PM posterior marginalised over the prediction.
 
+The network reads each leaf's likelihood given its noisy state (Gaussian: ``softmax_a(x_t[a]
+sqrt(abar) / (1 - abar))``; uniform: ``abar [token = a] + (1 - abar) / v``; masking: the one-hot
+token, or the mask channel where the leaf is hidden). The exact denoiser, BP, is then one function
+of this input at every t, so the network may go without the noise level
+(``NetworkConfig.time_conditioning``).
+
 For the forward-backward sweeps a process turns clean leaves into a noisy *state* with the core's
 forward functions (:mod:`hierphase.noise`; ``noise(..., independent=True)`` noises every leaf on its
 own, as change correlations need: masking then hides each leaf with probability t/T instead of a
@@ -293,6 +299,13 @@ class UniformDiffusion(_ScheduledDiffusion):
     def _abars(self) -> torch.Tensor:
         return torch.as_tensor(self.schedule.alphas_bar, dtype=torch.float64)
 
+    def net_input(self, tokens: torch.Tensor, abar) -> torch.Tensor:
+        """The per-leaf likelihood ``p(token | leaf = a) = abar [token = a] + (1 - abar) / v`` (it sums
+        to 1 over a), ``(n, v, d)``; ``abar`` a number or one per datum ``(n, 1)``. As the Gaussian
+        process's input it tells the network how far to trust each token without the noise level."""
+        abar = torch.as_tensor(abar, dtype=torch.float32, device=tokens.device).reshape(-1, 1, 1)
+        return abar * F.one_hot(tokens, self.v).transpose(1, 2).float() + (1 - abar) / self.v
+
     def training_loss(self, net, leaves: torch.Tensor, generator: torch.Generator,
                       times: TimeFocus = UNIFORM_TIMES) -> torch.Tensor:
         n, d = leaves.shape
@@ -300,8 +313,7 @@ class UniformDiffusion(_ScheduledDiffusion):
         abar = self._abars()[t.cpu()].float().to(leaves.device)[:, None]
         keep = _rand((n, d), generator, leaves.device) < abar
         noisy = torch.where(keep, leaves, _randint(self.v, (n, d), generator, leaves.device))
-        x = F.one_hot(noisy, self.v).transpose(1, 2).float()
-        return F.cross_entropy(net(x, t.float() / self.T).float(), leaves)
+        return F.cross_entropy(net(self.net_input(noisy, abar), t.float() / self.T).float(), leaves)
 
     def noise(self, leaves: torch.Tensor, level: float, seed: int,
               independent: bool = False) -> torch.Tensor:
@@ -318,7 +330,7 @@ class UniformDiffusion(_ScheduledDiffusion):
         t = self._t(level)
         if t == 0:
             return F.one_hot(state, self.v).float()
-        x = F.one_hot(state, self.v).transpose(1, 2).float()
+        x = self.net_input(state, float(self._abars()[t]))
         return _predict_probs(net, x, torch.full((state.shape[0],), t / self.T, device=state.device))
 
     @torch.no_grad()
@@ -331,7 +343,7 @@ class UniformDiffusion(_ScheduledDiffusion):
         n = tokens.shape[0]
         v = self.v
         for t, s in zip(times[:-1], times[1:]):
-            x = F.one_hot(tokens, v).transpose(1, 2).float()
+            x = self.net_input(tokens, float(abars[t]))
             probs = _predict_probs(net, x, torch.full((n,), t / self.T, device=tokens.device))
             if s == 0:
                 return _categorical(probs, generator)

@@ -15,6 +15,13 @@ node a combination of the upward and downward messages. :class:`TreeUNet` has ex
 * every level has a residual pointwise MLP conditioned on the noise level (FiLM), so a level can
   implement the nonlinear "sum over rules of products of child messages".
 
+The noise level is optional (``time_conditioning``). Every process of
+:mod:`hierphase.learned.diffusion` feeds the network the per-leaf likelihood of the noisy state,
+and exact BP maps those likelihoods to the posterior by one function for all t; without the noise
+level the network has to learn that one function, so what it learns where the posterior is hard
+to get (a few ambiguous leaves at low noise, whose fix needs the class rules) is shared with the
+noise levels where those rules are learned.
+
 A transformer could also learn the task but would have to discover the tree from data; this network
 gets the tree for free and stays small (hundreds of thousands of parameters for v=8, L=3), which is
 what makes minutes-long CPU training possible. It predicts logits of the clean leaves, shape
@@ -44,6 +51,7 @@ class NetworkConfig:
     width: int = 128
     blocks: int = 1
     expansion: int = 2
+    time_conditioning: bool = True
 
     def __post_init__(self):
         """Refuse sizes no tree U-Net has; messages start with the field's name."""
@@ -52,6 +60,8 @@ class NetworkConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+        if not isinstance(self.time_conditioning, bool):
+            raise ValueError(f"time_conditioning must be true or false, got {self.time_conditioning!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -149,6 +159,8 @@ class TreeUNet(nn.Module):
     def forward(self, x: torch.Tensor, time: torch.Tensor) -> torch.Tensor:
         if x.ndim != 3 or x.shape[-1] != self.d or x.shape[1] != self.cfg.in_channels:
             raise ValueError(f"TreeUNet expects input (n, {self.cfg.in_channels}, {self.d}), got {tuple(x.shape)}")
+        if not self.cfg.time_conditioning:
+            time = torch.zeros_like(time)  # the embedding of t = 0: one learned constant vector
         emb = self.time_mlp(timestep_embedding(time, self.cfg.width))
         h = self.embed(x.transpose(1, 2))
         skips = []

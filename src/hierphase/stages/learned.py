@@ -56,7 +56,8 @@ def training_set(rules, P: int, seed: int) -> torch.Tensor:
 
 
 def train_model(rules, process: str, schedule: GaussianSchedule, training: TrainConfig, *,
-                arch: str, width: int, blocks: int, expansion: int, experiment: str, P: int,
+                arch: str, width: int, blocks: int, expansion: int, time_conditioning: bool = True,
+                experiment: str, P: int,
                 train_seed: int, data_seed: int, seed: int, model_path, loss_parquet,
                 loss_csv=None, device: str = "cpu", progress: bool = True,
                 stop_after: int | None = None,
@@ -79,7 +80,8 @@ def train_model(rules, process: str, schedule: GaussianSchedule, training: Train
     """
     proc = make_process(process, rules.v, schedule)
     net_cfg = NetworkConfig(in_channels=proc.in_channels, vocab=rules.v, s=rules.s, L=rules.L,
-                            width=int(width), blocks=int(blocks), expansion=int(expansion))
+                            width=int(width), blocks=int(blocks), expansion=int(expansion),
+                            time_conditioning=bool(time_conditioning))
     torch.manual_seed(derive_seed(seed, "init"))
     net = build_network(arch, net_cfg)
     data = training_set(rules, P, data_seed)
@@ -154,11 +156,11 @@ def evaluate_curve_point(rules, weights_path, n: int, *, step: int, sample_steps
     return validity.assign(step=int(step))[LEARNING_CURVE_COLUMNS]
 
 
-def curve_tables(points: Sequence, validity: pd.DataFrame,
-                 thresholds: Sequence[float]) -> dict[str, pd.DataFrame]:
+def curve_tables(points: Sequence, validity: pd.DataFrame, thresholds: Sequence[float],
+                 min_samples: int = 1) -> dict[str, pd.DataFrame]:
     """``learning_curve``: the curve points of every model in one table; ``sample_complexity``:
-    per level, the P at which the final models' novel samples reach each validity threshold
-    (:func:`hierphase.learned.curves.sample_complexity`)."""
+    per level, the P at which the final models' novel samples (``min_samples`` of them at least)
+    reach each validity threshold (:func:`hierphase.learned.curves.sample_complexity`)."""
     from hierphase.io import read_table
     from hierphase.learned.curves import sample_complexity
     from hierphase.learned.evaluate import LEARNING_CURVE_COLUMNS
@@ -167,7 +169,7 @@ def curve_tables(points: Sequence, validity: pd.DataFrame,
     curve = curve.sort_values(["experiment", "process", "P", "seed", "samples", "step", "level"],
                               kind="mergesort").reset_index(drop=True)
     return {"learning_curve": curve[LEARNING_CURVE_COLUMNS],
-            "sample_complexity": sample_complexity(validity, thresholds)}
+            "sample_complexity": sample_complexity(validity, thresholds, min_samples=min_samples)}
 
 
 def evaluate_sweep(rules, model_path, grid: Sequence[float], n: int, *, sample_steps: int,
