@@ -1,7 +1,7 @@
 """Training throughput of the learned branch's denoiser at paper scale: steps/s and peak memory.
 
-Trains the tree U-Net on RHM data (paper preset: v=32, m=8, s=2, L=6, width 256, batch 512) for a
-fixed number of steps on the selected device, after a few warm-up steps, and prints one JSON line:
+Trains the tree U-Net on RHM data (paper preset: v=32, m=8, s=2, L=6, width 256, 2 blocks, batch
+512) for a fixed number of steps on the selected device, after a few warm-up steps, and prints one JSON line:
 steps per second, samples per second, peak memory (CUDA allocator on a GPU, max RSS on CPU) and,
 as the reference measured in the same process, the throughput of the small default model (v=8,
 m=3, L=3, width 64, batch 256), so the ratio is comparable across machines.
@@ -26,14 +26,15 @@ from hierphase.devices import resolve_device
 from hierphase.learned.train import TrainConfig, train
 
 
-def measure(v, m, s, L, width, batch, steps, warmup, process, device) -> dict:
+def measure(v, m, s, L, width, blocks, batch, steps, warmup, process, device) -> dict:
     rules = rhm.sample_rules(v, m, s, L, seed=0)
     data = rhm.sample_trees(rules, max(4 * batch, 4096), seed=1)[-1]
     proc = make_process(process, v, noise.GaussianSchedule())
     torch.manual_seed(0)
-    net = TreeUNet(NetworkConfig(proc.in_channels, v, s, L, width=width))
+    # the pipeline's network: no time conditioning (learned.network.time_conditioning)
+    net = TreeUNet(NetworkConfig(proc.in_channels, v, s, L, width=width, blocks=blocks,
+                                 time_conditioning=False))
     n_params = sum(p.numel() for p in net.parameters())
-    cfg = TrainConfig(steps=warmup + steps, batch_size=batch, warmup=10, log_every=max(1, warmup + steps))
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     # warm-up run (kernels, allocator), then the timed run of `steps` more steps from scratch
@@ -50,7 +51,8 @@ def measure(v, m, s, L, width, batch, steps, warmup, process, device) -> dict:
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     elapsed = time.perf_counter() - start
-    return {"v": v, "m": m, "s": s, "L": L, "d": s**L, "width": width, "batch": batch, "params": n_params,
+    return {"v": v, "m": m, "s": s, "L": L, "d": s**L, "width": width, "blocks": blocks, "batch": batch,
+            "params": n_params,
             "process": process, "steps": steps, "seconds": elapsed, "steps_per_s": steps / elapsed,
             "samples_per_s": steps * batch / elapsed, "peak_mem_mib": peak}
 
@@ -63,13 +65,15 @@ def main() -> None:
     ap.add_argument("--process", default="gaussian", choices=["gaussian", "masking", "uniform"])
     ap.add_argument("--L", type=int, default=6)
     ap.add_argument("--width", type=int, default=256)
+    ap.add_argument("--blocks", type=int, default=2)
     ap.add_argument("--batch", type=int, default=512)
     args = ap.parse_args()
     device = resolve_device(args.device)
     if device.type == "cpu":
         torch.set_num_threads(1)
-    paper = measure(32, 8, 2, args.L, args.width, args.batch, args.steps, args.warmup, args.process, device)
-    small = measure(8, 3, 2, 3, 64, 256, args.steps, args.warmup, args.process, device)
+    paper = measure(32, 8, 2, args.L, args.width, args.blocks, args.batch, args.steps, args.warmup,
+                    args.process, device)
+    small = measure(8, 3, 2, 3, 64, 1, 256, args.steps, args.warmup, args.process, device)
     print(json.dumps({"device": str(device), "name": torch.cuda.get_device_name(device) if device.type == "cuda"
                       else "cpu", "paper": paper, "default": small,
                       "paper_over_default_time_per_step": small["steps_per_s"] / paper["steps_per_s"]}, indent=1))
