@@ -51,6 +51,8 @@ class NetworkConfig:
     width: int = 128
     blocks: int = 1
     expansion: int = 2
+    #: True here so that checkpoints written before the key existed load as they were trained; the
+    #: pipeline's default (``learned.network.time_conditioning``) is False.
     time_conditioning: bool = True
 
     def __post_init__(self):
