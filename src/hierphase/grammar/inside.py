@@ -1,0 +1,402 @@
+"""Exact posterior of noisy sentences under a CNF grammar: inside-outside, batched, scaled.
+
+Evidence is per token: ``log_evidence[b, i, a] = log p(observation of token i | token i = a)``
+up to a per-token constant (``-inf`` where a value is impossible), as :mod:`hierphase.noise`
+makes it for masking, uniform-token and epsilon noise.
+
+**Inside chart.** ``beta(A, i, w)`` is the probability that ``A`` derives the tokens ``i .. i+w-1``
+weighted by their evidence. It is stored scaled: ``inside[b, i, w-1, A] = beta / exp(log_scale)``
+with ``log_scale[b, i, w-1]`` the log of the largest entry of the span (``-inf`` for a span
+nothing derives, whose row is then 0), so nothing under- or overflows at any length in float64::
+
+    beta(A, i, w) = sum_{k=1}^{w-1} sum_{A -> B C} p(A -> B C) beta(B, i, k) beta(C, i+k, w-k).
+
+For all spans of one width at once, the split sum is one batched matrix product
+``M[B, C] = sum_k beta(B, i, k) beta(C, i+k, w-k)`` (each split weighted by its relative scale),
+then the rules gather ``M`` at their ``(B, C)`` pairs: ``O(n**3 N**2 + n**2 |rules|)``
+per sentence, in as many tensor operations as there are widths.
+
+**Outside chart**, kept relative: ``outside[b, i, w-1, A] = alpha(A, i, w) exp(log_scale) / Z``
+(``Z`` the sentence's total weight), so that the posterior probability that ``A`` spans
+``(i, w)`` is ``outside * inside``; it runs over widths from ``n`` down with the transposed
+products. Token marginals follow from the width-1 outside, the root's posterior from the whole
+sentence's span.
+
+**Sampling.** An exact joint posterior sample of (tree, tokens) goes top-down: the root symbol
+``A ∝ root(A) beta(A, 0, n)``; a span ``(i, w)`` labelled ``A`` with ``w > 1`` draws its split
+and rule ``(k, A -> B C) ∝ p beta(B, i, k) beta(C, i+k, w-k)``; a width-1 span labelled ``A``
+draws its token ``a ∝ lexical[A, a] exp(log_evidence[i, a])``. All open spans of all sentences
+are expanded together, one tensor step per depth of the trees.
+
+Trees are returned as their ``2n - 1`` labelled spans ``(start, width, symbol)`` in preorder
+(sorted by start, then by decreasing width): :class:`Trees`.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+from ..params import is_int
+from ..seeding import derive_seed, torch_generator
+from .pcfg import Grammar
+
+__all__ = ["Chart", "Posterior", "Trees", "inside", "posterior", "sample_posterior",
+           "sample_sentences", "length_probability", "span_chart", "BATCH_BYTES"]
+
+#: Sentences are processed in chunks whose two charts take at most about this many bytes.
+BATCH_BYTES = 1 << 28
+
+
+class Chart(NamedTuple):
+    """Scaled inside chart of a batch: ``inside`` (b, n, n, N) indexed ``[b, start, width-1, A]``
+    and ``log_scale`` (b, n, n) (entries with ``start + width > n`` are 0 and ``-inf``);
+    ``token_weights`` (b, n, V), the evidence ``exp(log_evidence - max)`` per token."""
+
+    inside: torch.Tensor
+    log_scale: torch.Tensor
+    token_weights: torch.Tensor
+
+
+class Posterior(NamedTuple):
+    """Posterior of a batch of b noisy sentences of n tokens (float64):
+
+    * ``tokens`` (b, n, V): the marginal of each token;
+    * ``root`` (b, N): the root symbol's posterior (the class);
+    * ``log_likelihood`` (b,): ``log sum_x p(x) prod_i exp(log_evidence[i, x_i])``;
+    * ``spans`` (b, n, n, N) or None: ``spans[b, i, w-1, A]``, the probability that ``A`` spans
+      the tokens ``i .. i+w-1`` (labelled constituent marginals; width 1: the preterminals)."""
+
+    tokens: torch.Tensor
+    root: torch.Tensor
+    log_likelihood: torch.Tensor
+    spans: torch.Tensor | None
+
+
+class Trees(NamedTuple):
+    """Sentences with their parse trees: ``tokens`` (b, n) int64 and ``spans`` (b, 2n-1, 3)
+    int64 rows ``(start, width, symbol)`` in preorder (``spans[:, 0]`` is the root span)."""
+
+    tokens: torch.Tensor
+    spans: torch.Tensor
+
+
+class _Rules(NamedTuple):
+    pairs: torch.Tensor  # (P,) distinct codes B * N + C of the binary right-hand sides
+    weights: torch.Tensor  # (P, N): weights[p, A] = p(A -> pair p)
+    by_parent: torch.Tensor  # (N, R_max) rule indices per parent, -1 padded
+    left: torch.Tensor  # (R,) B of each rule
+    right: torch.Tensor  # (R,) C of each rule
+    prob: torch.Tensor  # (R,)
+
+
+def _rules(grammar: Grammar) -> _Rules:
+    n = grammar.n_nonterminals
+    parent, left, right = grammar.binary.unbind(1)
+    codes = left * n + right
+    pairs, which = torch.unique(codes, return_inverse=True)
+    weights = torch.zeros((pairs.numel(), n), dtype=torch.float64)
+    weights.index_put_((which, parent), grammar.binary_prob, accumulate=True)
+    counts = torch.bincount(parent, minlength=n)
+    r_max = max(int(counts.max()) if counts.numel() else 0, 1)
+    by_parent = torch.full((n, r_max), -1, dtype=torch.long)
+    order = torch.argsort(parent, stable=True)
+    rank = torch.arange(order.numel()) - torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
+    by_parent[parent[order], rank] = order
+    return _Rules(pairs, weights, by_parent, left, right, grammar.binary_prob)
+
+
+def _check_grammar(grammar) -> Grammar:
+    if not isinstance(grammar, Grammar):
+        raise TypeError(f"grammar must be a hierphase.grammar.Grammar, got {type(grammar).__name__}")
+    return grammar
+
+
+def _check_evidence(grammar: Grammar, log_evidence) -> torch.Tensor:
+    ev = torch.as_tensor(log_evidence)
+    if ev.dim() != 3 or ev.shape[1] < 1 or ev.shape[2] != grammar.n_terminals:
+        raise ValueError(f"log_evidence must have shape (batch, n >= 1, V={grammar.n_terminals}), "
+                         f"got {tuple(ev.shape)}")
+    if not ev.is_floating_point():
+        raise ValueError("log_evidence must be a floating-point tensor")
+    ev = ev.detach().cpu().to(torch.float64)
+    if ev.numel() and not bool(torch.isfinite(ev.amax(-1)).all()):
+        raise ValueError("log_evidence: every token needs a finite entry (no NaN or +inf)")
+    return ev
+
+
+def _normalise(x: torch.Tensor, log_base: torch.Tensor):
+    """Rows of ``x`` (..., N) scaled to max 1; their log-scale ``log_base + log max`` (-inf: 0)."""
+    top = x.amax(-1)
+    ok = top > 0
+    scaled = torch.where(ok.unsqueeze(-1), x / torch.where(ok, top, 1.0).unsqueeze(-1), 0.0)
+    return scaled, torch.where(ok, log_base + torch.log(torch.where(ok, top, 1.0)), -torch.inf)
+
+
+def _relative(log_terms: torch.Tensor, log_ref: torch.Tensor) -> torch.Tensor:
+    """``exp(log_terms - log_ref[..., None])``, 0 where either is -inf."""
+    ok = torch.isfinite(log_terms) & torch.isfinite(log_ref).unsqueeze(-1)
+    return torch.where(ok, torch.exp(torch.where(ok, log_terms - log_ref.unsqueeze(-1), 0.0)), 0.0)
+
+
+def _split_index(n: int, w: int):
+    """Right-child spans of the width-``w`` spans: start ``i + k`` and width index ``w - k - 1``
+    for positions ``i < n - w + 1`` and splits ``k = 1 .. w-1``, each (P, w-1)."""
+    i = torch.arange(n - w + 1).unsqueeze(1)
+    k = torch.arange(1, w).unsqueeze(0)
+    return i + k, (w - k - 1).expand(i.shape[0], -1)
+
+
+def _inside(grammar: Grammar, rules: _Rules, ev: torch.Tensor) -> Chart:
+    b, n, _ = ev.shape
+    N = grammar.n_nonterminals
+    top = ev.amax(-1)
+    tok = torch.exp(ev - top.unsqueeze(-1))
+    beta = torch.zeros((b, n, n, N), dtype=torch.float64)
+    log_scale = torch.full((b, n, n), -torch.inf, dtype=torch.float64)
+    beta[:, :, 0], log_scale[:, :, 0] = _normalise(tok @ grammar.lexical.T, top)
+    for w in range(2, n + 1):
+        P = n - w + 1
+        ri, rw = _split_index(n, w)
+        logs = log_scale[:, :P, : w - 1] + log_scale[:, ri, rw]  # (b, P, w-1)
+        ref = logs.amax(-1)
+        scale = _relative(logs, ref)
+        left = (beta[:, :P, : w - 1] * scale.unsqueeze(-1)).reshape(b * P, w - 1, N)
+        right = beta[:, ri, rw].reshape(b * P, w - 1, N)
+        M = torch.bmm(left.transpose(1, 2), right).reshape(b * P, N * N)
+        q = (M[:, rules.pairs] @ rules.weights).reshape(b, P, N)
+        beta[:, :P, w - 1], log_scale[:, :P, w - 1] = _normalise(q, torch.where(
+            torch.isfinite(ref), ref, 0.0))
+    return Chart(beta, log_scale, tok)
+
+
+def _root_weights(grammar: Grammar, chart: Chart) -> torch.Tensor:
+    n = chart.inside.shape[1]
+    return chart.inside[:, 0, n - 1] * grammar.root
+
+
+def _outside(grammar: Grammar, rules: _Rules, chart: Chart) -> torch.Tensor:
+    beta, log_scale = chart.inside, chart.log_scale
+    b, n, _, N = beta.shape
+    out = torch.zeros_like(beta)
+    root_w = _root_weights(grammar, chart)
+    out[:, 0, n - 1] = grammar.root / root_w.sum(-1, keepdim=True)
+    for w in range(n, 1, -1):
+        P = n - w + 1
+        ri, rw = _split_index(n, w)
+        factor = _relative(log_scale[:, :P, : w - 1] + log_scale[:, ri, rw],
+                           log_scale[:, :P, w - 1]).reshape(b * P, w - 1, 1)
+        G = torch.zeros((b * P, N * N), dtype=torch.float64)
+        G[:, rules.pairs] = out[:, :P, w - 1].reshape(b * P, N) @ rules.weights.T
+        G = G.reshape(b * P, N, N)
+        left = beta[:, :P, : w - 1].reshape(b * P, w - 1, N)
+        right = beta[:, ri, rw].reshape(b * P, w - 1, N)
+        out[:, :P, : w - 1] += (torch.bmm(right, G.transpose(1, 2)) * factor).reshape(b, P, w - 1, N)
+        out[:, ri, rw] += (torch.bmm(left, G) * factor).reshape(b, P, w - 1, N)
+    return out
+
+
+def _chunks(b: int, n: int, N: int):
+    per = max(1, BATCH_BYTES // max(1, 16 * n * n * N))
+    return [(lo, min(b, lo + per)) for lo in range(0, b, per)]
+
+
+def inside(grammar: Grammar, log_evidence) -> Chart:
+    """The scaled inside chart (:class:`Chart`) of a batch of sentences ``log_evidence``
+    (b, n, V)."""
+    grammar = _check_grammar(grammar)
+    return _inside(grammar, _rules(grammar), _check_evidence(grammar, log_evidence))
+
+
+def _impossible(root_w: torch.Tensor, lo: int) -> None:
+    z = root_w.sum(-1)
+    if bool((z <= 0).any()):
+        i = lo + int((z <= 0).nonzero()[0])
+        raise ValueError(f"log_evidence: sentence {i} has probability 0 under the grammar "
+                         "(no parse tree is compatible with its evidence)")
+
+
+def posterior(grammar: Grammar, log_evidence, spans: bool = True) -> Posterior:
+    """Exact posterior of noisy sentences (:class:`Posterior`) by inside-outside.
+
+    ``log_evidence`` (b, n, V): per-token log-likelihoods. ``spans=False`` skips the (b, n, n, N)
+    labelled-span marginals (the tokens, root and likelihood need the same passes). Raises
+    ValueError for a sentence with probability 0 (no parse compatible with its evidence)."""
+    grammar = _check_grammar(grammar)
+    ev = _check_evidence(grammar, log_evidence)
+    rules = _rules(grammar)
+    b, n, _ = ev.shape
+    N = grammar.n_nonterminals
+    tokens = torch.empty_like(ev)
+    root = torch.empty((b, N), dtype=torch.float64)
+    loglik = torch.empty(b, dtype=torch.float64)
+    span_out = torch.empty((b, n, n, N), dtype=torch.float64) if spans else None
+    for lo, hi in _chunks(b, n, N):
+        chart = _inside(grammar, rules, ev[lo:hi])
+        root_w = _root_weights(grammar, chart)
+        _impossible(root_w, lo)
+        z = root_w.sum(-1)
+        root[lo:hi] = root_w / z.unsqueeze(-1)
+        loglik[lo:hi] = chart.log_scale[:, 0, n - 1] + torch.log(z)
+        out = _outside(grammar, rules, chart)
+        t = (out[:, :, 0] @ grammar.lexical) * chart.token_weights
+        tokens[lo:hi] = t / t.sum(-1, keepdim=True)
+        if spans:
+            span_out[lo:hi] = out * chart.inside
+    return Posterior(tokens, root, loglik, span_out)
+
+
+# ----------------------------------------------------------------------------- sampling
+def _draw(weights: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """Index drawn from unnormalised ``weights`` (F, K) with uniforms ``u`` (F,)."""
+    cdf = weights.cumsum(-1)
+    idx = (cdf <= (u * cdf[:, -1]).unsqueeze(-1)).sum(-1)
+    return idx.clamp(max=weights.shape[-1] - 1)
+
+
+def _sample_top_down(grammar: Grammar, rules: _Rules, chart: Chart, rows: torch.Tensor,
+                     gen: torch.Generator) -> Trees:
+    """Trees for sentences whose inside chart is ``chart`` row ``rows[j]`` (rows may repeat)."""
+    beta, log_scale, tok = chart
+    n, N = beta.shape[1], beta.shape[3]
+    B = rows.numel()
+    root_w = beta[rows, 0, n - 1] * grammar.root
+    sent = torch.arange(B)
+    start = torch.zeros(B, dtype=torch.long)
+    width = torch.full((B,), n, dtype=torch.long)
+    sym = _draw(root_w, torch.rand(B, generator=gen, dtype=torch.float64))
+    tokens = torch.full((B, n), -1, dtype=torch.long)
+    found = []
+    while sent.numel():
+        found.append(torch.stack([sent, start, width, sym], dim=1))
+        leaf = width == 1
+        if bool(leaf.any()):
+            s, i, a = sent[leaf], start[leaf], sym[leaf]
+            w = grammar.lexical[a] * tok[rows[s], i]
+            tokens[s, i] = _draw(w, torch.rand(s.numel(), generator=gen, dtype=torch.float64))
+        keep = ~leaf
+        sent, start, width, sym = sent[keep], start[keep], width[keep], sym[keep]
+        if not sent.numel():
+            break
+        F = sent.numel()
+        k = torch.arange(1, int(width.max())).unsqueeze(0)  # (1, K) splits
+        valid_k = k < width.unsqueeze(1)  # (F, K)
+        r = rules.by_parent[sym]  # (F, R_max)
+        valid_r = r >= 0
+        r = r.clamp(min=0)
+        row = rows[sent]
+        lk = k.clamp(max=n - 1)
+        ls_left = log_scale[row.unsqueeze(1), start.unsqueeze(1), lk - 1]  # (F, K)
+        rs = (start.unsqueeze(1) + k).clamp(max=n - 1)
+        rw = (width.unsqueeze(1) - k - 1).clamp(min=0)
+        ls_right = log_scale[row.unsqueeze(1), rs, rw]
+        logs = torch.where(valid_k, ls_left + ls_right, -torch.inf)
+        scale = _relative(logs, logs.amax(-1))  # (F, K)
+        bl = beta[row[:, None, None], start[:, None, None], (lk - 1)[:, :, None],
+                  rules.left[r][:, None, :]]  # (F, K, R_max)
+        br = beta[row[:, None, None], rs[:, :, None], rw[:, :, None], rules.right[r][:, None, :]]
+        w = bl * br * (rules.prob[r] * valid_r)[:, None, :] * scale[:, :, None]
+        pick = _draw(w.reshape(F, -1), torch.rand(F, generator=gen, dtype=torch.float64))
+        kk = pick // r.shape[1] + 1
+        rr = r[torch.arange(F), pick % r.shape[1]]
+        sent = torch.cat([sent, sent])
+        start = torch.cat([start, start + kk])
+        width = torch.cat([kk, width - kk])
+        sym = torch.cat([rules.left[rr], rules.right[rr]])
+    nodes = torch.cat(found)
+    order = torch.argsort((nodes[:, 0] * (n + 1) + nodes[:, 1]) * (n + 1) + (n - nodes[:, 2]))
+    return Trees(tokens, nodes[order, 1:].reshape(B, 2 * n - 1, 3))
+
+
+def _check_count(name: str, value, minimum: int) -> int:
+    if not is_int(value) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def sample_posterior(grammar: Grammar, log_evidence, seed: int,
+                     n_samples: int | None = None) -> Trees:
+    """Exact joint posterior samples of (tree, tokens) of noisy sentences, deterministic in
+    ``seed``. ``n_samples=None``: one per sentence, :class:`Trees` with ``tokens`` (b, n) and
+    ``spans`` (b, 2n-1, 3); ``n_samples=k``: k per sentence from one inside pass, shapes
+    (b, k, n) and (b, k, 2n-1, 3)."""
+    grammar = _check_grammar(grammar)
+    ev = _check_evidence(grammar, log_evidence)
+    _check_count("seed", seed, 0)
+    reps = 1 if n_samples is None else _check_count("n_samples", n_samples, 1)
+    rules = _rules(grammar)
+    b, n, _ = ev.shape
+    gen = torch_generator(derive_seed(int(seed), "grammar.sample_posterior"))
+    toks, spans = [], []
+    for lo, hi in _chunks(b, n, grammar.n_nonterminals):
+        chart = _inside(grammar, rules, ev[lo:hi])
+        _impossible(_root_weights(grammar, chart), lo)
+        trees = _sample_top_down(grammar, rules, chart,
+                                 torch.arange(hi - lo).repeat_interleave(reps), gen)
+        toks.append(trees.tokens)
+        spans.append(trees.spans)
+    tokens, spans_t = torch.cat(toks), torch.cat(spans)
+    if n_samples is None:
+        return Trees(tokens, spans_t)
+    return Trees(tokens.reshape(b, reps, n), spans_t.reshape(b, reps, 2 * n - 1, 3))
+
+
+# ----------------------------------------------------------------------------- generation
+def _length_chart(grammar: Grammar, rules: _Rules, n: int) -> Chart:
+    """Inside chart of a sentence of n tokens without evidence: ``beta(A, w)`` is the probability
+    that ``A`` derives w tokens, the same at every start (a broadcast view over starts)."""
+    N = grammar.n_nonterminals
+    beta = torch.zeros((n, N), dtype=torch.float64)
+    log_scale = torch.full((n,), -torch.inf, dtype=torch.float64)
+    beta[0], log_scale[0] = _normalise(grammar.lexical.sum(1), torch.tensor(0.0, dtype=torch.float64))
+    for w in range(2, n + 1):
+        k = torch.arange(1, w)
+        logs = log_scale[k - 1] + log_scale[w - k - 1]
+        ref = logs.amax()
+        scale = _relative(logs.unsqueeze(0), ref.unsqueeze(0))[0]
+        M = (beta[k - 1] * scale.unsqueeze(1)).T @ beta[w - k - 1]
+        q = M.reshape(N * N)[rules.pairs] @ rules.weights
+        beta[w - 1], log_scale[w - 1] = _normalise(q, torch.where(torch.isfinite(ref), ref, 0.0))
+    V = grammar.n_terminals
+    return Chart(beta[None, None].expand(1, n, n, N), log_scale[None, None].expand(1, n, n),
+                 torch.ones((1, n, V), dtype=torch.float64))
+
+
+def length_probability(grammar: Grammar, n: int) -> float:
+    """Log of the probability that the grammar's sentence has exactly n tokens (-inf if none)."""
+    grammar = _check_grammar(grammar)
+    n = _check_count("n", n, 1)
+    chart = _length_chart(grammar, _rules(grammar), n)
+    z = float(_root_weights(grammar, chart).sum())
+    return float(chart.log_scale[0, 0, n - 1]) + (float(torch.log(torch.tensor(z))) if z > 0
+                                                  else -float("inf"))
+
+
+def sample_sentences(grammar: Grammar, n: int, count: int, seed: int) -> Trees:
+    """``count`` sentences of exactly ``n`` tokens with their parse trees, drawn exactly from the
+    grammar conditioned on the length (through the inside probabilities of lengths), seeded.
+    Raises ValueError when the grammar derives no sentence of n tokens."""
+    grammar = _check_grammar(grammar)
+    n = _check_count("n", n, 1)
+    count = _check_count("count", count, 0)
+    _check_count("seed", seed, 0)
+    rules = _rules(grammar)
+    chart = _length_chart(grammar, rules, n)
+    if float(_root_weights(grammar, chart).sum()) <= 0:
+        raise ValueError(f"the grammar derives no sentence of n={n} tokens from its root")
+    gen = torch_generator(derive_seed(int(seed), "grammar.sentences"))
+    return _sample_top_down(grammar, rules, chart, torch.zeros(count, dtype=torch.long), gen)
+
+
+def span_chart(trees_spans: torch.Tensor, n: int) -> torch.Tensor:
+    """Labelled-span chart of trees: LongTensor (b, n, n), ``[b, start, width-1]`` the symbol of
+    that constituent or -1 (from :attr:`Trees.spans` (b, 2n-1, 3))."""
+    spans = torch.as_tensor(trees_spans).long()
+    if spans.dim() != 3 or spans.shape[1:] != (2 * n - 1, 3):
+        raise ValueError(f"trees_spans must have shape (b, {2 * n - 1}, 3), got {tuple(spans.shape)}")
+    b = spans.shape[0]
+    out = torch.full((b, n, n), -1, dtype=torch.long)
+    rows = torch.arange(b).unsqueeze(1).expand(-1, 2 * n - 1)
+    out[rows, spans[..., 0], spans[..., 1] - 1] = spans[..., 2]
+    return out
