@@ -8,10 +8,11 @@ ambiguous, with the exact posterior of a noisy sentence by inside-outside.
   and the root), exact joint posterior samples, sentences of a given length with their trees.
 """
 
-from .inside import (Chart, Posterior, Trees, inside, length_probability, posterior,
-                     sample_posterior, sample_sentences, span_chart)
+from .inside import (BACKENDS, Posterior, Trees, length_probability, posterior, sample_posterior,
+                     sample_sentences, span_chart)
 from .pcfg import (Grammar, make_grammar, random_grammar, rhm_grammar, rhm_level_marginals)
+from .text import parse_pcfg, read_pcfg
 
 __all__ = ["Grammar", "make_grammar", "random_grammar", "rhm_grammar", "rhm_level_marginals",
-           "Chart", "Posterior", "Trees", "inside", "posterior", "sample_posterior",
-           "sample_sentences", "length_probability", "span_chart"]
+           "BACKENDS", "Posterior", "Trees", "posterior", "sample_posterior",
+           "sample_sentences", "length_probability", "span_chart", "parse_pcfg", "read_pcfg"]

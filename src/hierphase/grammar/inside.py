@@ -25,8 +25,13 @@ sentence's span.
 **Sampling.** An exact joint posterior sample of (tree, tokens) goes top-down: the root symbol
 ``A ∝ root(A) beta(A, 0, n)``; a span ``(i, w)`` labelled ``A`` with ``w > 1`` draws its split
 and rule ``(k, A -> B C) ∝ p beta(B, i, k) beta(C, i+k, w-k)``; a width-1 span labelled ``A``
-draws its token ``a ∝ lexical[A, a] exp(log_evidence[i, a])``. All open spans of all sentences
-are expanded together, one tensor step per depth of the trees.
+draws its token ``a ∝ lexical[A, a] exp(log_evidence[i, a])``. Each tree consumes exactly 2n
+uniforms (root, n - 1 splits, n tokens), drawn beforehand from the seed, so the samples do not
+depend on the number of threads.
+
+**Backends.** The numba kernels (:mod:`hierphase.grammar.kernels`) loop over the rules, in
+parallel over sentences: ``n**3/6 |rules|`` multiply-adds per sentence. The torch backend of
+:func:`posterior` is the dense reference described above (``n**3/6 N**2`` per sentence).
 
 Trees are returned as their ``2n - 1`` labelled spans ``(start, width, symbol)`` in preorder
 (sorted by start, then by decreasing width): :class:`Trees`.
@@ -34,23 +39,29 @@ Trees are returned as their ``2n - 1`` labelled spans ``(start, width, symbol)``
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 from ..params import is_int
 from ..seeding import derive_seed, torch_generator
+from . import kernels as _kernels
 from .pcfg import Grammar
 
-__all__ = ["Chart", "Posterior", "Trees", "inside", "posterior", "sample_posterior",
-           "sample_sentences", "length_probability", "span_chart", "BATCH_BYTES"]
+__all__ = ["Posterior", "Trees", "posterior", "sample_posterior",
+           "sample_sentences", "length_probability", "span_chart", "BATCH_BYTES", "BACKENDS"]
+
+#: Backends of :func:`posterior` (sampling always runs the numba kernels).
+BACKENDS = ("auto", "numba", "torch")
 
 #: Sentences are processed in chunks whose two charts take at most about this many bytes.
 BATCH_BYTES = 1 << 28
 
 
 class Chart(NamedTuple):
-    """Scaled inside chart of a batch: ``inside`` (b, n, n, N) indexed ``[b, start, width-1, A]``
+    """(torch backend) Scaled inside chart of a batch: ``inside`` (b, n, n, N) indexed ``[b, start, width-1, A]``
     and ``log_scale`` (b, n, n) (entries with ``start + width > n`` are 0 and ``-inf``);
     ``token_weights`` (b, n, V), the evidence ``exp(log_evidence - max)`` per token."""
 
@@ -83,28 +94,41 @@ class Trees(NamedTuple):
 
 
 class _Rules(NamedTuple):
-    pairs: torch.Tensor  # (P,) distinct codes B * N + C of the binary right-hand sides
+    """The binary rules as the torch backend uses them."""
+
+    pairs: torch.Tensor  # (P,) distinct codes B * N + C of the right-hand sides
     weights: torch.Tensor  # (P, N): weights[p, A] = p(A -> pair p)
-    by_parent: torch.Tensor  # (N, R_max) rule indices per parent, -1 padded
-    left: torch.Tensor  # (R,) B of each rule
-    right: torch.Tensor  # (R,) C of each rule
-    prob: torch.Tensor  # (R,)
 
 
 def _rules(grammar: Grammar) -> _Rules:
     n = grammar.n_nonterminals
     parent, left, right = grammar.binary.unbind(1)
-    codes = left * n + right
-    pairs, which = torch.unique(codes, return_inverse=True)
+    pairs, which = torch.unique(left * n + right, return_inverse=True)
     weights = torch.zeros((pairs.numel(), n), dtype=torch.float64)
     weights.index_put_((which, parent), grammar.binary_prob, accumulate=True)
-    counts = torch.bincount(parent, minlength=n)
-    r_max = max(int(counts.max()) if counts.numel() else 0, 1)
-    by_parent = torch.full((n, r_max), -1, dtype=torch.long)
+    return _Rules(pairs, weights)
+
+
+def _csr(grammar: Grammar, with_root: bool = False) -> tuple:
+    """numpy arguments of the kernels: lexical, [root,] rule_start (N+1,), then the rules'
+    left, right, probability, sorted by parent (the rules of A: rule_start[A] .. [A+1])."""
+    parent = grammar.binary[:, 0]
     order = torch.argsort(parent, stable=True)
-    rank = torch.arange(order.numel()) - torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
-    by_parent[parent[order], rank] = order
-    return _Rules(pairs, weights, by_parent, left, right, grammar.binary_prob)
+    start = torch.zeros(grammar.n_nonterminals + 1, dtype=torch.long)
+    start[1:] = torch.cumsum(torch.bincount(parent, minlength=grammar.n_nonterminals), 0)
+    rest = (start.numpy(), grammar.binary[order, 1].contiguous().numpy(),
+            grammar.binary[order, 2].contiguous().numpy(),
+            grammar.binary_prob[order].contiguous().numpy())
+    head = (grammar.lexical.numpy(), grammar.root.numpy()) if with_root else \
+        (grammar.lexical.numpy(),)
+    return head + rest
+
+
+def _raise_impossible(status: np.ndarray, offset: int = 0) -> None:
+    bad = np.flatnonzero(status)
+    if bad.size:
+        raise ValueError(f"log_evidence: sentence {offset + int(bad[0])} has probability 0 under "
+                         "the grammar (no parse tree is compatible with its evidence)")
 
 
 def _check_grammar(grammar) -> Grammar:
@@ -202,29 +226,30 @@ def _chunks(b: int, n: int, N: int):
     return [(lo, min(b, lo + per)) for lo in range(0, b, per)]
 
 
-def inside(grammar: Grammar, log_evidence) -> Chart:
-    """The scaled inside chart (:class:`Chart`) of a batch of sentences ``log_evidence``
-    (b, n, V)."""
-    grammar = _check_grammar(grammar)
-    return _inside(grammar, _rules(grammar), _check_evidence(grammar, log_evidence))
+def _resolve_backend(backend: str) -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    return "numba" if backend == "auto" else backend
 
 
-def _impossible(root_w: torch.Tensor, lo: int) -> None:
-    z = root_w.sum(-1)
-    if bool((z <= 0).any()):
-        i = lo + int((z <= 0).nonzero()[0])
-        raise ValueError(f"log_evidence: sentence {i} has probability 0 under the grammar "
-                         "(no parse tree is compatible with its evidence)")
-
-
-def posterior(grammar: Grammar, log_evidence, spans: bool = True) -> Posterior:
+def posterior(grammar: Grammar, log_evidence, spans: bool = True,
+              backend: str = "auto") -> Posterior:
     """Exact posterior of noisy sentences (:class:`Posterior`) by inside-outside.
 
     ``log_evidence`` (b, n, V): per-token log-likelihoods. ``spans=False`` skips the (b, n, n, N)
-    labelled-span marginals (the tokens, root and likelihood need the same passes). Raises
-    ValueError for a sentence with probability 0 (no parse compatible with its evidence)."""
+    labelled-span marginals (the tokens, root and likelihood need the same passes). ``backend``:
+    ``"numba"`` (``"auto"``; loops over the rules, parallel over sentences) or ``"torch"`` (the
+    dense reference: one batched matrix product over all ``N**2`` child pairs per width; the same
+    numbers). Raises ValueError for a sentence with probability 0 (no parse compatible with its
+    evidence)."""
     grammar = _check_grammar(grammar)
     ev = _check_evidence(grammar, log_evidence)
+    if _resolve_backend(backend) == "numba":
+        tokens, root, loglik, span_out, status = _kernels.nb_posterior(
+            ev.numpy(), *_csr(grammar, with_root=True), bool(spans))
+        _raise_impossible(status)
+        return Posterior(torch.from_numpy(tokens), torch.from_numpy(root),
+                         torch.from_numpy(loglik), torch.from_numpy(span_out) if spans else None)
     rules = _rules(grammar)
     b, n, _ = ev.shape
     N = grammar.n_nonterminals
@@ -235,8 +260,8 @@ def posterior(grammar: Grammar, log_evidence, spans: bool = True) -> Posterior:
     for lo, hi in _chunks(b, n, N):
         chart = _inside(grammar, rules, ev[lo:hi])
         root_w = _root_weights(grammar, chart)
-        _impossible(root_w, lo)
         z = root_w.sum(-1)
+        _raise_impossible((z <= 0).numpy(), lo)
         root[lo:hi] = root_w / z.unsqueeze(-1)
         loglik[lo:hi] = chart.log_scale[:, 0, n - 1] + torch.log(z)
         out = _outside(grammar, rules, chart)
@@ -248,71 +273,16 @@ def posterior(grammar: Grammar, log_evidence, spans: bool = True) -> Posterior:
 
 
 # ----------------------------------------------------------------------------- sampling
-def _draw(weights: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """Index drawn from unnormalised ``weights`` (F, K) with uniforms ``u`` (F,)."""
-    cdf = weights.cumsum(-1)
-    idx = (cdf <= (u * cdf[:, -1]).unsqueeze(-1)).sum(-1)
-    return idx.clamp(max=weights.shape[-1] - 1)
-
-
-def _sample_top_down(grammar: Grammar, rules: _Rules, chart: Chart, rows: torch.Tensor,
-                     gen: torch.Generator) -> Trees:
-    """Trees for sentences whose inside chart is ``chart`` row ``rows[j]`` (rows may repeat)."""
-    beta, log_scale, tok = chart
-    n, N = beta.shape[1], beta.shape[3]
-    B = rows.numel()
-    root_w = beta[rows, 0, n - 1] * grammar.root
-    sent = torch.arange(B)
-    start = torch.zeros(B, dtype=torch.long)
-    width = torch.full((B,), n, dtype=torch.long)
-    sym = _draw(root_w, torch.rand(B, generator=gen, dtype=torch.float64))
-    tokens = torch.full((B, n), -1, dtype=torch.long)
-    found = []
-    while sent.numel():
-        found.append(torch.stack([sent, start, width, sym], dim=1))
-        leaf = width == 1
-        if bool(leaf.any()):
-            s, i, a = sent[leaf], start[leaf], sym[leaf]
-            w = grammar.lexical[a] * tok[rows[s], i]
-            tokens[s, i] = _draw(w, torch.rand(s.numel(), generator=gen, dtype=torch.float64))
-        keep = ~leaf
-        sent, start, width, sym = sent[keep], start[keep], width[keep], sym[keep]
-        if not sent.numel():
-            break
-        F = sent.numel()
-        k = torch.arange(1, int(width.max())).unsqueeze(0)  # (1, K) splits
-        valid_k = k < width.unsqueeze(1)  # (F, K)
-        r = rules.by_parent[sym]  # (F, R_max)
-        valid_r = r >= 0
-        r = r.clamp(min=0)
-        row = rows[sent]
-        lk = k.clamp(max=n - 1)
-        ls_left = log_scale[row.unsqueeze(1), start.unsqueeze(1), lk - 1]  # (F, K)
-        rs = (start.unsqueeze(1) + k).clamp(max=n - 1)
-        rw = (width.unsqueeze(1) - k - 1).clamp(min=0)
-        ls_right = log_scale[row.unsqueeze(1), rs, rw]
-        logs = torch.where(valid_k, ls_left + ls_right, -torch.inf)
-        scale = _relative(logs, logs.amax(-1))  # (F, K)
-        bl = beta[row[:, None, None], start[:, None, None], (lk - 1)[:, :, None],
-                  rules.left[r][:, None, :]]  # (F, K, R_max)
-        br = beta[row[:, None, None], rs[:, :, None], rw[:, :, None], rules.right[r][:, None, :]]
-        w = bl * br * (rules.prob[r] * valid_r)[:, None, :] * scale[:, :, None]
-        pick = _draw(w.reshape(F, -1), torch.rand(F, generator=gen, dtype=torch.float64))
-        kk = pick // r.shape[1] + 1
-        rr = r[torch.arange(F), pick % r.shape[1]]
-        sent = torch.cat([sent, sent])
-        start = torch.cat([start, start + kk])
-        width = torch.cat([kk, width - kk])
-        sym = torch.cat([rules.left[rr], rules.right[rr]])
-    nodes = torch.cat(found)
-    order = torch.argsort((nodes[:, 0] * (n + 1) + nodes[:, 1]) * (n + 1) + (n - nodes[:, 2]))
-    return Trees(tokens, nodes[order, 1:].reshape(B, 2 * n - 1, 3))
-
-
 def _check_count(name: str, value, minimum: int) -> int:
     if not is_int(value) or value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
     return int(value)
+
+
+def _uniforms(shape: tuple[int, ...], seed: int, stream: str) -> np.ndarray:
+    """The uniforms a sampler consumes, 2n per tree (the root, n - 1 splits, n tokens)."""
+    gen = torch_generator(derive_seed(int(seed), stream))
+    return torch.rand(shape, generator=gen, dtype=torch.float64).numpy()
 
 
 def sample_posterior(grammar: Grammar, log_evidence, seed: int,
@@ -320,73 +290,50 @@ def sample_posterior(grammar: Grammar, log_evidence, seed: int,
     """Exact joint posterior samples of (tree, tokens) of noisy sentences, deterministic in
     ``seed``. ``n_samples=None``: one per sentence, :class:`Trees` with ``tokens`` (b, n) and
     ``spans`` (b, 2n-1, 3); ``n_samples=k``: k per sentence from one inside pass, shapes
-    (b, k, n) and (b, k, 2n-1, 3)."""
+    (b, k, n) and (b, k, 2n-1, 3). Raises ValueError for a sentence of probability 0."""
     grammar = _check_grammar(grammar)
     ev = _check_evidence(grammar, log_evidence)
     _check_count("seed", seed, 0)
     reps = 1 if n_samples is None else _check_count("n_samples", n_samples, 1)
-    rules = _rules(grammar)
     b, n, _ = ev.shape
-    gen = torch_generator(derive_seed(int(seed), "grammar.sample_posterior"))
-    toks, spans = [], []
-    for lo, hi in _chunks(b, n, grammar.n_nonterminals):
-        chart = _inside(grammar, rules, ev[lo:hi])
-        _impossible(_root_weights(grammar, chart), lo)
-        trees = _sample_top_down(grammar, rules, chart,
-                                 torch.arange(hi - lo).repeat_interleave(reps), gen)
-        toks.append(trees.tokens)
-        spans.append(trees.spans)
-    tokens, spans_t = torch.cat(toks), torch.cat(spans)
+    u = _uniforms((b, reps, 2 * n), seed, "grammar.sample_posterior")
+    tokens, spans, status = _kernels.nb_sample(ev.numpy(), *_csr(grammar, with_root=True), u)
+    _raise_impossible(status)
+    tokens, spans = torch.from_numpy(tokens), torch.from_numpy(spans)
     if n_samples is None:
-        return Trees(tokens, spans_t)
-    return Trees(tokens.reshape(b, reps, n), spans_t.reshape(b, reps, 2 * n - 1, 3))
+        return Trees(tokens[:, 0], spans[:, 0])
+    return Trees(tokens, spans)
 
 
 # ----------------------------------------------------------------------------- generation
-def _length_chart(grammar: Grammar, rules: _Rules, n: int) -> Chart:
-    """Inside chart of a sentence of n tokens without evidence: ``beta(A, w)`` is the probability
-    that ``A`` derives w tokens, the same at every start (a broadcast view over starts)."""
-    N = grammar.n_nonterminals
-    beta = torch.zeros((n, N), dtype=torch.float64)
-    log_scale = torch.full((n,), -torch.inf, dtype=torch.float64)
-    beta[0], log_scale[0] = _normalise(grammar.lexical.sum(1), torch.tensor(0.0, dtype=torch.float64))
-    for w in range(2, n + 1):
-        k = torch.arange(1, w)
-        logs = log_scale[k - 1] + log_scale[w - k - 1]
-        ref = logs.amax()
-        scale = _relative(logs.unsqueeze(0), ref.unsqueeze(0))[0]
-        M = (beta[k - 1] * scale.unsqueeze(1)).T @ beta[w - k - 1]
-        q = M.reshape(N * N)[rules.pairs] @ rules.weights
-        beta[w - 1], log_scale[w - 1] = _normalise(q, torch.where(torch.isfinite(ref), ref, 0.0))
-    V = grammar.n_terminals
-    return Chart(beta[None, None].expand(1, n, n, N), log_scale[None, None].expand(1, n, n),
-                 torch.ones((1, n, V), dtype=torch.float64))
+def _length_chart(grammar: Grammar, n: int):
+    lexical, _, start, left, right, prob = _csr(grammar, with_root=True)
+    return _kernels.nb_length_chart(n, lexical, start, left, right, prob)
 
 
 def length_probability(grammar: Grammar, n: int) -> float:
     """Log of the probability that the grammar's sentence has exactly n tokens (-inf if none)."""
     grammar = _check_grammar(grammar)
     n = _check_count("n", n, 1)
-    chart = _length_chart(grammar, _rules(grammar), n)
-    z = float(_root_weights(grammar, chart).sum())
-    return float(chart.log_scale[0, 0, n - 1]) + (float(torch.log(torch.tensor(z))) if z > 0
-                                                  else -float("inf"))
+    beta, logs, _ = _length_chart(grammar, n)
+    z = float(grammar.root.numpy() @ beta[0, n - 1])
+    return float(logs[0, n - 1]) + math.log(z) if z > 0 else -math.inf
 
 
 def sample_sentences(grammar: Grammar, n: int, count: int, seed: int) -> Trees:
-    """``count`` sentences of exactly ``n`` tokens with their parse trees, drawn exactly from the
-    grammar conditioned on the length (through the inside probabilities of lengths), seeded.
-    Raises ValueError when the grammar derives no sentence of n tokens."""
+    """``count`` sentences of exactly ``n`` tokens with their parse trees (:class:`Trees`), drawn
+    exactly from the grammar conditioned on the length (through the inside probabilities of
+    lengths), seeded. Raises ValueError when the grammar derives no sentence of n tokens."""
     grammar = _check_grammar(grammar)
     n = _check_count("n", n, 1)
     count = _check_count("count", count, 0)
     _check_count("seed", seed, 0)
-    rules = _rules(grammar)
-    chart = _length_chart(grammar, rules, n)
-    if float(_root_weights(grammar, chart).sum()) <= 0:
+    if length_probability(grammar, n) == -math.inf:
         raise ValueError(f"the grammar derives no sentence of n={n} tokens from its root")
-    gen = torch_generator(derive_seed(int(seed), "grammar.sentences"))
-    return _sample_top_down(grammar, rules, chart, torch.zeros(count, dtype=torch.long), gen)
+    beta, logs, tok = _length_chart(grammar, n)
+    u = _uniforms((count, 2 * n), seed, "grammar.sentences")
+    tokens, spans, _ = _kernels.nb_sample_chart(beta, logs, tok, *_csr(grammar, with_root=True), u)
+    return Trees(torch.from_numpy(tokens), torch.from_numpy(spans))
 
 
 def span_chart(trees_spans: torch.Tensor, n: int) -> torch.Tensor:

@@ -19,6 +19,7 @@ a grammar written in NLTK's PCFG notation.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -28,10 +29,12 @@ from ..rhm import Rules
 from ..seeding import derive_seed, torch_generator
 
 __all__ = ["Grammar", "make_grammar", "random_grammar", "rhm_grammar", "rhm_level_marginals",
-           "PROBABILITY_LAWS", "SUM_TOLERANCE"]
+           "PROBABILITY_LAWS", "SUM_TOLERANCE", "MAX_ATTEMPTS"]
 
 #: Largest deviation from 1 of a nonterminal's rule probabilities (or of the root's) accepted.
 SUM_TOLERANCE = 1e-9
+#: Most draws :func:`random_grammar` makes to find a grammar deriving the requested lengths.
+MAX_ATTEMPTS = 100
 #: Laws of the rule probabilities within one nonterminal that :func:`random_grammar` draws.
 PROBABILITY_LAWS = ("uniform", "zipf")
 
@@ -142,9 +145,13 @@ def _draw_rhs(n_parents: int, per_parent: int, n_options: int, overlap: float,
               gen: torch.Generator) -> torch.Tensor:
     """(n_parents, per_parent) right-hand sides coded in ``range(n_options)``, distinct within a
     parent. Each slot is shared (drawn uniformly from all options, so it may coincide with another
-    parent's) with probability ``overlap``, else exclusive (an option no other parent uses)."""
-    shared = torch.rand((n_parents, per_parent), generator=gen) < overlap
-    n_exclusive = int((~shared).sum())
+    parent's), else exclusive (an option no other parent uses); ``round((1 - overlap) * slots)``
+    slots, chosen uniformly, are exclusive."""
+    n_slots = n_parents * per_parent
+    n_exclusive = int(round((1.0 - overlap) * n_slots))
+    shared = torch.ones(n_slots, dtype=torch.bool)
+    shared[torch.randperm(n_slots, generator=gen)[:n_exclusive]] = False
+    shared = shared.reshape(n_parents, per_parent)
     if n_exclusive > n_options:
         raise ValueError(f"random_grammar: {n_exclusive} exclusive right-hand sides needed but only "
                          f"{n_options} exist; raise overlap or lower the rules per nonterminal")
@@ -167,7 +174,8 @@ def _draw_rhs(n_parents: int, per_parent: int, n_options: int, overlap: float,
 
 def random_grammar(n_nonterminals: int, n_preterminals: int, n_terminals: int, n_binary: int,
                    n_lexical: int, overlap: float, seed: int, law: str = "uniform",
-                   zipf_exponent: float = 1.0, n_roots: int = 1) -> Grammar:
+                   zipf_exponent: float = 1.0, n_roots: int = 1,
+                   lengths: Sequence[int] = ()) -> Grammar:
     """A random PCFG with tunable ambiguity, seeded.
 
     Nonterminals ``0 .. n_phrasal - 1`` (``n_phrasal = n_nonterminals - n_preterminals``) are
@@ -176,12 +184,19 @@ def random_grammar(n_nonterminals: int, n_preterminals: int, n_terminals: int, n
     The root is uniform over the first ``n_roots`` (phrasal) nonterminals: the sentence's class.
 
     Ambiguity has three knobs: ``n_binary`` (how many right-hand sides, hence parse trees, a
-    phrasal nonterminal has), ``overlap`` in [0, 1] (each right-hand side is, with probability
-    ``overlap``, drawn from all ``N**2`` pairs (or ``V`` terminals) so that different
-    nonterminals share it, else reserved to its parent alone: at 0 a right-hand side determines
-    its parent, as in the RHM, at 1 the yields of different nonterminals overlap freely) and the
+    phrasal nonterminal has), ``overlap`` in [0, 1] (a fraction ``overlap`` of all right-hand
+    sides, chosen at random, is drawn from all ``N**2`` pairs (or ``V`` terminals) so that
+    different nonterminals may share it, the others are reserved to their parent alone: at 0 a
+    right-hand side determines its parent, as in the RHM, at 1 the yields of different
+    nonterminals overlap freely) and the
     law of the rule probabilities within a nonterminal: ``"uniform"`` or ``"zipf"``
-    (``∝ rank**-zipf_exponent``, ranks in a random order, as in power-law RHMs)."""
+    (``∝ rank**-zipf_exponent``, ranks in a random order, as in power-law RHMs).
+
+    Not every draw derives sentences of every length (a phrasal nonterminal may only rewrite
+    into phrasal ones, or only into even lengths): with ``lengths``, draws are repeated (attempt
+    ``j`` uses the seed ``derive_seed(seed, "grammar.random", j)``, at most
+    :data:`MAX_ATTEMPTS`) until the root derives a sentence of each length in ``lengths``; the
+    ensemble is then the one conditioned on that. ValueError if no attempt succeeds."""
     for name, value, lo in (("n_nonterminals", n_nonterminals, 2), ("n_preterminals", n_preterminals, 1),
                             ("n_terminals", n_terminals, 1), ("n_binary", n_binary, 1),
                             ("n_lexical", n_lexical, 1), ("n_roots", n_roots, 1), ("seed", seed, 0)):
@@ -205,7 +220,25 @@ def random_grammar(n_nonterminals: int, n_preterminals: int, n_terminals: int, n
     zipf_exponent = float(zipf_exponent)
     if not (zipf_exponent >= 0 and math.isfinite(zipf_exponent)):
         raise ValueError(f"zipf_exponent must be finite and >= 0, got {zipf_exponent}")
-    gen = torch_generator(derive_seed(int(seed), "grammar.random"))
+    lengths = tuple(lengths)
+    if not all(is_int(n) and n >= 1 for n in lengths):
+        raise ValueError(f"lengths must be ints >= 1, got {lengths!r}")
+    from .inside import length_probability
+
+    for attempt in range(MAX_ATTEMPTS if lengths else 1):
+        gen = torch_generator(derive_seed(int(seed), "grammar.random", attempt))
+        g = _draw_grammar(n_nonterminals, n_preterminals, n_terminals, n_binary, n_lexical,
+                          overlap, law, zipf_exponent, n_roots, gen)
+        if all(length_probability(g, n) > -math.inf for n in lengths):
+            return g
+    raise ValueError(f"random_grammar: no draw in {MAX_ATTEMPTS} derives sentences of every "
+                     f"length in {lengths}; give phrasal nonterminals more rules or more "
+                     "preterminal children")
+
+
+def _draw_grammar(n_nonterminals, n_preterminals, n_terminals, n_binary, n_lexical, overlap,
+                  law, zipf_exponent, n_roots, gen) -> Grammar:
+    n_phrasal = n_nonterminals - n_preterminals
     n = n_nonterminals
     pairs = _draw_rhs(n_phrasal, n_binary, n * n, overlap, gen)
     words = _draw_rhs(n_preterminals, n_lexical, n_terminals, overlap, gen)
