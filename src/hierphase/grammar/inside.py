@@ -109,19 +109,26 @@ def _rules(grammar: Grammar) -> _Rules:
     return _Rules(pairs, weights)
 
 
-def _csr(grammar: Grammar, with_root: bool = False) -> tuple:
-    """numpy arguments of the kernels: lexical, [root,] rule_start (N+1,), then the rules'
-    left, right, probability, sorted by parent (the rules of A: rule_start[A] .. [A+1])."""
-    parent = grammar.binary[:, 0]
-    order = torch.argsort(parent, stable=True)
+def _csr(grammar: Grammar, by: int) -> tuple:
+    """The binary rules sorted by parent (``by=0``) or by left child (``by=1``), in CSR form:
+    ``start`` (N+1,) (the rules of symbol X are ``start[X] .. start[X+1]``), then the other two
+    symbols of each rule (parent, left, right less the sorted one, in that order) and its
+    probability, as numpy arrays for the kernels."""
+    key = grammar.binary[:, by]
+    order = torch.argsort(key, stable=True)
     start = torch.zeros(grammar.n_nonterminals + 1, dtype=torch.long)
-    start[1:] = torch.cumsum(torch.bincount(parent, minlength=grammar.n_nonterminals), 0)
-    rest = (start.numpy(), grammar.binary[order, 1].contiguous().numpy(),
-            grammar.binary[order, 2].contiguous().numpy(),
+    start[1:] = torch.cumsum(torch.bincount(key, minlength=grammar.n_nonterminals), 0)
+    others = [c for c in range(3) if c != by]
+    return (start.numpy(), *(grammar.binary[order, c].contiguous().numpy() for c in others),
             grammar.binary_prob[order].contiguous().numpy())
-    head = (grammar.lexical.numpy(), grammar.root.numpy()) if with_root else \
-        (grammar.lexical.numpy(),)
-    return head + rest
+
+
+def _kernel_args(grammar: Grammar, *by: int) -> tuple:
+    """lexical, root and the CSR arrays for each grouping in ``by``."""
+    out = (grammar.lexical.numpy(), grammar.root.numpy())
+    for b in by:
+        out += _csr(grammar, b)
+    return out
 
 
 def _raise_impossible(status: np.ndarray, offset: int = 0) -> None:
@@ -246,7 +253,7 @@ def posterior(grammar: Grammar, log_evidence, spans: bool = True,
     ev = _check_evidence(grammar, log_evidence)
     if _resolve_backend(backend) == "numba":
         tokens, root, loglik, span_out, status = _kernels.nb_posterior(
-            ev.numpy(), *_csr(grammar, with_root=True), bool(spans))
+            ev.numpy(), *_kernel_args(grammar, 1), bool(spans))
         _raise_impossible(status)
         return Posterior(torch.from_numpy(tokens), torch.from_numpy(root),
                          torch.from_numpy(loglik), torch.from_numpy(span_out) if spans else None)
@@ -297,7 +304,7 @@ def sample_posterior(grammar: Grammar, log_evidence, seed: int,
     reps = 1 if n_samples is None else _check_count("n_samples", n_samples, 1)
     b, n, _ = ev.shape
     u = _uniforms((b, reps, 2 * n), seed, "grammar.sample_posterior")
-    tokens, spans, status = _kernels.nb_sample(ev.numpy(), *_csr(grammar, with_root=True), u)
+    tokens, spans, status = _kernels.nb_sample(ev.numpy(), *_kernel_args(grammar, 0, 1), u)
     _raise_impossible(status)
     tokens, spans = torch.from_numpy(tokens), torch.from_numpy(spans)
     if n_samples is None:
@@ -307,8 +314,7 @@ def sample_posterior(grammar: Grammar, log_evidence, seed: int,
 
 # ----------------------------------------------------------------------------- generation
 def _length_chart(grammar: Grammar, n: int):
-    lexical, _, start, left, right, prob = _csr(grammar, with_root=True)
-    return _kernels.nb_length_chart(n, lexical, start, left, right, prob)
+    return _kernels.nb_length_chart(n, grammar.lexical.numpy(), *_csr(grammar, 0))
 
 
 def length_probability(grammar: Grammar, n: int) -> float:
@@ -332,7 +338,7 @@ def sample_sentences(grammar: Grammar, n: int, count: int, seed: int) -> Trees:
         raise ValueError(f"the grammar derives no sentence of n={n} tokens from its root")
     beta, logs, tok = _length_chart(grammar, n)
     u = _uniforms((count, 2 * n), seed, "grammar.sentences")
-    tokens, spans, _ = _kernels.nb_sample_chart(beta, logs, tok, *_csr(grammar, with_root=True), u)
+    tokens, spans, _ = _kernels.nb_sample_chart(beta, logs, tok, *_kernel_args(grammar, 0), u)
     return Trees(torch.from_numpy(tokens), torch.from_numpy(spans))
 
 

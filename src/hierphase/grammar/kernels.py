@@ -2,9 +2,10 @@
 :mod:`hierphase.grammar.inside`, which holds the public API, the recursions in words and the
 torch reference).
 
-Per sentence, loops over spans, splits and the grammar's binary rules (sorted by parent, in CSR
-form: the rules of ``A`` are ``rule_start[A] .. rule_start[A+1]``): the cost is
-``n**3/6 * |rules|`` multiply-adds, not ``n**3/6 * N**2``. Charts are scaled per span exactly as
+Per sentence, loops over spans, splits and the grammar's binary rules, in CSR form: grouped by
+left child for inside-outside (``left_start``; a split skips the rules whose left child has inside
+0 there, so the RHM grammar, whose chart is mostly 0, costs little) and by parent for sampling
+(``rule_start``): at most ``n**3/6 * |rules|`` multiply-adds, not ``n**3/6 * N**2``. Charts are scaled per span exactly as
 in the torch backend (``beta = inside * exp(log_scale)``, each span's row with maximum 1).
 Sentences run in parallel (``prange``), each with its own charts.
 
@@ -47,9 +48,11 @@ def _normalise_row(row, base):
 
 
 @_nb.njit(cache=True, nogil=True)
-def _inside_one(ev, lexical, rule_start, rule_left, rule_right, rule_prob, beta, logs, tok):
+def _inside_one(ev, lexical, left_start, by_left_parent, by_left_right, by_left_prob, beta, logs,
+                tok):
     """Inside chart of one sentence: ev (n, V) log-evidence -> beta (n, n, N), logs (n, n),
-    tok (n, V) = exp(ev - max)."""
+    tok (n, V) = exp(ev - max). Rules grouped by left child (CSR ``left_start``): a split skips
+    every rule whose left child's inside is 0 there."""
     n, V = ev.shape
     N = lexical.shape[0]
     for i in range(n):
@@ -80,16 +83,17 @@ def _inside_one(ev, lexical, rule_start, rule_left, rule_right, rule_prob, beta,
                 f = math.exp(x - ref)
                 left = beta[i, k - 1]
                 right = beta[i + k, w - k - 1]
-                for A in range(N):
-                    acc = 0.0
-                    for r in range(rule_start[A], rule_start[A + 1]):
-                        acc += rule_prob[r] * left[rule_left[r]] * right[rule_right[r]]
-                    row[A] += f * acc
+                for B in range(N):
+                    c = left[B] * f
+                    if c == 0.0:
+                        continue
+                    for r in range(left_start[B], left_start[B + 1]):
+                        row[by_left_parent[r]] += c * by_left_prob[r] * right[by_left_right[r]]
             logs[i, w - 1] = _normalise_row(row, ref)
 
 
 @_nb.njit(cache=True, nogil=True)
-def _outside_one(root, rule_start, rule_left, rule_right, rule_prob, beta, logs, out):
+def _outside_one(root, left_start, by_left_parent, by_left_right, by_left_prob, beta, logs, out):
     """Relative outside chart (out * beta = span posteriors); returns the root weight sum."""
     n, _, N = beta.shape
     z = 0.0
@@ -115,19 +119,25 @@ def _outside_one(root, rule_start, rule_left, rule_right, rule_prob, beta, logs,
                 right = beta[i + k, w - k - 1]
                 out_left = out[i, k - 1]
                 out_right = out[i + k, w - k - 1]
-                for A in range(N):
-                    o = parent[A] * f
-                    if o == 0.0:
+                for B in range(N):
+                    lb = left[B]
+                    if lb == 0.0:  # no tree of positive weight puts B there
                         continue
-                    for r in range(rule_start[A], rule_start[A + 1]):
-                        q = o * rule_prob[r]
-                        out_left[rule_left[r]] += q * right[rule_right[r]]
-                        out_right[rule_right[r]] += q * left[rule_left[r]]
+                    acc = 0.0
+                    for r in range(left_start[B], left_start[B + 1]):
+                        q = parent[by_left_parent[r]] * f * by_left_prob[r]
+                        if q == 0.0:
+                            continue
+                        C = by_left_right[r]
+                        acc += q * right[C]
+                        out_right[C] += q * lb
+                    out_left[B] += acc
     return z
 
 
 @_nb.njit(cache=True, parallel=True)
-def nb_posterior(ev, lexical, root, rule_start, rule_left, rule_right, rule_prob, want_spans):
+def nb_posterior(ev, lexical, root, left_start, by_left_parent, by_left_right, by_left_prob,
+                 want_spans):
     """Posterior of b sentences ev (b, n, V): tokens (b, n, V), root (b, N), log-likelihood (b,),
     spans (b, n, n, N) (empty (0, 0, 0, 0) unless want_spans), status (b,) (1: probability 0)."""
     b, n, V = ev.shape
@@ -142,8 +152,10 @@ def nb_posterior(ev, lexical, root, rule_start, rule_left, rule_right, rule_prob
         logs = _np.empty((n, n))
         tok = _np.empty((n, V))
         out = _np.empty((n, n, N))
-        _inside_one(ev[s], lexical, rule_start, rule_left, rule_right, rule_prob, beta, logs, tok)
-        z = _outside_one(root, rule_start, rule_left, rule_right, rule_prob, beta, logs, out)
+        _inside_one(ev[s], lexical, left_start, by_left_parent, by_left_right, by_left_prob, beta,
+                    logs, tok)
+        z = _outside_one(root, left_start, by_left_parent, by_left_right, by_left_prob, beta, logs,
+                         out)
         if z <= 0.0:
             status[s] = 1
             continue
@@ -256,7 +268,8 @@ def _sample_one(beta, logs, tok, lexical, root, rule_start, rule_left, rule_righ
 
 
 @_nb.njit(cache=True, parallel=True)
-def nb_sample(ev, lexical, root, rule_start, rule_left, rule_right, rule_prob, uniforms):
+def nb_sample(ev, lexical, root, rule_start, rule_left, rule_right, rule_prob, left_start,
+              by_left_parent, by_left_right, by_left_prob, uniforms):
     """Posterior samples: ev (b, n, V), uniforms (b, k, 2n) -> tokens (b, k, n),
     spans (b, k, 2n-1, 3), status (b,) (1: probability 0)."""
     b, n, V = ev.shape
@@ -270,7 +283,8 @@ def nb_sample(ev, lexical, root, rule_start, rule_left, rule_right, rule_prob, u
         logs = _np.empty((n, n))
         tok = _np.empty((n, V))
         stack = _np.empty((2 * n, 3), dtype=_np.int64)
-        _inside_one(ev[s], lexical, rule_start, rule_left, rule_right, rule_prob, beta, logs, tok)
+        _inside_one(ev[s], lexical, left_start, by_left_parent, by_left_right, by_left_prob, beta,
+                    logs, tok)
         for j in range(reps):
             if not _sample_one(beta, logs, tok, lexical, root, rule_start, rule_left, rule_right,
                                rule_prob, uniforms[s, j], tokens[s, j], spans[s, j], stack):
