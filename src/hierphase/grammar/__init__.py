@@ -11,8 +11,8 @@ ambiguous, with the exact posterior of a noisy sentence by inside-outside.
   correlations, co-changes against the true constituents.
 """
 
-from .inside import (BACKENDS, Posterior, Trees, length_probability, posterior, sample_posterior,
-                     sample_sentences, span_chart)
+from .inside import (BACKENDS, Posterior, Trees, compile_kernels, length_probability, posterior,
+                     sample_posterior, sample_sentences, span_chart)
 from .pcfg import (Grammar, make_grammar, random_grammar, rhm_grammar, rhm_level_marginals)
 from .hmm import HMM, fit_hmm, fit_markov_chain, hmm_posterior, hmm_sample_posterior, make_hmm
 from .sweeps import (change_correlations, change_spins, constituent_cochange, kept_table,
@@ -21,7 +21,7 @@ from .text import parse_pcfg, read_pcfg
 
 __all__ = ["Grammar", "make_grammar", "random_grammar", "rhm_grammar", "rhm_level_marginals",
            "BACKENDS", "Posterior", "Trees", "posterior", "sample_posterior",
-           "sample_sentences", "length_probability", "span_chart", "parse_pcfg", "read_pcfg",
+           "sample_sentences", "length_probability", "span_chart", "compile_kernels", "parse_pcfg", "read_pcfg",
            "HMM", "make_hmm", "fit_hmm", "fit_markov_chain", "hmm_posterior", "hmm_sample_posterior",
            "kept_table", "summarise_kept", "change_spins", "change_correlations",
            "constituent_cochange", "tree_heights"]

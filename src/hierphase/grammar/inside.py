@@ -51,7 +51,7 @@ from . import kernels as _kernels
 from .pcfg import Grammar
 
 __all__ = ["Posterior", "Trees", "posterior", "sample_posterior",
-           "sample_sentences", "length_probability", "span_chart", "BATCH_BYTES", "BACKENDS"]
+           "sample_sentences", "length_probability", "span_chart", "compile_kernels", "BATCH_BYTES", "BACKENDS"]
 
 #: Backends of :func:`posterior` (sampling always runs the numba kernels).
 BACKENDS = ("auto", "numba", "torch")
@@ -353,3 +353,16 @@ def span_chart(trees_spans: torch.Tensor, n: int) -> torch.Tensor:
     rows = torch.arange(b).unsqueeze(1).expand(-1, 2 * n - 1)
     out[rows, spans[..., 0], spans[..., 1] - 1] = spans[..., 2]
     return out
+
+
+def compile_kernels() -> None:
+    """Compile the numba kernels of this module (or load them from numba's on-disk cache) on a
+    tiny grammar. The first call in a fresh checkout compiles for about a minute; parallel
+    workflow jobs should find them compiled (call this once after installing)."""
+    from .pcfg import make_grammar
+
+    g = make_grammar([(0, 0, 0)], [0.5], [[0.25, 0.25]], [1.0])
+    ev = torch.zeros((1, 3, 2), dtype=torch.float64)
+    posterior(g, ev)
+    sample_posterior(g, ev, seed=0)
+    sample_sentences(g, 3, 2, seed=0)

@@ -34,6 +34,14 @@ def _split_ref(logs, i, w):
 
 
 @_nb.njit(cache=True, nogil=True)
+def _split_weight(logs, i, w, k, ref):
+    """exp(log_scale(i, k) + log_scale(i + k, w - k) - ref): the weight of split k of span (i, w)
+    relative to ``ref`` (0 where a child is impossible)."""
+    x = logs[i, k - 1] + logs[i + k, w - k - 1]
+    return 0.0 if x == -_np.inf else math.exp(x - ref)
+
+
+@_nb.njit(cache=True, nogil=True)
 def _normalise_row(row, base):
     """Scale row to max 1; return its log-scale ``base + log max`` (-inf and zeros if all 0)."""
     top = 0.0
@@ -77,10 +85,9 @@ def _inside_one(ev, lexical, left_start, by_left_parent, by_left_right, by_left_
                 logs[i, w - 1] = -_np.inf
                 continue
             for k in range(1, w):
-                x = logs[i, k - 1] + logs[i + k, w - k - 1]
-                if x == -_np.inf:
+                f = _split_weight(logs, i, w, k, ref)
+                if f == 0.0:
                     continue
-                f = math.exp(x - ref)
                 left = beta[i, k - 1]
                 right = beta[i + k, w - k - 1]
                 for B in range(N):
@@ -111,10 +118,9 @@ def _outside_one(root, left_start, by_left_parent, by_left_right, by_left_prob, 
                 continue
             parent = out[i, w - 1]
             for k in range(1, w):
-                x = logs[i, k - 1] + logs[i + k, w - k - 1]
-                if x == -_np.inf:
+                f = _split_weight(logs, i, w, k, lp)
+                if f == 0.0:
                     continue
-                f = math.exp(x - lp)
                 left = beta[i, k - 1]
                 right = beta[i + k, w - k - 1]
                 out_left = out[i, k - 1]
@@ -231,10 +237,9 @@ def _sample_one(beta, logs, tok, lexical, root, rule_start, rule_left, rule_righ
         ref = _split_ref(logs, i, w)
         tot = 0.0
         for k in range(1, w):
-            x = logs[i, k - 1] + logs[i + k, w - k - 1]
-            if x == -_np.inf:
+            f = _split_weight(logs, i, w, k, ref)
+            if f == 0.0:
                 continue
-            f = math.exp(x - ref)
             for r in range(rule_start[A], rule_start[A + 1]):
                 tot += f * rule_prob[r] * beta[i, k - 1, rule_left[r]] * \
                     beta[i + k, w - k - 1, rule_right[r]]
@@ -244,10 +249,9 @@ def _sample_one(beta, logs, tok, lexical, root, rule_start, rule_left, rule_righ
         pick_k, pick_r = -1, -1
         done = False
         for k in range(1, w):
-            x = logs[i, k - 1] + logs[i + k, w - k - 1]
-            if x == -_np.inf:
+            f = _split_weight(logs, i, w, k, ref)
+            if f == 0.0:
                 continue
-            f = math.exp(x - ref)
             for r in range(rule_start[A], rule_start[A + 1]):
                 wgt = f * rule_prob[r] * beta[i, k - 1, rule_left[r]] * \
                     beta[i + k, w - k - 1, rule_right[r]]
