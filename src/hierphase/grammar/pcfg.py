@@ -188,9 +188,9 @@ def random_grammar(n_nonterminals: int, n_preterminals: int, n_terminals: int, n
     sides, chosen at random, is drawn from all ``N**2`` pairs (or ``V`` terminals) so that
     different nonterminals may share it, the others are reserved to their parent alone: at 0 a
     right-hand side determines its parent, as in the RHM, at 1 the yields of different
-    nonterminals overlap freely) and the
-    law of the rule probabilities within a nonterminal: ``"uniform"`` or ``"zipf"``
-    (``∝ rank**-zipf_exponent``, ranks in a random order, as in power-law RHMs).
+    nonterminals overlap freely) and the law of the rule probabilities within a nonterminal:
+    ``"uniform"`` or ``"zipf"`` (``∝ rank**-zipf_exponent``, ranks in a random order, as in
+    power-law RHMs).
 
     Not every draw derives sentences of every length (a phrasal nonterminal may only rewrite
     into phrasal ones, or only into even lengths): with ``lengths``, draws are repeated (attempt
