@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from hierphase import bp, noise, rhm
-from hierphase.grammar import (Grammar, make_grammar, parse_pcfg, posterior, random_grammar,
+from hierphase.grammar import (Grammar, grammar_from_dict, grammar_to_dict, make_grammar, parse_pcfg, posterior, random_grammar,
                                read_pcfg, rhm_grammar, rhm_level_marginals, sample_posterior,
                                sample_sentences, length_probability, span_chart)
 
@@ -377,6 +377,19 @@ def test_random_grammar_refusals(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         random_grammar(**args)
+
+
+def test_grammar_dict_round_trip(tmp_path):
+    from hierphase.io import load_tensors, save_tensors
+
+    g = parse_pcfg(TEXT_GRAMMAR)
+    save_tensors(tmp_path / "g.pt", grammar_to_dict(g))
+    back = grammar_from_dict(load_tensors(tmp_path / "g.pt"))
+    assert back.nonterminals == g.nonterminals and back.auxiliary == g.auxiliary
+    for name in ("binary", "binary_prob", "lexical", "root"):
+        assert torch.equal(getattr(back, name), getattr(g, name))
+    with pytest.raises(ValueError, match="lacks"):
+        grammar_from_dict({"binary": g.binary})
 
 
 def test_make_grammar_refusals():

@@ -28,7 +28,7 @@ from ..params import is_int
 from ..rhm import Rules
 from ..seeding import derive_seed, torch_generator
 
-__all__ = ["Grammar", "make_grammar", "random_grammar", "rhm_grammar", "rhm_level_marginals",
+__all__ = ["Grammar", "make_grammar", "grammar_to_dict", "grammar_from_dict", "random_grammar", "rhm_grammar", "rhm_level_marginals",
            "PROBABILITY_LAWS", "SUM_TOLERANCE", "MAX_ATTEMPTS"]
 
 #: Largest deviation from 1 of a nonterminal's rule probabilities (or of the root's) accepted.
@@ -118,6 +118,25 @@ def make_grammar(binary, binary_prob, lexical, root, nonterminals=None, terminal
         raise ValueError(f"auxiliary must have N={n} entries, got {len(auxiliary)}")
     return Grammar(nonterminals=nonterminals, terminals=terminals, binary=binary,
                    binary_prob=binary_prob, lexical=lexical, root=root, auxiliary=auxiliary)
+
+
+def grammar_to_dict(grammar: Grammar) -> dict:
+    """Plain dict (tensors and lists of str/bool) for :func:`hierphase.io.save_tensors`."""
+    return {"nonterminals": list(grammar.nonterminals), "terminals": list(grammar.terminals),
+            "binary": grammar.binary.clone(), "binary_prob": grammar.binary_prob.clone(),
+            "lexical": grammar.lexical.clone(), "root": grammar.root.clone(),
+            "auxiliary": list(grammar.auxiliary)}
+
+
+def grammar_from_dict(data: dict) -> Grammar:
+    """Inverse of :func:`grammar_to_dict`, checked by :func:`make_grammar`."""
+    missing = {"nonterminals", "terminals", "binary", "binary_prob", "lexical", "root",
+               "auxiliary"} - set(data)
+    if missing:
+        raise ValueError(f"grammar dict lacks {sorted(missing)}")
+    return make_grammar(data["binary"], data["binary_prob"], data["lexical"], data["root"],
+                        nonterminals=data["nonterminals"], terminals=data["terminals"],
+                        auxiliary=data["auxiliary"])
 
 
 def _names(names, count: int, prefix: str, what: str) -> tuple[str, ...]:
