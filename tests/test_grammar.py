@@ -12,9 +12,10 @@ import pytest
 import torch
 
 from hierphase import bp, noise, rhm
-from hierphase.grammar import (Grammar, grammar_from_dict, grammar_to_dict, make_grammar, parse_pcfg, posterior, random_grammar,
-                               read_pcfg, rhm_grammar, rhm_level_marginals, sample_posterior,
-                               sample_sentences, length_probability, span_chart)
+from hierphase.grammar import (Grammar, grammar_from_dict, grammar_to_dict, length_probability,
+                               make_grammar, parse_pcfg, posterior, random_grammar, read_pcfg,
+                               rhm_grammar, rhm_level_marginals, sample_posterior,
+                               sample_sentences, span_chart)
 
 DRAWS = 20_000
 
