@@ -13,8 +13,8 @@ import torch
 
 from hierphase import noise
 from hierphase.grammar import random_grammar, sample_sentences
-from hierphase.grammar.hmm import (fit_hmm, fit_markov_chain, hmm_posterior, hmm_sample_posterior,
-                                   make_hmm)
+from hierphase.grammar.hmm import (fit_hmm, fit_markov_chain, hmm_from_dict, hmm_posterior,
+                                   hmm_sample_posterior, hmm_to_dict, make_hmm)
 
 DRAWS = 20_000
 
@@ -110,6 +110,15 @@ def test_baum_welch_raises_the_likelihood_of_grammar_sentences():
     held = sample_sentences(g, 16, 200, seed=9).tokens
     ev = noise.masking_evidence(held, torch.zeros_like(held, dtype=torch.bool), g.n_terminals)
     assert abs(float(hmm_posterior(hmm, ev).log_likelihood.mean()) - history[-1]) < 2.0
+
+
+def test_dict_round_trip():
+    hmm = tiny_hmm()
+    back = hmm_from_dict(hmm_to_dict(hmm))
+    assert all(torch.equal(getattr(back, k), getattr(hmm, k))
+               for k in ("initial", "transition", "emission"))
+    with pytest.raises(ValueError, match="lacks"):
+        hmm_from_dict({"initial": hmm.initial})
 
 
 def test_refusals():

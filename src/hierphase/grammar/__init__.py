@@ -15,7 +15,8 @@ from .inside import (BACKENDS, Posterior, Trees, compile_kernels, length_probabi
                      sample_posterior, sample_sentences, span_chart)
 from .pcfg import (Grammar, grammar_from_dict, grammar_to_dict, make_grammar, random_grammar,
                    rhm_grammar, rhm_level_marginals)
-from .hmm import HMM, fit_hmm, fit_markov_chain, hmm_posterior, hmm_sample_posterior, make_hmm
+from .hmm import (HMM, fit_hmm, fit_markov_chain, hmm_from_dict, hmm_posterior,
+                  hmm_sample_posterior, hmm_to_dict, make_hmm)
 from .sweeps import (change_correlations, change_spins, constituent_cochange, kept_table,
                      summarise_kept, tree_heights)
 from .text import parse_pcfg, read_pcfg
@@ -23,6 +24,6 @@ from .text import parse_pcfg, read_pcfg
 __all__ = ["Grammar", "make_grammar", "grammar_to_dict", "grammar_from_dict", "random_grammar", "rhm_grammar", "rhm_level_marginals",
            "BACKENDS", "Posterior", "Trees", "posterior", "sample_posterior",
            "sample_sentences", "length_probability", "span_chart", "compile_kernels", "parse_pcfg", "read_pcfg",
-           "HMM", "make_hmm", "fit_hmm", "fit_markov_chain", "hmm_posterior", "hmm_sample_posterior",
+           "HMM", "make_hmm", "hmm_to_dict", "hmm_from_dict", "fit_hmm", "fit_markov_chain", "hmm_posterior", "hmm_sample_posterior",
            "kept_table", "summarise_kept", "change_spins", "change_correlations",
            "constituent_cochange", "tree_heights"]

@@ -26,7 +26,7 @@ import torch
 from ..params import is_int
 from ..seeding import derive_seed, torch_generator
 
-__all__ = ["HMM", "make_hmm", "fit_markov_chain", "fit_hmm", "hmm_posterior",
+__all__ = ["HMM", "make_hmm", "hmm_to_dict", "hmm_from_dict", "fit_markov_chain", "fit_hmm", "hmm_posterior",
            "hmm_sample_posterior", "HMMPosterior", "HMMSamples"]
 
 
@@ -68,6 +68,20 @@ def make_hmm(initial, transition, emission) -> HMM:
         if not bool(((p.sum(-1) - 1).abs() <= 1e-9).all()):
             raise ValueError(f"{name}: every row must sum to 1")
     return HMM(initial, transition, emission)
+
+
+def hmm_to_dict(hmm: HMM) -> dict:
+    """Plain dict of tensors for :func:`hierphase.io.save_tensors`."""
+    return {"initial": hmm.initial.clone(), "transition": hmm.transition.clone(),
+            "emission": hmm.emission.clone()}
+
+
+def hmm_from_dict(data: dict) -> HMM:
+    """Inverse of :func:`hmm_to_dict`, checked by :func:`make_hmm`."""
+    missing = {"initial", "transition", "emission"} - set(data)
+    if missing:
+        raise ValueError(f"HMM dict lacks {sorted(missing)}")
+    return make_hmm(data["initial"], data["transition"], data["emission"])
 
 
 def _tokens(tokens, V: int | None = None) -> torch.Tensor:
