@@ -23,8 +23,9 @@ from typing import NamedTuple
 
 import torch
 
-from ..params import is_int
+from ..bp import _inverse_cdf
 from ..seeding import derive_seed, torch_generator
+from ._checks import check_count, check_evidence
 
 __all__ = ["HMM", "make_hmm", "hmm_to_dict", "hmm_from_dict", "fit_markov_chain", "fit_hmm", "hmm_posterior",
            "hmm_sample_posterior", "HMMPosterior", "HMMSamples"]
@@ -98,8 +99,7 @@ def fit_markov_chain(tokens, n_terminals: int, smoothing: float = 1e-3) -> HMM:
     """The first-order Markov chain of ``tokens`` (b, n) by counts, as an HMM with one state per
     terminal: ``initial ∝ count(x_0 = a) + smoothing``, ``transition[a, c] ∝ count(a c) +
     smoothing``, identity emissions."""
-    if not is_int(n_terminals) or n_terminals < 1:
-        raise ValueError(f"n_terminals must be an int >= 1, got {n_terminals!r}")
+    check_count("n_terminals", n_terminals, 1)
     x = _tokens(tokens, n_terminals)
     smoothing = float(smoothing)
     if not smoothing > 0:
@@ -117,18 +117,6 @@ class _Pass(NamedTuple):
     log_norm: torch.Tensor  # (b, n) log normalisers
     emit: torch.Tensor  # (b, n, K) evidence-weighted emission per state (scaled per token)
     emit_log: torch.Tensor  # (b, n) the per-token scale of emit
-
-
-def _check_evidence(hmm: HMM, log_evidence) -> torch.Tensor:
-    ev = torch.as_tensor(log_evidence)
-    if ev.dim() != 3 or ev.shape[1] < 1 or ev.shape[2] != hmm.n_terminals or \
-            not ev.is_floating_point():
-        raise ValueError(f"log_evidence must be a float tensor (batch, n >= 1, V={hmm.n_terminals}), "
-                         f"got {tuple(ev.shape)}")
-    ev = ev.detach().cpu().to(torch.float64)
-    if ev.numel() and not bool(torch.isfinite(ev.amax(-1)).all()):
-        raise ValueError("log_evidence: every token needs a finite entry (no NaN or +inf)")
-    return ev
 
 
 def _forward(hmm: HMM, ev: torch.Tensor) -> _Pass:
@@ -162,7 +150,7 @@ def hmm_posterior(hmm: HMM, log_evidence) -> HMMPosterior:
     """Exact posterior marginals of noisy sentences under the HMM (scaled forward-backward)."""
     if not isinstance(hmm, HMM):
         raise TypeError(f"hmm must be an HMM, got {type(hmm).__name__}")
-    ev = _check_evidence(hmm, log_evidence)
+    ev = check_evidence(log_evidence, hmm.n_terminals)
     f = _forward(hmm, ev)
     b, n, K = f.alpha.shape
     beta = torch.ones((b, K), dtype=torch.float64)
@@ -189,36 +177,27 @@ class HMMSamples(NamedTuple):
     tokens: torch.Tensor
 
 
-def _draw(weights: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    cdf = weights.cumsum(-1)
-    idx = (cdf <= (u * cdf[..., -1]).unsqueeze(-1)).sum(-1)
-    return idx.clamp(max=weights.shape[-1] - 1)
-
-
 def hmm_sample_posterior(hmm: HMM, log_evidence, seed: int,
                          n_samples: int | None = None) -> HMMSamples:
     """Exact joint posterior samples of (states, tokens) by forward filtering, backward
     sampling; deterministic in ``seed``. ``n_samples=k`` draws k per sentence."""
     if not isinstance(hmm, HMM):
         raise TypeError(f"hmm must be an HMM, got {type(hmm).__name__}")
-    ev = _check_evidence(hmm, log_evidence)
-    if not is_int(seed) or seed < 0:
-        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
-    reps = 1 if n_samples is None else n_samples
-    if not is_int(reps) or reps < 1:
-        raise ValueError(f"n_samples must be None or an int >= 1, got {n_samples!r}")
+    ev = check_evidence(log_evidence, hmm.n_terminals)
+    check_count("seed", seed, 0)
+    reps = 1 if n_samples is None else check_count("n_samples", n_samples, 1)
     f = _forward(hmm, ev)
     b, n, K = f.alpha.shape
     gen = torch_generator(derive_seed(int(seed), "grammar.hmm_sample_posterior"))
     u = torch.rand((b, reps, 2 * n), generator=gen, dtype=torch.float64)
     alpha = f.alpha.unsqueeze(1).expand(b, reps, n, K)
     states = torch.empty((b, reps, n), dtype=torch.long)
-    states[:, :, n - 1] = _draw(alpha[:, :, n - 1], u[:, :, n - 1])
+    states[:, :, n - 1] = _inverse_cdf(alpha[:, :, n - 1], u[:, :, n - 1])
     for t in range(n - 2, -1, -1):
         w = alpha[:, :, t] * hmm.transition[:, states[:, :, t + 1]].permute(1, 2, 0)
-        states[:, :, t] = _draw(w, u[:, :, t])
+        states[:, :, t] = _inverse_cdf(w, u[:, :, t])
     tok = torch.exp(ev - f.emit_log.unsqueeze(-1)).unsqueeze(1)  # (b, 1, n, V)
-    tokens = _draw(hmm.emission[states] * tok, u[:, :, n:])
+    tokens = _inverse_cdf(hmm.emission[states] * tok, u[:, :, n:])
     if n_samples is None:
         return HMMSamples(states[:, 0], tokens[:, 0])
     return HMMSamples(states, tokens)
@@ -233,8 +212,7 @@ def fit_hmm(tokens, n_states: int, n_terminals: int, seed: int, n_iter: int = 50
     ``tol``."""
     for name, value, lo in (("n_states", n_states, 1), ("n_terminals", n_terminals, 1),
                             ("seed", seed, 0), ("n_iter", n_iter, 1)):
-        if not is_int(value) or value < lo:
-            raise ValueError(f"{name} must be an int >= {lo}, got {value!r}")
+        check_count(name, value, lo)
     x = _tokens(tokens, n_terminals)
     K, V = n_states, n_terminals
     gen = torch_generator(derive_seed(int(seed), "grammar.fit_hmm"))

@@ -45,9 +45,9 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from ..params import is_int
 from ..seeding import derive_seed, torch_generator
 from . import kernels as _kernels
+from ._checks import check_count, check_evidence
 from .pcfg import Grammar
 
 __all__ = ["Posterior", "Trees", "posterior", "sample_posterior",
@@ -144,19 +144,6 @@ def _check_grammar(grammar) -> Grammar:
     return grammar
 
 
-def _check_evidence(grammar: Grammar, log_evidence) -> torch.Tensor:
-    ev = torch.as_tensor(log_evidence)
-    if ev.dim() != 3 or ev.shape[1] < 1 or ev.shape[2] != grammar.n_terminals:
-        raise ValueError(f"log_evidence must have shape (batch, n >= 1, V={grammar.n_terminals}), "
-                         f"got {tuple(ev.shape)}")
-    if not ev.is_floating_point():
-        raise ValueError("log_evidence must be a floating-point tensor")
-    ev = ev.detach().cpu().to(torch.float64)
-    if ev.numel() and not bool(torch.isfinite(ev.amax(-1)).all()):
-        raise ValueError("log_evidence: every token needs a finite entry (no NaN or +inf)")
-    return ev
-
-
 def _normalise(x: torch.Tensor, log_base: torch.Tensor):
     """Rows of ``x`` (..., N) scaled to max 1; their log-scale ``log_base + log max`` (-inf: 0)."""
     top = x.amax(-1)
@@ -250,7 +237,7 @@ def posterior(grammar: Grammar, log_evidence, spans: bool = True,
     numbers). Raises ValueError for a sentence with probability 0 (no parse compatible with its
     evidence)."""
     grammar = _check_grammar(grammar)
-    ev = _check_evidence(grammar, log_evidence)
+    ev = check_evidence(log_evidence, grammar.n_terminals)
     if _resolve_backend(backend) == "numba":
         tokens, root, loglik, span_out, status = _kernels.nb_posterior(
             ev.numpy(), *_kernel_args(grammar, 1), bool(spans))
@@ -280,12 +267,6 @@ def posterior(grammar: Grammar, log_evidence, spans: bool = True,
 
 
 # ----------------------------------------------------------------------------- sampling
-def _check_count(name: str, value, minimum: int) -> int:
-    if not is_int(value) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _uniforms(shape: tuple[int, ...], seed: int, stream: str) -> np.ndarray:
     """The uniforms a sampler consumes, 2n per tree (the root, n - 1 splits, n tokens)."""
     gen = torch_generator(derive_seed(int(seed), stream))
@@ -299,9 +280,9 @@ def sample_posterior(grammar: Grammar, log_evidence, seed: int,
     ``spans`` (b, 2n-1, 3); ``n_samples=k``: k per sentence from one inside pass, shapes
     (b, k, n) and (b, k, 2n-1, 3). Raises ValueError for a sentence of probability 0."""
     grammar = _check_grammar(grammar)
-    ev = _check_evidence(grammar, log_evidence)
-    _check_count("seed", seed, 0)
-    reps = 1 if n_samples is None else _check_count("n_samples", n_samples, 1)
+    ev = check_evidence(log_evidence, grammar.n_terminals)
+    check_count("seed", seed, 0)
+    reps = 1 if n_samples is None else check_count("n_samples", n_samples, 1)
     b, n, _ = ev.shape
     u = _uniforms((b, reps, 2 * n), seed, "grammar.sample_posterior")
     tokens, spans, status = _kernels.nb_sample(ev.numpy(), *_kernel_args(grammar, 0, 1), u)
@@ -320,7 +301,7 @@ def _length_chart(grammar: Grammar, n: int):
 def length_probability(grammar: Grammar, n: int) -> float:
     """Log of the probability that the grammar's sentence has exactly n tokens (-inf if none)."""
     grammar = _check_grammar(grammar)
-    n = _check_count("n", n, 1)
+    n = check_count("n", n, 1)
     beta, logs, _ = _length_chart(grammar, n)
     z = float(grammar.root.numpy() @ beta[0, n - 1])
     return float(logs[0, n - 1]) + math.log(z) if z > 0 else -math.inf
@@ -331,9 +312,9 @@ def sample_sentences(grammar: Grammar, n: int, count: int, seed: int) -> Trees:
     exactly from the grammar conditioned on the length (through the inside probabilities of
     lengths), seeded. Raises ValueError when the grammar derives no sentence of n tokens."""
     grammar = _check_grammar(grammar)
-    n = _check_count("n", n, 1)
-    count = _check_count("count", count, 0)
-    _check_count("seed", seed, 0)
+    n = check_count("n", n, 1)
+    count = check_count("count", count, 0)
+    check_count("seed", seed, 0)
     if length_probability(grammar, n) == -math.inf:
         raise ValueError(f"the grammar derives no sentence of n={n} tokens from its root")
     beta, logs, tok = _length_chart(grammar, n)

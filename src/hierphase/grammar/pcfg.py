@@ -27,6 +27,7 @@ import torch
 from ..params import is_int
 from ..rhm import Rules
 from ..seeding import derive_seed, torch_generator
+from ._checks import check_count
 
 __all__ = ["Grammar", "make_grammar", "grammar_to_dict", "grammar_from_dict", "random_grammar", "rhm_grammar", "rhm_level_marginals",
            "PROBABILITY_LAWS", "SUM_TOLERANCE", "MAX_ATTEMPTS"]
@@ -219,8 +220,7 @@ def random_grammar(n_nonterminals: int, n_preterminals: int, n_terminals: int, n
     for name, value, lo in (("n_nonterminals", n_nonterminals, 2), ("n_preterminals", n_preterminals, 1),
                             ("n_terminals", n_terminals, 1), ("n_binary", n_binary, 1),
                             ("n_lexical", n_lexical, 1), ("n_roots", n_roots, 1), ("seed", seed, 0)):
-        if not is_int(value) or value < lo:
-            raise ValueError(f"{name} must be an int >= {lo}, got {value!r}")
+        check_count(name, value, lo)
     n_phrasal = n_nonterminals - n_preterminals
     if n_phrasal < 1:
         raise ValueError(f"n_preterminals must be < n_nonterminals={n_nonterminals}, "

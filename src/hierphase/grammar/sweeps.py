@@ -20,8 +20,8 @@ import torch
 
 from .. import correlations as _corr
 from .. import noise
-from ..params import is_int
 from ..seeding import derive_seed
+from ._checks import check_count
 from .hmm import HMM, hmm_posterior, hmm_sample_posterior
 from .inside import Trees, posterior, sample_posterior, span_chart
 from .pcfg import Grammar
@@ -161,12 +161,6 @@ def summarise_kept(table: pd.DataFrame) -> pd.DataFrame:
                                        "probability_se", "n_sentences", "n_items"])
 
 
-def _check_count(name: str, value, minimum: int) -> int:
-    if not is_int(value) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def change_spins(model, x0, process: str, level: float, n_traj: int, seed: int,
                  schedule: noise.GaussianSchedule | None = None) -> np.ndarray:
     """Change spins (n_x0, n_traj, n) int8 of ``n_traj`` forward-backward trajectories from each
@@ -177,7 +171,7 @@ def change_spins(model, x0, process: str, level: float, n_traj: int, seed: int,
     x0 = torch.as_tensor(x0).long()
     if x0.dim() != 2:
         raise ValueError(f"x0 must have shape (n_x0, n), got {tuple(x0.shape)}")
-    n_traj = _check_count("n_traj", n_traj, 2)
+    n_traj = check_count("n_traj", n_traj, 2)
     hats = []
     for i in range(x0.shape[0]):
         rep = x0[i].unsqueeze(0).expand(n_traj, -1)
