@@ -30,8 +30,10 @@ uniforms (root, n - 1 splits, n tokens), drawn beforehand from the seed, so the 
 depend on the number of threads.
 
 **Backends.** The numba kernels (:mod:`hierphase.grammar.kernels`) loop over the rules, in
-parallel over sentences: ``n**3/6 |rules|`` multiply-adds per sentence. The torch backend of
-:func:`posterior` is the dense reference described above (``n**3/6 N**2`` per sentence).
+parallel over sentences: at most ``n**3/6 |rules|`` multiply-adds per sentence. The torch
+backend of :func:`posterior` is the dense reference described above (``n**3/6 N**2`` per
+sentence). Memory: the labelled-span marginals take ``8 b n**2 N`` bytes (``spans=False``
+skips them); each numba worker holds two ``8 n**2 N``-byte charts.
 
 Trees are returned as their ``2n - 1`` labelled spans ``(start, width, symbol)`` in preorder
 (sorted by start, then by decreasing width): :class:`Trees`.
@@ -50,19 +52,20 @@ from . import kernels as _kernels
 from ._checks import check_count, check_evidence
 from .pcfg import Grammar
 
-__all__ = ["Posterior", "Trees", "posterior", "sample_posterior",
-           "sample_sentences", "length_probability", "span_chart", "compile_kernels", "BATCH_BYTES", "BACKENDS"]
+__all__ = ["Posterior", "Trees", "posterior", "sample_posterior", "sample_sentences",
+           "length_probability", "span_chart", "compile_kernels", "BATCH_BYTES", "BACKENDS"]
 
 #: Backends of :func:`posterior` (sampling always runs the numba kernels).
 BACKENDS = ("auto", "numba", "torch")
 
-#: Sentences are processed in chunks whose two charts take at most about this many bytes.
+#: The torch backend processes sentences in chunks whose two charts take about this many bytes.
 BATCH_BYTES = 1 << 28
 
 
 class Chart(NamedTuple):
-    """(torch backend) Scaled inside chart of a batch: ``inside`` (b, n, n, N) indexed ``[b, start, width-1, A]``
-    and ``log_scale`` (b, n, n) (entries with ``start + width > n`` are 0 and ``-inf``);
+    """(torch backend) Scaled inside chart of a batch: ``inside`` (b, n, n, N) indexed
+    ``[b, start, width-1, A]`` and ``log_scale`` (b, n, n) (entries with ``start + width > n``
+    are 0 and ``-inf``);
     ``token_weights`` (b, n, V), the evidence ``exp(log_evidence - max)`` per token."""
 
     inside: torch.Tensor
