@@ -1,7 +1,7 @@
-"""The locked environment: the lock files pin every requirement of pyproject.toml, with hashes;
-the conda environments agree with the lock (they are what workflow/scripts/lock-env.sh writes
-from it); and the environment the suite runs in is exactly the platform's lock (what
-workflow/with-env.sh installs)."""
+"""The locked environment: the lock files (one per Python and platform) pin every requirement of
+pyproject.toml, with hashes, at the reference lock's versions; the conda environments agree with
+the lock (they are what workflow/scripts/lock-env.sh writes from it); and the environment the
+suite runs in is exactly its Python's and platform's lock (what workflow/with-env.sh installs)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import platform
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from importlib import metadata
 
@@ -18,19 +19,25 @@ from workflow_helpers import REPO
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-PLATFORMS = ("x86_64", "aarch64")
+PYTHONS = ("3.11", "3.12", "3.13")
+PLATFORMS = ("linux-x86_64", "linux-aarch64", "macos-arm64")
+LOCKS = [(python, platform) for python in PYTHONS for platform in PLATFORMS]
 LOCK_ENV = REPO / "workflow/scripts/lock-env.sh"
+#: The lock whose versions every other lock keeps (but for the torch family).
+REFERENCE = ("3.11", "linux-x86_64")
+#: Packages each platform pins on its own: torch, torchvision and what their builds bring.
+TORCH_FAMILY = re.compile(r"^(torch|torchvision|triton|nvidia-.*|cuda-.*)$")
 
 
-def lock_path(arch: str):
-    return REPO / f"envs/lock-linux-{arch}.txt"
+def lock_path(python: str, platform: str):
+    return REPO / f"envs/lock-py{python}-{platform}.txt"
 
 
-def read_lock(arch: str) -> dict[str, tuple[str, list[str]]]:
+def read_lock(python: str, platform: str) -> dict[str, tuple[str, list[str]]]:
     """name -> (version, hashes) of a lock file."""
     pins: dict[str, tuple[str, list[str]]] = {}
     name = None
-    for line in lock_path(arch).read_text().splitlines():
+    for line in lock_path(python, platform).read_text().splitlines():
         if m := re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)", line):
             name = canonicalize_name(m.group(1))
             pins[name] = (m.group(2), [])
@@ -47,15 +54,23 @@ def project_requirements() -> list[Requirement]:
     return [r for r in reqs if canonicalize_name(r.name) != "hierphase"]
 
 
-def torch_pair(arch: str) -> dict[str, str]:
-    """The torch/torchvision pins lock-env.sh solves with on ``arch``."""
-    line = re.search(rf"^\s*{arch}\) printf '([^']*)'", LOCK_ENV.read_text(), re.M).group(1)
+def torch_pair(platform: str) -> dict[str, str]:
+    """The torch/torchvision pins lock-env.sh solves with on ``platform``."""
+    for names, pair in re.findall(r"^\s*([a-z0-9_| -]+)\) printf '([^']*)'", LOCK_ENV.read_text(),
+                                  re.M):
+        if platform in (name.strip() for name in names.split("|")):
+            line = pair
     return dict(pin.split("==") for pin in line.split("\\n") if pin)
 
 
-@pytest.mark.parametrize("arch", PLATFORMS)
-def test_lock_pins_every_requirement_with_hashes(arch):
-    pins = read_lock(arch)
+def test_there_is_a_lock_for_every_python_and_platform():
+    assert sorted(p.name for p in (REPO / "envs").glob("lock-*.txt")) == \
+        sorted(lock_path(*lock).name for lock in LOCKS)
+
+
+@pytest.mark.parametrize("python, platform", LOCKS)
+def test_lock_pins_every_requirement_with_hashes(python, platform):
+    pins = read_lock(python, platform)
     assert all(hashes for _, hashes in pins.values()), \
         [name for name, (_, hashes) in pins.items() if not hashes]
     unmet = []
@@ -63,10 +78,23 @@ def test_lock_pins_every_requirement_with_hashes(arch):
         version = pins.get(canonicalize_name(req.name), (None,))[0]
         if version is None or not req.specifier.contains(version, prereleases=True):
             unmet.append(f"{req} (lock: {version})")
-    assert not unmet, f"envs/lock-linux-{arch}.txt does not satisfy pyproject.toml: {unmet}"
-    for name, version in torch_pair(arch).items():
+    assert not unmet, f"{lock_path(python, platform).name} does not satisfy pyproject.toml: {unmet}"
+    for name, version in torch_pair(platform).items():
         assert pins[name][0] == version
     assert {"pip", "setuptools"} <= set(pins)  # the editable install builds without isolation
+
+
+@pytest.mark.parametrize("python, platform",
+                         [lock for lock in LOCKS if lock != REFERENCE and lock[0] != "3.11"])
+def test_lock_keeps_the_reference_versions(python, platform):
+    """Every Python's lock pins the reference lock's versions (the tables do not depend on the
+    Python), but for the torch family, which each platform pins on its own. (The Python 3.11
+    locks of the other platforms predate this rule and keep the versions they were solved with.)"""
+    reference = read_lock(*REFERENCE)
+    moved = {name: (reference[name][0], version)
+             for name, (version, _) in read_lock(python, platform).items()
+             if not TORCH_FAMILY.match(name) and reference.get(name, (version,))[0] != version}
+    assert not moved, moved
 
 
 def test_conda_envs_are_generated_from_the_lock(tmp_path):
@@ -81,7 +109,7 @@ def test_conda_envs_are_generated_from_the_lock(tmp_path):
                    capture_output=True, text=True)
     written = sorted(p.name for p in (tmp_path / "envs").glob("*.yaml"))
     assert written == sorted(p.name for p in (REPO / "envs").glob("*.yaml"))
-    pins = read_lock("x86_64")
+    pins = read_lock(*REFERENCE)
     for name in written:
         assert (tmp_path / "envs" / name).read_bytes() == (REPO / "envs" / name).read_bytes(), \
             f"envs/{name} differs from what workflow/scripts/lock-env.sh writes"
@@ -95,9 +123,12 @@ def test_conda_envs_are_generated_from_the_lock(tmp_path):
 
 
 def test_the_suite_runs_in_the_locked_environment():
-    """What workflow/with-env.sh installed: exactly the platform's lock, plus hierphase."""
+    """What workflow/with-env.sh installed: exactly the lock of this Python and platform, plus
+    hierphase."""
     arch = "aarch64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
-    want = {name: version for name, (version, _) in read_lock(arch).items()}
+    system = "macos-arm64" if sys.platform == "darwin" else f"linux-{arch}"
+    want = {name: version
+            for name, (version, _) in read_lock("%d.%d" % sys.version_info[:2], system).items()}
     have = {canonicalize_name(d.metadata["Name"]): d.version for d in metadata.distributions()}
     assert have.pop("hierphase") == metadata.version("hierphase")
     assert have == want
