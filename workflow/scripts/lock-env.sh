@@ -3,6 +3,9 @@
 #   envs/lock-py<python>-<platform>.txt   every package pinned, with hashes (what
 #                                          workflow/with-env.sh installs), for CPython 3.11, 3.12
 #                                          and 3.13 on linux-x86_64, linux-aarch64 and macos-arm64
+#   envs/lock-lint.txt                     the linters alone (snakefmt, actionlint), for the light
+#                                          lint job of .github/workflows/ci.yml (Python 3.12, Linux
+#                                          x86_64)
 #   envs/rhm.yaml, envs/learned.yaml, envs/images.yaml   conda environments (--sdm conda) whose
 #                                          pins are read from the reference lock (below)
 # Run it after changing a requirement in pyproject.toml or a torch pair below:
@@ -73,6 +76,10 @@ lock() {
       [ "$python-$platform" = "$reference_python-linux-x86_64" ] || solve "$python" "$platform" "$upgrade"
     done
   done
+  # the linters, at the reference's versions
+  printf 'snakefmt\nactionlint-py-kjanat\n' >"$inputs/lint.in"
+  pins_without_torch "$reference" >"$inputs/held-lint.txt"
+  compile "$inputs/lint.in" 3.12 linux-x86_64 "$inputs/held-lint.txt" envs/lock-lint.txt
 }
 
 # solve one lock file: $1 python, $2 platform, $3 upgrade (1 or 0); $inputs is lock's scratch folder
@@ -87,12 +94,20 @@ solve() {
     pins_without_torch "$reference" >"$held"
   fi
   # pip and setuptools are locked too: with-env.sh builds the editable package without build
-  # isolation, from the locked setuptools. MACOSX_DEPLOYMENT_TARGET: torch's macOS wheels are
-  # for macOS 14 and newer.
-  (cd "$inputs" && MACOSX_DEPLOYMENT_TARGET=14.0 "$uv" pip compile --quiet --no-annotate \
-    "$root/pyproject.toml" --extra dev "platform-$platform.in" --constraint "$held" \
-    --generate-hashes --python-version "$python" --python-platform "$(uv_platform "$platform")" \
-    --index-strategy unsafe-best-match "${indexes[@]}" \
+  # isolation, from the locked setuptools.
+  compile "$root/pyproject.toml --extra dev $inputs/platform-$platform.in" "$python" "$platform" \
+    "$held" "$out"
+}
+
+# uv pip compile: $1 requirement arguments, $2 python, $3 platform, $4 constraints, $5 output
+# (uv, indexes and inputs are lock's). MACOSX_DEPLOYMENT_TARGET: torch's macOS wheels are for
+# macOS 14 and newer.
+compile() {
+  local out="$5"
+  # shellcheck disable=SC2086 # $1 is a list of arguments
+  (cd "$inputs" && MACOSX_DEPLOYMENT_TARGET=14.0 "$uv" pip compile --quiet --no-annotate $1 \
+    --constraint "$4" --generate-hashes --python-version "$2" \
+    --python-platform "$(uv_platform "$3")" --index-strategy unsafe-best-match "${indexes[@]}" \
     --custom-compile-command "./workflow/scripts/lock-env.sh" -o "$root/$out.new")
   mv "$root/$out.new" "$root/$out"
   echo "lock-env: $out ($(grep -c '^[a-zA-Z0-9]' "$out") packages)" >&2
