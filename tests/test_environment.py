@@ -5,6 +5,8 @@ suite runs in is exactly its Python's and platform's lock (what workflow/with-en
 
 from __future__ import annotations
 
+import ast
+import functools
 import platform
 import re
 import shutil
@@ -12,10 +14,11 @@ import subprocess
 import sys
 import tomllib
 from importlib import metadata
+from pathlib import Path
 
 import pytest
 import yaml
-from workflow_helpers import REPO
+from workflow_helpers import REPO, RHM_ONLY, RHM_TABLES, SMOKE, copy_workflow, run_snakemake
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -146,3 +149,199 @@ def test_the_suite_runs_in_the_locked_environment():
     have = {canonicalize_name(d.metadata["Name"]): d.version for d in metadata.distributions()}
     assert have.pop("hierphase") == metadata.version("hierphase")
     assert have == want
+
+
+# ------------------------------------------------------------------ imports against declarations
+SRC = REPO / "src"
+RULES = REPO / "workflow/rules"
+#: The extras whose packages modules under hierphase.images may import (the image branch's).
+IMAGE_EXTRAS = ("images", "images-adm")
+
+
+def _import_names(path: Path) -> set[str]:
+    """Every module an ``import`` statement of ``path`` names, wherever it stands (a function's
+    lazy import runs too): ``a.b`` for ``import a.b``, ``a.b`` and ``a.b.c`` for ``from a.b
+    import c`` (``c`` may be a module or a name)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return names
+
+
+def _module_file(name: str) -> Path | None:
+    """The source file of package module ``name`` (``hierphase.x.y``), or None if it is none."""
+    base = SRC.joinpath(*name.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def third_party_imports(*paths: Path, follow: bool = True) -> dict[str, set[str]]:
+    """Top-level third-party module -> the files that import it, over ``paths`` and (``follow``)
+    every hierphase module they import, transitively (a module's packages' ``__init__``
+    included)."""
+    found: dict[str, set[str]] = {}
+    todo, seen = list(paths), set()
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        for name in _import_names(path):
+            top = name.split(".")[0]
+            if top == "hierphase":
+                if not follow:
+                    continue
+                parts = name.split(".")
+                todo += [f for i in range(1, len(parts) + 1)
+                         if (f := _module_file(".".join(parts[:i]))) is not None]
+            elif top not in sys.stdlib_module_names and top != "__future__":
+                found.setdefault(top, set()).add(str(path.relative_to(REPO)))
+    return found
+
+
+@functools.cache
+def _providers() -> dict[str, list[str]]:
+    return metadata.packages_distributions()
+
+
+def distribution_of(module: str) -> str:
+    """The distribution (canonical name) that provides top-level module ``module`` here."""
+    providers = _providers().get(module)
+    assert providers, f"no installed distribution provides the module {module!r}"
+    return canonicalize_name(providers[0])
+
+
+def closure(names) -> set[str]:
+    """``names`` and every distribution they require here, transitively (no extras)."""
+    out, todo = set(), [canonicalize_name(n) for n in names]
+    while todo:
+        name = todo.pop()
+        if name in out:
+            continue
+        out.add(name)
+        for line in metadata.requires(name) or []:
+            req = Requirement(line)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(canonicalize_name(req.name))
+    return out
+
+
+def _smk_strings() -> dict[str, str]:
+    """Module-level ``NAME = "literal"`` assignments of the Snakefile and workflow/rules/*.smk."""
+    out = {}
+    for path in [REPO / "Snakefile", *sorted(RULES.glob("*.smk"))]:
+        out.update(re.findall(r'^([A-Z_][A-Z0-9_]*)\s*=\s*"([^"]*)"\s*$', path.read_text(), re.M))
+    return out
+
+
+def rule_directives() -> list[tuple[str, dict[str, Path]]]:
+    """(rule, {"conda": env file, "script": script}) of every rule in workflow/rules/*.smk, read
+    from the text, so that rules under an ``if`` count whichever branch a config takes. A
+    directive's value is a string literal or a module-level name bound to one, resolved against
+    the .smk file's folder as snakemake does."""
+    names = _smk_strings()
+    rules = []
+    for smk in sorted(RULES.glob("*.smk")):
+        lines = smk.read_text().splitlines()
+        for i, line in enumerate(lines):
+            head = re.match(r"^(\s*)(?:rule|checkpoint)\s+(\w+)\s*:", line)
+            if not head:
+                continue
+            indent, found = len(head.group(1)), {}
+            j = i + 1
+            while j < len(lines) and (not lines[j].strip()
+                                      or len(lines[j]) - len(lines[j].lstrip()) > indent):
+                key = re.match(r"^\s+(conda|script):\s*(.*)$", lines[j])
+                if key:
+                    value = key.group(2).strip() or lines[j + 1].strip()
+                    literal = re.fullmatch(r'"([^"]*)"', value)
+                    assert literal or value in names, \
+                        f"{smk.name}: rule {head.group(2)}: {key.group(1)}: {value} is no string"
+                    found[key.group(1)] = (smk.parent / (literal.group(1) if literal
+                                                         else names[value])).resolve()
+                j += 1
+            rules.append((head.group(2), found))
+    return rules
+
+
+def conda_pins(env_file: Path) -> set[str]:
+    env = yaml.safe_load(env_file.read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    return {canonicalize_name(line.split("==")[0]) for line in pip if "==" in line}
+
+
+def test_rules_are_read():
+    """The reader finds every rule of the workflow and the directives of a known one."""
+    found = rule_directives()
+    text = "\n".join(p.read_text() for p in RULES.glob("*.smk"))
+    assert len(found) == len(re.findall(r"^\s*(?:rule|checkpoint)\s+\w+\s*:", text, re.M))
+    assert dict(found)["rhm_rules"] == {"conda": REPO / "envs/rhm.yaml",
+                                  "script": REPO / "workflow/scripts/rhm_rules.py"}
+
+
+def test_every_script_rule_names_an_existing_conda_env():
+    missing = [rule for rule, found in rule_directives() if "script" in found
+               and not ("conda" in found and found["conda"].is_file())]
+    assert not missing, f"rules that run a script without a conda environment file: {missing}"
+
+
+@pytest.mark.parametrize("env_file", sorted((REPO / "envs").glob("*.yaml")), ids=lambda p: p.name)
+def test_conda_env_pins_what_its_rules_import(env_file):
+    """Every third-party module that the scripts of the rules naming this environment import,
+    directly or through hierphase, is pinned in it or comes with what it pins (--sdm conda runs
+    them there)."""
+    scripts = {found["script"] for _, found in rule_directives()
+               if found.get("conda") == env_file and "script" in found}
+    assert scripts, f"no rule uses {env_file.name}"
+    have = closure(conda_pins(env_file))
+    missing = {module: sorted(files)[:3] for module, files in third_party_imports(*scripts).items()
+               if distribution_of(module) not in have}
+    assert not missing, f"{env_file.name} lacks what its rules import: {missing}"
+
+
+def test_the_scanner_finds_a_missing_package(tmp_path):
+    """The check can fail: an environment without scipy does not cover hierphase.scaling."""
+    env_file = tmp_path / "env.yaml"
+    env_file.write_text((REPO / "envs/rhm.yaml").read_text().replace("      - scipy==", "      - x"))
+    imports = third_party_imports(REPO / "workflow/scripts/rhm_scaling.py")
+    assert "src/hierphase/scaling.py" in imports["scipy"]
+    assert "scipy" not in closure(conda_pins(env_file))
+
+
+def test_package_imports_are_declared():
+    """Every third-party module the package imports is a declared requirement: a core dependency,
+    or for the image modules (hierphase.images, hierphase.stages.images) one of the image
+    extras."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    core = {canonicalize_name(Requirement(r).name) for r in project["dependencies"]}
+    images = core | {canonicalize_name(Requirement(r).name)
+                     for extra in IMAGE_EXTRAS for r in project["optional-dependencies"][extra]}
+    undeclared = {}
+    for path in sorted((SRC / "hierphase").rglob("*.py")):
+        relative = path.relative_to(SRC / "hierphase")
+        allowed = images if "images" in (*relative.parts, relative.stem) else core
+        for module in third_party_imports(path, follow=False):
+            if distribution_of(module) not in allowed:
+                undeclared.setdefault(distribution_of(module), []).append(
+                    str(path.relative_to(REPO)))
+    assert not undeclared, f"imported but not declared in pyproject.toml: {undeclared}"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (shutil.which("conda") or shutil.which("mamba")),
+                    reason="--sdm conda needs conda or mamba, and neither is installed here")
+def test_rhm_branch_runs_in_its_conda_environment(tmp_path):
+    """The smoke preset's RHM branch with --sdm conda: every job in envs/rhm.yaml, built by conda
+    from the file as written."""
+    work = copy_workflow(tmp_path / "work")
+    shutil.copy2(REPO / "pyproject.toml", work / "pyproject.toml")
+    shutil.copytree(SRC, work / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    run_snakemake(work, "-c2", "--sdm", "conda", "--conda-prefix", str(tmp_path / "conda"),
+                  configfile=[SMOKE, RHM_ONLY], timeout=3600)
+    assert (work / RHM_TABLES[0]).is_file()

@@ -147,9 +147,9 @@ conda_env() {
 }
 
 envs() {
-  local core=(numpy numba pandas pyarrow matplotlib seaborn tqdm pyyaml)
+  local core=(numpy scipy numba pandas pyarrow matplotlib seaborn tqdm pyyaml)
   conda_env rhm "# Conda environment of the RHM rules (rhm_*): exact BP, mean-field theory, finite-size scaling
-# fits (scipy), tables and figures." torch scipy "${core[@]}"
+# fits, tables and figures." torch "${core[@]}"
   conda_env learned "# Conda environment of the learned-denoiser rules (learned_*): neural diffusion models trained on
 # RHM data, GPU when present." torch "${core[@]}"
   conda_env images "# Conda environment of the image rules (images_*): diffusion models (ADM, diffusers), classifiers
