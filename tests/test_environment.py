@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import os
 import platform
 import re
 import shutil
@@ -345,3 +346,38 @@ def test_rhm_branch_runs_in_its_conda_environment(tmp_path):
     run_snakemake(work, "-c2", "--sdm", "conda", "--conda-prefix", str(tmp_path / "conda"),
                   configfile=[SMOKE, RHM_ONLY], timeout=3600)
     assert (work / RHM_TABLES[0]).is_file()
+
+
+# ------------------------------------------------------------------------ with-env.sh's interpreter
+WITH_ENV = REPO / "workflow/with-env.sh"
+
+
+@pytest.mark.parametrize("python", ["old", "missing"])
+def test_with_env_refuses_an_unsupported_interpreter(tmp_path, python):
+    """An interpreter that is not CPython 3.11-3.13 (here one that says it is 3.10, or none at
+    all) stops with-env.sh before it makes anything, with a message that says what to install
+    and how to name it."""
+    if python == "old":
+        fake = tmp_path / "python3.10"
+        fake.write_text("#!/bin/sh\necho 3.10\n")
+        fake.chmod(0o755)
+        python = str(fake)
+    else:
+        python = str(tmp_path / "no-such-python")
+    venv = tmp_path / "venv"
+    proc = subprocess.run([str(WITH_ENV), "true"], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "HIERPHASE_PYTHON": python,
+                               "HIERPHASE_VENV": str(venv)})
+    assert proc.returncode == 1
+    assert not venv.exists()
+    message = proc.stderr
+    assert f"HIERPHASE_PYTHON={python}" in message and "3.11 3.12 3.13" in message, message
+    assert "apt install" in message and "HIERPHASE_PYTHON=python3.12" in message, message
+
+
+def test_with_env_has_a_lock_for_every_supported_python():
+    """The Pythons with-env.sh accepts are those with lock files on every platform."""
+    supported = re.search(r'^supported="([^"]*)"', WITH_ENV.read_text(), re.M).group(1).split()
+    assert tuple(supported) == PYTHONS
+    for platform in PLATFORMS:
+        assert f"{platform})" in WITH_ENV.read_text() or f"={platform}" in WITH_ENV.read_text()
