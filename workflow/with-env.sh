@@ -15,6 +15,10 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${HIERPHASE_VENV:-$root/.venv}"
 supported="3.11 3.12 3.13"
 say() { echo "with-env: $*" >&2; }
+# sha256 of stdin (macOS has shasum, not sha256sum)
+digest() {
+  if command -v sha256sum >/dev/null; then sha256sum; else shasum -a 256; fi | cut -d' ' -f1
+}
 
 case "$(uname -s)-$(uname -m)" in
   Linux-x86_64) platform=linux-x86_64 ;;
@@ -72,7 +76,7 @@ fi
 python="$(command -v "$python")"
 lock="$root/envs/lock-py$version-$platform.txt"
 
-want="$(cat "$lock" "${BASH_SOURCE[0]}" | sha256sum | cut -d' ' -f1) $python"
+want="$(cat "$lock" "${BASH_SOURCE[0]}" | digest) $python"
 if [ "$(cat "$venv/.hierphase-locked" 2>/dev/null)" != "$want" ]; then
   say "installing hierphase's environment into $venv from ${lock#"$root/"} (Python $version:"
   say "$python; first run: a few minutes)"
@@ -86,7 +90,7 @@ if [ "$(cat "$venv/.hierphase-locked" 2>/dev/null)" != "$want" ]; then
   echo "$python" >"$venv/.hierphase-python"
   echo "$want" >"$venv/.hierphase-locked"
 fi
-project="$(sha256sum "$root/pyproject.toml" | cut -d' ' -f1)"
+project="$(digest <"$root/pyproject.toml")"
 if [ "$(cat "$venv/.hierphase-installed" 2>/dev/null)" != "$project" ]; then
   "$venv/bin/python" -m pip install -q --no-deps --no-build-isolation -e "$root"
   echo "$project" >"$venv/.hierphase-installed"
@@ -97,7 +101,7 @@ sources=()
 for f in bp.py bp_kernels.py; do
   [ ! -f "$root/src/hierphase/$f" ] || sources+=("$root/src/hierphase/$f")
 done
-kernels="$(cat "${sources[@]}" | sha256sum | cut -d' ' -f1)"
+kernels="$(cat "${sources[@]}" | digest)"
 if [ "$(cat "$venv/.hierphase-kernels" 2>/dev/null)" != "$kernels" ]; then
   "$venv/bin/python" -c "from hierphase import bp; bp.compile_kernels()"
   echo "$kernels" >"$venv/.hierphase-kernels"

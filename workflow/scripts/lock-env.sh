@@ -79,7 +79,7 @@ lock() {
   # the linters, at the reference's versions
   printf 'snakefmt\nactionlint-py-kjanat\n' >"$inputs/lint.in"
   pins_without_torch "$reference" >"$inputs/held-lint.txt"
-  compile "$inputs/lint.in" 3.12 linux-x86_64 "$inputs/held-lint.txt" envs/lock-lint.txt
+  compile 3.12 linux-x86_64 "$inputs/held-lint.txt" envs/lock-lint.txt "$inputs/lint.in"
 }
 
 # solve one lock file: $1 python, $2 platform, $3 upgrade (1 or 0); $inputs is lock's scratch folder
@@ -95,20 +95,20 @@ solve() {
   fi
   # pip and setuptools are locked too: with-env.sh builds the editable package without build
   # isolation, from the locked setuptools.
-  compile "$root/pyproject.toml --extra dev $inputs/platform-$platform.in" "$python" "$platform" \
-    "$held" "$out"
+  compile "$python" "$platform" "$held" "$out" \
+    "$root/pyproject.toml" --extra dev "$inputs/platform-$platform.in"
 }
 
-# uv pip compile: $1 requirement arguments, $2 python, $3 platform, $4 constraints, $5 output
+# uv pip compile: $1 python, $2 platform, $3 constraints, $4 output, the rest the requirements
 # (uv, indexes and inputs are lock's). MACOSX_DEPLOYMENT_TARGET: torch's macOS wheels are for
 # macOS 14 and newer.
 compile() {
-  local out="$5"
-  # shellcheck disable=SC2086 # $1 is a list of arguments
-  (cd "$inputs" && MACOSX_DEPLOYMENT_TARGET=14.0 "$uv" pip compile --quiet --no-annotate $1 \
-    --constraint "$4" --generate-hashes --python-version "$2" \
-    --python-platform "$(uv_platform "$3")" --index-strategy unsafe-best-match "${indexes[@]}" \
-    --custom-compile-command "./workflow/scripts/lock-env.sh" -o "$root/$out.new")
+  local python="$1" platform="$2" held="$3" out="$4"
+  shift 4
+  (cd "$inputs" && MACOSX_DEPLOYMENT_TARGET=14.0 "$uv" pip compile --quiet --no-annotate "$@" \
+    --constraint "$held" --generate-hashes --python-version "$python" \
+    --python-platform "$(uv_platform "$platform")" --index-strategy unsafe-best-match \
+    "${indexes[@]}" --custom-compile-command "./workflow/scripts/lock-env.sh" -o "$root/$out.new")
   mv "$root/$out.new" "$root/$out"
   echo "lock-env: $out ($(grep -c '^[a-zA-Z0-9]' "$out") packages)" >&2
 }
