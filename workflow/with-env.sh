@@ -81,8 +81,9 @@ if [ "$(cat "$venv/.hierphase-locked" 2>/dev/null)" != "$want" ]; then
   say "installing hierphase's environment into $venv from ${lock#"$root/"} (Python $version:"
   say "$python; first run: a few minutes)"
   if [ "$platform" = linux-x86_64 ] && ! command -v nvidia-smi >/dev/null; then
-    say "no NVIDIA driver here: this lock's torch is a CUDA build (about 5.6 GB with its CUDA"
-    say "libraries); a CPU-only torch is smaller: docs/configuration.md, \"A CPU-only torch\""
+    say "no NVIDIA driver here: this lock's torch is a CUDA build (the environment takes 6.5 GB,"
+    say "5.2 GB of it torch and its CUDA libraries); a CPU-only torch takes about 2.1 GB in all:"
+    say "docs/configuration.md, \"A CPU-only torch\""
   fi
   # a fresh venv (emptied if it exists): nothing is left over from an older lock
   if [ -f "$venv/pyvenv.cfg" ]; then "$python" -m venv --clear "$venv"; else "$python" -m venv "$venv"; fi
