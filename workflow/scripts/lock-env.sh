@@ -29,8 +29,8 @@ reference_python=3.11
 reference=envs/lock-py$reference_python-linux-x86_64.txt
 
 # torch/torchvision: a pair that installs on each platform. On Linux x86_64 and macOS the current
-# release (a CUDA build on Linux, Metal/CPU on macOS); on Linux aarch64 the last release whose
-# PyPI wheels are a CPU build (2.10 and newer bring the CUDA libraries there too).
+# release (a CUDA build on Linux, Metal/CPU on macOS); on Linux aarch64 a release whose PyPI
+# wheels are a CPU build (from 2.11 on they bring the CUDA libraries there too).
 torch_pair() {
   case "$1" in
     linux-x86_64 | macos-arm64) printf 'torch==2.14.1\ntorchvision==0.29.1\n' ;;
