@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import re
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -41,6 +42,7 @@ __all__ = [
     "write_table",
     "read_table",
     "save_tensors",
+    "save_torch",
     "load_tensors",
     "unreadable",
 ]
@@ -219,12 +221,41 @@ def save_tensors(path: str | os.PathLike, tensors: Mapping[str, Any],
                  config: Mapping[str, Any] | None = None, seed: int | None = None,
                  **extra: Any) -> None:
     """Save a dict of tensors (lists of tensors allowed) with ``torch.save``, atomically, plus sidecar."""
+    save_torch(path, dict(tensors))
+    write_sidecar(path, config=config, seed=seed, **extra)
+
+
+def _canonical(obj: Any) -> Any:
+    """``obj`` rebuilt with every string interned, so that equal strings are one object.
+
+    ``torch.save`` pickles, and pickle writes a string once and refers back to it where the *same
+    object* comes again: a state built in memory (literal keys, one object) and the same state
+    loaded back from a file (a fresh object per occurrence) pickle to different bytes. Interned,
+    equal values pickle alike whatever their history (mappings keep their type and attributes,
+    e.g. the ``_metadata`` of a ``state_dict``)."""
+    if isinstance(obj, str):
+        return sys.intern(str(obj))
+    if isinstance(obj, dict):
+        out = type(obj)((_canonical(k), _canonical(v)) for k, v in obj.items())
+        for name, value in getattr(obj, "__dict__", {}).items():
+            setattr(out, name, _canonical(value))
+        return out
+    if isinstance(obj, list):
+        return [_canonical(v) for v in obj]
+    if isinstance(obj, tuple) and type(obj) is tuple:
+        return tuple(_canonical(v) for v in obj)
+    return obj
+
+
+def save_torch(path: str | os.PathLike, obj: Any) -> None:
+    """``torch.save(obj)`` at ``path``, atomically, with bytes that depend on ``obj``'s value only
+    (not on whether it was built in memory or loaded from a file, see :func:`_canonical`): a
+    resumed training run writes the very bytes of an uninterrupted one."""
     import torch  # imported here: table and figure jobs need no torch
 
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         # A file object, not a path: torch records a path's (random, temporary) name in the archive.
-        torch.save(dict(tensors), fh)
-    write_sidecar(path, config=config, seed=seed, **extra)
+        torch.save(_canonical(obj), fh)
 
 
 def load_tensors(path: str | os.PathLike, hint: str = "delete it and rerun") -> Any:

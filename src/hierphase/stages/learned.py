@@ -10,7 +10,6 @@ initialisation, batches). It imports no Snakemake.
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import asdict
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -19,7 +18,7 @@ import pandas as pd
 import torch
 
 from hierphase import rhm
-from hierphase.io import atomic_path, write_table
+from hierphase.io import save_torch, write_table
 from hierphase.learned.diffusion import make_process
 from hierphase.learned.networks import NetworkConfig, build_network
 from hierphase.devices import resolve_device
@@ -102,12 +101,8 @@ def train_model(rules, process: str, schedule: GaussianSchedule, training: Train
         weights = {k: v.cpu() for k, v in result.snapshots[step].items()}
         save_weights(path, weights, {**meta, "step": step})
     final = load_checkpoint(resume)
-    if final.pop("snapshots", None):  # the model file holds the final weights only
-        with atomic_path(model_path) as tmp, open(tmp, "wb") as fh:
-            torch.save(final, fh)
-    else:
-        with atomic_path(model_path) as tmp:
-            shutil.copyfile(resume, tmp)
+    final.pop("snapshots", None)  # the model file holds the final weights only
+    save_torch(model_path, final)  # the bytes of the values: a resumed run's equal a whole run's
     resume.unlink()
     config = {key: meta[key] for key in ("process", "arch", "network", "schedule", "training")}
     write_table(table, loss_parquet, loss_csv, config=config, seed=int(seed), model=name)
