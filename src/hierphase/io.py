@@ -193,28 +193,58 @@ def read_sidecar(path: str | os.PathLike) -> dict[str, Any]:
 
 def write_table(df: pd.DataFrame, parquet: str | os.PathLike, csv: str | os.PathLike | None = None,
                 config: Mapping[str, Any] | None = None, seed: int | None = None,
-                **extra: Any) -> None:
-    """Write ``df`` as parquet (and CSV for humans) atomically, plus the sidecar."""
+                table: str | None = None, **extra: Any) -> None:
+    """Write ``df`` as parquet (and CSV for humans) atomically, plus the sidecar.
+
+    ``table``: the registered layout ``df`` must have (:data:`hierphase.tables.TABLES`; checked
+    before anything is written); by default the layout whose columns ``df`` has, if any. The
+    sidecar records it (``table``) with the columns, for :func:`read_table` to check."""
+    from hierphase.tables import check_table, layout_of
+
     df = df.reset_index(drop=True)
+    if table is not None:
+        check_table(df, table, parquet)
+    else:
+        table = layout_of(df.columns)
     with atomic_path(parquet) as tmp:
         df.to_parquet(tmp, index=False, engine="pyarrow", compression="zstd")
     if csv is not None:
         with atomic_path(csv) as tmp:
             df.to_csv(tmp, index=False, float_format="%.10g")
+    if table is not None:
+        extra = {"table": table, **extra}
     write_sidecar(parquet, config=config, seed=seed, rows=len(df), columns=list(df.columns), **extra)
 
 
-def read_table(path: str | os.PathLike) -> pd.DataFrame:
-    """A table written by :func:`write_table` (parquet, or CSV by its suffix)."""
+def read_table(path: str | os.PathLike, table: str | None = None) -> pd.DataFrame:
+    """A table written by :func:`write_table` (parquet, or CSV by its suffix), checked.
+
+    ``table``: the registered layout the caller expects (:data:`hierphase.tables.TABLES`): the
+    file must have its columns and their kinds. Without it, the layout its sidecar records is
+    checked; and a file whose columns are not those its sidecar lists (another table's file
+    copied over it) is refused. Raises :class:`hierphase.tables.TableSchemaError` naming the file."""
+    from hierphase.tables import TableSchemaError, check_table
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such table")
     try:
-        if path.suffix == ".csv":
-            return pd.read_csv(path)
-        return pd.read_parquet(path)
+        df = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
     except Exception as err:  # pyarrow and pandas raise many kinds for a damaged file
         raise unreadable(path, err) from err
+    side = sidecar_path(path)
+    meta = read_json(side) if side.is_file() else {}
+    listed = meta.get("columns") if isinstance(meta, dict) else None
+    if isinstance(listed, list) and list(df.columns) != listed:
+        raise TableSchemaError(f"{path}: its columns {list(df.columns)} are not those its sidecar "
+                               f"{side.name} lists ({listed}): another table's file was put in "
+                               "its place; delete it (or restore the right file) and rerun")
+    recorded = meta.get("table") if isinstance(meta, dict) else None
+    if table is not None and recorded is not None and recorded != table:
+        raise TableSchemaError(f"{path}: its sidecar says it is a {recorded!r} table, expected "
+                               f"{table!r}; delete it (or restore the right file) and rerun")
+    expected = table or recorded
+    return check_table(df, expected, path) if expected is not None else df
 
 
 def save_tensors(path: str | os.PathLike, tensors: Mapping[str, Any],
