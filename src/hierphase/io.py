@@ -7,6 +7,11 @@ time that output is written (:func:`remove_stale_temporaries`). Every output
 ``<stem>.<ext>`` gets a sidecar ``<stem>.meta.json`` holding the config it came from, its seed and
 the versions of the packages that made it (no timestamps, so reruns are byte-identical).
 
+Every write can be confined to allowed roots (:func:`check_inside`; the atomic writer checks its
+target against :func:`write_roots`, the folders named by ``HIERPHASE_WRITE_ROOTS``): a symbolic
+link inside ``results/`` (a folder or a file, at any depth) that leads elsewhere is refused,
+naming the link, instead of being written through.
+
 Every reader names the file when it cannot be read and says what to do (:class:`CorruptFileError`);
 tensors are loaded with ``torch.load(weights_only=True)``: tensors, numbers, strings, lists, tuples
 and dicts only, so a crafted file cannot run code.
@@ -29,6 +34,10 @@ import pandas as pd
 
 __all__ = [
     "CorruptFileError",
+    "EscapingPathError",
+    "WRITE_ROOTS_ENV",
+    "check_inside",
+    "write_roots",
     "atomic_path",
     "remove_stale_temporaries",
     "honour_umask",
@@ -89,12 +98,87 @@ def honour_umask(folder: str | os.PathLike) -> None:
             path.chmod(mode)
 
 
+class EscapingPathError(ValueError):
+    """A path resolves (following its symbolic links) outside the folders it must stay in."""
+
+
+#: Environment variable naming the folders every atomic write must resolve inside
+#: (``os.pathsep``-separated, relative to the working directory); unset: no confinement.
+WRITE_ROOTS_ENV = "HIERPHASE_WRITE_ROOTS"
+
+
+def write_roots() -> tuple[str, ...] | None:
+    """The folders :func:`atomic_path` confines writes to (``HIERPHASE_WRITE_ROOTS``), or None."""
+    value = os.environ.get(WRITE_ROOTS_ENV)
+    if not value:
+        return None
+    return tuple(r for r in value.split(os.pathsep) if r)
+
+
+def _inside(resolved: str, roots: tuple[str, ...]) -> bool:
+    return any(resolved == root or resolved.startswith(root.rstrip(os.sep) + os.sep)
+               for root in roots)
+
+
+def _escaping_link(path: str, roots: tuple[str, ...]) -> tuple[str, str] | None:
+    """The first symbolic link along ``path`` (absolute, not resolved) whose target resolves
+    outside ``roots``, as (link, target), or None when no link leads out."""
+    parts = Path(path).parts
+    current = Path(parts[0])
+    for part in parts[1:]:
+        current = current / part
+        if os.path.islink(current):
+            target = os.path.realpath(current)
+            if not _inside(target, roots):
+                return str(current), target
+    return None
+
+
+def check_inside(paths, roots) -> None:
+    """Refuse any of ``paths`` that resolves (``realpath``: every symbolic link followed, ``..``
+    removed) outside all of ``roots``; raises :class:`EscapingPathError` naming the path and the
+    link that leads out (or the ``..`` that does). Relative paths and roots are taken from the
+    working directory; the roots themselves may be links (a results folder on a scratch disk is
+    allowed by naming it as a root). Made to be called once over every planned output: the
+    folders are resolved once each (thousands of paths take milliseconds)."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    if isinstance(roots, (str, os.PathLike)):
+        roots = [roots]
+    resolved_roots = tuple(os.path.realpath(os.fspath(r)) for r in roots)
+    if not resolved_roots:
+        raise ValueError("roots must name at least one folder")
+    cwd = os.getcwd()
+    folders: dict[str, str] = {}
+    for path in paths:
+        head, name = os.path.split(os.path.join(cwd, os.fspath(path)))
+        folder = folders.get(head)
+        if folder is None:
+            folder = folders[head] = os.path.realpath(head)
+        full = os.path.join(folder, name)
+        resolved = os.path.realpath(full) if os.path.islink(full) or name in ("..", ".") else full
+        if _inside(resolved, resolved_roots):
+            continue
+        where = ", ".join(map(str, roots))
+        link = _escaping_link(os.path.join(cwd, os.fspath(path)), resolved_roots)
+        if link is None:
+            raise EscapingPathError(f"{path}: lies outside {where} (resolves to {resolved})")
+        raise EscapingPathError(f"{path}: leads outside {where} through the symbolic link "
+                                f"{link[0]} -> {link[1]}; remove the link (or name its target "
+                                "as a root) and rerun")
+
+
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, roots=None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it onto ``path``, else delete it.
 
+    ``path`` must resolve inside ``roots`` (default :func:`write_roots`; None: anywhere), else
+    :class:`EscapingPathError` names the link that leads out, before anything is created.
     Stale temporaries of ``path`` are removed first; the result has the mode a plain ``open``
     would give it (``0o666`` less the umask; ``mkstemp`` alone makes ``0o600``)."""
+    roots = write_roots() if roots is None else roots
+    if roots is not None:
+        check_inside([path], roots)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(target)
