@@ -103,6 +103,8 @@ CORRELATION_COLUMNS = ["level", "distance", "r", "C", "C_lo", "C_hi", "n_x0", "n
 SUSCEPTIBILITY_COLUMNS = ["level", "chi", "chi_lo", "chi_hi", "xi", "xi_lo", "xi_hi",
                           "n_x0", "n_traj"]
 VARIANTS = ("full", "upper")
+#: The estimated columns of the two tables (NaN where nothing could be estimated).
+_STATISTICS = ("C", "C_lo", "C_hi", "chi", "chi_lo", "chi_hi", "xi", "xi_lo", "xi_hi")
 
 
 # ----------------------------------------------------------------------------- spins
@@ -161,10 +163,12 @@ def continuous_changes(z0, z_hat, feature_axis: int | None = None) -> np.ndarray
             or z_hat.shape[2:] != z0.shape[1:]:
         raise ValueError(f"z_hat must have shape (n_x0, n_traj) + z0.shape[1:] for z0 of shape "
                          f"{tuple(z0.shape)}; got {tuple(z_hat.shape)}")
-    diff = z_hat.astype(np.float64) - z0[:, None].astype(np.float64)
+    from .checks import check_finite
+
+    diff = check_finite(z_hat, "z_hat") - check_finite(z0, "z0")[:, None]
     if feature_axis is None:
         return np.abs(diff)
-    axis = feature_axis % z_hat.ndim
+    axis = _check_int(feature_axis, "feature_axis", -z_hat.ndim) % z_hat.ndim
     if axis < 2:
         raise ValueError(f"feature_axis must be a site axis of z_hat (>= 2), got {feature_axis}")
     return np.sqrt(np.mean(diff**2, axis=axis))
@@ -385,7 +389,13 @@ def summarise(pair_sums, bins: Bins, n_traj: int, *, level=None, n_boot: int = 1
     selects the chi of :func:`susceptibility`. The resamples depend on ``(n_x0, n_boot, seed)``
     only, so calls for several levels of the same x0 with one seed resample the same x0.
     """
-    p = np.asarray(pair_sums, dtype=np.float64)
+    from .checks import check_finite
+
+    if not isinstance(bins, Bins):
+        raise TypeError(f"bins must be a Bins (tree_bins, lattice_bins), got {type(bins).__name__}")
+    p = check_finite(pair_sums, "pair_sums")  # a NaN would become every interval's bound
+    if level is not None:
+        level = _check_int(level, "level", 0)
     if p.ndim != 2 or p.shape[1] != len(bins.distance):
         raise ValueError(f"pair_sums must have shape (n_x0, {len(bins.distance)}), "
                          f"got {tuple(p.shape)}")
@@ -468,12 +478,14 @@ def tree_correlations(spins: Sequence | Mapping, s: int, *, n_boot: int = 1000, 
             pairs = np.stack([tree_pair_sums(x[i], s) for i in entered])
         elif len(entered):
             pairs = np.stack([tree_pair_sums(x[i][runs[i]], s) for i in entered])
-        else:  # nothing to estimate from: the statistics of an all-NaN x0, counted as none
-            pairs = np.full((1, len(bins.distance)), np.nan)
+        else:  # nothing to estimate from: the layout of one x0, statistics NaN (below)
+            pairs = np.zeros((1, len(bins.distance)))
         out = summarise(pairs, bins, n_traj, level=level, n_boot=n_boot, seed=seed,
                         confidence=confidence, variant=variant)
         if not len(entered):
-            out = Correlations(*(frame.assign(n_x0=0) for frame in out))
+            out = Correlations(*(frame.assign(n_x0=0, **{c: np.nan for c in frame.columns
+                                                        if c in _STATISTICS})
+                                 for frame in out))
         corr.append(out.correlations)
         chi.append(out.susceptibility)
     return Correlations(pd.concat(corr, ignore_index=True), pd.concat(chi, ignore_index=True))
