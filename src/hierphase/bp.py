@@ -23,7 +23,7 @@ from typing import NamedTuple, Sequence
 
 import torch
 
-from .checks import check_int, check_int_array, check_rules, check_seed
+from .checks import check_int, check_int_array, check_memory, check_rules, check_seed
 from .rhm import Rules
 from .seeding import derive_seed, torch_generator
 
@@ -160,6 +160,8 @@ def posterior_uniforms(rules: Rules, n: int, seed: int) -> torch.Tensor:
     column 0 draws the class, then one column per internal node, level by level."""
     check_rules(rules)
     n = check_int(n, "n", 0)
+    n_internal = (rules.d - 1) // (rules.s - 1)
+    check_memory(8 * n * (1 + n_internal), "n", f"{n} rows of posterior uniforms")
     gen = torch_generator(derive_seed(check_seed(seed), "bp.sample_posterior"))
     n_internal = (rules.d - 1) // (rules.s - 1)
     return torch.rand((n, 1 + n_internal), generator=gen, dtype=torch.float64)
@@ -230,6 +232,8 @@ def sample_posterior(rules: Rules, log_evidence: torch.Tensor, seed: int,
     reps = 1 if n_samples is None else n_samples
     if isinstance(reps, bool) or not isinstance(reps, int) or reps < 1:
         raise ValueError(f"n_samples must be None or an int >= 1, got {n_samples!r}")
+    check_memory(8 * ev.shape[0] * reps * 2 * rules.d, "n_samples",
+                 f"{reps} posterior samples of {ev.shape[0]} data")
     n = ev.shape[0]
     uniforms = posterior_uniforms(rules, n * reps, seed)
     if _resolve_backend(backend) == "numba" and dtype == torch.float64:
@@ -251,8 +255,8 @@ class KeptObservables(NamedTuple):
 
 
 def _check_dtype(dtype) -> None:
-    if dtype not in (torch.float64, torch.float32):
-        raise ValueError(f"dtype must be torch.float64 or torch.float32, got {dtype}")
+    if not isinstance(dtype, torch.dtype) or dtype not in (torch.float64, torch.float32):
+        raise ValueError(f"dtype must be torch.float64 or torch.float32, got {dtype!r}")
 
 
 def _check_trees(rules: Rules, trees: Sequence[torch.Tensor], n: int) -> list[torch.Tensor]:

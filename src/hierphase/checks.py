@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 
 import numpy as np
 
 from .params import is_int
 
 __all__ = ["ArgumentTypeError", "check_int", "check_seed", "check_real", "check_unit", "check_finite",
-           "check_int_array", "check_float_dtype", "check_rules", "SEED_LIMIT"]
+           "check_int_array", "check_float_dtype", "check_rules", "check_memory", "physical_memory",
+           "SEED_LIMIT"]
 
 class ArgumentTypeError(TypeError, ValueError):
     """An argument of the wrong type (a float where an int is meant, a bool where a number is):
@@ -30,10 +32,12 @@ SEED_LIMIT = 2**63
 
 def check_int(value, name: str, minimum: int | None = None, maximum: int | None = None) -> int:
     """``value`` as an int: an integer (Python or NumPy, not bool, not a float however whole)
-    in ``[minimum, maximum]``."""
+    in ``[minimum, maximum]`` (``maximum`` defaults to ``2**63 - 1``: what the arrays and
+    generators below take)."""
     if not is_int(value):
         raise ArgumentTypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
     value = int(value)
+    maximum = SEED_LIMIT - 1 if maximum is None else maximum
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     if maximum is not None and value > maximum:
@@ -115,3 +119,20 @@ def check_rules(rules, name: str = "rules"):
         raise ArgumentTypeError(f"{name} must be hierphase.rhm.Rules, got {type(rules).__name__} "
                         "(rhm.load_rules reads a dict or a file)")
     return rules
+
+
+def physical_memory() -> int | None:
+    """Bytes of physical memory, or None where the platform does not say."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
+        return None
+
+
+def check_memory(n_bytes: int, name: str, what: str) -> None:
+    """Refuse (ValueError naming argument ``name``) a computation that would allocate
+    ``n_bytes`` (``what``: which array), more than this machine's physical memory."""
+    have = physical_memory()
+    if have is not None and n_bytes > have:
+        raise ValueError(f"{name}: {what} would need about {n_bytes / 2**30:.3g} GiB, more than "
+                         f"this machine's {have / 2**30:.3g} GiB; lower {name}")

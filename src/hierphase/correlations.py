@@ -72,6 +72,7 @@ Tables (tidy, one row per level and bin, and per level): :data:`CORRELATION_COLU
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -116,6 +117,13 @@ def _array(x, name: str) -> np.ndarray:
         return np.asarray(x)
     except Exception as exc:  # noqa: BLE001 - reported with the argument's name
         raise ValueError(f"{name} must be an array, got {type(x).__name__}") from exc
+
+
+def _floats(x, name: str) -> np.ndarray:
+    try:
+        return _array(x, name).astype(np.float64)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name} must be numbers: {err}") from None
 
 
 def change_spins(x0, x0_hat) -> np.ndarray:
@@ -184,15 +192,30 @@ class Bins:
     n_pairs: np.ndarray  # int64 (n_bins,): ordered pairs (i, j), the diagonal in bin 0
 
 
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+def _check_int(value, name: str, minimum: int, maximum: int = 2**62) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
+            or not minimum <= value <= maximum:
+        raise ValueError(f"{name} must be an int in [{minimum}, {maximum}], got {value!r}")
     return int(value)
+
+
+def _check_bool(value, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+    return bool(value)
+
+
+def _check_variant(variant) -> str:
+    if not isinstance(variant, str) or variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    return variant
 
 
 def tree_bins(s: int, level: int) -> Bins:
     """Bins of the ``s**level`` nodes of one tree level: tree distance ``k = 0..level``."""
     s, level = _check_int(s, "s", 2), _check_int(level, "level", 0)
+    if level * (s.bit_length() - 1) >= 62:
+        raise ValueError(f"level: s**level nodes must stay below 2**62, got s={s}, level={level}")
     k = np.arange(level + 1, dtype=np.int64)
     width = s**k
     n_pairs = s**level * np.where(k == 0, 1, width - width // s)
@@ -230,12 +253,16 @@ def _check_shape(shape) -> tuple[int, ...]:
     shape = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
     if not shape:
         raise ValueError("shape must name at least one lattice axis")
-    return tuple(_check_int(n, "shape", 1) for n in shape)
+    shape = tuple(_check_int(n, "shape", 1) for n in shape)
+    from .checks import check_memory
+
+    check_memory(16 * math.prod(2 * n for n in shape), "shape", f"the lattice geometry of {shape}")
+    return shape
 
 
 def lattice_bins(shape, periodic: bool) -> Bins:
     """Bins of a lattice of ``shape`` (an int for a chain, ``(h, w)`` for a grid)."""
-    return _lattice_geometry(_check_shape(shape), bool(periodic))[1]
+    return _lattice_geometry(_check_shape(shape), _check_bool(periodic, "periodic"))[1]
 
 
 # ----------------------------------------------------------------------------- pair sums (one x0)
@@ -286,7 +313,8 @@ def lattice_pair_sums(spins, periodic: bool, _geometry=None) -> np.ndarray:
     """
     c = _centred(spins, "spins")
     shape = c.shape[1:]
-    index, bins = _geometry if _geometry is not None else _lattice_geometry(shape, bool(periodic))
+    periodic = _check_bool(periodic, "periodic")
+    index, bins = _geometry if _geometry is not None else _lattice_geometry(shape, periodic)
     axes = tuple(range(1, c.ndim))
     size = shape if periodic else tuple(2 * n - 1 for n in shape)
     spectrum = np.fft.rfftn(c, s=size, axes=axes)
@@ -306,9 +334,11 @@ class Length(NamedTuple):
 def susceptibility(pair_sums, variant: str = "full") -> np.ndarray:
     """chi from x0-averaged pair sums ``(..., n_bins)`` (bin 0 = the diagonal); NaN where
     ``sum_i C_ii = 0``. ``variant``: ``"full"`` (all i, j) or ``"upper"`` (i <= j)."""
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-    p = np.asarray(pair_sums, dtype=np.float64)
+    _check_variant(variant)
+    p = _floats(pair_sums, "pair_sums")
+    if p.ndim < 1 or p.shape[-1] == 0:
+        raise ValueError(f"pair_sums must have a non-empty bin axis (..., n_bins), got shape "
+                         f"{p.shape}")
     diag, total = p[..., 0], p.sum(axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
         chi = np.where(diag > 0, total / np.where(diag > 0, diag, 1.0), np.nan)
@@ -336,7 +366,7 @@ def _xi(pair_sums: np.ndarray, r: np.ndarray) -> np.ndarray:
 
 def correlation_length(pair_sums, r) -> Length:
     """Second-moment correlation length from x0-averaged pair sums (module docstring)."""
-    p, r = np.asarray(pair_sums, dtype=np.float64), np.asarray(r, dtype=np.float64)
+    p, r = _floats(pair_sums, "pair_sums"), _floats(r, "r")
     if p.shape != r.shape or p.ndim != 1:
         raise ValueError(f"pair_sums and r must be 1-D of the same length, "
                          f"got {p.shape} and {r.shape}")
@@ -375,7 +405,7 @@ class Correlations(NamedTuple):
 
 def _check_summary_args(n_boot, seed, confidence):
     _check_int(n_boot, "n_boot", 1)
-    _check_int(seed, "seed", 0)
+    _check_int(seed, "seed", 0, 2**63 - 1)
     if not (isinstance(confidence, (float, int)) and 0 < confidence < 1):
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
 
@@ -389,7 +419,7 @@ def summarise(pair_sums, bins: Bins, n_traj: int, *, level=None, n_boot: int = 1
     selects the chi of :func:`susceptibility`. The resamples depend on ``(n_x0, n_boot, seed)``
     only, so calls for several levels of the same x0 with one seed resample the same x0.
     """
-    from .checks import check_finite
+    from .checks import check_finite, check_memory
 
     if not isinstance(bins, Bins):
         raise TypeError(f"bins must be a Bins (tree_bins, lattice_bins), got {type(bins).__name__}")
@@ -403,8 +433,9 @@ def summarise(pair_sums, bins: Bins, n_traj: int, *, level=None, n_boot: int = 1
     _check_int(n_x0, "n_x0 (rows of pair_sums)", 1)
     _check_int(n_traj, "n_traj", 2)
     _check_summary_args(n_boot, seed, confidence)
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    _check_variant(variant)
+    check_memory(8 * n_boot * (n_x0 + 3 * p.shape[1]), "n_boot",
+                 f"{n_boot} bootstrap resamples of {n_x0} x0")
     weights = _bootstrap_weights(n_x0, n_boot, seed)
     mean, boot = p.mean(axis=0), weights @ p  # (n_bins,), (n_boot, n_bins)
     C_lo, C_hi = _interval(boot / bins.n_pairs, confidence)
@@ -450,6 +481,8 @@ def tree_correlations(spins: Sequence | Mapping, s: int, *, n_boot: int = 1000, 
     """
     s = _check_int(s, "s", 2)
     _check_summary_args(n_boot, seed, confidence)
+    if isinstance(spins, (str, bytes)) or not isinstance(spins, (Sequence, Mapping)):
+        raise TypeError(f"spins must be a sequence or mapping of levels, got {spins!r}")
     items = sorted(spins.items()) if isinstance(spins, Mapping) else list(enumerate(spins))
     if not items:
         raise ValueError("spins must hold at least one level")
@@ -500,6 +533,9 @@ def lattice_correlations(spins, periodic: bool, *, level=None, n_boot: int = 100
     the ``level`` column (e.g. ``L`` for RHM leaves read as a chain).
     """
     _check_summary_args(n_boot, seed, confidence)
+    periodic = _check_bool(periodic, "periodic")
+    if isinstance(spins, (str, bytes)) or not isinstance(spins, Iterable):
+        raise TypeError(f"spins must be an array or an iterable of arrays, got {spins!r}")
     if hasattr(spins, "shape") or isinstance(spins, np.ndarray):
         arr = _array(spins, "spins")
         _n_traj(arr, "spins")
@@ -516,7 +552,7 @@ def lattice_correlations(spins, periodic: bool, *, level=None, n_boot: int = 100
             n_traj, shape = x.shape[0], tuple(x.shape[1:])
             if n_traj < 2:
                 raise ValueError(f"n_traj (axis 0 of spins[{i}]) must be >= 2, got {n_traj}")
-            geometry = _lattice_geometry(_check_shape(shape), bool(periodic))
+            geometry = _lattice_geometry(_check_shape(shape), periodic)
         elif x.shape != (n_traj, *shape):
             raise ValueError(f"spins[{i}] has shape {tuple(x.shape)}, the first x0 had "
                              f"{(n_traj, *shape)}: every x0 needs the same n_traj and lattice")

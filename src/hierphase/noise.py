@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .checks import check_float_dtype, check_int, check_int_array, check_seed, check_unit
+from .checks import (check_float_dtype, check_int, check_int_array, check_memory, check_real,
+                     check_seed, check_unit)
 from .seeding import derive_seed, torch_generator
 
 __all__ = [
@@ -52,6 +53,8 @@ def _leaves(leaves, name: str = "leaves") -> torch.Tensor:
 
 def _check_v(leaves: torch.Tensor, v: int, name: str = "leaves") -> int:
     v = check_int(v, "v", 2)
+    check_memory(8 * leaves.numel() * v, "v", f"the evidence of {name} {tuple(leaves.shape)} "
+                 f"over v={v} symbols")
     if leaves.numel() and (leaves.min() < 0 or leaves.max() >= v):
         raise ValueError(f"{name}: leaf values must lie in [0, v={v})")
     return v
@@ -59,6 +62,12 @@ def _check_v(leaves: torch.Tensor, v: int, name: str = "leaves") -> int:
 
 def _check_unit(name: str, x: float) -> float:
     return check_unit(x, name)
+
+
+def _check_schedule(schedule) -> "GaussianSchedule":
+    if not isinstance(schedule, GaussianSchedule):
+        raise TypeError(f"schedule must be a GaussianSchedule, got {type(schedule).__name__}")
+    return schedule
 
 
 def _two_level(leaves: torch.Tensor, v: int, on: float, off: float,
@@ -99,9 +108,11 @@ class GaussianSchedule:
     def __post_init__(self):
         if isinstance(self.T, bool) or not isinstance(self.T, int) or self.T < 1:
             raise ValueError(f"GaussianSchedule: T must be an int >= 1, got {self.T!r}")
-        if self.kind not in ("linear", "cosine"):
+        if not isinstance(self.kind, str) or self.kind not in ("linear", "cosine"):
             raise ValueError(f"GaussianSchedule: kind must be 'linear' or 'cosine', got {self.kind!r}")
-        if not 0.0 < self.beta_start <= self.beta_end < 1.0:  # false for NaN too
+        check_real(self.beta_start, "beta_start")
+        check_real(self.beta_end, "beta_end")
+        if not 0.0 < self.beta_start <= self.beta_end < 1.0:
             raise ValueError("GaussianSchedule: beta_start must satisfy 0 < beta_start <= beta_end < 1, "
                              f"got beta_start={self.beta_start}, beta_end={self.beta_end}")
 
@@ -141,7 +152,7 @@ def gaussian_forward(leaves, v: int, schedule: GaussianSchedule, t: int, seed: i
     leaves = _leaves(leaves)
     _check_v(leaves, v)
     check_float_dtype(dtype)
-    abar = schedule.abar(t)
+    abar = _check_schedule(schedule).abar(t)
     n, d = leaves.shape
     gen = torch_generator(derive_seed(check_seed(seed), "noise.gaussian"))
     x = torch.randn((n, v, d), generator=gen, dtype=dtype)
@@ -160,7 +171,10 @@ def gaussian_evidence(x_t: torch.Tensor, schedule: GaussianSchedule, t: int,
     ``p(x_t | a) ∝ exp(sqrt(abar) x_t[a] / (1 - abar))``; at t = 0 (abar = 1) the leaf is read off
     as the argmax of ``x_t`` (evidence one-hot)."""
     check_float_dtype(dtype)
-    x = torch.as_tensor(x_t)
+    _check_schedule(schedule)
+    if not isinstance(x_t, torch.Tensor):
+        raise TypeError(f"x_t must be a float tensor (n, v, d), got {type(x_t).__name__}")
+    x = x_t
     if x.dim() != 3 or not x.is_floating_point():
         raise ValueError(f"x_t must be a float tensor (n, v, d), got {x.dtype} {tuple(x.shape)}")
     if not torch.isfinite(x).all():
@@ -203,9 +217,9 @@ def masking_evidence(leaves, mask: torch.Tensor, v: int,
     leaves = _leaves(leaves)
     _check_v(leaves, v)
     check_float_dtype(dtype)
-    mask = torch.as_tensor(mask)
-    if mask.dtype != torch.bool:
-        raise TypeError(f"mask must be a bool tensor, got dtype {mask.dtype}")
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+        raise TypeError(f"mask must be a bool tensor, got {type(mask).__name__} "
+                        f"{getattr(mask, 'dtype', '')}")
     if mask.shape != leaves.shape:
         raise ValueError(f"mask shape {tuple(mask.shape)} must equal leaves shape {tuple(leaves.shape)}")
     out = _two_level(leaves, v, 1.0, 0.0, dtype)
@@ -248,9 +262,10 @@ def forward_evidence(process: str, leaves, v: int, level: float, seed: int,
         raise ValueError(f"process must be one of {FORWARD_PROCESSES}, got {process!r}")
     check_seed(seed)
     check_float_dtype(dtype)
+    check_unit(level, "level")
     if process == "epsilon":
         return epsilon_evidence(leaves, level, v, dtype=dtype)
-    schedule = schedule or GaussianSchedule()
+    schedule = GaussianSchedule() if schedule is None else _check_schedule(schedule)
     t = schedule.step(level)
     if process == "gaussian":
         x_t = gaussian_forward(leaves, v, schedule, t, seed, dtype=dtype)

@@ -23,15 +23,16 @@ __all__ = ["true_latent_probability", "kept_indicators", "kept_fraction", "kept_
            "KEPT_COLUMNS"]
 
 
-def _check_levels(a: Sequence, b: Sequence, what: str) -> None:
+def _check_levels(a: Sequence, b: Sequence, what: str, names=("samples", "trees")) -> None:
     """Same number of levels, and per level the same batch size (and the same number of nodes
-    where both are given per node)."""
-    for name, levels in ((what + ": the first argument", a), (what + ": trees", b)):
-        if not isinstance(levels, (list, tuple)) or \
+    where both are given per node); ``names``: the arguments ``a`` and ``b``."""
+    for name, levels in zip(names, (a, b)):
+        if not isinstance(levels, (list, tuple)) or not levels or \
                 not all(isinstance(x, torch.Tensor) for x in levels):
-            raise TypeError(f"{name} must be a list of tensors, one per level")
+            raise TypeError(f"{what}: {name} must be a non-empty list of tensors, one per level")
     if len(a) != len(b):
-        raise ValueError(f"{what}: got {len(a)} and {len(b)} levels")
+        raise ValueError(f"{what}: {names[0]} and {names[1]} must have as many levels, got "
+                         f"{len(a)} and {len(b)}")
     for level, (x, y) in enumerate(zip(a, b)):
         dims = min(2, x.dim(), y.dim())
         if tuple(x.shape[:dims]) != tuple(y.shape[:dims]):
@@ -42,7 +43,7 @@ def _check_levels(a: Sequence, b: Sequence, what: str) -> None:
 def true_latent_probability(marginals: Sequence[torch.Tensor],
                             trees: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     """Per level, the posterior probability of the true latent: (n, s**l) tensors."""
-    _check_levels(marginals, trees, "true_latent_probability")
+    _check_levels(marginals, trees, "true_latent_probability", ("marginals", "trees"))
     out = []
     for level, (mg, tr) in enumerate(zip(marginals, trees)):
         tr = check_int_array(tr, f"trees[{level}]")
@@ -96,8 +97,10 @@ def kept_table(true_prob: Sequence[torch.Tensor] | None, kept: Sequence[torch.Te
     noise = check_real(noise, "noise")
     t = None if t is None else check_int(t, "t", 0)
     t_over_T = None if t_over_T is None else check_unit(t_over_T, "t_over_T")
+    if not isinstance(kept, (list, tuple)) or not kept:
+        raise TypeError(f"kept_table: kept must be a non-empty list of tensors, one per level")
     if true_prob is not None:
-        _check_levels(true_prob, kept, "kept_table")
+        _check_levels(true_prob, kept, "kept_table", ("true_prob", "kept"))
     rows = []
     for level, kept_l in enumerate(kept):
         frac = _per_datum(kept_l)

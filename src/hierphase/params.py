@@ -40,10 +40,13 @@ def validate_params(v: int, m: int, s: int, L: int, n_classes: int | None = None
         raise ValueError(f"RHM parameter m (rules per symbol) must be >= 1, got m={m}")
     if n_classes < 1:
         raise ValueError(f"RHM parameter n_classes must be >= 1, got n_classes={n_classes}")
-    if v**s > CODE_LIMIT:
+    if s * (v.bit_length() - 1) >= 63 or v**s > CODE_LIMIT:  # the first test spares v**s huge
         raise ValueError(
             f"RHM parameters must satisfy v**s <= 2**63 - 1 (tuple codes are 64-bit integers), "
-            f"got v={v}, s={s}: v**s={v**s}")
+            f"got v={v}, s={s}")
+    if L * (s.bit_length() - 1) >= 63 or s**L > CODE_LIMIT:
+        raise ValueError(f"RHM parameters must satisfy s**L <= 2**63 - 1 (the d = s**L leaves are "
+                         f"indexed by 64-bit integers), got s={s}, L={L}")
     if m > v ** (s - 1):
         raise ValueError(
             f"RHM parameter m must satisfy m <= v**(s-1) (v*m distinct tuples out of v**s), "

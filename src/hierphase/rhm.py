@@ -324,8 +324,8 @@ def save_rules(rules: Rules, path: str | os.PathLike | None = None, **sidecar) -
 
 def load_rules(source: str | os.PathLike | dict) -> Rules:
     """Rules from a dict made by :func:`save_rules` or from a ``.pt`` file written by it."""
-    if not isinstance(source, (dict, str, os.PathLike)):
-        raise TypeError(f"source must be a dict or a path, got {type(source).__name__}")
+    if not isinstance(source, (dict, str, os.PathLike)) or source == "":
+        raise TypeError(f"source must be a dict or a path, got {source!r}")
     if not isinstance(source, dict):
         from .io import load_tensors
 

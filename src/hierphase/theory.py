@@ -332,7 +332,7 @@ def pair_change(eps, v: int, m: int, s: int, L: int, n_classes: int | None = Non
             or not 0 <= level <= L:
         raise ValueError(f"level must be an int in [0, L={L}], got {level!r}")
     level = int(level)
-    eps = np.asarray(eps, dtype=float)
+    eps = check_finite(eps, "eps", 0.0, 1.0)
     up = upward_curve(eps, v, m, s, L, n_classes)
     kept = level_reconstruction(eps, v, m, s, L, n_classes)
     p_change = 1 - kept[level]
