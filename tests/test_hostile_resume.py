@@ -90,3 +90,117 @@ def test_learned_resume_killed_after_its_last_checkpoint(rules, tmp_path, monkey
     assert (killed / "model.pt.resume").exists() and not (killed / "model.pt").exists()
     resumed = _learned(rules, killed, _training(), (5,))
     assert resumed == _learned(rules, tmp_path / "whole", _training(), (5,))
+
+
+# ------------------------------------------------------------------ images: DDPM and classifier
+@pytest.fixture(scope="module")
+def digits():
+    import numpy as np
+
+    from hierphase.images import digits_data as DD
+
+    data = DD.load_digits_images(8)
+    train, held = DD.split_digits(data, 0.2, seed=0)
+    return DD._subset(train, np.arange(0, 48)), DD._subset(held, np.arange(0, 24))
+
+
+class Killed(BaseException):
+    """What the simulated kill raises (not an Exception: nothing may catch it)."""
+
+
+def _kill_at(monkeypatch, module, name, calls):
+    """Make ``module.name`` raise :class:`Killed` on its ``calls``-th call."""
+    original, seen = getattr(module, name), [0]
+
+    def wrapper(*args, **kwargs):
+        seen[0] += 1
+        if seen[0] == calls:
+            raise Killed(f"killed at call {calls} of {name}")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, wrapper)
+
+
+def _counting(monkeypatch, module, name):
+    """Count the calls of ``module.name`` (how many training steps a rerun made)."""
+    original, calls = getattr(module, name), []
+    monkeypatch.setattr(module, name, lambda *a, **k: calls.append(1) or original(*a, **k))
+    return calls
+
+
+def _ddpm(digits, folder, cfg, seed=0):
+    from hierphase.images import ddpm_training as DT
+    from hierphase.io import write_table
+
+    loss = DT.train_digits_ddpm(digits[0]["images"], folder / "model", cfg, seed=seed, device="cpu",
+                                progress=False, checkpoint=folder / "model.resume",
+                                checkpoint_every=2)
+    write_table(loss, folder / "loss.parquet")
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and "meta" not in p.name)
+    return {str(p.relative_to(folder)): p.read_bytes() for p in files}
+
+
+@pytest.mark.parametrize("change", ["none", "training"])
+def test_ddpm_training_killed_and_resumed_writes_an_uninterrupted_runs_bytes(digits, tmp_path,
+                                                                             monkeypatch, change):
+    from hierphase.images import ddpm_training as DT
+
+    cfg = DT.DDPMTrainConfig(steps=7, batch_size=8, warmup=1, block_out_channels=(8, 16),
+                             attention=False)
+    final = cfg if change == "none" else DT.DDPMTrainConfig(**{**cfg.__dict__, "lr": 1e-3})
+    kill = KILL.randrange(3, 8)  # an optimizer step after the first checkpoint (step 2)
+    with monkeypatch.context() as patch:
+        _kill_at(patch, DT, "_ema_update", kill)
+        with pytest.raises(Killed):
+            _ddpm(digits, tmp_path / "killed", cfg)
+    assert (tmp_path / "killed" / "model.resume").exists()
+    with warnings.catch_warnings(record=True) as caught, monkeypatch.context() as patch:
+        warnings.simplefilter("always")
+        steps = _counting(patch, DT, "_ema_update")
+        resumed = _ddpm(digits, tmp_path / "killed", final)
+    assert any("discarded stale checkpoint" in str(w.message) for w in caught) == (change != "none")
+    # resumed from the last checkpoint (every 2 steps) before the kill, or trained from step 0
+    assert len(steps) == (7 - 2 * ((kill - 1) // 2) if change == "none" else 7)
+    whole = _ddpm(digits, tmp_path / "whole", final)
+    assert resumed.keys() == whole.keys() and "model/diffusion_pytorch_model.safetensors" in whole
+    for name in whole:
+        assert resumed[name] == whole[name], (name, kill)
+    assert not (tmp_path / "killed" / "model.resume").exists()
+
+
+def _classifier(digits, folder, cfg, seed=1):
+    from hierphase.images import digits_cnn as DC
+    from hierphase.io import save_tensors, write_table
+
+    folder.mkdir(exist_ok=True)
+    state, history = DC.train_digits_classifier(*digits, cfg, seed=seed, device="cpu",
+                                                progress=False, checkpoint=folder / "cnn.resume",
+                                                checkpoint_every=3)
+    save_tensors(folder / "cnn.pt", state)
+    write_table(history, folder / "history.parquet")
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if "meta" not in p.name}
+
+
+@pytest.mark.parametrize("change", ["none", "training"])
+def test_classifier_training_killed_and_resumed_writes_an_uninterrupted_runs_bytes(
+        digits, tmp_path, monkeypatch, change):
+    """Killed at a random step (mid-epoch or at an epoch's end), resumed: the same weights file
+    and history bytes as an uninterrupted run (dropout's and the shifts' draws continue)."""
+    from hierphase.images import digits_cnn as DC
+
+    cfg = DC.ClassifierTrainConfig(epochs=3, batch_size=16, width=4, warmup=2)  # 3 steps/epoch
+    final = cfg if change == "none" else DC.ClassifierTrainConfig(**{**cfg.__dict__, "lr": 1e-3})
+    kill = KILL.randrange(4, 10)  # a training step after the first checkpoint (step 3)
+    with monkeypatch.context() as patch:
+        _kill_at(patch, DC, "_random_shift", kill)
+        with pytest.raises(Killed):
+            _classifier(digits, tmp_path / "killed", cfg)
+    assert (tmp_path / "killed" / "cnn.resume").exists()
+    with warnings.catch_warnings(record=True) as caught, monkeypatch.context() as patch:
+        warnings.simplefilter("always")
+        steps = _counting(patch, DC, "_random_shift")
+        resumed = _classifier(digits, tmp_path / "killed", final)
+    assert any("discarded stale checkpoint" in str(w.message) for w in caught) == (change != "none")
+    assert len(steps) == (9 - 3 * ((kill - 1) // 3) if change == "none" else 9)
+    whole = _classifier(digits, tmp_path / "whole", final)
+    assert resumed == whole, kill
