@@ -204,3 +204,50 @@ def test_classifier_training_killed_and_resumed_writes_an_uninterrupted_runs_byt
     assert len(steps) == (9 - 3 * ((kill - 1) // 3) if change == "none" else 9)
     whole = _classifier(digits, tmp_path / "whole", final)
     assert resumed == whole, kill
+
+
+# ------------------------------------------------------------------ correlation sweeps
+def _correlation_job(rules, folder, values, n_traj=3):
+    """One RHM change-correlation job as workflow/scripts/rhm_corr_sweep.py runs it."""
+    from hierphase import io
+    from hierphase.stages import rhm as rhm_stage
+
+    trees = rhm.sample_trees(rules, 4, seed=3)
+    corr, chi = rhm_stage.correlation_shard(rules, trees, "epsilon", values, seed=5, n_x0=3,
+                                            n_traj=n_traj, n_boot=10, experiment="x")
+    io.write_table(corr, folder / "correlations.parquet", seed=5)
+    io.write_table(chi, folder / "susceptibility.parquet", seed=5)
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+@pytest.mark.parametrize("change", ["none", "grid"])
+def test_correlation_sweep_killed_and_rerun_writes_an_uninterrupted_runs_bytes(rules, tmp_path,
+                                                                               monkeypatch, change):
+    """A correlation job killed at a random noise value (or while writing: a temporary left
+    behind) leaves no output; its rerun writes the bytes of an uninterrupted run, and with a
+    grid that grew, the rows of the values it shares are those of the first grid (a value's
+    numbers do not depend on its shard)."""
+    import pandas as pd
+
+    from hierphase import io
+    from hierphase.stages import rhm as rhm_stage
+
+    values = [0.1, 0.3, 0.5]
+    final = values if change == "none" else [0.1, 0.2, 0.3, 0.5]
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    (killed / ".correlations.parquet.abcdEFGH.tmp").write_bytes(b"half a table")
+    with monkeypatch.context() as patch:
+        _kill_at(patch, rhm_stage, "_point_correlations", KILL.randrange(1, 4))
+        with pytest.raises(Killed):
+            _correlation_job(rules, killed, values)
+    assert not (killed / "correlations.parquet").exists()
+    resumed = _correlation_job(rules, killed, final)
+    whole, first = tmp_path / "whole", tmp_path / "first"
+    whole.mkdir(), first.mkdir()
+    assert resumed == _correlation_job(rules, whole, final)  # the stale temporary is gone too
+    _correlation_job(rules, first, values)
+    for name in ("correlations.parquet", "susceptibility.parquet"):
+        grown = io.read_table(killed / name)
+        pd.testing.assert_frame_equal(
+            grown[grown["noise"].isin(values)].reset_index(drop=True), io.read_table(first / name))
