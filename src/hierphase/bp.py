@@ -27,7 +27,8 @@ from .checks import check_int, check_int_array, check_memory, check_rules, check
 from .rhm import Rules
 from .seeding import derive_seed, torch_generator
 
-__all__ = ["marginals", "class_posterior", "sample_posterior", "kept_observables",
+__all__ = ["marginals", "class_posterior", "sample_posterior", "kept_observables", "sweep_bytes",
+           "trajectories_bytes",
            "KeptObservables", "upward_messages", "posterior_uniforms", "compile_kernels",
            "BACKENDS", "BLOCK"]
 
@@ -313,6 +314,41 @@ def kept_observables(rules: Rules, log_evidence: torch.Tensor, trees: Sequence[t
         sample_levels = sample_posterior(rules, ev, seed, dtype=dtype, backend=backend)
     return KeptObservables([p.to(torch.float64).mean(dim=1) for p in p_levels],
                            observables.kept_fraction(sample_levels, truth))
+
+
+# ----------------------------------------------------------------------------- memory
+def _nodes(rules: Rules) -> int:
+    return (rules.s ** (rules.L + 1) - 1) // (rules.s - 1)
+
+
+def sweep_bytes(rules: Rules, batch_size: int) -> int:
+    """Peak memory in bytes of a forward-backward sweep in batches of ``batch_size`` data
+    (``hierphase.stages.rhm.sweep_shard``, the numba backend): per datum its float64 evidence
+    ``(d, v)`` and about seven 8-byte values per tree node (messages, true probabilities, the
+    sample, the per-level outputs). Measured within a factor 2 in ``tests/test_hostile_memory.py``."""
+    check_rules(rules)
+    batch_size = check_int(batch_size, "batch_size", 1)
+    return 8 * batch_size * (rules.d * rules.v + 7 * _nodes(rules))
+
+
+#: Float64 evidence-sized arrays per run and 8-byte values per node per run of
+#: :func:`trajectories_bytes`, by process (the epsilon-process shares one evidence row).
+_TRAJECTORY_ARRAYS = {"epsilon": (0.0, 5), "gaussian": (3.5, 10), "masking": (1.5, 10),
+                      "uniform": (1.5, 10)}
+
+
+def trajectories_bytes(rules: Rules, n_traj: int, process: str) -> int:
+    """Peak memory in bytes of the change correlations of one datum with ``n_traj``
+    forward-backward runs (``hierphase.stages.rhm.correlation_shard``, per noise value and x0):
+    the runs' evidence (the Gaussian process also holds its noisy one-hot states and a copy; the
+    epsilon-process one row for all) and their sampled trees, change spins and pair sums.
+    Measured within a factor 2 in ``tests/test_hostile_memory.py``."""
+    check_rules(rules)
+    n_traj = check_int(n_traj, "n_traj", 1)
+    if process not in _TRAJECTORY_ARRAYS:
+        raise ValueError(f"process must be one of {sorted(_TRAJECTORY_ARRAYS)}, got {process!r}")
+    per_evidence, per_node = _TRAJECTORY_ARRAYS[process]
+    return int(8 * n_traj * (per_evidence * rules.d * rules.v + per_node * _nodes(rules)))
 
 
 # ----------------------------------------------------------------------------- numba backend

@@ -205,7 +205,7 @@ def classifier_train_bytes(image_size: int, channels: int, batch_size: int,
     params = sum(p.numel() for p in DigitsCNN(channels, w).parameters())
     pixels = image_size * image_size
     per_image = 4 * pixels * (2 * w + w + 2 * w / 4 * 2 + 4 * w / 16 * 2) + 4 * pixels * channels
-    return int(4 * 4 * params + 4 * (batch_size + 512) * per_image)
+    return int(4 * 4 * params + (batch_size + 512) * per_image)
 
 
 def load_digits_cnn_module(path: str | os.PathLike) -> DigitsCNN:

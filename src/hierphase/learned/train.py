@@ -28,7 +28,8 @@ from hierphase.learned.diffusion import TimeFocus
 from hierphase.training import (autocast, fingerprint, progress_log, read_checkpoint, resume_state,
                                 save_checkpoint_file, warmup_cosine)
 
-__all__ = ["TrainConfig", "TrainResult", "train", "save_checkpoint", "load_checkpoint", "save_weights"]
+__all__ = ["TrainConfig", "TrainResult", "train", "save_checkpoint", "load_checkpoint", "save_weights",
+           "training_bytes"]
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,27 @@ def _missing_snapshots(keep: Sequence[int]):
         return (f"it is at step {int(state['step'])} but lacks the snapshots at steps {missing} "
                 "(the snapshot schedule changed)") if missing else None
     return why
+
+
+def training_bytes(net: torch.nn.Module, in_channels: int, batch_size: int) -> int:
+    """Peak memory in bytes of :func:`train` of the tree U-Net ``net`` on batches of
+    ``batch_size`` (float32 on CPU): its parameters four times (weights, gradients, AdamW's two
+    moments) and the activations the backward pass keeps, per datum and tree node of the encoder
+    and the decoder (``2 d s/(s-1)`` positions) ``blocks * (6 + 2 expansion) + 6`` maps of
+    ``width`` (each residual block's norm, FiLM, both linears and activation; the level's
+    convolution and merge), plus six copies of the input and the logits (noising, loss and their
+    gradients). Measured within a factor 2 in ``tests/test_hostile_memory.py``."""
+    from hierphase.checks import check_int
+
+    cfg = net.cfg
+    batch_size = check_int(batch_size, "batch_size", 1)
+    in_channels = check_int(in_channels, "in_channels", 1)
+    d = cfg.s ** cfg.L
+    positions = 2 * d * cfg.s / (cfg.s - 1)
+    maps = cfg.blocks * (6 + 2 * cfg.expansion) + 6
+    params = sum(p.numel() for p in net.parameters())
+    return int(4 * batch_size * positions * cfg.width * maps + 16 * params
+               + 4 * batch_size * d * (in_channels + cfg.vocab) * 6)
 
 
 def train(process, net: torch.nn.Module, train_leaves: torch.Tensor, cfg: TrainConfig, seed: int,
