@@ -128,6 +128,23 @@ def _counting(monkeypatch, module, name):
     return calls
 
 
+def _kill_then_rerun(monkeypatch, module, hook, kill, job, folder, cfg, final):
+    """Run ``job(folder, cfg)`` killed at the ``kill``-th call of ``module.hook`` (one per
+    training step), then ``job(folder, final)``: (what the rerun wrote, how many steps it
+    trained, whether it discarded the checkpoint as stale)."""
+    with monkeypatch.context() as patch:
+        _kill_at(patch, module, hook, kill)
+        with pytest.raises(Killed):
+            job(folder, cfg)
+    assert any(p.suffix == ".resume" for p in folder.iterdir())
+    with warnings.catch_warnings(record=True) as caught, monkeypatch.context() as patch:
+        warnings.simplefilter("always")
+        steps = _counting(patch, module, hook)
+        wrote = job(folder, final)
+    assert not any(p.suffix == ".resume" for p in folder.iterdir())
+    return wrote, len(steps), any("discarded stale checkpoint" in str(w.message) for w in caught)
+
+
 def _ddpm(digits, folder, cfg, seed=0):
     from hierphase.images import ddpm_training as DT
     from hierphase.io import write_table
@@ -138,34 +155,6 @@ def _ddpm(digits, folder, cfg, seed=0):
     write_table(loss, folder / "loss.parquet")
     files = sorted(p for p in folder.rglob("*") if p.is_file() and "meta" not in p.name)
     return {str(p.relative_to(folder)): p.read_bytes() for p in files}
-
-
-@pytest.mark.parametrize("change", ["none", "training"])
-def test_ddpm_training_killed_and_resumed_writes_an_uninterrupted_runs_bytes(digits, tmp_path,
-                                                                             monkeypatch, change):
-    from hierphase.images import ddpm_training as DT
-
-    cfg = DT.DDPMTrainConfig(steps=7, batch_size=8, warmup=1, block_out_channels=(8, 16),
-                             attention=False)
-    final = cfg if change == "none" else DT.DDPMTrainConfig(**{**cfg.__dict__, "lr": 1e-3})
-    kill = KILL.randrange(3, 8)  # an optimizer step after the first checkpoint (step 2)
-    with monkeypatch.context() as patch:
-        _kill_at(patch, DT, "_ema_update", kill)
-        with pytest.raises(Killed):
-            _ddpm(digits, tmp_path / "killed", cfg)
-    assert (tmp_path / "killed" / "model.resume").exists()
-    with warnings.catch_warnings(record=True) as caught, monkeypatch.context() as patch:
-        warnings.simplefilter("always")
-        steps = _counting(patch, DT, "_ema_update")
-        resumed = _ddpm(digits, tmp_path / "killed", final)
-    assert any("discarded stale checkpoint" in str(w.message) for w in caught) == (change != "none")
-    # resumed from the last checkpoint (every 2 steps) before the kill, or trained from step 0
-    assert len(steps) == (7 - 2 * ((kill - 1) // 2) if change == "none" else 7)
-    whole = _ddpm(digits, tmp_path / "whole", final)
-    assert resumed.keys() == whole.keys() and "model/diffusion_pytorch_model.safetensors" in whole
-    for name in whole:
-        assert resumed[name] == whole[name], (name, kill)
-    assert not (tmp_path / "killed" / "model.resume").exists()
 
 
 def _classifier(digits, folder, cfg, seed=1):
@@ -181,29 +170,42 @@ def _classifier(digits, folder, cfg, seed=1):
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if "meta" not in p.name}
 
 
-@pytest.mark.parametrize("change", ["none", "training"])
-def test_classifier_training_killed_and_resumed_writes_an_uninterrupted_runs_bytes(
-        digits, tmp_path, monkeypatch, change):
-    """Killed at a random step (mid-epoch or at an epoch's end), resumed: the same weights file
-    and history bytes as an uninterrupted run (dropout's and the shifts' draws continue)."""
+def _images_trainer(name: str):
+    """(module, the function called once per training step, steps, checkpoint interval, config
+    with changes, job, the weights file) of the images training ``name``."""
+    from hierphase.images import ddpm_training as DT
     from hierphase.images import digits_cnn as DC
 
-    cfg = DC.ClassifierTrainConfig(epochs=3, batch_size=16, width=4, warmup=2)  # 3 steps/epoch
-    final = cfg if change == "none" else DC.ClassifierTrainConfig(**{**cfg.__dict__, "lr": 1e-3})
-    kill = KILL.randrange(4, 10)  # a training step after the first checkpoint (step 3)
-    with monkeypatch.context() as patch:
-        _kill_at(patch, DC, "_random_shift", kill)
-        with pytest.raises(Killed):
-            _classifier(digits, tmp_path / "killed", cfg)
-    assert (tmp_path / "killed" / "cnn.resume").exists()
-    with warnings.catch_warnings(record=True) as caught, monkeypatch.context() as patch:
-        warnings.simplefilter("always")
-        steps = _counting(patch, DC, "_random_shift")
-        resumed = _classifier(digits, tmp_path / "killed", final)
-    assert any("discarded stale checkpoint" in str(w.message) for w in caught) == (change != "none")
-    assert len(steps) == (9 - 3 * ((kill - 1) // 3) if change == "none" else 9)
-    whole = _classifier(digits, tmp_path / "whole", final)
-    assert resumed == whole, kill
+    if name == "ddpm":
+        return (DT, "_ema_update", 7, 2,
+                lambda **change: DT.DDPMTrainConfig(**{**dict(
+                    steps=7, batch_size=8, warmup=1, block_out_channels=(8, 16), attention=False),
+                    **change}),
+                _ddpm, "model/diffusion_pytorch_model.safetensors")
+    return (DC, "_random_shift", 9, 3,  # 3 epochs of 3 steps
+            lambda **change: DC.ClassifierTrainConfig(**{**dict(
+                epochs=3, batch_size=16, width=4, warmup=2), **change}),
+            _classifier, "cnn.pt")
+
+
+@pytest.mark.parametrize("change", ["none", "training"])
+@pytest.mark.parametrize("trainer", ["ddpm", "classifier"])
+def test_images_training_killed_and_resumed_writes_an_uninterrupted_runs_bytes(
+        digits, tmp_path, monkeypatch, trainer, change):
+    """The DDPM and the classifier killed at a random step after their first checkpoint (mid-
+    epoch or at an epoch's end), rerun: with no change they resume from their last checkpoint
+    (dropout's and the shifts' draws continue), with another config they start over with a
+    warning; the weights and loss files are an uninterrupted run's bytes."""
+    module, hook, steps, every, config, job, weights = _images_trainer(trainer)
+    final = config() if change == "none" else config(lr=1e-3)
+    kill = KILL.randrange(every + 1, steps + 1)
+    resumed, trained, stale = _kill_then_rerun(monkeypatch, module, hook, kill,
+                                               lambda f, c: job(digits, f, c),
+                                               tmp_path / "killed", config(), final)
+    assert stale == (change != "none")
+    assert trained == (steps - every * ((kill - 1) // every) if change == "none" else steps)
+    whole = job(digits, tmp_path / "whole", final)
+    assert weights in whole and resumed == whole, kill
 
 
 # ------------------------------------------------------------------ correlation sweeps

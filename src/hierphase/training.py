@@ -28,7 +28,8 @@ from typing import Any, Callable, Iterator, Sequence
 import torch
 
 __all__ = ["warmup_cosine", "autocast", "ProgressLog", "progress_log", "fingerprint",
-           "read_checkpoint", "save_checkpoint_file", "resume_state", "rng_state", "set_rng_state"]
+           "read_checkpoint", "save_checkpoint_file", "resume_state", "rng_state", "set_rng_state",
+           "restore"]
 
 
 def warmup_cosine(warmup: int, total: int, min_ratio: float = 0.0) -> Callable[[int], float]:
@@ -184,3 +185,14 @@ def set_rng_state(state: dict, device: torch.device) -> None:
     torch.set_rng_state(state["cpu"])
     if device.type == "cuda" and "cuda" in state:
         torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def restore(state: dict, model, optimizer, scheduler, generator, device: torch.device) -> None:
+    """Load what a checkpoint of the images trainings holds for the loop's objects: the
+    ``model``'s weights, the optimizer's and scheduler's states, the batch ``generator``'s state
+    and the global random states (:func:`rng_state`)."""
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    generator.set_state(state["generator"])
+    set_rng_state(state["rng"], device)

@@ -25,8 +25,8 @@ from hierphase.images.shards import to_model_scale
 from hierphase.io import honour_umask
 from hierphase.checks import check_int
 from hierphase.seeding import derive_seed, torch_generator
-from hierphase.training import (autocast, fingerprint, progress_log, resume_state, rng_state,
-                                save_checkpoint_file, set_rng_state, warmup_cosine)
+from hierphase.training import (autocast, fingerprint, progress_log, restore, resume_state,
+                                rng_state, save_checkpoint_file, warmup_cosine)
 
 __all__ = ["DDPMTrainConfig", "build_digits_unet", "train_digits_ddpm", "ddpm_train_bytes"]
 
@@ -133,12 +133,8 @@ def train_digits_ddpm(images_u8: torch.Tensor, out_dir: str | os.PathLike, cfg: 
     start = 0
     state = resume_state(checkpoint, meta["fingerprint"], DDPM_CHECKPOINT_KEYS)
     if state is not None:
-        model.load_state_dict(state["model"])
+        restore(state, model, opt, lr_sched, gen, dev)
         ema.load_state_dict(state["ema"])
-        opt.load_state_dict(state["optimizer"])
-        lr_sched.load_state_dict(state["scheduler"])
-        gen.set_state(state["generator"])
-        set_rng_state(state["rng"], dev)
         perm, pos, start, rows = state["perm"], int(state["pos"]), int(state["step"]), state["rows"]
         running, count, log_sum, log_count = state["sums"]
         count, log_count = int(count), int(log_count)

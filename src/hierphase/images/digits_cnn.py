@@ -27,8 +27,8 @@ from hierphase.images.shards import to_model_scale
 from hierphase.io import load_tensors
 from hierphase.checks import check_int
 from hierphase.seeding import derive_seed, torch_generator
-from hierphase.training import (autocast, fingerprint, progress_log, resume_state, rng_state,
-                                save_checkpoint_file, set_rng_state, warmup_cosine)
+from hierphase.training import (autocast, fingerprint, progress_log, restore, resume_state,
+                                rng_state, save_checkpoint_file, warmup_cosine)
 
 __all__ = [
     "DIGITS_LAYERS",
@@ -142,11 +142,7 @@ def train_digits_classifier(train: Mapping, held_out: Mapping, cfg: ClassifierTr
     rows, epoch, i, perm, loss_sum, correct = [], 0, 0, None, 0.0, 0
     state = resume_state(checkpoint, meta["fingerprint"], CLASSIFIER_CHECKPOINT_KEYS)
     if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        lr_sched.load_state_dict(state["scheduler"])
-        gen.set_state(state["generator"])
-        set_rng_state(state["rng"], dev)
+        restore(state, model, opt, lr_sched, gen, dev)
         epoch, i, perm, rows = int(state["epoch"]), int(state["i"]), state["perm"], state["rows"]
         loss_sum, correct = float(state["sums"][0]), int(state["sums"][1])
     with progress_log("train digits_cnn", cfg.epochs, log_every, unit="epochs",
