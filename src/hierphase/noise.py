@@ -262,7 +262,7 @@ def forward_evidence(process: str, leaves, v: int, level: float, seed: int,
         raise ValueError(f"process must be one of {FORWARD_PROCESSES}, got {process!r}")
     check_seed(seed)
     check_float_dtype(dtype)
-    check_unit(level, "level")
+    check_unit(level, "level (eps or t/T)")
     if process == "epsilon":
         return epsilon_evidence(leaves, level, v, dtype=dtype)
     schedule = GaussianSchedule() if schedule is None else _check_schedule(schedule)

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import numbers
 
-__all__ = ["is_int", "validate_params", "CODE_LIMIT"]
+__all__ = ["is_int", "validate_params", "CODE_LIMIT", "MAX_DEPTH"]
 
 #: Tuples of ``s`` symbols are coded as integers below ``v**s``, held in int64 tensors.
 CODE_LIMIT = 2**63 - 1
+#: Deepest tree accepted: a bound on the per-level loops of sampling and mean-field theory (the
+#: data of a deep tree are bounded by memory, :func:`hierphase.rhm.tree_bytes`).
+MAX_DEPTH = 10_000
 
 
 def is_int(x) -> bool:
@@ -44,9 +47,9 @@ def validate_params(v: int, m: int, s: int, L: int, n_classes: int | None = None
         raise ValueError(
             f"RHM parameters must satisfy v**s <= 2**63 - 1 (tuple codes are 64-bit integers), "
             f"got v={v}, s={s}")
-    if L * (s.bit_length() - 1) >= 63 or s**L > CODE_LIMIT:
-        raise ValueError(f"RHM parameters must satisfy s**L <= 2**63 - 1 (the d = s**L leaves are "
-                         f"indexed by 64-bit integers), got s={s}, L={L}")
+    if L > MAX_DEPTH:
+        raise ValueError(f"RHM parameter L (depth) must be <= {MAX_DEPTH} (every level is a loop "
+                         f"step; the mean-field curves have long converged), got L={L}")
     if m > v ** (s - 1):
         raise ValueError(
             f"RHM parameter m must satisfy m <= v**(s-1) (v*m distinct tuples out of v**s), "
