@@ -274,6 +274,8 @@ def _centred(spins, name: str) -> np.ndarray:
     if x.shape[0] < 2:
         raise ValueError(f"n_traj (axis 0 of {name}) must be >= 2 to estimate a covariance, "
                          f"got {x.shape[0]}")
+    if 0 in x.shape[1:]:
+        raise ValueError(f"{name} must have at least one site, got shape {tuple(x.shape)}")
     x = x.astype(np.float64)
     centred = x - x.mean(axis=0)
     # A site equal in every trajectory does not fluctuate: exactly 0, although the float mean of
