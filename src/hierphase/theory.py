@@ -332,7 +332,7 @@ def pair_change(eps, v: int, m: int, s: int, L: int, n_classes: int | None = Non
             or not 0 <= level <= L:
         raise ValueError(f"level must be an int in [0, L={L}], got {level!r}")
     level = int(level)
-    if level * (s.bit_length() - 1) >= 62:  # the pair counts of correlations.tree_bins
+    if level * (int(s).bit_length() - 1) >= 62:  # the pair counts of correlations.tree_bins
         raise ValueError(f"L / level: the s**level nodes of the level must stay below 2**62 "
                          f"(their pairs are counted in int64), got s={s}, level={level}")
     eps = check_finite(eps, "eps", 0.0, 1.0)
