@@ -23,10 +23,12 @@ from typing import NamedTuple, Sequence
 
 import torch
 
+from .checks import check_int, check_int_array, check_memory, check_rules, check_seed
 from .rhm import Rules
 from .seeding import derive_seed, torch_generator
 
-__all__ = ["marginals", "class_posterior", "sample_posterior", "kept_observables",
+__all__ = ["marginals", "class_posterior", "sample_posterior", "kept_observables", "sweep_bytes",
+           "trajectories_bytes",
            "KeptObservables", "upward_messages", "posterior_uniforms", "compile_kernels",
            "BACKENDS", "BLOCK"]
 
@@ -45,7 +47,12 @@ except ImportError:  # pragma: no cover - numba is a hard dependency, this keeps
 
 
 def _check_evidence(rules: Rules, log_evidence: torch.Tensor) -> torch.Tensor:
-    ev = torch.as_tensor(log_evidence)
+    check_rules(rules)
+    try:
+        ev = torch.as_tensor(log_evidence)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise TypeError(f"log_evidence must be a float tensor, got {type(log_evidence).__name__}"
+                        ) from err
     if ev.dim() != 3 or ev.shape[1] != rules.d or ev.shape[2] != rules.v:
         raise ValueError(f"log_evidence must have shape (n, d={rules.d}, v={rules.v}), "
                          f"got {tuple(ev.shape)}")
@@ -64,7 +71,7 @@ def _leaf_messages(log_evidence: torch.Tensor, dtype: torch.dtype) -> torch.Tens
 
 
 def _resolve_backend(backend: str) -> str:
-    if backend not in BACKENDS:
+    if not isinstance(backend, str) or backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "auto":
         return "numba" if _NUMBA_AVAILABLE else "torch"
@@ -152,7 +159,11 @@ def _sample_torch(rules: Rules, ev: torch.Tensor, uniforms: torch.Tensor,
 def posterior_uniforms(rules: Rules, n: int, seed: int) -> torch.Tensor:
     """The uniforms (n, 1 + (d-1)/(s-1)) float64 that :func:`sample_posterior` consumes:
     column 0 draws the class, then one column per internal node, level by level."""
-    gen = torch_generator(derive_seed(int(seed), "bp.sample_posterior"))
+    check_rules(rules)
+    n = check_int(n, "n", 0)
+    n_internal = (rules.d - 1) // (rules.s - 1)
+    check_memory(8 * n * (1 + n_internal), "n", f"{n} rows of posterior uniforms")
+    gen = torch_generator(derive_seed(check_seed(seed), "bp.sample_posterior"))
     n_internal = (rules.d - 1) // (rules.s - 1)
     return torch.rand((n, 1 + n_internal), generator=gen, dtype=torch.float64)
 
@@ -163,6 +174,7 @@ def marginals(rules: Rules, log_evidence: torch.Tensor, dtype: torch.dtype = tor
 
     ``log_evidence`` (n, d, v): per-leaf log-likelihoods (see :mod:`hierphase.noise`)."""
     ev = _check_evidence(rules, log_evidence)
+    _check_dtype(dtype)
     if _resolve_backend(backend) == "numba" and dtype == torch.float64:
         return _marginals_numba(rules, ev)
     return _marginals_torch(rules, ev, dtype)
@@ -216,9 +228,13 @@ def sample_posterior(rules: Rules, log_evidence: torch.Tensor, seed: int,
     same seed, at ``k`` times less upward work.
     """
     ev = _check_evidence(rules, log_evidence)
+    _check_dtype(dtype)
+    check_seed(seed)
     reps = 1 if n_samples is None else n_samples
     if isinstance(reps, bool) or not isinstance(reps, int) or reps < 1:
         raise ValueError(f"n_samples must be None or an int >= 1, got {n_samples!r}")
+    check_memory(8 * ev.shape[0] * reps * 2 * rules.d, "n_samples",
+                 f"{reps} posterior samples of {ev.shape[0]} data")
     n = ev.shape[0]
     uniforms = posterior_uniforms(rules, n * reps, seed)
     if _resolve_backend(backend) == "numba" and dtype == torch.float64:
@@ -239,12 +255,19 @@ class KeptObservables(NamedTuple):
     kept: list[torch.Tensor]
 
 
+def _check_dtype(dtype) -> None:
+    if not isinstance(dtype, torch.dtype) or dtype not in (torch.float64, torch.float32):
+        raise ValueError(f"dtype must be torch.float64 or torch.float32, got {dtype!r}")
+
+
 def _check_trees(rules: Rules, trees: Sequence[torch.Tensor], n: int) -> list[torch.Tensor]:
+    if not isinstance(trees, (list, tuple)):
+        raise TypeError(f"trees must be a list of L+1 tensors, got {type(trees).__name__}")
     if len(trees) != rules.L + 1:
         raise ValueError(f"trees must have L+1 = {rules.L + 1} levels, got {len(trees)}")
     out = []
     for level, t in enumerate(trees):
-        t = torch.as_tensor(t).detach().cpu().long()
+        t = check_int_array(t, f"trees[{level}]").detach().cpu()
         if tuple(t.shape) != (n, rules.s**level):
             raise ValueError(f"trees[{level}] must have shape (n={n}, {rules.s**level}), "
                              f"got {tuple(t.shape)}")
@@ -270,9 +293,9 @@ def kept_observables(rules: Rules, log_evidence: torch.Tensor, trees: Sequence[t
     accuracy and speed are measured in ``benchmarks/bench_bp.py --case kept``."""
     from . import observables
 
-    if dtype not in (torch.float64, torch.float32):
-        raise ValueError(f"dtype must be torch.float64 or torch.float32, got {dtype}")
+    _check_dtype(dtype)
     ev = _check_evidence(rules, log_evidence)
+    check_seed(seed)
     n = ev.shape[0]
     truth = _check_trees(rules, trees, n)
     if _resolve_backend(backend) == "numba":
@@ -291,6 +314,41 @@ def kept_observables(rules: Rules, log_evidence: torch.Tensor, trees: Sequence[t
         sample_levels = sample_posterior(rules, ev, seed, dtype=dtype, backend=backend)
     return KeptObservables([p.to(torch.float64).mean(dim=1) for p in p_levels],
                            observables.kept_fraction(sample_levels, truth))
+
+
+# ----------------------------------------------------------------------------- memory
+def _nodes(rules: Rules) -> int:
+    return (rules.s ** (rules.L + 1) - 1) // (rules.s - 1)
+
+
+def sweep_bytes(rules: Rules, batch_size: int) -> int:
+    """Peak memory in bytes of a forward-backward sweep in batches of ``batch_size`` data
+    (``hierphase.stages.rhm.sweep_shard``, the numba backend): per datum its float64 evidence
+    ``(d, v)`` and about seven 8-byte values per tree node (messages, true probabilities, the
+    sample, the per-level outputs). Measured within a factor 2 in ``tests/test_hostile_memory.py``."""
+    check_rules(rules)
+    batch_size = check_int(batch_size, "batch_size", 1)
+    return 8 * batch_size * (rules.d * rules.v + 7 * _nodes(rules))
+
+
+#: Float64 evidence-sized arrays per run and 8-byte values per node per run of
+#: :func:`trajectories_bytes`, by process (the epsilon-process shares one evidence row).
+_TRAJECTORY_ARRAYS = {"epsilon": (0.0, 5), "gaussian": (3.5, 10), "masking": (1.5, 10),
+                      "uniform": (1.5, 10)}
+
+
+def trajectories_bytes(rules: Rules, n_traj: int, process: str) -> int:
+    """Peak memory in bytes of the change correlations of one datum with ``n_traj``
+    forward-backward runs (``hierphase.stages.rhm.correlation_shard``, per noise value and x0):
+    the runs' evidence (the Gaussian process also holds its noisy one-hot states and a copy; the
+    epsilon-process one row for all) and their sampled trees, change spins and pair sums.
+    Measured within a factor 2 in ``tests/test_hostile_memory.py``."""
+    check_rules(rules)
+    n_traj = check_int(n_traj, "n_traj", 1)
+    if process not in _TRAJECTORY_ARRAYS:
+        raise ValueError(f"process must be one of {sorted(_TRAJECTORY_ARRAYS)}, got {process!r}")
+    per_evidence, per_node = _TRAJECTORY_ARRAYS[process]
+    return int(8 * n_traj * (per_evidence * rules.d * rules.v + per_node * _nodes(rules)))
 
 
 # ----------------------------------------------------------------------------- numba backend

@@ -72,6 +72,7 @@ Tables (tidy, one row per level and bin, and per level): :data:`CORRELATION_COLU
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -103,6 +104,8 @@ CORRELATION_COLUMNS = ["level", "distance", "r", "C", "C_lo", "C_hi", "n_x0", "n
 SUSCEPTIBILITY_COLUMNS = ["level", "chi", "chi_lo", "chi_hi", "xi", "xi_lo", "xi_hi",
                           "n_x0", "n_traj"]
 VARIANTS = ("full", "upper")
+#: The estimated columns of the two tables (NaN where nothing could be estimated).
+_STATISTICS = ("C", "C_lo", "C_hi", "chi", "chi_lo", "chi_hi", "xi", "xi_lo", "xi_hi")
 
 
 # ----------------------------------------------------------------------------- spins
@@ -114,6 +117,13 @@ def _array(x, name: str) -> np.ndarray:
         return np.asarray(x)
     except Exception as exc:  # noqa: BLE001 - reported with the argument's name
         raise ValueError(f"{name} must be an array, got {type(x).__name__}") from exc
+
+
+def _floats(x, name: str) -> np.ndarray:
+    try:
+        return _array(x, name).astype(np.float64)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name} must be numbers: {err}") from None
 
 
 def change_spins(x0, x0_hat) -> np.ndarray:
@@ -161,10 +171,12 @@ def continuous_changes(z0, z_hat, feature_axis: int | None = None) -> np.ndarray
             or z_hat.shape[2:] != z0.shape[1:]:
         raise ValueError(f"z_hat must have shape (n_x0, n_traj) + z0.shape[1:] for z0 of shape "
                          f"{tuple(z0.shape)}; got {tuple(z_hat.shape)}")
-    diff = z_hat.astype(np.float64) - z0[:, None].astype(np.float64)
+    from .checks import check_finite
+
+    diff = check_finite(z_hat, "z_hat") - check_finite(z0, "z0")[:, None]
     if feature_axis is None:
         return np.abs(diff)
-    axis = feature_axis % z_hat.ndim
+    axis = _check_int(feature_axis, "feature_axis", -z_hat.ndim) % z_hat.ndim
     if axis < 2:
         raise ValueError(f"feature_axis must be a site axis of z_hat (>= 2), got {feature_axis}")
     return np.sqrt(np.mean(diff**2, axis=axis))
@@ -180,15 +192,30 @@ class Bins:
     n_pairs: np.ndarray  # int64 (n_bins,): ordered pairs (i, j), the diagonal in bin 0
 
 
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+def _check_int(value, name: str, minimum: int, maximum: int = 2**62) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
+            or not minimum <= value <= maximum:
+        raise ValueError(f"{name} must be an int in [{minimum}, {maximum}], got {value!r}")
     return int(value)
+
+
+def _check_bool(value, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+    return bool(value)
+
+
+def _check_variant(variant) -> str:
+    if not isinstance(variant, str) or variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    return variant
 
 
 def tree_bins(s: int, level: int) -> Bins:
     """Bins of the ``s**level`` nodes of one tree level: tree distance ``k = 0..level``."""
     s, level = _check_int(s, "s", 2), _check_int(level, "level", 0)
+    if level * (s.bit_length() - 1) >= 62:
+        raise ValueError(f"level: s**level nodes must stay below 2**62, got s={s}, level={level}")
     k = np.arange(level + 1, dtype=np.int64)
     width = s**k
     n_pairs = s**level * np.where(k == 0, 1, width - width // s)
@@ -226,12 +253,16 @@ def _check_shape(shape) -> tuple[int, ...]:
     shape = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
     if not shape:
         raise ValueError("shape must name at least one lattice axis")
-    return tuple(_check_int(n, "shape", 1) for n in shape)
+    shape = tuple(_check_int(n, "shape", 1) for n in shape)
+    from .checks import check_memory
+
+    check_memory(16 * math.prod(2 * n for n in shape), "shape", f"the lattice geometry of {shape}")
+    return shape
 
 
 def lattice_bins(shape, periodic: bool) -> Bins:
     """Bins of a lattice of ``shape`` (an int for a chain, ``(h, w)`` for a grid)."""
-    return _lattice_geometry(_check_shape(shape), bool(periodic))[1]
+    return _lattice_geometry(_check_shape(shape), _check_bool(periodic, "periodic"))[1]
 
 
 # ----------------------------------------------------------------------------- pair sums (one x0)
@@ -243,6 +274,8 @@ def _centred(spins, name: str) -> np.ndarray:
     if x.shape[0] < 2:
         raise ValueError(f"n_traj (axis 0 of {name}) must be >= 2 to estimate a covariance, "
                          f"got {x.shape[0]}")
+    if 0 in x.shape[1:]:
+        raise ValueError(f"{name} must have at least one site, got shape {tuple(x.shape)}")
     x = x.astype(np.float64)
     centred = x - x.mean(axis=0)
     # A site equal in every trajectory does not fluctuate: exactly 0, although the float mean of
@@ -282,7 +315,8 @@ def lattice_pair_sums(spins, periodic: bool, _geometry=None) -> np.ndarray:
     """
     c = _centred(spins, "spins")
     shape = c.shape[1:]
-    index, bins = _geometry if _geometry is not None else _lattice_geometry(shape, bool(periodic))
+    periodic = _check_bool(periodic, "periodic")
+    index, bins = _geometry if _geometry is not None else _lattice_geometry(shape, periodic)
     axes = tuple(range(1, c.ndim))
     size = shape if periodic else tuple(2 * n - 1 for n in shape)
     spectrum = np.fft.rfftn(c, s=size, axes=axes)
@@ -302,9 +336,11 @@ class Length(NamedTuple):
 def susceptibility(pair_sums, variant: str = "full") -> np.ndarray:
     """chi from x0-averaged pair sums ``(..., n_bins)`` (bin 0 = the diagonal); NaN where
     ``sum_i C_ii = 0``. ``variant``: ``"full"`` (all i, j) or ``"upper"`` (i <= j)."""
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-    p = np.asarray(pair_sums, dtype=np.float64)
+    _check_variant(variant)
+    p = _floats(pair_sums, "pair_sums")
+    if p.ndim < 1 or p.shape[-1] == 0:
+        raise ValueError(f"pair_sums must have a non-empty bin axis (..., n_bins), got shape "
+                         f"{p.shape}")
     diag, total = p[..., 0], p.sum(axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
         chi = np.where(diag > 0, total / np.where(diag > 0, diag, 1.0), np.nan)
@@ -332,7 +368,7 @@ def _xi(pair_sums: np.ndarray, r: np.ndarray) -> np.ndarray:
 
 def correlation_length(pair_sums, r) -> Length:
     """Second-moment correlation length from x0-averaged pair sums (module docstring)."""
-    p, r = np.asarray(pair_sums, dtype=np.float64), np.asarray(r, dtype=np.float64)
+    p, r = _floats(pair_sums, "pair_sums"), _floats(r, "r")
     if p.shape != r.shape or p.ndim != 1:
         raise ValueError(f"pair_sums and r must be 1-D of the same length, "
                          f"got {p.shape} and {r.shape}")
@@ -371,7 +407,7 @@ class Correlations(NamedTuple):
 
 def _check_summary_args(n_boot, seed, confidence):
     _check_int(n_boot, "n_boot", 1)
-    _check_int(seed, "seed", 0)
+    _check_int(seed, "seed", 0, 2**63 - 1)
     if not (isinstance(confidence, (float, int)) and 0 < confidence < 1):
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
 
@@ -385,7 +421,13 @@ def summarise(pair_sums, bins: Bins, n_traj: int, *, level=None, n_boot: int = 1
     selects the chi of :func:`susceptibility`. The resamples depend on ``(n_x0, n_boot, seed)``
     only, so calls for several levels of the same x0 with one seed resample the same x0.
     """
-    p = np.asarray(pair_sums, dtype=np.float64)
+    from .checks import check_finite, check_memory
+
+    if not isinstance(bins, Bins):
+        raise TypeError(f"bins must be a Bins (tree_bins, lattice_bins), got {type(bins).__name__}")
+    p = check_finite(pair_sums, "pair_sums")  # a NaN would become every interval's bound
+    if level is not None:
+        level = _check_int(level, "level", 0)
     if p.ndim != 2 or p.shape[1] != len(bins.distance):
         raise ValueError(f"pair_sums must have shape (n_x0, {len(bins.distance)}), "
                          f"got {tuple(p.shape)}")
@@ -393,8 +435,9 @@ def summarise(pair_sums, bins: Bins, n_traj: int, *, level=None, n_boot: int = 1
     _check_int(n_x0, "n_x0 (rows of pair_sums)", 1)
     _check_int(n_traj, "n_traj", 2)
     _check_summary_args(n_boot, seed, confidence)
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    _check_variant(variant)
+    check_memory(8 * n_boot * (n_x0 + 3 * p.shape[1]), "n_boot",
+                 f"{n_boot} bootstrap resamples of {n_x0} x0")
     weights = _bootstrap_weights(n_x0, n_boot, seed)
     mean, boot = p.mean(axis=0), weights @ p  # (n_bins,), (n_boot, n_bins)
     C_lo, C_hi = _interval(boot / bins.n_pairs, confidence)
@@ -440,6 +483,8 @@ def tree_correlations(spins: Sequence | Mapping, s: int, *, n_boot: int = 1000, 
     """
     s = _check_int(s, "s", 2)
     _check_summary_args(n_boot, seed, confidence)
+    if isinstance(spins, (str, bytes)) or not isinstance(spins, (Sequence, Mapping)):
+        raise TypeError(f"spins must be a sequence or mapping of levels, got {spins!r}")
     items = sorted(spins.items()) if isinstance(spins, Mapping) else list(enumerate(spins))
     if not items:
         raise ValueError("spins must hold at least one level")
@@ -468,12 +513,14 @@ def tree_correlations(spins: Sequence | Mapping, s: int, *, n_boot: int = 1000, 
             pairs = np.stack([tree_pair_sums(x[i], s) for i in entered])
         elif len(entered):
             pairs = np.stack([tree_pair_sums(x[i][runs[i]], s) for i in entered])
-        else:  # nothing to estimate from: the statistics of an all-NaN x0, counted as none
-            pairs = np.full((1, len(bins.distance)), np.nan)
+        else:  # nothing to estimate from: the layout of one x0, statistics NaN (below)
+            pairs = np.zeros((1, len(bins.distance)))
         out = summarise(pairs, bins, n_traj, level=level, n_boot=n_boot, seed=seed,
                         confidence=confidence, variant=variant)
         if not len(entered):
-            out = Correlations(*(frame.assign(n_x0=0) for frame in out))
+            out = Correlations(*(frame.assign(n_x0=0, **{c: np.nan for c in frame.columns
+                                                        if c in _STATISTICS})
+                                 for frame in out))
         corr.append(out.correlations)
         chi.append(out.susceptibility)
     return Correlations(pd.concat(corr, ignore_index=True), pd.concat(chi, ignore_index=True))
@@ -488,6 +535,9 @@ def lattice_correlations(spins, periodic: bool, *, level=None, n_boot: int = 100
     the ``level`` column (e.g. ``L`` for RHM leaves read as a chain).
     """
     _check_summary_args(n_boot, seed, confidence)
+    periodic = _check_bool(periodic, "periodic")
+    if isinstance(spins, (str, bytes)) or not isinstance(spins, Iterable):
+        raise TypeError(f"spins must be an array or an iterable of arrays, got {spins!r}")
     if hasattr(spins, "shape") or isinstance(spins, np.ndarray):
         arr = _array(spins, "spins")
         _n_traj(arr, "spins")
@@ -504,7 +554,7 @@ def lattice_correlations(spins, periodic: bool, *, level=None, n_boot: int = 100
             n_traj, shape = x.shape[0], tuple(x.shape[1:])
             if n_traj < 2:
                 raise ValueError(f"n_traj (axis 0 of spins[{i}]) must be >= 2, got {n_traj}")
-            geometry = _lattice_geometry(_check_shape(shape), bool(periodic))
+            geometry = _lattice_geometry(_check_shape(shape), periodic)
         elif x.shape != (n_traj, *shape):
             raise ValueError(f"spins[{i}] has shape {tuple(x.shape)}, the first x0 had "
                              f"{(n_traj, *shape)}: every x0 needs the same n_traj and lattice")

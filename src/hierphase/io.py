@@ -7,6 +7,11 @@ time that output is written (:func:`remove_stale_temporaries`). Every output
 ``<stem>.<ext>`` gets a sidecar ``<stem>.meta.json`` holding the config it came from, its seed and
 the versions of the packages that made it (no timestamps, so reruns are byte-identical).
 
+Every write can be confined to allowed roots (:func:`check_inside`; the atomic writer checks its
+target against :func:`write_roots`, the folders named by ``HIERPHASE_WRITE_ROOTS``): a symbolic
+link inside ``results/`` (a folder or a file, at any depth) that leads elsewhere is refused,
+naming the link, instead of being written through.
+
 Every reader names the file when it cannot be read and says what to do (:class:`CorruptFileError`);
 tensors are loaded with ``torch.load(weights_only=True)``: tensors, numbers, strings, lists, tuples
 and dicts only, so a crafted file cannot run code.
@@ -19,6 +24,7 @@ import json
 import os
 import platform
 import re
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -28,6 +34,10 @@ import pandas as pd
 
 __all__ = [
     "CorruptFileError",
+    "EscapingPathError",
+    "WRITE_ROOTS_ENV",
+    "check_inside",
+    "write_roots",
     "atomic_path",
     "remove_stale_temporaries",
     "honour_umask",
@@ -41,6 +51,7 @@ __all__ = [
     "write_table",
     "read_table",
     "save_tensors",
+    "save_torch",
     "load_tensors",
     "unreadable",
 ]
@@ -87,12 +98,87 @@ def honour_umask(folder: str | os.PathLike) -> None:
             path.chmod(mode)
 
 
+class EscapingPathError(ValueError):
+    """A path resolves (following its symbolic links) outside the folders it must stay in."""
+
+
+#: Environment variable naming the folders every atomic write must resolve inside
+#: (``os.pathsep``-separated, relative to the working directory); unset: no confinement.
+WRITE_ROOTS_ENV = "HIERPHASE_WRITE_ROOTS"
+
+
+def write_roots() -> tuple[str, ...] | None:
+    """The folders :func:`atomic_path` confines writes to (``HIERPHASE_WRITE_ROOTS``), or None."""
+    value = os.environ.get(WRITE_ROOTS_ENV)
+    if not value:
+        return None
+    return tuple(r for r in value.split(os.pathsep) if r)
+
+
+def _inside(resolved: str, roots: tuple[str, ...]) -> bool:
+    return any(resolved == root or resolved.startswith(root.rstrip(os.sep) + os.sep)
+               for root in roots)
+
+
+def _escaping_link(path: str, roots: tuple[str, ...]) -> tuple[str, str] | None:
+    """The first symbolic link along ``path`` (absolute, not resolved) whose target resolves
+    outside ``roots``, as (link, target), or None when no link leads out."""
+    parts = Path(path).parts
+    current = Path(parts[0])
+    for part in parts[1:]:
+        current = current / part
+        if os.path.islink(current):
+            target = os.path.realpath(current)
+            if not _inside(target, roots):
+                return str(current), target
+    return None
+
+
+def check_inside(paths, roots) -> None:
+    """Refuse any of ``paths`` that resolves (``realpath``: every symbolic link followed, ``..``
+    removed) outside all of ``roots``; raises :class:`EscapingPathError` naming the path and the
+    link that leads out (or the ``..`` that does). Relative paths and roots are taken from the
+    working directory; the roots themselves may be links (a results folder on a scratch disk is
+    allowed by naming it as a root). Made to be called once over every planned output: the
+    folders are resolved once each (thousands of paths take milliseconds)."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    if isinstance(roots, (str, os.PathLike)):
+        roots = [roots]
+    resolved_roots = tuple(os.path.realpath(os.fspath(r)) for r in roots)
+    if not resolved_roots:
+        raise ValueError("roots must name at least one folder")
+    cwd = os.getcwd()
+    folders: dict[str, str] = {}
+    for path in paths:
+        head, name = os.path.split(os.path.join(cwd, os.fspath(path)))
+        folder = folders.get(head)
+        if folder is None:
+            folder = folders[head] = os.path.realpath(head)
+        full = os.path.join(folder, name)
+        resolved = os.path.realpath(full) if os.path.islink(full) or name in ("..", ".") else full
+        if _inside(resolved, resolved_roots):
+            continue
+        where = ", ".join(map(str, roots))
+        link = _escaping_link(os.path.join(cwd, os.fspath(path)), resolved_roots)
+        if link is None:
+            raise EscapingPathError(f"{path}: lies outside {where} (resolves to {resolved})")
+        raise EscapingPathError(f"{path}: leads outside {where} through the symbolic link "
+                                f"{link[0]} -> {link[1]}; remove the link (or name its target "
+                                "as a root) and rerun")
+
+
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, roots=None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it onto ``path``, else delete it.
 
+    ``path`` must resolve inside ``roots`` (default :func:`write_roots`; None: anywhere), else
+    :class:`EscapingPathError` names the link that leads out, before anything is created.
     Stale temporaries of ``path`` are removed first; the result has the mode a plain ``open``
     would give it (``0o666`` less the umask; ``mkstemp`` alone makes ``0o600``)."""
+    roots = write_roots() if roots is None else roots
+    if roots is not None:
+        check_inside([path], roots)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(target)
@@ -191,40 +277,99 @@ def read_sidecar(path: str | os.PathLike) -> dict[str, Any]:
 
 def write_table(df: pd.DataFrame, parquet: str | os.PathLike, csv: str | os.PathLike | None = None,
                 config: Mapping[str, Any] | None = None, seed: int | None = None,
-                **extra: Any) -> None:
-    """Write ``df`` as parquet (and CSV for humans) atomically, plus the sidecar."""
+                table: str | None = None, **extra: Any) -> None:
+    """Write ``df`` as parquet (and CSV for humans) atomically, plus the sidecar.
+
+    ``table``: the registered layout ``df`` must have (:data:`hierphase.tables.TABLES`; checked
+    before anything is written); by default the layout whose columns ``df`` has, if any. The
+    sidecar records it (``table``) with the columns, for :func:`read_table` to check."""
+    from hierphase.tables import check_table, layout_of
+
     df = df.reset_index(drop=True)
+    if table is not None:
+        check_table(df, table, parquet)
+    else:
+        table = layout_of(df.columns)
     with atomic_path(parquet) as tmp:
         df.to_parquet(tmp, index=False, engine="pyarrow", compression="zstd")
     if csv is not None:
         with atomic_path(csv) as tmp:
             df.to_csv(tmp, index=False, float_format="%.10g")
+    if table is not None:
+        extra = {"table": table, **extra}
     write_sidecar(parquet, config=config, seed=seed, rows=len(df), columns=list(df.columns), **extra)
 
 
-def read_table(path: str | os.PathLike) -> pd.DataFrame:
-    """A table written by :func:`write_table` (parquet, or CSV by its suffix)."""
+def read_table(path: str | os.PathLike, table: str | None = None) -> pd.DataFrame:
+    """A table written by :func:`write_table` (parquet, or CSV by its suffix), checked.
+
+    ``table``: the registered layout the caller expects (:data:`hierphase.tables.TABLES`): the
+    file must have its columns and their kinds. Without it, the layout its sidecar records is
+    checked; and a file whose columns are not those its sidecar lists (another table's file
+    copied over it) is refused. Raises :class:`hierphase.tables.TableSchemaError` naming the file."""
+    from hierphase.tables import TableSchemaError, check_table
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such table")
     try:
-        if path.suffix == ".csv":
-            return pd.read_csv(path)
-        return pd.read_parquet(path)
+        df = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
     except Exception as err:  # pyarrow and pandas raise many kinds for a damaged file
         raise unreadable(path, err) from err
+    side = sidecar_path(path)
+    meta = read_json(side) if side.is_file() else {}
+    listed = meta.get("columns") if isinstance(meta, dict) else None
+    if isinstance(listed, list) and list(df.columns) != listed:
+        raise TableSchemaError(f"{path}: its columns {list(df.columns)} are not those its sidecar "
+                               f"{side.name} lists ({listed}): another table's file was put in "
+                               "its place; delete it (or restore the right file) and rerun")
+    recorded = meta.get("table") if isinstance(meta, dict) else None
+    if table is not None and recorded is not None and recorded != table:
+        raise TableSchemaError(f"{path}: its sidecar says it is a {recorded!r} table, expected "
+                               f"{table!r}; delete it (or restore the right file) and rerun")
+    expected = table or recorded
+    return check_table(df, expected, path) if expected is not None else df
 
 
 def save_tensors(path: str | os.PathLike, tensors: Mapping[str, Any],
                  config: Mapping[str, Any] | None = None, seed: int | None = None,
                  **extra: Any) -> None:
     """Save a dict of tensors (lists of tensors allowed) with ``torch.save``, atomically, plus sidecar."""
+    save_torch(path, dict(tensors))
+    write_sidecar(path, config=config, seed=seed, **extra)
+
+
+def _canonical(obj: Any) -> Any:
+    """``obj`` rebuilt with every string interned, so that equal strings are one object.
+
+    ``torch.save`` pickles, and pickle writes a string once and refers back to it where the *same
+    object* comes again: a state built in memory (literal keys, one object) and the same state
+    loaded back from a file (a fresh object per occurrence) pickle to different bytes. Interned,
+    equal values pickle alike whatever their history (mappings keep their type and attributes,
+    e.g. the ``_metadata`` of a ``state_dict``)."""
+    if isinstance(obj, str):
+        return sys.intern(str(obj))
+    if isinstance(obj, dict):
+        out = type(obj)((_canonical(k), _canonical(v)) for k, v in obj.items())
+        for name, value in getattr(obj, "__dict__", {}).items():
+            setattr(out, name, _canonical(value))
+        return out
+    if isinstance(obj, list):
+        return [_canonical(v) for v in obj]
+    if isinstance(obj, tuple) and type(obj) is tuple:
+        return tuple(_canonical(v) for v in obj)
+    return obj
+
+
+def save_torch(path: str | os.PathLike, obj: Any) -> None:
+    """``torch.save(obj)`` at ``path``, atomically, with bytes that depend on ``obj``'s value only
+    (not on whether it was built in memory or loaded from a file, see :func:`_canonical`): a
+    resumed training run writes the very bytes of an uninterrupted one."""
     import torch  # imported here: table and figure jobs need no torch
 
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         # A file object, not a path: torch records a path's (random, temporary) name in the archive.
-        torch.save(dict(tensors), fh)
-    write_sidecar(path, config=config, seed=seed, **extra)
+        torch.save(_canonical(obj), fh)
 
 
 def load_tensors(path: str | os.PathLike, hint: str = "delete it and rerun") -> Any:

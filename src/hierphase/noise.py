@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .checks import (check_float_dtype, check_int, check_int_array, check_memory, check_real,
+                     check_seed, check_unit)
 from .seeding import derive_seed, torch_generator
 
 __all__ = [
@@ -41,25 +43,31 @@ TIME_PROCESSES = ("gaussian", "masking", "uniform")
 FORWARD_PROCESSES = ("epsilon", *TIME_PROCESSES)
 
 
-def _leaves(leaves) -> torch.Tensor:
-    leaves = torch.as_tensor(leaves)
+def _leaves(leaves, name: str = "leaves") -> torch.Tensor:
+    """Integer leaves (n, d) as a LongTensor (a float array is refused, never truncated)."""
+    leaves = check_int_array(leaves, name)
     if leaves.dim() != 2:
-        raise ValueError(f"leaves must have shape (n, d), got {tuple(leaves.shape)}")
-    return leaves.long()
+        raise ValueError(f"{name} must have shape (n, d), got {tuple(leaves.shape)}")
+    return leaves
 
 
-def _check_v(leaves: torch.Tensor, v: int) -> None:
-    if not isinstance(v, int) or v < 2:
-        raise ValueError(f"v must be an int >= 2, got {v!r}")
+def _check_v(leaves: torch.Tensor, v: int, name: str = "leaves") -> int:
+    v = check_int(v, "v", 2)
+    check_memory(8 * leaves.numel() * v, "v", f"the evidence of {name} {tuple(leaves.shape)} "
+                 f"over v={v} symbols")
     if leaves.numel() and (leaves.min() < 0 or leaves.max() >= v):
-        raise ValueError(f"leaf values must lie in [0, v={v})")
+        raise ValueError(f"{name}: leaf values must lie in [0, v={v})")
+    return v
 
 
 def _check_unit(name: str, x: float) -> float:
-    x = float(x)
-    if not 0.0 <= x <= 1.0:
-        raise ValueError(f"{name} must lie in [0, 1], got {x}")
-    return x
+    return check_unit(x, name)
+
+
+def _check_schedule(schedule) -> "GaussianSchedule":
+    if not isinstance(schedule, GaussianSchedule):
+        raise TypeError(f"schedule must be a GaussianSchedule, got {type(schedule).__name__}")
+    return schedule
 
 
 def _two_level(leaves: torch.Tensor, v: int, on: float, off: float,
@@ -78,6 +86,7 @@ def epsilon_evidence(leaves, eps: float, v: int, dtype: torch.dtype = torch.floa
     leaves = _leaves(leaves)
     _check_v(leaves, v)
     eps = _check_unit("eps", eps)
+    check_float_dtype(dtype)
     return _two_level(leaves, v, 1.0 - eps + eps / v, eps / v, dtype)
 
 
@@ -97,11 +106,13 @@ class GaussianSchedule:
     beta_end: float = 0.02
 
     def __post_init__(self):
-        if not isinstance(self.T, int) or self.T < 1:
+        if isinstance(self.T, bool) or not isinstance(self.T, int) or self.T < 1:
             raise ValueError(f"GaussianSchedule: T must be an int >= 1, got {self.T!r}")
-        if self.kind not in ("linear", "cosine"):
+        if not isinstance(self.kind, str) or self.kind not in ("linear", "cosine"):
             raise ValueError(f"GaussianSchedule: kind must be 'linear' or 'cosine', got {self.kind!r}")
-        if not 0.0 < self.beta_start <= self.beta_end < 1.0:  # false for NaN too
+        check_real(self.beta_start, "beta_start")
+        check_real(self.beta_end, "beta_end")
+        if not 0.0 < self.beta_start <= self.beta_end < 1.0:
             raise ValueError("GaussianSchedule: beta_start must satisfy 0 < beta_start <= beta_end < 1, "
                              f"got beta_start={self.beta_start}, beta_end={self.beta_end}")
 
@@ -125,9 +136,7 @@ class GaussianSchedule:
         return float(self.alphas_bar[self.check_t(t)])
 
     def check_t(self, t) -> int:
-        if not float(t).is_integer() or not 0 <= int(t) <= self.T:
-            raise ValueError(f"t must be an integer step in [0, T={self.T}], got {t!r}")
-        return int(t)
+        return check_int(t, "t", 0, self.T)
 
     def step(self, level: float) -> int:
         """``t = round(level * T)`` for ``level = t/T`` in [0, 1]."""
@@ -142,9 +151,10 @@ def gaussian_forward(leaves, v: int, schedule: GaussianSchedule, t: int, seed: i
     the same numbers as the formula, without its four full-size temporaries."""
     leaves = _leaves(leaves)
     _check_v(leaves, v)
-    abar = schedule.abar(t)
+    check_float_dtype(dtype)
+    abar = _check_schedule(schedule).abar(t)
     n, d = leaves.shape
-    gen = torch_generator(derive_seed(int(seed), "noise.gaussian"))
+    gen = torch_generator(derive_seed(check_seed(seed), "noise.gaussian"))
     x = torch.randn((n, v, d), generator=gen, dtype=dtype)
     if abar >= 1.0:
         x.zero_()  # 0 * eta would leave -0.0 where eta < 0
@@ -160,7 +170,16 @@ def gaussian_evidence(x_t: torch.Tensor, schedule: GaussianSchedule, t: int,
 
     ``p(x_t | a) ∝ exp(sqrt(abar) x_t[a] / (1 - abar))``; at t = 0 (abar = 1) the leaf is read off
     as the argmax of ``x_t`` (evidence one-hot)."""
-    x = torch.as_tensor(x_t).to(dtype).transpose(1, 2)  # (n, d, v)
+    check_float_dtype(dtype)
+    _check_schedule(schedule)
+    if not isinstance(x_t, torch.Tensor):
+        raise TypeError(f"x_t must be a float tensor (n, v, d), got {type(x_t).__name__}")
+    x = x_t
+    if x.dim() != 3 or not x.is_floating_point():
+        raise ValueError(f"x_t must be a float tensor (n, v, d), got {x.dtype} {tuple(x.shape)}")
+    if not torch.isfinite(x).all():
+        raise ValueError("x_t must be finite, got NaN or infinite values")
+    x = x.to(dtype).transpose(1, 2)  # (n, d, v)
     abar = schedule.abar(t)
     if abar >= 1.0:
         idx = x.argmax(-1, keepdim=True)
@@ -181,8 +200,10 @@ def masking_forward(leaves, fraction: float, seed: int, independent: bool = Fals
     masks, whose indicators are uncorrelated."""
     leaves = _leaves(leaves)
     fraction = _check_unit("fraction", fraction)
+    if not isinstance(independent, bool):
+        raise TypeError(f"independent must be a bool, got {independent!r}")
     n, d = leaves.shape
-    gen = torch_generator(derive_seed(int(seed), "noise.masking"))
+    gen = torch_generator(derive_seed(check_seed(seed), "noise.masking"))
     u = torch.rand((n, d), generator=gen, dtype=torch.float64)
     if independent:
         return u < fraction
@@ -195,7 +216,10 @@ def masking_evidence(leaves, mask: torch.Tensor, v: int,
     """Masked leaves: uniform (log 1 = 0 everywhere); unmasked: 0 at the true value, -inf elsewhere."""
     leaves = _leaves(leaves)
     _check_v(leaves, v)
-    mask = torch.as_tensor(mask, dtype=torch.bool)
+    check_float_dtype(dtype)
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+        raise TypeError(f"mask must be a bool tensor, got {type(mask).__name__} "
+                        f"{getattr(mask, 'dtype', '')}")
     if mask.shape != leaves.shape:
         raise ValueError(f"mask shape {tuple(mask.shape)} must equal leaves shape {tuple(leaves.shape)}")
     out = _two_level(leaves, v, 1.0, 0.0, dtype)
@@ -208,7 +232,7 @@ def uniform_forward(leaves, v: int, abar: float, seed: int) -> torch.Tensor:
     leaves = _leaves(leaves)
     _check_v(leaves, v)
     abar = _check_unit("abar", abar)
-    gen = torch_generator(derive_seed(int(seed), "noise.uniform"))
+    gen = torch_generator(derive_seed(check_seed(seed), "noise.uniform"))
     resample = torch.rand(leaves.shape, generator=gen, dtype=torch.float64) >= abar
     fresh = torch.randint(v, leaves.shape, generator=gen)
     return torch.where(resample, fresh, leaves)
@@ -216,9 +240,10 @@ def uniform_forward(leaves, v: int, abar: float, seed: int) -> torch.Tensor:
 
 def uniform_evidence(noisy, abar: float, v: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """``log(abar * onehot(noisy) + (1 - abar)/v)``, (n, d, v)."""
-    noisy = _leaves(noisy)
-    _check_v(noisy, v)
+    noisy = _leaves(noisy, "noisy")
+    _check_v(noisy, v, "noisy")
     abar = _check_unit("abar", abar)
+    check_float_dtype(dtype)
     return _two_level(noisy, v, abar + (1.0 - abar) / v, (1.0 - abar) / v, dtype)
 
 
@@ -233,11 +258,14 @@ def forward_evidence(process: str, leaves, v: int, level: float, seed: int,
     leaf with probability t/T when ``independent_masks``; uniform uses ``abar_t``). ``schedule``
     defaults to ``GaussianSchedule()``.
     """
-    if process not in FORWARD_PROCESSES:
+    if not isinstance(process, str) or process not in FORWARD_PROCESSES:
         raise ValueError(f"process must be one of {FORWARD_PROCESSES}, got {process!r}")
+    check_seed(seed)
+    check_float_dtype(dtype)
+    check_unit(level, "level (eps or t/T)")
     if process == "epsilon":
         return epsilon_evidence(leaves, level, v, dtype=dtype)
-    schedule = schedule or GaussianSchedule()
+    schedule = GaussianSchedule() if schedule is None else _check_schedule(schedule)
     t = schedule.step(level)
     if process == "gaussian":
         x_t = gaussian_forward(leaves, v, schedule, t, seed, dtype=dtype)

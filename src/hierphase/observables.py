@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .checks import check_int, check_int_array, check_real, check_seed, check_unit
 from .stats import wilson_interval
 from .tables import KEPT_COLUMNS
 
@@ -22,11 +23,16 @@ __all__ = ["true_latent_probability", "kept_indicators", "kept_fraction", "kept_
            "KEPT_COLUMNS"]
 
 
-def _check_levels(a: Sequence, b: Sequence, what: str) -> None:
+def _check_levels(a: Sequence, b: Sequence, what: str, names=("samples", "trees")) -> None:
     """Same number of levels, and per level the same batch size (and the same number of nodes
-    where both are given per node)."""
+    where both are given per node); ``names``: the arguments ``a`` and ``b``."""
+    for name, levels in zip(names, (a, b)):
+        if not isinstance(levels, (list, tuple)) or not levels or \
+                not all(isinstance(x, torch.Tensor) for x in levels):
+            raise TypeError(f"{what}: {name} must be a non-empty list of tensors, one per level")
     if len(a) != len(b):
-        raise ValueError(f"{what}: got {len(a)} and {len(b)} levels")
+        raise ValueError(f"{what}: {names[0]} and {names[1]} must have as many levels, got "
+                         f"{len(a)} and {len(b)}")
     for level, (x, y) in enumerate(zip(a, b)):
         dims = min(2, x.dim(), y.dim())
         if tuple(x.shape[:dims]) != tuple(y.shape[:dims]):
@@ -37,16 +43,25 @@ def _check_levels(a: Sequence, b: Sequence, what: str) -> None:
 def true_latent_probability(marginals: Sequence[torch.Tensor],
                             trees: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     """Per level, the posterior probability of the true latent: (n, s**l) tensors."""
-    _check_levels(marginals, trees, "true_latent_probability")
-    return [torch.gather(mg, -1, tr.long().unsqueeze(-1)).squeeze(-1)
-            for mg, tr in zip(marginals, trees)]
+    _check_levels(marginals, trees, "true_latent_probability", ("marginals", "trees"))
+    out = []
+    for level, (mg, tr) in enumerate(zip(marginals, trees)):
+        tr = check_int_array(tr, f"trees[{level}]")
+        if not torch.as_tensor(mg).is_floating_point():
+            raise TypeError(f"marginals[{level}] must be a float tensor, got {mg.dtype}")
+        if tr.numel() and (tr.min() < 0 or tr.max() >= mg.shape[-1]):
+            raise ValueError(f"trees[{level}] has values outside [0, {mg.shape[-1]}) (the "
+                             f"symbols of marginals[{level}])")
+        out.append(torch.gather(mg, -1, tr.unsqueeze(-1)).squeeze(-1))
+    return out
 
 
 def kept_indicators(samples: Sequence[torch.Tensor],
                     trees: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     """Per level, BoolTensor (n, s**l): the sample's latent equals the original one."""
     _check_levels(samples, trees, "kept_indicators")
-    return [sa.long() == tr.long() for sa, tr in zip(samples, trees)]
+    return [check_int_array(sa, f"samples[{level}]") == check_int_array(tr, f"trees[{level}]")
+            for level, (sa, tr) in enumerate(zip(samples, trees))]
 
 
 def kept_fraction(samples: Sequence[torch.Tensor],
@@ -75,8 +90,17 @@ def kept_table(true_prob: Sequence[torch.Tensor] | None, kept: Sequence[torch.Te
     per-datum fractions vary no more than a Bernoulli variable, so this interval is conservative);
     ``n`` is the number of data.
     """
+    for name, value in (("experiment", experiment), ("process", process), ("model", model)):
+        if not isinstance(value, str):
+            raise TypeError(f"{name} must be a str, got {value!r}")
+    L, rule_seed = check_int(L, "L", 1), check_seed(rule_seed, "rule_seed")
+    noise = check_real(noise, "noise")
+    t = None if t is None else check_int(t, "t", 0)
+    t_over_T = None if t_over_T is None else check_unit(t_over_T, "t_over_T")
+    if not isinstance(kept, (list, tuple)) or not kept:
+        raise TypeError(f"kept_table: kept must be a non-empty list of tensors, one per level")
     if true_prob is not None:
-        _check_levels(true_prob, kept, "kept_table")
+        _check_levels(true_prob, kept, "kept_table", ("true_prob", "kept"))
     rows = []
     for level, kept_l in enumerate(kept):
         frac = _per_datum(kept_l)

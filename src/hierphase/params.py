@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import numbers
 
-__all__ = ["is_int", "validate_params", "CODE_LIMIT"]
+__all__ = ["is_int", "validate_params", "CODE_LIMIT", "MAX_DEPTH"]
 
 #: Tuples of ``s`` symbols are coded as integers below ``v**s``, held in int64 tensors.
 CODE_LIMIT = 2**63 - 1
+#: Deepest tree accepted: a bound on the per-level loops of sampling and mean-field theory (the
+#: data of a deep tree are bounded by memory, :func:`hierphase.rhm.tree_bytes`).
+MAX_DEPTH = 10_000
 
 
 def is_int(x) -> bool:
@@ -40,10 +43,13 @@ def validate_params(v: int, m: int, s: int, L: int, n_classes: int | None = None
         raise ValueError(f"RHM parameter m (rules per symbol) must be >= 1, got m={m}")
     if n_classes < 1:
         raise ValueError(f"RHM parameter n_classes must be >= 1, got n_classes={n_classes}")
-    if v**s > CODE_LIMIT:
+    if s * (v.bit_length() - 1) >= 63 or v**s > CODE_LIMIT:  # the first test spares v**s huge
         raise ValueError(
             f"RHM parameters must satisfy v**s <= 2**63 - 1 (tuple codes are 64-bit integers), "
-            f"got v={v}, s={s}: v**s={v**s}")
+            f"got v={v}, s={s}")
+    if L > MAX_DEPTH:
+        raise ValueError(f"RHM parameter L (depth) must be <= {MAX_DEPTH} (every level is a loop "
+                         f"step; the mean-field curves have long converged), got L={L}")
     if m > v ** (s - 1):
         raise ValueError(
             f"RHM parameter m must satisfy m <= v**(s-1) (v*m distinct tuples out of v**s), "

@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 import torch
 
+from .checks import check_int, check_int_array, check_rules, check_seed
 from .params import is_int as _is_int
 from .params import validate_params
 from .seeding import derive_seed, torch_generator
@@ -125,10 +126,11 @@ def sample_rules(v: int, m: int, s: int, L: int, n_classes: int | None = None,
                  seed: int = 0) -> Rules:
     """Draw the rules of an RHM: per level, distinct tuples without replacement, ``m`` per parent."""
     n_classes = validate_params(v, m, s, L, n_classes)
+    seed = check_seed(seed)
     tables = []
     for level in range(L):
         n_parents = n_classes if level == 0 else v
-        gen = torch_generator(derive_seed(int(seed), "rhm.rules", level))
+        gen = torch_generator(derive_seed(seed, "rhm.rules", level))
         codes = _distinct_codes(v**s, n_parents * m, gen)
         tables.append(_decode(codes, v, s).reshape(n_parents, m, s).contiguous())
     return Rules(v=v, m=m, s=s, L=L, n_classes=n_classes, tables=tuple(tables))
@@ -137,6 +139,8 @@ def sample_rules(v: int, m: int, s: int, L: int, n_classes: int | None = None,
 def tree_bytes(rules: Rules, n: int) -> int:
     """Peak memory of :func:`sample_trees` for ``n`` trees, in bytes: every level's int64 tensor
     plus two temporaries of the size of the last level (the rule draws and the gathered tuples)."""
+    check_rules(rules)
+    n = check_int(n, "n", 0)
     nodes = (rules.s ** (rules.L + 1) - 1) // (rules.s - 1)
     return 8 * int(n) * (nodes + 2 * rules.d)
 
@@ -151,14 +155,16 @@ def _physical_memory() -> int | None:
 
 def sample_trees(rules: Rules, n: int, seed: int) -> list[torch.Tensor]:
     """``n`` data with their whole latent tree: L+1 LongTensors, level l of shape (n, s**l)."""
+    check_rules(rules)
     if not _is_int(n) or n < 0:
         raise ValueError(f"n (number of trees) must be an int >= 0, got {n!r}")
+    seed = check_seed(seed)
     need, have = tree_bytes(rules, n), _physical_memory()
     if have is not None and need > have:
         raise ValueError(f"sample_trees: {n} trees of depth L={rules.L} (d={rules.d} leaves each) "
                          f"need about {need / 2**30:.3g} GiB, more than this machine's "
                          f"{have / 2**30:.3g} GiB; lower n (or L)")
-    gen = torch_generator(derive_seed(int(seed), "rhm.trees"))
+    gen = torch_generator(derive_seed(seed, "rhm.trees"))
     s, m = rules.s, rules.m
     level = torch.randint(rules.n_classes, (n, 1), generator=gen)
     trees = [level]
@@ -172,12 +178,14 @@ def sample_trees(rules: Rules, n: int, seed: int) -> list[torch.Tensor]:
 
 def n_data(rules: Rules) -> int:
     """Number of distinct data: ``n_classes * m**((d-1)/(s-1))``."""
+    check_rules(rules)
     return rules.n_classes * rules.m ** ((rules.d - 1) // (rules.s - 1))
 
 
 def enumerate_data(rules: Rules, limit: int = ENUMERATE_LIMIT) -> list[torch.Tensor]:
     """All data of a (tiny) RHM with their latents, in the format of :func:`sample_trees`."""
     total = n_data(rules)
+    limit = check_int(limit, "limit", 0)
     if total > limit:
         raise ValueError(f"enumerate_data: the RHM has {total} data, more than limit={limit}")
     s, m = rules.s, rules.m
@@ -214,7 +222,8 @@ def parse(rules: Rules, leaves: torch.Tensor) -> Parse:
     ``latents[l]`` holds the parent of each ``s``-tuple at level ``l`` or -1 where the tuple is not
     a rule of that level (or contains a -1). ``valid`` marks data whose whole tree parses.
     """
-    leaves = torch.as_tensor(leaves).long()
+    check_rules(rules)
+    leaves = check_int_array(leaves, "leaves")
     if leaves.dim() != 2 or leaves.shape[1] != rules.d:
         raise ValueError(f"parse: leaves must have shape (n, d={rules.d}), got {tuple(leaves.shape)}")
     if leaves.numel() and (leaves.min() < 0 or leaves.max() >= rules.v):
@@ -270,15 +279,26 @@ def level_validity(rules: Rules, leaves: torch.Tensor) -> LevelValidity:
 
 def rules_to_dict(rules: Rules) -> dict:
     """Plain dict (ints and a list of tensors) for ``torch.save`` / :func:`hierphase.io.save_tensors`."""
+    check_rules(rules)
     return {"v": rules.v, "m": rules.m, "s": rules.s, "L": rules.L,
             "n_classes": rules.n_classes, "tables": [t.clone() for t in rules.tables]}
 
 
 def rules_from_dict(data: dict) -> Rules:
     """Inverse of :func:`rules_to_dict`; checks the shapes and the unambiguity of the tables."""
-    v, m, s, L = (int(data[k]) for k in ("v", "m", "s", "L"))
-    n_classes = validate_params(v, m, s, L, int(data["n_classes"]))
-    tables = tuple(torch.as_tensor(t).long().contiguous() for t in data["tables"])
+    if not isinstance(data, dict):
+        raise TypeError(f"data must be a dict of rules, got {type(data).__name__}")
+    missing = [k for k in ("v", "m", "s", "L", "n_classes", "tables") if k not in data]
+    if missing:
+        raise ValueError(f"data: the rules lack the keys {missing}")
+    v, m, s, L, n_classes = (check_int(data[k], f"data[{k!r}]")
+                             for k in ("v", "m", "s", "L", "n_classes"))
+    n_classes = validate_params(v, m, s, L, n_classes)
+    if not isinstance(data["tables"], (list, tuple)):
+        raise TypeError(f"data['tables'] must be a list of tensors, got "
+                        f"{type(data['tables']).__name__}")
+    tables = tuple(check_int_array(t, f"data['tables'][{i}]").contiguous()
+                   for i, t in enumerate(data["tables"]))
     if len(tables) != L:
         raise ValueError(f"rules: expected L={L} tables, got {len(tables)}")
     for level, t in enumerate(tables):
@@ -304,6 +324,8 @@ def save_rules(rules: Rules, path: str | os.PathLike | None = None, **sidecar) -
 
 def load_rules(source: str | os.PathLike | dict) -> Rules:
     """Rules from a dict made by :func:`save_rules` or from a ``.pt`` file written by it."""
+    if not isinstance(source, (dict, str, os.PathLike)) or source == "":
+        raise TypeError(f"source must be a dict or a path, got {source!r}")
     if not isinstance(source, dict):
         from .io import load_tensors
 

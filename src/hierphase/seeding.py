@@ -28,11 +28,15 @@ def torch_generator(seed: int):
     """A CPU ``torch.Generator`` seeded with ``seed``."""
     import torch
 
+    from .checks import check_seed
+
     g = torch.Generator(device="cpu")
-    g.manual_seed(int(seed))
+    g.manual_seed(check_seed(seed))
     return g
 
 
 def numpy_generator(seed: int) -> np.random.Generator:
     """A numpy ``Generator`` (PCG64) seeded with ``seed``."""
-    return np.random.default_rng(int(seed))
+    from .checks import check_seed
+
+    return np.random.default_rng(check_seed(seed))

@@ -1,4 +1,6 @@
-"""Column layouts of the RHM branch's tables, in one torch-free place.
+"""Column layouts of every table the package writes, in one torch-free place: the registry
+:data:`TABLES` (name -> columns) with each column's kind (:func:`column_kind`), and the check every
+reader runs (:func:`check_table`, through :func:`hierphase.io.read_table`).
 
 The sweep shards and the aggregated kept table use ``KEPT_COLUMNS``; the learned branch's kept
 tables (learned models and their exact-BP reference) add three columns, ``LEARNED_KEPT_COLUMNS``; the mean-field tables use ``THEORY_COLUMNS``; the change-correlation tables (exact BP, mean field and the
@@ -7,8 +9,18 @@ learned branch's add three columns (``LEARNED_CORRELATIONS_TABLE_COLUMNS``,
 ``LEARNED_SUSCEPTIBILITY_TABLE_COLUMNS``); the phase diagram's sweeps ``PHASE_KEPT_COLUMNS`` and its table ``PHASE_DIAGRAM_COLUMNS``.
 The images branch's patch correlations use ``PATCH_PAIR_SUM_COLUMNS`` (per job),
 ``PATCH_CORRELATIONS_COLUMNS`` and ``PATCH_SUSCEPTIBILITY_COLUMNS``.
+The images branch's sweeps use ``MEASURE_COLUMNS`` (per shard), ``CLASS_KEPT_COLUMNS`` and
+``LAYER_SIMILARITY_COLUMNS``; the learned branch's evaluations ``EVAL_COLUMNS``,
+``VALIDITY_COLUMNS``, ``LEARNING_CURVE_COLUMNS`` and ``SAMPLE_COMPLEXITY_COLUMNS``.
 Jobs that only read or pool these tables import this module and pandas, not torch.
 """
+
+from __future__ import annotations
+
+import os
+from typing import Iterable
+
+import pandas as pd
 
 from hierphase.correlations import CORRELATION_COLUMNS, SUSCEPTIBILITY_COLUMNS
 
@@ -97,3 +109,122 @@ PATCH_CORRELATIONS_COLUMNS = PATCH_KEYS + [c for c in CORRELATION_COLUMNS if c !
 PATCH_SUSCEPTIBILITY_COLUMNS = (PATCH_KEYS + [c for c in SUSCEPTIBILITY_COLUMNS[:-2]
                                               if c != "level"]
                                 + ["delta"] + SUSCEPTIBILITY_COLUMNS[-2:])
+
+#: The images branch: per-shard measurement rows, one per (image, layer).
+MEASURE_COLUMNS = ["name", "label", "k", "K", "t", "t_over_T", "pred_x0", "pred_x0_hat", "kept",
+                   "layer", "depth", "similarity"]
+CLASS_KEPT_COLUMNS = ["dataset", "model", "classifier", "k", "K", "t", "t_over_T", "kept",
+                      "ci_low", "ci_high", "n"]
+LAYER_SIMILARITY_COLUMNS = ["dataset", "model", "classifier", "k", "K", "t", "t_over_T", "layer",
+                            "depth", "similarity", "ci_low", "ci_high", "n"]
+
+#: The learned branch's evaluation of generated samples, one row per model.
+EVAL_COLUMNS = ["experiment", "process", "model", "P", "seed", "grammatical", "grammatical_ci_low",
+                "grammatical_ci_high", "memorized", "memorized_of_grammatical", "distinct_generated",
+                "n_generated", "n_train_distinct"]
+#: Per-level validity rows (:func:`hierphase.learned.evaluate.validity_table`): level l = 0 .. L-1
+#: is the level whose rules make the tuples of level l + 1 (0: the class rules; L - 1: the rules
+#: that make the leaves). ``samples``: "all" generated samples, or the "novel" ones (no copy of a
+#: training datum), which measure what the model generalises; ``n_samples`` of them.
+VALIDITY_COLUMNS = ["experiment", "process", "model", "P", "seed", "samples", "level",
+                    "tuples_valid", "tuples_valid_ci_low", "tuples_valid_ci_high", "n_tuples",
+                    "valid_up_to", "valid_up_to_ci_low", "valid_up_to_ci_high", "n_samples"]
+#: Learning-curve rows: the validity rows of the weights at training step ``step``.
+LEARNING_CURVE_COLUMNS = VALIDITY_COLUMNS[:5] + ["step"] + VALIDITY_COLUMNS[5:]
+#: Columns of the sample-complexity table: per (experiment, process, seed, level, threshold),
+#: ``P_star`` (log-interpolated crossing; NaN where the curve never reaches the threshold) and the
+#: measured P values around it (``P_low``: the last below, 0 when even the smallest P is above;
+#: ``P_high``: the first at or above, inf when none is).
+SAMPLE_COMPLEXITY_COLUMNS = ["experiment", "process", "seed", "measure", "level", "threshold",
+                             "P_star", "P_low", "P_high"]
+
+#: Every registered table layout by name: what :func:`hierphase.io.write_table` records in a
+#: table's sidecar (the layout whose columns it has) and :func:`hierphase.io.read_table` checks.
+TABLES: dict[str, list[str]] = {
+    "kept": KEPT_COLUMNS,
+    "learned_kept": LEARNED_KEPT_COLUMNS,
+    "theory": THEORY_COLUMNS,
+    "correlations": CORRELATIONS_TABLE_COLUMNS,
+    "susceptibility": SUSCEPTIBILITY_TABLE_COLUMNS,
+    "learned_correlations": LEARNED_CORRELATIONS_TABLE_COLUMNS,
+    "learned_susceptibility": LEARNED_SUSCEPTIBILITY_TABLE_COLUMNS,
+    "phase_kept": PHASE_KEPT_COLUMNS,
+    "phase_diagram": PHASE_DIAGRAM_COLUMNS,
+    "scaling": SCALING_COLUMNS,
+    "scaling_points": SCALING_POINT_COLUMNS,
+    "patch_pair_sums": PATCH_PAIR_SUM_COLUMNS,
+    "patch_correlations": PATCH_CORRELATIONS_COLUMNS,
+    "patch_susceptibility": PATCH_SUSCEPTIBILITY_COLUMNS,
+    "measure": MEASURE_COLUMNS,
+    "class_kept": CLASS_KEPT_COLUMNS,
+    "layer_similarity": LAYER_SIMILARITY_COLUMNS,
+    "evaluation": EVAL_COLUMNS,
+    "validity": VALIDITY_COLUMNS,
+    "learning_curve": LEARNING_CURVE_COLUMNS,
+    "sample_complexity": SAMPLE_COMPLEXITY_COLUMNS,
+}
+
+#: Columns holding text (names, labels, space-separated lists); missing values allowed.
+STRING_COLUMNS = frozenset({"experiment", "model", "process", "family", "dataset", "classifier",
+                            "embedding", "layer", "name", "measure", "estimator", "samples",
+                            "L_range", "L_values", "eps_half_by_L"})
+#: Columns holding booleans.
+BOOL_COLUMNS = frozenset({"has_transition_mf", "has_transition_bp"})
+
+
+class TableSchemaError(ValueError):
+    """A table's columns or dtypes are not those of its declared layout (another table's file
+    copied over it, a file of an older layout): the message names the file."""
+
+
+def column_kind(column: str) -> str:
+    """``"str"``, ``"bool"`` or ``"number"`` (int or float, nullable ints included; every column
+    not declared text or boolean is a number)."""
+    if column in STRING_COLUMNS:
+        return "str"
+    if column in BOOL_COLUMNS:
+        return "bool"
+    return "number"
+
+
+def layout_of(columns: Iterable[str]) -> str | None:
+    """The registered layout (a key of :data:`TABLES`) with exactly ``columns``, or None."""
+    wanted = set(columns)
+    return next((name for name, cols in TABLES.items() if set(cols) == wanted), None)
+
+
+def _kind_matches(series: pd.Series, kind: str) -> bool:
+    from pandas.api import types
+
+    dtype = series.dtype
+    if kind == "str":
+        return (types.is_string_dtype(dtype) or types.is_object_dtype(dtype)) and \
+            pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty")
+    if kind == "bool":
+        return types.is_bool_dtype(dtype)
+    if types.is_numeric_dtype(dtype) and not types.is_bool_dtype(dtype):
+        return True
+    return series.isna().all()  # a column of missing values only reads back as object
+
+
+def check_table(df: pd.DataFrame, table: str, path: str | os.PathLike = "<table>") -> pd.DataFrame:
+    """``df`` when it has exactly the columns of layout ``table`` (any order) with their kinds
+    (:func:`column_kind`); else :class:`TableSchemaError` naming ``path``, the layout, and the
+    missing, unexpected and mistyped columns."""
+    if table not in TABLES:
+        raise TableSchemaError(f"{path}: table must be one of {sorted(TABLES)}, got {table!r}")
+    expected = TABLES[table]
+    missing = [c for c in expected if c not in df.columns]
+    extra = [c for c in df.columns if c not in expected]
+    mistyped = [f"{c} ({df[c].dtype}, expected {column_kind(c)})" for c in expected
+                if c in df.columns and not _kind_matches(df[c], column_kind(c))]
+    if missing or extra or mistyped:
+        found = layout_of(df.columns)
+        parts = [f"missing columns {missing}" if missing else "",
+                 f"unexpected columns {extra}" if extra else "",
+                 f"mistyped columns {mistyped}" if mistyped else "",
+                 f"it has the layout of table {found!r}" if found and found != table else ""]
+        raise TableSchemaError(f"{path}: not a {table!r} table: "
+                               + "; ".join(p for p in parts if p)
+                               + "; delete it (or restore the right file) and rerun")
+    return df

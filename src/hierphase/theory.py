@@ -109,6 +109,7 @@ import numpy as np
 import pandas as pd
 
 from . import correlations
+from .checks import check_finite, check_int
 from .params import validate_params
 
 __all__ = [
@@ -138,7 +139,7 @@ def _check(v, m, s):
 
 
 def _cf(v, m, s, n_parents=None):
-    n_parents = v if n_parents is None else n_parents
+    n_parents = v if n_parents is None else check_int(n_parents, "n_parents", 1)
     denom = float(v) ** s - 1.0
     return (m - 1) / denom, (m * n_parents - 1) / denom
 
@@ -147,7 +148,7 @@ def F(p, v: int, m: int, s: int, n_parents: int | None = None):
     """One level of the annealed upward map (``n_parents`` defaults to ``v``). Array-friendly."""
     _check(v, m, s)
     c, f = _cf(v, m, s, n_parents)
-    ps = np.asarray(p, dtype=float) ** s
+    ps = check_finite(p, "p", 0.0, 1.0) ** s
     return (ps + c * (1 - ps)) / (ps + f * (1 - ps))
 
 
@@ -155,7 +156,7 @@ def F_prime(p, v: int, m: int, s: int, n_parents: int | None = None):
     """dF/dp."""
     _check(v, m, s)
     c, f = _cf(v, m, s, n_parents)
-    p = np.asarray(p, dtype=float)
+    p = check_finite(p, "p", 0.0, 1.0)
     ps = p**s
     num = c + (1 - c) * ps
     den = f + (1 - f) * ps
@@ -164,9 +165,8 @@ def F_prime(p, v: int, m: int, s: int, n_parents: int | None = None):
 
 def leaf_weight(eps, v: int):
     """``p_L = 1 - eps (1 - 1/v)``: the leaf belief on the true symbol under the epsilon-process."""
-    eps = np.asarray(eps, dtype=float)
-    if np.any((eps < 0) | (eps > 1)):
-        raise ValueError("theory: eps must lie in [0, 1]")
+    v = check_int(v, "v", 2)
+    eps = check_finite(eps, "eps", 0.0, 1.0)  # NaN compares false: refused here, not propagated
     return 1 - eps * (1 - 1 / v)
 
 
@@ -189,8 +189,9 @@ def class_reconstruction(eps, v: int, m: int, s: int, L: int, n_classes: int | N
 def downward_step(q, p, v: int, m: int, s: int):
     """Downward weight on the true child given the parent's downward weight ``q`` and the
     siblings' upward weight ``p`` (see the module docstring)."""
-    q = np.asarray(q, dtype=float)
-    ps = np.asarray(p, dtype=float) ** (s - 1)
+    _check(v, m, s)
+    q = check_finite(q, "q", 0.0, 1.0)
+    ps = check_finite(p, "p", 0.0, 1.0) ** (s - 1)
     a = (m - 1) * q + m * (1 - q)
     denom = float(v) ** s - 1
     return (q * ps + a * (1 - ps) / denom) / (q * ps + a * (v - ps) / denom)
@@ -293,7 +294,7 @@ def child_status(p, v: int, m: int, s: int) -> ChildStatus:
     """Probabilities that children whose upward weight on the truth is ``p`` keep their true
     symbol, given whether their parent's sampled value was kept (annealed). Array-friendly."""
     _check(v, m, s)
-    p = np.asarray(p, dtype=float)
+    p = check_finite(p, "p", 0.0, 1.0)
     c, _ = _cf(v, m, s)
     ps = p**s
     z_kept = ps + c * (1 - ps)
@@ -331,7 +332,10 @@ def pair_change(eps, v: int, m: int, s: int, L: int, n_classes: int | None = Non
             or not 0 <= level <= L:
         raise ValueError(f"level must be an int in [0, L={L}], got {level!r}")
     level = int(level)
-    eps = np.asarray(eps, dtype=float)
+    if level * (int(s).bit_length() - 1) >= 62:  # the pair counts of correlations.tree_bins
+        raise ValueError(f"L / level: the s**level nodes of the level must stay below 2**62 "
+                         f"(their pairs are counted in int64), got s={s}, level={level}")
+    eps = check_finite(eps, "eps", 0.0, 1.0)
     up = upward_curve(eps, v, m, s, L, n_classes)
     kept = level_reconstruction(eps, v, m, s, L, n_classes)
     p_change = 1 - kept[level]
@@ -370,7 +374,7 @@ def mean_field_correlation_tables(eps_values, v: int, m: int, s: int, L: int,
     :data:`~hierphase.correlations.SUSCEPTIBILITY_COLUMNS`, with a leading ``noise`` column
     (``eps``), for each ``eps`` in ``eps_values`` and each of ``levels`` (default: the leaves).
     Intervals equal the point value; ``n_x0`` and ``n_traj`` are missing."""
-    eps = np.asarray(eps_values, dtype=float).ravel()
+    eps = check_finite(eps_values, "eps_values", 0.0, 1.0).ravel()
     if eps.size == 0:
         raise ValueError("eps_values must hold at least one noise level")
     levels = [L] if levels is None else list(levels)

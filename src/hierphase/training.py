@@ -1,5 +1,11 @@
 """What every training loop of the package shares (learned denoisers, the digits DDPM and CNN):
-the learning-rate shape, mixed precision on GPU, and progress written as timestamped log lines.
+the learning-rate shape, mixed precision on GPU, progress written as timestamped log lines, and
+resumable checkpoints.
+
+A checkpoint (:func:`save_checkpoint_file`) holds everything a loop needs to continue exactly (its
+``meta`` carries a ``fingerprint`` of everything that changes the loop's outputs);
+:func:`resume_state` gives it back only when it continues the current run, else discards it with a
+logged warning: a killed job reruns from its checkpoint, or from step 0, never fails for good.
 
 Log lines go through :mod:`logging` (a workflow job's log file gets them with a timestamp, see
 :func:`hierphase.jobs.log_to`), every ``log_every`` steps, next to tqdm's progress bar, so a
@@ -9,14 +15,21 @@ cluster log can be followed with ``tail``: step, loss, rate and the estimated ti
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import logging
 import math
+import os
 import time
-from typing import Callable, Iterator
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
-__all__ = ["warmup_cosine", "autocast", "ProgressLog", "progress_log"]
+__all__ = ["warmup_cosine", "autocast", "ProgressLog", "progress_log", "fingerprint",
+           "read_checkpoint", "save_checkpoint_file", "resume_state", "rng_state", "set_rng_state",
+           "restore"]
 
 
 def warmup_cosine(warmup: int, total: int, min_ratio: float = 0.0) -> Callable[[int], float]:
@@ -87,3 +100,99 @@ def progress_log(desc: str, total: int, log_every: int, initial: int = 0,
 
     with logging_redirect_tqdm():
         yield ProgressLog(desc, total, log_every, initial, unit=unit)
+
+
+log = logging.getLogger("hierphase.training")
+
+
+def fingerprint(**parts: Any) -> str:
+    """Hash of everything that defines a training run's outputs, stored in its checkpoints so that
+    a resume continues only the same run (:func:`resume_state`)."""
+    blob = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def read_checkpoint(path: str | os.PathLike, keys: Sequence[str]) -> dict:
+    """The checkpoint at ``path`` (``weights_only=True``: no code runs), which must hold ``keys``.
+    Raises :class:`hierphase.io.CorruptFileError` naming the file when it cannot be read or is
+    not such a checkpoint, ValueError when it holds objects other than plain data."""
+    from hierphase.io import CorruptFileError, load_tensors
+
+    state = load_tensors(path)
+    missing = [k for k in keys if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise CorruptFileError(f"{path}: not a training checkpoint (missing {missing}); the file "
+                               "is corrupt or truncated, delete it and rerun")
+    return state
+
+
+def save_checkpoint_file(path: str | os.PathLike, state: dict) -> None:
+    """Write checkpoint ``state`` atomically, with bytes that depend on its value only
+    (:func:`hierphase.io.save_torch`)."""
+    from hierphase.io import save_torch
+
+    save_torch(path, state)
+
+
+def _discard(path: Path, kind: str, why: str) -> None:
+    log.warning("discarding the %s checkpoint %s and training from step 0: %s", kind, path, why)
+    warnings.warn(f"discarded {kind} checkpoint {path}: {why}", stacklevel=3)
+    path.unlink(missing_ok=True)
+
+
+def resume_state(path: str | os.PathLike | None, fp: str, keys: Sequence[str],
+                 usable: Callable[[dict], str | None] | None = None) -> dict | None:
+    """The checkpoint at ``path`` when it continues this run, else None.
+
+    It continues this run when it can be read, holds ``keys``, its ``meta["fingerprint"]`` is
+    ``fp`` and ``usable(state)`` (when given) returns None rather than a reason. Any other
+    checkpoint (unreadable after a kill mid-write or a disk error, written for another config,
+    lacking what this run needs) is deleted with a logged warning and a ``UserWarning`` naming it:
+    training restarts instead of failing on every rerun."""
+    from hierphase.io import CorruptFileError
+
+    if path is None or not Path(path).exists():
+        return None
+    path = Path(path)
+    try:
+        state = read_checkpoint(path, keys)
+    except (CorruptFileError, ValueError) as err:
+        _discard(path, "unreadable", str(err))
+        return None
+    meta = state.get("meta")
+    found = meta.get("fingerprint") if isinstance(meta, dict) else None
+    if found != fp:
+        _discard(path, "stale", f"written for another config (fingerprint {found!r}, this run {fp!r})")
+        return None
+    why = usable(state) if usable is not None else None
+    if why is not None:
+        _discard(path, "unusable", why)
+        return None
+    return state
+
+
+def rng_state(device: torch.device) -> dict:
+    """The global random states a training step may draw from (dropout uses them): CPU, and the
+    device's when it is CUDA; restored by :func:`set_rng_state`."""
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def set_rng_state(state: dict, device: torch.device) -> None:
+    """Restore what :func:`rng_state` returned."""
+    torch.set_rng_state(state["cpu"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def restore(state: dict, model, optimizer, scheduler, generator, device: torch.device) -> None:
+    """Load what a checkpoint of the images trainings holds for the loop's objects: the
+    ``model``'s weights, the optimizer's and scheduler's states, the batch ``generator``'s state
+    and the global random states (:func:`rng_state`)."""
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    generator.set_state(state["generator"])
+    set_rng_state(state["rng"], device)

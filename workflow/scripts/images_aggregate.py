@@ -5,7 +5,7 @@ from hierphase.jobs import log_to
 
 log_to(snakemake.log[0])
 p, out = snakemake.params, snakemake.output
-kept, sim = aggregate([read_table(path) for path in snakemake.input.shards], dataset=p.dataset,
+kept, sim = aggregate([read_table(path, "measure") for path in snakemake.input.shards], dataset=p.dataset,
                       model=p.model, classifier=p.classifier)
 ident = dict(p.items())
 write_table(kept, out.class_kept, out.class_kept_csv, config=ident)

@@ -5,7 +5,7 @@ from hierphase.stages.images import aggregate_patch_correlations
 
 log_to(snakemake.log[0])
 p, out = snakemake.params, snakemake.output
-corr, sus = aggregate_patch_correlations([read_table(path) for path in snakemake.input.shards],
+corr, sus = aggregate_patch_correlations([read_table(path, "patch_pair_sums") for path in snakemake.input.shards],
                                          dataset=p.dataset, model=p.model,
                                          classifier=p.classifier, n_boot=p.n_boot, seed=p.seed,
                                          confidence=p.confidence)

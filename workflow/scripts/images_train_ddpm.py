@@ -1,4 +1,5 @@
-"""Images branch (digits): train the DDPM (diffusers UNet2DModel) on the training split."""
+"""Images branch (digits): train the DDPM (diffusers UNet2DModel) on the training split; an
+interrupted job resumes from <model>.resume when rerun."""
 from hierphase.images.ddpm_training import DDPMTrainConfig, train_digits_ddpm
 from hierphase.images.shards import read_shard
 from hierphase.io import write_table
@@ -10,5 +11,5 @@ device = snakemake.config["images"]["device"]  # where it runs, not a param: rer
 p = snakemake.params
 cfg = DDPMTrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in p.train.items()})
 loss = train_digits_ddpm(read_shard(snakemake.input.train)["images"], snakemake.output.model, cfg,
-                         seed=p.seed, device=device)
+                         seed=p.seed, device=device, checkpoint=f"{snakemake.output.model}.resume")
 write_table(loss, snakemake.output.loss, snakemake.output.loss_csv, config=dict(p.train), seed=p.seed)

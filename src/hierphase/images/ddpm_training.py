@@ -8,9 +8,10 @@ deterministically on CPU.
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -22,10 +23,12 @@ from tqdm.auto import tqdm
 from hierphase.devices import resolve_device
 from hierphase.images.shards import to_model_scale
 from hierphase.io import honour_umask
+from hierphase.checks import check_int
 from hierphase.seeding import derive_seed, torch_generator
-from hierphase.training import autocast, progress_log, warmup_cosine
+from hierphase.training import (autocast, fingerprint, progress_log, restore, resume_state,
+                                rng_state, save_checkpoint_file, warmup_cosine)
 
-__all__ = ["DDPMTrainConfig", "build_digits_unet", "train_digits_ddpm"]
+__all__ = ["DDPMTrainConfig", "build_digits_unet", "train_digits_ddpm", "ddpm_train_bytes"]
 
 
 @dataclass(frozen=True)
@@ -86,9 +89,15 @@ def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
         pe.lerp_(pm.detach(), 1.0 - decay)
 
 
+#: The keys of a DDPM training checkpoint.
+DDPM_CHECKPOINT_KEYS = ("model", "ema", "optimizer", "scheduler", "generator", "rng", "perm", "pos",
+                        "step", "rows", "sums", "meta")
+
+
 def train_digits_ddpm(images_u8: torch.Tensor, out_dir: str | os.PathLike, cfg: DDPMTrainConfig,
                       seed: int, device: str = "auto", progress: bool = True,
-                      log_every: int = 100) -> pd.DataFrame:
+                      log_every: int = 100, checkpoint: str | os.PathLike | None = None,
+                      checkpoint_every: int = 500) -> pd.DataFrame:
     """Train an epsilon-prediction DDPM on ``images_u8`` and save its EMA weights as a diffusers
     model directory at ``out_dir`` (``config.json``, weights, ``scheduler_config.json``).
 
@@ -96,7 +105,14 @@ def train_digits_ddpm(images_u8: torch.Tensor, out_dir: str | os.PathLike, cfg: 
     reproducible; on CUDA the loss runs under bf16 autocast. Returns the loss table: one row per
     logging interval (step, loss averaged over the interval, learning rate). Every ``log_every``
     steps a timestamped log line gives the loss, rate and time left.
+
+    ``checkpoint``: a file written every ``checkpoint_every`` steps (weights, EMA, optimizer,
+    generators, the loss rows so far) and deleted once the model is saved; a rerun after a kill
+    continues from it (the same trajectory: the same bytes as an uninterrupted run) when it was
+    written for the same images, config and seed, else discards it with a warning
+    (:func:`hierphase.training.resume_state`).
     """
+    checkpoint_every = check_int(checkpoint_every, "checkpoint_every", 1)
     dev = resolve_device(device, key="images.device")
     torch.manual_seed(derive_seed(seed, "ddpm-init"))
     model = build_digits_unet(images_u8.shape[-1], images_u8.shape[1], cfg).to(dev)
@@ -111,8 +127,20 @@ def train_digits_ddpm(images_u8: torch.Tensor, out_dir: str | os.PathLike, cfg: 
     rows, running, count, log_sum, log_count = [], 0.0, 0, 0.0, 0
     table_every = max(1, cfg.steps // 40)
     perm, pos = torch.randperm(n, generator=gen), 0
-    with progress_log("train DDPM", cfg.steps, log_every) as plog:
-        bar = tqdm(range(cfg.steps), desc="train DDPM", disable=not progress, mininterval=2.0)
+    meta = {"fingerprint": fingerprint(train=asdict(cfg), seed=int(seed),
+                                       images=hashlib.sha256(images_u8.numpy().tobytes()).hexdigest(),
+                                       shape=list(images_u8.shape))}
+    start = 0
+    state = resume_state(checkpoint, meta["fingerprint"], DDPM_CHECKPOINT_KEYS)
+    if state is not None:
+        restore(state, model, opt, lr_sched, gen, dev)
+        ema.load_state_dict(state["ema"])
+        perm, pos, start, rows = state["perm"], int(state["pos"]), int(state["step"]), state["rows"]
+        running, count, log_sum, log_count = state["sums"]
+        count, log_count = int(count), int(log_count)
+    with progress_log("train DDPM", cfg.steps, log_every, initial=start) as plog:
+        bar = tqdm(range(start, cfg.steps), desc="train DDPM", disable=not progress,
+                   mininterval=2.0, initial=start, total=cfg.steps)
         for step in bar:
             if pos + cfg.batch_size > n:
                 perm, pos = torch.randperm(n, generator=gen), 0
@@ -144,9 +172,38 @@ def train_digits_ddpm(images_u8: torch.Tensor, out_dir: str | os.PathLike, cfg: 
                 rows.append({"step": step + 1, "loss": running / count, "lr": lr_sched.get_last_lr()[0]})
                 bar.set_postfix(loss=f"{running / count:.4f}")
                 running, count = 0.0, 0
+            if checkpoint is not None and ((step + 1) % checkpoint_every == 0
+                                           or step + 1 == cfg.steps):
+                save_checkpoint_file(checkpoint, {
+                    "model": model.state_dict(), "ema": ema.state_dict(),
+                    "optimizer": opt.state_dict(), "scheduler": lr_sched.state_dict(),
+                    "generator": gen.get_state(), "rng": rng_state(dev), "perm": perm,
+                    "pos": pos, "step": step + 1, "rows": rows,
+                    "sums": [running, count, log_sum, log_count], "meta": meta})
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ema.to("cpu").save_pretrained(out, safe_serialization=True)
     sched.save_pretrained(out)
     honour_umask(out)
+    if checkpoint is not None:
+        Path(checkpoint).unlink(missing_ok=True)
     return pd.DataFrame(rows)
+
+
+def ddpm_train_bytes(image_size: int, channels: int, batch_size: int, cfg: DDPMTrainConfig) -> int:
+    """Peak memory of :func:`train_digits_ddpm` in bytes (an upper estimate, see
+    ``tests/test_hostile_memory.py``): the weights seven times over (model, EMA, gradients,
+    AdamW's two moments, the optimizer's and the autograd's temporaries), and the activations the
+    backward pass keeps, about 28 float32 maps of every level's width per image (two convolutions
+    of each of ``layers_per_block + 1`` ResNet blocks down and up, norms and activations), plus
+    the attention maps at the coarsest level."""
+    image_size, channels = check_int(image_size, "image_size", 1), check_int(channels, "channels", 1)
+    batch_size = check_int(batch_size, "batch_size", 1)
+    params = sum(p.numel() for p in build_digits_unet(image_size, channels, cfg).parameters())
+    acts, side = 0, image_size
+    for width in cfg.block_out_channels:
+        acts += 14 * (cfg.layers_per_block + 1) * width * side * side
+        side = max(1, side // 2)
+    side = max(1, image_size // 2 ** (len(cfg.block_out_channels) - 1))
+    attention = 3 * (side * side) ** 2 if cfg.attention else 0
+    return 4 * (7 * params + 2 * batch_size * (acts + attention + 4 * channels * image_size ** 2))

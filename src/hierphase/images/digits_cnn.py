@@ -8,9 +8,11 @@ engine wraps a trained one as a feature classifier: ``build_classifier("digits_c
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Mapping
 
 import pandas as pd
@@ -23,8 +25,10 @@ from hierphase.devices import resolve_device
 from hierphase.images.digits_data import N_CLASSES
 from hierphase.images.shards import to_model_scale
 from hierphase.io import load_tensors
+from hierphase.checks import check_int
 from hierphase.seeding import derive_seed, torch_generator
-from hierphase.training import autocast, progress_log, warmup_cosine
+from hierphase.training import (autocast, fingerprint, progress_log, restore, resume_state,
+                                rng_state, save_checkpoint_file, warmup_cosine)
 
 __all__ = [
     "DIGITS_LAYERS",
@@ -32,6 +36,7 @@ __all__ = [
     "DigitsCNN",
     "ClassifierTrainConfig",
     "train_digits_classifier",
+    "classifier_train_bytes",
     "load_digits_cnn_module",
     "classifier_accuracy",
 ]
@@ -96,9 +101,15 @@ def _random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torc
         .permute(0, 3, 1, 2).contiguous()
 
 
+#: The keys of a classifier training checkpoint.
+CLASSIFIER_CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "generator", "rng", "epoch", "i",
+                              "perm", "sums", "rows", "meta")
+
+
 def train_digits_classifier(train: Mapping, held_out: Mapping, cfg: ClassifierTrainConfig,
                             seed: int, device: str = "auto", progress: bool = True,
-                            log_every: int = 1) -> tuple[dict, pd.DataFrame]:
+                            log_every: int = 1, checkpoint: str | os.PathLike | None = None,
+                            checkpoint_every: int = 200) -> tuple[dict, pd.DataFrame]:
     """Train ``DigitsCNN`` with cross-entropy (random shifts of up to ``cfg.max_shift`` pixels as
     augmentation, so that it judges generated digits that are not perfectly centred).
 
@@ -106,7 +117,14 @@ def train_digits_classifier(train: Mapping, held_out: Mapping, cfg: ClassifierTr
     ``load_digits_cnn_module`` reads); ``table`` one row per epoch: train loss, train and held-out
     accuracy. The held-out set is only evaluated, never trained on. Every ``log_every`` epochs a
     timestamped log line gives the loss, accuracies, rate and time left.
+
+    ``checkpoint``: a file written every ``checkpoint_every`` steps (weights, optimizer,
+    generators, the epoch's permutation and sums, the rows so far) and deleted at the end; a rerun
+    after a kill continues from it (the same trajectory: the same bytes as an uninterrupted run)
+    when it was written for the same data, config and seed, else discards it with a warning
+    (:func:`hierphase.training.resume_state`).
     """
+    checkpoint_every = check_int(checkpoint_every, "checkpoint_every", 1)
     dev = resolve_device(device, key="images.device")
     torch.manual_seed(derive_seed(seed, "cnn-init"))
     model = DigitsCNN(channels=train["images"].shape[1], width=cfg.width).to(dev)
@@ -117,13 +135,25 @@ def train_digits_classifier(train: Mapping, held_out: Mapping, cfg: ClassifierTr
     total = cfg.epochs * steps_per_epoch
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     lr_sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(cfg.warmup, total))
-    rows = []
-    with progress_log("train digits_cnn", cfg.epochs, log_every, unit="epochs") as plog:
-        for epoch in tqdm(range(cfg.epochs), desc="train digits_cnn", disable=not progress):
+    digest = hashlib.sha256()
+    for part in (train["images"], train["labels"], held_out["images"], held_out["labels"]):
+        digest.update(torch.as_tensor(part).numpy().tobytes())
+    meta = {"fingerprint": fingerprint(train=asdict(cfg), seed=int(seed), data=digest.hexdigest())}
+    rows, epoch, i, perm, loss_sum, correct = [], 0, 0, None, 0.0, 0
+    state = resume_state(checkpoint, meta["fingerprint"], CLASSIFIER_CHECKPOINT_KEYS)
+    if state is not None:
+        restore(state, model, opt, lr_sched, gen, dev)
+        epoch, i, perm, rows = int(state["epoch"]), int(state["i"]), state["perm"], state["rows"]
+        loss_sum, correct = float(state["sums"][0]), int(state["sums"][1])
+    with progress_log("train digits_cnn", cfg.epochs, log_every, unit="epochs",
+                      initial=epoch) as plog:
+        bar = tqdm(total=cfg.epochs, initial=epoch, desc="train digits_cnn", disable=not progress)
+        while epoch < cfg.epochs:
             model.train()
-            perm = torch.randperm(n, generator=gen)
-            loss_sum, correct = 0.0, 0
-            for i in range(steps_per_epoch):
+            if i == 0:
+                perm = torch.randperm(n, generator=gen)
+                loss_sum, correct = 0.0, 0
+            while i < steps_per_epoch:
                 idx = perm[i * cfg.batch_size: (i + 1) * cfg.batch_size]
                 xb = _random_shift(x_tr[idx], cfg.max_shift, gen).to(dev)
                 yb = y_tr[idx].to(dev)
@@ -136,14 +166,42 @@ def train_digits_classifier(train: Mapping, held_out: Mapping, cfg: ClassifierTr
                 lr_sched.step()
                 loss_sum += float(loss.detach()) * len(idx)
                 correct += int((logits.argmax(1) == yb).sum())
+                i += 1
+                if checkpoint is not None and (epoch * steps_per_epoch + i) % checkpoint_every == 0:
+                    save_checkpoint_file(checkpoint, {
+                        "model": model.state_dict(), "optimizer": opt.state_dict(),
+                        "scheduler": lr_sched.state_dict(), "generator": gen.get_state(),
+                        "rng": rng_state(dev), "epoch": epoch, "i": i, "perm": perm,
+                        "sums": [loss_sum, correct], "rows": rows, "meta": meta})
             acc = classifier_accuracy(model, held_out, device=dev)
             rows.append({"epoch": epoch + 1, "train_loss": loss_sum / n, "train_accuracy": correct / n,
                          "held_out_accuracy": acc})
             plog.step(epoch + 1, loss_sum / n, train_accuracy=correct / n, held_out_accuracy=acc)
+            epoch, i = epoch + 1, 0
+            bar.update(1)
+        bar.close()
     model.eval().to("cpu")
     state = {"state_dict": model.state_dict(), "hparams": dict(model.hparams),
              "layers": list(DIGITS_LAYERS)}
+    if checkpoint is not None:
+        Path(checkpoint).unlink(missing_ok=True)
     return state, pd.DataFrame(rows)
+
+
+def classifier_train_bytes(image_size: int, channels: int, batch_size: int,
+                           cfg: ClassifierTrainConfig) -> int:
+    """Peak memory of :func:`train_digits_classifier` in bytes (an upper estimate, see
+    ``tests/test_hostile_memory.py``): weights, gradients and AdamW's moments, and per image of a
+    batch the float32 maps the backward pass keeps (about 4 per layer at full resolution: conv,
+    norm, activation, the shift's gather; a quarter and a sixteenth of that below), plus the
+    held-out evaluation's batches of 512."""
+    image_size, channels = check_int(image_size, "image_size", 1), check_int(channels, "channels", 1)
+    batch_size = check_int(batch_size, "batch_size", 1)
+    w = cfg.width
+    params = sum(p.numel() for p in DigitsCNN(channels, w).parameters())
+    pixels = image_size * image_size
+    per_image = 4 * pixels * (2 * w + w + 2 * w / 4 * 2 + 4 * w / 16 * 2) + 4 * pixels * channels
+    return int(4 * 4 * params + (batch_size + 512) * per_image)
 
 
 def load_digits_cnn_module(path: str | os.PathLike) -> DigitsCNN:

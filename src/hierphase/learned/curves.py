@@ -17,15 +17,11 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from hierphase.tables import SAMPLE_COMPLEXITY_COLUMNS
+
 __all__ = ["SAMPLE_COMPLEXITY_COLUMNS", "snapshot_steps", "sample_complexity",
            "perfect_generaliser_memorized"]
 
-#: Columns of the sample-complexity table: per (experiment, process, seed, level, threshold),
-#: ``P_star`` (log-interpolated crossing; NaN where the curve never reaches the threshold) and the
-#: measured P values around it (``P_low``: the last below, 0 when even the smallest P is above;
-#: ``P_high``: the first at or above, inf when none is).
-SAMPLE_COMPLEXITY_COLUMNS = ["experiment", "process", "seed", "measure", "level", "threshold",
-                             "P_star", "P_low", "P_high"]
 
 
 def snapshot_steps(steps: int, n: int, first: int) -> list[int]:

@@ -45,8 +45,9 @@ import torch
 from hierphase import bp, observables, rhm
 from hierphase.seeding import derive_seed
 from hierphase.stats import wilson_interval
-from hierphase.tables import (LEARNED_CORRELATIONS_TABLE_COLUMNS, LEARNED_KEPT_COLUMNS,
-                              LEARNED_SUSCEPTIBILITY_TABLE_COLUMNS)
+from hierphase.tables import (EVAL_COLUMNS, LEARNED_CORRELATIONS_TABLE_COLUMNS,
+                              LEARNED_KEPT_COLUMNS, LEARNED_SUSCEPTIBILITY_TABLE_COLUMNS,
+                              LEARNING_CURVE_COLUMNS, VALIDITY_COLUMNS)
 
 __all__ = [
     "EVAL_COLUMNS",
@@ -66,18 +67,6 @@ __all__ = [
     "chi_distance",
 ]
 
-EVAL_COLUMNS = ["experiment", "process", "model", "P", "seed", "grammatical", "grammatical_ci_low",
-                "grammatical_ci_high", "memorized", "memorized_of_grammatical", "distinct_generated",
-                "n_generated", "n_train_distinct"]
-#: Per-level validity rows (:func:`validity_table`): level l = 0 .. L-1 is the level whose rules
-#: make the tuples of level l + 1 (0: the class rules; L - 1: the rules that make the leaves).
-#: ``samples``: "all" generated samples, or the "novel" ones (no copy of a training datum), which
-#: measure what the model generalises; ``n_samples`` of them.
-VALIDITY_COLUMNS = ["experiment", "process", "model", "P", "seed", "samples", "level",
-                    "tuples_valid", "tuples_valid_ci_low", "tuples_valid_ci_high", "n_tuples",
-                    "valid_up_to", "valid_up_to_ci_low", "valid_up_to_ci_high", "n_samples"]
-#: Learning-curve rows: the validity rows of the weights at training step ``step``.
-LEARNING_CURVE_COLUMNS = VALIDITY_COLUMNS[:5] + ["step"] + VALIDITY_COLUMNS[5:]
 
 
 def _row_keys(leaves: torch.Tensor) -> list[bytes]:

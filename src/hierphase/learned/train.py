@@ -14,24 +14,22 @@ scaling needed). Every ``log_every`` steps a timestamped log line gives loss, ra
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 import os
-import warnings
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from hierphase.io import CorruptFileError, atomic_path, load_tensors
 from hierphase.learned.diffusion import TimeFocus
-from hierphase.training import autocast, progress_log, warmup_cosine
+from hierphase.training import (autocast, fingerprint, progress_log, read_checkpoint, resume_state,
+                                save_checkpoint_file, warmup_cosine)
 
-__all__ = ["TrainConfig", "TrainResult", "train", "save_checkpoint", "load_checkpoint", "save_weights"]
+__all__ = ["TrainConfig", "TrainResult", "train", "save_checkpoint", "load_checkpoint", "save_weights",
+           "training_bytes"]
 
 
 @dataclass(frozen=True)
@@ -96,16 +94,11 @@ CHECKPOINT_KEYS = ("window", "model", "optimizer", "scheduler", "generator", "ge
 WEIGHTS_KEYS = ("model", "meta")
 
 
-def fingerprint(**parts: Any) -> str:
-    """Hash of everything that defines a training run, stored in checkpoints to refuse a wrong resume."""
-    blob = json.dumps(parts, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
 def save_checkpoint(path, net, optimizer, scheduler, generator, step: int, rows: list, meta: dict,
                     window: tuple[float, int] = (0.0, 0), snapshots: dict | None = None) -> None:
     """Everything needed to continue the run exactly (``window``: the unlogged loss sum and count;
-    ``snapshots``: the weights kept at earlier steps, step -> state dict)."""
+    ``snapshots``: the weights kept at earlier steps, step -> state dict). The bytes depend on the
+    values only (:func:`hierphase.io.save_torch`), so a resumed run writes an uninterrupted one's."""
     state = {
         "window": [float(window[0]), int(window[1])],
         "model": net.state_dict(),
@@ -119,16 +112,13 @@ def save_checkpoint(path, net, optimizer, scheduler, generator, step: int, rows:
     }
     if snapshots:  # only when asked for: a run without snapshots writes what it always wrote
         state["snapshots"] = dict(snapshots)
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        # A file object, not a path: torch records a path's (random, temporary) name in the archive.
-        torch.save(state, fh)
+    save_checkpoint_file(path, state)
 
 
 def save_weights(path, weights: dict, meta: dict) -> None:
     """A network's weights and the meta that rebuilds it (no optimizer state): what a training
     snapshot is kept as. :func:`load_checkpoint` reads it with ``keys=WEIGHTS_KEYS``."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        torch.save({"model": weights, "meta": meta}, fh)
+    save_checkpoint_file(path, {"model": weights, "meta": meta})
 
 
 def load_checkpoint(path, keys: Sequence[str] = CHECKPOINT_KEYS) -> dict:
@@ -136,28 +126,39 @@ def load_checkpoint(path, keys: Sequence[str] = CHECKPOINT_KEYS) -> dict:
     ``keys=WEIGHTS_KEYS``, any file with a network in it (a checkpoint or :func:`save_weights`).
     Raises :class:`hierphase.io.CorruptFileError` naming the file when it cannot be read or is
     not such a checkpoint."""
-    state = load_tensors(path)
-    missing = [k for k in keys if not isinstance(state, dict) or k not in state]
-    if missing:
-        raise CorruptFileError(f"{path}: not a training checkpoint (missing {missing}); the file is corrupt "
-                               "or truncated, delete it and rerun")
-    return state
+    return read_checkpoint(path, keys)
 
 
-def _resume_state(path: Path, fp: str) -> dict | None:
-    """The checkpoint at ``path`` when it continues this run (same fingerprint), else None. One
-    that cannot be read (a kill mid-write on a file system without atomic rename, a disk error) is
-    discarded with a warning: training restarts instead of failing on every rerun."""
-    if not path.exists():
-        return None
-    try:
-        state = load_checkpoint(path)
-    except (CorruptFileError, ValueError) as err:
-        log.warning("discarding the unreadable checkpoint %s and training from step 0: %s", path, err)
-        warnings.warn(f"discarded unreadable checkpoint {path}: {err}", stacklevel=3)
-        path.unlink(missing_ok=True)
-        return None
-    return state if state["meta"].get("fingerprint") == fp else None
+def _missing_snapshots(keep: Sequence[int]):
+    """``usable`` of :func:`hierphase.training.resume_state`: a checkpoint past a requested
+    snapshot step must hold that snapshot (one written before the schedule changed may not)."""
+    def why(state: dict) -> str | None:
+        held = {int(k) for k in state.get("snapshots", {})}
+        missing = [k for k in keep if k <= int(state["step"]) and k not in held]
+        return (f"it is at step {int(state['step'])} but lacks the snapshots at steps {missing} "
+                "(the snapshot schedule changed)") if missing else None
+    return why
+
+
+def training_bytes(net: torch.nn.Module, in_channels: int, batch_size: int) -> int:
+    """Peak memory in bytes of :func:`train` of the tree U-Net ``net`` on batches of
+    ``batch_size`` (float32 on CPU): its parameters four times (weights, gradients, AdamW's two
+    moments) and the activations the backward pass keeps, per datum and tree node of the encoder
+    and the decoder (``2 d s/(s-1)`` positions) ``blocks * (6 + 2 expansion) + 6`` maps of
+    ``width`` (each residual block's norm, FiLM, both linears and activation; the level's
+    convolution and merge), plus six copies of the input and the logits (noising, loss and their
+    gradients). Measured within a factor 2 in ``tests/test_hostile_memory.py``."""
+    from hierphase.checks import check_int
+
+    cfg = net.cfg
+    batch_size = check_int(batch_size, "batch_size", 1)
+    in_channels = check_int(in_channels, "in_channels", 1)
+    d = cfg.s ** cfg.L
+    positions = 2 * d * cfg.s / (cfg.s - 1)
+    maps = cfg.blocks * (6 + 2 * cfg.expansion) + 6
+    params = sum(p.numel() for p in net.parameters())
+    return int(4 * batch_size * positions * cfg.width * maps + 16 * params
+               + 4 * batch_size * d * (in_channels + cfg.vocab) * 6)
 
 
 def train(process, net: torch.nn.Module, train_leaves: torch.Tensor, cfg: TrainConfig, seed: int,
@@ -177,9 +178,11 @@ def train(process, net: torch.nn.Module, train_leaves: torch.Tensor, cfg: TrainC
     """
     device = torch.device(device)
     meta = dict(meta or {})
+    meta.pop("fingerprint", None)
+    # everything the checkpoint's and the model's bytes depend on, the caller's meta included
     fp = fingerprint(train=cfg.to_dict(), seed=seed, process=repr(process), n_train=int(train_leaves.shape[0]),
                      data=hashlib.sha256(train_leaves.cpu().numpy().tobytes()).hexdigest()[:16],
-                     net=getattr(getattr(net, "cfg", None), "to_dict", lambda: None)())
+                     net=getattr(getattr(net, "cfg", None), "to_dict", lambda: None)(), meta=meta)
     meta["fingerprint"] = fp
     net = net.to(device)
     data = train_leaves.to(device)
@@ -194,7 +197,7 @@ def train(process, net: torch.nn.Module, train_leaves: torch.Tensor, cfg: TrainC
     if keep and not (1 <= keep[0] and keep[-1] <= cfg.steps):
         raise ValueError(f"snapshots must be steps in [1, steps={cfg.steps}], got {keep}")
     step, rows, window, kept = 0, [], [0.0, 0], {}
-    state = _resume_state(Path(checkpoint), fp) if checkpoint is not None and resume else None
+    state = resume_state(checkpoint, fp, CHECKPOINT_KEYS, _missing_snapshots(keep)) if resume else None
     if state is not None:
         net.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -202,7 +205,7 @@ def train(process, net: torch.nn.Module, train_leaves: torch.Tensor, cfg: TrainC
         generator.set_state(state["generator"])
         step, rows = int(state["step"]), list(state["loss_rows"])
         window = state["window"]
-        kept = {int(k): v for k, v in state.get("snapshots", {}).items() if int(k) <= step}
+        kept = {int(k): v for k, v in state.get("snapshots", {}).items() if int(k) in keep}
     end = cfg.steps if stop_after is None else min(cfg.steps, int(stop_after))
     net.train()
     running = torch.tensor(float(window[0]), device=device)

@@ -25,6 +25,7 @@ import pandas as pd
 
 from hierphase.seeding import derive_seed
 from hierphase.stats import mean_interval, wilson_interval
+from hierphase.tables import CLASS_KEPT_COLUMNS, LAYER_SIMILARITY_COLUMNS, MEASURE_COLUMNS
 
 if TYPE_CHECKING:
     import torch
@@ -51,15 +52,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-CLASS_KEPT_COLUMNS = ["dataset", "model", "classifier", "k", "K", "t", "t_over_T", "kept",
-                      "ci_low", "ci_high", "n"]
-LAYER_SIMILARITY_COLUMNS = ["dataset", "model", "classifier", "k", "K", "t", "t_over_T", "layer",
-                            "depth", "similarity", "ci_low", "ci_high", "n"]
-#: Per-shard measurement rows: one per (image, layer).
-MEASURE_COLUMNS = ["name", "label", "k", "K", "t", "t_over_T", "pred_x0", "pred_x0_hat", "kept",
-                   "layer", "depth", "similarity"]
-
 
 def image_seeds(seed: int, stage: str, k: int, names: Sequence[str]) -> list[int]:
     """One seed per image from the job's ``seed`` (the same for every shard of a stage), the

@@ -10,7 +10,6 @@ initialisation, batches). It imports no Snakemake.
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import asdict
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -19,7 +18,7 @@ import pandas as pd
 import torch
 
 from hierphase import rhm
-from hierphase.io import atomic_path, write_table
+from hierphase.io import save_torch, write_table
 from hierphase.learned.diffusion import make_process
 from hierphase.learned.networks import NetworkConfig, build_network
 from hierphase.devices import resolve_device
@@ -102,12 +101,8 @@ def train_model(rules, process: str, schedule: GaussianSchedule, training: Train
         weights = {k: v.cpu() for k, v in result.snapshots[step].items()}
         save_weights(path, weights, {**meta, "step": step})
     final = load_checkpoint(resume)
-    if final.pop("snapshots", None):  # the model file holds the final weights only
-        with atomic_path(model_path) as tmp, open(tmp, "wb") as fh:
-            torch.save(final, fh)
-    else:
-        with atomic_path(model_path) as tmp:
-            shutil.copyfile(resume, tmp)
+    final.pop("snapshots", None)  # the model file holds the final weights only
+    save_torch(model_path, final)  # the bytes of the values: a resumed run's equal a whole run's
     resume.unlink()
     config = {key: meta[key] for key in ("process", "arch", "network", "schedule", "training")}
     write_table(table, loss_parquet, loss_csv, config=config, seed=int(seed), model=name)
@@ -165,7 +160,7 @@ def curve_tables(points: Sequence, validity: pd.DataFrame, thresholds: Sequence[
     from hierphase.learned.curves import sample_complexity
     from hierphase.learned.evaluate import LEARNING_CURVE_COLUMNS
 
-    curve = pd.concat([read_table(p) for p in points], ignore_index=True)
+    curve = pd.concat([read_table(p, "learning_curve") for p in points], ignore_index=True)
     curve = curve.sort_values(["experiment", "process", "P", "seed", "samples", "step", "level"],
                               kind="mergesort").reset_index(drop=True)
     return {"learning_curve": curve[LEARNING_CURVE_COLUMNS],
@@ -239,9 +234,9 @@ def collect_correlations(correlations, susceptibility) -> dict[str, pd.DataFrame
     from hierphase.tables import (LEARNED_CORRELATIONS_TABLE_COLUMNS,
                                   LEARNED_SUSCEPTIBILITY_TABLE_COLUMNS)
 
-    corr = aggregate_correlations((read_table(p) for p in correlations),
+    corr = aggregate_correlations((read_table(p, "learned_correlations") for p in correlations),
                                   LEARNED_CORRELATIONS_TABLE_COLUMNS)
-    chi = aggregate_correlations((read_table(p) for p in susceptibility),
+    chi = aggregate_correlations((read_table(p, "learned_susceptibility") for p in susceptibility),
                                  LEARNED_SUSCEPTIBILITY_TABLE_COLUMNS)
     return {"correlations": corr, "susceptibility": chi, "chi_distance": chi_distance(chi)}
 
@@ -253,13 +248,13 @@ def collect_tables(kept, bp, generation, validity, loss) -> dict[str, pd.DataFra
     from hierphase.learned.evaluate import class_distance
     from hierphase.tables import LEARNED_KEPT_COLUMNS
 
-    learned = pd.concat([read_table(p) for p in kept], ignore_index=True)
-    exact = pd.concat([read_table(p) for p in bp], ignore_index=True)
+    learned = pd.concat([read_table(p, "learned_kept") for p in kept], ignore_index=True)
+    exact = pd.concat([read_table(p, "learned_kept") for p in bp], ignore_index=True)
     sort = ["experiment", "process", "model", "noise", "level"]
     kept_all = pd.concat([exact, learned], ignore_index=True)[LEARNED_KEPT_COLUMNS].sort_values(sort, kind="mergesort")
-    evaluation = pd.concat([read_table(p) for p in generation], ignore_index=True)
+    evaluation = pd.concat([read_table(p, "evaluation") for p in generation], ignore_index=True)
     evaluation = evaluation.sort_values(["experiment", "process", "P", "seed"], kind="mergesort")
-    levels = pd.concat([read_table(p) for p in validity], ignore_index=True)
+    levels = pd.concat([read_table(p, "validity") for p in validity], ignore_index=True)
     levels = levels.sort_values(["experiment", "process", "P", "seed", "level"], kind="mergesort")
     distance = class_distance(learned, exact).sort_values(["experiment", "process", "P", "seed"], kind="mergesort")
     losses = pd.concat([read_table(p) for p in loss], ignore_index=True)

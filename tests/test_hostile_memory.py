@@ -1,0 +1,163 @@
+"""Memory estimates of the heavy computations against their measured peaks: each estimate
+(a formula beside the code that allocates, which the workflow checks against ``max_mem_mb``
+before any job) must lie within a factor 2 of the peak resident memory the computation adds,
+measured in a fresh subprocess (``VmHWM`` after resetting it, less ``VmRSS`` before) on small
+sizes where the computation dominates the interpreter's own allocations."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(),
+                                reason="peak memory is measured through Linux's /proc")
+
+#: Runs ``setup``, resets the peak RSS, runs ``run`` (which sets ``estimate``), prints both.
+PROBE = """
+import json, sys
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) * 1024
+scope = {}
+exec(sys.argv[1], scope)
+with open("/proc/self/clear_refs", "w") as fh:
+    fh.write("5")
+base = status("VmRSS:")
+exec(sys.argv[2], scope)
+print(json.dumps([status("VmHWM:") - base, int(scope["estimate"])]))
+"""
+
+
+def _peak_and_estimate(setup: str, run: str) -> tuple[int, int]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", PROBE, setup, run], capture_output=True,
+                         text=True, env=env, check=True, timeout=600)
+    return tuple(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def _within_factor_two(setup, run):
+    peak, estimate = _peak_and_estimate(setup, run)
+    assert peak > 0 and estimate / 2 <= peak <= 2 * estimate, (peak, estimate, peak / estimate)
+
+
+@pytest.mark.parametrize("shape, n_x0, n_traj", [((256, 256), 2, 16), ((4096,), 3, 64)])
+def test_gaussian_field_control(shape, n_x0, n_traj):
+    _within_factor_two(
+        "from hierphase.stages import rhm as st\nfrom hierphase.noise import GaussianSchedule\n"
+        "from hierphase.controls import gaussian_field_bytes",
+        f"st.gaussian_field_shard({shape}, 2.0, [0.3], 0, {n_x0}, {n_traj}, GaussianSchedule(),"
+        f" n_boot=10)\nestimate = gaussian_field_bytes({shape}, {n_x0}, {n_traj})")
+
+
+RHM_SETUP = """
+import torch
+torch.set_num_threads(1)
+from hierphase import bp, rhm
+from hierphase.stages import rhm as st
+rules = rhm.sample_rules({v}, {m}, {s}, {L}, seed=0)
+trees = rhm.sample_trees(rules, {n}, seed=1)
+st.sweep_shard(rules, [t[:4] for t in trees], "epsilon", [0.2], 0, 4)  # kernels loaded
+"""
+
+
+@pytest.mark.parametrize("v, m, s, L, batch", [(8, 3, 2, 10, 512), (32, 4, 2, 7, 2048)])
+def test_bp_sweep(v, m, s, L, batch):
+    _within_factor_two(RHM_SETUP.format(v=v, m=m, s=s, L=L, n=batch),
+                       f"st.sweep_shard(rules, trees, 'epsilon', [0.2, 0.4], 0, {batch})\n"
+                       f"estimate = bp.sweep_bytes(rules, {batch})")
+
+
+@pytest.mark.parametrize("process, n_traj", [("gaussian", 256), ("masking", 512),
+                                             ("epsilon", 256)])
+def test_correlation_sweep(process, n_traj):
+    _within_factor_two(RHM_SETUP.format(v=8, m=3, s=2, L=10, n=3),
+                       f"st.correlation_shard(rules, trees, {process!r}, [0.2, 0.4], 0, 3, "
+                       f"{n_traj}, n_boot=10)\n"
+                       f"estimate = bp.trajectories_bytes(rules, {n_traj}, {process!r})")
+
+
+@pytest.mark.slow  # a subprocess that imports torch (and diffusers) and trains
+@pytest.mark.parametrize("v, s, L, width, blocks, expansion, batch, process", [
+    (8, 2, 8, 64, 1, 2, 32, "gaussian"), (16, 3, 4, 96, 1, 4, 32, "uniform")])
+def test_learned_training(v, s, L, width, blocks, expansion, batch, process):
+    setup = f"""
+import torch
+torch.set_num_threads(1)
+from hierphase import noise, rhm
+from hierphase.learned import diffusion, networks, train
+rules = rhm.sample_rules({v}, 2, {s}, {L}, seed=0)
+proc = diffusion.make_process({process!r}, {v}, noise.GaussianSchedule(), 8)
+cfg = networks.NetworkConfig(proc.in_channels, {v}, {s}, {L}, width={width}, blocks={blocks},
+                             expansion={expansion})
+data = rhm.sample_trees(rules, 64, seed=1)[-1]
+warm = train.TrainConfig(steps=1, batch_size=2, warmup=1, log_every=1)
+train.train(proc, networks.TreeUNet(cfg), data, warm, 0, progress=False)
+net = networks.TreeUNet(cfg)
+"""
+    _within_factor_two(setup, f"""
+tc = train.TrainConfig(steps=3, batch_size={batch}, warmup=1, log_every=1)
+train.train(proc, net, data, tc, 0, progress=False)
+estimate = train.training_bytes(net, proc.in_channels, {batch})""")
+
+
+@pytest.mark.slow  # a subprocess that imports torch (and diffusers) and trains
+@pytest.mark.parametrize("size, batch, blocks, attention", [(16, 32, (16, 32), True),
+                                                            (16, 64, (32, 64), False)])
+def test_images_ddpm_training(size, batch, blocks, attention, tmp_path):
+    setup = f"""
+import torch
+torch.set_num_threads(1)
+from hierphase.images import ddpm_training as DT
+images = torch.randint(0, 255, (128, 1, {size}, {size}), dtype=torch.uint8)
+cfg = DT.DDPMTrainConfig(steps=2, batch_size={batch}, warmup=1, block_out_channels={blocks},
+                         attention={attention})
+warm = DT.DDPMTrainConfig(steps=1, batch_size=2, warmup=1, block_out_channels={blocks},
+                          attention={attention})
+DT.train_digits_ddpm(images[:8], {str(tmp_path / 'warm')!r}, warm, seed=0, device="cpu",
+                     progress=False)
+"""
+    _within_factor_two(setup, f"""
+DT.train_digits_ddpm(images, {str(tmp_path / 'model')!r}, cfg, seed=0, device="cpu",
+                     progress=False)
+estimate = DT.ddpm_train_bytes({size}, 1, {batch}, cfg)""")
+
+
+@pytest.mark.slow  # a subprocess that imports torch (and diffusers) and trains
+@pytest.mark.parametrize("size, batch, width", [(16, 64, 8), (16, 128, 32)])
+def test_images_classifier_training(size, batch, width):
+    setup = f"""
+import torch
+torch.set_num_threads(1)
+from hierphase.images import digits_cnn as DC
+def digits(n):
+    return {{"images": torch.randint(0, 255, (n, 1, {size}, {size}), dtype=torch.uint8),
+             "labels": torch.randint(0, 10, (n,))}}
+train, held = digits(256), digits(600)
+cfg = DC.ClassifierTrainConfig(epochs=1, batch_size={batch}, width={width}, warmup=1)
+warm = DC.ClassifierTrainConfig(epochs=1, batch_size=4, width={width}, warmup=1)
+DC.train_digits_classifier(digits(8), digits(8), warm, seed=0, device="cpu", progress=False)
+"""
+    _within_factor_two(setup, f"""
+DC.train_digits_classifier(train, held, cfg, seed=0, device="cpu", progress=False)
+estimate = DC.classifier_train_bytes({size}, 1, {batch}, cfg)""")
+
+
+def test_estimates_refuse_nonsense_sizes():
+    from hierphase import bp, rhm
+    from hierphase.controls import gaussian_field_bytes
+
+    rules = rhm.sample_rules(4, 2, 2, 2, seed=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        bp.sweep_bytes(rules, 0)
+    with pytest.raises(ValueError, match="process"):
+        bp.trajectories_bytes(rules, 4, "diffusion")
+    with pytest.raises(ValueError, match="shape"):
+        gaussian_field_bytes((4096, 0), 1, 1)
+    # the issue's example: a [4096, 4096] field is tens of GB, whatever mem_mb said
+    assert gaussian_field_bytes((4096, 4096), 8, 8) > 10 * 2**30

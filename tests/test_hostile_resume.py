@@ -1,0 +1,255 @@
+"""Kill-and-resume of every resumable job, at package level: a run stopped at a random step and
+rerun (with no config change, and with a change that touches the job) ends with the bytes of an
+uninterrupted run of the final config, weights files included; a resume file that does not fit
+the rerun's config is discarded with a warning naming it, never a crash on every rerun."""
+
+from __future__ import annotations
+
+import random
+import warnings
+
+import pytest
+import torch
+
+from hierphase import noise, rhm
+from hierphase.learned.train import TrainConfig
+from hierphase.stages import learned as stage
+
+torch.set_num_threads(1)
+
+SCHEDULE = noise.GaussianSchedule()
+NETWORK = {"arch": "tree_unet", "width": 8, "blocks": 1, "expansion": 2}
+KILL = random.Random(23)  # the kill steps: random, but the same on every run of the suite
+
+
+@pytest.fixture(scope="module")
+def rules():
+    return rhm.sample_rules(6, 2, 2, 3, seed=0)
+
+
+def _training(**change):
+    base = dict(steps=14, batch_size=8, lr=3e-3, warmup=2, log_every=3, checkpoint_every=4)
+    return TrainConfig(**{**base, **change})
+
+
+def _learned(rules, folder, training, snapshots=(), stop_after=None):
+    """One learned training job writing into ``folder``; the bytes of everything it wrote."""
+    folder.mkdir(exist_ok=True)
+    stage.train_model(rules, "masking", SCHEDULE, training, **NETWORK, experiment="x", P=16,
+                      train_seed=0, data_seed=1, seed=2, model_path=folder / "model.pt",
+                      loss_parquet=folder / "loss.parquet", progress=False, stop_after=stop_after,
+                      snapshot_paths={k: folder / f"step{k}.pt" for k in snapshots})
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())
+            if p.suffix in (".pt", ".parquet")}
+
+
+@pytest.mark.parametrize("change", ["none", "snapshots", "training"])
+def test_learned_training_killed_and_resumed_writes_an_uninterrupted_runs_bytes(rules, tmp_path,
+                                                                                change):
+    """Killed at a random step (a checkpoint behind it), rerun: with no change the rerun resumes;
+    with another snapshot schedule (once a KeyError on every rerun) or another training config it
+    resumes where the checkpoint fits and starts over, with a warning, where it does not. Either
+    way model.pt, the snapshots and the loss table are the bytes of an uninterrupted run."""
+    first = dict(training=_training(), snapshots=(2, 9))
+    final = dict(first)
+    if change == "snapshots":
+        final["snapshots"] = (3, 5, 9)
+    elif change == "training":
+        final["training"] = _training(lr=2e-3)
+    kill = KILL.randrange(4, 14)  # past the first checkpoint: there is something to resume
+    killed = tmp_path / "killed"
+    _learned(rules, killed, first["training"], first["snapshots"], stop_after=kill)
+    assert (killed / "model.pt.resume").exists() and not (killed / "model.pt").exists()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        resumed = _learned(rules, killed, final["training"], final["snapshots"])
+    discarded = [w for w in caught if "discarded" in str(w.message)]
+    if change == "none" or (change == "snapshots" and kill < 3):
+        assert not discarded
+    elif change == "training" or kill >= 3:
+        assert len(discarded) == 1 and "model.pt.resume" in str(discarded[0].message)
+    whole = _learned(rules, tmp_path / "whole", final["training"], final["snapshots"])
+    assert resumed.keys() == whole.keys()
+    for name in whole:
+        assert resumed[name] == whole[name], (name, kill)
+    assert not (killed / "model.pt.resume").exists()
+
+
+def test_learned_resume_killed_after_its_last_checkpoint(rules, tmp_path, monkeypatch):
+    """Killed after the last step's checkpoint, while writing the snapshots: the rerun writes
+    everything from that checkpoint (nothing left to train) with an uninterrupted run's bytes."""
+    killed = tmp_path / "killed"
+
+    def killed_here(*args, **kwargs):
+        raise KeyboardInterrupt("killed")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(stage, "save_weights", killed_here)
+        with pytest.raises(KeyboardInterrupt):
+            _learned(rules, killed, _training(), (5,))
+    assert (killed / "model.pt.resume").exists() and not (killed / "model.pt").exists()
+    resumed = _learned(rules, killed, _training(), (5,))
+    assert resumed == _learned(rules, tmp_path / "whole", _training(), (5,))
+
+
+# ------------------------------------------------------------------ images: DDPM and classifier
+@pytest.fixture(scope="module")
+def digits():
+    import numpy as np
+
+    from hierphase.images import digits_data as DD
+
+    data = DD.load_digits_images(8)
+    train, held = DD.split_digits(data, 0.2, seed=0)
+    return DD._subset(train, np.arange(0, 48)), DD._subset(held, np.arange(0, 24))
+
+
+class Killed(BaseException):
+    """What the simulated kill raises (not an Exception: nothing may catch it)."""
+
+
+def _kill_at(monkeypatch, module, name, calls):
+    """Make ``module.name`` raise :class:`Killed` on its ``calls``-th call."""
+    original, seen = getattr(module, name), [0]
+
+    def wrapper(*args, **kwargs):
+        seen[0] += 1
+        if seen[0] == calls:
+            raise Killed(f"killed at call {calls} of {name}")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, wrapper)
+
+
+def _counting(monkeypatch, module, name):
+    """Count the calls of ``module.name`` (how many training steps a rerun made)."""
+    original, calls = getattr(module, name), []
+    monkeypatch.setattr(module, name, lambda *a, **k: calls.append(1) or original(*a, **k))
+    return calls
+
+
+def _kill_then_rerun(monkeypatch, module, hook, kill, job, folder, cfg, final):
+    """Run ``job(folder, cfg)`` killed at the ``kill``-th call of ``module.hook`` (one per
+    training step), then ``job(folder, final)``: (what the rerun wrote, how many steps it
+    trained, whether it discarded the checkpoint as stale)."""
+    with monkeypatch.context() as patch:
+        _kill_at(patch, module, hook, kill)
+        with pytest.raises(Killed):
+            job(folder, cfg)
+    assert any(p.suffix == ".resume" for p in folder.iterdir())
+    with warnings.catch_warnings(record=True) as caught, monkeypatch.context() as patch:
+        warnings.simplefilter("always")
+        steps = _counting(patch, module, hook)
+        wrote = job(folder, final)
+    assert not any(p.suffix == ".resume" for p in folder.iterdir())
+    return wrote, len(steps), any("discarded stale checkpoint" in str(w.message) for w in caught)
+
+
+def _ddpm(digits, folder, cfg, seed=0):
+    from hierphase.images import ddpm_training as DT
+    from hierphase.io import write_table
+
+    loss = DT.train_digits_ddpm(digits[0]["images"], folder / "model", cfg, seed=seed, device="cpu",
+                                progress=False, checkpoint=folder / "model.resume",
+                                checkpoint_every=2)
+    write_table(loss, folder / "loss.parquet")
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and "meta" not in p.name)
+    return {str(p.relative_to(folder)): p.read_bytes() for p in files}
+
+
+def _classifier(digits, folder, cfg, seed=1):
+    from hierphase.images import digits_cnn as DC
+    from hierphase.io import save_tensors, write_table
+
+    folder.mkdir(exist_ok=True)
+    state, history = DC.train_digits_classifier(*digits, cfg, seed=seed, device="cpu",
+                                                progress=False, checkpoint=folder / "cnn.resume",
+                                                checkpoint_every=3)
+    save_tensors(folder / "cnn.pt", state)
+    write_table(history, folder / "history.parquet")
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if "meta" not in p.name}
+
+
+def _images_trainer(name: str):
+    """(module, the function called once per training step, steps, checkpoint interval, config
+    with changes, job, the weights file) of the images training ``name``."""
+    from hierphase.images import ddpm_training as DT
+    from hierphase.images import digits_cnn as DC
+
+    if name == "ddpm":
+        return (DT, "_ema_update", 7, 2,
+                lambda **change: DT.DDPMTrainConfig(**{**dict(
+                    steps=7, batch_size=8, warmup=1, block_out_channels=(8, 16), attention=False),
+                    **change}),
+                _ddpm, "model/diffusion_pytorch_model.safetensors")
+    return (DC, "_random_shift", 9, 3,  # 3 epochs of 3 steps
+            lambda **change: DC.ClassifierTrainConfig(**{**dict(
+                epochs=3, batch_size=16, width=4, warmup=2), **change}),
+            _classifier, "cnn.pt")
+
+
+@pytest.mark.parametrize("change", ["none", "training"])
+@pytest.mark.parametrize("trainer", ["ddpm", "classifier"])
+def test_images_training_killed_and_resumed_writes_an_uninterrupted_runs_bytes(
+        digits, tmp_path, monkeypatch, trainer, change):
+    """The DDPM and the classifier killed at a random step after their first checkpoint (mid-
+    epoch or at an epoch's end), rerun: with no change they resume from their last checkpoint
+    (dropout's and the shifts' draws continue), with another config they start over with a
+    warning; the weights and loss files are an uninterrupted run's bytes."""
+    module, hook, steps, every, config, job, weights = _images_trainer(trainer)
+    final = config() if change == "none" else config(lr=1e-3)
+    kill = KILL.randrange(every + 1, steps + 1)
+    resumed, trained, stale = _kill_then_rerun(monkeypatch, module, hook, kill,
+                                               lambda f, c: job(digits, f, c),
+                                               tmp_path / "killed", config(), final)
+    assert stale == (change != "none")
+    assert trained == (steps - every * ((kill - 1) // every) if change == "none" else steps)
+    whole = job(digits, tmp_path / "whole", final)
+    assert weights in whole and resumed == whole, kill
+
+
+# ------------------------------------------------------------------ correlation sweeps
+def _correlation_job(rules, folder, values, n_traj=3):
+    """One RHM change-correlation job as workflow/scripts/rhm_corr_sweep.py runs it."""
+    from hierphase import io
+    from hierphase.stages import rhm as rhm_stage
+
+    trees = rhm.sample_trees(rules, 4, seed=3)
+    corr, chi = rhm_stage.correlation_shard(rules, trees, "epsilon", values, seed=5, n_x0=3,
+                                            n_traj=n_traj, n_boot=10, experiment="x")
+    io.write_table(corr, folder / "correlations.parquet", seed=5)
+    io.write_table(chi, folder / "susceptibility.parquet", seed=5)
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+@pytest.mark.parametrize("change", ["none", "grid"])
+def test_correlation_sweep_killed_and_rerun_writes_an_uninterrupted_runs_bytes(rules, tmp_path,
+                                                                               monkeypatch, change):
+    """A correlation job killed at a random noise value (or while writing: a temporary left
+    behind) leaves no output; its rerun writes the bytes of an uninterrupted run, and with a
+    grid that grew, the rows of the values it shares are those of the first grid (a value's
+    numbers do not depend on its shard)."""
+    import pandas as pd
+
+    from hierphase import io
+    from hierphase.stages import rhm as rhm_stage
+
+    values = [0.1, 0.3, 0.5]
+    final = values if change == "none" else [0.1, 0.2, 0.3, 0.5]
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    (killed / ".correlations.parquet.abcdEFGH.tmp").write_bytes(b"half a table")
+    with monkeypatch.context() as patch:
+        _kill_at(patch, rhm_stage, "_point_correlations", KILL.randrange(1, 4))
+        with pytest.raises(Killed):
+            _correlation_job(rules, killed, values)
+    assert not (killed / "correlations.parquet").exists()
+    resumed = _correlation_job(rules, killed, final)
+    whole, first = tmp_path / "whole", tmp_path / "first"
+    whole.mkdir(), first.mkdir()
+    assert resumed == _correlation_job(rules, whole, final)  # the stale temporary is gone too
+    _correlation_job(rules, first, values)
+    for name in ("correlations.parquet", "susceptibility.parquet"):
+        grown = io.read_table(killed / name)
+        pd.testing.assert_frame_equal(
+            grown[grown["noise"].isin(values)].reset_index(drop=True), io.read_table(first / name))
