@@ -783,6 +783,8 @@ def _headline_level_fit(at_peak: pd.DataFrame, confidence: float) -> dict:
     exact = bool(np.all(lo == hi))  # theory rows: no intervals
     k_max = significant_levels(k, C, None if exact else lo, None if exact else hi,
                                confidence=confidence)
+    if k_max is not None:  # the two levels under the root feel its prior (mean field bends too)
+        k_max = min(k_max, int(at["L"].iloc[0]) - 2)
     if k_max is None or k_max < 2:
         return nan
     fit = fit_per_level(k, C, None if exact else lo, None if exact else hi, s=s, k_min=1,
@@ -804,7 +806,9 @@ def correlation_exponents(susceptibility: pd.DataFrame, correlations: pd.DataFra
       (``peak_noise_lo``, ``peak_noise_hi``: the peak of a smooth curve through the points lies
       between them); ``chi_max`` and its interval at that noise.
     - ``a``: :func:`fit_per_level` of C at the peak noise over the tree levels ``k = 1`` to
-      ``a_k_max``, the last of the significantly positive ones (:func:`significant_levels`),
+      ``a_k_max``, the last of the significantly positive ones (:func:`significant_levels`)
+      and at most ``L - 2`` (the ratio bends in the two levels under the root, in mean field
+      as in exact BP: the class prior sits there),
       ``C ~ (s**k)**-a``, with ``a_chi2_dof`` its reduced chi-square (NaN on a lattice);
       ``a_spatial``: :func:`fit_power_law` of C(r) on the table's ``r`` (``s**k - 1`` on a tree,
       the distance on a lattice), ``r >= r_min``, every positive bin.
