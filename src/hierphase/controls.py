@@ -112,6 +112,8 @@ __all__ = [
     "code_size",
     "random_code_correlations",
     "permuted_leaf_correlations",
+    "CONTROL_SUMMARY_COLUMNS",
+    "control_summary",
 ]
 
 
@@ -725,3 +727,72 @@ def permuted_leaf_correlations(rules, trees, eps_values, *, n_traj: int, seed: i
             frames[model][1].append(chi)
     return (pd.concat([f for m in frames for f in frames[m][0]], ignore_index=True),
             pd.concat([f for m in frames for f in frames[m][1]], ignore_index=True))
+
+
+#: One row per (family, experiment, model, L) of :func:`control_summary`.
+CONTROL_SUMMARY_COLUMNS = [
+    "family", "experiment", "model", "L", "d", "class_half_noise", "class_flip_width",
+    "peak_noise", "chi_max", "chi_max_lo", "chi_max_hi", "chi_max_over_d", "chi_low_noise",
+    "chi_high_noise", "chi_peaks", "a_level", "a_level_err", "a_level_chi2_dof",
+    "C_top_over_C_1",
+]
+
+
+def control_summary(correlations, susceptibility):
+    """What separates a hierarchy from a sharp transition, per (family, experiment, model, L),
+    from tree-binned leaf tables (the RHM's, :func:`random_code_correlations`,
+    :func:`permuted_leaf_correlations`; pooled over rule draws), :data:`CONTROL_SUMMARY_COLUMNS`:
+
+    - the class flip: ``class_half_noise`` where ``class_kept`` falls through 1/2 and
+      ``class_flip_width``, the noise between its 0.9 and 0.1 crossings
+      (:func:`hierphase.scaling.level_crossing`; NaN where the grid does not reach them);
+    - the peak: ``chi_max`` at ``peak_noise`` with its interval, ``chi_max / d``, chi at the
+      lowest and highest noise of the grid; ``chi_peaks`` when ``chi_max_lo`` exceeds both
+      (the largest chi is significantly above both ends of the grid);
+    - the levels: at the peak, ``a_level`` of :func:`hierphase.scaling.fit_per_level` over
+      ``k = 1..L-1`` (weighted, with its reduced chi-square) and ``C(L-1)/C(1)``: a power law in
+      the tree level falls by ``s**(-a (L-2))``, a class-only coupling stays near 1.
+    """
+    import pandas as pd
+
+    from . import scaling
+
+    keys = ["family", "experiment", "model", "L"]
+    sus = scaling.leaves(susceptibility)
+    sus = sus[sus["L"].notna()]
+    cor = scaling.leaves(correlations)
+    sus = scaling.pool_rule_seeds(sus, keys + ["process", "level", "noise"], ["chi"])
+    cor = scaling.pool_rule_seeds(cor, keys + ["process", "level", "noise", "distance"], ["C"])
+    rows = []
+    for key, g in sus.groupby(keys, sort=True):
+        g = g.sort_values("noise")
+        L = int(key[3])
+        at = cor[(cor["family"] == key[0]) & (cor["experiment"] == key[1])
+                 & (cor["model"] == key[2]) & (cor["L"] == L)]
+        s = scaling._tree_base(at) if L >= 1 else 2
+        noise, kept = g["noise"].to_numpy(float), g["class_kept"].to_numpy(float)
+        hi90 = scaling.level_crossing(noise, kept, 0.9)[0]
+        lo10 = scaling.level_crossing(noise, kept, 0.1)[0]
+        i = int(np.nanargmax(g["chi"].to_numpy(float)))
+        peak = g.iloc[i]
+        chi = g["chi"].to_numpy(float)
+        row = dict(zip(keys, key), d=s**L, class_half_noise=scaling.class_half_point(noise, kept),
+                   class_flip_width=lo10 - hi90, peak_noise=float(peak["noise"]),
+                   chi_max=float(peak["chi"]), chi_max_lo=float(peak["chi_lo"]),
+                   chi_max_hi=float(peak["chi_hi"]), chi_max_over_d=float(peak["chi"]) / s**L,
+                   chi_low_noise=float(chi[0]), chi_high_noise=float(chi[-1]),
+                   chi_peaks=bool(peak["chi_lo"] > max(chi[0], chi[-1])))
+        c = at[np.isclose(at["noise"].to_numpy(float), row["peak_noise"])].sort_values("distance")
+        k = c["distance"].to_numpy(float)
+        C, lo, hi = (c[x].to_numpy(float) for x in ("C", "C_lo", "C_hi"))
+        fit = (scaling.fit_per_level(k, C, lo, hi, s=s, k_min=1, k_max=L - 1) if L >= 3
+               else None)
+        row.update(a_level=np.nan if fit is None else fit.exponent,
+                   a_level_err=np.nan if fit is None else fit.err,
+                   a_level_chi2_dof=np.nan if fit is None else fit.chi2_red,
+                   C_top_over_C_1=(float(C[k == L - 1][0] / C[k == 1][0])
+                                   if L >= 2 and (k == 1).any() else np.nan))
+        rows.append(row)
+    out = pd.DataFrame(rows, columns=CONTROL_SUMMARY_COLUMNS)
+    out["L"] = out["L"].astype("Int64")
+    return out
