@@ -8,7 +8,8 @@ from scipy import stats
 from hierphase import theory
 from hierphase.scaling import (EXPONENT_COLUMNS, LEVEL_EXPONENT_COLUMNS, class_half_point,
                                collapse_quality, correlation_exponents, extrapolate_eps_star,
-                               fit_nu, fit_per_level, fit_power_law, half_point_error,
+                               fit_nu, fit_per_level, fit_power_law, fit_with_correction,
+                               half_point_error,
                                level_crossing, level_exponents, pool_rule_seeds,
                                significant_levels)
 
@@ -528,3 +529,28 @@ def test_level_exponents_against_mean_field_at_its_critical_point():
     assert (out["k_max"] <= out["k_significant"]).all()
     with pytest.raises(ValueError, match="min_points"):
         level_exponents(cor, sus, min_points=1)
+
+
+def test_fit_with_correction_recovers_a_planted_correction_that_biases_the_plain_fit():
+    L = np.arange(3, 13, dtype=float)
+    x = 2.0 ** (-L / 1.9)
+    y = 0.7312 - 0.4 * x * (1 + 1.5 * x)
+    fit = fit_with_correction(L, y, s=2)
+    assert fit.offset == pytest.approx(0.7312, abs=1e-8) and fit.nu == pytest.approx(1.9, rel=1e-6)
+    assert fit.correction == pytest.approx(1.5, rel=1e-5) and fit.n_points == 10
+    plain = extrapolate_eps_star(L, y, s=2)
+    assert abs(plain.nu - 1.9) > 0.05  # the correction biases the uncorrected exponent
+    width = 0.3 * x * (1 - 0.8 * x)
+    w = fit_with_correction(L, width, s=2, offset=False)
+    assert np.isnan(w.offset) and w.nu == pytest.approx(1.9, rel=1e-6)
+    assert w.correction == pytest.approx(-0.8, rel=1e-5)
+    held = fit_with_correction(L, 0.3 * x * (1 + 2.0 * 2.0 ** (-L)), s=2, offset=False, omega=1.0)
+    assert held.nu == pytest.approx(1.9, rel=1e-6) and held.omega == 1.0
+    # noisy points with their errors: within a few standard errors
+    rng = np.random.default_rng(1)
+    err = np.full(L.size, 2e-5)
+    noisy = fit_with_correction(L, y + err * rng.standard_normal(L.size), err, s=2)
+    assert abs(noisy.offset - 0.7312) < 4 * noisy.offset_err
+    assert np.isnan(fit_with_correction(L[:4], y[:4], s=2).offset)
+    with pytest.raises(ValueError, match="omega"):
+        fit_with_correction(L, y, s=2, omega=-1.0)

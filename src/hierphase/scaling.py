@@ -111,6 +111,8 @@ __all__ = [
     "half_point_error",
     "EpsStarFit",
     "extrapolate_eps_star",
+    "CorrectedFit",
+    "fit_with_correction",
     "leaves",
     "correlation_exponents",
     "fit_per_level",
@@ -748,6 +750,92 @@ def extrapolate_eps_star(L, eps_half, eps_half_err=None, *, s: int,
     e, A, k = (float(b) for b in beta)
     return EpsStarFit(e, float(np.sqrt(cov[0, 0])), 1.0 / k, float(np.sqrt(cov[2, 2])) / k**2,
                       A, L_min, L_max, n)
+
+
+class CorrectedFit(NamedTuple):
+    """``y(L) = offset + A x (1 + B x**(omega nu))``, ``x = (s**L)**(-1/nu)``
+    (:func:`fit_with_correction`)."""
+
+    offset: float  # eps* for half points; NaN for a width (no offset fitted)
+    offset_err: float
+    nu: float
+    nu_err: float
+    amplitude: float
+    correction: float  # B
+    correction_err: float
+    omega: float  # the correction's exponent in d = s**L (held)
+    chi2_dof: float
+    n_points: int
+
+
+def fit_with_correction(L, y, y_err=None, *, s: int, offset: bool = True,
+                        omega: float | None = None) -> CorrectedFit:
+    """Finite-size scaling with a correction-to-scaling term: the leading ``d**(-1/nu)``
+    (``d = s**L``) of :func:`extrapolate_eps_star` (``offset`` True: a half point, ``eps*``
+    fitted) or of the width (``offset`` False, ``y = A x``) times ``1 + B d**(-omega)``.
+    ``omega`` None: ``1/nu`` (the next order of the linearised flow, ``x**2``), refitted with
+    ``nu``; a number: held. Nonlinear least squares (:func:`scipy.optimize.curve_fit`) started
+    from the uncorrected fit, weighted by ``y_err`` when every error is positive and finite
+    (covariance scaled up by the reduced chi-square above 1), unweighted otherwise. One point
+    more than parameters is needed (five with an offset, four without); else NaN."""
+    if not (isinstance(s, (int, np.integer)) and s >= 2):
+        raise ValueError(f"s must be an integer >= 2, got {s!r}")
+    if omega is not None and not (np.isfinite(omega) and omega > 0):
+        raise ValueError(f"omega must be positive and finite or None, got {omega!r}")
+    L = _vector(L, "L")
+    y = _vector(y, "y", len(L))
+    err = None if y_err is None else _vector(y_err, "y_err", len(L))
+    ok = np.isfinite(L) & np.isfinite(y) & (True if offset else y > 0)
+    L, y = L[ok], y[ok]
+    err = None if err is None else err[ok]
+    sigma = err if err is not None and err.size and np.isfinite(err).all() and (err > 0).all() \
+        else None
+    n = int(ok.sum())
+    n_par = 4 if offset else 3
+    nan = CorrectedFit(np.nan, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan,
+                       np.nan if omega is None else float(omega), np.nan, n)
+    if n < n_par + 1 or np.unique(L).size < n_par + 1:
+        return nan
+    from scipy.optimize import curve_fit
+
+    log_s = float(np.log(s))
+
+    def model(L, *p):
+        e, A, k, B = (p if offset else (0.0, *p))
+        x = np.exp(-k * log_s * L)
+        corr = x if omega is None else np.exp(-omega * log_s * L)
+        return e + A * x * (1 + B * corr)
+
+    if offset:
+        start = extrapolate_eps_star(L, y, sigma, s=s)
+        p0 = [start.eps_star, start.amplitude, 1 / start.nu, 0.0]
+    else:
+        pl = fit_power_law(float(s) ** L, y, r_min=0)
+        p0 = [pl.amplitude, pl.exponent, 0.0]
+    if not np.isfinite(p0).all():
+        return nan
+    lower = [-np.inf, -np.inf, 1e-6, -np.inf] if offset else [-np.inf, 1e-6, -np.inf]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            beta, cov = curve_fit(model, L, y, p0=p0, sigma=sigma,
+                                  absolute_sigma=sigma is not None,
+                                  bounds=(lower, [np.inf] * len(p0)), maxfev=20000)
+    except (RuntimeError, ValueError):
+        return nan
+    resid = (y - model(L, *beta)) / (1.0 if sigma is None else sigma)
+    dof = n - len(beta)
+    chi2 = float(resid @ resid) / dof if dof > 0 else np.nan
+    if sigma is not None and np.isfinite(chi2):
+        cov = cov * max(1.0, chi2)
+    if not np.isfinite(cov).all():
+        cov = np.full((len(beta), len(beta)), np.nan)
+    e, A, k, B = (beta if offset else (np.nan, *beta))
+    i = 2 if offset else 1
+    e_err = float(np.sqrt(cov[0, 0])) if offset else np.nan
+    return CorrectedFit(float(e), e_err, 1.0 / k, float(np.sqrt(cov[i, i])) / k**2, float(A),
+                        float(B), float(np.sqrt(cov[i + 1, i + 1])),
+                        float(k if omega is None else omega), chi2, n)
 
 
 EXPONENT_COLUMNS = [
