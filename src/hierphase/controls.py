@@ -747,7 +747,8 @@ def control_summary(correlations, susceptibility):
       ``class_flip_width``, the noise between its 0.9 and 0.1 crossings
       (:func:`hierphase.scaling.level_crossing`; NaN where the grid does not reach them);
     - the peak: ``chi_max`` at ``peak_noise`` with its interval, ``chi_max / d``, chi at the
-      lowest and highest noise of the grid; ``chi_peaks`` when ``chi_max_lo`` exceeds both
+      lowest and highest noise of the grid where it is defined; ``chi_peaks`` when
+      ``chi_max_lo`` exceeds both
       (the largest chi is significantly above both ends of the grid);
     - the levels: at the peak, ``a_level`` of :func:`hierphase.scaling.fit_per_level` over
       ``k = 1..L-1`` (weighted, with its reduced chi-square) and ``C(L-1)/C(1)``: a power law in
@@ -776,6 +777,7 @@ def control_summary(correlations, susceptibility):
         i = int(np.nanargmax(g["chi"].to_numpy(float)))
         peak = g.iloc[i]
         chi = g["chi"].to_numpy(float)
+        chi = chi[np.isfinite(chi)]  # no change at all at the lowest noise: no ratio
         row = dict(zip(keys, key), d=s**L, class_half_noise=scaling.class_half_point(noise, kept),
                    class_flip_width=lo10 - hi90, peak_noise=float(peak["noise"]),
                    chi_max=float(peak["chi"]), chi_max_lo=float(peak["chi_lo"]),
