@@ -495,3 +495,24 @@ def test_permuting_the_leaves_keeps_chi_and_flattens_c_by_tree_level():
     c = corr[corr["level"] == 5].pivot(index="distance", columns="model", values="C")
     # the tree's C falls from neighbours to the top; the permuted one barely depends on k
     assert c.loc[1, "bp"] / c.loc[5, "bp"] > 3 * (c.loc[1, "bp_permuted"] / c.loc[5, "bp_permuted"])
+
+
+def test_hierarchy_controls_figure_draws_every_group():
+    from hierphase import rhm
+    from hierphase.controls import control_summary
+    from hierphase.plots.hierarchy import hierarchy_controls
+
+    code = RandomCode.from_seed(2, 6, 8, seed=0)
+    c1, s1 = random_code_correlations(code, [0.5, 0.7, 0.9], n_x0=4, n_traj=16, seed=0, n_boot=5)
+    rules = rhm.sample_rules(8, 3, 2, 3, seed=0)
+    c2, s2 = permuted_leaf_correlations(rules, rhm.sample_trees(rules, 4, seed=0), [0.4, 0.6, 0.8],
+                                        n_traj=16, seed=0, permutation_seed=0, n_boot=5)
+    import pandas as pd
+    cor, sus = pd.concat([c1, c2]), pd.concat([s1, s2])
+    summary = control_summary(cor, sus)
+    assert set(zip(summary["family"], summary["model"])) == {
+        ("random_code", "exact"), ("rhm_permuted", "bp"), ("rhm_permuted", "bp_permuted")}
+    fig = hierarchy_controls(summary, cor)
+    assert len(fig.axes) == 3 and len(fig.axes[0].lines) >= 3
+    with pytest.raises(ValueError, match="columns"):
+        hierarchy_controls(summary.drop(columns="d"), cor)
