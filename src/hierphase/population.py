@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .controls import _check_int
 from .params import validate_params
 from .rhm import Rules, sample_rules
 from .seeding import derive_seed, torch_generator
@@ -60,12 +61,6 @@ __all__ = [
     "SUMMARY_COLUMNS",
     "summarise_replicas",
 ]
-
-
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _check_eps(eps) -> torch.Tensor:
