@@ -62,6 +62,9 @@ def main() -> None:
     if args.time:
         from hierphase.stages import rhm as stage
         ref = None
+        warm = rhm.sample_rules(V, M, S, 4, seed=0)  # compile the kernels outside the timings
+        stage.sweep_shard(warm, rhm.sample_trees(warm, 8, seed=0), "epsilon", [0.73], seed=0,
+                          batch_size=8)
         for L in (10, 11, 12):
             rules = rhm.sample_rules(V, M, S, L, seed=0)
             trees = rhm.sample_trees(rules, args.n, seed=0)
