@@ -37,7 +37,7 @@ def test_depth_features_ignore_the_levels_beyond_k_fit_and_calibration_recovers_
     assert (feats["s"] == 2).all()
     # L_geometric grows with L but falls short of it (the levels under the root decay faster)
     assert np.all(np.diff(feats["L_geometric"]) > 0)
-    cal = depth.calibrate_depth(feats[feats["L"] % 2 == 0])
+    cal = depth.calibrate_depth(feats[feats["L"] % 2 == 0], "L_geometric")
     est = depth.estimate_depth(feats[feats["L"] % 2 == 1], cal)
     assert est["exact"].all() and cal.residual_sd < 0.3
     lin = depth.calibrate_depth(feats, "chi_max")

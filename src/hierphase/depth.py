@@ -19,7 +19,10 @@ grow it in proportion to ``d = s**L``. :func:`depth_features` computes this from
 the number of sites (which would give ``L`` away). The levels under the root decay faster than
 the first ones (the class prior sits there), so ``L_geometric`` falls short of ``L`` by a
 systematic amount, calibrated on RHMs of known depth (:func:`calibrate_depth`, least squares
-``L = alpha + beta L_geometric``) and applied to others (:func:`estimate_depth`, rounded).
+``L = alpha + beta * feature``) and applied to others (:func:`estimate_depth`, rounded). The
+default feature is ``chi_max`` itself, the constant growth of chi per level: ``L_geometric``
+amplifies the sampling error of the decay read on three levels (``q**L``), and on sampled
+tables it calibrates worse than chi alone.
 ``s`` is read off the tree bins (``r = s**k - 1`` at ``k = 1``): the block structure of the
 positions, not a fit.
 """
@@ -111,7 +114,7 @@ class DepthCalibration(NamedTuple):
     n: int
 
 
-def calibrate_depth(features: pd.DataFrame, feature: str = "L_geometric") -> DepthCalibration:
+def calibrate_depth(features: pd.DataFrame, feature: str = "chi_max") -> DepthCalibration:
     """Least squares of the known ``L`` on ``feature`` (a column of :func:`depth_features`:
     ``L_geometric``, or ``chi_max`` for the plain linear growth of chi with depth). Needs two
     different depths."""
