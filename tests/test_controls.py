@@ -9,7 +9,9 @@ import pytest
 import torch
 from scipy import stats
 
-from hierphase.controls import (FlatMixture, GaussianField, class_half_point, class_kept_epsilon,
+from hierphase.controls import (FlatMixture, GaussianField, RandomCode, class_half_point,
+                                class_kept_epsilon, code_rate, code_size,
+                                permuted_leaf_correlations, random_code_correlations,
                                 scale_for_half_point)
 from hierphase.correlations import (change_spins, continuous_changes, lattice_correlations,
                                     lattice_pair_sums)
@@ -392,3 +394,125 @@ def test_flat_mixture_refuses_bad_arguments():
         mixture_no_0.posterior_sample(impossible, seed=0)
     with pytest.raises(ValueError, match="process"):
         mixture.forward_backward(torch.zeros((1, 3), dtype=torch.long), "blur", 0.5, 2, 0)
+
+
+# ----------------------------------------------------------------------------- random code
+def _brute_class_posterior(code, log_evidence):
+    """p(class | obs) by enumerating every string x of v**d: prior 1/n_codes on each class's
+    codeword, 0 elsewhere; likelihood prod_i exp(e_i(x_i))."""
+    e = log_evidence.numpy()[0]
+    post = np.zeros(code.n_codes)
+    words = [tuple(w) for w in code.codewords.tolist()]
+    for x in itertools.product(range(code.v), repeat=code.d):
+        like = math.exp(sum(e[i, x[i]] for i in range(code.d)))
+        for c, w in enumerate(words):
+            if w == x:
+                post[c] += like / code.n_codes
+    return post / post.sum()
+
+
+def test_random_code_posterior_equals_brute_force_enumeration():
+    code = RandomCode.from_seed(3, 6, 4, seed=2)
+    x0 = code.codewords[1:2]
+    for eps in (0.2, 0.7, 0.95):
+        ev = epsilon_evidence(x0, eps, 3)
+        got = torch.exp(code.class_log_posterior(ev))[0].numpy()
+        assert got == pytest.approx(_brute_class_posterior(code, ev), rel=1e-10, abs=1e-14)
+    noisy = torch.tensor([[0, 2, 1, 1]])  # any observation, e.g. a resampled string
+    ev = forward_evidence("uniform", noisy, 3, 0.3, seed=0)
+    assert torch.exp(code.class_log_posterior(ev))[0].numpy() == pytest.approx(
+        _brute_class_posterior(code, ev), rel=1e-10)
+
+
+def test_random_code_flip_rate_averaged_over_every_noisy_string():
+    """The uniform-token channel: P(drawn class != true) from runs with fresh noise, against the
+    exact average over all v**d noisy strings y of P(y | x0) P(class != true | y)."""
+    v, d, abar = 2, 5, 0.5
+    code = RandomCode.from_seed(v, 4, d, seed=5)
+    x0 = code.codewords[0:1]
+    schedule = GaussianSchedule()
+    t_over_T = next(t / schedule.T for t in range(schedule.T + 1)
+                    if float(schedule.alphas_bar[t]) <= abar)
+    abar_t = float(schedule.alphas_bar[schedule.step(t_over_T)])
+    assert abar_t == pytest.approx(abar, abs=0.01)
+    n = 4000
+    drawn = code.forward_backward(x0, "uniform", t_over_T, n, seed=3)[0]
+    changed = (code.codewords[drawn] != x0[0]).any(1).double().mean().item()
+    exact_t = 0.0
+    for y in itertools.product(range(v), repeat=d):
+        p_y = math.prod(abar_t * (y[i] == int(x0[0, i])) + (1 - abar_t) / v for i in range(d))
+        ev = torch.log(abar_t * torch.nn.functional.one_hot(torch.tensor([y]), v).double()
+                       + (1 - abar_t) / v)
+        post = torch.exp(code.class_log_posterior(ev))[0]
+        exact_t += p_y * float(post[~(code.codewords == x0[0]).all(1)].sum())
+    se = math.sqrt(exact_t * (1 - exact_t) / n)
+    assert abs(changed - exact_t) < Z_MAX * se
+
+
+def test_code_rate_is_the_annealed_average_over_all_codewords():
+    v, d, eps = 3, 4, 0.6
+    beta = math.log((1 - eps + eps / v) / (eps / v))
+    mean = np.mean([math.exp(beta * sum(a == 0 for a in w))
+                    for w in itertools.product(range(v), repeat=d)])
+    assert math.exp(beta * d - d * code_rate(v, eps)) == pytest.approx(mean, rel=1e-12)
+    assert code_rate(v, 1.0) == pytest.approx(0.0, abs=1e-12)
+    assert code_size(2, 32, 0.7312) == 1 + round(math.exp(32 * code_rate(2, 0.7312)))
+    with pytest.raises(ValueError, match="eps"):
+        code_rate(2, 0.0)
+
+
+def test_random_code_epsilon_draws_follow_the_posterior_and_change_tokens_in_one_block():
+    code = RandomCode.from_seed(2, 12, 8, seed=1)
+    x0 = code.codewords[3:4]
+    eps = 0.8
+    post = torch.exp(code.class_log_posterior(epsilon_evidence(x0, eps, 2)))[0].numpy()
+    n = 3000
+    drawn = code.forward_backward(x0, "epsilon", eps, n, seed=4)[0].numpy()
+    freq = np.bincount(drawn, minlength=code.n_codes) / n
+    se = np.sqrt(post * (1 - post) / n) + 1e-12
+    assert np.all(np.abs(freq - post) < Z_MAX * se + 1e-9)
+    corr, chi = random_code_correlations(code, [eps], n_x0=6, n_traj=64, seed=0, n_boot=20)
+    tokens = chi[chi["level"] == 3].iloc[0]
+    assert tokens["chi"] > 1.5 and set(corr["family"]) == {"random_code"}
+    assert 0 < tokens["class_kept"] < 1
+    with pytest.raises(ValueError, match="power of s"):
+        random_code_correlations(RandomCode.from_seed(2, 4, 6, seed=0), [eps], n_x0=2,
+                                 n_traj=4, seed=0)
+    with pytest.raises(ValueError, match="codewords"):
+        RandomCode(torch.tensor([[0, 2]]), 2)
+
+
+def test_permuting_the_leaves_keeps_chi_and_flattens_c_by_tree_level():
+    from hierphase import rhm
+
+    rules = rhm.sample_rules(8, 3, 2, 5, seed=0)
+    trees = rhm.sample_trees(rules, 24, seed=1)
+    corr, chi = permuted_leaf_correlations(rules, trees, [0.55], n_traj=64, seed=2,
+                                           permutation_seed=3, n_boot=20)
+    leaf = chi[chi["level"] == 5].set_index("model")
+    assert leaf.loc["bp", "chi"] == pytest.approx(leaf.loc["bp_permuted", "chi"], rel=1e-9)
+    assert leaf.loc["bp", "class_kept"] == leaf.loc["bp_permuted", "class_kept"]
+    c = corr[corr["level"] == 5].pivot(index="distance", columns="model", values="C")
+    # the tree's C falls from neighbours to the top; the permuted one barely depends on k
+    assert c.loc[1, "bp"] / c.loc[5, "bp"] > 3 * (c.loc[1, "bp_permuted"] / c.loc[5, "bp_permuted"])
+
+
+def test_hierarchy_controls_figure_draws_every_group():
+    from hierphase import rhm
+    from hierphase.controls import control_summary
+    from hierphase.plots.hierarchy import hierarchy_controls
+
+    code = RandomCode.from_seed(2, 6, 8, seed=0)
+    c1, s1 = random_code_correlations(code, [0.5, 0.7, 0.9], n_x0=4, n_traj=16, seed=0, n_boot=5)
+    rules = rhm.sample_rules(8, 3, 2, 3, seed=0)
+    c2, s2 = permuted_leaf_correlations(rules, rhm.sample_trees(rules, 4, seed=0), [0.4, 0.6, 0.8],
+                                        n_traj=16, seed=0, permutation_seed=0, n_boot=5)
+    import pandas as pd
+    cor, sus = pd.concat([c1, c2]), pd.concat([s1, s2])
+    summary = control_summary(cor, sus)
+    assert set(zip(summary["family"], summary["model"])) == {
+        ("random_code", "exact"), ("rhm_permuted", "bp"), ("rhm_permuted", "bp_permuted")}
+    fig = hierarchy_controls(summary, cor)
+    assert len(fig.axes) == 3 and len(fig.axes[0].lines) >= 3
+    with pytest.raises(ValueError, match="columns"):
+        hierarchy_controls(summary.drop(columns="d"), cor)

@@ -227,3 +227,30 @@ def test_check_plan_names_the_field(selected, processes, L_min, L_max, field):
 def test_check_plan_returns_the_depths():
     assert check_plan(EXPERIMENTS, ["main"], ["epsilon", "masking"], 3, 6) == {"main": [3, 4, 5, 6]}
     assert check_plan(EXPERIMENTS, [], ["epsilon"], 3, None) == {}
+
+
+def test_nu_estimates_puts_every_method_side_by_side():
+    import pandas as pd
+
+    from hierphase import theory
+    from hierphase.finite_size import NU_ESTIMATE_COLUMNS, nu_estimates
+
+    scaling = pd.DataFrame([
+        dict(experiment="main", process="epsilon", model="bp", estimator=e, eps_star=0.731,
+             eps_star_err=0.001, nu=1.93, nu_err=0.02, L_min=4.0, L_max=10.0)
+        for e in ("half_point", "width", "half_point_width_nu", "crossing")]
+        + [dict(experiment="main", process="epsilon", model="mean_field", estimator="width",
+                eps_star=np.nan, eps_star_err=np.nan, nu=1.9, nu_err=0.01, L_min=4.0,
+                L_max=10.0)])
+    exponents = pd.DataFrame([dict(experiment="main", process="epsilon", model="bp", L=L,
+                                   eps_star=0.7312, nu=2.0, nu_err=0.05) for L in (8, 9)])
+    population = pd.DataFrame([dict(v=32, m=8, s=2, depth=24, n_replicas=8, eps_star=0.7305,
+                                    eps_star_err=0.0003, nu=2.0, nu_err=0.01)])
+    out = nu_estimates(scaling, exponents, population, experiment="main", v=32, m=8, s=2)
+    assert list(out.columns) == NU_ESTIMATE_COLUMNS and len(out) == 7
+    mf = out.iloc[-1]
+    assert mf["eps_star"] == theory.critical_noise(32, 8, 2) and mf["nu"] == theory.nu(32, 8, 2)
+    assert out["method"].str.startswith("population").sum() == 1
+    empty = nu_estimates(scaling.iloc[:0], exponents.iloc[:0], population.iloc[:0],
+                         experiment="main", v=32, m=8, s=2)
+    assert len(empty) == 1  # mean field alone

@@ -32,6 +32,9 @@ def test_s2_mean_field_is_the_closed_form(v):
         p_star = max((m - 1) / (v - m), 1 / v)
         assert mf.p_star == pytest.approx(p_star, abs=1e-10)
         assert mf.eps_star == pytest.approx((1 - p_star) / (1 - 1 / v), abs=1e-10)
+        if m == 1:  # eps* = 1: the transition sits at the edge, no exponent (NaN)
+            assert mf.eps_star == 1.0 and math.isnan(mf.nu)
+            continue
         slope = float(theory.F_prime(p_star, v, m, 2))
         assert mf.nu == pytest.approx(math.log(2) / math.log(slope), rel=1e-9)
 

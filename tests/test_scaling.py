@@ -5,9 +5,13 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from hierphase.scaling import (EXPONENT_COLUMNS, class_half_point, collapse_quality,
-                               correlation_exponents, extrapolate_eps_star, fit_nu, fit_power_law,
-                               half_point_error, level_crossing, pool_rule_seeds)
+from hierphase import theory
+from hierphase.scaling import (EXPONENT_COLUMNS, LEVEL_EXPONENT_COLUMNS, class_half_point,
+                               collapse_quality, correlation_exponents, extrapolate_eps_star,
+                               fit_nu, fit_per_level, fit_power_law, fit_with_correction,
+                               half_point_error,
+                               level_crossing, level_exponents, pool_rule_seeds,
+                               significant_levels)
 
 Z95 = 1.959963984540054
 
@@ -224,7 +228,8 @@ def test_correlation_exponents_recovers_the_planted_values():
     assert (eps["peak_noise_lo"], eps["peak_noise_hi"]) == pytest.approx((0.73, 0.75))
     assert eps["chi_max"] == pytest.approx(51) and eps["chi_max_hi"] == pytest.approx(56.1)
     # at the peak C = r^-a exp(-r/xi): a power law bent down by the cut-off at xi ~ 90
-    assert eps["a"] > 1.0 and eps["a_n_points"] == 10
+    assert eps["a_spatial"] > 1.0 and eps["a_n_points"] == 10
+    assert eps["a"] > 1.0 and eps["a_k_max"] >= 5
     # nu from the collapse lengths: a is fitted at the chi peak, which is planted off eps*
     # (xi ~ 90 there), so a, and with it every length, is biased: nu comes out ~0.08 high
     assert abs(eps["nu"] - 1.893) < 0.12 and eps["nu_err"] < 0.1
@@ -465,3 +470,87 @@ def test_mean_field_half_points_extrapolate_to_eps_star():
     width = np.array([crossing(L, 0.1) - crossing(L, 0.9) for L in Ls])
     pl = fit_power_law(float(s) ** Ls[Ls >= 6], width[Ls >= 6])
     assert 1 / pl.exponent == pytest.approx(theory.nu(v, m, s), abs=0.05)
+
+
+# ----------------------------------------------------------------------------- per tree level
+def test_per_level_fit_reads_a_geometric_decay_exactly_where_the_spatial_fit_bends():
+    k = np.arange(0, 10)
+    C = 0.4 * 2.0 ** (-0.93 * k)  # C(k+1)/C(k) = 2**-0.93
+    fit = fit_per_level(k, C, s=2, k_min=1)
+    assert fit.exponent == pytest.approx(0.93, abs=1e-12) and fit.n_points == 9
+    assert fit.r_range == (2.0, 512.0)
+    # the same numbers on r = 2**k - 1: log r bends at small k, the slope comes out lower
+    spatial = fit_power_law(2.0**k - 1, C, r_min=1)
+    assert spatial.exponent < 0.85 and spatial.chi2_red > 0
+    with pytest.raises(ValueError, match="s must"):
+        fit_per_level(k, C, s=1)
+    with pytest.raises(ValueError, match="k_max"):
+        fit_per_level(k, C, s=2, k_min=3, k_max=2)
+
+
+def test_significant_levels_stops_at_the_first_level_at_the_noise_floor():
+    k = np.arange(6)
+    C = np.array([1.0, 0.5, 0.25, 0.01, 0.2, 0.1])
+    sigma = np.full(6, 0.02)
+    assert significant_levels(k, C, C - Z95 * sigma, C + Z95 * sigma) == 2
+    assert significant_levels(k, C) == 5  # no intervals: positive is enough
+    assert significant_levels(k, -C) is None
+
+
+def _theory_tables(L, eps_grid, rel=0.02, seed=0):
+    """Exact-BP-like tables made of the mean-field theory itself (model "bp", with 2% intervals)
+    next to the mean-field rows: a per-level fit must read the theory's own ratio."""
+    rng = np.random.default_rng(seed)
+    corr, chi = theory.mean_field_correlation_tables(eps_grid, 32, 8, 2, L)
+    keys = dict(family="rhm", experiment="main", process="epsilon", L=L, t_over_T=np.nan)
+    bp_c = corr.assign(**keys, model="bp", rule_seed=0)
+    bp_c["C"] = bp_c["C"] * (1 + rel * rng.standard_normal(len(bp_c)))
+    bp_c["C_lo"], bp_c["C_hi"] = bp_c["C"] * (1 - Z95 * rel), bp_c["C"] * (1 + Z95 * rel)
+    mf_c = corr.assign(**keys, model="mean_field", rule_seed=pd.NA)
+    bp_s = chi.assign(**keys, model="bp", rule_seed=0, class_kept=0.5)
+    mf_s = chi.assign(**keys, model="mean_field", rule_seed=pd.NA, class_kept=0.5)
+    return pd.concat([bp_c, mf_c], ignore_index=True), pd.concat([bp_s, mf_s], ignore_index=True)
+
+
+def test_level_exponents_against_mean_field_at_its_critical_point():
+    eps_star = theory.critical_noise(32, 8, 2)
+    a_inf = theory.correlation_exponent(32, 8, 2)
+    cor, sus = _theory_tables(24, [0.70, eps_star, 0.76])
+    out = level_exponents(cor, sus, a_infinite={"main": a_inf}, min_points=4)
+    assert list(out.columns) == LEVEL_EXPONENT_COLUMNS
+    assert (out["peak_noise"] == eps_star).all() and (out["s"] == 2).all()
+    # deep inside the tree (far from the leaves and the root) the ratio is lambda(p*)^2
+    deep = out[(out["k_min"] == 6) & (out["k_max"] == 12)].iloc[0]
+    assert deep["a_mean_field"] == pytest.approx(a_inf, abs=0.01)
+    assert deep["a"] == pytest.approx(deep["a_mean_field"], abs=0.03)
+    assert deep["chi2_dof"] < 3 and deep["a_mean_field_infinite"] == a_inf
+    # every window has enough points and ends at or before the last significant level
+    assert (out["k_max"] - out["k_min"] + 1 >= 4).all()
+    assert (out["k_max"] <= out["k_significant"]).all()
+    with pytest.raises(ValueError, match="min_points"):
+        level_exponents(cor, sus, min_points=1)
+
+
+def test_fit_with_correction_recovers_a_planted_correction_that_biases_the_plain_fit():
+    L = np.arange(3, 13, dtype=float)
+    x = 2.0 ** (-L / 1.9)
+    y = 0.7312 - 0.4 * x * (1 + 1.5 * x)
+    fit = fit_with_correction(L, y, s=2)
+    assert fit.offset == pytest.approx(0.7312, abs=1e-8) and fit.nu == pytest.approx(1.9, rel=1e-6)
+    assert fit.correction == pytest.approx(1.5, rel=1e-5) and fit.n_points == 10
+    plain = extrapolate_eps_star(L, y, s=2)
+    assert abs(plain.nu - 1.9) > 0.05  # the correction biases the uncorrected exponent
+    width = 0.3 * x * (1 - 0.8 * x)
+    w = fit_with_correction(L, width, s=2, offset=False)
+    assert np.isnan(w.offset) and w.nu == pytest.approx(1.9, rel=1e-6)
+    assert w.correction == pytest.approx(-0.8, rel=1e-5)
+    held = fit_with_correction(L, 0.3 * x * (1 + 2.0 * 2.0 ** (-L)), s=2, offset=False, omega=1.0)
+    assert held.nu == pytest.approx(1.9, rel=1e-6) and held.omega == 1.0
+    # noisy points with their errors: within a few standard errors
+    rng = np.random.default_rng(1)
+    err = np.full(L.size, 2e-5)
+    noisy = fit_with_correction(L, y + err * rng.standard_normal(L.size), err, s=2)
+    assert abs(noisy.offset - 0.7312) < 4 * noisy.offset_err
+    assert np.isnan(fit_with_correction(L[:4], y[:4], s=2).offset)
+    with pytest.raises(ValueError, match="omega"):
+        fit_with_correction(L, y, s=2, omega=-1.0)

@@ -309,3 +309,18 @@ def test_mean_field_correlation_tables():
         T.pair_change(0.5, 32, 8, 2, 4, level=5)
     with pytest.raises(ValueError, match="eps_values"):
         T.mean_field_correlation_tables([], 32, 8, 2, 4)
+
+
+
+def test_correlation_exponent_is_the_deep_level_ratio_of_the_pair_theory():
+    """lambda(p*)^2 against the pair theory's own C(k+1)/C(k) deep inside a tall tree at eps*,
+    and a = 0.943 at the paper's point; no transition, no exponent."""
+    for v, m, s in [(32, 8, 2), (16, 4, 2), (4, 4, 3)]:
+        a = T.correlation_exponent(v, m, s)
+        L = 30 if s == 2 else 20
+        pc = T.pair_change(T.critical_noise(v, m, s), v, m, s, L)
+        mid = pc.C[L // 2] / pc.C[L // 2 + 1]
+        assert np.log(mid) / np.log(s) == pytest.approx(a, abs=0.01)
+        assert T.level_ratio_at_critical_point(v, m, s) ** 2 == pytest.approx(s**-a)
+    assert T.correlation_exponent(32, 8, 2) == pytest.approx(0.9434, abs=1e-4)
+    assert T.correlation_exponent(32, 24, 2) is None

@@ -1,5 +1,5 @@
-"""Non-hierarchical controls with exact forward-backward: a Gaussian random field and a flat
-class mixture.
+"""Non-hierarchical controls with exact forward-backward: a Gaussian random field, a flat
+class mixture, a random code, and the RHM with its leaves permuted.
 
 Both answer the same question as the RHM: run the forward process from ``x0``, draw an exact
 posterior sample ``x̂0``, and ask how the changes between ``x0`` and ``x̂0`` are correlated in
@@ -62,6 +62,30 @@ closed form (:meth:`FlatMixture.change_pair_sums_epsilon`): tokens co-change onl
 drawn class, so ``C_ij`` (``i != j``) does not depend on where ``i`` and ``j`` sit, and ``C(r)``
 is flat in ``r`` in expectation.
 
+**Random code** (:class:`RandomCode`). ``n_codes`` classes, each ONE codeword of ``d`` symbols
+over ``v`` drawn uniformly at random (two classes may share a codeword on tiny ``d``; they are
+then indistinguishable, as in any code). A datum is a class and its codeword. Unlike the flat
+mixture, a codeword's tokens are not independent given nothing: they are all fixed by the
+class, so the class posterior is a sum over ``n_codes`` terms that can switch sharply, and it
+does: under the epsilon-process the log-likelihood of codeword ``c`` is
+``beta * agree(c, x0)`` plus a constant, ``beta = log((1 - eps + eps/v) / (eps/v))``,
+``agree`` the number of positions where ``c`` and ``x0`` share a symbol. The true codeword
+agrees everywhere, a random other one in ``Binomial(d, 1/v)`` positions, so in the annealed
+estimate the wrong classes outweigh the true one when
+``(n_codes - 1) (1 + (e^beta - 1)/v)^d > e^(beta d)``: the class flips at the noise where
+``log(n_codes - 1) = d rate(eps)``, ``rate = beta - log(1 + (e^beta - 1)/v)``
+(:func:`code_size` inverts it), and the flip sharpens as ``d`` grows at fixed rate. Exact
+posterior (:meth:`RandomCode.class_log_posterior`): ``log p(c | obs) = sum_i e_i(w_ci) - log Z``
+from any per-token log-evidence ``e`` by enumerating the codewords; a posterior draw is a class
+and its codeword, so a run either keeps every token or changes the positions where the drawn
+codeword differs from ``x0``, wherever they sit: C does not depend on the distance.
+
+**Permuted RHM** (:func:`permuted_leaf_correlations`). The RHM's exact posterior samples, with
+the leaves relabelled by one fixed random permutation before the change correlations are
+binned: the posterior and every quantity that sums over all pairs (chi, the class curve) are
+unchanged, but the distance between two positions no longer tells the level of their common
+ancestor.
+
 Seeds are explicit integers everywhere; independent streams come from
 :func:`hierphase.seeding.derive_seed` with a stage name.
 """
@@ -84,6 +108,13 @@ __all__ = [
     "class_kept_epsilon",
     "class_half_point",
     "scale_for_half_point",
+    "RandomCode",
+    "code_rate",
+    "code_size",
+    "random_code_correlations",
+    "permuted_leaf_correlations",
+    "CONTROL_SUMMARY_COLUMNS",
+    "control_summary",
 ]
 
 
@@ -495,3 +526,287 @@ def scale_for_half_point(v: int, n_classes: int, d: int, target: float, seed: in
         raise ValueError(f"no scale up to {max_scale} puts the class half-point at {target}")
     # below() decreases in scale: bisect on its negative crossing
     return _bisect(below, 0.0, max_scale, tol)
+
+
+# ----------------------------------------------------------------------------- random code
+def code_rate(v: int, eps) -> np.ndarray | float:
+    """Nats per token that the epsilon-process evidence at ``eps`` gives against a random
+    codeword, annealed (module docstring): ``beta - log(1 + (e^beta - 1)/v)``,
+    ``beta = log((1 - eps + eps/v) / (eps/v))``; 0 at ``eps = 1``."""
+    v = _check_int(v, "v", 2)
+    e = np.asarray(eps, dtype=float)
+    if np.any(~((e > 0) & (e <= 1))):
+        raise ValueError(f"eps must lie in (0, 1], got {eps!r}")
+    beta = np.log((1 - e + e / v) / (e / v))
+    out = beta - np.log1p(np.expm1(beta) / v)
+    return float(out) if out.ndim == 0 else out
+
+
+def code_size(v: int, d: int, eps: float) -> int:
+    """The number of codewords whose class flips near ``eps`` in the annealed estimate:
+    ``1 + round(exp(d * rate(eps)))`` (:func:`code_rate`)."""
+    d = _check_int(d, "d", 1)
+    return 1 + int(round(math.exp(d * code_rate(v, eps))))
+
+
+@dataclass(frozen=True)
+class RandomCode:
+    """``n_codes`` classes, one codeword each: ``codewords`` long ``(n_codes, d)`` in ``[0, v)``
+    (module docstring)."""
+
+    codewords: torch.Tensor
+    v: int
+
+    def __post_init__(self):
+        w = torch.as_tensor(self.codewords)
+        if w.dim() != 2 or w.shape[0] < 2 or w.shape[1] < 1:
+            raise ValueError(f"RandomCode: codewords must have shape (n_codes >= 2, d >= 1), "
+                             f"got {tuple(w.shape)}")
+        v = _check_int(self.v, "v", 2)
+        if w.dtype.is_floating_point or w.min() < 0 or w.max() >= v:
+            raise ValueError(f"RandomCode: codewords must be integers in [0, v={v})")
+        object.__setattr__(self, "codewords", w.long().contiguous())
+
+    @classmethod
+    def from_seed(cls, v: int, n_codes: int, d: int, seed: int) -> RandomCode:
+        """Codewords uniform over ``v**d``, independently, from ``seed``."""
+        v, n_codes, d = _check_int(v, "v", 2), _check_int(n_codes, "n_codes", 2), _check_int(d, "d", 1)
+        gen = torch_generator(derive_seed(int(seed), "random_code.codewords"))
+        return cls(torch.randint(v, (n_codes, d), generator=gen), v)
+
+    @property
+    def n_codes(self) -> int:
+        return int(self.codewords.shape[0])
+
+    @property
+    def d(self) -> int:
+        return int(self.codewords.shape[1])
+
+    def sample(self, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` data: classes long ``(n,)`` uniform, and their codewords ``(n, d)``."""
+        n = _check_int(n, "n", 0)
+        gen = torch_generator(derive_seed(int(seed), "random_code.sample"))
+        classes = torch.randint(self.n_codes, (n,), generator=gen)
+        return classes, self.codewords[classes]
+
+    def class_log_posterior(self, log_evidence) -> torch.Tensor:
+        """``log p(c | observations)``, float64 ``(n, n_codes)``, uniform prior over classes:
+        ``sum_i e_i(w_ci)`` normalised, codewords enumerated in chunks."""
+        e = torch.as_tensor(log_evidence, dtype=torch.float64)
+        if e.dim() != 3 or e.shape[1] != self.d or e.shape[2] != self.v:
+            raise ValueError(f"log_evidence must have shape (n, d={self.d}, v={self.v}), "
+                             f"got {tuple(e.shape)}")
+        if torch.isnan(e).any():
+            raise ValueError("log_evidence holds NaN")
+        n = e.shape[0]
+        positions = torch.arange(self.d)
+        rows = max(1, _CHUNK_ELEMENTS // max(1, n * self.d))
+        joint = torch.cat([e[:, positions, self.codewords[i:i + rows]].sum(-1)
+                           for i in range(0, self.n_codes, rows)], dim=1)
+        total = torch.logsumexp(joint, dim=1, keepdim=True)
+        if (total == -math.inf).any():
+            raise ValueError("some log_evidence rows are impossible under every codeword")
+        return joint - total
+
+    def forward_backward(self, codewords, process: str, level: float, n_traj: int, seed: int,
+                         schedule: GaussianSchedule | None = None) -> torch.Tensor:
+        """``n_traj`` forward-backward runs from each datum ``codewords`` ``(n, d)``: the drawn
+        classes ``(n, n_traj)`` (the drawn tokens are their codewords). Noise and draws as in
+        :meth:`FlatMixture.forward_backward` (the epsilon-process's posterior computed once);
+        masks independent per token."""
+        if process not in FORWARD_PROCESSES:
+            raise ValueError(f"process must be one of {FORWARD_PROCESSES}, got {process!r}")
+        x0 = torch.as_tensor(codewords).long()
+        n_traj = _check_int(n_traj, "n_traj", 1)
+        post = None
+        draws = []
+        for j in range(n_traj):
+            if post is None or process != "epsilon":
+                post = self.class_log_posterior(forward_evidence(
+                    process, x0, self.v, level, derive_seed(int(seed), "noise", j), schedule,
+                    independent_masks=True))
+            gen = torch_generator(derive_seed(int(seed), "random_code.posterior", j))
+            draws.append(_gumbel_argmax(post, gen))
+        return torch.stack(draws, dim=1)
+
+
+def _tables_from_spins(spins: dict, s: int, n_traj: int, n_boot: int, seed: int,
+                       class_kept: float, **keys):
+    """Tree-binned correlation and susceptibility tables (one row set per level) from per-x0
+    change spins ``spins[level]`` (list of ``(n_traj, s**level)`` arrays)."""
+    import pandas as pd
+
+    from . import correlations
+    from .tables import CORRELATIONS_TABLE_COLUMNS, SUSCEPTIBILITY_TABLE_COLUMNS
+
+    corr, chi = [], []
+    for level, rows in spins.items():
+        sums = np.stack([correlations.tree_pair_sums(x, s) for x in rows])
+        out = correlations.summarise(sums, correlations.tree_bins(s, level), n_traj, level=level,
+                                     n_boot=n_boot, seed=seed)
+        corr.append(out.correlations)
+        chi.append(out.susceptibility)
+    corr, chi = pd.concat(corr, ignore_index=True), pd.concat(chi, ignore_index=True)
+    chi["class_kept"] = class_kept
+    for frame in (corr, chi):
+        for name, value in keys.items():
+            frame[name] = (pd.array([value] * len(frame), dtype="Int64")
+                           if name in ("L", "rule_seed") else value)
+    return corr[CORRELATIONS_TABLE_COLUMNS], chi[SUSCEPTIBILITY_TABLE_COLUMNS]
+
+
+def _level_of(d: int, s: int) -> int:
+    L = round(math.log(d) / math.log(s))
+    if s**L != d:
+        raise ValueError(f"d = {d} tokens must be a power of s = {s} to bin them on a tree")
+    return L
+
+
+def random_code_correlations(code: RandomCode, eps_values, *, n_x0: int, n_traj: int, seed: int,
+                             n_boot: int = 500, s: int = 2, experiment: str = "random_code"):
+    """Change correlations of a random code under the epsilon-process, exact posterior
+    (:meth:`RandomCode.forward_backward`): ``n_traj`` runs of each of ``n_x0`` data per eps.
+    The ``d = s**L`` tokens are binned by the tree distance of their positions on a depth-``L``
+    ``s``-ary tree (``level = L``; level 0 is the class), the binning of the RHM's leaves, so
+    the same fits apply. Returns the correlation and susceptibility tables
+    (:data:`~hierphase.tables.CORRELATIONS_TABLE_COLUMNS`, ...), ``family = "random_code"``,
+    ``model = "exact"``. Data from ``seed``; runs of datum ``i`` at ``eps`` from
+    ``derive_seed(seed, f"{eps:.6f}", i)``."""
+    import pandas as pd
+
+    L = _level_of(code.d, s)
+    n_x0, n_traj = _check_int(n_x0, "n_x0", 1), _check_int(n_traj, "n_traj", 2)
+    classes, x0 = code.sample(n_x0, derive_seed(int(seed), "data"))
+    corr_frames, chi_frames = [], []
+    for eps in np.asarray(eps_values, dtype=float).ravel():
+        point = derive_seed(int(seed), f"{float(eps):.6f}")
+        spins = {0: [], L: []}
+        kept = []
+        for i in range(n_x0):
+            drawn = code.forward_backward(x0[i:i + 1], "epsilon", float(eps), n_traj,
+                                          derive_seed(point, i))[0]
+            changed = code.codewords[drawn] != x0[i]  # (n_traj, d)
+            spins[L].append(np.where(changed.numpy(), 1.0, -1.0))
+            spins[0].append(np.where((drawn != classes[i]).numpy(), 1.0, -1.0)[:, None])
+            kept.append(float((drawn == classes[i]).double().mean()))
+        corr, chi = _tables_from_spins(
+            spins, s, n_traj, n_boot, derive_seed(point, "bootstrap"), float(np.mean(kept)),
+            family="random_code", experiment=experiment, model="exact", process="epsilon",
+            L=L, rule_seed=None, noise=float(eps), t_over_T=np.nan)
+        corr_frames.append(corr)
+        chi_frames.append(chi)
+    return pd.concat(corr_frames, ignore_index=True), pd.concat(chi_frames, ignore_index=True)
+
+
+def permuted_leaf_correlations(rules, trees, eps_values, *, n_traj: int, seed: int,
+                               permutation_seed: int, n_boot: int = 500,
+                               experiment: str = "permuted", rule_seed: int | None = None):
+    """Change correlations of the RHM's leaves under the epsilon-process, exact BP posterior
+    samples (:func:`hierphase.bp.sample_posterior`, ``n_traj`` per datum of ``trees``), binned
+    twice from the same samples: by the leaves' own tree distance (``model = "bp"``) and after
+    relabelling the positions by one fixed random permutation from ``permutation_seed``
+    (``model = "bp_permuted"``: the distance between positions no longer tells the level of
+    the common ancestor). ``family = "rhm_permuted"``; levels 0 (the class) and ``L``."""
+    import pandas as pd
+
+    from . import bp, noise
+
+    n_traj = _check_int(n_traj, "n_traj", 2)
+    L, s = rules.L, rules.s
+    perm = torch.randperm(rules.d, generator=torch_generator(
+        derive_seed(int(permutation_seed), "rhm.leaf_permutation"))).numpy()
+    frames = {"bp": ([], []), "bp_permuted": ([], [])}
+    n_x0 = trees[0].shape[0]
+    for eps in np.asarray(eps_values, dtype=float).ravel():
+        point = derive_seed(int(seed), f"{float(eps):.6f}")
+        spins = {"bp": {0: [], L: []}, "bp_permuted": {0: [], L: []}}
+        kept = []
+        for i in range(n_x0):
+            ev = noise.epsilon_evidence(trees[-1][i:i + 1], float(eps), rules.v)
+            sample = bp.sample_posterior(rules, ev, seed=derive_seed(point, i), n_samples=n_traj)
+            leaf = np.where((sample[-1][0] != trees[-1][i]).numpy(), 1.0, -1.0)
+            root = np.where((sample[0][0] != trees[0][i]).numpy(), 1.0, -1.0)
+            kept.append(float((root < 0).mean()))
+            for model, x in (("bp", leaf), ("bp_permuted", leaf[:, perm])):
+                spins[model][L].append(x)
+                spins[model][0].append(root)
+        for model in frames:
+            corr, chi = _tables_from_spins(
+                spins[model], s, n_traj, n_boot, derive_seed(point, "bootstrap"),
+                float(np.mean(kept)), family="rhm_permuted", experiment=experiment, model=model,
+                process="epsilon", L=L, rule_seed=rule_seed, noise=float(eps), t_over_T=np.nan)
+            frames[model][0].append(corr)
+            frames[model][1].append(chi)
+    return (pd.concat([f for m in frames for f in frames[m][0]], ignore_index=True),
+            pd.concat([f for m in frames for f in frames[m][1]], ignore_index=True))
+
+
+#: One row per (family, experiment, model, L) of :func:`control_summary`.
+CONTROL_SUMMARY_COLUMNS = [
+    "family", "experiment", "model", "L", "d", "class_half_noise", "class_flip_width",
+    "peak_noise", "chi_max", "chi_max_lo", "chi_max_hi", "chi_max_over_d", "chi_low_noise",
+    "chi_high_noise", "chi_peaks", "a_level", "a_level_err", "a_level_chi2_dof",
+    "C_top_over_C_1",
+]
+
+
+def control_summary(correlations, susceptibility):
+    """What separates a hierarchy from a sharp transition, per (family, experiment, model, L),
+    from tree-binned leaf tables (the RHM's, :func:`random_code_correlations`,
+    :func:`permuted_leaf_correlations`; pooled over rule draws), :data:`CONTROL_SUMMARY_COLUMNS`:
+
+    - the class flip: ``class_half_noise`` where ``class_kept`` falls through 1/2 and
+      ``class_flip_width``, the noise between its 0.9 and 0.1 crossings
+      (:func:`hierphase.scaling.level_crossing`; NaN where the grid does not reach them);
+    - the peak: ``chi_max`` at ``peak_noise`` with its interval, ``chi_max / d``, chi at the
+      lowest and highest noise of the grid where it is defined; ``chi_peaks`` when
+      ``chi_max_lo`` exceeds both
+      (the largest chi is significantly above both ends of the grid);
+    - the levels: at the peak, ``a_level`` of :func:`hierphase.scaling.fit_per_level` over
+      ``k = 1..L-1`` (weighted, with its reduced chi-square) and ``C(L-1)/C(1)``: a power law in
+      the tree level falls by ``s**(-a (L-2))``, a class-only coupling stays near 1.
+    """
+    import pandas as pd
+
+    from . import scaling
+
+    keys = ["family", "experiment", "model", "L"]
+    sus = scaling.leaves(susceptibility)
+    sus = sus[sus["L"].notna()]
+    cor = scaling.leaves(correlations)
+    sus = scaling.pool_rule_seeds(sus, keys + ["process", "level", "noise"], ["chi"])
+    cor = scaling.pool_rule_seeds(cor, keys + ["process", "level", "noise", "distance"], ["C"])
+    rows = []
+    for key, g in sus.groupby(keys, sort=True):
+        g = g.sort_values("noise")
+        L = int(key[3])
+        at = cor[(cor["family"] == key[0]) & (cor["experiment"] == key[1])
+                 & (cor["model"] == key[2]) & (cor["L"] == L)]
+        s = scaling._tree_base(at) if L >= 1 else 2
+        noise, kept = g["noise"].to_numpy(float), g["class_kept"].to_numpy(float)
+        hi90 = scaling.level_crossing(noise, kept, 0.9)[0]
+        lo10 = scaling.level_crossing(noise, kept, 0.1)[0]
+        i = int(np.nanargmax(g["chi"].to_numpy(float)))
+        peak = g.iloc[i]
+        chi = g["chi"].to_numpy(float)
+        chi = chi[np.isfinite(chi)]  # no change at all at the lowest noise: no ratio
+        row = dict(zip(keys, key), d=s**L, class_half_noise=scaling.class_half_point(noise, kept),
+                   class_flip_width=lo10 - hi90, peak_noise=float(peak["noise"]),
+                   chi_max=float(peak["chi"]), chi_max_lo=float(peak["chi_lo"]),
+                   chi_max_hi=float(peak["chi_hi"]), chi_max_over_d=float(peak["chi"]) / s**L,
+                   chi_low_noise=float(chi[0]), chi_high_noise=float(chi[-1]),
+                   chi_peaks=bool(peak["chi_lo"] > max(chi[0], chi[-1])))
+        c = at[np.isclose(at["noise"].to_numpy(float), row["peak_noise"])].sort_values("distance")
+        k = c["distance"].to_numpy(float)
+        C, lo, hi = (c[x].to_numpy(float) for x in ("C", "C_lo", "C_hi"))
+        fit = (scaling.fit_per_level(k, C, lo, hi, s=s, k_min=1, k_max=L - 1) if L >= 3
+               else None)
+        row.update(a_level=np.nan if fit is None else fit.exponent,
+                   a_level_err=np.nan if fit is None else fit.err,
+                   a_level_chi2_dof=np.nan if fit is None else fit.chi2_red,
+                   C_top_over_C_1=(float(C[k == L - 1][0] / C[k == 1][0])
+                                   if L >= 2 and (k == 1).any() else np.nan))
+        rows.append(row)
+    out = pd.DataFrame(rows, columns=CONTROL_SUMMARY_COLUMNS)
+    out["L"] = out["L"].astype("Int64")
+    return out

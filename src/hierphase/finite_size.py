@@ -78,6 +78,8 @@ __all__ = [
     "scaling_fits",
     "collapse_curves",
     "check_plan",
+    "NU_ESTIMATE_COLUMNS",
+    "nu_estimates",
 ]
 
 #: The estimators of :func:`scaling_fits`, in the order of their rows.
@@ -281,3 +283,55 @@ def check_plan(experiments: Mapping[str, tuple], selected, processes, L_min: int
                              f"depths: {sorted(depths)}).{_SKIP}")
         plan[name] = inside
     return plan
+
+
+#: One row per method of :func:`nu_estimates`.
+NU_ESTIMATE_COLUMNS = ["method", "eps_star", "eps_star_err", "nu", "nu_err", "L_range", "source"]
+
+
+def nu_estimates(scaling: pd.DataFrame, exponents: pd.DataFrame, population: pd.DataFrame, *,
+                 experiment: str, v: int, m: int, s: int) -> pd.DataFrame:
+    """eps* and nu of one RHM side by side (:data:`NU_ESTIMATE_COLUMNS`): exact BP's class-curve
+    fits (``scaling``: the table of :func:`scaling_fits` rows with ``experiment``, ``process``,
+    ``model``; epsilon-process, ``model == "bp"``: the width's nu with the half points' eps* at
+    that nu, the half points with nu free, the crossings), the correlation lengths of
+    :func:`hierphase.scaling.correlation_exponents` (``exponents``, exact BP, epsilon-process:
+    one row per L), population dynamics (``population``:
+    :func:`hierphase.population.summarise_replicas`, the row of ``(v, m, s)`` with the largest
+    depth) and annealed mean field (:mod:`hierphase.theory`). Missing inputs give no row."""
+    from . import theory
+
+    rows = []
+    sc = scaling[(scaling["experiment"] == experiment) & (scaling["process"] == "epsilon")
+                 & (scaling["model"] == "bp")].set_index("estimator")
+
+    def span(r):
+        return f"{int(r['L_min'])}..{int(r['L_max'])}" if np.isfinite(r["L_min"]) else ""
+
+    if "half_point_width_nu" in sc.index:
+        r = sc.loc["half_point_width_nu"]
+        rows.append(("class-curve width (eps* from the half points at that nu)", r["eps_star"],
+                     r["eps_star_err"], r["nu"], r["nu_err"], span(r), "finite-size scaling"))
+    if "half_point" in sc.index:
+        r = sc.loc["half_point"]
+        rows.append(("class-curve half points, nu free", r["eps_star"], r["eps_star_err"],
+                     r["nu"], r["nu_err"], span(r), "finite-size scaling"))
+    if "crossing" in sc.index:
+        r = sc.loc["crossing"]
+        rows.append(("class-curve crossings", r["eps_star"], r["eps_star_err"], np.nan, np.nan,
+                     span(r), "finite-size scaling"))
+    ex = exponents[(exponents["experiment"] == experiment) & (exponents["process"] == "epsilon")
+                   & (exponents["model"] == "bp")]
+    for _, r in ex.sort_values("L").iterrows():
+        rows.append((f"correlation lengths, L = {int(r['L'])}", r["eps_star"], np.nan, r["nu"],
+                     r["nu_err"], str(int(r["L"])), "collapse of C (eps* held)"))
+    pop = population[(population["v"] == v) & (population["m"] == m) & (population["s"] == s)]
+    if not pop.empty:
+        r = pop.sort_values("depth").iloc[-1]
+        rows.append((f"population dynamics ({int(r['n_replicas'])} replicas)", r["eps_star"],
+                     r["eps_star_err"], r["nu"], r["nu_err"], f"{int(r['depth'])} levels",
+                     "quenched rules"))
+    star, nu = theory.critical_noise(v, m, s), theory.nu(v, m, s)
+    rows.append(("annealed mean field", np.nan if star is None else star, 0.0,
+                 np.nan if nu is None else nu, 0.0, "infinite", "theory"))
+    return pd.DataFrame(rows, columns=NU_ESTIMATE_COLUMNS)

@@ -8,7 +8,8 @@ noise ``eps*`` iff the fixed point ``p = 1`` of the upward map ``F`` is stable,
 point ``p*`` below it (``p* = (m-1)/(v-m)`` at ``s = 2``). When ``p = 1`` is stable and no fixed
 point lies between ``1/v`` and 1 (``m = 1``, and ``m = 2`` at small ``v`` for ``s = 3``), the
 unstable point is ``1/v`` itself: every noise below 1 is recovered, ``eps* = 1``
-(:func:`mean_field_point` says so; :func:`hierphase.theory.critical_noise` returns None there).
+(:func:`mean_field_point` says so, with no ``nu``: the slope ``F'(1/v)`` there describes no
+transition between two phases; :func:`hierphase.theory.critical_noise` returns None there).
 
 Exact BP (:func:`phase_diagram_table`): the class curves of one (v, m, s) at several depths L
 (:func:`hierphase.stages.rhm.phase_point_sweep`) give
@@ -66,7 +67,8 @@ def mean_field_point(v: int, m: int, s: int) -> MeanFieldPoint:
     """The transition of mean field at (v, m, s): ``p = 1`` stable and an unstable fixed point
     ``p*`` below it, the edge of the basin of ``p = 1`` (the highest fixed point in ``[1/v, 1)``
     where ``F' > 1``, ``1/v`` included: then ``eps* = 1``); ``eps* = (1 - p*)/(1 - 1/v)``,
-    ``nu = log s / log F'(p*)``."""
+    ``nu = log s / log F'(p*)``, NaN where ``p* = 1/v`` (``eps* = 1``, the edge: above it no
+    noise is left to lose the class by, so no scaling on both sides to define an exponent)."""
     validate_params(v, m, s, L=1)
     if not theory.one_is_stable(v, m, s):
         return MeanFieldPoint(False, math.nan, math.nan, math.nan)
@@ -74,6 +76,10 @@ def mean_field_point(v: int, m: int, s: int) -> MeanFieldPoint:
     if not unstable:  # pragma: no cover - F goes from below to above the diagonal: impossible
         return MeanFieldPoint(False, math.nan, math.nan, math.nan)
     p = float(unstable[-1])
+    if math.isclose(p, 1 / v, rel_tol=0, abs_tol=1e-12):
+        # eps* = 1: the transition sits at the edge, where the leaves carry no information;
+        # F'(1/v) describes no approach from both sides and no finite-size scaling, so no nu
+        return MeanFieldPoint(True, p, 1.0, math.nan)
     slope = float(theory.F_prime(p, v, m, s))
     return MeanFieldPoint(True, p, (1 - p) / (1 - 1 / v), math.log(s) / math.log(slope))
 
@@ -131,7 +137,7 @@ def _point_row(curves: pd.DataFrame, v: int, m: int, s: int, n_classes: int) -> 
     fit = scaling.extrapolate_eps_star(np.array(depths, dtype=float),
                                        np.array(halves) if transition else np.full(len(depths), np.nan),
                                        np.array(errors), s=s,
-                                       nu=mf.nu if mf.has_transition else None)
+                                       nu=mf.nu if mf.has_transition and np.isfinite(mf.nu) else None)
     return {
         "v": v, "m": m, "s": s, "n_classes": n_classes,
         "eps_star_mf": mf.eps_star, "eps_half_bp": halves[-1], "L": depths[-1],

@@ -38,6 +38,17 @@ standard error (bins treated as independent; they share x0), ``a`` refitted in e
 it was fitted, every length refitted; ``xi_lo`` and ``xi_hi`` are the percentiles at
 ``confidence``.
 
+Per tree level, :func:`fit_per_level`. On a tree, C of two leaves depends only on the level
+``k`` of their lowest common ancestor, and the natural distance of that level is the block size
+``r = s**k``: a power law ``C ~ (s**k)**-a`` is a geometric decay ``C(k+1)/C(k) = s**-a``, a
+straight line of ``log C`` against ``k log s``. The spatial convention ``r = s**k - 1`` (the index
+distance of the farthest pair at tree distance ``k``) bends that line at small ``k``
+(``log 1 = 0`` at ``k = 1`` for ``s = 2``), and a weighted fit, whose weights favour the small
+``k`` where C is best measured, then reads a smaller ``a`` with a poor reduced chi-square.
+:func:`level_exponents` fits ``a`` per level over every window ``[k_min, k_max]`` of the
+significant levels at the chi peak, with the spatial fit and mean field (fitted the same way
+on the same window at the same noise, and at infinite depth) beside it.
+
 Correlation length exponent, :func:`fit_nu`. Near a critical noise ``eps*``,
 ``xi ~ A_pm |eps - eps*|**-nu`` with one exponent and an amplitude on each side. At finite
 size ``xi`` cannot grow past the size of the system (on a depth-L tree the largest distance
@@ -100,8 +111,14 @@ __all__ = [
     "half_point_error",
     "EpsStarFit",
     "extrapolate_eps_star",
+    "CorrectedFit",
+    "fit_with_correction",
     "leaves",
     "correlation_exponents",
+    "fit_per_level",
+    "significant_levels",
+    "LEVEL_EXPONENT_COLUMNS",
+    "level_exponents",
 ]
 
 SIDES = ("both", "below", "above")
@@ -735,10 +752,97 @@ def extrapolate_eps_star(L, eps_half, eps_half_err=None, *, s: int,
                       A, L_min, L_max, n)
 
 
+class CorrectedFit(NamedTuple):
+    """``y(L) = offset + A x (1 + B x**(omega nu))``, ``x = (s**L)**(-1/nu)``
+    (:func:`fit_with_correction`)."""
+
+    offset: float  # eps* for half points; NaN for a width (no offset fitted)
+    offset_err: float
+    nu: float
+    nu_err: float
+    amplitude: float
+    correction: float  # B
+    correction_err: float
+    omega: float  # the correction's exponent in d = s**L (held)
+    chi2_dof: float
+    n_points: int
+
+
+def fit_with_correction(L, y, y_err=None, *, s: int, offset: bool = True,
+                        omega: float | None = None) -> CorrectedFit:
+    """Finite-size scaling with a correction-to-scaling term: the leading ``d**(-1/nu)``
+    (``d = s**L``) of :func:`extrapolate_eps_star` (``offset`` True: a half point, ``eps*``
+    fitted) or of the width (``offset`` False, ``y = A x``) times ``1 + B d**(-omega)``.
+    ``omega`` None: ``1/nu`` (the next order of the linearised flow, ``x**2``), refitted with
+    ``nu``; a number: held. Nonlinear least squares (:func:`scipy.optimize.curve_fit`) started
+    from the uncorrected fit, weighted by ``y_err`` when every error is positive and finite
+    (covariance scaled up by the reduced chi-square above 1), unweighted otherwise. One point
+    more than parameters is needed (five with an offset, four without); else NaN."""
+    if not (isinstance(s, (int, np.integer)) and s >= 2):
+        raise ValueError(f"s must be an integer >= 2, got {s!r}")
+    if omega is not None and not (np.isfinite(omega) and omega > 0):
+        raise ValueError(f"omega must be positive and finite or None, got {omega!r}")
+    L = _vector(L, "L")
+    y = _vector(y, "y", len(L))
+    err = None if y_err is None else _vector(y_err, "y_err", len(L))
+    ok = np.isfinite(L) & np.isfinite(y) & (True if offset else y > 0)
+    L, y = L[ok], y[ok]
+    err = None if err is None else err[ok]
+    sigma = err if err is not None and err.size and np.isfinite(err).all() and (err > 0).all() \
+        else None
+    n = int(ok.sum())
+    n_par = 4 if offset else 3
+    nan = CorrectedFit(np.nan, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan,
+                       np.nan if omega is None else float(omega), np.nan, n)
+    if n < n_par + 1 or np.unique(L).size < n_par + 1:
+        return nan
+    from scipy.optimize import curve_fit
+
+    log_s = float(np.log(s))
+
+    def model(L, *p):
+        e, A, k, B = (p if offset else (0.0, *p))
+        x = np.exp(-k * log_s * L)
+        corr = x if omega is None else np.exp(-omega * log_s * L)
+        return e + A * x * (1 + B * corr)
+
+    if offset:
+        start = extrapolate_eps_star(L, y, sigma, s=s)
+        p0 = [start.eps_star, start.amplitude, 1 / start.nu, 0.0]
+    else:
+        pl = fit_power_law(float(s) ** L, y, r_min=0)
+        p0 = [pl.amplitude, pl.exponent, 0.0]
+    if not np.isfinite(p0).all():
+        return nan
+    lower = [-np.inf, -np.inf, 1e-6, -np.inf] if offset else [-np.inf, 1e-6, -np.inf]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            beta, cov = curve_fit(model, L, y, p0=p0, sigma=sigma,
+                                  absolute_sigma=sigma is not None,
+                                  bounds=(lower, [np.inf] * len(p0)), maxfev=20000)
+    except (RuntimeError, ValueError):
+        return nan
+    resid = (y - model(L, *beta)) / (1.0 if sigma is None else sigma)
+    dof = n - len(beta)
+    chi2 = float(resid @ resid) / dof if dof > 0 else np.nan
+    if sigma is not None and np.isfinite(chi2):
+        cov = cov * max(1.0, chi2)
+    if not np.isfinite(cov).all():
+        cov = np.full((len(beta), len(beta)), np.nan)
+    e, A, k, B = (beta if offset else (np.nan, *beta))
+    i = 2 if offset else 1
+    e_err = float(np.sqrt(cov[0, 0])) if offset else np.nan
+    return CorrectedFit(float(e), e_err, 1.0 / k, float(np.sqrt(cov[i, i])) / k**2, float(A),
+                        float(B), float(np.sqrt(cov[i + 1, i + 1])),
+                        float(k if omega is None else omega), chi2, n)
+
+
 EXPONENT_COLUMNS = [
     "family", "experiment", "model", "process", "L", "level", "n_rule_seeds",
     "peak_noise", "peak_noise_lo", "peak_noise_hi", "chi_max", "chi_max_lo", "chi_max_hi",
-    "a", "a_err", "a_n_points", "a_n_nonpositive",
+    "a", "a_err", "a_chi2_dof", "a_k_max", "a_spatial", "a_spatial_err", "a_spatial_chi2_dof",
+    "a_n_points", "a_n_nonpositive",
     "eps_star", "nu", "nu_err", "nu_err_fit", "nu_err_jackknife", "nu_n_points", "nu_method",
     "nu_mean_field", "class_half_noise",
 ]
@@ -754,6 +858,28 @@ def _finite(x) -> float:
     return float(x) if x is not None and np.isfinite(x) else np.nan
 
 
+def _headline_level_fit(at_peak: pd.DataFrame, confidence: float) -> dict:
+    """``a`` of :func:`correlation_exponents`: :func:`fit_per_level` over the tree levels
+    ``1..k_significant`` (:func:`significant_levels`); NaN on a lattice (no tree levels)."""
+    nan = dict(a=np.nan, a_err=np.nan, a_chi2_dof=np.nan, a_k_max=np.nan)
+    if at_peak.empty or at_peak["L"].isna().all() or not (at_peak["distance"] == 1).any():
+        return nan
+    at = at_peak.sort_values("distance")
+    s = _tree_base(at)
+    k = at["distance"].to_numpy(dtype=float)
+    C, lo, hi = (at[c].to_numpy(dtype=float) for c in ("C", "C_lo", "C_hi"))
+    exact = bool(np.all(lo == hi))  # theory rows: no intervals
+    k_max = significant_levels(k, C, None if exact else lo, None if exact else hi,
+                               confidence=confidence)
+    if k_max is not None:  # the two levels under the root feel its prior (mean field bends too)
+        k_max = min(k_max, int(at["L"].iloc[0]) - 2)
+    if k_max is None or k_max < 2:
+        return nan
+    fit = fit_per_level(k, C, None if exact else lo, None if exact else hi, s=s, k_min=1,
+                        k_max=k_max, confidence=confidence)
+    return dict(a=fit.exponent, a_err=fit.err, a_chi2_dof=fit.chi2_red, a_k_max=k_max)
+
+
 def correlation_exponents(susceptibility: pd.DataFrame, correlations: pd.DataFrame,
                           eps_star: float | Mapping[str, float | None] | None, *,
                           nu_mean_field: float | Mapping[str, float | None] | None = None,
@@ -767,7 +893,13 @@ def correlation_exponents(susceptibility: pd.DataFrame, correlations: pd.DataFra
     - ``peak_noise``: the grid noise of the largest chi, bracketed by its grid neighbours
       (``peak_noise_lo``, ``peak_noise_hi``: the peak of a smooth curve through the points lies
       between them); ``chi_max`` and its interval at that noise.
-    - ``a``: :func:`fit_power_law` of C(r), ``r >= r_min``, at the peak noise.
+    - ``a``: :func:`fit_per_level` of C at the peak noise over the tree levels ``k = 1`` to
+      ``a_k_max``, the last of the significantly positive ones (:func:`significant_levels`)
+      and at most ``L - 2`` (the ratio bends in the two levels under the root, in mean field
+      as in exact BP: the class prior sits there),
+      ``C ~ (s**k)**-a``, with ``a_chi2_dof`` its reduced chi-square (NaN on a lattice);
+      ``a_spatial``: :func:`fit_power_law` of C(r) on the table's ``r`` (``s**k - 1`` on a tree,
+      the distance on a lattice), ``r >= r_min``, every positive bin.
     - ``nu``: :func:`fit_nu` of the :func:`collapse_lengths` (``a`` fitted at the peak,
       ``n_boot`` bootstrap draws from ``seed``) against ``|eps - eps*|``, saturated lengths
       left out, measured rows of the epsilon process with a finite ``eps*`` only (NaN
@@ -814,12 +946,16 @@ def correlation_exponents(susceptibility: pd.DataFrame, correlations: pd.DataFra
             at_peak = _select(cor, key, row["peak_noise"])
             pl = fit_power_law(at_peak["r"], at_peak["C"], at_peak["C_lo"], at_peak["C_hi"],
                                r_min=r_min, confidence=confidence)
-            row.update(a=pl.exponent, a_err=pl.err, a_n_points=pl.n_points,
+            row.update(a_spatial=pl.exponent, a_spatial_err=pl.err,
+                       a_spatial_chi2_dof=pl.chi2_red, a_n_points=pl.n_points,
                        a_n_nonpositive=pl.n_nonpositive)
+            row.update(_headline_level_fit(at_peak, confidence))
         else:
             row.update(peak_noise=np.nan, peak_noise_lo=np.nan, peak_noise_hi=np.nan,
                        chi_max=np.nan, chi_max_lo=np.nan, chi_max_hi=np.nan, a=np.nan,
-                       a_err=np.nan, a_n_points=0, a_n_nonpositive=0)
+                       a_err=np.nan, a_chi2_dof=np.nan, a_k_max=np.nan, a_spatial=np.nan,
+                       a_spatial_err=np.nan, a_spatial_chi2_dof=np.nan, a_n_points=0,
+                       a_n_nonpositive=0)
         star = _finite(_per_experiment(eps_star, experiment))
         row["eps_star"] = star
         row["nu_mean_field"] = _finite(_per_experiment(nu_mean_field, experiment))
@@ -847,7 +983,147 @@ def correlation_exponents(susceptibility: pd.DataFrame, correlations: pd.DataFra
         row["class_half_noise"] = class_half_point(g["noise"], g["class_kept"])
         rows.append(row)
     out = pd.DataFrame(rows, columns=EXPONENT_COLUMNS)
-    for c in ("L", "level", "n_rule_seeds", "a_n_points", "a_n_nonpositive", "nu_n_points"):
+    for c in ("L", "level", "n_rule_seeds", "a_k_max", "a_n_points", "a_n_nonpositive",
+              "nu_n_points"):
+        out[c] = out[c].astype("Int64")
+    return out
+
+
+def _tree_base(cor: pd.DataFrame) -> int:
+    """The branching ``s`` of a tree correlation table, read off its bins: ``r = s**k - 1``."""
+    one = cor[cor["distance"] == 1]
+    if one.empty:
+        raise ValueError("the correlations table has no tree distance 1: no branching to read")
+    s = float(one["r"].iloc[0]) + 1
+    if not (s >= 2 and float(s).is_integer()):
+        raise ValueError(f"r at tree distance 1 is {s - 1!r}: not a tree table (r = s**k - 1)")
+    return int(s)
+
+
+def fit_per_level(k, C, C_lo=None, C_hi=None, *, s: int, k_min: int = 1,
+                  k_max: int | None = None, confidence: float = 0.95) -> PowerLawFit:
+    """Fit ``C ~ A (s**k)**-a`` over the tree levels ``k_min <= k <= k_max`` (module docstring,
+    per tree level): :func:`fit_power_law` on ``r = s**k``, the same weights and errors;
+    ``r_range`` is in ``s**k``."""
+    if not (isinstance(s, (int, np.integer)) and s >= 2):
+        raise ValueError(f"s must be an integer >= 2, got {s!r}")
+    if k_max is not None and k_max < k_min:
+        raise ValueError(f"k_max ({k_max}) must be >= k_min ({k_min})")
+    k = _vector(k, "k")
+    r = float(s) ** k
+    return fit_power_law(r, C, C_lo, C_hi, r_min=float(s) ** k_min,
+                         r_max=None if k_max is None else float(s) ** k_max,
+                         confidence=confidence)
+
+
+def significant_levels(k, C, C_lo=None, C_hi=None, *, k_min: int = 1, significance: float = 2.0,
+                       confidence: float = 0.95) -> int | None:
+    """The largest ``k`` such that every level ``k_min..k`` has C significantly positive
+    (``C > significance * sigma``, sigma the interval's standard error; without intervals,
+    ``C > 0``): beyond it C is at the noise floor. None when ``k_min`` itself is not."""
+    k = _vector(k, "k")
+    C = _vector(C, "C", len(k))
+    z = _z(confidence)
+    sigma = (np.zeros_like(C) if C_lo is None or C_hi is None
+             else (_vector(C_hi, "C_hi", len(k)) - _vector(C_lo, "C_lo", len(k))) / (2 * z))
+    last = None
+    for kk in range(int(k_min), int(np.nanmax(k)) + 1 if len(k) else int(k_min)):
+        at = k == kk
+        if not at.any():
+            break
+        c, sg = C[at][0], sigma[at][0]
+        if not (np.isfinite(c) and c > 0 and c > significance * np.nan_to_num(sg)):
+            break
+        last = kk
+    return last
+
+
+LEVEL_EXPONENT_COLUMNS = [
+    "family", "experiment", "model", "process", "L", "level", "s", "n_rule_seeds", "peak_noise",
+    "k_min", "k_max", "k_significant", "n_points", "a", "a_err", "chi2_dof",
+    "a_spatial", "a_spatial_err", "chi2_dof_spatial", "a_mean_field", "a_mean_field_spatial",
+    "a_mean_field_infinite",
+]
+
+
+def level_exponents(correlations: pd.DataFrame, susceptibility: pd.DataFrame, *,
+                    a_infinite: float | Mapping[str, float | None] | None = None,
+                    min_points: int = 3, significance: float = 2.0,
+                    confidence: float = 0.95) -> pd.DataFrame:
+    """The exponent ``a`` of C per tree level at the chi peak, against the fitted window
+    (:data:`LEVEL_EXPONENT_COLUMNS`, module docstring).
+
+    For each measured group (``model != "mean_field"``, leaves, rule draws pooled) with a tree
+    (``distance`` is the tree distance ``k``, ``r = s**k - 1``): at ``peak_noise``, the grid
+    noise of its largest chi, one row per window ``[k_min, k_max]`` with
+    ``1 <= k_min``, ``k_max - k_min + 1 >= min_points`` and ``k_max <= k_significant``
+    (:func:`significant_levels`). ``a``, ``a_err``, ``chi2_dof``: :func:`fit_per_level`
+    (``r = s**k``), weighted by the bootstrap intervals; ``a_spatial*``: the same window on
+    ``r = s**k - 1`` (where ``s**k - 1 >= 1``); ``a_mean_field``: the mean-field rows of the
+    same experiment and ``L`` at the same noise fitted per level on the same window
+    (``a_mean_field_spatial`` on ``s**k - 1``; NaN where the table has no such rows);
+    ``a_mean_field_infinite``: ``a_infinite`` of the experiment
+    (:func:`hierphase.theory.correlation_exponent`, the caller's to compute).
+    """
+    _check_columns(susceptibility, ["family", "experiment", "model", "process", "L", "rule_seed",
+                                    "noise", "level", "chi", "chi_lo", "chi_hi"], "susceptibility")
+    _check_columns(correlations, ["family", "experiment", "model", "process", "L", "rule_seed",
+                                  "noise", "level", "distance", "r", "C", "C_lo", "C_hi"],
+                   "correlations")
+    if not (isinstance(min_points, (int, np.integer)) and min_points >= 2):
+        raise ValueError(f"min_points must be an integer >= 2, got {min_points!r}")
+    sus = leaves(susceptibility)
+    sus = sus[(sus["model"] != "mean_field") & sus["L"].notna()]
+    sus = sus.drop_duplicates(GROUP_KEYS + ["rule_seed", "level", "noise"])
+    cor_all = leaves(correlations).drop_duplicates(GROUP_KEYS + ["rule_seed", "level", "noise",
+                                                                 "distance"])
+    cor = pool_rule_seeds(cor_all[cor_all["model"] != "mean_field"],
+                          GROUP_KEYS + ["level", "noise", "distance"], ["C"])
+    mf = cor_all[cor_all["model"] == "mean_field"]
+    pooled = pool_rule_seeds(sus, GROUP_KEYS + ["level", "noise"], ["chi"])
+    rows = []
+    for key, g in pooled.groupby(GROUP_KEYS, sort=True, dropna=False):
+        g = g[g["chi"].notna()]
+        if g.empty:
+            continue
+        peak = float(g.loc[g["chi"].idxmax(), "noise"])
+        at = _select(cor, key, peak).sort_values("distance")
+        if at.empty:
+            continue
+        s = _tree_base(at)
+        k = at["distance"].to_numpy(dtype=float)
+        C, lo, hi = (at[c].to_numpy(dtype=float) for c in ("C", "C_lo", "C_hi"))
+        k_sig = significant_levels(k, C, lo, hi, significance=significance, confidence=confidence)
+        mf_key = (key[0], key[1], "mean_field", key[3], key[4])
+        mf_at = _select(mf, mf_key, peak).sort_values("distance")
+        seeds = _select(sus, key, None)["rule_seed"]
+        base = dict(zip(GROUP_KEYS, key), level=int(key[4]), s=s,
+                    n_rule_seeds=int(seeds.nunique()), peak_noise=peak,
+                    k_significant=np.nan if k_sig is None else k_sig,
+                    a_mean_field_infinite=_finite(_per_experiment(a_infinite, key[1])))
+        if k_sig is None:
+            continue
+        for k_min in range(1, k_sig + 1):
+            for k_max in range(k_min + min_points - 1, k_sig + 1):
+                per = fit_per_level(k, C, lo, hi, s=s, k_min=k_min, k_max=k_max,
+                                    confidence=confidence)
+                spatial = fit_power_law(s**k - 1, C, lo, hi, r_min=max(1, s**k_min - 1),
+                                        r_max=s**k_max - 1, confidence=confidence)
+                row = dict(base, k_min=k_min, k_max=k_max, n_points=per.n_points,
+                           a=per.exponent, a_err=per.err, chi2_dof=per.chi2_red,
+                           a_spatial=spatial.exponent, a_spatial_err=spatial.err,
+                           chi2_dof_spatial=spatial.chi2_red, a_mean_field=np.nan,
+                           a_mean_field_spatial=np.nan)
+                if not mf_at.empty:
+                    km = mf_at["distance"].to_numpy(dtype=float)
+                    Cm = mf_at["C"].to_numpy(dtype=float)
+                    row["a_mean_field"] = fit_per_level(km, Cm, s=s, k_min=k_min,
+                                                        k_max=k_max).exponent
+                    row["a_mean_field_spatial"] = fit_power_law(
+                        s**km - 1, Cm, r_min=max(1, s**k_min - 1), r_max=s**k_max - 1).exponent
+                rows.append(row)
+    out = pd.DataFrame(rows, columns=LEVEL_EXPONENT_COLUMNS)
+    for c in ("L", "level", "s", "n_rule_seeds", "k_min", "k_max", "k_significant", "n_points"):
         out[c] = out[c].astype("Int64")
     return out
 

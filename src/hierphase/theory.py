@@ -130,6 +130,8 @@ __all__ = [
     "PairChange",
     "pair_change",
     "mean_field_correlation_tables",
+    "level_ratio_at_critical_point",
+    "correlation_exponent",
 ]
 
 
@@ -398,3 +400,25 @@ def mean_field_correlation_tables(eps_values, v: int, m: int, s: int, L: int,
     corr_df = pd.concat(corr, ignore_index=True)[["noise", *correlations.CORRELATION_COLUMNS]]
     chi_df = pd.concat(chi, ignore_index=True)[["noise", *correlations.SUSCEPTIBILITY_COLUMNS]]
     return corr_df, chi_df
+
+
+def level_ratio_at_critical_point(v: int, m: int, s: int) -> float | None:
+    """``lambda(p*) = T_K(p*) - T_C(p*)`` (module docstring, step 6): the factor by which one
+    more level between two nodes and their common ancestor multiplies ``h(C) - h(K)`` when every
+    upward weight sits at the unstable fixed point ``p*``. ``C(k+1)/C(k)`` tends to its square
+    deep inside an infinitely deep tree at ``eps*``. None without a transition."""
+    _check(v, m, s)
+    p = _unstable_point(v, m, s)
+    if p is None:
+        return None
+    st = child_status(p, v, m, s)
+    return float(st.kept_if_kept - st.kept_if_changed)
+
+
+def correlation_exponent(v: int, m: int, s: int) -> float | None:
+    """Mean field's exponent of ``C ~ (s**k)**-a`` at ``eps*`` and infinite depth,
+    ``a = -2 log lambda(p*) / log s`` (:func:`level_ratio_at_critical_point`; 0.943 at v=32,
+    m=8, s=2). It is a statement about tree levels ``k``: ``C(k+1)/C(k) = s**-a``. None without
+    a transition."""
+    lam = level_ratio_at_critical_point(v, m, s)
+    return None if lam is None else -2.0 * math.log(lam) / math.log(s)

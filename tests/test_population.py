@@ -1,0 +1,59 @@
+"""hierphase.population: density evolution of BP's upward messages against exact BP on the same
+rules, and its critical point against its own class curves."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from hierphase import bp, noise, population, rhm, theory
+
+
+def test_root_overlap_equals_exact_bp_class_curve_on_the_same_rules():
+    """Subtrees are independent given their roots' values: the population's root mean is exact
+    BP's mean class posterior for these rules, up to sampling (data and population)."""
+    rules = rhm.sample_rules(8, 3, 2, 4, seed=0)
+    trees = rhm.sample_trees(rules, 3000, seed=1)
+    eps = [0.2, 0.5, 0.65, 0.8]
+    got = population.overlaps(rules, eps, 3000, seed=2)
+    assert got.shape == (5, 4)
+    assert got[0] == pytest.approx(1 - np.asarray(eps) * (1 - 1 / 8))  # leaves: the evidence
+    for i, e in enumerate(eps):
+        post = bp.class_posterior(rules, noise.epsilon_evidence(trees[-1], e, 8))
+        kept = torch.gather(post, 1, trees[0])[:, 0].numpy()
+        se = kept.std() / math.sqrt(len(kept))
+        # population noise is of the same order as the data's (3000 messages per value)
+        assert abs(got[-1, i] - kept.mean()) < 5 * math.sqrt(2) * se + 1e-3
+
+
+def test_critical_point_splits_the_flow_and_lambda_is_the_growth_of_the_slope():
+    rules = rhm.sample_rules(8, 3, 2, 16, seed=5)
+    cp = population.critical_point(rules, 2000, seed=6, bracket=(0.5, 0.9), tol=1e-8)
+    thr = 0.5 * (1 + 1 / 8)
+    below, above = population.overlaps(rules, [cp.eps_star - 1e-3, cp.eps_star + 1e-3], 2000,
+                                       seed=6)[-1]
+    assert below > thr > above
+    # near mean field's eps* (annealed: the same fixed point in the average over rules)
+    assert cp.eps_star == pytest.approx(theory.critical_noise(8, 3, 2), abs=0.05)
+    j0, j1 = cp.levels
+    assert j1 - j0 >= 4 and np.isfinite(cp.nu)
+    ratios = np.log(cp.derivative[j0 + 1:j1 + 1] / cp.derivative[j0:j1])
+    assert np.mean(ratios) == pytest.approx(cp.log_lambda, abs=0.1)
+    assert cp.nu == pytest.approx(math.log(2) / cp.log_lambda)
+    with pytest.raises(ValueError, match="straddle"):
+        population.critical_point(rules, 200, seed=6, bracket=(0.0, 0.3))
+
+
+def test_replica_summary_errors_are_the_spread_over_replicas():
+    reps = population.replica_estimates(8, 3, 2, depth=10, n_per_value=300, replicas=[0, 1, 2],
+                                        seed=0, bracket=(0.4, 0.95), tol=1e-6)
+    assert list(reps.columns) == population.REPLICA_COLUMNS and len(reps) == 3
+    summary = population.summarise_replicas(reps).iloc[0]
+    assert summary["eps_star"] == pytest.approx(reps["eps_star"].mean())
+    assert summary["eps_star_err"] == pytest.approx(reps["eps_star"].std(ddof=1) / math.sqrt(3))
+    assert summary["nu"] == pytest.approx(math.log(2) / reps["log_lambda"].mean())
+    with pytest.raises(ValueError, match="eps"):
+        population.leaf_population([1.5], 4)
+    with pytest.raises(ValueError, match="n_per_value"):
+        population.overlaps(rhm.sample_rules(8, 3, 2, 2, seed=0), [0.5], 0, seed=0)
