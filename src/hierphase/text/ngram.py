@@ -142,7 +142,8 @@ class NgramModel:
             new = np.zeros((b, table.shape[1], V))
             hidden = np.flatnonzero(m[:, i])
             if hidden.size:
-                new[hidden] = np.einsum("bas,asw->bsw", prev[hidden], table)
+                # per suffix s a matrix product (BLAS): new[b, s, :] = prev[b, :, s] @ table[:, s, :]
+                new[hidden] = np.matmul(prev[hidden].transpose(2, 0, 1), table.transpose(1, 0, 2)).transpose(1, 0, 2)
             shown = np.flatnonzero(~m[:, i])
             if shown.size:
                 w = x[shown, i]
