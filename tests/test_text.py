@@ -133,3 +133,25 @@ def test_protocol_is_deterministic_and_checks_its_inputs():
         change_correlations(_independent, x0, [0.0], n_maskings=5, seed=3)
     with pytest.raises(ValueError, match="cutoffs"):
         change_correlations(_independent, x0, [0.5], n_maskings=5, seed=3, cutoffs=(-1,))
+
+
+# ----------------------------------------------------------------------------- stage helpers
+def test_prepare_train_and_control_on_a_small_slice_of_the_shipped_text():
+    from hierphase.mdlm.diffusion import ModelDenoiser
+    from hierphase.mdlm.train import TrainConfig
+    from hierphase.text.experiment import fit_text_ngram, prepare_text, train_text_model
+
+    corpus = default_corpus()
+    corpus = type(corpus)("slice", corpus.documents[:6])
+    data = prepare_text(corpus, seed=0, vocab_size=300, n_passages=4, length=16)
+    assert data.passages.shape == data.shuffled.shape == (4, 16)
+    assert data.train_windows.shape[1] == 16 and data.train_windows.max() < 300
+    res = train_text_model(data, dict(hidden=16, n_blocks=1, n_heads=2, cond_dim=8),
+                           TrainConfig(steps=3, batch_size=4, warmup=1, log_every=1), seed=1)
+    again = train_text_model(data, dict(hidden=16, n_blocks=1, n_heads=2, cond_dim=8),
+                             TrainConfig(steps=3, batch_size=4, warmup=1, log_every=1), seed=1)
+    assert res.loss_table.equals(again.loss_table) and res.net.cfg.vocab_size == 301
+    ngram = fit_text_ngram(data, order=2)
+    for den in (ngram.denoiser(), ModelDenoiser(res.net, 300, steps=4)):
+        out = change_correlations(den, data.passages, [0.5], n_maskings=3, seed=0, n_boot=10)
+        assert len(out.chi) == 4 and (out.chi.changed > 0).all()
