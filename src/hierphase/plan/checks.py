@@ -7,6 +7,7 @@ Free of Snakemake and torch: the planning module and its tests import it without
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import re
 from pathlib import Path
@@ -76,19 +77,25 @@ def check_finite(node: Any, key: str = "") -> None:
 
 
 def load_schema(path: str | Path) -> dict:
+    """A JSON schema written as YAML (a fresh copy: callers may extend it)."""
+    path = Path(path).resolve()
+    return copy.deepcopy(_parsed_schema(path, path.stat().st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=32)
+def _parsed_schema(path: Path, mtime_ns: int) -> dict:
     import yaml
 
-    return yaml.safe_load(Path(path).read_text())
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built with it
+    return yaml.load(path.read_text(), Loader=loader)
 
 
-def validate_section(data: dict, schema: dict | str | Path, prefix: str = "") -> dict:
-    """A copy of ``data`` validated against the JSON ``schema`` (types, ranges) with the schema's
-    defaults filled in, as Snakemake's ``validate`` fills them; errors name the config key."""
-    import jsonschema
+@functools.lru_cache(maxsize=1)
+def _filling_validator():
+    """Draft 2020-12 that fills in every ``default`` of a ``properties`` block it visits (a copy of
+    the default), as Snakemake's ``validate`` does."""
     from jsonschema import Draft202012Validator, validators
 
-    if not isinstance(schema, dict):
-        schema = load_schema(schema)
     base = Draft202012Validator.VALIDATORS["properties"]
 
     def properties_with_defaults(validator, properties, instance, schema):
@@ -98,10 +105,19 @@ def validate_section(data: dict, schema: dict | str | Path, prefix: str = "") ->
                     instance.setdefault(name, copy.deepcopy(sub["default"]))
         yield from base(validator, properties, instance, schema)
 
-    filling = validators.extend(Draft202012Validator, {"properties": properties_with_defaults})
+    return validators.extend(Draft202012Validator, {"properties": properties_with_defaults})
+
+
+def validate_section(data: dict, schema: dict | str | Path, prefix: str = "") -> dict:
+    """A copy of ``data`` validated against the JSON ``schema`` (types, ranges) with the schema's
+    defaults filled in, as Snakemake's ``validate`` fills them; errors name the config key."""
+    import jsonschema
+
+    if not isinstance(schema, dict):
+        schema = load_schema(schema)
     data = copy.deepcopy(data)
     try:
-        filling(schema).validate(data)
+        _filling_validator()(schema).validate(data)
     except jsonschema.ValidationError as err:
         parts = ([prefix] if prefix else []) + [str(p) for p in err.absolute_path]
         # a bad name (the error is about the name itself), an unknown key: name it

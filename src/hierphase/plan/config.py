@@ -10,6 +10,7 @@ refusal belongs in :func:`load_plan` (or in a branch's ``check``), nowhere else.
 from __future__ import annotations
 
 import copy
+import functools
 import importlib
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,12 +26,27 @@ __all__ = ["Plan", "load_plan", "load_plan_files", "read_registry", "merge_confi
 REGISTRY = "workflow/branches.yaml"
 
 
+def read_yaml_file(path: str | Path) -> Any:
+    """A YAML file read strictly (a key given twice is refused naming the file); files read before
+    and unchanged since come from a cache (a fresh copy each time)."""
+    path = Path(path).resolve()
+    try:
+        return copy.deepcopy(_read_strict(path, path.stat().st_mtime_ns))
+    except ValueError as e:
+        raise ConfigError.file(path, e) from None
+
+
+@functools.lru_cache(maxsize=64)
+def _read_strict(path: Path, mtime_ns: int) -> Any:
+    from hierphase.io import read_yaml_strict
+
+    return read_yaml_strict(path)
+
+
 def read_registry(root: str | Path) -> dict[str, type[Branch]]:
     """The branches of the workflow at ``root``, in order: name -> planning class (a subclass of
     :class:`Branch` named ``module:Class`` in ``workflow/branches.yaml``)."""
-    from hierphase.io import read_yaml_strict
-
-    entries = read_yaml_strict(Path(root) / REGISTRY) or {}
+    entries = read_yaml_file(Path(root) / REGISTRY) or {}
     registry = {}
     for name, target in entries.items():
         module, _, attr = str(target).partition(":")
@@ -86,14 +102,12 @@ def check_config_files(paths: list, merged: Mapping) -> list:
     loader lets through: a key given twice in one mapping (the last would silently win) and, in a
     file merged over another one, an empty mapping over a non-empty one (config files merge key
     by key, so it removes nothing). Returns the files' contents."""
-    from hierphase.io import read_yaml_strict
-
     contents = []
     for position, path in enumerate(paths):
         try:
-            data = read_yaml_strict(path)
-        except ValueError as e:
-            raise ConfigError.file(path, e) from None
+            data = read_yaml_file(path)
+        except ConfigError as e:  # named as the user gave it
+            raise ConfigError.file(path, e.message) from None
         contents.append(data or {})
         if position == 0:
             continue
@@ -202,13 +216,11 @@ def load_plan_files(*overlays: str | Path, root: str | Path = ".", replace: bool
     root = Path(root)
     own = [] if replace else [root / "config.yaml"]
     paths = own + [p if Path(p).is_absolute() else root / p for p in overlays]
-    from hierphase.io import read_yaml_strict
-
     merged: dict = {}
     for path in paths:
         try:
-            data = read_yaml_strict(path)
-        except ValueError as e:
-            raise ConfigError.file(path, e) from None
-        merge_config(merged, copy.deepcopy(data or {}))
+            data = read_yaml_file(path)
+        except ConfigError as e:  # named as the user gave it
+            raise ConfigError.file(path, e.message) from None
+        merge_config(merged, data or {})
     return load_plan(merged, root=root, files=paths, jobs_run_here=jobs_run_here)
