@@ -25,7 +25,7 @@ check_rule_paths(workflow, PLAN)
 
 
 rule all:
-    """Every enabled branch (one branch alone: `snakemake <branch>`, e.g. `snakemake rhm`)."""
+    """Every enabled branch (one branch alone: `snakemake <branch>`)."""
     default_target: True
     input:
         PLAN.targets(),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -355,12 +356,16 @@ def test_snakemake_dry_runs_give_the_planning_module_s_verdicts(tmp_path, verdic
         if line.startswith("{"):
             found.update(json.loads(line))
     assert set(found) == set(END_TO_END), proc.stdout[-4000:]
+    def message(verdict: str) -> str:  # the files of the two copies live in different folders
+        return re.sub(r"/\S*?/(work|loose)/", r"<\1>/", verdict.split(": ", 1)[-1])
+
     for case in END_TO_END:
         expected = verdicts[case]
         if expected == "ok":
             assert found[case] == "ok", found[case]
         else:
-            assert found[case] == "WorkflowError: " + expected.split(": ", 1)[1], found[case]
+            assert found[case].startswith("WorkflowError: "), found[case]
+            assert message(found[case]) == message(expected), found[case]
 
 
 @pytest.mark.parametrize("case,key", [(case, key) for case, _, key in BAD],
