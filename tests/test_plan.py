@@ -93,7 +93,7 @@ def test_figure_tables_name_existing_scripts_and_captions(smoke):
     figures = smoke.figures()
     assert len(figures) == len({f.rule for f in figures}) == 26
     for figure in figures:
-        assert (REPO / f"workflow/scripts/{figure.script}.py").is_file(), figure.rule
+        assert (REPO / f"workflow/scripts/{figure.rule}.py").is_file(), figure.rule
         assert (REPO / f"workflow/report/{figure.caption}").is_file(), figure.rule
         assert figure.log.startswith("logs/") and figure.path.startswith("results/")
     targets = set(smoke.targets())

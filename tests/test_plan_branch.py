@@ -41,11 +41,12 @@ class ToyBranch(Branch):
         return tables + [t for f in self.figures() for t in f.targets()]
 
     def figures(self):
-        return [Figure(rule="toy_fig_draws", path="results/toy/figures/{name}/draws",
-                       inputs={"table": f"{RESULTS}/draws.csv"}, script="toy_fig_draws",
-                       caption="toy/draws.rst", category="Toy", subcategory="{name}",
-                       instances=tuple({"name": n} for n in self.config["names"]),
-                       log="logs/toy/figures/{name}/draws.log", conda="../../envs/rhm.yaml")]
+        each = tuple({"name": n} for n in self.config["names"])
+        return [Figure(rule=f"toy_fig_{kind}", path=f"results/toy/figures/{{name}}/{kind}",
+                       inputs={"table": f"{RESULTS}/draws.csv"}, caption=f"toy/{kind}.rst",
+                       category="Toy", subcategory="{name}", instances=each,
+                       log=f"logs/toy/figures/{{name}}/{kind}.log", conda="../../envs/rhm.yaml")
+                for kind in ("draws", "hist")]
 '''
 
 SCHEMA = '''$schema: "https://json-schema.org/draft/2020-12/schema"
@@ -84,6 +85,13 @@ rule toy_draws:
         "../scripts/toy_draws.py"
 '''.replace("TOY_RESULTS", "'results/toy/{name}'")
 
+FIGURE = '''"""Toy figure: names the rule that ran it, so a rule that runs another's script shows."""
+from pathlib import Path
+
+for path in snakemake.output:
+    Path(path).write_text(f"{snakemake.rule} by {Path(__file__).name.split('.')[-2]}")
+'''
+
 SCRIPT = '''"""Toy branch: seeded draws."""
 import numpy as np
 import pandas as pd
@@ -120,9 +128,10 @@ def build_toy_branch(work):
     (work / "workflow/schemas/toy.schema.yaml").write_text(SCHEMA)  # 3
     (work / "workflow/rules/toy.smk").write_text(RULES)  # 4
     (work / "workflow/scripts/toy_draws.py").write_text(SCRIPT)  # 5
-    (work / "workflow/scripts/toy_fig_draws.py").write_text(SCRIPT)
-    (work / "workflow/report/toy").mkdir()
-    (work / "workflow/report/toy/draws.rst").write_text("Seeded draws of {{ snakemake.wildcards.name }}.\n")  # 6
+    for kind in ("draws", "hist"):
+        (work / f"workflow/scripts/toy_fig_{kind}.py").write_text(FIGURE)
+        (work / "workflow/report/toy").mkdir(exist_ok=True)
+        (work / f"workflow/report/toy/{kind}.rst").write_text(f"Toy {kind}.\n")  # 6
     (work / "config.yaml").write_text((work / "config.yaml").read_text()
                                       + "\ntoy:\n  names: [a, b]\n")  # 7
     return work / "plugins"
@@ -149,7 +158,13 @@ def test_a_toy_branch_dry_runs_beside_the_others(tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(plugins), os.environ.get("PYTHONPATH", "")]))
     toy = planned_jobs(run_snakemake(work, "-n", "toy", configfile=SMOKE).stdout)
     every = planned_jobs(run_snakemake(work, "-n", configfile=SMOKE).stdout)
-    assert sorted(rule for rule, _ in toy) == ["toy", "toy_draws", "toy_draws", "toy_fig_draws",
-                                               "toy_fig_draws"]
+    assert sorted(rule for rule, _ in toy) == ["toy", *["toy_draws", "toy_fig_draws",
+                                                        "toy_fig_hist"] * 2]
     rules = {rule for rule, _ in every}
     assert {"toy_draws", "toy_fig_draws", "rhm_sweep", "learned_train", "images_sweep"} <= rules
+    # for real: every figure rule generated from the table runs its own script
+    run_snakemake(work, "-c1", "toy", configfile=SMOKE)
+    for name in ("a", "b"):
+        for kind in ("draws", "hist"):
+            made = (work / f"results/toy/figures/{name}/{kind}.png").read_text()
+            assert made == f"toy_fig_{kind} by toy_fig_{kind}", made

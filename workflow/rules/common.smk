@@ -61,4 +61,6 @@ for _fig in PLAN.figures():
         params:
             **_fig.params,
         script:
-            f"../scripts/{_fig.script}.py"
+            # the job's own rule name when it runs (the loop variable is the last figure's by
+            # then), the entry's while the rule is defined
+            f"../scripts/{locals().get('rule', _fig.rule)}.py"

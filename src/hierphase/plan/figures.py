@@ -11,17 +11,17 @@ __all__ = ["Figure"]
 
 @dataclass(frozen=True)
 class Figure:
-    """One figure rule. ``path``: the output pattern without extension (a PNG for the report and a
-    PDF); ``inputs``: name -> file pattern, list of files or input function; ``script``: the
-    plotting script ``workflow/scripts/<script>.py`` (it reads the inputs, calls one function of
-    ``hierphase.plots`` and saves both files); ``caption``: the report caption,
+    """One figure rule. ``rule``: its name, also that of its plotting script
+    ``workflow/scripts/<rule>.py`` (it reads the inputs, calls one function of ``hierphase.plots``
+    and saves both files); ``path``: the output pattern without extension (a PNG for the report
+    and a PDF); ``inputs``: name -> file pattern, list of files or input function; ``caption``:
+    the report caption,
     ``workflow/report/<caption>``; ``instances``: the wildcard values of every figure the config
     asks for (the branch's targets)."""
 
     rule: str
     path: str
     inputs: dict[str, Any]
-    script: str
     caption: str
     category: str
     subcategory: str | None = None

@@ -227,7 +227,7 @@ class ImagesBranch(Branch):
 
     def figure(self, name: str, inputs: dict, **fields) -> Figure:
         return Figure(rule=f"images_fig_{name}", path=f"{self.FIGURES}/{name}",
-                      script=f"images_fig_{name}", inputs=inputs,
+                      inputs=inputs,
                       caption=f"images/{name}.rst", category="Images", subcategory=self.run,
                       conda="../../envs/images.yaml",
                       log=f"logs/images/figures/{self.run}/{name}.log", **fields)

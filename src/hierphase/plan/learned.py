@@ -221,7 +221,7 @@ class LearnedBranch(Branch):
 
     def figure(self, rule: str, name: str, inputs: dict, **fields) -> Figure:
         caption = fields.pop("caption", name)
-        return Figure(rule=rule, path=f"{FIGURES}/{name}", script=rule, inputs=inputs,
+        return Figure(rule=rule, path=f"{FIGURES}/{name}", inputs=inputs,
                       caption=f"learned/{caption}.rst", category="RHM, learned denoisers",
                       conda="../../envs/learned.yaml", log=f"logs/learned/figures/{name}.log",
                       **fields)

@@ -392,7 +392,7 @@ class RhmBranch(Branch):
         return targets + [t for fig in self.figures() for t in fig.targets()]
 
     def figure(self, rule: str, path: str, caption: str, category: str, **fields) -> Figure:
-        return Figure(rule=rule, path=path, script=rule, caption=f"rhm/{caption}.rst",
+        return Figure(rule=rule, path=path, caption=f"rhm/{caption}.rst",
                       category=category, conda="../../envs/rhm.yaml",
                       log="logs/" + path.removeprefix("results/") + ".log", **fields)
 
