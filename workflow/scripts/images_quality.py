@@ -4,7 +4,7 @@ from hierphase.stages.images import (held_out_accuracy, load_diffusion_model, qu
                                      sample_confidence, unconditional_samples)
 from hierphase.images.shards import read_shard
 from hierphase.io import save_tensors, write_table
-from hierphase.jobs import limit_threads, log_to
+from hierphase.jobs import job_config, limit_threads, log_to
 
 log_to(snakemake.log[0])
 limit_threads(snakemake.threads)
@@ -23,4 +23,4 @@ table = quality_table(accuracy=accuracy, n_held_out=len(held["labels"]), confide
                       confidence=q["confidence"], min_accuracy=q["min_accuracy"],
                       min_confident_fraction=q["min_confident_fraction"], dataset=p.dataset,
                       model=p.model, classifier=p.classifier)
-write_table(table, out.table, out.csv, config=dict(q), seed=p.seed)
+write_table(table, out.table, out.csv, config=job_config(q), seed=p.seed)
