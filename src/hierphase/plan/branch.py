@@ -16,7 +16,7 @@ from hierphase.seeding import derive_seed
 from .checks import ConfigError
 from .figures import Figure
 
-__all__ = ["Branch", "Context", "per_attempt", "sidecar"]
+__all__ = ["Branch", "Context", "ExperimentBranch", "per_attempt", "sidecar"]
 
 #: Seeds of the stages whose labels predate the one rule ``[branch, stage]``: (branch, stage) ->
 #: labels. Kept so that no table changes its numbers; a new branch or stage never enters it.
@@ -102,6 +102,29 @@ class Branch:
         before or beside it."""
         labels = LEGACY_SEED_LABELS.get((self.name, stage), (self.name, stage))
         return derive_seed(self.context.seed, *labels, *parts)
+
+
+class ExperimentBranch(Branch):
+    """A branch whose config lists named RHM experiments under ``experiments``: the job's
+    experiment comes from the ``experiment`` wildcard."""
+
+    @property
+    def experiments(self) -> dict:
+        return self.config.get("experiments", {})
+
+    def names(self) -> dict[str, str]:
+        return {f"{self.name}.experiments.{n}": n for n in self.experiments}
+
+    def exp(self, wildcards) -> dict:
+        return self.experiments[wildcards.experiment]
+
+    def param(self, key: str) -> Callable:
+        """A params function: the key of the job's experiment."""
+        return lambda wc: self.experiments[wc.experiment][key]
+
+    def n_classes(self, wildcards) -> int:
+        exp = self.exp(wildcards)
+        return exp["n_classes"] or exp["v"]
 
 
 def sidecar(path: str) -> str:

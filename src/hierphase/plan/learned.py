@@ -4,7 +4,7 @@ figure table."""
 
 from __future__ import annotations
 
-from .branch import Branch
+from .branch import ExperimentBranch
 from .checks import check_rhm_params, package_check
 from .figures import Figure
 
@@ -30,7 +30,7 @@ SNAPSHOT = f"{MODEL}/snapshots/step{{step}}.pt"
 CURVE_POINT = f"{EVAL}/curve/step{{step}}.parquet"
 
 
-class LearnedBranch(Branch):
+class LearnedBranch(ExperimentBranch):
     """Learned branch: rules -> per model train, generate, sweep, correlations; per (experiment,
     process) exact BP on the same states -> tables -> figures."""
 
@@ -108,15 +108,8 @@ class LearnedBranch(Branch):
 
     # ------------------------------------------------------------------ views of the config
     @property
-    def experiments(self) -> dict:
-        return self.config.get("experiments", {})
-
-    @property
     def curve(self) -> dict:
         return self.config.get("learning_curve", {})
-
-    def names(self) -> dict[str, str]:
-        return {f"learned.experiments.{n}": n for n in self.experiments}
 
     def wildcards(self) -> dict:
         return {"experiment": set(self.experiments),
@@ -124,17 +117,6 @@ class LearnedBranch(Branch):
                 "P": r"\d+", "train_seed": r"\d+", "step": r"\d+"}
 
     # ------------------------------------------------------------------ per-job values
-    def exp(self, wildcards) -> dict:
-        return self.experiments[wildcards.experiment]
-
-    def param(self, key: str):
-        """A params function: the key of the job's experiment."""
-        return lambda wc: self.experiments[wc.experiment][key]
-
-    def n_classes(self, wildcards) -> int:
-        exp = self.exp(wildcards)
-        return exp["n_classes"] or exp["v"]
-
     def job_seed(self, stage: str):
         """A params function: the seed of one job (the branch's seed) from the wildcards its stage
         depends on: "rules" the experiment's rule draw; "data" the training set of (experiment,

@@ -3,7 +3,7 @@ values, file patterns, seeds, targets and figure table."""
 
 from __future__ import annotations
 
-from .branch import Branch
+from .branch import ExperimentBranch
 from .checks import ConfigError, blocks_values, block_values, check_rhm_params, package_check
 from .figures import Figure
 
@@ -55,7 +55,7 @@ def data_mem_mb(n_samples: int, s: int, L: int) -> int:
     return 1000 + n_samples * 2 * s**L * 8 // 2**20
 
 
-class RhmBranch(Branch):
+class RhmBranch(ExperimentBranch):
     """RHM branch: rules -> data -> sweeps -> kept tables, theory, correlations, finite-size
     scaling and the phase diagram."""
 
@@ -196,10 +196,6 @@ class RhmBranch(Branch):
 
     # ------------------------------------------------------------------ views of the config
     @property
-    def experiments(self) -> dict:
-        return self.config["experiments"]
-
-    @property
     def corr_experiments(self) -> dict:
         return {n: e for n, e in self.experiments.items() if e["correlations"] is not None}
 
@@ -226,9 +222,6 @@ class RhmBranch(Branch):
                               for name, e in self.corr_experiments.items()}
         return self._critical
 
-    def names(self) -> dict[str, str]:
-        return {f"rhm.experiments.{n}": n for n in self.experiments}
-
     def wildcards(self) -> dict:
         from hierphase.noise import TIME_PROCESSES
 
@@ -242,17 +235,6 @@ class RhmBranch(Branch):
                 "s": r"\d+", "v": r"\d+", "m": r"\d+"}
 
     # ------------------------------------------------------------------ per-job values
-    def exp(self, wildcards) -> dict:
-        return self.experiments[wildcards.experiment]
-
-    def param(self, key: str):
-        """A params function: the key of the job's experiment."""
-        return lambda wc: self.experiments[wc.experiment][key]
-
-    def n_classes(self, wildcards) -> int:
-        exp = self.exp(wildcards)
-        return exp["n_classes"] or exp["v"]
-
     def levels_L(self, wildcards) -> int:
         exp = self.exp(wildcards)
         return exp["levels_L"] or max(exp["L"])
