@@ -1,5 +1,6 @@
 # hierphase: forward-backward diffusion on hierarchical data, from rules to figures.
-# The table of contents; every stage lives in workflow/rules/, every computation in src/hierphase/.
+# The table of contents; every stage lives in workflow/rules/, every computation in src/hierphase/,
+# the planning (config checks, targets, seeds, figure tables) in src/hierphase/plan/.
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -12,14 +13,20 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/rhm.smk"
-include: "workflow/rules/learned.smk"
-include: "workflow/rules/images.smk"
+
+
+# one rule file per branch of workflow/branches.yaml
+for _branch in PLAN.branches:
+
+    include: f"workflow/rules/{_branch}.smk"
+
+
+check_rule_paths(workflow, PLAN)
 
 
 rule all:
-    """Every enabled branch (one branch alone: `snakemake rhm`, `learned` or `images`)."""
+    """Every enabled branch (one branch alone: `snakemake <branch>`)."""
     default_target: True
     input:
-        final_targets(),
+        PLAN.targets(),
     localrule: True

@@ -1,10 +1,11 @@
 """Config validation: every bad value is refused before any job runs, with the key named.
 
-Each case is an overlay merged over config.yaml, the way a user adds ``--configfile``. All cases
-are dry runs made by one Python process (this file run as a script, :func:`_dry_runs`) through
-Snakemake's API in a copy of the workflow: a snakemake start costs seconds, one more config a
-fraction of one. The module fixture collects one verdict per case ("ok" or the error), the tests
-check them. The memory limit of local runs needs a real (not dry) run: its own test.
+Each case is an overlay merged over config.yaml, the way a user adds ``--configfile``. Every case
+goes through the planning module (:func:`hierphase.plan.load_plan_files`, what the Snakefile calls)
+in this process, without Snakemake: the module fixture collects one verdict per case ("ok" or the
+error), the tests check them. A handful of the same cases also run end to end as Snakemake dry runs
+(slow tier, :func:`_dry_runs` in one Python process through Snakemake's API), and the memory limit
+of local runs needs a real (not dry) run: its own slow test.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,8 +23,7 @@ import yaml
 from workflow_helpers import REPO, SMOKE, copy_workflow, run_snakemake, snakemake_env
 
 from hierphase.io import read_yaml_strict
-
-pytestmark = pytest.mark.slow
+from hierphase.plan import load_plan_files
 
 #: An RHM and a learned experiment that pass every check, for cases that add one under a new name.
 RHM_EXP = "{v: 8, m: 3, L: [2], processes: {epsilon: [{values: [0.5]}]}}"
@@ -282,42 +283,89 @@ def _dry_runs(cases_file: str) -> None:
         print(json.dumps({case: verdict}), flush=True)
 
 
-@pytest.fixture(scope="module")
-def verdicts(tmp_path_factory) -> dict[str, str]:
-    work = copy_workflow(tmp_path_factory.mktemp("config") / "work")
-    # The same workflow with the schemas' name pattern removed: the path check behind it.
-    loose = copy_workflow(tmp_path_factory.mktemp("config") / "loose")
-    schema = loose / "workflow/schemas/images.schema.yaml"
-    schema.write_text(schema.read_text().replace('pattern: "^[A-Za-z0-9][A-Za-z0-9_-]*$"', ""))
-    (work / "cases").mkdir()
+def _cases(work: Path, loose: Path) -> list[tuple[str, Path, list[str], bool]]:
+    """Every case: (name, workflow root, overlay files relative to it, whether the jobs run here
+    (False: a cluster executor's nodes))."""
+    (work / "cases").mkdir(exist_ok=True)
     cases = []
     for i, (case, overlay, _) in enumerate(BAD):
         (work / f"cases/bad{i}.yaml").write_text(overlay + "\n")
-        cases.append([case, str(work), [f"cases/bad{i}.yaml"], None])
+        cases.append((case, work, [f"cases/bad{i}.yaml"], True))
     for case, files in GOOD:
-        cases.append([case, str(work), files, 100 if "slurm" in case else None])
+        cases.append((case, work, files, "slurm" not in case))
     for case, overlay in GOOD_OVERLAYS.items():
         (work / f"cases/{case}.yaml").write_text(overlay + "\n")
-        cases.append([case, str(work), [f"cases/{case}.yaml"], None])
+        cases.append((case, work, [f"cases/{case}.yaml"], True))
     (work / "cases/duplicate.yaml").write_text(DUPLICATE)
-    cases.append(["duplicate", str(work), ["cases/duplicate.yaml"], None])
+    cases.append(("duplicate", work, ["cases/duplicate.yaml"], True))
     for device in ("learned", "images"):
         (work / f"cases/{device}-cuda.yaml").write_text(nested(f"{device}.device", "cuda") + "\n")
-        cases.append([f"{device}-cuda-local", str(work), [f"cases/{device}-cuda.yaml"], None])
-        cases.append([f"{device}-cuda-cluster", str(work), [f"cases/{device}-cuda.yaml"], 100])
+        cases.append((f"{device}-cuda-local", work, [f"cases/{device}-cuda.yaml"], True))
+        cases.append((f"{device}-cuda-cluster", work, [f"cases/{device}-cuda.yaml"], False))
     for name in ("..", "a/b"):
-        (loose / "escape.yaml").write_text(nested("images.model.name", json.dumps(name)) + "\n")
-        cases.append([f"escape={name}", str(loose), ["escape.yaml"], None])
-    cases_file = work / "cases.json"
+        (loose / f"escape{len(name)}.yaml").write_text(
+            nested("images.model.name", json.dumps(name)) + "\n")
+        cases.append((f"escape={name}", loose, [f"escape{len(name)}.yaml"], True))
+    return cases
+
+
+def _workflows(tmp: Path) -> tuple[Path, Path]:
+    """A copy of the workflow, and one with the schemas' name pattern removed (the path check
+    behind it)."""
+    work = copy_workflow(tmp / "work")
+    loose = copy_workflow(tmp / "loose")
+    schema = loose / "workflow/schemas/images.schema.yaml"
+    schema.write_text(schema.read_text().replace('pattern: "^[A-Za-z0-9][A-Za-z0-9_-]*$"', ""))
+    return work, loose
+
+
+@pytest.fixture(scope="module")
+def verdicts(tmp_path_factory) -> dict[str, str]:
+    """The planning module's verdict on every case, in this process."""
+    found = {}
+    for case, root, files, here in _cases(*_workflows(tmp_path_factory.mktemp("config"))):
+        try:
+            load_plan_files(*files, root=root, jobs_run_here=here)
+            found[case] = "ok"
+        except Exception as e:  # every error is a verdict, the tests judge it
+            found[case] = f"{type(e).__name__}: {e}"
+    return found
+
+
+#: The cases that also run end to end, as Snakemake dry runs (slow tier): one of each kind.
+END_TO_END = ["default", "smoke", "paper-on-slurm", "rhm-m", "duplicate", "empty-processes",
+              "learned.training.lr=.nan", "images-cuda-local", "images-cuda-cluster",
+              "escape=..", "max-jobs"]
+
+
+@pytest.mark.slow
+def test_snakemake_dry_runs_give_the_planning_module_s_verdicts(tmp_path, verdicts):
+    """The same verdicts through Snakemake itself (its config merge, the Snakefile's call into the
+    planning module, the rules' path check): refusals arrive as the same message."""
+    cases = [[case, str(root), files, None if here else 100]
+             for case, root, files, here in _cases(*_workflows(tmp_path))
+             if case in END_TO_END]
+    assert len(cases) == len(END_TO_END)
+    cases_file = tmp_path / "cases.json"
     cases_file.write_text(json.dumps(cases))
-    proc = subprocess.run([sys.executable, __file__, str(cases_file)], cwd=work, env=snakemake_env(),
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900)
+    proc = subprocess.run([sys.executable, __file__, str(cases_file)], cwd=tmp_path,
+                          env=snakemake_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, timeout=900)
     found = {}
     for line in proc.stdout.splitlines():
         if line.startswith("{"):
             found.update(json.loads(line))
-    assert len(found) == len(cases), proc.stdout[-4000:]
-    return found
+    assert set(found) == set(END_TO_END), proc.stdout[-4000:]
+    def message(verdict: str) -> str:  # the files of the two copies live in different folders
+        return re.sub(r"/\S*?/(work|loose)/", r"<\1>/", verdict.split(": ", 1)[-1])
+
+    for case in END_TO_END:
+        expected = verdicts[case]
+        if expected == "ok":
+            assert found[case] == "ok", found[case]
+        else:
+            assert found[case].startswith("WorkflowError: "), found[case]
+            assert message(found[case]) == message(expected), found[case]
 
 
 @pytest.mark.parametrize("case,key", [(case, key) for case, _, key in BAD],
@@ -407,6 +455,7 @@ def test_digits_class_sizes_are_those_of_scikit_learn():
         check_n_per_class(36, 0.2)
 
 
+@pytest.mark.slow
 def test_local_runs_get_the_machine_memory_as_limit(tmp_path):
     """A job declaring more memory than the machine has is refused before it starts (the default
     profile, no --resources): an RHM sweep sized past this machine, its inputs touched; and one

@@ -155,7 +155,7 @@ def phase_diagram_table(kept: pd.DataFrame) -> pd.DataFrame:
     """The ``phase_diagram`` table (:data:`hierphase.tables.PHASE_DIAGRAM_COLUMNS`), one row per
     (s, v, m) of ``kept`` (the phase-diagram sweeps: :data:`hierphase.tables.PHASE_KEPT_COLUMNS`,
     epsilon-process), from its class rows (level 0) pooled over rule draws, sorted by (s, v, m)."""
-    from hierphase.stages.rhm import pool_rule_seeds
+    from hierphase.pooling import pool_rule_seeds
 
     keys = ["s", "v", "m", "n_classes"]
     rows = []

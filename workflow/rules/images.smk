@@ -7,7 +7,9 @@
 # Same rules for the digits default and the ImageNet preset; only the config differs.
 
 
-include: "images_common.smk"
+IMAGES = PLAN["images"]
+IMG = IMAGES.config
+IMG_MODEL, IMG_CLF, IMG_CORR = IMG["model"], IMG["classifier"], IMG["correlations"]
 
 
 # On a cluster the trainings, feature statistics, sweeps, measurements and the quality check get
@@ -16,35 +18,29 @@ include: "images_common.smk"
 # submitting node.
 localrules:
     images_aggregate,
-    images_fig_grid,
-    images_fig_class_kept,
-    images_fig_layer_similarity,
-    images_fig_samples,
     images_corr_aggregate,
-    images_fig_correlations,
 
 
 rule images:
     """Target: only the images branch (`snakemake images`)."""
     input:
-        images_targets(),
+        IMAGES.targets(),
     localrule: True
 
 
-if IMG_DATA["kind"] == "digits":
+if IMG["data"]["kind"] == "digits":
 
     rule images_data:
         output:
-            shards=expand(IMG_SHARD, shard=IMG_SHARDS),
-            train=IMG_TRAIN_SET,
-            held_out=IMG_HELD_OUT,
+            shards=IMAGES.all_shards(),
+            train=IMAGES.TRAIN_SET,
+            held_out=IMAGES.HELD_OUT,
             meta=[
                 sidecar(path)
-                for path in expand(IMG_SHARD, shard=IMG_SHARDS)
-                + [IMG_TRAIN_SET, IMG_HELD_OUT]
+                for path in IMAGES.all_shards() + [IMAGES.TRAIN_SET, IMAGES.HELD_OUT]
             ],
         log:
-            f"logs/images/data/{IMG_DS}.log",
+            f"logs/images/data/{IMAGES.dataset}.log",
         # the bundled 8x8 digits: seconds on the submitting node
         localrule: True
         conda:
@@ -54,11 +50,11 @@ if IMG_DATA["kind"] == "digits":
             mem_mb=2000,
             runtime=10,
         params:
-            image_size=IMG_DATA["image_size"],
-            upsample=IMG_DATA["upsample"],
-            held_out_fraction=IMG_DATA["held_out_fraction"],
+            image_size=IMG["data"]["image_size"],
+            upsample=IMG["data"]["upsample"],
+            held_out_fraction=IMG["data"]["held_out_fraction"],
             n_per_class=IMG["n_per_class"],
-            seed=images_seed("split"),
+            seed=IMAGES.job_seed("split"),
         script:
             "../scripts/images_data_digits.py"
 
@@ -66,15 +62,15 @@ else:
 
     rule images_data:
         input:
-            val_dir=IMG_DATA["imagenet"]["val_dir"],
-            labels=IMG_DATA["imagenet"]["labels"] or [],
+            val_dir=IMG["data"]["imagenet"]["val_dir"],
+            labels=IMG["data"]["imagenet"]["labels"] or [],
         output:
-            shards=expand(IMG_SHARD, shard=IMG_SHARDS),
-            meta=[sidecar(path) for path in expand(IMG_SHARD, shard=IMG_SHARDS)],
+            shards=IMAGES.all_shards(),
+            meta=[sidecar(path) for path in IMAGES.all_shards()],
         log:
-            f"logs/images/data/{IMG_DS}.log",
+            f"logs/images/data/{IMAGES.dataset}.log",
         benchmark:
-            f"logs/benchmarks/images/data/{IMG_DS}.tsv"
+            f"logs/benchmarks/images/data/{IMAGES.dataset}.tsv"
         conda:
             "../../envs/images.yaml"
         threads: 1
@@ -82,86 +78,86 @@ else:
             mem_mb=per_attempt(8000),
             runtime=per_attempt(120),
         params:
-            image_size=IMG_DATA["image_size"],
-            n_classes=IMG_DATA["imagenet"]["n_classes"],
+            image_size=IMG["data"]["image_size"],
+            n_classes=IMG["data"]["imagenet"]["n_classes"],
             n_per_class=IMG["n_per_class"],
-            seed=images_seed("split"),
+            seed=IMAGES.job_seed("split"),
         script:
             "../scripts/images_data_imagenet.py"
 
 
 rule images_train_ddpm:
     input:
-        train=IMG_TRAIN_SET,
+        train=IMAGES.TRAIN_SET,
     output:
-        model=directory(IMG_TRAINED_MODEL),
-        loss=f"{IMG_TRAINED_MODEL}.loss.parquet",
-        loss_csv=f"{IMG_TRAINED_MODEL}.loss.csv",
-        meta=sidecar(f"{IMG_TRAINED_MODEL}.loss.parquet"),
+        model=directory(IMAGES.TRAINED_MODEL),
+        loss=f"{IMAGES.TRAINED_MODEL}.loss.parquet",
+        loss_csv=f"{IMAGES.TRAINED_MODEL}.loss.csv",
+        meta=sidecar(f"{IMAGES.TRAINED_MODEL}.loss.parquet"),
     log:
-        f"logs/images/models/{IMG_DS}/{IMG_MODEL['name']}.log",
+        f"logs/images/models/{IMAGES.dataset}/{IMG_MODEL['name']}.log",
     benchmark:
-        f"logs/benchmarks/images/models/{IMG_DS}/{IMG_MODEL['name']}.tsv"
+        f"logs/benchmarks/images/models/{IMAGES.dataset}/{IMG_MODEL['name']}.tsv"
     conda:
         "../../envs/images.yaml"
     threads: IMG["train_threads"]
     resources:
         mem_mb=per_attempt(4000),
         runtime=per_attempt(120),
-        gpu=IMG_GPU,
+        gpu=IMAGES.gpu,
     params:
         train=IMG_MODEL["train"],
-        seed=images_seed("train", "ddpm"),
+        seed=IMAGES.job_seed("train", "ddpm"),
     script:
         "../scripts/images_train_ddpm.py"
 
 
 rule images_train_classifier:
     input:
-        train=IMG_TRAIN_SET,
-        held_out=IMG_HELD_OUT,
+        train=IMAGES.TRAIN_SET,
+        held_out=IMAGES.HELD_OUT,
     output:
-        weights=IMG_TRAINED_CLF,
-        weights_meta=sidecar(IMG_TRAINED_CLF),
-        history=IMG_TRAINED_CLF.replace(".pt", "_history.parquet"),
-        history_csv=IMG_TRAINED_CLF.replace(".pt", "_history.csv"),
-        history_meta=sidecar(IMG_TRAINED_CLF.replace(".pt", "_history.parquet")),
+        weights=IMAGES.TRAINED_CLF,
+        weights_meta=sidecar(IMAGES.TRAINED_CLF),
+        history=IMAGES.TRAINED_CLF.replace(".pt", "_history.parquet"),
+        history_csv=IMAGES.TRAINED_CLF.replace(".pt", "_history.csv"),
+        history_meta=sidecar(IMAGES.TRAINED_CLF.replace(".pt", "_history.parquet")),
     log:
-        f"logs/images/classifiers/{IMG_DS}/{IMG_CLF['name']}.log",
+        f"logs/images/classifiers/{IMAGES.dataset}/{IMG_CLF['name']}.log",
     benchmark:
-        f"logs/benchmarks/images/classifiers/{IMG_DS}/{IMG_CLF['name']}.tsv"
+        f"logs/benchmarks/images/classifiers/{IMAGES.dataset}/{IMG_CLF['name']}.tsv"
     conda:
         "../../envs/images.yaml"
     threads: IMG["train_threads"]
     resources:
         mem_mb=per_attempt(2000),
         runtime=per_attempt(30),
-        gpu=IMG_GPU,
+        gpu=IMAGES.gpu,
     params:
         train=IMG_CLF["train"],
-        seed=images_seed("train", "classifier"),
+        seed=IMAGES.job_seed("train", "classifier"),
     script:
         "../scripts/images_train_classifier.py"
 
 
 rule images_stats:
     input:
-        shards=expand(IMG_SHARD, shard=IMG_SHARDS),
-        classifier=images_classifier_input(),
+        shards=IMAGES.all_shards(),
+        classifier=IMAGES.classifier_input(),
     output:
-        stats=f"results/images/stats/{IMG_DS}/{IMG_CLF['name']}/stats.pt",
-        meta=sidecar(f"results/images/stats/{IMG_DS}/{IMG_CLF['name']}/stats.pt"),
+        stats=IMAGES.STATS,
+        meta=sidecar(IMAGES.STATS),
     log:
-        f"logs/images/stats/{IMG_DS}/{IMG_CLF['name']}.log",
+        f"logs/images/stats/{IMAGES.dataset}/{IMG_CLF['name']}.log",
     benchmark:
-        f"logs/benchmarks/images/stats/{IMG_DS}/{IMG_CLF['name']}.tsv"
+        f"logs/benchmarks/images/stats/{IMAGES.dataset}/{IMG_CLF['name']}.tsv"
     conda:
         "../../envs/images.yaml"
     threads: IMG["threads"]
     resources:
         mem_mb=per_attempt(8000),
         runtime=per_attempt(60),
-        gpu=IMG_GPU,
+        gpu=IMAGES.gpu,
     params:
         classifier=IMG_CLF["name"],
         batch_size=IMG["batch_size"],
@@ -171,15 +167,15 @@ rule images_stats:
 
 rule images_sweep:
     input:
-        shard=IMG_SHARD,
-        model=images_model_input(),
+        shard=IMAGES.SHARD,
+        model=IMAGES.model_input(),
     output:
-        sweep=IMG_SWEEP,
-        meta=sidecar(IMG_SWEEP),
+        sweep=IMAGES.SWEEP,
+        meta=sidecar(IMAGES.SWEEP),
     log:
-        f"logs/images/sweep/{IMG_DS}/{IMG_MODEL['name']}/k{{k}}/shard{{shard}}.log",
+        f"logs/images/sweep/{IMAGES.dataset}/{IMG_MODEL['name']}/k{{k}}/shard{{shard}}.log",
     benchmark:
-        f"logs/benchmarks/images/sweep/{IMG_DS}/{IMG_MODEL['name']}/k{{k}}/shard{{shard}}.tsv"
+        f"logs/benchmarks/images/sweep/{IMAGES.dataset}/{IMG_MODEL['name']}/k{{k}}/shard{{shard}}.tsv"
     group:
         "images_sweep_measure"
     conda:
@@ -188,29 +184,29 @@ rule images_sweep:
     resources:
         mem_mb=per_attempt(8000),
         runtime=per_attempt(240),
-        gpu=IMG_GPU,
+        gpu=IMAGES.gpu,
     params:
         kind=IMG_MODEL["kind"],
         adm_flags=IMG_MODEL["adm_flags"],
         dtype=IMG_MODEL["dtype"],
         respaced_steps=IMG["respaced_steps"],
         batch_size=IMG["batch_size"],
-        seed=images_seed("sweep"),
+        seed=IMAGES.job_seed("sweep"),
     script:
         "../scripts/images_sweep.py"
 
 
 rule images_measure:
     input:
-        shard=IMG_SHARD,
-        sweep=IMG_SWEEP,
+        shard=IMAGES.SHARD,
+        sweep=IMAGES.SWEEP,
         stats=rules.images_stats.output.stats,
-        classifier=images_classifier_input(),
+        classifier=IMAGES.classifier_input(),
     output:
-        table=IMG_MEASURE,
-        meta=sidecar(IMG_MEASURE),
+        table=IMAGES.MEASURE,
+        meta=sidecar(IMAGES.MEASURE),
     log:
-        f"logs/images/measure/{IMG_RUN}/k{{k}}/shard{{shard}}.log",
+        f"logs/images/measure/{IMAGES.run}/k{{k}}/shard{{shard}}.log",
     group:
         "images_sweep_measure"
     conda:
@@ -219,7 +215,7 @@ rule images_measure:
     resources:
         mem_mb=per_attempt(8000),
         runtime=per_attempt(60),
-        gpu=IMG_GPU,
+        gpu=IMAGES.gpu,
     params:
         classifier=IMG_CLF["name"],
         batch_size=IMG["batch_size"],
@@ -229,16 +225,16 @@ rule images_measure:
 
 rule images_aggregate:
     input:
-        shards=images_measure_shards(),
+        shards=IMAGES.measure_shards(),
     output:
-        class_kept=f"{IMG_TABLES}/class_kept.parquet",
-        class_kept_csv=f"{IMG_TABLES}/class_kept.csv",
-        layer_similarity=f"{IMG_TABLES}/layer_similarity.parquet",
-        layer_similarity_csv=f"{IMG_TABLES}/layer_similarity.csv",
-        class_kept_meta=sidecar(f"{IMG_TABLES}/class_kept.parquet"),
-        layer_similarity_meta=sidecar(f"{IMG_TABLES}/layer_similarity.parquet"),
+        class_kept=f"{IMAGES.TABLES}/class_kept.parquet",
+        class_kept_csv=f"{IMAGES.TABLES}/class_kept.csv",
+        layer_similarity=f"{IMAGES.TABLES}/layer_similarity.parquet",
+        layer_similarity_csv=f"{IMAGES.TABLES}/layer_similarity.csv",
+        class_kept_meta=sidecar(f"{IMAGES.TABLES}/class_kept.parquet"),
+        layer_similarity_meta=sidecar(f"{IMAGES.TABLES}/layer_similarity.parquet"),
     log:
-        f"logs/images/tables/{IMG_RUN}/aggregate.log",
+        f"logs/images/tables/{IMAGES.run}/aggregate.log",
     conda:
         "../../envs/images.yaml"
     threads: 1
@@ -246,7 +242,7 @@ rule images_aggregate:
         mem_mb=2000,
         runtime=10,
     params:
-        dataset=IMG_DS,
+        dataset=IMAGES.dataset,
         model=IMG_MODEL["name"],
         classifier=IMG_CLF["name"],
     script:
@@ -255,26 +251,26 @@ rule images_aggregate:
 
 rule images_quality:
     input:
-        model=images_model_input(),
-        classifier=images_classifier_input(),
-        held_out=IMG_HELD_OUT,
+        model=IMAGES.model_input(),
+        classifier=IMAGES.classifier_input(),
+        held_out=IMAGES.HELD_OUT,
     output:
-        table=f"{IMG_TABLES}/quality.parquet",
-        csv=f"{IMG_TABLES}/quality.csv",
-        meta=sidecar(f"{IMG_TABLES}/quality.parquet"),
-        samples=f"results/images/quality/{IMG_RUN}/samples.pt",
-        samples_meta=sidecar(f"results/images/quality/{IMG_RUN}/samples.pt"),
+        table=f"{IMAGES.TABLES}/quality.parquet",
+        csv=f"{IMAGES.TABLES}/quality.csv",
+        meta=sidecar(f"{IMAGES.TABLES}/quality.parquet"),
+        samples=IMAGES.QUALITY_SAMPLES,
+        samples_meta=sidecar(IMAGES.QUALITY_SAMPLES),
     log:
-        f"logs/images/tables/{IMG_RUN}/quality.log",
+        f"logs/images/tables/{IMAGES.run}/quality.log",
     benchmark:
-        f"logs/benchmarks/images/quality/{IMG_RUN}.tsv"
+        f"logs/benchmarks/images/quality/{IMAGES.run}.tsv"
     conda:
         "../../envs/images.yaml"
     threads: IMG["threads"]
     resources:
         mem_mb=per_attempt(4000),
         runtime=per_attempt(60),
-        gpu=IMG_GPU,
+        gpu=IMAGES.gpu,
     params:
         quality=IMG["quality"],
         kind=IMG_MODEL["kind"],
@@ -283,160 +279,61 @@ rule images_quality:
         classifier=IMG_CLF["name"],
         respaced_steps=IMG["respaced_steps"],
         batch_size=IMG["batch_size"],
-        dataset=IMG_DS,
+        dataset=IMAGES.dataset,
         model=IMG_MODEL["name"],
-        seed=images_seed("samples"),
+        seed=IMAGES.job_seed("samples"),
     script:
         "../scripts/images_quality.py"
 
 
-rule images_fig_grid:
-    input:
-        shard=IMG_SHARD.format(shard=0),
-        sweeps=expand(IMG_SWEEP, k=IMG_K, shard=0),
-    output:
-        png=report(
-            f"{IMG_FIGURES}/grid.png",
-            caption="../report/images/grid.rst",
-            category="Images",
-            subcategory=IMG_RUN,
-        ),
-        pdf=f"{IMG_FIGURES}/grid.pdf",
-    log:
-        f"logs/images/figures/{IMG_RUN}/grid.log",
-    conda:
-        "../../envs/images.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    params:
-        n_rows=IMG["grid_images"],
-    script:
-        "../scripts/images_fig_grid.py"
-
-
-rule images_fig_class_kept:
-    input:
-        table=rules.images_aggregate.output.class_kept,
-    output:
-        png=report(
-            f"{IMG_FIGURES}/class_kept.png",
-            caption="../report/images/class_kept.rst",
-            category="Images",
-            subcategory=IMG_RUN,
-        ),
-        pdf=f"{IMG_FIGURES}/class_kept.pdf",
-    log:
-        f"logs/images/figures/{IMG_RUN}/class_kept.log",
-    conda:
-        "../../envs/images.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    params:
-        n_classes=IMG_N_CLASSES,
-    script:
-        "../scripts/images_fig_class_kept.py"
-
-
-rule images_fig_layer_similarity:
-    input:
-        table=rules.images_aggregate.output.layer_similarity,
-    output:
-        png=report(
-            f"{IMG_FIGURES}/layer_similarity.png",
-            caption="../report/images/layer_similarity.rst",
-            category="Images",
-            subcategory=IMG_RUN,
-        ),
-        pdf=f"{IMG_FIGURES}/layer_similarity.pdf",
-    log:
-        f"logs/images/figures/{IMG_RUN}/layer_similarity.log",
-    conda:
-        "../../envs/images.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    script:
-        "../scripts/images_fig_layer_similarity.py"
-
-
-rule images_fig_samples:
-    input:
-        samples=rules.images_quality.output.samples,
-    output:
-        png=report(
-            f"{IMG_FIGURES}/samples.png",
-            caption="../report/images/samples.rst",
-            category="Images",
-            subcategory=IMG_RUN,
-        ),
-        pdf=f"{IMG_FIGURES}/samples.pdf",
-    log:
-        f"logs/images/figures/{IMG_RUN}/samples.log",
-    conda:
-        "../../envs/images.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    params:
-        confidence=IMG["quality"]["confidence"],
-    script:
-        "../scripts/images_fig_samples.py"
-
-
 rule images_corr_sweep:
     input:
-        unpack(images_corr_inputs),
-        shards=images_corr_sources,
-        model=images_model_input(),
+        unpack(IMAGES.corr_inputs),
+        shards=IMAGES.corr_sources,
+        model=IMAGES.model_input(),
     output:
-        table=IMG_CORR_SHARD,
-        meta=sidecar(IMG_CORR_SHARD),
+        table=IMAGES.CORR_SHARD,
+        meta=sidecar(IMAGES.CORR_SHARD),
     log:
-        f"logs/images/correlations/{IMG_RUN}/k{{k}}/shard{{shard}}.log",
+        f"logs/images/correlations/{IMAGES.run}/k{{k}}/shard{{shard}}.log",
     benchmark:
-        f"logs/benchmarks/images/correlations/{IMG_RUN}/k{{k}}/shard{{shard}}.tsv"
+        f"logs/benchmarks/images/correlations/{IMAGES.run}/k{{k}}/shard{{shard}}.tsv"
     conda:
         "../../envs/images.yaml"
     threads: IMG["threads"]
     resources:
         mem_mb=per_attempt(8000),
         runtime=per_attempt(240),
-        gpu=IMG_GPU,
+        gpu=IMAGES.gpu,
     params:
         kind=IMG_MODEL["kind"],
         adm_flags=IMG_MODEL["adm_flags"],
         dtype=IMG_MODEL["dtype"],
         respaced_steps=IMG["respaced_steps"],
         batch_size=IMG_CORR["batch_size"] or IMG["batch_size"],
-        image_size=IMG_DATA["image_size"],
+        image_size=IMG["data"]["image_size"],
         classifier=IMG_CLF["name"],
         n_traj=IMG_CORR["n_traj"],
         embeddings=IMG_CORR["embeddings"],
-        bounds=images_corr_range,
-        first=images_corr_first,
-        seed=images_seed("correlations"),
+        bounds=IMAGES.corr_range,
+        first=IMAGES.corr_first,
+        seed=IMAGES.job_seed("correlations"),
     script:
         "../scripts/images_corr_sweep.py"
 
 
 rule images_corr_aggregate:
     input:
-        shards=expand(IMG_CORR_SHARD, k=IMG_CORR_K, shard=IMG_CORR_SHARDS),
+        shards=IMAGES.corr_shard_files(),
     output:
-        correlations=f"{IMG_TABLES}/patch_correlations.parquet",
-        correlations_csv=f"{IMG_TABLES}/patch_correlations.csv",
-        susceptibility=f"{IMG_TABLES}/patch_susceptibility.parquet",
-        susceptibility_csv=f"{IMG_TABLES}/patch_susceptibility.csv",
-        correlations_meta=sidecar(f"{IMG_TABLES}/patch_correlations.parquet"),
-        susceptibility_meta=sidecar(f"{IMG_TABLES}/patch_susceptibility.parquet"),
+        correlations=f"{IMAGES.TABLES}/patch_correlations.parquet",
+        correlations_csv=f"{IMAGES.TABLES}/patch_correlations.csv",
+        susceptibility=f"{IMAGES.TABLES}/patch_susceptibility.parquet",
+        susceptibility_csv=f"{IMAGES.TABLES}/patch_susceptibility.csv",
+        correlations_meta=sidecar(f"{IMAGES.TABLES}/patch_correlations.parquet"),
+        susceptibility_meta=sidecar(f"{IMAGES.TABLES}/patch_susceptibility.parquet"),
     log:
-        f"logs/images/tables/{IMG_RUN}/corr_aggregate.log",
+        f"logs/images/tables/{IMAGES.run}/corr_aggregate.log",
     conda:
         "../../envs/images.yaml"
     threads: 1
@@ -444,38 +341,11 @@ rule images_corr_aggregate:
         mem_mb=2000,
         runtime=10,
     params:
-        dataset=IMG_DS,
+        dataset=IMAGES.dataset,
         model=IMG_MODEL["name"],
         classifier=IMG_CLF["name"],
         n_boot=IMG_CORR["n_boot"],
         confidence=IMG_CORR["confidence"],
-        seed=images_seed("correlations", "bootstrap"),
+        seed=IMAGES.job_seed("correlations", "bootstrap"),
     script:
         "../scripts/images_corr_aggregate.py"
-
-
-rule images_fig_correlations:
-    input:
-        class_kept=rules.images_aggregate.output.class_kept,
-        layer_similarity=rules.images_aggregate.output.layer_similarity,
-        susceptibility=rules.images_corr_aggregate.output.susceptibility,
-    output:
-        png=report(
-            f"{IMG_FIGURES}/correlations.png",
-            caption="../report/images/correlations.rst",
-            category="Images",
-            subcategory=IMG_RUN,
-        ),
-        pdf=f"{IMG_FIGURES}/correlations.pdf",
-    log:
-        f"logs/images/figures/{IMG_RUN}/correlations.log",
-    conda:
-        "../../envs/images.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    params:
-        n_classes=IMG_N_CLASSES,
-    script:
-        "../scripts/images_fig_correlations.py"

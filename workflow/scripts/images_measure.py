@@ -3,7 +3,7 @@ from hierphase.images.classifiers import build_classifier
 from hierphase.stages.images import measure_shard, read_sweep
 from hierphase.images.shards import read_shard
 from hierphase.io import load_tensors, write_table
-from hierphase.jobs import limit_threads, log_to
+from hierphase.jobs import job_config, limit_threads, log_to
 
 log_to(snakemake.log[0])
 limit_threads(snakemake.threads)
@@ -13,4 +13,4 @@ clf = build_classifier(p.classifier, snakemake.input.classifier, device=device)
 swept, record = read_sweep(snakemake.input.sweep)
 table = measure_shard(clf, read_shard(snakemake.input.shard), swept, record,
                       load_tensors(snakemake.input.stats), batch_size=p.batch_size)
-write_table(table, snakemake.output.table, config={"classifier": p.classifier, **record})
+write_table(table, snakemake.output.table, config=job_config({"classifier": p.classifier}, record))

@@ -1,9 +1,10 @@
 """Images branch (digits): classifier held-out accuracy and the DDPM's confident-sample fraction."""
 from hierphase.images.classifiers import build_classifier
-from hierphase.stages.images import load_diffusion_model, quality_table, unconditional_samples
-from hierphase.images.shards import read_shard, to_model_scale
+from hierphase.stages.images import (held_out_accuracy, load_diffusion_model, quality_table,
+                                     sample_confidence, unconditional_samples)
+from hierphase.images.shards import read_shard
 from hierphase.io import save_tensors, write_table
-from hierphase.jobs import limit_threads, log_to
+from hierphase.jobs import job_config, limit_threads, log_to
 
 log_to(snakemake.log[0])
 limit_threads(snakemake.threads)
@@ -13,13 +14,13 @@ clf = build_classifier(p.classifier, snakemake.input.classifier, device=device)
 model = load_diffusion_model(p.kind, snakemake.input.model, device=device, dtype=p.dtype,
                              flags=p.adm_flags)
 held = read_shard(snakemake.input.held_out)
-accuracy = float((clf(to_model_scale(held["images"]))[0].argmax(1).cpu() == held["labels"]).float().mean())
+accuracy = held_out_accuracy(clf, held)
 samples = unconditional_samples(model, q["n_samples"], num_steps=p.respaced_steps, seed=p.seed,
                                 batch_size=p.batch_size)
-confidence = clf(to_model_scale(samples))[0].softmax(1).max(1).values.cpu()
+confidence = sample_confidence(clf, samples)
 save_tensors(out.samples, {"images": samples, "confidence": confidence}, seed=p.seed)
 table = quality_table(accuracy=accuracy, n_held_out=len(held["labels"]), confidences=confidence.numpy(),
                       confidence=q["confidence"], min_accuracy=q["min_accuracy"],
                       min_confident_fraction=q["min_confident_fraction"], dataset=p.dataset,
                       model=p.model, classifier=p.classifier)
-write_table(table, out.table, out.csv, config=dict(q), seed=p.seed)
+write_table(table, out.table, out.csv, config=job_config(q), seed=p.seed)

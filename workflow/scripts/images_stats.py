@@ -4,7 +4,7 @@ import torch
 from hierphase.images.classifiers import build_classifier, feature_statistics
 from hierphase.images.shards import read_shard
 from hierphase.io import save_tensors
-from hierphase.jobs import limit_threads, log_to
+from hierphase.jobs import job_config, limit_threads, log_to
 
 log_to(snakemake.log[0])
 limit_threads(snakemake.threads)
@@ -14,4 +14,4 @@ clf = build_classifier(p.classifier, snakemake.input.classifier, device=device)
 images = torch.cat([read_shard(path)["images"] for path in snakemake.input.shards])
 stats = feature_statistics(clf, images, batch_size=p.batch_size)
 save_tensors(snakemake.output.stats, {**stats, "layers": clf.layer_names},
-             config={"classifier": p.classifier}, n_images=images.shape[0])
+             config=job_config({"classifier": p.classifier}), n_images=images.shape[0])

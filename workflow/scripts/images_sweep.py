@@ -1,7 +1,7 @@
 """Images branch: forward-backward of one image shard at one respaced step k."""
 from hierphase.stages.images import load_sweep_model, sweep_shard, write_sweep
 from hierphase.images.shards import read_shard
-from hierphase.jobs import limit_threads, log_to
+from hierphase.jobs import job_config, limit_threads, log_to
 
 log_to(snakemake.log[0])
 limit_threads(snakemake.threads)
@@ -13,4 +13,5 @@ clean = read_shard(snakemake.input.shard)
 x0_hat, record = sweep_shard(model, clean, k, num_steps=p.respaced_steps, seed=p.seed,
                              batch_size=p.batch_size)
 write_sweep(snakemake.output.sweep, x0_hat, clean, record, seed=p.seed,
-            config={"k": k, "respaced_steps": p.respaced_steps, "model": str(snakemake.input.model)})
+            config=job_config({"k": k, "respaced_steps": p.respaced_steps,
+                               "model": str(snakemake.input.model)}))

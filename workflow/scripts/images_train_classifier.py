@@ -3,7 +3,7 @@ interrupted job resumes from <weights>.resume when rerun."""
 from hierphase.images.digits_cnn import ClassifierTrainConfig, train_digits_classifier
 from hierphase.images.shards import read_shard
 from hierphase.io import save_tensors, write_table
-from hierphase.jobs import limit_threads, log_to
+from hierphase.jobs import job_config, limit_threads, log_to
 
 log_to(snakemake.log[0])
 limit_threads(snakemake.threads)
@@ -12,6 +12,6 @@ p, out = snakemake.params, snakemake.output
 state, history = train_digits_classifier(read_shard(snakemake.input.train), read_shard(snakemake.input.held_out),
                                          ClassifierTrainConfig(**p.train), seed=p.seed, device=device,
                                          checkpoint=f"{out.weights}.resume")
-save_tensors(out.weights, state, config=dict(p.train), seed=p.seed,
+save_tensors(out.weights, state, config=job_config(p.train), seed=p.seed,
              held_out_accuracy=float(history["held_out_accuracy"].iloc[-1]))
-write_table(history, out.history, out.history_csv, config=dict(p.train), seed=p.seed)
+write_table(history, out.history, out.history_csv, config=job_config(p.train), seed=p.seed)

@@ -5,4 +5,4 @@ from hierphase import io, jobs
 jobs.log_to(snakemake.log[0])
 table = stage.aggregate_kept(io.read_table(path, "kept") for path in snakemake.input.shards)
 io.write_table(table, snakemake.output.table, snakemake.output.csv,
-               config={"experiment": snakemake.wildcards.experiment, "shards": list(snakemake.input.shards)})
+               config=jobs.job_config(snakemake.wildcards, {"shards": list(snakemake.input.shards)}))

@@ -9,4 +9,4 @@ for name, columns in (("correlations", CORRELATIONS_TABLE_COLUMNS),
                       ("susceptibility", SUSCEPTIBILITY_TABLE_COLUMNS)):
     paths = list(inp[name])
     table = stage.aggregate_correlations((io.read_table(path) for path in paths), columns)
-    io.write_table(table, out[name], out[f"{name}_csv"], config={"inputs": paths})
+    io.write_table(table, out[name], out[f"{name}_csv"], config=jobs.job_config({"inputs": paths}))

@@ -6,4 +6,4 @@ from hierphase.phase_diagram import phase_diagram_table
 jobs.log_to(snakemake.log[0])
 table = phase_diagram_table(io.read_table(snakemake.input.kept))
 io.write_table(table, snakemake.output.table, snakemake.output.csv,
-               config={"kept": snakemake.input.kept})
+               config=jobs.job_config({"kept": snakemake.input.kept}))

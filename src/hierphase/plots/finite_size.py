@@ -15,7 +15,7 @@ import pandas as pd
 
 from .. import theory
 from ..finite_size import Curve, collapse_curves
-from ..stages.rhm import class_curves
+from ..pooling import class_curves
 from .style import depth_palette, use_style  # selects the Agg backend before pyplot loads
 
 import matplotlib.pyplot as plt  # noqa: E402

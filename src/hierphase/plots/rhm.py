@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..stages.rhm import pool_rule_seeds
+from ..pooling import pool_rule_seeds
 from ..theory import F
 from .style import depth_palette, use_style  # selects the Agg backend before pyplot loads
 

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 # and figure jobs that only read tables then start without torch.
 
 __all__ = [
+    "held_out_accuracy",
+    "sample_confidence",
     "CLASS_KEPT_COLUMNS",
     "LAYER_SIMILARITY_COLUMNS",
     "MEASURE_COLUMNS",
@@ -165,6 +167,21 @@ def unconditional_samples(model, n: int, *, num_steps: int, seed: int, batch_siz
     out = forward_backward(model, torch.zeros(shape), num_steps, seeds, batch_size, progress,
                            num_steps=num_steps)
     return to_uint8(out.x0_hat)
+
+
+def held_out_accuracy(classifier, held_out: Mapping) -> float:
+    """The classifier's accuracy on a held-out shard (``images`` in [0, 1], ``labels``)."""
+    from hierphase.images.shards import to_model_scale
+
+    predicted = classifier(to_model_scale(held_out["images"]))[0].argmax(1).cpu()
+    return float((predicted == held_out["labels"]).float().mean())
+
+
+def sample_confidence(classifier, samples: torch.Tensor) -> torch.Tensor:
+    """The classifier's confidence (largest softmax probability) on each image of ``samples``."""
+    from hierphase.images.shards import to_model_scale
+
+    return classifier(to_model_scale(samples))[0].softmax(1).max(1).values.cpu()
 
 
 def quality_table(*, accuracy: float, n_held_out: int, confidences: Sequence[float],

@@ -2,7 +2,7 @@
 
 Each function is what one workflow script calls: train a model for (experiment, process, P,
 training seed) and write its checkpoint and loss table; load it back; evaluate it; sweep exact BP
-on the same noisy states. Seeds are the workflow's (``job_seed`` in ``workflow/rules/common.smk``),
+on the same noisy states. Seeds are the workflow's (``hierphase.plan``, each branch's ``seed``),
 handed over as integers; the functions below only derive sub-seeds from them (network
 initialisation, batches). It imports no Snakemake.
 """
@@ -230,7 +230,7 @@ def collect_correlations(correlations, susceptibility) -> dict[str, pd.DataFrame
     (:func:`hierphase.learned.evaluate.chi_distance`)."""
     from hierphase.io import read_table
     from hierphase.learned.evaluate import chi_distance
-    from hierphase.stages.rhm import aggregate_correlations
+    from hierphase.pooling import aggregate_correlations
     from hierphase.tables import (LEARNED_CORRELATIONS_TABLE_COLUMNS,
                                   LEARNED_SUSCEPTIBILITY_TABLE_COLUMNS)
 

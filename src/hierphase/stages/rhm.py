@@ -16,8 +16,8 @@ import pandas as pd
 
 from hierphase import theory
 from hierphase.params import validate_params
+from hierphase.pooling import aggregate_correlations, class_curves, pool_rule_seeds
 from hierphase.seeding import derive_seed
-from hierphase.stats import wilson_interval
 from hierphase.tables import (CORRELATION_KEYS, CORRELATIONS_TABLE_COLUMNS, KEPT_COLUMNS,
                               PHASE_KEPT_COLUMNS, SCALING_COLUMNS, SCALING_POINT_COLUMNS,
                               SUSCEPTIBILITY_TABLE_COLUMNS, THEORY_COLUMNS)
@@ -127,19 +127,6 @@ def aggregate_kept(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
     return df[KEPT_COLUMNS]
 
 
-def pool_rule_seeds(kept: pd.DataFrame) -> pd.DataFrame:
-    """Pool the rows of several rule draws (same experiment, process, L, level, noise): means
-    weighted by ``n``, ``n`` summed, Wilson interval recomputed on the pooled counts."""
-    keys = ["experiment", "model", "process", "L", "level", "noise"]
-    df = kept.assign(_k=kept["kept_sampled"] * kept["n"], _p=kept["kept_marginal"] * kept["n"])
-    pooled = df.groupby(keys, sort=True, dropna=False).agg(
-        t=("t", "first"), t_over_T=("t_over_T", "first"), _k=("_k", "sum"), _p=("_p", "sum"),
-        n=("n", "sum"), n_rule_draws=("rule_seed", "nunique")).reset_index()
-    pooled["kept_marginal"] = pooled["_p"] / pooled["n"]
-    pooled["kept_sampled"] = pooled["_k"] / pooled["n"]
-    # k = n * kept_sampled is fractional for levels > 0 (per-datum fractions), as in kept_table
-    pooled["ci_low"], pooled["ci_high"] = wilson_interval(pooled["_k"], pooled["n"])
-    return pooled.drop(columns=["_k", "_p"])
 
 
 def theory_levels_table(v: int, m: int, s: int, L: int, points: int,
@@ -442,16 +429,8 @@ def flat_mixture_shard(v: int, n_classes: int, d: int, scale: float, process: st
     return pd.concat(corr_frames, ignore_index=True), pd.concat(chi_frames, ignore_index=True)
 
 
-_CORR_ORDER = ["family", "experiment", "model", "process", "L", "rule_seed", "noise", "level"]
 
 
-def aggregate_correlations(frames: Iterable[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
-    """Concatenate correlation or susceptibility tables (shards, theory, controls) into one,
-    sorted; a row measured in two shards (identical numbers, same seeds) appears once."""
-    df = pd.concat(list(frames), ignore_index=True)[columns]
-    keys = _CORR_ORDER + (["distance"] if "distance" in columns else [])
-    df = df.drop_duplicates(subset=keys, keep="first")
-    return df.sort_values(keys, kind="mergesort", na_position="first").reset_index(drop=True)
 
 
 def correlation_exponents(correlations: pd.DataFrame, susceptibility: pd.DataFrame,
@@ -482,19 +461,6 @@ def correlation_exponents(correlations: pd.DataFrame, susceptibility: pd.DataFra
 
 
 # ----------------------------------------------------------------------------- finite-size scaling
-def class_curves(kept: pd.DataFrame, process: str, *, z: float = 1.959963984540054) -> dict:
-    """``{L: Curve}`` of the class (level 0) of one process of a kept table, exact BP, rule draws
-    pooled (:func:`pool_rule_seeds`): ``kept_marginal`` against the noise (eps, or the realised
-    t/T), standard errors from the pooled 95% Wilson interval (half-width over ``z``)."""
-    from hierphase.finite_size import Curve
-
-    rows = kept[(kept["process"] == process) & (kept["level"] == 0) & (kept["model"] == "bp")]
-    if rows.empty:
-        raise ValueError(f"the kept table has no class rows of exact BP for process {process!r}")
-    rows = pool_rule_seeds(rows).sort_values(["L", "noise"])
-    return {int(L): Curve(g["noise"].to_numpy(dtype=float), g["kept_marginal"].to_numpy(dtype=float),
-                          ((g["ci_high"] - g["ci_low"]) / (2 * z)).to_numpy(dtype=float))
-            for L, g in rows.groupby("L", sort=True)}
 
 
 def mean_field_class_curves(curves: dict, v: int, m: int, s: int, n_classes: int) -> dict:

@@ -1,0 +1,467 @@
+"""Planning of the RHM branch (exact BP): its config checks, memory and job counts, wildcard
+values, file patterns, seeds, targets and figure table."""
+
+from __future__ import annotations
+
+from .branch import ExperimentBranch
+from .checks import ConfigError, blocks_values, block_values, check_rhm_params, package_check
+from .figures import Figure
+
+__all__ = ["RhmBranch"]
+
+RULES = "results/rhm/rules/{experiment}/L{L}/rules{rule_seed}/rules.pt"
+TREES = "results/rhm/data/{experiment}/L{L}/rules{rule_seed}/trees.pt"
+SWEEP = "results/rhm/sweep/{experiment}/L{L}/rules{rule_seed}/{process}/shard{shard}.parquet"
+KEPT = "results/rhm/aggregate/{experiment}/kept.parquet"
+THEORY = "results/rhm/theory/{experiment}/L{L}.parquet"
+THEORY_SUMMARY = "results/rhm/theory/{experiment}/summary.parquet"
+FIGURES = "results/rhm/figures/{experiment}"
+CORR_SHARD = ("results/rhm/correlations/sweep/{experiment}/L{L}/rules{rule_seed}/{process}/"
+              "shard{shard}")
+CORR_THEORY = "results/rhm/correlations/theory/{experiment}/L{L}"
+CORR = "results/rhm/correlations"
+CORR_FIGURES = "results/rhm/figures/correlations"
+CONTROL_SHARD = "results/rhm/correlations/controls/{control}/{process}/shard{shard}"
+SCALING = "results/rhm/scaling/{experiment}"
+PHASE_DIR = "results/rhm/phase_diagram"
+PHASE_SWEEP = f"{PHASE_DIR}/sweep/s{{s}}/v{{v}}/m{{m}}/rules{{rule_seed}}.parquet"
+PHASE_KEPT = f"{PHASE_DIR}/kept.parquet"
+PHASE_TABLE = f"{PHASE_DIR}/phase_diagram.parquet"
+PHASE_FIGURES = "results/rhm/figures/phase_diagram"
+CONTROLS = ("gaussian_field", "flat_mixture")
+
+
+def sweep_mb_per_datum(exp: dict, L: int) -> float:
+    """Sweep memory per datum of a batch (MiB): the noise and its log-evidence (three float64
+    (d, v) arrays at most, Gaussian) and BP's per-node outputs (16 bytes per node)."""
+    d = exp["s"] ** L
+    return (3 * d * exp["v"] * 8 + 2 * d * 16) / 2**20
+
+
+def sweep_mem_mb(exp: dict, L: int) -> int:
+    """Sweep memory: ~1 GB of libraries plus a batch (sweep_mb_per_datum)."""
+    return 1000 + int(exp["batch_size"] * sweep_mb_per_datum(exp, L))
+
+
+def corr_mem_mb(exp: dict, L: int) -> int:
+    """Correlation sweep memory: ~1 GB of libraries, the evidence of one BP call (the n_traj runs
+    of one datum, float64, with its temporaries) and the sampled trees."""
+    runs = exp["correlations"]["n_traj"]
+    return 1000 + int(runs * exp["s"] ** L * (3 * exp["v"] + 4) * 8 / 2**20)
+
+
+def data_mem_mb(n_samples: int, s: int, L: int) -> int:
+    """The clean data: n_samples trees of int64 symbols (2 s^L nodes each)."""
+    return 1000 + n_samples * 2 * s**L * 8 // 2**20
+
+
+class RhmBranch(ExperimentBranch):
+    """RHM branch: rules -> data -> sweeps -> kept tables, theory, correlations, finite-size
+    scaling and the phase diagram."""
+
+    name = "rhm"
+    description = "Exact BP branch on the Random Hierarchy Model."
+    # the file patterns, for the rules
+    (RULES, TREES, SWEEP, KEPT, THEORY, THEORY_SUMMARY, FIGURES, CORR_SHARD, CORR_THEORY,
+     CORR, CORR_FIGURES, CONTROL_SHARD, SCALING, PHASE_DIR, PHASE_SWEEP, PHASE_KEPT,
+     PHASE_TABLE, PHASE_FIGURES) = (
+        RULES, TREES, SWEEP, KEPT, THEORY, THEORY_SUMMARY, FIGURES, CORR_SHARD,
+        CORR_THEORY, CORR, CORR_FIGURES, CONTROL_SHARD, SCALING, PHASE_DIR, PHASE_SWEEP,
+        PHASE_KEPT, PHASE_TABLE, PHASE_FIGURES)
+
+    # ------------------------------------------------------------------ checks
+    def check(self) -> None:
+        """Constraints between keys, which JSON schema cannot express (the package's own
+        ``validate_params`` for every depth, the depth shown level by level), memory, jobs."""
+        from hierphase.finite_size import check_plan as check_scaling_plan
+        from hierphase.noise import GaussianSchedule
+
+        rhm, ctx = self.config, self.context
+        package_check("rhm.schedule", lambda: GaussianSchedule(**rhm["schedule"]))
+        jobs = self.jobs
+        for name, exp in rhm["experiments"].items():
+            key = f"rhm.experiments.{name}"
+            corr = exp.get("correlations")  # absent or switched off: none
+            if corr is not None and not corr["enabled"]:
+                corr = None
+            elif corr is not None:
+                for required in ("L", "processes"):
+                    if required not in corr:
+                        raise ConfigError(f"{key}.correlations.{required}",
+                                          "is required when correlations are enabled.")
+            exp["correlations"] = corr
+            for L in exp["L"]:
+                check_rhm_params(key, exp["v"], exp["m"], exp["s"], L, exp["n_classes"])
+            if exp["levels_L"] is not None and exp["levels_L"] not in exp["L"]:
+                raise ConfigError(f"{key}.levels_L", f"levels_L = {exp['levels_L']} is not one "
+                                  f"of the depths L = {exp['L']}.")
+            L = max(exp["L"])
+            needs = sweep_mem_mb(exp, L)
+            if needs > ctx.max_mem_mb:
+                # linear in batch_size: name it when some batch fits at this depth, else the depth
+                fits = int((ctx.max_mem_mb - 1000) // sweep_mb_per_datum(exp, L))
+                ctx.check_mem_mb(
+                    f"{key}.batch_size" if fits >= 1 else f"{key}.L", needs,
+                    f"a sweep job at L = {L} (v = {exp['v']}, s = {exp['s']}, batch_size = "
+                    f"{exp['batch_size']}; at this depth batch_size <= {fits} fits)")
+            ctx.check_mem_mb(f"{key}.n_samples", data_mem_mb(exp["n_samples"], exp["s"], L),
+                             f"the clean data at L = {L} (n_samples trees of int64 symbols)")
+            blocks = sum(len(grid) for grid in exp["processes"].values())
+            jobs[f"{key}.processes"] = len(exp["L"]) * len(exp["rule_seeds"]) * (blocks + 2)
+            if corr is not None:
+                jobs[f"{key}.correlations.processes"] = self.check_correlations(
+                    f"{key}.correlations", exp)
+        controls = {name: block for name, block in rhm["controls"].items()
+                    if block is not None and block["enabled"]}
+        for name, block in controls.items():
+            blocks = sum(len(grid) for grid in block["processes"].values())
+            jobs[f"rhm.controls.{name}.processes"] = blocks
+        rhm["controls"] = controls
+        fss = rhm["finite_size_scaling"]
+        package_check("rhm.finite_size_scaling", lambda: check_scaling_plan(
+            {n: (e["L"], list(e["processes"])) for n, e in rhm["experiments"].items()},
+            fss["experiments"], fss["processes"], fss["L_min"], fss["L_max"]))
+        if fss["experiments"]:
+            jobs["rhm.finite_size_scaling.experiments"] = 3 * len(fss["experiments"])
+        self.phase_points = self.check_phase_diagram()
+
+    def check_correlations(self, key: str, exp: dict) -> int:
+        """The correlation block of one experiment: depths among the experiment's, data enough,
+        memory; returns the jobs it plans."""
+        corr = exp["correlations"]
+        missing = sorted(set(corr["L"]) - set(exp["L"]))
+        if missing:
+            raise ConfigError(f"{key}.L", f"depths {missing} are not among the experiment's L = "
+                              f"{exp['L']}: the correlations use its rules and data.")
+        if corr["rule_seeds"] is None:
+            corr["rule_seeds"] = list(exp["rule_seeds"])
+        missing = sorted(set(corr["rule_seeds"]) - set(exp["rule_seeds"]))
+        if missing:
+            raise ConfigError(f"{key}.rule_seeds", f"rule draws {missing} are not among the "
+                              f"experiment's rule_seeds = {exp['rule_seeds']}.")
+        if corr["n_x0"] > exp["n_samples"]:
+            raise ConfigError(f"{key}.n_x0", f"n_x0 = {corr['n_x0']} exceeds the experiment's "
+                              f"n_samples = {exp['n_samples']}.")
+        self.context.check_mem_mb(
+            f"{key}.n_traj", corr_mem_mb(exp, max(corr["L"])),
+            f"a correlation sweep job at L = {max(corr['L'])} (n_traj = {corr['n_traj']})")
+        blocks = sum(len(grid) for grid in corr["processes"].values())
+        return len(corr["L"]) * len(corr["rule_seeds"]) * blocks + len(corr["L"])
+
+    def check_phase_diagram(self) -> dict | None:
+        """The phase-diagram block (absent or switched off: None): every (v, m, s) of every grid
+        legal at every depth (the key named with its grid's index), a point listed twice only
+        with the same depths, eps values enough, memory; returns its points {(s, v, m): depths}."""
+        block = self.config.get("phase_diagram")
+        if block is None or not block["enabled"]:
+            return None
+        key = "rhm.phase_diagram"
+        if "grids" not in block:
+            raise ConfigError(f"{key}.grids", "is required when the phase diagram is enabled.")
+        points: dict[tuple[int, int, int], list[int]] = {}
+        for i, grid in enumerate(block["grids"]):
+            gkey = f"{key}.grids.{i}"
+            for v in grid["v"]:
+                ms = range(1, v ** (grid["s"] - 1) + 1) if grid["m"] == "all" else grid["m"]
+                for m in ms:
+                    for L in grid["L"]:
+                        try:
+                            check_rhm_params(gkey, v, m, grid["s"], L, block["n_classes"])
+                        except ConfigError as e:
+                            where = e.key.replace(gkey, key) if e.key.endswith(".n_classes") \
+                                else e.key
+                            raise ConfigError(where, f"at v = {v}, m = {m}: {e.message}") from None
+                    point = (grid["s"], v, m)
+                    depths = sorted(grid["L"])
+                    if points.setdefault(point, depths) != depths:
+                        raise ConfigError(
+                            f"{gkey}.L", f"the point s = {point[0]}, v = {v}, m = {m} is in "
+                            f"another grid with depths {points[point]}; one point has one set of "
+                            "depths.")
+        if len(blocks_values(block["eps"])) < 3:
+            raise ConfigError(f"{key}.eps", "needs at least 3 distinct noise values (a class "
+                              "curve and its half point).")
+        s, v, _ = widest = max(points, key=lambda p: p[1] * p[0] ** max(points[p]))
+        L = max(points[widest])
+        shape = {"s": s, "v": v, "batch_size": block["batch_size"]}
+        self.context.check_mem_mb(
+            f"{key}.batch_size", sweep_mem_mb(shape, L),
+            f"a phase-diagram sweep at s = {s}, v = {v}, L = {L} (batch_size = "
+            f"{block['batch_size']})")
+        self.context.check_mem_mb(
+            f"{key}.n_samples", data_mem_mb(block["n_samples"], s, L),
+            f"the clean data at s = {s}, L = {L} (n_samples trees of int64 symbols)")
+        self.jobs[f"{key}.grids"] = len(points) * len(block["rule_seeds"]) + 4
+        return points
+
+    # ------------------------------------------------------------------ views of the config
+    @property
+    def corr_experiments(self) -> dict:
+        return {n: e for n, e in self.experiments.items() if e["correlations"] is not None}
+
+    @property
+    def controls(self) -> dict:
+        return self.config["controls"]
+
+    @property
+    def scaling(self) -> dict:
+        return self.config["finite_size_scaling"]
+
+    @property
+    def phase(self) -> dict | None:
+        return self.config.get("phase_diagram")
+
+    @property
+    def critical(self) -> dict:
+        """Mean-field (eps*, nu) of every experiment with correlations; None without a
+        transition."""
+        if not hasattr(self, "_critical"):
+            from hierphase.theory import critical_noise, nu
+
+            self._critical = {name: (critical_noise(e["v"], e["m"], e["s"]), nu(e["v"], e["m"], e["s"]))
+                              for name, e in self.corr_experiments.items()}
+        return self._critical
+
+    def wildcards(self) -> dict:
+        from hierphase.noise import TIME_PROCESSES
+
+        processes = {p for e in self.experiments.values() for p in e["processes"]}
+        processes |= {p for e in self.corr_experiments.values()
+                      for p in e["correlations"]["processes"]}
+        processes |= {p for c in self.controls.values() for p in c["processes"]}
+        return {"experiment": set(self.experiments), "process": processes,
+                "control": set(CONTROLS), "time_process": set(TIME_PROCESSES),
+                "L": r"\d+", "rule_seed": r"\d+", "shard": r"\d+",
+                "s": r"\d+", "v": r"\d+", "m": r"\d+"}
+
+    # ------------------------------------------------------------------ per-job values
+    def levels_L(self, wildcards) -> int:
+        exp = self.exp(wildcards)
+        return exp["levels_L"] or max(exp["L"])
+
+    def depths(self, wildcards) -> list[int]:
+        return self.exp(wildcards)["L"]
+
+    def job_seed(self, stage: str, *extra_wildcards: str):
+        """A params function: the seed of one job of ``stage`` from its experiment, depth, rule
+        draw and the named extra wildcards."""
+        return lambda wc: self.seed(stage, wc.experiment, int(wc.L), int(wc.rule_seed),
+                                    *(getattr(wc, w) for w in extra_wildcards))
+
+    def schedule(self, wildcards):
+        """The Gaussian schedule of a time-based process (its t/T -> step), else None."""
+        from hierphase.noise import TIME_PROCESSES
+
+        return self.config["schedule"] if wildcards.process in TIME_PROCESSES else None
+
+    def sweep_values(self, wildcards) -> list[float]:
+        return block_values(self.exp(wildcards)["processes"][wildcards.process][int(wildcards.shard)])
+
+    def corr(self, wildcards) -> dict:
+        return self.exp(wildcards)["correlations"]
+
+    def corr_param(self, key: str):
+        return lambda wc: self.corr(wc)[key]
+
+    def corr_values(self, wildcards) -> list[float]:
+        return block_values(self.corr(wildcards)["processes"][wildcards.process][int(wildcards.shard)])
+
+    def sweep_mem_mb(self, wildcards) -> int:
+        return sweep_mem_mb(self.exp(wildcards), int(wildcards.L))
+
+    def corr_mem_mb(self, wildcards) -> int:
+        return corr_mem_mb(self.exp(wildcards), int(wildcards.L))
+
+    def control(self, wildcards) -> dict:
+        """A control's settings but its noise grid."""
+        return {k: v for k, v in self.controls[wildcards.control].items() if k != "processes"}
+
+    def control_values(self, wildcards) -> list[float]:
+        block = self.controls[wildcards.control]["processes"][wildcards.process]
+        return block_values(block[int(wildcards.shard)])
+
+    def control_seed(self, wildcards) -> int:
+        return self.seed("control", wildcards.control)
+
+    def sweep_shards(self, wildcards) -> list[str]:
+        """Every shard of one experiment: L x rule seed x process x grid block."""
+        exp = self.exp(wildcards)
+        return [SWEEP.format(experiment=wildcards.experiment, L=L, rule_seed=r, process=process,
+                             shard=k)
+                for L in exp["L"] for r in exp["rule_seeds"]
+                for process, blocks in exp["processes"].items() for k in range(len(blocks))]
+
+    def theory_tables(self, wildcards) -> list[str]:
+        return [THEORY.format(experiment=wildcards.experiment, L=L)
+                for L in self.exp(wildcards)["L"]]
+
+    def corr_inputs(self, table: str):
+        """Input function: the ``table`` (correlations or susceptibility) of every correlation
+        shard of every experiment, and the mean-field one of every (experiment, L) with an epsilon
+        grid, and of every control shard."""
+
+        def inputs(wildcards=None):
+            paths = []
+            for name, exp in self.corr_experiments.items():
+                corr = exp["correlations"]
+                paths += [f"{CORR_SHARD}/{table}.parquet".format(
+                              experiment=name, L=L, rule_seed=r, process=process, shard=k)
+                          for L in corr["L"] for r in corr["rule_seeds"]
+                          for process, blocks in corr["processes"].items()
+                          for k in range(len(blocks))]
+                if "epsilon" in corr["processes"]:
+                    paths += [f"{CORR_THEORY}/{table}.parquet".format(experiment=name, L=L)
+                              for L in corr["L"]]
+            for control, block in self.controls.items():
+                paths += [f"{CONTROL_SHARD}/{table}.parquet".format(
+                              control=control, process=process, shard=k)
+                          for process, blocks in block["processes"].items()
+                          for k in range(len(blocks))]
+            return paths
+
+        return inputs
+
+    def exponents_seed(self) -> int:
+        return self.seed("correlation-exponents")
+
+    def eps_star(self, wildcards) -> float | None:
+        return self.critical[wildcards.experiment][0]
+
+    # phase diagram
+    def phase_point(self, wildcards) -> tuple[int, int, int]:
+        """(s, v, m) of a phase-diagram job."""
+        return int(wildcards.s), int(wildcards.v), int(wildcards.m)
+
+    def phase_depths(self, wildcards) -> list[int]:
+        return self.phase_points[self.phase_point(wildcards)]
+
+    def phase_mem_mb(self, wildcards) -> int:
+        """A phase-diagram sweep's memory: that of a kept sweep at the point's deepest tree."""
+        s, v, m = self.phase_point(wildcards)
+        shape = {"s": s, "v": v, "batch_size": self.phase["batch_size"]}
+        return sweep_mem_mb(shape, max(self.phase_points[(s, v, m)]))
+
+    def phase_seed(self, wildcards) -> int:
+        return self.seed("phase-diagram", *self.phase_point(wildcards), int(wildcards.rule_seed))
+
+    def phase_setting(self, key: str):
+        """A phase-diagram setting (None when the phase diagram is off)."""
+        return self.phase[key] if self.phase_points else None
+
+    def phase_values(self) -> list[float]:
+        return blocks_values(self.phase["eps"]) if self.phase_points else []
+
+    def phase_sweeps(self, wildcards=None) -> list[str]:
+        """Every phase-diagram sweep: point x rule draw."""
+        return [PHASE_SWEEP.format(s=s, v=v, m=m, rule_seed=r)
+                for (s, v, m) in self.phase_points for r in self.phase["rule_seeds"]]
+
+    # ------------------------------------------------------------------ targets and figures
+    def targets(self) -> list[str]:
+        """Per experiment the kept table and the theory summary; finite-size scaling's tables;
+        the correlation tables; the phase-diagram tables; every figure."""
+        targets = []
+        for name in self.experiments:
+            targets += [KEPT.format(experiment=name), THEORY_SUMMARY.format(experiment=name)]
+        for name in self.scaling["experiments"]:
+            targets += [f"{SCALING}/{t}.{ext}".format(experiment=name)
+                        for t in ("scaling", "points") for ext in ("parquet", "csv")]
+        if self.corr_experiments or self.controls:
+            targets += [f"{CORR}/{t}.parquet"
+                        for t in ("correlations", "susceptibility", "exponents", "lengths")]
+        if self.phase_points is not None:
+            targets += [PHASE_TABLE, PHASE_KEPT]
+        return targets + [t for fig in self.figures() for t in fig.targets()]
+
+    def figure(self, rule: str, path: str, caption: str, category: str, **fields) -> Figure:
+        return Figure(rule=rule, path=path, caption=f"rhm/{caption}.rst",
+                      category=category, conda="../../envs/rhm.yaml",
+                      log="logs/" + path.removeprefix("results/") + ".log", **fields)
+
+    def figures(self) -> list[Figure]:
+        from hierphase.noise import TIME_PROCESSES
+
+        exact, corr = "RHM, exact BP", "RHM, change correlations"
+        each = "{experiment}"
+        exps = self.experiments
+        with_eps = tuple({"experiment": n} for n, e in exps.items() if "epsilon" in e["processes"])
+        curves = {"kept": KEPT, "theory": self.theory_tables, "summary": THEORY_SUMMARY}
+        n_classes, param = self.n_classes, self.param
+        figures = [
+            self.figure("rhm_fig_class_vs_eps", f"{FIGURES}/class_vs_eps", "class_vs_eps", exact,
+                        subcategory=each, inputs=curves, instances=with_eps,
+                        params={"depths": self.depths, "n_classes": n_classes}),
+            self.figure("rhm_fig_levels_vs_eps", f"{FIGURES}/levels_vs_eps", "levels_vs_eps",
+                        exact, subcategory=each, inputs=curves, instances=with_eps,
+                        params={"depth": self.levels_L, "n_classes": n_classes}),
+            self.figure("rhm_fig_time", f"{FIGURES}/time_{{time_process}}", "time", exact,
+                        subcategory=each, inputs={"kept": KEPT},
+                        instances=tuple({"experiment": n, "time_process": p}
+                                        for n, e in exps.items() for p in TIME_PROCESSES
+                                        if p in e["processes"]),
+                        params={"depths": self.depths, "depth": self.levels_L,
+                                "n_classes": n_classes}),
+            self.figure("rhm_fig_cobweb", f"{FIGURES}/cobweb", "cobweb", exact, subcategory=each,
+                        inputs={"summary": THEORY_SUMMARY},
+                        instances=tuple({"experiment": n} for n in exps),
+                        params={"v": param("v"), "m": param("m"), "s": param("s"),
+                                "depth": self.levels_L}, mem_mb=1000, runtime=5),
+        ]
+        corr_exps = self.corr_experiments
+        transition = tuple({"experiment": n} for n, e in corr_exps.items()
+                           if "epsilon" in e["correlations"]["processes"]
+                           and self.critical[n][0] is not None)
+        pooled = {"correlations": f"{CORR}/correlations.parquet",
+                  "susceptibility": f"{CORR}/susceptibility.parquet"}
+        with_lengths = {**pooled, "lengths": f"{CORR}/lengths.parquet"}
+        on = bool(corr_exps or self.controls)
+        figures += [
+            self.figure("rhm_corr_fig_c_of_r", f"{CORR_FIGURES}/{each}/c_of_r_{{process}}",
+                        "corr_c_of_r", corr, subcategory=each,
+                        inputs={"correlations": pooled["correlations"]},
+                        instances=tuple({"experiment": n, "process": p} for n, e in
+                                        corr_exps.items() for p in e["correlations"]["processes"]),
+                        params={"L": lambda wc: max(self.corr(wc)["L"]),
+                                "eps_star": self.eps_star}),
+            self.figure("rhm_corr_fig_chi", f"{CORR_FIGURES}/{each}/chi", "corr_chi", corr,
+                        subcategory=each, inputs={"susceptibility": pooled["susceptibility"]},
+                        instances=tuple({"experiment": n} for n in corr_exps),
+                        params={"eps_star": self.eps_star}),
+            self.figure("rhm_corr_fig_xi_scaling", f"{CORR_FIGURES}/{each}/xi_scaling",
+                        "corr_xi_scaling", corr, subcategory=each, inputs=with_lengths,
+                        instances=transition,
+                        params={"critical": lambda wc: self.critical[wc.experiment]}),
+            self.figure("rhm_corr_fig_collapse", f"{CORR_FIGURES}/{each}/collapse",
+                        "corr_collapse", corr, subcategory=each, inputs=with_lengths,
+                        instances=transition, params={"eps_star": self.eps_star}),
+            self.figure("rhm_corr_fig_controls", f"{CORR_FIGURES}/controls", "corr_controls",
+                        corr, subcategory="controls", inputs=pooled,
+                        instances=({},) if on else (),
+                        params={"eps_star": {n: c[0] for n, c in self.critical.items()}}),
+        ]
+        phase = ({},) if self.phase_points is not None else ()
+        table = {"table": PHASE_TABLE}
+        figures += [
+            self.figure("rhm_fig_phase_plane", f"{PHASE_FIGURES}/plane", "phase_plane", exact,
+                        subcategory="phase diagram", inputs=table, instances=phase),
+            self.figure("rhm_fig_phase_eps_star", f"{PHASE_FIGURES}/eps_star", "phase_eps_star",
+                        exact, subcategory="phase diagram", inputs=table, instances=phase),
+        ]
+        scaled = tuple({"experiment": n} for n in self.scaling["experiments"])
+        processes = self.scaling["processes"]
+        figures += [
+            self.figure("rhm_fig_scaling_collapse", f"{FIGURES}/scaling_collapse",
+                        "scaling_collapse", exact, subcategory=each,
+                        inputs={"kept": KEPT, "scaling": f"{SCALING}/scaling.parquet"},
+                        instances=scaled,
+                        params={"v": param("v"), "m": param("m"), "s": param("s"),
+                                "n_classes": n_classes, "processes": processes}),
+            self.figure("rhm_fig_scaling_extrapolation", f"{FIGURES}/scaling_extrapolation",
+                        "scaling_extrapolation", exact, subcategory=each,
+                        inputs={"points": f"{SCALING}/points.parquet",
+                                "scaling": f"{SCALING}/scaling.parquet"},
+                        instances=scaled,
+                        params={"v": param("v"), "m": param("m"), "s": param("s"),
+                                "processes": processes}),
+        ]
+        return figures

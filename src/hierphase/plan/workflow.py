@@ -1,0 +1,80 @@
+"""The planner's few points of contact with a running Snakemake: the config files it merged,
+whether the jobs run on this machine, the local memory limit, the rules' paths. Each function
+takes Snakemake's ``workflow`` object; the rest of :mod:`hierphase.plan` never sees it."""
+
+from __future__ import annotations
+
+import os
+
+from .config import Plan, load_plan
+
+__all__ = ["plan_workflow", "jobs_run_here", "set_local_memory_limit", "check_rule_paths"]
+
+
+def config_files(workflow) -> list:
+    """The config files Snakemake merged, in merge order."""
+    settings = workflow.config_settings
+    cli_files = list(settings.configfiles)
+    own_files = [f for f in workflow.configfiles if f not in cli_files]
+    return cli_files if settings.replace_workflow_config else own_files + cli_files
+
+
+def jobs_run_here(workflow) -> bool:
+    """True when this Snakemake runs the jobs on this machine. The executor is not known while
+    the Snakefile is read, but its trace is: Snakemake turns --jobs into a node count only for
+    cluster and cloud executors (a profile such as workflow/profiles/slurm sets jobs), and a job
+    already sent to a node reads the Snakefile again in another mode."""
+    return workflow.resource_settings.nodes is None and workflow.is_main_process
+
+
+def plan_workflow(workflow, config: dict) -> Plan:
+    """The plan of the config Snakemake merged; a refusal becomes a WorkflowError (Snakemake then
+    stops before any job, printing the message alone)."""
+    from snakemake.exceptions import WorkflowError
+
+    from .checks import ConfigError
+
+    try:
+        return load_plan(config, root=workflow.basedir, files=config_files(workflow),
+                         jobs_run_here=jobs_run_here(workflow))
+    except ConfigError as e:
+        raise WorkflowError(str(e)) from None
+
+
+def set_local_memory_limit(workflow) -> None:
+    """Runs whose jobs run here: the machine's memory, or the user's ``--resources mem_mb=N``,
+    becomes the global memory limit, so a job that declares more is refused before it starts
+    instead of dying in an allocation, and jobs side by side never declare more than that."""
+    from snakemake.resources import Resource, Resources
+
+    if not jobs_run_here(workflow):
+        return
+    sizes = ("mem", "mem_mb", "mem_mib")
+    given = [workflow.global_resources[k] for k in sizes if k in workflow.global_resources]
+    if given:
+        mb = given[0].standardize_size().value
+    else:
+        mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 10**6
+    # Snakemake (9.27) compares the jobs' mem_mb with a global resource keyed "mem" only, and
+    # files --resources mem_mb=N under "mem_mb", where it limits nothing: refile it.
+    others = {k: v for k, v in workflow.global_resources.items() if k not in sizes}
+    workflow.global_resources = Resources(others)
+    workflow.global_resources["mem"] = Resource("mem_mb", mb).standardize_size()
+
+
+def check_rule_paths(workflow, plan: Plan) -> None:
+    """Every target and every rule's output (results/), log and benchmark (logs/) pattern stays
+    under its folder."""
+    from snakemake.exceptions import WorkflowError
+
+    from .checks import ConfigError
+
+    paths = []
+    for each in workflow.rules:
+        for folder, files in (("results", each.output), ("logs", each.log),
+                              ("logs", [each.benchmark])):
+            paths += [(folder, str(f), f"rule {each.name}") for f in files if f]
+    try:
+        plan.check_paths(paths)
+    except ConfigError as e:
+        raise WorkflowError(str(e)) from None
