@@ -318,15 +318,20 @@ def test_the_scanner_finds_a_missing_package(tmp_path):
 def test_package_imports_are_declared():
     """Every third-party module the package imports is a declared requirement: a core dependency,
     or for the image modules (hierphase.images, hierphase.stages.images) one of the image
-    extras."""
+    extras; for the Snakefile's glue (hierphase.plan.workflow), the workflow extra."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     core = {canonicalize_name(Requirement(r).name) for r in project["dependencies"]}
-    images = core | {canonicalize_name(Requirement(r).name)
-                     for extra in IMAGE_EXTRAS for r in project["optional-dependencies"][extra]}
+
+    def with_extras(*extras):
+        return core | {canonicalize_name(Requirement(r).name)
+                       for extra in extras for r in project["optional-dependencies"][extra]}
+
+    images, glue = with_extras(*IMAGE_EXTRAS), with_extras("workflow")
     undeclared = {}
     for path in sorted((SRC / "hierphase").rglob("*.py")):
         relative = path.relative_to(SRC / "hierphase")
-        allowed = images if "images" in (*relative.parts, relative.stem) else core
+        allowed = (images if "images" in (*relative.parts, relative.stem)
+                   else glue if relative.as_posix() == "plan/workflow.py" else core)
         for module in third_party_imports(path, follow=False):
             if distribution_of(module) not in allowed:
                 undeclared.setdefault(distribution_of(module), []).append(
