@@ -8,7 +8,7 @@ import os
 
 from .config import Plan, load_plan
 
-__all__ = ["plan_workflow", "jobs_run_here", "set_local_memory_limit", "check_rule_paths"]
+__all__ = ["check_plain_config_files", "plan_workflow", "jobs_run_here", "set_local_memory_limit", "check_rule_paths"]
 
 
 def config_files(workflow) -> list:
@@ -17,6 +17,25 @@ def config_files(workflow) -> list:
     cli_files = list(settings.configfiles)
     own_files = [f for f in workflow.configfiles if f not in cli_files]
     return cli_files if settings.replace_workflow_config else own_files + cli_files
+
+
+def check_plain_config_files(paths: list) -> None:
+    """Refuse, as a WorkflowError naming the file, any of the config files ``paths`` that is more
+    than plain data (:func:`hierphase.io.read_yaml_strict`). Called in the Snakefile before its
+    ``configfile`` directive, which would evaluate a YTE template; the ``--configfile`` files
+    were read while Snakemake parsed its command line (``workflow/with-env.sh`` checks those
+    first, and :func:`load_plan` again)."""
+    from snakemake.exceptions import WorkflowError
+
+    from .checks import ConfigError
+    from .config import read_yaml_file
+
+    for path in paths:
+        if os.path.exists(path):
+            try:
+                read_yaml_file(path)
+            except ConfigError as e:
+                raise WorkflowError(f"Invalid config file {path}: {e.message}") from None
 
 
 def jobs_run_here(workflow) -> bool:
