@@ -107,3 +107,22 @@ def test_non_string_keys_given_in_process_are_refused_naming_them():
     with pytest.raises(ConfigError, match="key must be a string") as err:
         load_plan({"seed": 0, "rhm": {None: 1}})
     assert err.value.key == "rhm.None"
+
+
+@pytest.mark.parametrize("name", ["a" * 64, "run" + "ab" * 20])
+def test_periodic_names_are_refused_naming_the_key(tmp_path, name):
+    """Snakemake refuses a wildcard value whose end repeats one piece 20 times (it takes it for a
+    recursion): refused at planning, naming the experiment."""
+    path = tmp_path / "periodic.yaml"
+    path.write_text(f"learned: {{experiments: {{{name}: {{v: 8, m: 3, s: 2, L: 3, "
+                    "processes: [masking], P: [64]}}}\n")
+    with pytest.raises(ConfigError, match="PeriodicWildcardError") as err:
+        load_plan_files(path)
+    assert name in err.value.key
+
+
+def test_names_just_short_of_periodic_are_accepted(tmp_path):
+    path = tmp_path / "long.yaml"
+    path.write_text("learned: {experiments: {" + "a" * 19 + ": {v: 8, m: 3, s: 2, L: 3, "
+                    "processes: [masking], P: [64]}}}\n")
+    assert "learned.experiments." + "a" * 19 + ".P" in load_plan_files(path).jobs()
