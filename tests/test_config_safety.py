@@ -126,3 +126,15 @@ def test_names_just_short_of_periodic_are_accepted(tmp_path):
     path.write_text("learned: {experiments: {" + "a" * 19 + ": {v: 8, m: 3, s: 2, L: 3, "
                     "processes: [masking], P: [64]}}}\n")
     assert "learned.experiments." + "a" * 19 + ".P" in load_plan_files(path).jobs()
+
+
+@pytest.mark.parametrize("grid", ["{s: 3, v: [4096], m: all, L: [2, 3]}",
+                                  "{s: 8, v: [4096], m: all, L: [2, 3]}"])
+def test_job_counts_are_arithmetic_before_any_enumeration(tmp_path, grid):
+    """A phase grid of 16 million (or 10^25) points is refused by its count, in well under 10 s."""
+    path = tmp_path / "grid.yaml"
+    path.write_text(f"rhm:\n  phase_diagram:\n    grids:\n      - {grid}\n")
+    start = time.monotonic()
+    with pytest.raises(ConfigError, match="max_jobs") as err:
+        load_plan_files(path)
+    assert time.monotonic() - start < 10 and err.value.key == "rhm.phase_diagram.grids"
