@@ -138,3 +138,25 @@ def test_job_counts_are_arithmetic_before_any_enumeration(tmp_path, grid):
     with pytest.raises(ConfigError, match="max_jobs") as err:
         load_plan_files(path)
     assert time.monotonic() - start < 10 and err.value.key == "rhm.phase_diagram.grids"
+
+
+def test_links_out_of_results_are_refused_naming_the_link(tmp_path, monkeypatch):
+    """Before any job: a link at any depth below results/ or logs/ leading out of both is
+    refused, naming it; results/ itself may be a link (a scratch disk, on purpose)."""
+    pytest.importorskip("snakemake")
+    from hierphase.plan.workflow import check_links_inside
+
+    outside, scratch, work = tmp_path / "outside", tmp_path / "scratch", tmp_path / "work"
+    for folder in (outside, scratch / "rhm" / "main", work / "logs"):
+        folder.mkdir(parents=True)
+    (work / "results").symlink_to(scratch)
+    monkeypatch.chdir(work)
+    planned = ["results/rhm/main/table.parquet", "logs/rhm"]
+    check_links_inside(planned)
+    (scratch / "rhm" / "main" / "shards").symlink_to(outside)
+    with pytest.raises(ValueError, match="shards"):
+        check_links_inside(planned)  # found by the walk: no planned path passes through it yet
+    (scratch / "rhm" / "main" / "shards").unlink()
+    (work / "logs" / "rhm").symlink_to(outside)
+    with pytest.raises(ValueError, match="logs/rhm"):
+        check_links_inside(planned)
