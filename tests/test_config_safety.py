@@ -160,3 +160,22 @@ def test_links_out_of_results_are_refused_naming_the_link(tmp_path, monkeypatch)
     (work / "logs" / "rhm").symlink_to(outside)
     with pytest.raises(ValueError, match="logs/rhm"):
         check_links_inside(planned)
+
+
+@pytest.mark.parametrize("overlay,key", [
+    ("rhm:\n  controls:\n    gaussian_field: {shape: [4096, 4096]}\n",
+     "rhm.controls.gaussian_field.shape"),
+    ("images:\n  data: {image_size: 1024}\n  model: {train: {batch_size: 65536}}\n",
+     "images.model.train.batch_size"),
+    ("images:\n  data: {image_size: 64}\n  classifier: {train: {batch_size: 65536}}\n",
+     "images.classifier.train.batch_size"),
+])
+def test_heavy_jobs_are_checked_against_max_mem_mb(tmp_path, overlay, key):
+    """The Gaussian-field control and the digits trainings, from the package's own estimates,
+    refused before any job when they need more than max_mem_mb."""
+    path = tmp_path / "heavy.yaml"
+    path.write_text(overlay)
+    start = time.monotonic()
+    with pytest.raises(ConfigError, match="max_mem_mb") as err:
+        load_plan_files(path)
+    assert err.value.key == key and time.monotonic() - start < 10
