@@ -168,7 +168,7 @@ BOMB = "bomb: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
 
 @st.composite
 def hostile_file(draw, branch: str) -> str:
-    """A drawn config as YAML text, with one file-level hostile change."""
+    """A drawn config as YAML text with one file-level hostile change, and the change."""
     text = yaml.safe_dump({branch: draw(section(branch))}, sort_keys=False)
     change = draw(st.sampled_from(["none", "yte", "tag", "date", "merge", "bomb", "key",
                                    "duplicate"]))
@@ -177,10 +177,11 @@ def hostile_file(draw, branch: str) -> str:
              "date": "seed: 2024-01-01\n", "merge": "x: &m {seed: 1}\ny: {<<: *m}\n",
              "bomb": BOMB, "key": f"{draw(st.sampled_from(['yes', '123', 'null', '~']))}: 1\n",
              "duplicate": f"{branch}: {{}}\n"}[change]
-    return extra + text
+    return extra + text, change
 
 
-def check_file(tmp_path_factory, text) -> None:
+def check_file(tmp_path_factory, drawn_file) -> None:
+    text, change = drawn_file
     path = tmp_path_factory.mktemp("fuzz") / "overlay.yaml"
     path.write_text(text)
     start = time.monotonic()
@@ -190,8 +191,7 @@ def check_file(tmp_path_factory, text) -> None:
         assert e.key or str(path) in str(e), e
     finally:
         assert time.monotonic() - start < 10
-    if any(s in text for s in ("__use_yte__", "!!", "!x", "<<", "&a", "2024-01-01")) or \
-            re.search(r"^(yes|123|null|~): 1$", text, re.M):
+    if change != "none":  # more than plain data, or a key twice: refused naming the file
         with pytest.raises(ConfigError, match=re.escape(str(path))):
             load_plan_files(path, root=REPO)
 

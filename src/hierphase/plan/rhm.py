@@ -170,13 +170,13 @@ class RhmBranch(ExperimentBranch):
         key = "rhm.phase_diagram"
         if "grids" not in block:
             raise ConfigError(f"{key}.grids", "is required when the phase diagram is enabled.")
-        # counted before any point is enumerated: "m: all" at a large v is v^(s-1) points each
+        # counted before any point is enumerated ("m: all" at a large v is v^(s-1) points each):
+        # past max_jobs the plan's job check refuses it, naming the key that plans most
         most = sum(v ** (grid["s"] - 1) if grid["m"] == "all" else len(grid["m"])
                    for grid in block["grids"] for v in grid["v"])
         if most * len(block["rule_seeds"]) > self.context.max_jobs:
-            raise ConfigError(f"{key}.grids", f"plans up to {most * len(block['rule_seeds'])} "
-                              f"jobs, more than max_jobs = {self.context.max_jobs}. Shrink it, or "
-                              "raise max_jobs if you mean it.")
+            self.jobs[f"{key}.grids"] = most * len(block["rule_seeds"]) + 4
+            return None
         points: dict[tuple[int, int, int], list[int]] = {}
         for i, grid in enumerate(block["grids"]):
             gkey = f"{key}.grids.{i}"
