@@ -3,7 +3,14 @@
 # the planning (config checks, targets, seeds, figure tables) in src/hierphase/plan/.
 from snakemake.utils import min_version
 
+from hierphase.plan.workflow import check_plain_config_files
+
 min_version("9.0")
+
+
+# config.yaml is plain data: refused before the configfile directive reads (and would evaluate)
+# a YTE template or an object tag in it (docs/security.md)
+check_plain_config_files(["config.yaml"])
 
 
 configfile: "config.yaml"

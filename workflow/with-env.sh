@@ -108,5 +108,22 @@ if [ "$(cat "$venv/.hierphase-kernels" 2>/dev/null)" != "$kernels" ]; then
   echo "$kernels" >"$venv/.hierphase-kernels"
 fi
 cd "$root"
+# Config files are data. Snakemake reads every --configfile (and would evaluate a YTE template
+# among them) while it parses its command line, before the Snakefile can check anything: refuse
+# templating, object tags, alias bombs and the like here, naming the file (docs/security.md).
+# Snakemake's parser takes any unambiguous prefix of an option, hence --configf*.
+configfiles=()
+collecting=0
+for arg in "$@"; do
+  case "$arg" in
+    --configf*=*) configfiles+=("${arg#*=}") collecting=0 ;;
+    --configf*) collecting=1 ;;
+    -*) collecting=0 ;;
+    *) [ "$collecting" = 0 ] || configfiles+=("$arg") ;;
+  esac
+done
+if [ "${#configfiles[@]}" -gt 0 ]; then
+  "$venv/bin/python" -m hierphase.plan "${configfiles[@]}" || exit 1
+fi
 export PATH="$venv/bin:$PATH" VIRTUAL_ENV="$venv"
 exec "$@"

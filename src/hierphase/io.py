@@ -241,10 +241,89 @@ def read_json(path: str | os.PathLike) -> dict[str, Any]:
         raise unreadable(path, err) from err
 
 
-def read_yaml_strict(path: str | os.PathLike) -> Any:
-    """A YAML (or JSON) file, refusing a key given twice in one mapping (plain YAML loaders keep
-    the last one silently). Raises ValueError naming the key and its line."""
+#: The YAML tags a config file may use: plain scalars, mappings and lists. Any other tag (explicit
+#: ``!!python/...`` or ``!custom``, ``!!set``, ``!!binary``, the merge key ``<<``, an unquoted date)
+#: would construct an object or change the data's shape silently.
+PLAIN_YAML_TAGS = frozenset(f"tag:yaml.org,2002:{t}"
+                            for t in ("str", "int", "float", "bool", "null", "map", "seq"))
+
+#: The most nodes a YAML file may expand to once its aliases are followed (an alias bomb of a few
+#: hundred bytes expands to billions); config files have a few thousand.
+MAX_YAML_NODES = 100_000
+
+
+def _plain_yaml_node(root, max_nodes: int) -> None:
+    """Refuse a composed YAML document that is more than plain data: a tag outside
+    :data:`PLAIN_YAML_TAGS`, a mapping key that is not a string, a ``__use_yte__`` key (Snakemake
+    would evaluate the file as a YTE template), an alias that refers to itself, or more than
+    ``max_nodes`` nodes once the aliases are expanded. Visits each distinct node once."""
     import yaml
+
+    size: dict[int, int] = {}
+    stack = [(root, False)]
+    open_nodes: set[int] = set()
+    while stack:
+        node, done = stack.pop()
+        line = node.start_mark.line + 1
+        if done:
+            open_nodes.discard(id(node))
+            children = ([n for pair in node.value for n in pair]
+                        if isinstance(node, yaml.MappingNode) else node.value)
+            size[id(node)] = 1 + sum(size[id(c)] for c in children)
+            if size[id(node)] > max_nodes:
+                raise ValueError(f"expands to more than {max_nodes} values once its aliases are "
+                                 f"followed (line {line}); write the data out instead")
+            continue
+        if id(node) in size:
+            continue
+        if id(node) in open_nodes:
+            raise ValueError(f"an alias refers to the node that contains it (line {line})")
+        if node.tag not in PLAIN_YAML_TAGS:
+            tag = "<<" if node.tag.endswith(":merge") else node.tag
+            raise ValueError(f"the tag {tag} (line {line}) is not plain data: a config file holds "
+                             "only strings, numbers, booleans, null, mappings and lists (quote "
+                             "the value if it is a string)")
+        if isinstance(node, yaml.ScalarNode):
+            size[id(node)] = 1
+            continue
+        if isinstance(node, yaml.MappingNode):
+            for key, _ in node.value:
+                if key.tag.endswith(":merge"):
+                    raise ValueError(f"the merge key << (line {key.start_mark.line + 1}) is not "
+                                     "allowed: write the keys out")
+                if not isinstance(key, yaml.ScalarNode) or key.tag != "tag:yaml.org,2002:str":
+                    shown = key.value if isinstance(key, yaml.ScalarNode) else "a mapping or list"
+                    raise ValueError(f"the key {shown!r} (line {key.start_mark.line + 1}) is not a "
+                                     "string; quote it")
+                if key.value == "__use_yte__":
+                    raise ValueError(f"__use_yte__ (line {key.start_mark.line + 1}): a config file "
+                                     "is data, never a template to evaluate; remove the key")
+        open_nodes.add(id(node))
+        stack.append((node, True))
+        children = ([n for pair in node.value for n in pair]
+                    if isinstance(node, yaml.MappingNode) else node.value)
+        stack.extend((c, False) for c in children if id(c) not in size)
+
+
+def read_yaml_strict(path: str | os.PathLike, max_nodes: int = MAX_YAML_NODES) -> Any:
+    """A YAML (or JSON) file read as plain data only. Refuses, with a ValueError naming the file's
+    key or line: a key given twice in one mapping (plain YAML loaders keep the last one silently),
+    any tag beyond plain scalars, mappings and lists (objects, sets, dates, merge keys), a key
+    that is not a string (``yes:``, ``123:``, ``null:``), YTE templating (``__use_yte__``), and
+    aliases that expand past ``max_nodes`` values. Nothing is constructed before the whole
+    document has passed these checks; JSON is read as JSON first, as Snakemake reads it."""
+    import yaml
+
+    def pairs_once(pairs):
+        keys = [k for k, _ in pairs]
+        for key in keys:
+            if keys.count(key) > 1:
+                raise _DuplicateKey(f"key {key!r} is given twice in one mapping; the last would "
+                                    "win silently")
+        if "__use_yte__" in keys:
+            raise _DuplicateKey("__use_yte__: a config file is data, never a template to "
+                                "evaluate; remove the key")
+        return dict(pairs)
 
     class StrictLoader(yaml.SafeLoader):
         def construct_mapping(self, node, deep=False):
@@ -257,8 +336,33 @@ def read_yaml_strict(path: str | os.PathLike) -> Any:
                 seen.add(key)
             return super().construct_mapping(node, deep=deep)
 
-    with open(path) as f:
-        return yaml.load(f, Loader=StrictLoader)
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    try:
+        return json.loads(text, object_pairs_hook=pairs_once)
+    except _DuplicateKey as e:
+        raise ValueError(str(e)) from None
+    except RecursionError:
+        raise ValueError("is nested too deeply to be a config file") from None
+    except ValueError:
+        pass
+    loader = StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _plain_yaml_node(node, max_nodes)
+        return loader.construct_document(node)
+    except RecursionError:
+        raise ValueError("is nested too deeply to be a config file") from None
+    except yaml.YAMLError as e:
+        raise ValueError(f"is not valid YAML: {e}") from None
+    finally:
+        loader.dispose()
+
+
+class _DuplicateKey(ValueError):
+    """A JSON object with a key given twice (told apart from a file that is not JSON)."""
 
 
 def write_sidecar(path: str | os.PathLike, config: Mapping[str, Any] | None = None,

@@ -199,7 +199,8 @@ def ddpm_train_bytes(image_size: int, channels: int, batch_size: int, cfg: DDPMT
     the attention maps at the coarsest level."""
     image_size, channels = check_int(image_size, "image_size", 1), check_int(channels, "channels", 1)
     batch_size = check_int(batch_size, "batch_size", 1)
-    params = sum(p.numel() for p in build_digits_unet(image_size, channels, cfg).parameters())
+    with torch.device("meta"):  # counted without allocating: the sizes may be what is refused
+        params = sum(p.numel() for p in build_digits_unet(image_size, channels, cfg).parameters())
     acts, side = 0, image_size
     for width in cfg.block_out_channels:
         acts += 14 * (cfg.layers_per_block + 1) * width * side * side

@@ -65,9 +65,13 @@ def check_rhm_params(key: str, v, m, s, L, n_classes) -> None:
 
 def check_finite(node: Any, key: str = "") -> None:
     """NaN and infinity fail no JSON-schema bound (every comparison with NaN is false): refuse them
-    wherever they appear, naming the key."""
+    wherever they appear, naming the key; refuse too a key that is not a string (YAML reads
+    ``yes:``, ``123:``, ``null:`` as a bool, an int, None)."""
     if isinstance(node, dict):
         for k, value in node.items():
+            if not isinstance(k, str):
+                raise ConfigError(f"{key}.{k!r}" if key else repr(k),
+                                  "a key must be a string; quote it.")
             check_finite(value, f"{key}.{k}" if key else str(k))
     elif isinstance(node, (list, tuple)):
         for i, value in enumerate(node):
@@ -94,7 +98,7 @@ def _parsed_schema(path: Path, mtime_ns: int) -> dict:
 def _filling_validator():
     """Draft 2020-12 that fills in every ``default`` of a ``properties`` block it visits (a copy of
     the default), as Snakemake's ``validate`` does."""
-    from jsonschema import Draft202012Validator, validators
+    from jsonschema import Draft202012Validator, ValidationError, validators
 
     base = Draft202012Validator.VALIDATORS["properties"]
 
@@ -105,7 +109,22 @@ def _filling_validator():
                     instance.setdefault(name, copy.deepcopy(sub["default"]))
         yield from base(validator, properties, instance, schema)
 
-    return validators.extend(Draft202012Validator, {"properties": properties_with_defaults})
+    def full_match(validator, pattern, instance, schema):
+        # "$" also matches before a trailing newline: a name must match the pattern as a whole
+        anchored = pattern.startswith("^") and pattern.endswith("$")
+        match = re.fullmatch(pattern[1:-1], instance) if anchored and isinstance(instance, str) \
+            else re.search(pattern, instance) if isinstance(instance, str) else True
+        if not match:
+            yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+    # JSON Schema counts 64.0 as an integer; a config's integers are Python ints, never bools
+    types = Draft202012Validator.TYPE_CHECKER.redefine_many({
+        "integer": lambda _, x: isinstance(x, int) and not isinstance(x, bool),
+        "number": lambda _, x: isinstance(x, (int, float)) and not isinstance(x, bool),
+    })
+    return validators.extend(Draft202012Validator, {"properties": properties_with_defaults,
+                                                    "pattern": full_match},
+                             type_checker=types)
 
 
 def validate_section(data: dict, schema: dict | str | Path, prefix: str = "") -> dict:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import functools
 import importlib
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,10 @@ from .checks import ConfigError, check_finite, load_schema, validate_section
 
 __all__ = ["Plan", "load_plan", "load_plan_files", "read_registry", "merge_config",
            "check_config_files", "REGISTRY"]
+
+#: A wildcard value Snakemake refuses as periodic: a suffix made of one piece repeated 20 times or
+#: more (its PeriodicityDetector); names become wildcard values.
+PERIODIC_NAME = re.compile(r"(.+?)\1{19,}$")
 
 #: The registry of branches, relative to the workflow root: name -> planning class.
 REGISTRY = "workflow/branches.yaml"
@@ -177,6 +182,10 @@ class Plan:
                 if not inside("results", f"results/{name}") or "/" in name:
                     raise ConfigError(key, f"{name!r} would leave its folder; use letters, "
                                       "digits, _ and -.")
+                if re.search(PERIODIC_NAME, name):
+                    raise ConfigError(key, f"{name!r} ends in one piece repeated 20 times or "
+                                      "more, which Snakemake takes for an endless recursion of "
+                                      "its rules (PeriodicWildcardError); choose another name.")
         checked = [("results", t, "rule all") for t in self.targets()] + list(paths)
         for folder, path, where in checked:
             if not inside(folder, path):

@@ -109,11 +109,30 @@ class ImagesBranch(Branch):
             package_check("images", lambda: check_n_per_class(img["n_per_class"],
                                                               data["held_out_fraction"]))
             package_check("images.model.train", lambda: DDPMTrainConfig(**model["train"]))
+            self.check_training_memory()
         self.context.check_device("images.device", img["device"])
         # per (k, shard): a sweep and a measure job; a few per-run jobs besides
         self.jobs["images.n_per_class"] = 2 * len(self.k_grid) * len(self.shards) + 12
         if self.corr_on:
             self.jobs["images.correlations.n_images"] = self.check_correlations() + 2
+
+    def check_training_memory(self) -> None:
+        """The digits DDPM and classifier trainings (one channel) within max_mem_mb: ~1 GB of
+        libraries plus the package's estimates (``ddpm_train_bytes``, ``classifier_train_bytes``)."""
+        from hierphase.images.ddpm_training import DDPMTrainConfig, ddpm_train_bytes
+        from hierphase.images.digits_cnn import ClassifierTrainConfig, classifier_train_bytes
+
+        size = self.config["data"]["image_size"]
+        for part, config_class, estimate in (("model", DDPMTrainConfig, ddpm_train_bytes),
+                                             ("classifier", ClassifierTrainConfig,
+                                              classifier_train_bytes)):
+            train = {k: tuple(v) if isinstance(v, list) else v
+                     for k, v in self.config[part]["train"].items()}
+            cfg = package_check(f"images.{part}.train", lambda: config_class(**train))
+            self.context.check_mem_mb(
+                f"images.{part}.train.batch_size",
+                1000 + estimate(size, 1, cfg.batch_size, cfg) // 2**20,
+                f"the {part} training at image_size = {size}, batch_size = {cfg.batch_size}")
 
     def check_correlations(self) -> int:
         """Cross-key checks of images.correlations (the embeddings through the package's own

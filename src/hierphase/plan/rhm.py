@@ -50,6 +50,14 @@ def corr_mem_mb(exp: dict, L: int) -> int:
     return 1000 + int(runs * exp["s"] ** L * (3 * exp["v"] + 4) * 8 / 2**20)
 
 
+def gaussian_field_mem_mb(block: dict) -> int:
+    """A Gaussian-field control shard: ~1 GB of libraries plus the package's estimate
+    (:func:`hierphase.controls.gaussian_field_bytes`)."""
+    from hierphase.controls import gaussian_field_bytes
+
+    return 1000 + gaussian_field_bytes(block["shape"], block["n_x0"], block["n_traj"]) // 2**20
+
+
 def data_mem_mb(n_samples: int, s: int, L: int) -> int:
     """The clean data: n_samples trees of int64 symbols (2 s^L nodes each)."""
     return 1000 + n_samples * 2 * s**L * 8 // 2**20
@@ -116,6 +124,10 @@ class RhmBranch(ExperimentBranch):
         for name, block in controls.items():
             blocks = sum(len(grid) for grid in block["processes"].values())
             jobs[f"rhm.controls.{name}.processes"] = blocks
+        if "gaussian_field" in controls:
+            ctx.check_mem_mb("rhm.controls.gaussian_field.shape",
+                             gaussian_field_mem_mb(controls["gaussian_field"]),
+                             "a Gaussian-field control shard (its fields and their runs)")
         rhm["controls"] = controls
         fss = rhm["finite_size_scaling"]
         package_check("rhm.finite_size_scaling", lambda: check_scaling_plan(
@@ -158,6 +170,13 @@ class RhmBranch(ExperimentBranch):
         key = "rhm.phase_diagram"
         if "grids" not in block:
             raise ConfigError(f"{key}.grids", "is required when the phase diagram is enabled.")
+        # counted before any point is enumerated ("m: all" at a large v is v^(s-1) points each):
+        # past max_jobs the plan's job check refuses it, naming the key that plans most
+        most = sum(v ** (grid["s"] - 1) if grid["m"] == "all" else len(grid["m"])
+                   for grid in block["grids"] for v in grid["v"])
+        if most * len(block["rule_seeds"]) > self.context.max_jobs:
+            self.jobs[f"{key}.grids"] = most * len(block["rule_seeds"]) + 4
+            return None
         points: dict[tuple[int, int, int], list[int]] = {}
         for i, grid in enumerate(block["grids"]):
             gkey = f"{key}.grids.{i}"

@@ -8,7 +8,8 @@ import os
 
 from .config import Plan, load_plan
 
-__all__ = ["plan_workflow", "jobs_run_here", "set_local_memory_limit", "check_rule_paths"]
+__all__ = ["check_plain_config_files", "plan_workflow", "jobs_run_here", "set_local_memory_limit",
+           "check_rule_paths", "check_links_inside"]
 
 
 def config_files(workflow) -> list:
@@ -17,6 +18,25 @@ def config_files(workflow) -> list:
     cli_files = list(settings.configfiles)
     own_files = [f for f in workflow.configfiles if f not in cli_files]
     return cli_files if settings.replace_workflow_config else own_files + cli_files
+
+
+def check_plain_config_files(paths: list) -> None:
+    """Refuse, as a WorkflowError naming the file, any of the config files ``paths`` that is more
+    than plain data (:func:`hierphase.io.read_yaml_strict`). Called in the Snakefile before its
+    ``configfile`` directive, which would evaluate a YTE template; the ``--configfile`` files
+    were read while Snakemake parsed its command line (``workflow/with-env.sh`` checks those
+    first, and :func:`load_plan` again)."""
+    from snakemake.exceptions import WorkflowError
+
+    from .checks import ConfigError
+    from .config import read_yaml_file
+
+    for path in paths:
+        if os.path.exists(path):
+            try:
+                read_yaml_file(path)
+            except ConfigError as e:
+                raise WorkflowError(f"Invalid config file {path}: {e.message}") from None
 
 
 def jobs_run_here(workflow) -> bool:
@@ -78,3 +98,30 @@ def check_rule_paths(workflow, plan: Plan) -> None:
         plan.check_paths(paths)
     except ConfigError as e:
         raise WorkflowError(str(e)) from None
+    # the text stays inside; the folders on disk must too (a link can lead anywhere)
+    static = {os.path.dirname(p.split("{")[0]) or p for _, p, _ in paths}
+    try:
+        check_links_inside(plan.targets() + sorted(static))
+    except ValueError as e:
+        raise WorkflowError(f"Refusing to run: {e}") from None
+
+
+#: The folders, relative to the working directory, that every output (results/) and every log and
+#: benchmark (logs/) must resolve inside. Either may itself be a link (a results folder on a
+#: scratch disk, made on purpose); a link below them that leads elsewhere is refused.
+WRITE_ROOTS = ("results", "logs")
+
+
+def check_links_inside(paths: list[str]) -> None:
+    """Refuse, naming the link, any of ``paths`` (planned outputs, logs, benchmarks and the fixed
+    folders of every rule's patterns) and any symbolic link already inside ``results/`` or
+    ``logs/`` (at any depth: a future output may pass through it) that resolves outside both
+    (:func:`hierphase.io.check_inside`). Raises EscapingPathError (a ValueError)."""
+    from hierphase.io import check_inside
+
+    links = []
+    for root in WRITE_ROOTS:
+        for folder, dirs, files in os.walk(root):
+            links += [os.path.join(folder, n) for n in dirs + files
+                      if os.path.islink(os.path.join(folder, n))]
+    check_inside(list(paths) + links, WRITE_ROOTS)
