@@ -94,7 +94,7 @@ def class_vs_eps(kept: pd.DataFrame, theory: pd.DataFrame, summary: pd.DataFrame
 def levels_vs_eps(kept: pd.DataFrame, theory: pd.DataFrame, summary: pd.DataFrame, depth: int,
                   n_classes: int | None = None):
     """Figure (b): probability of keeping the latent of every level of one depth-L tree vs eps:
-    a step at eps* for the class, smooth decay for low levels."""
+    every level near 1 below eps*, a step there for the class, a gentler fall for low levels."""
     use_style()
     df = _rows(kept, "epsilon")
     df = df[df["L"] == depth]
