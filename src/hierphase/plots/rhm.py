@@ -123,7 +123,8 @@ def time_views(kept: pd.DataFrame, process: str, depths: Sequence[int], depth: i
     level of the depth-``depth`` tree (right)."""
     use_style()
     df = _rows(kept, process)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11.0, 4.2), sharey=True)
+    # not sharey: Matplotlib would hide the right panel's own y label (it is not the class there)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11.0, 4.2))
     d_colors = dict(zip(sorted(depths), depth_palette(len(depths))))
     _draw_bp(left, df[(df["level"] == 0) & df["L"].isin(depths)], "L", d_colors, x="t_over_T")
     levels = list(range(depth + 1))
