@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Iterable
 
-
 from hierphase.correlations import CORRELATION_COLUMNS, SUSCEPTIBILITY_COLUMNS
 
 if TYPE_CHECKING:
