@@ -75,10 +75,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "CORRELATION_COLUMNS",
@@ -421,6 +423,8 @@ def summarise(pair_sums, bins: Bins, n_traj: int, *, level=None, n_boot: int = 1
     selects the chi of :func:`susceptibility`. The resamples depend on ``(n_x0, n_boot, seed)``
     only, so calls for several levels of the same x0 with one seed resample the same x0.
     """
+    import pandas as pd
+
     from .checks import check_finite, check_memory
 
     if not isinstance(bins, Bins):
@@ -481,6 +485,8 @@ def tree_correlations(spins: Sequence | Mapping, s: int, *, n_boot: int = 1000, 
     with fewer than 2 of them is left out (``n_x0`` counts the x0 that enter; ``n_traj`` stays
     the runs made per x0). When no x0 enters, the rows hold NaN statistics and ``n_x0 = 0``.
     """
+    import pandas as pd
+
     s = _check_int(s, "s", 2)
     _check_summary_args(n_boot, seed, confidence)
     if isinstance(spins, (str, bytes)) or not isinstance(spins, (Sequence, Mapping)):

@@ -61,14 +61,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from statistics import NormalDist
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-import pandas as pd
 
 from .scaling import (CollapseQuality, collapse_quality, extrapolate_eps_star, fit_power_law,
                       level_crossing, level_crossings)
 from .tables import SCALING_POINT_COLUMNS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "ESTIMATORS",
@@ -137,6 +139,8 @@ def curve_points(curves: Mapping[int, Curve], n_classes: int, **keys) -> pd.Data
     """:data:`hierphase.tables.SCALING_POINT_COLUMNS` for the class curves of several depths (``{L: Curve}``); ``keys``
     (experiment, process, model) fill those columns. The half-point error is NaN for exact
     curves (``sigma`` None)."""
+    import pandas as pd
+
     depths = sorted(int(L) for L in curves)
     rows = []
     for n, L in enumerate(depths):
@@ -299,6 +303,8 @@ def nu_estimates(scaling: pd.DataFrame, exponents: pd.DataFrame, population: pd.
     one row per L), population dynamics (``population``:
     :func:`hierphase.population.summarise_replicas`, the row of ``(v, m, s)`` with the largest
     depth) and annealed mean field (:mod:`hierphase.theory`). Missing inputs give no row."""
+    import pandas as pd
+
     from . import theory
 
     rows = []

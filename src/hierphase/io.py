@@ -27,10 +27,12 @@ import re
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "CorruptFileError",
@@ -411,6 +413,8 @@ def read_table(path: str | os.PathLike, table: str | None = None) -> pd.DataFram
     file must have its columns and their kinds. Without it, the layout its sidecar records is
     checked; and a file whose columns are not those its sidecar lists (another table's file
     copied over it) is refused. Raises :class:`hierphase.tables.TableSchemaError` naming the file."""
+    import pandas as pd
+
     from hierphase.tables import TableSchemaError, check_table
 
     path = Path(path)

@@ -87,10 +87,12 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from statistics import NormalDist
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "PowerLawFit",
@@ -447,6 +449,8 @@ def collapse_lengths(correlations: pd.DataFrame, *, a: float | None = None,
     ``n_points`` the bins fitted; ``saturated`` where
     ``xi > r_max`` (the largest r of the table): a lower bound only.
     """
+    import pandas as pd
+
     _check_columns(correlations, ["noise", "r", "C", "C_lo", "C_hi"], "correlations")
     if a is None and peak_noise is None:
         raise ValueError("collapse_lengths needs the exponent a or the peak_noise to fit it at")
@@ -512,6 +516,8 @@ def collapse_length_table(correlations: pd.DataFrame, susceptibility: pd.DataFra
     """:func:`collapse_lengths` at the leaves of every L of one experiment, process and model
     (rule draws pooled), ``a`` fitted at each L's chi peak unless given. Columns ``L``,
     ``r_max``, ``peak_noise`` then :data:`COLLAPSE_LENGTH_COLUMNS`."""
+    import pandas as pd
+
     pick = {"experiment": experiment, "process": process, "model": model}
     cor = leaves(correlations)
     sus = leaves(susceptibility)
@@ -556,6 +562,8 @@ def nu_fits(correlations: pd.DataFrame, susceptibility: pd.DataFrame, experiment
     of the points inside each L's own window (``xi_min <= xi <= max_fraction * r_max(L)``,
     not saturated): one slope, an amplitude per side shared by all L (in that window xi does
     not depend on L). The form :func:`hierphase.plots.correlations.xi_scaling` draws."""
+    import pandas as pd
+
     t = lengths if lengths is not None else collapse_length_table(
         correlations, susceptibility, experiment, process=process, n_boot=n_boot, seed=seed,
         confidence=confidence)
@@ -912,6 +920,8 @@ def correlation_exponents(susceptibility: pd.DataFrame, correlations: pd.DataFra
     experiment's RHM, the caller's to compute): a number, or a mapping experiment -> number or
     None. Several rule draws are pooled first (:func:`pool_rule_seeds`).
     """
+    import pandas as pd
+
     _check_columns(susceptibility, ["family", "experiment", "model", "process", "L", "rule_seed",
                                     "noise", "level", "chi", "chi_lo", "chi_hi", "xi", "xi_lo",
                                     "xi_hi", "class_kept"], "susceptibility")
@@ -1065,6 +1075,8 @@ def level_exponents(correlations: pd.DataFrame, susceptibility: pd.DataFrame, *,
     ``a_mean_field_infinite``: ``a_infinite`` of the experiment
     (:func:`hierphase.theory.correlation_exponent`, the caller's to compute).
     """
+    import pandas as pd
+
     _check_columns(susceptibility, ["family", "experiment", "model", "process", "L", "rule_seed",
                                     "noise", "level", "chi", "chi_lo", "chi_hi"], "susceptibility")
     _check_columns(correlations, ["family", "experiment", "model", "process", "L", "rule_seed",
@@ -1145,6 +1157,8 @@ def leaves(df: pd.DataFrame) -> pd.DataFrame:
 
 def _select(cor: pd.DataFrame, key: tuple, noise: float | None) -> pd.DataFrame:
     """Rows of one (family, experiment, model, process, L) group, at one noise if given."""
+    import pandas as pd
+
     mask = np.ones(len(cor), dtype=bool)
     for col, value in zip(GROUP_KEYS, key):
         column = cor[col]

@@ -18,11 +18,12 @@ Jobs that only read or pool these tables import this module and pandas, not torc
 from __future__ import annotations
 
 import os
-from typing import Iterable
-
-import pandas as pd
+from typing import TYPE_CHECKING, Iterable
 
 from hierphase.correlations import CORRELATION_COLUMNS, SUSCEPTIBILITY_COLUMNS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: One row per (experiment, model, process, L, rule draw, level, noise value) of a kept table:
 #: ``kept_marginal`` is the mean posterior probability of the true latent, ``kept_sampled`` the
@@ -194,6 +195,8 @@ def layout_of(columns: Iterable[str]) -> str | None:
 
 
 def _kind_matches(series: pd.Series, kind: str) -> bool:
+    import pandas as pd
+
     from pandas.api import types
 
     dtype = series.dtype

@@ -103,14 +103,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-import pandas as pd
 
 from . import correlations
 from .checks import check_finite, check_int
 from .params import validate_params
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "F",
@@ -376,6 +378,8 @@ def mean_field_correlation_tables(eps_values, v: int, m: int, s: int, L: int,
     :data:`~hierphase.correlations.SUSCEPTIBILITY_COLUMNS`, with a leading ``noise`` column
     (``eps``), for each ``eps`` in ``eps_values`` and each of ``levels`` (default: the leaves).
     Intervals equal the point value; ``n_x0`` and ``n_traj`` are missing."""
+    import pandas as pd
+
     eps = check_finite(eps_values, "eps_values", 0.0, 1.0).ravel()
     if eps.size == 0:
         raise ValueError("eps_values must hold at least one noise level")

@@ -21,6 +21,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from hierphase.devices import resolve_device
+from hierphase.images.settings import DDPMTrainConfig
 from hierphase.images.shards import to_model_scale
 from hierphase.io import honour_umask
 from hierphase.checks import check_int
@@ -29,28 +30,6 @@ from hierphase.training import (autocast, fingerprint, progress_log, restore, re
                                 rng_state, save_checkpoint_file, warmup_cosine)
 
 __all__ = ["DDPMTrainConfig", "build_digits_unet", "train_digits_ddpm", "ddpm_train_bytes"]
-
-
-@dataclass(frozen=True)
-class DDPMTrainConfig:
-    steps: int = 2000
-    batch_size: int = 64
-    lr: float = 2e-3
-    warmup: int = 100
-    ema_decay: float = 0.995
-    block_out_channels: tuple[int, ...] = (32, 64, 64)
-    layers_per_block: int = 1
-    attention: bool = True
-    num_train_timesteps: int = 1000
-    beta_start: float = 1e-4
-    beta_end: float = 0.02
-
-    def __post_init__(self):
-        """Refuse a warm-up the schedule never leaves; messages start with the field's name."""
-        if self.warmup > self.steps:
-            raise ValueError(f"warmup must be <= steps (the learning rate would never reach its "
-                             f"peak), got warmup={self.warmup}, steps={self.steps}")
-
 
 def build_digits_unet(image_size: int, channels: int, cfg: DDPMTrainConfig):
     """A small ``UNet2DModel``: one resolution level per entry of ``block_out_channels``, self

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from hierphase.devices import resolve_device
 from hierphase.images.digits_data import N_CLASSES
+from hierphase.images.settings import DIGITS_LAYERS, DIGITS_SPATIAL_LAYERS
 from hierphase.images.shards import to_model_scale
 from hierphase.io import load_tensors
 from hierphase.checks import check_int
@@ -41,10 +42,6 @@ __all__ = [
     "classifier_accuracy",
 ]
 
-
-DIGITS_LAYERS = ["stem", "block1", "down1", "block2", "down2", "block3", "pool", "fc", "classifier"]
-#: The layers whose output is a feature map (C, H, W): full, half and quarter resolution.
-DIGITS_SPATIAL_LAYERS = DIGITS_LAYERS[:DIGITS_LAYERS.index("pool")]
 
 
 class DigitsCNN(nn.Module):

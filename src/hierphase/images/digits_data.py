@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from hierphase.images.settings import DIGITS_PER_CLASS, check_n_per_class, n_held_out
 from hierphase.images.shards import write_shard
 from hierphase.seeding import derive_seed, numpy_generator
 
@@ -71,26 +72,6 @@ def _subset(data: Mapping, idx: np.ndarray) -> dict:
     return {"images": data["images"][idx_t].contiguous(), "labels": data["labels"][idx_t].contiguous(),
             "names": [data["names"][i] for i in np.asarray(idx)]}
 
-
-#: Images per class of scikit-learn's digits (``np.bincount(load_digits().target)``), so that the
-#: held-out size is known without loading the set (config checks).
-DIGITS_PER_CLASS = (178, 182, 177, 183, 181, 182, 181, 179, 174, 180)
-
-
-def n_held_out(held_out_fraction: float, n_class: int) -> int:
-    """Images of a class of ``n_class`` that :func:`split_digits` holds out."""
-    if not 0.0 < held_out_fraction < 1.0:
-        raise ValueError(f"held_out_fraction must be in (0, 1), got {held_out_fraction}")
-    return int(round(held_out_fraction * n_class))
-
-
-def check_n_per_class(n_per_class: int, held_out_fraction: float) -> None:
-    """Refuse a sweep that asks more images of a class than the digits' held-out split holds."""
-    available = min(n_held_out(held_out_fraction, n) for n in DIGITS_PER_CLASS)
-    if not 1 <= n_per_class <= available:
-        raise ValueError(f"n_per_class must be in [1, {available}]: the digits' held-out split "
-                         f"(held_out_fraction={held_out_fraction}) holds {available} images of its "
-                         f"smallest class, got n_per_class={n_per_class}")
 
 
 def split_digits(data: Mapping, held_out_fraction: float, seed: int) -> tuple[dict, dict]:

@@ -24,15 +24,14 @@ config of one embedding (:func:`specs_from_config` reads the config's mapping);
 from __future__ import annotations
 
 import os
-import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 
 from hierphase.devices import resolve_device
+from hierphase.images.settings import KINDS, EmbeddingSpec, embedding_key, specs_from_config
 
 __all__ = [
     "KINDS",
@@ -49,60 +48,9 @@ __all__ = [
     "embedding_key",
 ]
 
-KINDS = ("classifier", "pixels", "clip")
 #: OpenAI CLIP's input normalisation (on [0, 1] pixels).
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-
-
-def embedding_key(name: str, field: str | None = None) -> str:
-    """The config key of embedding ``name`` (and one of its fields)."""
-    key = f"images.correlations.embeddings.{name}"
-    return f"{key}.{field}" if field else key
-
-
-@dataclass(frozen=True)
-class EmbeddingSpec:
-    """One embedding of config ``images.correlations.embeddings.<name>``.
-
-    ``kind`` ``classifier`` needs ``layer``; ``pixels`` needs ``patch``; ``clip`` needs
-    ``weights``. ``crop``: side of the centre crop taken first (pixels, clip; None = the whole
-    image). ``image_size``: side of the images it will see, to check crop and patch against.
-    """
-
-    name: str
-    kind: str
-    image_size: int
-    layer: str | None = None
-    patch: int | None = None
-    crop: int | None = None
-    weights: str | None = None
-
-    def __post_init__(self):
-        if not _NAME.match(self.name):
-            raise ValueError(f"name {self.name!r}: use letters, digits, _ and -")
-        if self.kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
-        needs = {"classifier": "layer", "pixels": "patch", "clip": "weights"}[self.kind]
-        if getattr(self, needs) is None:
-            raise ValueError(f"{needs} is required for an embedding of kind {self.kind!r}")
-        extra = [f for f in ("layer", "patch", "weights") if f != needs and getattr(self, f)]
-        if extra:
-            raise ValueError(f"{extra[0]} means nothing for an embedding of kind {self.kind!r}")
-        if self.crop is not None:
-            if self.kind == "classifier":
-                raise ValueError("crop means nothing for an embedding of kind 'classifier' (the "
-                                 "classifier sees the whole image)")
-            if not 1 <= self.crop <= self.image_size:
-                raise ValueError(f"crop must be in [1, {self.image_size}] (images.data.image_size), "
-                                 f"got {self.crop}")
-        side = self.crop or self.image_size
-        if self.kind == "pixels" and (self.patch < 1 or side % self.patch):
-            raise ValueError(f"patch {self.patch} must divide the {side}-pixel side "
-                             f"({'crop' if self.crop else 'images.data.image_size'})")
-
-
 def centre_crop(images: torch.Tensor, size: int | None) -> torch.Tensor:
     """The central ``size x size`` of ``(B, C, H, W)`` images (torchvision's rounding); None or
     the full size: the images themselves."""
@@ -234,9 +182,3 @@ def build_embeddings(specs: Sequence[EmbeddingSpec], *, classifier: str | None =
             out[spec.name] = ClipPatches(model, spec.crop, batch_size=batch_size, name=spec.name)
     return out
 
-
-def specs_from_config(embeddings: Mapping[str, Mapping], image_size: int) -> list[EmbeddingSpec]:
-    """:class:`EmbeddingSpec` per entry of config ``images.correlations.embeddings`` (name ->
-    fields), in the config's order."""
-    return [EmbeddingSpec(name=name, image_size=image_size, **dict(fields))
-            for name, fields in embeddings.items()]

@@ -12,10 +12,10 @@ from __future__ import annotations
 import os
 from typing import Any, Sequence
 
-import numpy as np
 import torch
 
 from ..io import load_tensors, save_tensors
+from .settings import shard_bounds
 
 __all__ = ["write_shard", "read_shard", "to_model_scale", "to_uint8", "shard_bounds"]
 
@@ -55,10 +55,3 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
     return ((images.float() + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
 
 
-
-def shard_bounds(n_items: int, n_shards: int) -> list[tuple[int, int]]:
-    """``(start, stop)`` of each shard when ``n_items`` are cut as the data stages cut them
-    (``np.array_split``: contiguous, sizes differing by at most one, the larger first)."""
-    sizes = [len(part) for part in np.array_split(np.arange(n_items), n_shards)]
-    stops = np.cumsum(sizes)
-    return [(int(stop - size), int(stop)) for size, stop in zip(sizes, stops)]

@@ -12,12 +12,14 @@ many training data.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import pandas as pd
 
 from hierphase.tables import SAMPLE_COMPLEXITY_COLUMNS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["SAMPLE_COMPLEXITY_COLUMNS", "snapshot_steps", "sample_complexity",
            "perfect_generaliser_memorized"]
@@ -63,6 +65,8 @@ def sample_complexity(validity: pd.DataFrame, thresholds: Sequence[float],
     Rows measured on fewer than ``min_samples`` samples are skipped (a model that copies its
     training data makes few novel samples, and a level's validity read off a handful of them is
     noise), as are rows with no sample (NaN measure)."""
+    import pandas as pd
+
     if not (isinstance(min_samples, (int, np.integer)) and min_samples >= 1):
         raise ValueError(f"min_samples must be an int >= 1, got {min_samples!r}")
     df = validity[(validity["samples"] == samples) & (validity["n_samples"] >= min_samples)]

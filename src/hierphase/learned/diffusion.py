@@ -36,6 +36,7 @@ import torch
 from torch.nn import functional as F
 
 from hierphase import noise as hnoise
+from hierphase.learned.settings import UNIFORM_TIMES, TimeFocus
 
 __all__ = [
     "GaussianDiffusion",
@@ -75,48 +76,6 @@ def _randn(shape, generator: torch.Generator, device) -> torch.Tensor:
 
 def _randint(high: int, shape, generator: torch.Generator, device) -> torch.Tensor:
     return torch.randint(high, shape, generator=generator, device=generator.device).to(device)
-
-
-@dataclass(frozen=True)
-class TimeFocus:
-    """Where training draws its noise levels (config ``learned.training.time_focus``): a fraction
-    ``weight`` of every batch uniformly in (0, ``upper``] of t/T, the rest over the whole range.
-    ``weight`` 0 is plain DDPM (every t/T equally often). The loss at each level is unchanged, so
-    its minimiser, the posterior, is too; only how much of the training goes to each level moves.
-    """
-
-    upper: float = 1.0
-    weight: float = 0.0
-
-    def __post_init__(self):
-        if not (isinstance(self.upper, (int, float)) and 0 < self.upper <= 1):
-            raise ValueError(f"upper must be in (0, 1], got {self.upper!r}")
-        if not (isinstance(self.weight, (int, float)) and 0 <= self.weight <= 1):
-            raise ValueError(f"weight must be in [0, 1], got {self.weight!r}")
-
-    @property
-    def active(self) -> bool:
-        return self.weight > 0 and self.upper < 1
-
-    def steps(self, T: int, n: int, generator: torch.Generator, device) -> torch.Tensor:
-        """``n`` integer steps in 1..T (the draws of plain DDPM when not :attr:`active`)."""
-        t = _randint(T, (n,), generator, device) + 1
-        if not self.active:
-            return t
-        low = _randint(max(1, round(self.upper * T)), (n,), generator, device) + 1
-        return torch.where(_rand((n,), generator, device) < self.weight, low, t)
-
-    def fractions(self, n: int, generator: torch.Generator, device) -> torch.Tensor:
-        """``n`` levels in [0, 1) as a column (masking's fraction of masked tokens)."""
-        frac = _rand((n, 1), generator, device)
-        if not self.active:
-            return frac
-        low = _rand((n, 1), generator, device) * self.upper
-        return torch.where(_rand((n, 1), generator, device) < self.weight, low, frac)
-
-
-#: Plain DDPM training: every level equally often.
-UNIFORM_TIMES = TimeFocus()
 
 
 def _predict_probs(net, x: torch.Tensor, time: torch.Tensor) -> torch.Tensor:

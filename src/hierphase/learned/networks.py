@@ -31,42 +31,13 @@ what makes minutes-long CPU training possible. It predicts logits of the clean l
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .settings import NetworkConfig
+
 __all__ = ["NetworkConfig", "TreeUNet", "build_network", "timestep_embedding"]
-
-
-@dataclass(frozen=True)
-class NetworkConfig:
-    """Hyper-parameters of :class:`TreeUNet` (config keys ``learned.network.*``)."""
-
-    in_channels: int
-    vocab: int
-    s: int
-    L: int
-    width: int = 128
-    blocks: int = 1
-    expansion: int = 2
-    #: True here so that checkpoints written before the key existed load as they were trained; the
-    #: pipeline's default (``learned.network.time_conditioning``) is False.
-    time_conditioning: bool = True
-
-    def __post_init__(self):
-        """Refuse sizes no tree U-Net has; messages start with the field's name."""
-        for name, low in (("in_channels", 1), ("vocab", 2), ("s", 2), ("L", 1), ("width", 1),
-                          ("blocks", 0), ("expansion", 1)):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-        if not isinstance(self.time_conditioning, bool):
-            raise ValueError(f"time_conditioning must be true or false, got {self.time_conditioning!r}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def timestep_embedding(time: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:

@@ -17,61 +17,19 @@ import hashlib
 import logging
 import math
 import os
-from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Sequence
 
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from hierphase.learned.diffusion import TimeFocus
+from hierphase.learned.settings import TrainConfig
 from hierphase.training import (autocast, fingerprint, progress_log, read_checkpoint, resume_state,
                                 save_checkpoint_file, warmup_cosine)
 
 __all__ = ["TrainConfig", "TrainResult", "train", "save_checkpoint", "load_checkpoint", "save_weights",
            "training_bytes"]
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation settings (config keys ``learned.training.*``)."""
-
-    steps: int = 2000
-    batch_size: int = 128
-    lr: float = 2e-3
-    weight_decay: float = 0.0
-    warmup: int = 100
-    min_lr_ratio: float = 0.05
-    grad_clip: float = 1.0
-    log_every: int = 50
-    checkpoint_every: int = 500
-    #: Where the noise levels of training are drawn (:class:`hierphase.learned.diffusion.TimeFocus`;
-    #: a mapping {upper, weight} is accepted, as the config gives it).
-    time_focus: TimeFocus = TimeFocus()
-
-    def __post_init__(self):
-        """Refuse what would train nonsense or crash late; messages start with the field's name."""
-        if isinstance(self.time_focus, Mapping):
-            try:
-                object.__setattr__(self, "time_focus", TimeFocus(**self.time_focus))
-            except (TypeError, ValueError) as err:
-                raise ValueError(f"time_focus.{err}") from None
-        for name in ("steps", "batch_size", "warmup", "log_every", "checkpoint_every"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-        if self.warmup > self.steps:
-            raise ValueError(f"warmup must be <= steps (the learning rate would never reach its peak), "
-                             f"got warmup={self.warmup}, steps={self.steps}")
-        for name, low, high in (("lr", 0.0, math.inf), ("weight_decay", 0.0, math.inf),
-                                ("min_lr_ratio", 0.0, 1.0), ("grad_clip", 0.0, math.inf)):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and low <= value <= high) or (name == "lr" and value == 0):
-                raise ValueError(f"{name} must be a finite number in [{low}, {high}]"
-                                 f"{' and > 0' if name == 'lr' else ''}, got {value!r}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass

@@ -103,8 +103,7 @@ class ImagesBranch(Branch):
                     "the devkit's ILSVRC2012_validation_ground_truth.txt, a filename,label CSV, "
                     "or null for class subfolders.")
         if data["kind"] == "digits":
-            from hierphase.images.ddpm_training import DDPMTrainConfig
-            from hierphase.images.digits_data import check_n_per_class
+            from hierphase.images.settings import DDPMTrainConfig, check_n_per_class
 
             package_check("images", lambda: check_n_per_class(img["n_per_class"],
                                                               data["held_out_fraction"]))
@@ -137,7 +136,7 @@ class ImagesBranch(Branch):
     def check_correlations(self) -> int:
         """Cross-key checks of images.correlations (the embeddings through the package's own
         validator; CLIP weights must be on disk); returns the number of (k, shard) jobs."""
-        from hierphase.images.embeddings import embedding_key, specs_from_config
+        from hierphase.images.settings import embedding_key, specs_from_config
 
         img, corr = self.config, self.corr
         too_big = [k for k in corr["k_grid"] if k > img["respaced_steps"]]
@@ -152,7 +151,7 @@ class ImagesBranch(Branch):
             spec = package_check(embedding_key(name), lambda: specs_from_config(
                 {name: fields}, img["data"]["image_size"])[0])
             if spec.kind == "classifier" and img["classifier"]["name"] == "digits_cnn":
-                from hierphase.images.digits_cnn import DIGITS_SPATIAL_LAYERS
+                from hierphase.images.settings import DIGITS_SPATIAL_LAYERS
 
                 if spec.layer not in DIGITS_SPATIAL_LAYERS:
                     raise ConfigError(
@@ -204,7 +203,7 @@ class ImagesBranch(Branch):
 
     def corr_sources(self, wildcards) -> list[str]:
         """The data shards that hold the images of one correlation shard (in order)."""
-        from hierphase.images.shards import shard_bounds
+        from hierphase.images.settings import shard_bounds
 
         start, stop = self.corr_range(wildcards)
         bounds = shard_bounds(self.n_images, len(self.shards))
@@ -213,7 +212,7 @@ class ImagesBranch(Branch):
 
     def corr_first(self, wildcards) -> int:
         """Position in the sweep images of the first image of corr_sources."""
-        from hierphase.images.shards import shard_bounds
+        from hierphase.images.settings import shard_bounds
 
         start, _ = self.corr_range(wildcards)
         bounds = shard_bounds(self.n_images, len(self.shards))

@@ -45,8 +45,8 @@ class LearnedBranch(ExperimentBranch):
     def check(self) -> None:
         """Constraints between keys through the package's own validators (RHM parameters,
         schedule, optimisation, network), the device, memory, jobs."""
-        from hierphase.learned.networks import NetworkConfig
-        from hierphase.noise import GaussianSchedule
+        from hierphase.learned.settings import NetworkConfig
+        from hierphase.schedule import GaussianSchedule
 
         learned, ctx = self.config, self.context
         package_check("learned.schedule", lambda: GaussianSchedule(**learned["schedule"]))
@@ -93,7 +93,7 @@ class LearnedBranch(ExperimentBranch):
     def training(self, process: str):
         """TrainConfig of the models of ``process``: learned.training with that process's
         time_focus."""
-        from hierphase.learned.train import TrainConfig
+        from hierphase.learned.settings import TrainConfig
 
         training = dict(self.config["training"])
         training["time_focus"] = training.get("time_focus", {}).get(process, {})

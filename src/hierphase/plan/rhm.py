@@ -82,7 +82,7 @@ class RhmBranch(ExperimentBranch):
         """Constraints between keys, which JSON schema cannot express (the package's own
         ``validate_params`` for every depth, the depth shown level by level), memory, jobs."""
         from hierphase.finite_size import check_plan as check_scaling_plan
-        from hierphase.noise import GaussianSchedule
+        from hierphase.schedule import GaussianSchedule
 
         rhm, ctx = self.config, self.context
         package_check("rhm.schedule", lambda: GaussianSchedule(**rhm["schedule"]))
@@ -242,7 +242,7 @@ class RhmBranch(ExperimentBranch):
         return self._critical
 
     def wildcards(self) -> dict:
-        from hierphase.noise import TIME_PROCESSES
+        from hierphase.schedule import TIME_PROCESSES
 
         processes = {p for e in self.experiments.values() for p in e["processes"]}
         processes |= {p for e in self.corr_experiments.values()
@@ -269,7 +269,7 @@ class RhmBranch(ExperimentBranch):
 
     def schedule(self, wildcards):
         """The Gaussian schedule of a time-based process (its t/T -> step), else None."""
-        from hierphase.noise import TIME_PROCESSES
+        from hierphase.schedule import TIME_PROCESSES
 
         return self.config["schedule"] if wildcards.process in TIME_PROCESSES else None
 
@@ -398,7 +398,7 @@ class RhmBranch(ExperimentBranch):
                       log="logs/" + path.removeprefix("results/") + ".log", **fields)
 
     def figures(self) -> list[Figure]:
-        from hierphase.noise import TIME_PROCESSES
+        from hierphase.schedule import TIME_PROCESSES
 
         exact, corr = "RHM, exact BP", "RHM, change correlations"
         each = "{experiment}"

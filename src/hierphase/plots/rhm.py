@@ -94,7 +94,7 @@ def class_vs_eps(kept: pd.DataFrame, theory: pd.DataFrame, summary: pd.DataFrame
 def levels_vs_eps(kept: pd.DataFrame, theory: pd.DataFrame, summary: pd.DataFrame, depth: int,
                   n_classes: int | None = None):
     """Figure (b): probability of keeping the latent of every level of one depth-L tree vs eps:
-    a step at eps* for the class, smooth decay for low levels."""
+    every level near 1 below eps*, a step there for the class, a gentler fall for low levels."""
     use_style()
     df = _rows(kept, "epsilon")
     df = df[df["L"] == depth]
@@ -123,7 +123,8 @@ def time_views(kept: pd.DataFrame, process: str, depths: Sequence[int], depth: i
     level of the depth-``depth`` tree (right)."""
     use_style()
     df = _rows(kept, process)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11.0, 4.2), sharey=True)
+    # not sharey: Matplotlib would hide the right panel's own y label (it is not the class there)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11.0, 4.2))
     d_colors = dict(zip(sorted(depths), depth_palette(len(depths))))
     _draw_bp(left, df[(df["level"] == 0) & df["L"].isin(depths)], "L", d_colors, x="t_over_T")
     levels = list(range(depth + 1))
