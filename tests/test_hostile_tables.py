@@ -107,3 +107,21 @@ def test_a_sidecar_naming_an_unknown_layout_is_refused(tmp_path):
     io.write_json(io.sidecar_path(path), {**meta, "table": "no such table"})
     with pytest.raises(TableSchemaError, match=r"shard\.parquet"):
         io.read_table(path)
+
+
+def test_a_per_image_kept_column_is_a_boolean_in_the_measure_table():
+    """The images branch's per-shard ``kept`` is one boolean per image (class kept or not); the
+    same name is a fraction in every aggregated table."""
+    assert tables.column_kind("kept", "measure") == "bool"
+    assert tables.column_kind("kept", "class_kept") == "number"
+    assert tables.column_kind("kept") == "number"
+
+
+def test_a_measure_shard_with_boolean_kept_reads_back(tmp_path):
+    """A shard as the images sweep writes it (``kept`` a boolean per image) is accepted."""
+    values = {"str": ["a", "b"], "bool": [True, False], "number": [1.0, 2.0]}
+    df = pd.DataFrame({c: values[tables.column_kind(c, "measure")]
+                       for c in tables.TABLES["measure"]})
+    path = tmp_path / "shard.parquet"
+    io.write_table(df, path, table="measure")
+    assert io.read_table(path, "measure")["kept"].dtype == bool

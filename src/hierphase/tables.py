@@ -171,6 +171,9 @@ STRING_COLUMNS = frozenset({"experiment", "model", "process", "family", "dataset
                             "L_range", "L_values", "eps_half_by_L"})
 #: Columns holding booleans.
 BOOL_COLUMNS = frozenset({"has_transition_mf", "has_transition_bp"})
+#: Where one table's column has another kind than the same name elsewhere: the images branch's
+#: per-image ``kept`` is a boolean, while every aggregated ``kept`` is a fraction.
+TABLE_KINDS = {"measure": {"kept": "bool"}}
 
 
 class TableSchemaError(ValueError):
@@ -178,9 +181,12 @@ class TableSchemaError(ValueError):
     copied over it, a file of an older layout): the message names the file."""
 
 
-def column_kind(column: str) -> str:
+def column_kind(column: str, table: str | None = None) -> str:
     """``"str"``, ``"bool"`` or ``"number"`` (int or float, nullable ints included; every column
-    not declared text or boolean is a number)."""
+    not declared text or boolean is a number), in layout ``table`` where given
+    (:data:`TABLE_KINDS`)."""
+    if column in TABLE_KINDS.get(table, {}):
+        return TABLE_KINDS[table][column]
     if column in STRING_COLUMNS:
         return "str"
     if column in BOOL_COLUMNS:
@@ -219,8 +225,8 @@ def check_table(df: pd.DataFrame, table: str, path: str | os.PathLike = "<table>
     expected = TABLES[table]
     missing = [c for c in expected if c not in df.columns]
     extra = [c for c in df.columns if c not in expected]
-    mistyped = [f"{c} ({df[c].dtype}, expected {column_kind(c)})" for c in expected
-                if c in df.columns and not _kind_matches(df[c], column_kind(c))]
+    mistyped = [f"{c} ({df[c].dtype}, expected {column_kind(c, table)})" for c in expected
+                if c in df.columns and not _kind_matches(df[c], column_kind(c, table))]
     if missing or extra or mistyped:
         found = layout_of(df.columns)
         parts = [f"missing columns {missing}" if missing else "",
