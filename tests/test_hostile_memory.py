@@ -50,7 +50,7 @@ def _within_factor_two(setup, run):
 def test_gaussian_field_control(shape, n_x0, n_traj):
     _within_factor_two(
         "from hierphase.stages import rhm as st\nfrom hierphase.noise import GaussianSchedule\n"
-        "from hierphase.controls import gaussian_field_bytes",
+        "from hierphase.memory import gaussian_field_bytes",
         f"st.gaussian_field_shard({shape}, 2.0, [0.3], 0, {n_x0}, {n_traj}, GaussianSchedule(),"
         f" n_boot=10)\nestimate = gaussian_field_bytes({shape}, {n_x0}, {n_traj})")
 
@@ -150,7 +150,7 @@ estimate = DC.classifier_train_bytes({size}, 1, {batch}, cfg)""")
 
 def test_estimates_refuse_nonsense_sizes():
     from hierphase import bp, rhm
-    from hierphase.controls import gaussian_field_bytes
+    from hierphase.memory import gaussian_field_bytes
 
     rules = rhm.sample_rules(4, 2, 2, 2, seed=0)
     with pytest.raises(ValueError, match="batch_size"):

@@ -98,6 +98,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .memory import gaussian_field_bytes
 from .noise import FORWARD_PROCESSES, GaussianSchedule, epsilon_evidence, forward_evidence
 from .seeding import derive_seed, numpy_generator, torch_generator
 
@@ -264,17 +265,6 @@ class GaussianField:
         runs = np.broadcast_to(z0[:, None], (z0.shape[0], n_traj, *self.shape))
         z_t = self.noise(runs, abar, seed)  # noise and posterior draw distinct streams of seed
         return self.posterior_sample(z_t, abar, seed)
-
-
-def gaussian_field_bytes(shape, n_x0: int, n_traj: int) -> int:
-    """Peak memory in bytes of the change correlations of ``n_x0`` Gaussian fields of ``shape``
-    with ``n_traj`` forward-backward runs each (``hierphase.stages.rhm.gaussian_field_shard``):
-    the fields, then per field about eleven float64 arrays of its runs (forward noise, noisy
-    fields, posterior noise, their spectra and products, the changes and their centred copy and
-    spectrum) and sixteen of one field (spectrum, gains, the distance-bin index). Measured within
-    a factor 2 in ``tests/test_hostile_memory.py``."""
-    sites = math.prod(_check_int(n, "shape", 1) for n in shape)
-    return 8 * sites * (_check_int(n_x0, "n_x0", 1) + 11 * _check_int(n_traj, "n_traj", 1) + 16)
 
 
 # ----------------------------------------------------------------------------- flat mixture

@@ -24,6 +24,7 @@ from hierphase.devices import resolve_device
 from hierphase.images.settings import DDPMTrainConfig
 from hierphase.images.shards import to_model_scale
 from hierphase.io import honour_umask
+from hierphase.memory import ddpm_train_bytes
 from hierphase.checks import check_int
 from hierphase.seeding import derive_seed, torch_generator
 from hierphase.training import (autocast, fingerprint, progress_log, restore, resume_state,
@@ -167,23 +168,3 @@ def train_digits_ddpm(images_u8: torch.Tensor, out_dir: str | os.PathLike, cfg: 
     if checkpoint is not None:
         Path(checkpoint).unlink(missing_ok=True)
     return pd.DataFrame(rows)
-
-
-def ddpm_train_bytes(image_size: int, channels: int, batch_size: int, cfg: DDPMTrainConfig) -> int:
-    """Peak memory of :func:`train_digits_ddpm` in bytes (an upper estimate, see
-    ``tests/test_hostile_memory.py``): the weights seven times over (model, EMA, gradients,
-    AdamW's two moments, the optimizer's and the autograd's temporaries), and the activations the
-    backward pass keeps, about 28 float32 maps of every level's width per image (two convolutions
-    of each of ``layers_per_block + 1`` ResNet blocks down and up, norms and activations), plus
-    the attention maps at the coarsest level."""
-    image_size, channels = check_int(image_size, "image_size", 1), check_int(channels, "channels", 1)
-    batch_size = check_int(batch_size, "batch_size", 1)
-    with torch.device("meta"):  # counted without allocating: the sizes may be what is refused
-        params = sum(p.numel() for p in build_digits_unet(image_size, channels, cfg).parameters())
-    acts, side = 0, image_size
-    for width in cfg.block_out_channels:
-        acts += 14 * (cfg.layers_per_block + 1) * width * side * side
-        side = max(1, side // 2)
-    side = max(1, image_size // 2 ** (len(cfg.block_out_channels) - 1))
-    attention = 3 * (side * side) ** 2 if cfg.attention else 0
-    return 4 * (7 * params + 2 * batch_size * (acts + attention + 4 * channels * image_size ** 2))

@@ -23,9 +23,10 @@ from tqdm.auto import tqdm
 
 from hierphase.devices import resolve_device
 from hierphase.images.digits_data import N_CLASSES
-from hierphase.images.settings import DIGITS_LAYERS, DIGITS_SPATIAL_LAYERS
+from hierphase.images.settings import ClassifierTrainConfig, DIGITS_LAYERS, DIGITS_SPATIAL_LAYERS
 from hierphase.images.shards import to_model_scale
 from hierphase.io import load_tensors
+from hierphase.memory import classifier_train_bytes
 from hierphase.checks import check_int
 from hierphase.seeding import derive_seed, torch_generator
 from hierphase.training import (autocast, fingerprint, progress_log, restore, resume_state,
@@ -71,17 +72,6 @@ class DigitsCNN(nn.Module):
         for name in DIGITS_LAYERS:
             x = getattr(self, name)(x)
         return x
-
-
-@dataclass(frozen=True)
-class ClassifierTrainConfig:
-    epochs: int = 15
-    batch_size: int = 64
-    lr: float = 3e-3
-    weight_decay: float = 5e-4
-    width: int = 32
-    max_shift: int = 2
-    warmup: int = 20
 
 
 def _random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:
@@ -183,22 +173,6 @@ def train_digits_classifier(train: Mapping, held_out: Mapping, cfg: ClassifierTr
     if checkpoint is not None:
         Path(checkpoint).unlink(missing_ok=True)
     return state, pd.DataFrame(rows)
-
-
-def classifier_train_bytes(image_size: int, channels: int, batch_size: int,
-                           cfg: ClassifierTrainConfig) -> int:
-    """Peak memory of :func:`train_digits_classifier` in bytes (an upper estimate, see
-    ``tests/test_hostile_memory.py``): weights, gradients and AdamW's moments, and per image of a
-    batch the float32 maps the backward pass keeps (about 4 per layer at full resolution: conv,
-    norm, activation, the shift's gather; a quarter and a sixteenth of that below), plus the
-    held-out evaluation's batches of 512."""
-    image_size, channels = check_int(image_size, "image_size", 1), check_int(channels, "channels", 1)
-    batch_size = check_int(batch_size, "batch_size", 1)
-    w = cfg.width
-    params = sum(p.numel() for p in DigitsCNN(channels, w).parameters())
-    pixels = image_size * image_size
-    per_image = 4 * pixels * (2 * w + w + 2 * w / 4 * 2 + 4 * w / 16 * 2) + 4 * pixels * channels
-    return int(4 * 4 * params + (batch_size + 512) * per_image)
 
 
 def load_digits_cnn_module(path: str | os.PathLike) -> DigitsCNN:

@@ -11,7 +11,7 @@ from typing import Mapping
 
 import numpy as np
 
-__all__ = ["DDPMTrainConfig", "KINDS", "EmbeddingSpec", "embedding_key", "specs_from_config",
+__all__ = ["DDPMTrainConfig", "ClassifierTrainConfig", "KINDS", "EmbeddingSpec", "embedding_key", "specs_from_config",
            "DIGITS_LAYERS", "DIGITS_SPATIAL_LAYERS", "DIGITS_PER_CLASS", "n_held_out",
            "check_n_per_class", "shard_bounds"]
 
@@ -34,6 +34,18 @@ class DDPMTrainConfig:
         if self.warmup > self.steps:
             raise ValueError(f"warmup must be <= steps (the learning rate would never reach its "
                              f"peak), got warmup={self.warmup}, steps={self.steps}")
+
+
+@dataclass(frozen=True)
+class ClassifierTrainConfig:
+    """The digits classifier's training (:func:`hierphase.images.digits_cnn.train_digits_classifier`)."""
+    epochs: int = 15
+    batch_size: int = 64
+    lr: float = 3e-3
+    weight_decay: float = 5e-4
+    width: int = 32
+    max_shift: int = 2
+    warmup: int = 20
 
 
 KINDS = ("classifier", "pixels", "clip")

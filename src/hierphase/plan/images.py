@@ -118,8 +118,8 @@ class ImagesBranch(Branch):
     def check_training_memory(self) -> None:
         """The digits DDPM and classifier trainings (one channel) within max_mem_mb: ~1 GB of
         libraries plus the package's estimates (``ddpm_train_bytes``, ``classifier_train_bytes``)."""
-        from hierphase.images.ddpm_training import DDPMTrainConfig, ddpm_train_bytes
-        from hierphase.images.digits_cnn import ClassifierTrainConfig, classifier_train_bytes
+        from hierphase.images.settings import ClassifierTrainConfig, DDPMTrainConfig
+        from hierphase.memory import classifier_train_bytes, ddpm_train_bytes
 
         size = self.config["data"]["image_size"]
         for part, config_class, estimate in (("model", DDPMTrainConfig, ddpm_train_bytes),

@@ -52,8 +52,8 @@ def corr_mem_mb(exp: dict, L: int) -> int:
 
 def gaussian_field_mem_mb(block: dict) -> int:
     """A Gaussian-field control shard: ~1 GB of libraries plus the package's estimate
-    (:func:`hierphase.controls.gaussian_field_bytes`)."""
-    from hierphase.controls import gaussian_field_bytes
+    (:func:`hierphase.memory.gaussian_field_bytes`)."""
+    from hierphase.memory import gaussian_field_bytes
 
     return 1000 + gaussian_field_bytes(block["shape"], block["n_x0"], block["n_traj"]) // 2**20
 

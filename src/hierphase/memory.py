@@ -1,0 +1,121 @@
+"""Peak-memory estimates that the planning checks compare with ``max_mem_mb`` before a job
+runs: arithmetic on the sizes a config names, free of torch, diffusers and pandas, so that
+planning stays light. Each is measured against the real run (within a factor 2) in
+``tests/test_hostile_memory.py``; the parameter counts equal the built models' counts exactly
+(``tests/test_memory.py``)."""
+
+from __future__ import annotations
+
+import math
+
+from hierphase.checks import check_int
+
+__all__ = ["gaussian_field_bytes", "unet_parameter_count", "ddpm_train_bytes",
+           "digits_cnn_parameter_count", "classifier_train_bytes"]
+
+
+def gaussian_field_bytes(shape, n_x0: int, n_traj: int) -> int:
+    """Peak memory in bytes of the change correlations of ``n_x0`` Gaussian fields of ``shape``
+    with ``n_traj`` forward-backward runs each (``hierphase.stages.rhm.gaussian_field_shard``):
+    the fields, then per field about eleven float64 arrays of its runs (forward noise, noisy
+    fields, posterior noise, their spectra and products, the changes and their centred copy and
+    spectrum) and sixteen of one field (spectrum, gains, the distance-bin index)."""
+    sites = math.prod(check_int(n, "shape", 1) for n in shape)
+    return 8 * sites * (check_int(n_x0, "n_x0", 1) + 11 * check_int(n_traj, "n_traj", 1) + 16)
+
+
+def _conv(c_in: int, c_out: int, k: int = 3) -> int:
+    return c_in * c_out * k * k + c_out
+
+
+def _linear(c_in: int, c_out: int) -> int:
+    return c_in * c_out + c_out
+
+
+def _resnet(c_in: int, c_out: int, temb: int) -> int:
+    """diffusers' ``ResnetBlock2D``: two group norms, two 3x3 convolutions, the time-embedding
+    projection and a 1x1 shortcut when the widths differ."""
+    shortcut = _conv(c_in, c_out, 1) if c_in != c_out else 0
+    return 2 * c_in + _conv(c_in, c_out) + _linear(temb, c_out) + 2 * c_out + _conv(c_out, c_out) \
+        + shortcut
+
+
+def _attention(c: int) -> int:
+    """diffusers' ``Attention`` in a UNet block: a group norm, q, k, v and the output map."""
+    return 2 * c + 4 * _linear(c, c)
+
+
+def unet_parameter_count(channels: int, block_out_channels, layers_per_block: int,
+                         attention: bool) -> int:
+    """Parameters of :func:`hierphase.images.ddpm_training.build_digits_unet`'s ``UNet2DModel``
+    (``channels`` in and out; self attention in the coarsest down and up blocks when
+    ``attention``; the middle block always has one), counted block by block."""
+    widths = [check_int(c, "block_out_channels", 1) for c in block_out_channels]
+    layers = check_int(layers_per_block, "layers_per_block", 1)
+    channels = check_int(channels, "channels", 1)
+    n, temb = len(widths), 4 * widths[0]
+    total = _linear(widths[0], temb) + _linear(temb, temb) + _conv(channels, widths[0])
+    c_in = widths[0]
+    for i, c in enumerate(widths):  # down: resnets, attention at the last, downsample but last
+        for j in range(layers):
+            total += _resnet(c_in if j == 0 else c, c, temb)
+            total += _attention(c) if attention and i == n - 1 else 0
+        total += _conv(c, c) if i < n - 1 else 0
+        c_in = c
+    total += 2 * _resnet(widths[-1], widths[-1], temb) + _attention(widths[-1])  # middle
+    up = widths[::-1]
+    prev = up[0]
+    for i, c in enumerate(up):  # up: layers + 1 resnets over the concatenated skips
+        skip_in = up[min(i + 1, n - 1)]
+        for j in range(layers + 1):
+            skip = skip_in if j == layers else c
+            total += _resnet((prev if j == 0 else c) + skip, c, temb)
+            total += _attention(c) if attention and i == 0 else 0
+        total += _conv(c, c) if i < n - 1 else 0
+        prev = c
+    return total + 2 * widths[0] + _conv(widths[0], channels)
+
+
+def ddpm_train_bytes(image_size: int, channels: int, batch_size: int, cfg) -> int:
+    """Peak memory of :func:`hierphase.images.ddpm_training.train_digits_ddpm` in bytes (an
+    upper estimate) for ``cfg`` (a ``DDPMTrainConfig``): the weights seven times over (model,
+    EMA, gradients, AdamW's two moments, the optimizer's and the autograd's temporaries), and the
+    activations the backward pass keeps, about 28 float32 maps of every level's width per image
+    (two convolutions of each of ``layers_per_block + 1`` ResNet blocks down and up, norms and
+    activations), plus the attention maps at the coarsest level."""
+    image_size, channels = check_int(image_size, "image_size", 1), check_int(channels, "channels", 1)
+    batch_size = check_int(batch_size, "batch_size", 1)
+    params = unet_parameter_count(channels, cfg.block_out_channels, cfg.layers_per_block,
+                                  cfg.attention)
+    acts, side = 0, image_size
+    for width in cfg.block_out_channels:
+        acts += 14 * (cfg.layers_per_block + 1) * width * side * side
+        side = max(1, side // 2)
+    side = max(1, image_size // 2 ** (len(cfg.block_out_channels) - 1))
+    attention = 3 * (side * side) ** 2 if cfg.attention else 0
+    return 4 * (7 * params + 2 * batch_size * (acts + attention + 4 * channels * image_size ** 2))
+
+
+def digits_cnn_parameter_count(channels: int, width: int, n_classes: int = 10) -> int:
+    """Parameters of :class:`hierphase.images.digits_cnn.DigitsCNN`: five 3x3 convolutions over
+    widths w, 2w, 4w, three batch norms, the hidden dense layer and the classifier."""
+    w, channels = check_int(width, "width", 1), check_int(channels, "channels", 1)
+    convs = _conv(channels, w) + _conv(w, w) + _conv(w, 2 * w) + _conv(2 * w, 2 * w) \
+        + _conv(2 * w, 4 * w) + _conv(4 * w, 4 * w)
+    norms = 2 * (w + 2 * w + 4 * w)
+    return convs + norms + _linear(4 * w, 4 * w) + _linear(4 * w, check_int(n_classes, "n_classes", 1))
+
+
+def classifier_train_bytes(image_size: int, channels: int, batch_size: int, cfg) -> int:
+    """Peak memory of :func:`hierphase.images.digits_cnn.train_digits_classifier` in bytes (an
+    upper estimate) for ``cfg`` (a ``ClassifierTrainConfig``): weights, gradients and AdamW's
+    moments, and per image of a batch the float32 maps the backward pass keeps (about 4 per layer
+    at full resolution: conv, norm, activation, the shift's gather; a quarter and a sixteenth of
+    that below), plus the held-out evaluation's batches of 512."""
+    image_size, channels = check_int(image_size, "image_size", 1), check_int(channels, "channels", 1)
+    batch_size = check_int(batch_size, "batch_size", 1)
+    w = cfg.width
+    params = digits_cnn_parameter_count(channels, w)
+    pixels = image_size * image_size
+    per_image = 4 * pixels * (2 * w + w + 2 * w / 4 * 2 + 4 * w / 16 * 2) + 4 * pixels * channels
+    return int(4 * 4 * params + (batch_size + 512) * per_image)
