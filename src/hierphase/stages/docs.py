@@ -1,0 +1,405 @@
+"""The numbers the docs quote, read from a run's tables and written into the docs' templates.
+
+Each number (or row of numbers) the docs quote from a run comes from one small function of the
+tables in :data:`NUMBERS`, which returns it already formatted (strings, lists and dicts of
+strings; ``"n/a"`` where the table holds no value). :func:`extract_numbers` calls all of them on
+the tables of a run; :func:`render` fills a Jinja2 template (``docs/templates/*.md``) with the
+result; :func:`render_docs`, what the workflow's ``docs_results`` rule calls, writes the filled
+pages and the numbers as JSON beside them. The committed ``docs/numbers.json`` is that JSON for
+the default run, and ``tests/test_docs_numbers.py`` checks that the committed pages are the
+templates filled with it.
+
+The tables, by the names the functions use (:data:`DOCS_TABLES`; their paths come from the plan,
+``hierphase.plan.docs``): the RHM branch's kept table, mean-field summary, finite-size scaling
+(``scaling``, ``scaling_points``) and change-correlation ``exponents`` of the ``main``
+experiment; the learned branch's ``evaluation``, ``distance`` and ``validity``; the images
+branch's ``quality``, ``class_kept`` and ``layer_similarity``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+__all__ = ["DOCS_TABLES", "NUMBERS", "extract_numbers", "render", "render_docs",
+           "template_names", "fmt", "fmt_pm"]
+
+#: The tables the numbers are read from, by name (the keys of the ``tables`` mapping every
+#: function here takes).
+DOCS_TABLES = ("kept", "theory_summary", "scaling", "scaling_points", "exponents", "evaluation",
+               "distance", "validity", "quality", "class_kept", "layer_similarity")
+
+#: What a number prints as where the table has none (NaN, a fit that did not converge).
+MISSING = "n/a"
+
+
+# ------------------------------------------------------------------------------ formatting
+def fmt(value: Any, digits: int = 3) -> str:
+    """``value`` with ``digits`` decimals, or :data:`MISSING` where it is None or NaN."""
+    if not isinstance(digits, int) or digits < 0:
+        raise ValueError(f"digits must be a non-negative int, got {digits!r}")
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return MISSING
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"value must be a number, got {value!r}") from None
+    if math.isnan(number):
+        return MISSING
+    if math.isinf(number):
+        return "inf" if number > 0 else "-inf"
+    return f"{number:.{digits}f}"
+
+
+def fmt_pm(value: Any, err: Any, digits: int = 3) -> str:
+    """``value ± err`` with ``digits`` decimals each; the value alone where the error is missing,
+    :data:`MISSING` where the value is."""
+    text = fmt(value, digits)
+    if text == MISSING:
+        return MISSING
+    error = fmt(err, digits)
+    return text if error == MISSING else f"{text} ± {error}"
+
+
+def _range(values, digits: int = 3) -> str:
+    """``low-high`` of ``values`` (one value where they agree to ``digits``)."""
+    values = [v for v in values if v is not None and not math.isnan(float(v))]
+    if not values:
+        return MISSING
+    low, high = fmt(min(values), digits), fmt(max(values), digits)
+    return low if low == high else f"{low}-{high}"
+
+
+def _pct(value: Any) -> str:
+    """A fraction as a percentage with one decimal."""
+    text = fmt(value * 100 if value is not None else None, 1)
+    return text if text == MISSING else f"{text}%"
+
+
+# ------------------------------------------------------------------------------ reading
+class Tables:
+    """The tables of a run by name (:data:`DOCS_TABLES`), each read once with
+    :func:`hierphase.io.read_table`."""
+
+    def __init__(self, paths: Mapping[str, str | os.PathLike]):
+        if not isinstance(paths, Mapping):
+            raise TypeError(f"paths must be a mapping of table names to files, got {paths!r}")
+        missing = [name for name in DOCS_TABLES if name not in paths]
+        if missing:
+            raise ValueError(f"paths lacks the tables {missing} (every one of {DOCS_TABLES})")
+        self.paths = {name: Path(paths[name]) for name in DOCS_TABLES}
+        self._read: dict[str, Any] = {}
+
+    def __getitem__(self, name: str):
+        if name not in self.paths:
+            raise KeyError(f"no table {name!r}; the tables are {DOCS_TABLES}")
+        if name not in self._read:
+            from hierphase.io import read_table
+
+            self._read[name] = read_table(self.paths[name])
+        return self._read[name]
+
+
+def _main(df, **where):
+    """Rows of ``df`` whose columns equal ``where``."""
+    mask = None
+    for column, value in where.items():
+        hit = df[column] == value
+        mask = hit if mask is None else mask & hit
+    return df[mask.fillna(False)] if mask is not None else df
+
+
+# ------------------------------------------------------------------------------ RHM, exact BP
+def rhm_theory(t: Tables) -> dict[str, str]:
+    """Mean field of the main experiment's RHM: p*, eps*, F'(p*) and nu."""
+    row = t["theory_summary"].iloc[0]
+    return {"v": str(int(row["v"])), "m": str(int(row["m"])), "s": str(int(row["s"])),
+            "p_star": fmt(row["p_star"], 4), "eps_star": fmt(row["eps_star"], 4),
+            "eps_star_short": fmt(row["eps_star"], 3),
+            "slope": fmt(row["slope_at_p_star"], 3), "nu": fmt(row["nu"], 3)}
+
+
+def _class_rows(t: Tables):
+    kept = _main(t["kept"], experiment="main", model="bp")
+    return kept[kept["level"] == 0]
+
+
+def rhm_class_extremes(t: Tables) -> dict[str, str]:
+    """The class kept at the smallest and the largest noise of each process, over every depth:
+    the posterior marginal and the posterior samples."""
+    rows = _class_rows(t)
+    zero, full = [], []
+    for _, group in rows.groupby("process"):
+        zero.append(group[group["noise"] == group["noise"].min()])
+        full.append(group[group["noise"] == group["noise"].max()])
+    import pandas as pd
+
+    zero, full = pd.concat(zero), pd.concat(full)
+    return {"zero_marginal": _range(zero["kept_marginal"]),
+            "zero_sampled": _range(zero["kept_sampled"]),
+            "full_marginal": _range(full["kept_marginal"], 5),
+            "full_sampled": _range(full["kept_sampled"])}
+
+
+def rhm_bp_vs_samples(t: Tables) -> dict[str, str]:
+    """|posterior marginal - posterior-sample fraction| over every row of the kept table."""
+    kept = _main(t["kept"], experiment="main", model="bp")
+    diff = (kept["kept_marginal"] - kept["kept_sampled"]).abs()
+    return {"mean": fmt(diff.mean(), 3), "max": fmt(diff.max(), 3), "rows": f"{len(diff):,}"}
+
+
+def rhm_half_points(t: Tables) -> dict[str, Any]:
+    """The class curve per depth (``scaling_points``): for each process, exact BP's half points
+    (with the range of their errors), 90-10% widths and crossings of consecutive depths; for the
+    epsilon-process mean field's on the same grid too, and the largest |BP - mean field| half
+    point difference."""
+    points = _main(t["scaling_points"], experiment="main")
+    out: dict[str, Any] = {}
+    for process in sorted(points["process"].unique()):
+        for model in ("bp", "mean_field"):
+            rows = _main(points, process=process, model=model).sort_values("L")
+            if rows.empty:
+                continue
+            depths = [int(L) for L in rows["L"]]
+            width = [fmt(x, 3 if x < 0.1 else 2) for x in rows["width"]]
+            crossings = rows[rows["crossing"].notna()]
+            out[f"{process}_{model}"] = {
+                "L_first": str(depths[0]), "L_last": str(depths[-1]),
+                "half": ", ".join(fmt(x) for x in rows["eps_half"]),
+                "half_err": _range(rows["eps_half_err"]),
+                "width_first": width[0], "width_last": width[-1],
+                "crossings": _range(crossings["crossing"]),
+                "crossings_err": _range(crossings["crossing_err"]),
+                "crossing_list": ", ".join(f"{fmt_pm(r.crossing, r.crossing_err)} (L = {int(r.L)}, "
+                                           f"{int(r.next_L)})" for r in crossings.itertuples())
+                or MISSING}
+    bp = _main(points, process="epsilon", model="bp").sort_values("L")
+    mf = _main(points, process="epsilon", model="mean_field").sort_values("L")
+    same = list(bp["L"]) == list(mf["L"])
+    gap = (bp["eps_half"].to_numpy() - mf["eps_half"].to_numpy()) if same else [float("nan")]
+    out["epsilon_gap"] = fmt(max(abs(x) for x in gap))
+    return out
+
+
+def rhm_scaling(t: Tables) -> dict[str, Any]:
+    """The finite-size scaling fits (``scaling``) of the epsilon-process, exact BP and mean field
+    on the same grid, and of the masking process (exact BP)."""
+    scaling = _main(t["scaling"], experiment="main")
+
+    def fit(process, model, estimator):
+        rows = _main(scaling, process=process, model=model, estimator=estimator)
+        if rows.empty:
+            return {"eps_star": MISSING, "nu": MISSING, "L_range": MISSING}
+        row = rows.iloc[0]
+        digits = 4
+        return {"eps_star": fmt_pm(row["eps_star"], row["eps_star_err"], digits),
+                "nu": fmt_pm(row["nu"], row["nu_err"], 2),
+                "L_range": row["L_range"] if isinstance(row["L_range"], str) and row["L_range"]
+                else MISSING}
+
+    out: dict[str, Any] = {}
+    for process, models in (("epsilon", ("bp", "mean_field")), ("masking", ("bp",))):
+        for model in models:
+            for estimator in ("half_point", "half_point_width_nu", "crossing", "width"):
+                out[f"{process}_{model}_{estimator}"] = fit(process, model, estimator)
+    eps = _main(scaling, process="epsilon")
+    out["eps_star_mean_field"] = fmt(eps["eps_star_mean_field"].iloc[0], 4) if len(eps) else MISSING
+    out["nu_mean_field"] = fmt(eps["nu_mean_field"].iloc[0], 3) if len(eps) else MISSING
+    return out
+
+
+def rhm_correlations(t: Tables) -> dict[str, Any]:
+    """The change-correlation exponents table: per depth of the main RHM, chi's peak (epsilon,
+    exact BP and mean field; masking with the class half point), the exponent a at the peak and
+    nu from the collapse lengths; the RHM without transition's largest chi."""
+    ex = _main(t["exponents"], family="rhm")
+
+    def rows(experiment, model, process):
+        return _main(ex, experiment=experiment, model=model, process=process).sort_values("L")
+
+    bp, mf = rows("main", "bp", "epsilon"), rows("main", "mean_field", "epsilon")
+    masking = rows("main", "bp", "masking")
+    flat = rows("no_transition", "bp", "epsilon")
+    return {
+        "L": ", ".join(str(int(L)) for L in bp["L"]),
+        "peak": _range(bp["peak_noise"]),
+        "chi_max": ", ".join(fmt(x, 2) for x in bp["chi_max"]),
+        "chi_max_mf": ", ".join(fmt(x, 2) for x in mf["chi_max"]),
+        "a": ", ".join(fmt(x, 2) for x in bp["a"]),
+        "a_err": _range(bp["a_err"], 2),
+        "nu": ", ".join(fmt_pm(x, e, 2) for x, e in zip(bp["nu"], bp["nu_err"])),
+        "masking_peak": _range(masking["peak_noise"], 2),
+        "masking_chi_max": ", ".join(fmt(x, 2) for x in masking["chi_max"]),
+        "masking_half": _range(masking["class_half_noise"]),
+        "no_transition_L": ", ".join(str(int(L)) for L in flat["L"]),
+        "no_transition_chi_max": _range(flat["chi_max"], 2),
+        "no_transition_peak": _range(flat["peak_noise"], 2),
+    }
+
+
+# ------------------------------------------------------------------------------ learned
+def learned_evaluation(t: Tables) -> list[dict[str, str]]:
+    """One row per learned model (process, P): grammatical fraction with its Wilson interval,
+    memorised fraction, and the largest |learned - BP| class-kept gap over t with its t/T."""
+    ev = t["evaluation"].sort_values(["process", "P", "seed"])
+    dist = t["distance"].set_index(["process", "P", "seed"])
+    out = []
+    for _, row in ev.iterrows():
+        key = (row["process"], row["P"], row["seed"])
+        gap = dist.loc[key] if key in dist.index else None
+        out.append({"process": row["process"], "P": str(int(row["P"])),
+                    "grammatical": fmt(row["grammatical"]),
+                    "ci_low": fmt(row["grammatical_ci_low"]),
+                    "ci_high": fmt(row["grammatical_ci_high"]),
+                    "memorized": fmt(row["memorized"]),
+                    "gap": fmt(None if gap is None else gap["max_abs_diff"]),
+                    "gap_at": MISSING if gap is None else f"{float(gap['noise_at_max']):g}"})
+    return out
+
+
+def learned_largest_P(t: Tables) -> dict[str, Any]:
+    """The models at the largest P: grammatical (percent, and the Wilson lower bound), the
+    largest and the mean class-kept gap to exact BP over t, per process."""
+    ev, dist = t["evaluation"], t["distance"]
+    P = int(ev["P"].max())
+    largest = _main(ev, P=P)
+    out: dict[str, Any] = {"P": f"{P:,}",
+                           "n_train_distinct": _range(largest["n_train_distinct"], 0)}
+    for process in sorted(ev["process"].unique()):
+        row = _main(ev, process=process, P=P).iloc[0]
+        gap = _main(dist, process=process, P=P)
+        out[process] = {"grammatical": _pct(row["grammatical"]),
+                        "ci_low": _pct(row["grammatical_ci_low"]),
+                        "gap": fmt(gap["max_abs_diff"].max()) if len(gap) else MISSING,
+                        "mean_gap": fmt(gap["mean_abs_diff"].max()) if len(gap) else MISSING}
+    gaps = _main(dist, P=P)["max_abs_diff"]
+    out["gap"] = fmt(gaps.max()) if len(gaps) else MISSING
+    return out
+
+
+def learned_validity(t: Tables) -> dict[str, Any]:
+    """One row per learned model: the fraction of valid tuples per level (0: class rules), over
+    all generated samples and over the novel ones, and the number of novel samples; and the
+    levels, as the rows list them."""
+    val = t["validity"].sort_values(["process", "P", "seed", "level"])
+    out = []
+    for (process, P, _seed), rows in val.groupby(["process", "P", "seed"], sort=False):
+        every = rows[rows["samples"] == "all"]
+        novel = rows[rows["samples"] == "novel"]
+        out.append({"process": process, "P": str(int(P)),
+                    "all": " / ".join(fmt(x) for x in every["tuples_valid"]),
+                    "novel": " / ".join(fmt(x) for x in novel["tuples_valid"]),
+                    "n_novel": str(int(novel["n_samples"].iloc[0])) if len(novel) else MISSING})
+    levels = " / ".join(str(int(level)) for level in sorted(val["level"].unique()))
+    return {"levels": levels, "rows": out}
+
+
+# ------------------------------------------------------------------------------ images
+def images_quality(t: Tables) -> dict[str, dict[str, str]]:
+    """The quality gates: the classifier's held-out accuracy (with the count of correct images)
+    and the fraction of unconditional samples classified confidently, Wilson 95% intervals."""
+    q = t["quality"].set_index("metric")
+    out = {}
+    for key, metric in (("accuracy", "classifier_held_out_accuracy"),
+                        ("confident", "samples_confidence_gt_0.9")):
+        row = q.loc[metric]
+        out[key] = {"value": fmt(row["value"]), "pct": _pct(row["value"]),
+                    "ci_low": fmt(row["ci_low"]), "ci_high": fmt(row["ci_high"]),
+                    "n": str(int(row["n"])), "hits": str(int(round(row["value"] * row["n"]))),
+                    "target": f"{float(row['target']):g}"}
+    return out
+
+
+def images_class_kept(t: Tables) -> dict[str, str]:
+    """The class kept after forward-backward at every t/T of the grid, the number of images,
+    and the value at t = T."""
+    ck = t["class_kept"].sort_values("t_over_T")
+    return {"n": str(int(ck["n"].iloc[0])),
+            "points": "; ".join(f"{row.t_over_T:g}: {fmt(row.kept)}" for row in ck.itertuples()),
+            "at_T": fmt(ck["kept"].iloc[-1])}
+
+
+def images_layer_similarity(t: Tables) -> dict[str, Any]:
+    """The mean cosine similarity of every layer's features (columns, shallow to deep) at every
+    t/T of the grid (rows), and the first t/T from which the shallowest layer stays more similar
+    than the deepest."""
+    ls = t["layer_similarity"]
+    layers = ls.drop_duplicates("layer").sort_values("depth")["layer"].tolist()
+    grid = ls.pivot_table(index="t_over_T", columns="layer", values="similarity")[layers]
+    rows = [{"t_over_T": f"{tt:g}", "values": [fmt(grid.loc[tt, layer], 2) for layer in layers]}
+            for tt in grid.index]
+    above = grid[layers[0]] > grid[layers[-1]]
+    since = MISSING
+    for tt in reversed(grid.index):
+        if not above.loc[tt]:
+            break
+        since = f"{tt:g}"
+    return {"layers": layers, "rows": rows, "shallow_above_deep_from": since}
+
+
+#: Every number function, by the name the templates use.
+NUMBERS: dict[str, Callable[[Tables], Any]] = {
+    f.__name__: f for f in (
+        rhm_theory, rhm_class_extremes, rhm_bp_vs_samples, rhm_half_points, rhm_scaling,
+        rhm_correlations, learned_evaluation, learned_largest_P, learned_validity,
+        images_quality, images_class_kept, images_layer_similarity)}
+
+
+def extract_numbers(paths: Mapping[str, str | os.PathLike]) -> dict[str, Any]:
+    """Every number of :data:`NUMBERS`, formatted, from the tables at ``paths`` (name -> file,
+    every name of :data:`DOCS_TABLES`)."""
+    tables = Tables(paths)
+    return {name: function(tables) for name, function in NUMBERS.items()}
+
+
+def _environment():
+    import jinja2
+
+    return jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                              autoescape=False)
+
+
+def template_names(template: str) -> set[str]:
+    """The names a template's placeholders read (each must be a key of :data:`NUMBERS`)."""
+    from jinja2 import meta
+
+    if not isinstance(template, str):
+        raise TypeError(f"template must be the template's text, got {type(template).__name__}")
+    return meta.find_undeclared_variables(_environment().parse(template))
+
+
+def render(template: str, numbers: Mapping[str, Any]) -> str:
+    """``template`` (Jinja2 text) filled with ``numbers``; a placeholder without a number, or a
+    template name that is no number function, raises ValueError naming it."""
+    import jinja2
+
+    if not isinstance(numbers, Mapping):
+        raise TypeError(f"numbers must be a mapping, got {type(numbers).__name__}")
+    unknown = template_names(template) - set(NUMBERS)
+    if unknown:
+        raise ValueError(f"template reads {sorted(unknown)}, which no number function makes "
+                         f"(hierphase.stages.docs.NUMBERS)")
+    try:
+        return _environment().from_string(template).render(**numbers)
+    except jinja2.UndefinedError as err:
+        raise ValueError(f"numbers lacks what the template reads: {err}") from None
+
+
+def render_docs(paths: Mapping[str, str | os.PathLike], templates: Mapping[str, str | os.PathLike],
+                outputs: Mapping[str, str | os.PathLike], numbers_json: str | os.PathLike) -> dict:
+    """Read the tables at ``paths``, fill every template (name -> file) and write each to
+    ``outputs[name]``, and the numbers to ``numbers_json``, atomically. Returns the numbers."""
+    from hierphase.io import atomic_path, write_json
+
+    if set(templates) != set(outputs):
+        raise ValueError(f"templates and outputs must name the same pages, got "
+                         f"{sorted(templates)} and {sorted(outputs)}")
+    numbers = extract_numbers(paths)
+    pages = {name: render(Path(templates[name]).read_text(), numbers) for name in templates}
+    for name, text in pages.items():
+        with atomic_path(outputs[name]) as tmp:
+            tmp.write_text(text)
+    write_json(numbers_json, numbers)
+    return numbers
