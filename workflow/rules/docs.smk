@@ -24,6 +24,7 @@ rule docs_results:
         **docs_templates(),
     output:
         **docs_outputs(),
+        numbers_meta=sidecar(docs_outputs()["numbers"]),
     log:
         "logs/docs/docs_results.log",
     localrule: True
@@ -33,5 +34,7 @@ rule docs_results:
         runtime=10,
     params:
         pages=list(TEMPLATES),
+        # which run the numbers are of (recorded in the numbers' sidecar)
+        config=PLAN.config,
     script:
         "../scripts/docs_results.py"

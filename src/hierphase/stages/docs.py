@@ -40,7 +40,9 @@ def fmt(value: Any, digits: int = 3) -> str:
     """``value`` with ``digits`` decimals, or :data:`MISSING` where it is None or NaN."""
     if not isinstance(digits, int) or digits < 0:
         raise ValueError(f"digits must be a non-negative int, got {digits!r}")
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    from pandas import isna
+
+    if value is None or (not isinstance(value, str) and isna(value)):
         return MISSING
     try:
         number = float(value)
@@ -65,7 +67,7 @@ def fmt_pm(value: Any, err: Any, digits: int = 3) -> str:
 
 def _range(values, digits: int = 3) -> str:
     """``low-high`` of ``values`` (one value where they agree to ``digits``)."""
-    values = [v for v in values if v is not None and not math.isnan(float(v))]
+    values = [float(v) for v in values if fmt(v) != MISSING]
     if not values:
         return MISSING
     low, high = fmt(min(values), digits), fmt(max(values), digits)
@@ -388,10 +390,12 @@ def render(template: str, numbers: Mapping[str, Any]) -> str:
 
 
 def render_docs(paths: Mapping[str, str | os.PathLike], templates: Mapping[str, str | os.PathLike],
-                outputs: Mapping[str, str | os.PathLike], numbers_json: str | os.PathLike) -> dict:
+                outputs: Mapping[str, str | os.PathLike], numbers_json: str | os.PathLike,
+                config: Mapping[str, Any] | None = None) -> dict:
     """Read the tables at ``paths``, fill every template (name -> file) and write each to
-    ``outputs[name]``, and the numbers to ``numbers_json``, atomically. Returns the numbers."""
-    from hierphase.io import atomic_path, write_json
+    ``outputs[name]``, and the numbers to ``numbers_json`` with a sidecar recording ``config``
+    (the run's checked config: which run the numbers are of), atomically. Returns the numbers."""
+    from hierphase.io import atomic_path, write_json, write_sidecar
 
     if set(templates) != set(outputs):
         raise ValueError(f"templates and outputs must name the same pages, got "
@@ -402,4 +406,5 @@ def render_docs(paths: Mapping[str, str | os.PathLike], templates: Mapping[str, 
         with atomic_path(outputs[name]) as tmp:
             tmp.write_text(text)
     write_json(numbers_json, numbers)
+    write_sidecar(numbers_json, config=config, tables={k: str(v) for k, v in paths.items()})
     return numbers
