@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from .config import Plan
 from .learned import TABLES as LEARNED_TABLES
-from .rhm import CORR, KEPT, SCALING, THEORY_SUMMARY
+from .rhm import CORR, KEPT, PHASE_TABLE, SCALING, THEORY_SUMMARY
 
 __all__ = ["DOCS", "TEMPLATES", "docs_tables", "docs_templates", "docs_outputs", "docs_targets"]
 
@@ -27,7 +27,7 @@ def docs_tables(plan: Plan) -> dict[str, str]:
     scaling = SCALING.format(**rhm)
     return {"kept": KEPT.format(**rhm), "theory_summary": THEORY_SUMMARY.format(**rhm),
             "scaling": f"{scaling}/scaling.parquet", "scaling_points": f"{scaling}/points.parquet",
-            "exponents": f"{CORR}/exponents.parquet",
+            "exponents": f"{CORR}/exponents.parquet", "phase_diagram": PHASE_TABLE,
             **{t: f"{LEARNED_TABLES}/{t}.parquet" for t in ("evaluation", "distance", "validity")},
             **{t: f"{images}/{t}.parquet" for t in ("quality", "class_kept", "layer_similarity")}}
 

@@ -28,7 +28,8 @@ __all__ = ["DOCS_TABLES", "NUMBERS", "extract_numbers", "render", "render_docs",
 
 #: The tables the numbers are read from, by name (the keys of the ``tables`` mapping every
 #: function here takes).
-DOCS_TABLES = ("kept", "theory_summary", "scaling", "scaling_points", "exponents", "evaluation",
+DOCS_TABLES = ("kept", "theory_summary", "scaling", "scaling_points", "exponents", "phase_diagram",
+               "evaluation",
                "distance", "validity", "quality", "class_kept", "layer_similarity")
 
 #: What a number prints as where the table has none (NaN, a fit that did not converge).
@@ -241,6 +242,74 @@ def rhm_correlations(t: Tables) -> dict[str, Any]:
     }
 
 
+def _point(row) -> str:
+    """A phase-diagram point by its RHM: ``s = 2, v = 8, m = 4``."""
+    return f"s = {int(row['s'])}, v = {int(row['v'])}, m = {int(row['m'])}"
+
+
+def _listing(items) -> str:
+    items = list(items)
+    return "; ".join(items) if items else "none"
+
+
+#: Mean field's nu up to which the docs call it small (the finite-size term then mostly gone
+#: at the phase diagram's depths).
+PHASE_SMALL_NU = 4.5
+#: How close (in eps) the docs call BP's extrapolated eps* "at" mean field's.
+PHASE_CLOSE = 0.005
+
+
+def rhm_phase_diagram(t: Tables) -> dict[str, str]:
+    """The phase diagram (``phase_diagram``): how many points, where BP and mean field disagree
+    on the existence of the transition (with mean field's nu and the per-level factor
+    s^(1/nu)), and where both see it, how BP's extrapolated eps* compares with mean field's."""
+    pdg = t["phase_diagram"].sort_values(["s", "v", "m"])
+    mf, bp = pdg["has_transition_mf"].astype(bool), pdg["has_transition_bp"].astype(bool)
+    by_s = pdg.groupby("s").size()
+    missing_bp = pdg[mf & ~bp]
+    both = pdg[mf & bp].copy()
+    both["gap"] = both["eps_star_bp_extrapolated"] - both["eps_star_mf"]
+    close = both[both["gap"].abs() <= PHASE_CLOSE]
+    small = both[both["nu_mf"] <= PHASE_SMALL_NU].dropna(subset=["gap"])
+    big = both.dropna(subset=["gap"]).reindex(
+        both["gap"].dropna().abs().sort_values(ascending=False).index)
+    half = pdg[mf & (pdg["s"] == 2)].copy()
+    half["off"] = half["eps_half_bp"] - half["eps_star_mf"]
+    half = half.reindex(half["off"].abs().sort_values(ascending=False).index)
+
+    def signed(x, digits=3):
+        text = fmt(x, digits)
+        return text if text == MISSING or text.startswith("-") else f"+{text}"
+
+    return {
+        "points": str(len(pdg)),
+        "by_s": ", ".join(f"{n} at s = {int(s_)}" for s_, n in by_s.items()),
+        "agree": str(int((mf == bp).sum())),
+        "bp_only": str(int((~mf & bp).sum())),
+        "mf_only": str(len(missing_bp)),
+        "mf_only_points": _listing(f"{_point(r)} (nu = {fmt(r['nu_mf'], 1)})"
+                                   for _, r in missing_bp.iterrows()),
+        "mf_only_factor": _range([r["s"] ** (1 / r["nu_mf"]) for _, r in missing_bp.iterrows()],
+                                 2),
+        "both": str(len(both)),
+        "close": PHASE_CLOSE.__format__("g"),
+        "close_points": _listing(f"{_point(r)} ({fmt(r['eps_star_bp_extrapolated'], 4)} vs "
+                                 f"{fmt(r['eps_star_mf'], 4)})" for _, r in close.iterrows()),
+        "small_nu": f"{PHASE_SMALL_NU:g}",
+        "small_nu_largest": _range(small["gap"].abs(), 3),
+        "small_nu_points": _listing(f"{_point(r)}, {signed(r['gap'])} ± {fmt(r['err'])}"
+                                    for _, r in small.reindex(small["gap"].abs().sort_values(
+                                        ascending=False).index).head(2).iterrows()),
+        "largest": _listing(f"{signed(r['gap'], 2)} ± {fmt(r['err'], 2)} at {_point(r)} "
+                            f"(extrapolated {fmt(r['eps_star_bp_extrapolated'], 2)} against "
+                            f"{fmt(r['eps_star_mf'], 2)}; mean field's nu {fmt(r['nu_mf'], 1)})"
+                            for _, r in big.head(2).iterrows()),
+        "half_largest": (f"{signed(half['off'].iloc[0], 2)} at {_point(half.iloc[0])}"
+                         if len(half) else MISSING),
+        "half_others": fmt(half["off"].iloc[1:].abs().max() if len(half) > 1 else None, 2),
+    }
+
+
 # ------------------------------------------------------------------------------ learned
 def learned_evaluation(t: Tables) -> list[dict[str, str]]:
     """One row per learned model (process, P): grammatical fraction with its Wilson interval,
@@ -345,7 +414,7 @@ def images_layer_similarity(t: Tables) -> dict[str, Any]:
 NUMBERS: dict[str, Callable[[Tables], Any]] = {
     f.__name__: f for f in (
         rhm_theory, rhm_class_extremes, rhm_bp_vs_samples, rhm_half_points, rhm_scaling,
-        rhm_correlations, learned_evaluation, learned_largest_P, learned_validity,
+        rhm_correlations, rhm_phase_diagram, learned_evaluation, learned_largest_P, learned_validity,
         images_quality, images_class_kept, images_layer_similarity)}
 
 
