@@ -185,6 +185,32 @@ def check_against_tables(numbers: dict, tables: dict[str, Path]) -> None:
         novel = val[(val.process == row["process"]) & (val.P == int(row["P"]))
                     & (val.samples == "novel")].sort_values("level")["tuples_valid"]
         assert all(_close(p, e, 3) for p, e in zip(row["novel"].split(" / "), novel))
+    sc = read["sample_complexity"]
+    sc = sc[sc.measure == "tuples_valid"]
+    for process, shown in numbers["learned_sample_complexity"].items():
+        for row in shown["rows"]:
+            at = sc[(sc.process == process) & (sc.threshold == float(row["threshold"]))]
+            for label, cell in zip(shown["levels"], row["cells"]):
+                r = at[at.level == int(label.split()[1])].iloc[0]
+                if cell.startswith("not reached"):
+                    assert math.isinf(r.P_high) and cell.endswith(f"{r.P_low:,.0f}")
+                elif cell.startswith("below"):
+                    assert r.P_low == 0
+                else:
+                    assert cell.startswith(f"{r.P_star:,.0f} [")
+    # learning curves: the step printed is the first at which the level passes the threshold
+    lc = read["learning_curve"]
+    lc = lc[(lc.samples == "novel") & (lc.P == lc.P.max())]
+    threshold = float(numbers["learned_learning_curve"]["threshold"])
+    for process in lc.process.unique():
+        text = numbers["learned_learning_curve"][process]
+        for level, verb, step in re.findall(r"level (\d+) (by|not by) step (\d+)", text):
+            curve = lc[(lc.process == process) & (lc.level == int(level))].sort_values("step")
+            passed = curve[curve.tuples_valid >= threshold]
+            if verb == "by":
+                assert int(passed.step.iloc[0]) == int(step)
+            else:
+                assert passed.empty and int(curve.step.iloc[-1]) == int(step)
     # images
     quality = read["quality"].set_index("metric")
     accuracy = quality.loc["classifier_held_out_accuracy"]

@@ -28,7 +28,8 @@ def docs_tables(plan: Plan) -> dict[str, str]:
     return {"kept": KEPT.format(**rhm), "theory_summary": THEORY_SUMMARY.format(**rhm),
             "scaling": f"{scaling}/scaling.parquet", "scaling_points": f"{scaling}/points.parquet",
             "exponents": f"{CORR}/exponents.parquet", "phase_diagram": PHASE_TABLE,
-            **{t: f"{LEARNED_TABLES}/{t}.parquet" for t in ("evaluation", "distance", "validity")},
+            **{t: f"{LEARNED_TABLES}/{t}.parquet" for t in ("evaluation", "distance", "validity",
+                                                          "sample_complexity", "learning_curve")},
             **{t: f"{images}/{t}.parquet" for t in ("quality", "class_kept", "layer_similarity")}}
 
 

@@ -29,7 +29,7 @@ __all__ = ["DOCS_TABLES", "NUMBERS", "extract_numbers", "render", "render_docs",
 #: The tables the numbers are read from, by name (the keys of the ``tables`` mapping every
 #: function here takes).
 DOCS_TABLES = ("kept", "theory_summary", "scaling", "scaling_points", "exponents", "phase_diagram",
-               "evaluation",
+               "evaluation", "sample_complexity", "learning_curve",
                "distance", "validity", "quality", "class_kept", "layer_similarity")
 
 #: What a number prints as where the table has none (NaN, a fit that did not converge).
@@ -367,6 +367,89 @@ def learned_validity(t: Tables) -> dict[str, Any]:
     return {"levels": levels, "rows": out}
 
 
+def _P(value) -> str:
+    return f"{float(value):,.0f}"
+
+
+def learned_sample_complexity(t: Tables) -> dict[str, Any]:
+    """Per process, the P at which each level's novel-sample validity crosses each threshold
+    (``sample_complexity``, measure ``tuples_valid``): the crossing with the measured P around
+    it, "below" the smallest P, or not reached by the largest; and, at the highest threshold,
+    the ratio of the class rules' P* to level 1's and how wide their brackets are."""
+    sc = _main(t["sample_complexity"], measure="tuples_valid")
+    out: dict[str, Any] = {}
+    for process, rows in sc.groupby("process"):
+        levels = sorted(rows["level"].unique(), reverse=True)
+        table = []
+        for threshold, at in rows.groupby("threshold"):
+            at = at.set_index("level")
+            cells = []
+            for level in levels:
+                if level not in at.index:
+                    cells.append(MISSING)
+                    continue
+                r = at.loc[level]
+                if r["P_low"] == 0:
+                    cells.append(f"below {_P(r['P_high'])}")
+                elif math.isinf(r["P_high"]):
+                    cells.append(f"not reached by {_P(r['P_low'])}")
+                else:
+                    cells.append(f"{_P(r['P_star'])} [{_P(r['P_low'])}, {_P(r['P_high'])}]")
+            table.append({"threshold": f"{threshold:g}", "cells": cells})
+        top = rows[rows["threshold"] == rows["threshold"].max()].set_index("level")
+
+        def star(level):
+            return top.loc[level, "P_star"] if level in top.index else float("nan")
+
+        def bracket(level):
+            if level not in top.index or top.loc[level, "P_low"] == 0 \
+                    or math.isinf(top.loc[level, "P_high"]):
+                return MISSING
+            return fmt(top.loc[level, "P_high"] / top.loc[level, "P_low"], 0)
+
+        labels = [f"level {int(level)}" + (" (leaf rules)" if level == levels[0] else
+                                           " (class rules)" if level == 0 else "")
+                  for level in levels]
+        out[process] = {"levels": labels, "rows": table,
+                        "top": f"{rows['threshold'].max():g}", "ratio": fmt(star(0) / star(1), 1),
+                        "bracket_1": bracket(1), "bracket_0": bracket(0)}
+    return out
+
+
+#: The validity the docs' learning-curve sentence says a level passes.
+LEARNING_THRESHOLD = 0.9
+
+
+def learned_learning_curve(t: Tables) -> dict[str, str]:
+    """At the largest P, per process and level (leaves first), the first training step whose
+    novel samples pass :data:`LEARNING_THRESHOLD` validity with the value there, or the value
+    at the last step; for the class rules also the value at the step before."""
+    lc = _main(t["learning_curve"], samples="novel")
+    lc = lc[lc["P"] == lc["P"].max()]
+    out = {"P": _P(lc["P"].max()) if len(lc) else MISSING,
+           "threshold": f"{LEARNING_THRESHOLD:g}"}
+    for process, rows in lc.groupby("process"):
+        parts = []
+        for level in sorted(rows["level"].unique(), reverse=True):
+            curve = rows[rows["level"] == level].sort_values("step")
+            passed = curve[curve["tuples_valid"] >= LEARNING_THRESHOLD]
+            if passed.empty:
+                last = curve.iloc[-1]
+                text = (f"level {int(level)} not by step {int(last['step'])} "
+                        f"({fmt(last['tuples_valid'])})")
+            else:
+                first = passed.iloc[0]
+                text = f"level {int(level)} by step {int(first['step'])} ({fmt(first['tuples_valid'])}"
+                before = curve[curve["step"] < first["step"]]
+                if level == rows["level"].min() and len(before):
+                    text += (f"; {fmt(before['tuples_valid'].iloc[-1])} at step "
+                             f"{int(before['step'].iloc[-1])}")
+                text += ")"
+            parts.append(text)
+        out[process] = ", ".join(parts)
+    return out
+
+
 # ------------------------------------------------------------------------------ images
 def images_quality(t: Tables) -> dict[str, dict[str, str]]:
     """The quality gates: the classifier's held-out accuracy (with the count of correct images)
@@ -414,7 +497,8 @@ def images_layer_similarity(t: Tables) -> dict[str, Any]:
 NUMBERS: dict[str, Callable[[Tables], Any]] = {
     f.__name__: f for f in (
         rhm_theory, rhm_class_extremes, rhm_bp_vs_samples, rhm_half_points, rhm_scaling,
-        rhm_correlations, rhm_phase_diagram, learned_evaluation, learned_largest_P, learned_validity,
+        rhm_correlations, rhm_phase_diagram, learned_evaluation, learned_largest_P,
+        learned_validity, learned_sample_complexity, learned_learning_curve,
         images_quality, images_class_kept, images_layer_similarity)}
 
 
