@@ -140,6 +140,19 @@ def check_against_tables(numbers: dict, tables: dict[str, Path]) -> None:
     classes = kept[kept["level"] == 0]
     low = [g.sort_values("noise")["kept_marginal"].iloc[0] for _, g in classes.groupby("process")]
     assert _close(numbers["rhm_class_extremes"]["zero_marginal"].split("-")[0], min(low), 3)
+    # the deepest tree: where the class and the leaves make 10% and 90% of their fall
+    deepest = kept[kept.L == kept.L.max()]
+    for process, rows in deepest.groupby("process"):
+        axis = "noise" if process == "epsilon" else "t_over_T"
+        for name, level in (("class", 0), ("leaves", int(kept.L.max()))):
+            curve = rows[rows.level == level].sort_values(axis)
+            x, y = list(curve[axis]), list(curve.kept_marginal)
+            y = [(v - y[-1]) / (y[0] - y[-1]) for v in y]
+            for share, text in zip((0.9, 0.1), numbers["rhm_levels_deepest"][process][name]
+                                   .split("-")):
+                i = next(i for i in range(len(y) - 1) if y[i] >= share > y[i + 1])
+                at = x[i] + (share - y[i]) / (y[i + 1] - y[i]) * (x[i + 1] - x[i])
+                assert _close(text, at, 2), (process, name, share, text, at)
     # half points and fits
     points = read["scaling_points"]
     bp = points[(points.process == "epsilon") & (points.model == "bp")].sort_values("L")

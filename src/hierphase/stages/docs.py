@@ -146,6 +146,30 @@ def rhm_class_extremes(t: Tables) -> dict[str, str]:
             "full_sampled": _range(full["kept_sampled"])}
 
 
+def rhm_levels_deepest(t: Tables) -> dict[str, Any]:
+    """At the deepest tree, for each process, where the class (level 0) and the leaves fall:
+    the noise (eps, or t/T) at which each curve has made 10% and 90% of its fall from its
+    value at the smallest noise to its value at the largest (linear interpolation,
+    :func:`hierphase.scaling.level_crossing`)."""
+    from hierphase.scaling import level_crossing
+
+    kept = _main(t["kept"], experiment="main", model="bp")
+    L = int(kept["L"].max())
+    deepest = kept[kept["L"] == L]
+    out: dict[str, Any] = {"L": str(L)}
+    for process, rows in deepest.groupby("process"):
+        axis = "noise" if process == "epsilon" else "t_over_T"
+        fall = {}
+        for name, level in (("class", 0), ("leaves", L)):
+            curve = rows[rows["level"] == level].sort_values(axis)
+            x, y = curve[axis].to_numpy(float), curve["kept_marginal"].to_numpy(float)
+            y = (y - y[-1]) / (y[0] - y[-1]) if y[0] != y[-1] else y * float("nan")
+            start, end = (level_crossing(x, y, share)[0] for share in (0.9, 0.1))
+            fall[name] = f"{fmt(start, 2)}-{fmt(end, 2)}"
+        out[process] = fall
+    return out
+
+
 def rhm_bp_vs_samples(t: Tables) -> dict[str, str]:
     """|posterior marginal - posterior-sample fraction| over every row of the kept table."""
     kept = _main(t["kept"], experiment="main", model="bp")
@@ -496,7 +520,7 @@ def images_layer_similarity(t: Tables) -> dict[str, Any]:
 #: Every number function, by the name the templates use.
 NUMBERS: dict[str, Callable[[Tables], Any]] = {
     f.__name__: f for f in (
-        rhm_theory, rhm_class_extremes, rhm_bp_vs_samples, rhm_half_points, rhm_scaling,
+        rhm_theory, rhm_class_extremes, rhm_levels_deepest, rhm_bp_vs_samples, rhm_half_points, rhm_scaling,
         rhm_correlations, rhm_phase_diagram, learned_evaluation, learned_largest_P,
         learned_validity, learned_sample_complexity, learned_learning_curve,
         images_quality, images_class_kept, images_layer_similarity)}
