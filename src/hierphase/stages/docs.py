@@ -124,21 +124,21 @@ def rhm_theory(t: Tables) -> dict[str, str]:
             "slope": fmt(row["slope_at_p_star"], 3), "nu": fmt(row["nu"], 3)}
 
 
-def _class_rows(t: Tables):
-    kept = _main(t["kept"], experiment="main", model="bp")
-    return kept[kept["level"] == 0]
+def _bp_kept(t: Tables):
+    """The main experiment's exact-BP rows of the kept table."""
+    return _main(t["kept"], experiment="main", model="bp")
 
 
 def rhm_class_extremes(t: Tables) -> dict[str, str]:
     """The class kept at the smallest and the largest noise of each process, over every depth:
     the posterior marginal and the posterior samples."""
-    rows = _class_rows(t)
-    zero, full = [], []
-    for _, group in rows.groupby("process"):
-        zero.append(group[group["noise"] == group["noise"].min()])
-        full.append(group[group["noise"] == group["noise"].max()])
     import pandas as pd
 
+    kept = _bp_kept(t)
+    zero, full = [], []
+    for _, group in kept[kept["level"] == 0].groupby("process"):
+        zero.append(group[group["noise"] == group["noise"].min()])
+        full.append(group[group["noise"] == group["noise"].max()])
     zero, full = pd.concat(zero), pd.concat(full)
     return {"zero_marginal": _range(zero["kept_marginal"]),
             "zero_sampled": _range(zero["kept_sampled"]),
@@ -153,7 +153,7 @@ def rhm_levels_deepest(t: Tables) -> dict[str, Any]:
     :func:`hierphase.scaling.level_crossing`)."""
     from hierphase.scaling import level_crossing
 
-    kept = _main(t["kept"], experiment="main", model="bp")
+    kept = _bp_kept(t)
     L = int(kept["L"].max())
     deepest = kept[kept["L"] == L]
     out: dict[str, Any] = {"L": str(L)}
@@ -172,7 +172,7 @@ def rhm_levels_deepest(t: Tables) -> dict[str, Any]:
 
 def rhm_bp_vs_samples(t: Tables) -> dict[str, str]:
     """|posterior marginal - posterior-sample fraction| over every row of the kept table."""
-    kept = _main(t["kept"], experiment="main", model="bp")
+    kept = _bp_kept(t)
     diff = (kept["kept_marginal"] - kept["kept_sampled"]).abs()
     return {"mean": fmt(diff.mean(), 3), "max": fmt(diff.max(), 3), "rows": f"{len(diff):,}"}
 
@@ -463,7 +463,8 @@ def learned_learning_curve(t: Tables) -> dict[str, str]:
                         f"({fmt(last['tuples_valid'])})")
             else:
                 first = passed.iloc[0]
-                text = f"level {int(level)} by step {int(first['step'])} ({fmt(first['tuples_valid'])}"
+                text = (f"level {int(level)} by step {int(first['step'])} "
+                        f"({fmt(first['tuples_valid'])}")
                 before = curve[curve["step"] < first["step"]]
                 if level == rows["level"].min() and len(before):
                     text += (f"; {fmt(before['tuples_valid'].iloc[-1])} at step "
@@ -520,8 +521,8 @@ def images_layer_similarity(t: Tables) -> dict[str, Any]:
 #: Every number function, by the name the templates use.
 NUMBERS: dict[str, Callable[[Tables], Any]] = {
     f.__name__: f for f in (
-        rhm_theory, rhm_class_extremes, rhm_levels_deepest, rhm_bp_vs_samples, rhm_half_points, rhm_scaling,
-        rhm_correlations, rhm_phase_diagram, learned_evaluation, learned_largest_P,
+        rhm_theory, rhm_class_extremes, rhm_levels_deepest, rhm_bp_vs_samples, rhm_half_points,
+        rhm_scaling, rhm_correlations, rhm_phase_diagram, learned_evaluation, learned_largest_P,
         learned_validity, learned_sample_complexity, learned_learning_curve,
         images_quality, images_class_kept, images_layer_similarity)}
 
