@@ -118,8 +118,7 @@ def _main(df, **where):
 def rhm_theory(t: Tables) -> dict[str, str]:
     """Mean field of the main experiment's RHM: p*, eps*, F'(p*) and nu."""
     row = t["theory_summary"].iloc[0]
-    return {"v": str(int(row["v"])), "m": str(int(row["m"])), "s": str(int(row["s"])),
-            "p_star": fmt(row["p_star"], 4), "eps_star": fmt(row["eps_star"], 4),
+    return {"p_star": fmt(row["p_star"], 4), "eps_star": fmt(row["eps_star"], 4),
             "eps_star_short": fmt(row["eps_star"], 3),
             "slope": fmt(row["slope_at_p_star"], 3), "nu": fmt(row["nu"], 3)}
 
@@ -492,12 +491,11 @@ def images_quality(t: Tables) -> dict[str, dict[str, str]]:
 
 
 def images_class_kept(t: Tables) -> dict[str, str]:
-    """The class kept after forward-backward at every t/T of the grid, the number of images,
-    and the value at t = T."""
+    """The class kept after forward-backward at every t/T of the grid, and the number of
+    images."""
     ck = t["class_kept"].sort_values("t_over_T")
     return {"n": str(int(ck["n"].iloc[0])),
-            "points": "; ".join(f"{row.t_over_T:g}: {fmt(row.kept)}" for row in ck.itertuples()),
-            "at_T": fmt(ck["kept"].iloc[-1])}
+            "points": "; ".join(f"{row.t_over_T:g}: {fmt(row.kept)}" for row in ck.itertuples())}
 
 
 def images_layer_similarity(t: Tables) -> dict[str, Any]:
