@@ -247,7 +247,8 @@ def check_against_tables(numbers: dict, tables: dict[str, Path]) -> None:
 @pytest.mark.slow
 def test_smoke_run_renders_every_number_from_its_tables(tmp_path):
     work = copy_workflow(tmp_path / "work")
-    run_snakemake(work, "-c2", "docs", configfile=SMOKE)
+    # every branch of the smoke preset, more than the RHM-only runs of the other tests
+    run_snakemake(work, "-c2", "docs", configfile=SMOKE, timeout=3600)
     outputs = docs_outputs()
     numbers = json.loads((work / outputs["numbers"]).read_text())
     assert set(numbers) == set(NUMBERS)
