@@ -130,6 +130,8 @@ def check_against_tables(numbers: dict, tables: dict[str, Path]) -> None:
     summary = read["theory_summary"].iloc[0]
     assert _close(numbers["rhm_theory"]["eps_star"], summary["eps_star"], 4)
     assert _close(numbers["rhm_theory"]["nu"], summary["nu"], 3)
+    assert _close(numbers["rhm_theory"]["eps_star_long"], summary["eps_star"], 6)
+    assert _close(numbers["rhm_theory"]["slope_long"], summary["slope_at_p_star"], 5)
     # BP marginal against samples: every row of the main experiment's exact-BP kept table
     kept = read["kept"].query("experiment == 'main' and model == 'bp'")
     diffs = (kept["kept_marginal"].to_numpy() - kept["kept_sampled"].to_numpy())

@@ -119,8 +119,9 @@ def rhm_theory(t: Tables) -> dict[str, str]:
     """Mean field of the main experiment's RHM: p*, eps*, F'(p*) and nu."""
     row = t["theory_summary"].iloc[0]
     return {"p_star": fmt(row["p_star"], 4), "eps_star": fmt(row["eps_star"], 4),
-            "eps_star_short": fmt(row["eps_star"], 3),
-            "slope": fmt(row["slope_at_p_star"], 3), "nu": fmt(row["nu"], 3)}
+            "eps_star_short": fmt(row["eps_star"], 3), "eps_star_long": fmt(row["eps_star"], 6),
+            "slope": fmt(row["slope_at_p_star"], 3), "slope_long": fmt(row["slope_at_p_star"], 5),
+            "nu": fmt(row["nu"], 3), "nu_long": fmt(row["nu"], 4)}
 
 
 def _bp_kept(t: Tables):
