@@ -237,6 +237,26 @@ def check_against_tables(numbers: dict, tables: dict[str, Path]) -> None:
         t_over_T, value = item.split(": ")
         expected = ck.loc[(ck.t_over_T - float(t_over_T)).abs() < 1e-9, "kept"]
         assert len(expected) == 1 and _close(value, expected.iloc[0], 3), item
+    ps = read["patch_susceptibility"]
+    shown = numbers["images_correlations"]
+    for row in shown["rows"]:
+        at = ps[(ps.t_over_T - float(row["t_over_T"])).abs() < 1e-9].set_index("embedding")
+        for e, chi, xi in zip(shown["embeddings"], row["chi"], row["xi"]):
+            digits = 1 if at.loc[e, "chi"] >= 10 else 2
+            assert _close(chi.split(" [")[0], at.loc[e, "chi"], digits), (e, chi)
+            assert _close(xi.split(" [")[0], at.loc[e, "xi"], 2), (e, xi)
+    for e, peak in shown["peaks"].items():
+        curve = ps[(ps.embedding == e) & (ps.t_over_T > 0)]
+        assert float(peak["t_over_T"]) == pytest.approx(curve.loc[curve.chi.idxmax(), "t_over_T"])
+    kept_curve = ck.sort_values("t_over_T")
+    x, y = list(kept_curve.t_over_T), list(kept_curve.kept)
+    falls = [i for i in range(len(y) - 1) if y[i] >= 0.5 > y[i + 1]]
+    if falls:
+        i = falls[0]
+        assert _close(shown["class_half"], x[i] + (0.5 - y[i]) / (y[i + 1] - y[i])
+                      * (x[i + 1] - x[i]), 2)
+    else:
+        assert shown["class_half"] == MISSING
     ls = read["layer_similarity"]
     layers = numbers["images_layer_similarity"]["layers"]
     assert sorted(layers) == sorted(ls.layer.unique())

@@ -14,7 +14,8 @@ __all__ = ["DOCS", "TEMPLATES", "docs_tables", "docs_templates", "docs_outputs",
 DOCS = "results/docs"
 #: The templates, by page name: ``workflow/templates/docs/<page>.md`` fills ``docs/<page>.md``
 #: (Jinja2; the workflow's own files, so that a copy of the workflow renders them).
-TEMPLATES = {"results": "workflow/templates/docs/results.md"}
+TEMPLATES = {page: f"workflow/templates/docs/{page}.md"
+             for page in ("results", "image_correlations")}
 #: The RHM experiment whose tables the docs quote.
 EXPERIMENT = "main"
 
@@ -30,7 +31,8 @@ def docs_tables(plan: Plan) -> dict[str, str]:
             "exponents": f"{CORR}/exponents.parquet", "phase_diagram": PHASE_TABLE,
             **{t: f"{LEARNED_TABLES}/{t}.parquet" for t in ("evaluation", "distance", "validity",
                                                           "sample_complexity", "learning_curve")},
-            **{t: f"{images}/{t}.parquet" for t in ("quality", "class_kept", "layer_similarity")}}
+            **{t: f"{images}/{t}.parquet" for t in ("quality", "class_kept", "layer_similarity",
+                                                    "patch_susceptibility")}}
 
 
 def docs_templates() -> dict[str, str]:

@@ -30,7 +30,8 @@ __all__ = ["DOCS_TABLES", "NUMBERS", "extract_numbers", "render", "render_docs",
 #: function here takes).
 DOCS_TABLES = ("kept", "theory_summary", "scaling", "scaling_points", "exponents", "phase_diagram",
                "evaluation", "sample_complexity", "learning_curve",
-               "distance", "validity", "quality", "class_kept", "layer_similarity")
+               "distance", "validity", "quality", "class_kept", "layer_similarity",
+               "patch_susceptibility")
 
 #: What a number prints as where the table has none (NaN, a fit that did not converge).
 MISSING = "n/a"
@@ -517,13 +518,60 @@ def images_layer_similarity(t: Tables) -> dict[str, Any]:
     return {"layers": layers, "rows": rows, "shallow_above_deep_from": since}
 
 
+def _sig(value) -> str:
+    """Three significant figures at most two decimals: 27.8, 7.29, 0.56."""
+    return fmt(value, 1 if abs(float(value)) >= 10 else 2) if fmt(value) != MISSING else MISSING
+
+
+def images_correlations(t: Tables) -> dict[str, Any]:
+    """The change correlations of image patches (``patch_susceptibility``): per t/T (noised
+    images only), chi and xi of every embedding with their bootstrap intervals; per embedding
+    the t/T of chi's peak and chi there; and the class half point (where ``class_kept`` first
+    falls through 0.5) with the class kept on either side."""
+    from hierphase.scaling import level_crossing
+
+    ps = t["patch_susceptibility"]
+    ps = ps[ps["t_over_T"] > 0]
+    embeddings = sorted(ps["embedding"].unique())
+
+    def interval(row, name):
+        return f"{_sig(row[name])} [{_sig(row[name + '_lo'])}, {_sig(row[name + '_hi'])}]"
+
+    rows = []
+    for t_over_T, at in ps.groupby("t_over_T"):
+        at = at.set_index("embedding")
+        rows.append({"t_over_T": f"{t_over_T:g}",
+                     "chi": [interval(at.loc[e], "chi") for e in embeddings],
+                     "xi": [interval(at.loc[e], "xi") for e in embeddings]})
+    peaks = {}
+    for e in embeddings:
+        curve = ps[ps["embedding"] == e].dropna(subset=["chi"])
+        top = curve.loc[curve["chi"].idxmax()] if len(curve) else None
+        peaks[e] = {"t_over_T": MISSING if top is None else f"{top['t_over_T']:g}",
+                    "chi": MISSING if top is None else interval(top, "chi")}
+    ck = t["class_kept"].sort_values("t_over_T")
+    half, _ = level_crossing(ck["t_over_T"].to_numpy(float), ck["kept"].to_numpy(float), 0.5)
+    below = ck[ck["t_over_T"] <= half] if not math.isnan(half) else ck.iloc[:0]
+    above = ck[ck["t_over_T"] > half] if not math.isnan(half) else ck.iloc[:0]
+    side = (f"class kept {fmt(below['kept'].iloc[-1])} at {below['t_over_T'].iloc[-1]:g}, "
+            f"{fmt(above['kept'].iloc[0])} at {above['t_over_T'].iloc[0]:g}"
+            if len(below) and len(above) else "the class kept never falls through 0.5")
+    columns = [f"chi, {e}" for e in embeddings] + [f"xi (patches), {e}" for e in embeddings]
+    return {"embeddings": embeddings, "columns": columns, "rows": rows, "peaks": peaks,
+            "class_half": fmt(half, 2), "class_half_sides": side,
+            "n_images": str(int(ps["n_x0"].iloc[0])) if len(ps) else MISSING,
+            "n_runs": str(int(ps["n_traj"].iloc[0])) if len(ps) else MISSING,
+            "grid": (f"{int(ps['grid_h'].iloc[0])} x {int(ps['grid_w'].iloc[0])}"
+                     if len(ps) else MISSING)}
+
+
 #: Every number function, by the name the templates use.
 NUMBERS: dict[str, Callable[[Tables], Any]] = {
     f.__name__: f for f in (
         rhm_theory, rhm_class_extremes, rhm_levels_deepest, rhm_bp_vs_samples, rhm_half_points,
         rhm_scaling, rhm_correlations, rhm_phase_diagram, learned_evaluation, learned_largest_P,
         learned_validity, learned_sample_complexity, learned_learning_curve,
-        images_quality, images_class_kept, images_layer_similarity)}
+        images_quality, images_class_kept, images_layer_similarity, images_correlations)}
 
 
 def extract_numbers(paths: Mapping[str, str | os.PathLike]) -> dict[str, Any]:
