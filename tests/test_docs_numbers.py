@@ -91,7 +91,7 @@ def test_docs_tables_are_tables_the_branches_make(preset):
 def test_committed_page_is_the_template_filled_with_the_committed_numbers():
     if not COMMITTED_NUMBERS.exists():
         pytest.skip("docs/numbers.json is not committed yet: run `snakemake -c2 docs` after the "
-                    "default run and copy results/docs/{results.md,numbers.json} into docs/")
+                    "default run and copy the pages and numbers.json of results/docs/ into docs/")
     numbers = json.loads(COMMITTED_NUMBERS.read_text())
     for page in TEMPLATES:
         assert (REPO / "docs" / f"{page}.md").read_text() == render(_template(page), numbers), \

@@ -11,9 +11,10 @@ templates filled with it.
 
 The tables, by the names the functions use (:data:`DOCS_TABLES`; their paths come from the plan,
 ``hierphase.plan.docs``): the RHM branch's kept table, mean-field summary, finite-size scaling
-(``scaling``, ``scaling_points``) and change-correlation ``exponents`` of the ``main``
-experiment; the learned branch's ``evaluation``, ``distance`` and ``validity``; the images
-branch's ``quality``, ``class_kept`` and ``layer_similarity``.
+(``scaling``, ``scaling_points``), change-correlation ``exponents`` of the ``main`` experiment
+and the ``phase_diagram``; the learned branch's ``evaluation``, ``distance``, ``validity``,
+``sample_complexity`` and ``learning_curve``; the images branch's ``quality``, ``class_kept``,
+``layer_similarity`` and ``patch_susceptibility``.
 """
 
 from __future__ import annotations
