@@ -15,6 +15,7 @@ import json
 import math
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -76,12 +77,14 @@ def test_formatting():
 
 @pytest.mark.parametrize("preset", [[], [SMOKE]], ids=["default", "smoke"])
 def test_docs_tables_are_tables_the_branches_make(preset):
-    """Every table the rule reads is a target of an enabled branch (its parquet or its CSV), and
-    every output stays under results/."""
+    """Every table the rule reads is a target of an enabled branch (its parquet or its CSV), the
+    mean-field tables those the class_vs_eps figure reads; every output stays under results/."""
     plan = load_plan_files(*preset, root=REPO)
     tables = docs_tables(plan)
     assert set(tables) == set(DOCS_TABLES)
     targets = set(plan.targets())
+    figure = next(f for f in plan.figures() if f.rule == "rhm_fig_class_vs_eps")
+    assert tables.pop("theory") == figure.inputs["theory"](SimpleNamespace(experiment="main"))
     for name, path in tables.items():
         assert path.startswith("results/") and path.endswith(".parquet"), name
         assert path in targets or path.removesuffix(".parquet") + ".csv" in targets, (name, path)
@@ -111,7 +114,8 @@ def test_committed_numbers_are_the_default_runs():
     if any(recorded.get(key) != json.loads(json.dumps(default[key]))
            for key in ("seed", "rhm", "learned", "images")):
         pytest.skip(f"{docs_outputs()['numbers']} is of another config than config.yaml")
-    tables = {name: REPO / path for name, path in docs_tables(load_plan_files(root=REPO)).items()}
+    tables = {name: [REPO / p for p in path] if isinstance(path, list) else REPO / path
+              for name, path in docs_tables(load_plan_files(root=REPO)).items()}
     assert json.loads(COMMITTED_NUMBERS.read_text()) == extract_numbers(tables)
 
 
@@ -125,7 +129,7 @@ def _close(text: str, expected: float, digits: int) -> bool:
 
 def check_against_tables(numbers: dict, tables: dict[str, Path]) -> None:
     """Each number of ``numbers`` against a read of the parquet files (pandas, no sidecars)."""
-    read = {name: pd.read_parquet(path) for name, path in tables.items()}
+    read = {name: pd.read_parquet(path) for name, path in tables.items() if name != "theory"}
     # mean field
     summary = read["theory_summary"].iloc[0]
     assert _close(numbers["rhm_theory"]["eps_star"], summary["eps_star"], 4)
@@ -138,6 +142,14 @@ def check_against_tables(numbers: dict, tables: dict[str, Path]) -> None:
     assert _close(numbers["rhm_bp_vs_samples"]["mean"], float(abs(diffs).mean()), 3)
     assert _close(numbers["rhm_bp_vs_samples"]["max"], float(abs(diffs).max()), 3)
     assert numbers["rhm_bp_vs_samples"]["rows"].replace(",", "") == str(len(kept))
+    # against mean field: the same (L, level, eps) in the per-depth mean-field tables
+    theory = pd.concat([pd.read_parquet(p) for p in tables["theory"]])
+    mf = {(int(r.L), int(r.level), round(r.eps, 6)): r.kept for r in theory.itertuples()}
+    gaps = [abs(r.kept_marginal - mf[key]) for r in kept[kept.process == "epsilon"].itertuples()
+            if (key := (int(r.L), int(r.level), round(r.noise, 6))) in mf]
+    assert numbers["rhm_bp_vs_mean_field"]["points"].replace(",", "") == str(len(gaps))
+    assert _close(numbers["rhm_bp_vs_mean_field"]["mean"], sum(gaps) / len(gaps), 4)
+    assert _close(numbers["rhm_bp_vs_mean_field"]["max"], max(gaps), 3)
     # class at zero noise: the first noise value of each process
     classes = kept[kept["level"] == 0]
     low = [g.sort_values("noise")["kept_marginal"].iloc[0] for _, g in classes.groupby("process")]
@@ -282,6 +294,6 @@ def test_smoke_run_renders_every_number_from_its_tables(tmp_path):
     page = (work / outputs["results"]).read_text()
     assert "{{" not in page and "{%" not in page
     assert page == render(_template(), numbers)
-    tables = {name: work / path
+    tables = {name: [work / p for p in path] if isinstance(path, list) else work / path
               for name, path in docs_tables(load_plan_files(SMOKE, root=REPO)).items()}
     check_against_tables(numbers, tables)

@@ -4,6 +4,8 @@ it fills and where it writes them (under ``results/docs/``)."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from .config import Plan
 from .learned import TABLES as LEARNED_TABLES
 from .rhm import CORR, KEPT, PHASE_TABLE, SCALING, THEORY_SUMMARY
@@ -20,13 +22,16 @@ TEMPLATES = {page: f"workflow/templates/docs/{page}.md"
 EXPERIMENT = "main"
 
 
-def docs_tables(plan: Plan) -> dict[str, str]:
+def docs_tables(plan: Plan) -> dict[str, str | list[str]]:
     """The table every number of the docs reads, by name (the RHM, learned and images branches'
-    files; the names of :data:`hierphase.stages.docs.DOCS_TABLES`)."""
+    files; the names of :data:`hierphase.stages.docs.DOCS_TABLES`); ``theory``: the mean-field
+    table of every depth."""
     images = plan["images"].TABLES
     rhm = {"experiment": EXPERIMENT}
     scaling = SCALING.format(**rhm)
-    return {"kept": KEPT.format(**rhm), "theory_summary": THEORY_SUMMARY.format(**rhm),
+    return {"kept": KEPT.format(**rhm),
+            "theory": plan["rhm"].theory_tables(SimpleNamespace(**rhm)),
+            "theory_summary": THEORY_SUMMARY.format(**rhm),
             "scaling": f"{scaling}/scaling.parquet", "scaling_points": f"{scaling}/points.parquet",
             "exponents": f"{CORR}/exponents.parquet", "phase_diagram": PHASE_TABLE,
             **{t: f"{LEARNED_TABLES}/{t}.parquet" for t in ("evaluation", "distance", "validity",

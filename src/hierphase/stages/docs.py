@@ -10,7 +10,8 @@ the default run, and ``tests/test_docs_numbers.py`` checks that the committed pa
 templates filled with it.
 
 The tables, by the names the functions use (:data:`DOCS_TABLES`; their paths come from the plan,
-``hierphase.plan.docs``): the RHM branch's kept table, mean-field summary, finite-size scaling
+``hierphase.plan.docs``): the RHM branch's kept table, mean-field tables (``theory``: one per
+depth, read as one) and summary, finite-size scaling
 (``scaling``, ``scaling_points``), change-correlation ``exponents`` of the ``main`` experiment
 and the ``phase_diagram``; the learned branch's ``evaluation``, ``distance``, ``validity``,
 ``sample_complexity`` and ``learning_curve``; the images branch's ``quality``, ``class_kept``,
@@ -29,7 +30,7 @@ __all__ = ["DOCS_TABLES", "NUMBERS", "extract_numbers", "render", "render_docs",
 
 #: The tables the numbers are read from, by name (the keys of the ``tables`` mapping every
 #: function here takes).
-DOCS_TABLES = ("kept", "theory_summary", "scaling", "scaling_points", "exponents", "phase_diagram",
+DOCS_TABLES = ("kept", "theory", "theory_summary", "scaling", "scaling_points", "exponents", "phase_diagram",
                "evaluation", "sample_complexity", "learning_curve",
                "distance", "validity", "quality", "class_kept", "layer_similarity",
                "patch_susceptibility")
@@ -86,7 +87,7 @@ def _pct(value: Any) -> str:
 # ------------------------------------------------------------------------------ reading
 class Tables:
     """The tables of a run by name (:data:`DOCS_TABLES`), each read once with
-    :func:`hierphase.io.read_table`."""
+    :func:`hierphase.io.read_table`; a name given a list of files reads them as one table."""
 
     def __init__(self, paths: Mapping[str, str | os.PathLike]):
         if not isinstance(paths, Mapping):
@@ -94,16 +95,22 @@ class Tables:
         missing = [name for name in DOCS_TABLES if name not in paths]
         if missing:
             raise ValueError(f"paths lacks the tables {missing} (every one of {DOCS_TABLES})")
-        self.paths = {name: Path(paths[name]) for name in DOCS_TABLES}
+        self.paths = {name: ([Path(p) for p in paths[name]]
+                             if isinstance(paths[name], (list, tuple)) else Path(paths[name]))
+                      for name in DOCS_TABLES}
         self._read: dict[str, Any] = {}
 
     def __getitem__(self, name: str):
         if name not in self.paths:
             raise KeyError(f"no table {name!r}; the tables are {DOCS_TABLES}")
         if name not in self._read:
+            import pandas as pd
+
             from hierphase.io import read_table
 
-            self._read[name] = read_table(self.paths[name])
+            path = self.paths[name]
+            self._read[name] = (pd.concat([read_table(p) for p in path], ignore_index=True)
+                                if isinstance(path, list) else read_table(path))
         return self._read[name]
 
 
@@ -170,6 +177,26 @@ def rhm_levels_deepest(t: Tables) -> dict[str, Any]:
             fall[name] = f"{fmt(start, 2)}-{fmt(end, 2)}"
         out[process] = fall
     return out
+
+
+def rhm_bp_vs_mean_field(t: Tables) -> dict[str, str]:
+    """Exact BP's posterior marginals (epsilon-process, every depth and level) against the
+    mean-field curves on the same (L, level, eps): mean and largest |difference|, where the
+    largest is, and how many points."""
+    kept = _bp_kept(t)
+    kept = kept[kept["process"] == "epsilon"]
+    theory = t["theory"]
+    keys = ["L", "level", "eps"]
+    both = kept.assign(eps=kept["noise"].round(9)).merge(
+        theory.assign(eps=theory["eps"].round(9))[keys + ["kept"]], on=keys)
+    if both.empty:
+        return {"mean": MISSING, "max": MISSING, "max_L": MISSING, "max_eps": MISSING,
+                "points": "0"}
+    diff = (both["kept_marginal"] - both["kept"]).abs()
+    worst = both.loc[diff.idxmax()]
+    return {"mean": fmt(diff.mean(), 4), "max": fmt(diff.max(), 3),
+            "max_L": str(int(worst["L"])), "max_eps": fmt(worst["eps"], 2),
+            "points": f"{len(both):,}"}
 
 
 def rhm_bp_vs_samples(t: Tables) -> dict[str, str]:
@@ -569,7 +596,8 @@ def images_correlations(t: Tables) -> dict[str, Any]:
 #: Every number function, by the name the templates use.
 NUMBERS: dict[str, Callable[[Tables], Any]] = {
     f.__name__: f for f in (
-        rhm_theory, rhm_class_extremes, rhm_levels_deepest, rhm_bp_vs_samples, rhm_half_points,
+        rhm_theory, rhm_class_extremes, rhm_levels_deepest, rhm_bp_vs_mean_field,
+        rhm_bp_vs_samples, rhm_half_points,
         rhm_scaling, rhm_correlations, rhm_phase_diagram, learned_evaluation, learned_largest_P,
         learned_validity, learned_sample_complexity, learned_learning_curve,
         images_quality, images_class_kept, images_layer_similarity, images_correlations)}
@@ -632,5 +660,7 @@ def render_docs(paths: Mapping[str, str | os.PathLike], templates: Mapping[str, 
         with atomic_path(outputs[name]) as tmp:
             tmp.write_text(text)
     write_json(numbers_json, numbers)
-    write_sidecar(numbers_json, config=config, tables={k: str(v) for k, v in paths.items()})
+    write_sidecar(numbers_json, config=config,
+                  tables={k: [str(p) for p in v] if isinstance(v, (list, tuple)) else str(v)
+                          for k, v in paths.items()})
     return numbers
