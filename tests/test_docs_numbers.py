@@ -238,6 +238,19 @@ def check_against_tables(numbers: dict, tables: dict[str, Path]) -> None:
                 assert int(passed.step.iloc[0]) == int(step)
             else:
                 assert passed.empty and int(curve.step.iloc[-1]) == int(step)
+    # learned change correlations: each model's largest gap; exact BP's peak of the leaves' chi
+    cd = read["chi_distance"]
+    for row in numbers["learned_correlations"]["models"]:
+        model = cd[(cd.process == row["process"]) & (cd.P == float(row["P"].replace(",", "")))]
+        assert _close(row["gap"], model.gap.iloc[0], 3)
+        assert _close(row["err"], model.gap_err.iloc[0], 2)
+        assert row["within"] == ("yes" if abs(model.gap.iloc[0]) <= model.gap_err.iloc[0] else "no")
+    sus = read["learned_susceptibility"]
+    for process, bp in numbers["learned_correlations"]["bp"].items():
+        leaves = sus[(sus.model == "bp") & (sus.process == process) & (sus.level == sus.level.max())
+                     & (sus.t_over_T > 0)]
+        assert _close(bp["peak"], leaves.chi.max(), 2)
+        assert float(bp["peak_at"]) == pytest.approx(leaves.t_over_T[leaves.chi.idxmax()])
     # images
     quality = read["quality"].set_index("metric")
     accuracy = quality.loc["classifier_held_out_accuracy"]

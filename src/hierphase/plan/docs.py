@@ -7,6 +7,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from .config import Plan
+from .learned import CORR as LEARNED_CORR
 from .learned import TABLES as LEARNED_TABLES
 from .rhm import CORR, KEPT, PHASE_TABLE, SCALING, THEORY_SUMMARY
 
@@ -17,7 +18,7 @@ DOCS = "results/docs"
 #: The templates, by page name: ``workflow/templates/docs/<page>.md`` fills ``docs/<page>.md``
 #: (Jinja2; the workflow's own files, so that a copy of the workflow renders them).
 TEMPLATES = {page: f"workflow/templates/docs/{page}.md"
-             for page in ("results", "image_correlations")}
+             for page in ("results", "image_correlations", "learned_correlations")}
 #: The RHM experiment whose tables the docs quote.
 EXPERIMENT = "main"
 
@@ -36,6 +37,8 @@ def docs_tables(plan: Plan) -> dict[str, str | list[str]]:
             "exponents": f"{CORR}/exponents.parquet", "phase_diagram": PHASE_TABLE,
             **{t: f"{LEARNED_TABLES}/{t}.parquet" for t in ("evaluation", "distance", "validity",
                                                           "sample_complexity", "learning_curve")},
+            "chi_distance": f"{LEARNED_CORR}/chi_distance.parquet",
+            "learned_susceptibility": f"{LEARNED_CORR}/susceptibility.parquet",
             **{t: f"{images}/{t}.parquet" for t in ("quality", "class_kept", "layer_similarity",
                                                     "patch_susceptibility")}}
 

@@ -14,7 +14,8 @@ The tables, by the names the functions use (:data:`DOCS_TABLES`; their paths com
 depth, read as one) and summary, finite-size scaling
 (``scaling``, ``scaling_points``), change-correlation ``exponents`` of the ``main`` experiment
 and the ``phase_diagram``; the learned branch's ``evaluation``, ``distance``, ``validity``,
-``sample_complexity`` and ``learning_curve``; the images branch's ``quality``, ``class_kept``,
+``sample_complexity``, ``learning_curve`` and change correlations (``chi_distance``,
+``learned_susceptibility``); the images branch's ``quality``, ``class_kept``,
 ``layer_similarity`` and ``patch_susceptibility``.
 """
 
@@ -30,10 +31,10 @@ __all__ = ["DOCS_TABLES", "NUMBERS", "extract_numbers", "render", "render_docs",
 
 #: The tables the numbers are read from, by name (the keys of the ``tables`` mapping every
 #: function here takes).
-DOCS_TABLES = ("kept", "theory", "theory_summary", "scaling", "scaling_points", "exponents", "phase_diagram",
-               "evaluation", "sample_complexity", "learning_curve",
-               "distance", "validity", "quality", "class_kept", "layer_similarity",
-               "patch_susceptibility")
+DOCS_TABLES = ("kept", "theory", "theory_summary", "scaling", "scaling_points", "exponents",
+               "phase_diagram", "evaluation", "distance", "validity", "sample_complexity",
+               "learning_curve", "chi_distance", "learned_susceptibility", "quality",
+               "class_kept", "layer_similarity", "patch_susceptibility")
 
 #: What a number prints as where the table has none (NaN, a fit that did not converge).
 MISSING = "n/a"
@@ -504,6 +505,47 @@ def learned_learning_curve(t: Tables) -> dict[str, str]:
     return out
 
 
+def learned_correlations(t: Tables) -> dict[str, Any]:
+    """The learned models' change correlations of the leaves against exact BP's: per model
+    (``chi_distance``) the largest gap chi - chi_BP with its t/T and error, whether it is within
+    that error, the mean gap, and the range of the fraction of outputs that parse
+    (``learned_susceptibility``); per process exact BP's chi of the leaves at the first noised
+    t/T, at its peak (with the class kept there) and at the last, and where the class kept
+    first falls through 1/2."""
+    from hierphase.scaling import level_crossing
+
+    dist = t["chi_distance"].sort_values(["process", "P"], ascending=[False, False])
+    sus = t["learned_susceptibility"]
+    leaves = sus[sus["level"] == sus["level"].max()]
+    models = []
+    for _, row in dist.iterrows():
+        own = leaves[(leaves["process"] == row["process"]) & (leaves["P"] == row["P"])]
+        models.append({"process": row["process"], "P": _P(row["P"]),
+                       "gap": f"{'+' if row['gap'] >= 0 else ''}{fmt(row['gap'])}",
+                       "at": f"{row['noise_at_max']:g}", "err": fmt(row["gap_err"], 2),
+                       "within": "yes" if abs(row["gap"]) <= row["gap_err"] else "no",
+                       "mean_gap": fmt(row["mean_abs_gap"]),
+                       "valid": _range(own["valid_fraction"], 2)})
+    bp = {}
+    for process, rows in leaves[leaves["model"] == "bp"].groupby("process"):
+        curve = rows[rows["t_over_T"] > 0].sort_values("t_over_T").dropna(subset=["chi"])
+        top = curve.loc[curve["chi"].idxmax()]
+        kept = sus[(sus["model"] == "bp") & (sus["process"] == process)
+                   & (sus["level"] == 0)].sort_values("t_over_T")
+        half, _ = level_crossing(kept["t_over_T"].to_numpy(float),
+                                 kept["class_kept"].to_numpy(float), 0.5)
+        bp[process] = {"first": fmt(curve["chi"].iloc[0], 2),
+                       "first_at": f"{curve['t_over_T'].iloc[0]:g}",
+                       "peak": fmt(top["chi"], 2), "peak_at": f"{top['t_over_T']:g}",
+                       "peak_kept": fmt(top["class_kept"], 2),
+                       "last": fmt(curve["chi"].iloc[-1], 2),
+                       "last_at": f"{curve['t_over_T'].iloc[-1]:g}", "half": fmt(half, 2)}
+    largest = dist[dist["P"] == dist["P"].max()]
+    return {"models": models, "bp": bp, "P": _P(dist["P"].max()) if len(dist) else MISSING,
+            "largest_P": {r["process"]: f"{'+' if r['gap'] >= 0 else ''}{fmt(r['gap'])} ± "
+                          f"{fmt(r['gap_err'], 2)}" for _, r in largest.iterrows()}}
+
+
 # ------------------------------------------------------------------------------ images
 def images_quality(t: Tables) -> dict[str, dict[str, str]]:
     """The quality gates: the classifier's held-out accuracy (with the count of correct images)
@@ -599,7 +641,7 @@ NUMBERS: dict[str, Callable[[Tables], Any]] = {
         rhm_theory, rhm_class_extremes, rhm_levels_deepest, rhm_bp_vs_mean_field,
         rhm_bp_vs_samples, rhm_half_points,
         rhm_scaling, rhm_correlations, rhm_phase_diagram, learned_evaluation, learned_largest_P,
-        learned_validity, learned_sample_complexity, learned_learning_curve,
+        learned_validity, learned_sample_complexity, learned_learning_curve, learned_correlations,
         images_quality, images_class_kept, images_layer_similarity, images_correlations)}
 
 
