@@ -23,7 +23,7 @@ import pytest
 from hierphase.plan import load_plan_files
 from hierphase.plan.docs import DOCS, TEMPLATES, docs_outputs, docs_tables
 from hierphase.stages.docs import (DOCS_TABLES, MISSING, NUMBERS, extract_numbers, fmt, fmt_pm,
-                                   render, template_names)
+                                   fmt_signed, render, template_names)
 from workflow_helpers import REPO, SMOKE, copy_workflow, run_snakemake
 
 #: The committed numbers of the default run, beside the pages filled with them.
@@ -69,6 +69,7 @@ def test_formatting():
     assert fmt_pm(0.2498, 0.0161, 4) == "0.2498 ± 0.0161"
     assert fmt_pm(0.2498, float("nan"), 2) == "0.25"
     assert fmt_pm(float("nan"), 0.1) == MISSING
+    assert (fmt_signed(0.0661), fmt_signed(-0.0391), fmt_signed(None)) == ("+0.066", "-0.039", MISSING)
     with pytest.raises(TypeError, match="value"):
         fmt("abc")
     with pytest.raises(ValueError, match="digits"):

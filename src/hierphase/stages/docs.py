@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 __all__ = ["DOCS_TABLES", "NUMBERS", "extract_numbers", "render", "render_docs",
-           "template_names", "fmt", "fmt_pm"]
+           "template_names", "fmt", "fmt_pm", "fmt_signed"]
 
 #: The tables the numbers are read from, by name (the keys of the ``tables`` mapping every
 #: function here takes).
@@ -68,6 +68,12 @@ def fmt_pm(value: Any, err: Any, digits: int = 3) -> str:
         return MISSING
     error = fmt(err, digits)
     return text if error == MISSING else f"{text} ± {error}"
+
+
+def fmt_signed(value: Any, digits: int = 3) -> str:
+    """:func:`fmt` with a ``+`` before a positive or zero value."""
+    text = fmt(value, digits)
+    return text if text == MISSING or text.startswith("-") else f"+{text}"
 
 
 def _range(values, digits: int = 3) -> str:
@@ -250,8 +256,7 @@ def rhm_scaling(t: Tables) -> dict[str, Any]:
         if rows.empty:
             return {"eps_star": MISSING, "nu": MISSING, "L_range": MISSING}
         row = rows.iloc[0]
-        digits = 4
-        return {"eps_star": fmt_pm(row["eps_star"], row["eps_star_err"], digits),
+        return {"eps_star": fmt_pm(row["eps_star"], row["eps_star_err"], 4),
                 "nu": fmt_pm(row["nu"], row["nu_err"], 2),
                 "L_range": row["L_range"] if isinstance(row["L_range"], str) and row["L_range"]
                 else MISSING}
@@ -331,10 +336,6 @@ def rhm_phase_diagram(t: Tables) -> dict[str, str]:
     half["off"] = half["eps_half_bp"] - half["eps_star_mf"]
     half = half.reindex(half["off"].abs().sort_values(ascending=False).index)
 
-    def signed(x, digits=3):
-        text = fmt(x, digits)
-        return text if text == MISSING or text.startswith("-") else f"+{text}"
-
     return {
         "points": str(len(pdg)),
         "by_s": ", ".join(f"{n} at s = {int(s_)}" for s_, n in by_s.items()),
@@ -351,14 +352,14 @@ def rhm_phase_diagram(t: Tables) -> dict[str, str]:
                                  f"{fmt(r['eps_star_mf'], 4)})" for _, r in close.iterrows()),
         "small_nu": f"{PHASE_SMALL_NU:g}",
         "small_nu_largest": _range(small["gap"].abs(), 3),
-        "small_nu_points": _listing(f"{_point(r)}, {signed(r['gap'])} ± {fmt(r['err'])}"
+        "small_nu_points": _listing(f"{_point(r)}, {fmt_signed(r['gap'])} ± {fmt(r['err'])}"
                                     for _, r in small.reindex(small["gap"].abs().sort_values(
                                         ascending=False).index).head(2).iterrows()),
-        "largest": _listing(f"{signed(r['gap'], 2)} ± {fmt(r['err'], 2)} at {_point(r)} "
+        "largest": _listing(f"{fmt_signed(r['gap'], 2)} ± {fmt(r['err'], 2)} at {_point(r)} "
                             f"(extrapolated {fmt(r['eps_star_bp_extrapolated'], 2)} against "
                             f"{fmt(r['eps_star_mf'], 2)}; mean field's nu {fmt(r['nu_mf'], 1)})"
                             for _, r in big.head(2).iterrows()),
-        "half_largest": (f"{signed(half['off'].iloc[0], 2)} at {_point(half.iloc[0])}"
+        "half_largest": (f"{fmt_signed(half['off'].iloc[0], 2)} at {_point(half.iloc[0])}"
                          if len(half) else MISSING),
         "half_others": fmt(half["off"].iloc[1:].abs().max() if len(half) > 1 else None, 2),
     }
@@ -521,7 +522,7 @@ def learned_correlations(t: Tables) -> dict[str, Any]:
     for _, row in dist.iterrows():
         own = leaves[(leaves["process"] == row["process"]) & (leaves["P"] == row["P"])]
         models.append({"process": row["process"], "P": _P(row["P"]),
-                       "gap": f"{'+' if row['gap'] >= 0 else ''}{fmt(row['gap'])}",
+                       "gap": fmt_signed(row["gap"]),
                        "at": f"{row['noise_at_max']:g}", "err": fmt(row["gap_err"], 2),
                        "within": "yes" if abs(row["gap"]) <= row["gap_err"] else "no",
                        "mean_gap": fmt(row["mean_abs_gap"]),
@@ -542,8 +543,8 @@ def learned_correlations(t: Tables) -> dict[str, Any]:
                        "last_at": f"{curve['t_over_T'].iloc[-1]:g}", "half": fmt(half, 2)}
     largest = dist[dist["P"] == dist["P"].max()]
     return {"models": models, "bp": bp, "P": _P(dist["P"].max()) if len(dist) else MISSING,
-            "largest_P": {r["process"]: f"{'+' if r['gap'] >= 0 else ''}{fmt(r['gap'])} ± "
-                          f"{fmt(r['gap_err'], 2)}" for _, r in largest.iterrows()}}
+            "largest_P": {r["process"]: f"{fmt_signed(r['gap'])} ± {fmt(r['gap_err'], 2)}"
+                          for _, r in largest.iterrows()}}
 
 
 # ------------------------------------------------------------------------------ images
