@@ -69,7 +69,7 @@ def test_formatting():
     assert fmt_pm(0.2498, 0.0161, 4) == "0.2498 ± 0.0161"
     assert fmt_pm(0.2498, float("nan"), 2) == "0.25"
     assert fmt_pm(float("nan"), 0.1) == MISSING
-    assert (fmt_signed(0.0661), fmt_signed(-0.0391), fmt_signed(None)) == ("+0.066", "-0.039", MISSING)
+    assert [fmt_signed(x) for x in (0.0661, -0.0391, None)] == ["+0.066", "-0.039", MISSING]
     with pytest.raises(TypeError, match="value"):
         fmt("abc")
     with pytest.raises(ValueError, match="digits"):
