@@ -18,7 +18,8 @@ DOCS = "results/docs"
 #: The templates, by page name: ``workflow/templates/docs/<page>.md`` fills ``docs/<page>.md``
 #: (Jinja2; the workflow's own files, so that a copy of the workflow renders them).
 TEMPLATES = {page: f"workflow/templates/docs/{page}.md"
-             for page in ("results", "image_correlations", "learned_correlations")}
+             for page in ("results", "finite_size_scaling", "learned_correlations",
+                          "image_correlations")}
 #: The RHM experiment whose tables the docs quote.
 EXPERIMENT = "main"
 
