@@ -28,6 +28,10 @@ for _branch in PLAN.branches:
     include: f"workflow/rules/{_branch}.smk"
 
 
+# the docs' numbers, rendered from the branches' tables
+include: "workflow/rules/docs.smk"
+
+
 check_rule_paths(workflow, PLAN)
 
 

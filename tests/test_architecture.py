@@ -116,5 +116,6 @@ def test_rule_files_keep_the_rules_only():
     defs = sum(len(re.findall(r"^\s*def ", f.read_text(), flags=re.M)) for f in files)
     lines = sum(len(f.read_text().splitlines()) for f in files)
     assert defs <= 10 and lines <= 1900, (defs, lines)
-    rule_files = {f.stem for f in (REPO / "workflow/rules").glob("*.smk")} - {"common"}
+    # common.smk: what the branches share; docs.smk: the docs' numbers, read from all of them
+    rule_files = {f.stem for f in (REPO / "workflow/rules").glob("*.smk")} - {"common", "docs"}
     assert rule_files == set(branches())
