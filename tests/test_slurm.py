@@ -59,13 +59,32 @@ def _configs(work: Path, **extra) -> list[str]:
 
 
 def _submitted(output: str) -> list[tuple[str, str, str]]:
-    """(rule, wildcard values, SLURM job id) of every job snakemake submitted, from its log."""
+    """(rule, wildcard values, SLURM job id) of every job snakemake submitted, from its log; a
+    group job (the profile's ``groups``) as ("group:<group>", "", id)."""
     jobs = []
     for jobid, log in SUBMITTED.findall(output):
         parts = Path(log).parts
         i = parts.index("slurm_logs")
-        jobs.append((parts[i + 1].removeprefix("rule_"), "/".join(parts[i + 2:-1]), jobid))
+        kind = parts[i + 1]
+        name = f"group:{kind.removeprefix('group_')}" if kind.startswith("group_") \
+            else kind.removeprefix("rule_")
+        jobs.append((name, "/".join(parts[i + 2:-1]), jobid))
     return jobs
+
+
+def _expected_submissions(jobs: dict[str, int], settings: dict) -> dict[str, int]:
+    """Submissions per rule (or ``group:<group>``) that the profile ``settings`` make of ``jobs``
+    (rule -> jobs that leave the submitting node): a grouped rule's jobs go in batches of the
+    group's ``group-components`` (jobs of one rule here, each its own connected component)."""
+    groups, sizes = settings.get("groups", {}), settings.get("group-components", {})
+    out: dict[str, int] = {}
+    for rule, n in jobs.items():
+        if rule in groups:
+            name = f"group:{groups[rule]}"
+            out[name] = out.get(name, 0) + -(-n // sizes.get(groups[rule], 1))
+        else:
+            out[rule] = n
+    return out
 
 
 def _job_stats(output: str) -> dict[str, int]:
@@ -228,13 +247,13 @@ def test_smoke_runs_through_sbatch_and_matches_local(smoke_on_slurm, slurm_clust
     assert _local_jobs(run["output"]), "no local rule ran"
     assert sorted(w for rule, w, _ in submitted if rule == "rhm_sweep") == _smoke_shards(work)
     # the heavy rules: kept sweeps, correlation sweeps, the controls' shards and the phase
-    # diagram's sweeps (one per point and rule draw)
+    # diagram's sweeps (one per point and rule draw; small: batched by the profile's groups)
     assert {rule for rule, _, _ in submitted} == {"rhm_sweep", "rhm_corr_sweep",
-                                                  "rhm_corr_control", "rhm_phase_sweep"}
+                                                  "rhm_corr_control", "group:rhm_phase"}
     local = _counts([(r,) for r in _local_jobs(run["output"])])
     stats = _job_stats(run["output"])
-    assert {r: n - local.get(r, 0) for r, n in stats.items() if n - local.get(r, 0)} \
-        == _counts(submitted)
+    remote = {r: n - local.get(r, 0) for r, n in stats.items() if n - local.get(r, 0)}
+    assert _expected_submissions(remote, settings) == _counts(submitted)
     ids = [jobid for _, _, jobid in submitted]
     assert len(set(ids)) == len(ids)
     # SLURM's own completion records: each of those ids ran to COMPLETED in the profile's partition,
