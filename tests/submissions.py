@@ -6,8 +6,13 @@ executor and does not print which jobs would stay local. This module runs Snakem
 line with that executor wrapped: every job it is handed is recorded as one submission when it is a
 group job, or a job of a rule that is not local (``localrules``, ``localrule: True``, rules with
 nothing to run), which is the test Snakemake applies before handing a job to a cluster executor
-(``Workflow.is_local`` with cluster execution). Used by tests/test_slurm_plan.py; standalone, it
-prints the count per rule and group:
+(``Workflow.is_local`` with cluster execution). Two settings of a dry run differ from a cluster
+run's, and are put back: a dry run counts one core (``--cores 1``: it scales every rule's threads
+down to 1 and makes the layers of a group job one job wide), where a cluster run sets no limit
+(here ``--cores`` is given as ``UNLIMITED_CORES``); and it sums a group's resources over its
+layers as for a local run, where a cluster run asks for the largest layer (the group's resources
+are recomputed here as Snakemake's ``GroupJob.resources`` does under a cluster executor). Used by
+tests/test_slurm_plan.py; standalone, it prints the count per rule and group:
 
     python tests/submissions.py --workflow-profile workflow/profiles/slurm \\
         --configfile workflow/presets/paper.yaml
@@ -21,11 +26,15 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+#: ``--cores`` for the dry run: no rule's threads and no group's width reach it, as none is limited
+#: under a cluster executor.
+UNLIMITED_CORES = 1_000_000
 #: Run in a fresh interpreter (``python -c``) with Snakemake's arguments; prints one JSON line.
 _RECORDER = r"""
 import json, sys
 from snakemake import cli
 from snakemake.executors import dryrun
+from snakemake.resources import GroupResources
 
 submitted = []
 _run_job = dryrun.Executor.run_job
@@ -37,8 +46,12 @@ def _is_local(workflow, rule):
 
 def run_job(self, job):
     if job.is_group():
+        # GroupJob.resources with run_local=False, as under a cluster executor
+        resources = GroupResources.basic_layered(
+            toposorted_jobs=job.toposorted, constraints=self.workflow.global_resources,
+            run_local=False, additive_resources=["runtime"], sortby=["runtime"])
         submitted.append({"group": job.groupid, "rules": sorted(j.rule.name for j in job.jobs),
-                          "resources": {k: v for k, v in job.resources.items()
+                          "resources": {k: v for k, v in resources.items()
                                         if isinstance(v, (int, str))}})
     elif not _is_local(self.workflow, job.rule):
         submitted.append({"rule": job.rule.name,
@@ -48,7 +61,7 @@ def run_job(self, job):
 
 dryrun.Executor.run_job = run_job
 try:
-    cli.main(["--dry-run", "--quiet", "rules", *sys.argv[1:]])
+    cli.main(["--dry-run", "--quiet", "rules", "--cores", UNLIMITED_CORES, *sys.argv[1:]])
 except SystemExit as e:
     if e.code:
         raise
@@ -62,7 +75,8 @@ def planned_submissions(workdir: str | Path, *args: str, env: dict | None = None
     sbatch job, ``{"group": id, "rules": [...], "resources": {...}}`` for a group job and
     ``{"rule": name, "resources": {...}}`` for a job of its own. Raises RuntimeError with
     Snakemake's output when the dry run fails."""
-    proc = subprocess.run([sys.executable, "-c", _RECORDER, *map(str, args)], cwd=workdir,
+    code = _RECORDER.replace("UNLIMITED_CORES", repr(str(UNLIMITED_CORES)))
+    proc = subprocess.run([sys.executable, "-c", code, *map(str, args)], cwd=workdir,
                           env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           timeout=timeout)
     marker = [ln for ln in proc.stdout.splitlines() if ln.startswith("SUBMISSIONS ")]
