@@ -233,3 +233,25 @@ def test_job_log_has_no_carriage_returns(tmp_path, every):
         assert len(sweep) == 1 and "300/300" in sweep[0], sweep  # its final state only
     else:
         assert len(sweep) > 10
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine where CUDA is not usable")
+def test_gpu_rule_without_a_usable_gpu_fails_in_its_job(tmp_path):
+    """The smoke preset's learned branch asking for a GPU (learned.resources.gpus: 1, device
+    auto, as the paper preset does) on this machine, where CUDA is not usable: the training job
+    fails at once, before training, its log saying why; nothing is trained on the CPU."""
+    from workflow_helpers import SMOKE, copy_workflow, run_snakemake
+
+    work = copy_workflow(tmp_path / "work")
+    (work / "gpu.yaml").write_text("learned: {resources: {gpus: 1}}\n")
+    model = "results/learned/models/main/masking/P64/seed0/model.pt"
+    log = work / "logs/learned/train/main/masking/P64/seed0.log"
+    proc = run_snakemake(work, "-c1", model, configfile=[SMOKE, "gpu.yaml"], check=False)
+    assert proc.returncode != 0, proc.stdout[-3000:]
+    assert "Error in rule learned_train" in proc.stdout
+    text = log.read_text()
+    assert "rule learned_train asked for 1 GPU(s) but CUDA is not usable here" in text, text
+    assert f"built for CUDA {torch.version.cuda}" in text or "built without CUDA" in text
+    assert "NVIDIA driver" in text
+    assert not (work / model).exists() and "step" not in text.split("asked for")[0]
