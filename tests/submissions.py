@@ -8,8 +8,9 @@ group job, or a job of a rule that is not local (``localrules``, ``localrule: Tr
 nothing to run), which is the test Snakemake applies before handing a job to a cluster executor
 (``Workflow.is_local`` with cluster execution). Two settings of a dry run differ from a cluster
 run's, and are put back: a dry run counts one core (``--cores 1``: it scales every rule's threads
-down to 1 and makes the layers of a group job one job wide), where a cluster run sets no limit
-(here ``--cores`` is given as ``UNLIMITED_CORES``); and it sums a group's resources over its
+down to 1 and makes the layers of a group job one job wide), where a cluster run takes the
+profile's ``cores`` or no limit (here ``--cores`` is given as the profile's, else
+``UNLIMITED_CORES``); and it sums a group's resources over its
 layers as for a local run, where a cluster run asks for the largest layer (the group's resources
 are recomputed here as Snakemake's ``GroupJob.resources`` does under a cluster executor). Used by
 tests/test_slurm_plan.py; standalone, it prints the count per rule and group:
@@ -61,12 +62,27 @@ def run_job(self, job):
 
 dryrun.Executor.run_job = run_job
 try:
-    cli.main(["--dry-run", "--quiet", "rules", "--cores", UNLIMITED_CORES, *sys.argv[1:]])
+    cli.main(["--dry-run", "--quiet", "rules", "--cores", __CORES__, *sys.argv[1:]])
 except SystemExit as e:
     if e.code:
         raise
 print("SUBMISSIONS " + json.dumps(submitted, default=str))
 """
+
+
+def _profile_cores(workdir: str | Path, args) -> int:
+    """``cores`` of the ``--workflow-profile`` among ``args`` (a cluster run's limit per job), else
+    ``UNLIMITED_CORES``."""
+    import yaml
+
+    args = [str(a) for a in args]
+    for flag, value in zip(args, args[1:]):
+        if flag in ("--workflow-profile", "--profile"):
+            path = Path(workdir) / value / "config.yaml"
+            cores = (yaml.safe_load(path.read_text()) or {}).get("cores") if path.exists() else None
+            if cores is not None:
+                return int(cores)
+    return UNLIMITED_CORES
 
 
 def planned_submissions(workdir: str | Path, *args: str, env: dict | None = None,
@@ -75,7 +91,7 @@ def planned_submissions(workdir: str | Path, *args: str, env: dict | None = None
     sbatch job, ``{"group": id, "rules": [...], "resources": {...}}`` for a group job and
     ``{"rule": name, "resources": {...}}`` for a job of its own. Raises RuntimeError with
     Snakemake's output when the dry run fails."""
-    code = _RECORDER.replace("UNLIMITED_CORES", repr(str(UNLIMITED_CORES)))
+    code = _RECORDER.replace("__CORES__", repr(str(_profile_cores(workdir, args))))
     proc = subprocess.run([sys.executable, "-c", code, *map(str, args)], cwd=workdir,
                           env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           timeout=timeout)

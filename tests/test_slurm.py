@@ -128,8 +128,11 @@ def _slurm_run(cluster: SlurmCluster, work: Path, profile: Path, files: list[str
                check: bool = True, meanwhile=None):
     """Snakemake with the SLURM profile in ``work``; ``meanwhile()``, if given, runs while it waits
     on SLURM (its result is returned too). Returns (completed process, result of meanwhile)."""
-    cmd = snakemake_command("--workflow-profile", str(profile), *TEST_CLUSTER_ARGS, *targets,
-                            configfile=files)
+    # the test node may have fewer cores than the profile lets one job ask for (its `cores`)
+    cores = min(yaml.safe_load((profile / "config.yaml").read_text())["cores"],
+                cluster.hardware["CPUs"])
+    cmd = snakemake_command("--workflow-profile", str(profile), *TEST_CLUSTER_ARGS,
+                            "--cores", str(cores), *targets, configfile=files)
     log = work / "snakemake-slurm.log"
     start = time.monotonic()
     with open(log, "w") as out:

@@ -109,6 +109,7 @@ def test_paper_preset_plans_at_most_400_submissions(tmp_path):
     for sub in subs:
         rules = sub.get("rules", [sub.get("rule")])
         res = sub["resources"]
+        assert res["_cores"] <= settings["cores"], sub
         if "group" in sub:
             assert len(rules) <= 2 * settings["group-components"][sub["group"]], sub
         if set(rules) & gpu_rules:
