@@ -176,15 +176,16 @@ def report(progress: Progress, parallel: int) -> str:
     return "\n".join(lines)
 
 
-def _profile_parallel(args: list[str]) -> int | None:
+def _profile_parallel(args: list[str], root: str | os.PathLike = ".") -> int | None:
     """The jobs at once that ``--jobs``/``-j``/``--cores``/``-c`` among ``args`` or the
-    ``--workflow-profile``'s config.yaml (``jobs``, else ``cores``) set, if any."""
+    ``--workflow-profile``'s config.yaml (``jobs``, else ``cores``; relative to ``root``) set, if
+    any."""
     import yaml
 
     settings: dict = {}
     for i, arg in enumerate(args[:-1]):
         if arg in ("--workflow-profile", "--profile"):
-            path = Path(args[i + 1]) / "config.yaml"
+            path = Path(root) / args[i + 1] / "config.yaml"
             if path.exists():
                 settings = yaml.safe_load(path.read_text()) or {}
     for i, arg in enumerate(args[:-1]):
@@ -229,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     ours, rest = parser.parse_known_args(argv)
     if ours.jobs_at_once is not None and ours.jobs_at_once < 1:
         parser.error("--jobs-at-once must be at least 1")
-    parallel = ours.jobs_at_once or _profile_parallel(rest) or 1
+    parallel = ours.jobs_at_once or _profile_parallel(rest, ours.directory) or 1
     try:
         everything, pending = dry_runs(rest, cwd=ours.directory)
     except RuntimeError as e:

@@ -1,5 +1,6 @@
 """The planner's few points of contact with a running Snakemake: the config files it merged,
-whether the jobs run on this machine, the local memory limit, the rules' paths. Each function
+whether the jobs run on this machine, the local memory limit, the rules' paths, the profile's
+cluster settings (the GPU partition of the GPU rules, placeholders refused). Each function
 takes Snakemake's ``workflow`` object; the rest of :mod:`hierphase.plan` never sees it."""
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ import os
 from .config import Plan, load_plan
 
 __all__ = ["check_plain_config_files", "plan_workflow", "jobs_run_here", "set_local_memory_limit",
-           "check_rule_paths", "check_links_inside", "gpu_resources", "check_cluster_settings",
-           "GPU_PARTITION", "PLACEHOLDER"]
+           "check_rule_paths", "check_links_inside", "default_resource", "gpu_resources",
+           "check_cluster_settings", "GPU_PARTITION", "PLACEHOLDER", "CLUSTER_SETTINGS"]
 
 #: The default resource (profile key ``default-resources``) naming the SLURM partition of every job
 #: that asks for a GPU; where it is not set, GPU jobs go to ``slurm_partition`` like the others.
