@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from workflow_helpers import (RHM_ONLY, SMOKE, copy_workflow, planned_jobs, snakemake_command,
-                              snakemake_env, table_bytes)
+from workflow_helpers import (REPO, RHM_ONLY, SMOKE, copy_workflow, planned_jobs,
+                              snakemake_command, snakemake_env, table_bytes)
 from slurm_cluster import SlurmCluster, SlurmUnavailable, slurm_cluster  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -33,6 +33,8 @@ PROFILE = "workflow/profiles/slurm/config.yaml"
 TEST_CLUSTER_ARGS = ("--slurm-status-command", "squeue", "--slurm-no-account",
                      "--slurm-init-seconds-before-status-checks", "1")
 RUN_TIMEOUT = 420
+#: The groups of the profile (its `groups`), which name the SLURM log folders of group jobs.
+PROFILE_GROUPS = sorted(set(yaml.safe_load((REPO / PROFILE).read_text())["groups"].values()))
 SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+) \(log: (\S+?)\)?\.?$", re.M)
 
 
@@ -66,8 +68,12 @@ def _submitted(output: str) -> list[tuple[str, str, str]]:
         parts = Path(log).parts
         i = parts.index("slurm_logs")
         kind = parts[i + 1]
-        name = f"group:{kind.removeprefix('group_')}" if kind.startswith("group_") \
-            else kind.removeprefix("rule_")
+        if kind.startswith("group_"):  # group_<group>_<its rules>, as Snakemake names a group job
+            group = [g for g in PROFILE_GROUPS if kind.startswith(f"group_{g}_")]
+            assert len(group) == 1, f"{kind}: not one of the profile's groups {PROFILE_GROUPS}"
+            name = f"group:{group[0]}"
+        else:
+            name = kind.removeprefix("rule_")
         jobs.append((name, "/".join(parts[i + 2:-1]), jobid))
     return jobs
 
