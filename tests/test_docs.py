@@ -7,7 +7,7 @@ error means the command must fail). Each block runs in a fresh copy of the workf
 ``./workflow/with-env.sh`` is dropped (this interpreter is that environment); ``snakemake`` runs as
 a dry run (``-n``), except a run whose report a later command of the block makes, which runs for
 real; ``pytest`` collects only; a benchmark script must accept every option shown; file edits
-(``sed``) run as written.
+(``sed``) and ``python -m hierphase.progress`` (dry runs only) run as written.
 """
 
 from __future__ import annotations
@@ -90,6 +90,8 @@ def _as_tested(argv: list[str], work: Path, dry: bool = True) -> tuple[list[str]
         return [sys.executable, "-m", "pytest", *args, "--collect-only", "-q", "-n", "0"], REPO
     if program == "python" and args and args[0].startswith("benchmarks/"):
         return [sys.executable, *args], REPO
+    if program == "python" and args[:2] == ["-m", "hierphase.progress"]:
+        return [sys.executable, *args], work  # dry runs only: as written
     if program == "sed":
         return argv, work
     pytest.fail(f"the docs test does not know how to run {program!r} ({shlex.join(argv)}); "

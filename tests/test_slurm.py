@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from workflow_helpers import (RHM_ONLY, SMOKE, copy_workflow, planned_jobs, snakemake_command,
-                              snakemake_env, table_bytes)
+from workflow_helpers import (REPO, RHM_ONLY, SMOKE, copy_workflow, planned_jobs,
+                              snakemake_command, snakemake_env, table_bytes)
 from slurm_cluster import SlurmCluster, SlurmUnavailable, slurm_cluster  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -33,6 +33,8 @@ PROFILE = "workflow/profiles/slurm/config.yaml"
 TEST_CLUSTER_ARGS = ("--slurm-status-command", "squeue", "--slurm-no-account",
                      "--slurm-init-seconds-before-status-checks", "1")
 RUN_TIMEOUT = 420
+#: The groups of the profile (its `groups`), which name the SLURM log folders of group jobs.
+PROFILE_GROUPS = sorted(set(yaml.safe_load((REPO / PROFILE).read_text())["groups"].values()))
 SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+) \(log: (\S+?)\)?\.?$", re.M)
 
 
@@ -59,13 +61,36 @@ def _configs(work: Path, **extra) -> list[str]:
 
 
 def _submitted(output: str) -> list[tuple[str, str, str]]:
-    """(rule, wildcard values, SLURM job id) of every job snakemake submitted, from its log."""
+    """(rule, wildcard values, SLURM job id) of every job snakemake submitted, from its log; a
+    group job (the profile's ``groups``) as ("group:<group>", "", id)."""
     jobs = []
     for jobid, log in SUBMITTED.findall(output):
         parts = Path(log).parts
         i = parts.index("slurm_logs")
-        jobs.append((parts[i + 1].removeprefix("rule_"), "/".join(parts[i + 2:-1]), jobid))
+        kind = parts[i + 1]
+        if kind.startswith("group_"):  # group_<group>_<its rules>, as Snakemake names a group job
+            group = [g for g in PROFILE_GROUPS if kind.startswith(f"group_{g}_")]
+            assert len(group) == 1, f"{kind}: not one of the profile's groups {PROFILE_GROUPS}"
+            name = f"group:{group[0]}"
+        else:
+            name = kind.removeprefix("rule_")
+        jobs.append((name, "/".join(parts[i + 2:-1]), jobid))
     return jobs
+
+
+def _expected_submissions(jobs: dict[str, int], settings: dict) -> dict[str, int]:
+    """Submissions per rule (or ``group:<group>``) that the profile ``settings`` make of ``jobs``
+    (rule -> jobs that leave the submitting node): a grouped rule's jobs go in batches of the
+    group's ``group-components`` (jobs of one rule here, each its own connected component)."""
+    groups, sizes = settings.get("groups", {}), settings.get("group-components", {})
+    out: dict[str, int] = {}
+    for rule, n in jobs.items():
+        if rule in groups:
+            name = f"group:{groups[rule]}"
+            out[name] = out.get(name, 0) + -(-n // sizes.get(groups[rule], 1))
+        else:
+            out[rule] = n
+    return out
 
 
 def _job_stats(output: str) -> dict[str, int]:
@@ -109,8 +134,11 @@ def _slurm_run(cluster: SlurmCluster, work: Path, profile: Path, files: list[str
                check: bool = True, meanwhile=None):
     """Snakemake with the SLURM profile in ``work``; ``meanwhile()``, if given, runs while it waits
     on SLURM (its result is returned too). Returns (completed process, result of meanwhile)."""
-    cmd = snakemake_command("--workflow-profile", str(profile), *TEST_CLUSTER_ARGS, *targets,
-                            configfile=files)
+    # the test node may have fewer cores than the profile lets one job ask for (its `cores`)
+    cores = min(yaml.safe_load((profile / "config.yaml").read_text())["cores"],
+                cluster.hardware["CPUs"])
+    cmd = snakemake_command("--workflow-profile", str(profile), *TEST_CLUSTER_ARGS,
+                            "--cores", str(cores), *targets, configfile=files)
     log = work / "snakemake-slurm.log"
     start = time.monotonic()
     with open(log, "w") as out:
@@ -228,13 +256,13 @@ def test_smoke_runs_through_sbatch_and_matches_local(smoke_on_slurm, slurm_clust
     assert _local_jobs(run["output"]), "no local rule ran"
     assert sorted(w for rule, w, _ in submitted if rule == "rhm_sweep") == _smoke_shards(work)
     # the heavy rules: kept sweeps, correlation sweeps, the controls' shards and the phase
-    # diagram's sweeps (one per point and rule draw)
+    # diagram's sweeps (one per point and rule draw; small: batched by the profile's groups)
     assert {rule for rule, _, _ in submitted} == {"rhm_sweep", "rhm_corr_sweep",
-                                                  "rhm_corr_control", "rhm_phase_sweep"}
+                                                  "rhm_corr_control", "group:rhm_phase"}
     local = _counts([(r,) for r in _local_jobs(run["output"])])
     stats = _job_stats(run["output"])
-    assert {r: n - local.get(r, 0) for r, n in stats.items() if n - local.get(r, 0)} \
-        == _counts(submitted)
+    remote = {r: n - local.get(r, 0) for r, n in stats.items() if n - local.get(r, 0)}
+    assert _expected_submissions(remote, settings) == _counts(submitted)
     ids = [jobid for _, _, jobid in submitted]
     assert len(set(ids)) == len(ids)
     # SLURM's own completion records: each of those ids ran to COMPLETED in the profile's partition,

@@ -22,7 +22,8 @@ from hierphase.images.shards import read_shard
 from hierphase.io import read_sidecar
 
 from hierphase.tables import PATCH_CORRELATIONS_COLUMNS, PATCH_SUSCEPTIBILITY_COLUMNS
-from workflow_helpers import SMOKE, copy_workflow, planned_jobs, run_snakemake, undeclared_results
+from workflow_helpers import (SMOKE, copy_workflow, logs_with_carriage_returns, planned_jobs,
+                              run_snakemake, undeclared_results)
 
 torch.set_num_threads(1)
 pytestmark = [pytest.mark.slow,
@@ -99,6 +100,7 @@ def test_smoke_preset_images_branch_end_to_end_and_resume(tmp_path):
     cfg = [SMOKE, "only_images.yaml"]
     smoke = yaml.safe_load((work / SMOKE).read_text())["images"]
     _snakemake(work, "-c2", "images", configfiles=cfg)
+    assert logs_with_carriage_returns(work) == []  # progress bars are lines in job logs
     run = f"digits/{smoke['model']['name']}/digits_cnn"
     tables = work / "results/images/tables" / run
     n_images = 10 * smoke["n_per_class"]

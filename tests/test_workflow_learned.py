@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
 import torch
 import yaml
 
-from workflow_helpers import SMOKE, copy_workflow, planned_jobs, run_snakemake, undeclared_results
+from workflow_helpers import (SMOKE, copy_workflow, logs_with_carriage_returns, planned_jobs,
+                              run_snakemake, undeclared_results)
 
 from hierphase.io import read_table
 from hierphase.learned.curves import SAMPLE_COMPLEXITY_COLUMNS
@@ -120,6 +122,14 @@ def test_smoke_trains_evaluates_and_draws(smoke_run):
     assert not model.with_name("model.pt.resume").exists()
     proc, net, meta = stage.load_model(model)
     assert meta["P"] == 64 and proc.name == "masking"
+
+
+def test_job_logs_hold_lines_only(smoke_run):
+    """Progress bars in job logs are lines (count, time left, rate), never carriage-return
+    redraws."""
+    assert logs_with_carriage_returns(smoke_run) == []
+    train = next((smoke_run / "logs/learned/train").rglob("*.log")).read_text()
+    assert re.search(r"\d+/\d+ \[\d\d:\d\d<", train), train[-2000:]
 
 
 def test_smoke_rerun_plans_nothing_and_is_reproducible(smoke_run):

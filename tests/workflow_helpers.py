@@ -114,6 +114,13 @@ def planned_jobs(output: str) -> list[tuple[str, dict[str, str]]]:
     return jobs
 
 
+def logs_with_carriage_returns(work: Path) -> list[str]:
+    """Job logs under ``work/logs`` that hold a carriage return (a progress bar's redraw: a job's
+    stderr should turn them into lines, hierphase.jobs.ProgressLines)."""
+    return sorted(str(p.relative_to(work)) for p in (work / "logs").rglob("*.log")
+                  if b"\r" in p.read_bytes())
+
+
 def table_bytes(work: Path) -> dict[str, bytes]:
     """Every table (parquet, CSV, sidecar) under ``work/results``, figures left out, by path
     relative to ``work``: what runs of the same config must reproduce byte for byte."""

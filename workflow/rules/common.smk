@@ -13,13 +13,17 @@
 # - Seeds from the branch's seed() (config["seed"], branch, stage, the job's wildcards), handed
 #   to the package as integers. Params: exactly the config keys that change a rule's outputs, as
 #   plain values; the device (where a job runs) is read by the script from the config.
-# - Rules that go to the cluster take mem_mb and runtime from per_attempt().
+# - Rules that go to the cluster take mem_mb and runtime from per_attempt(); rules that may run on
+#   a GPU take their `gpu` resource (and, with the profile's gpu_partition, their partition) from
+#   gpu_resources(), and their scripts start with jobs.check_gpus().
 # - workflow/scripts/<branch>_<rule>.py logs to its log, reads snakemake.input and params,
 #   calls one function of hierphase.stages.<branch> (the glue) or hierphase.plots (a figure) and
 #   writes snakemake.output with a sidecar from jobs.job_config.
 from hierphase.plan import per_attempt, sidecar
 from hierphase.plan.workflow import (
+    check_cluster_settings,
     check_rule_paths,
+    gpu_resources,
     plan_workflow,
     set_local_memory_limit,
 )
@@ -28,6 +32,12 @@ PLAN = plan_workflow(workflow, config)
 # The scripts read the checked config (defaults filled in): where their jobs run, for instance.
 config.update(PLAN.config)
 set_local_memory_limit(workflow)
+
+
+# A real run (not a dry run) with a profile whose partition is still its placeholder stops here,
+# before any job is submitted.
+onstart:
+    check_cluster_settings(workflow)
 
 
 wildcard_constraints:

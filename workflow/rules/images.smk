@@ -102,9 +102,9 @@ rule images_train_ddpm:
         "../../envs/images.yaml"
     threads: IMG["train_threads"]
     resources:
+        **gpu_resources(workflow, IMAGES.gpu),
         mem_mb=per_attempt(4000),
         runtime=per_attempt(120),
-        gpu=IMAGES.gpu,
     params:
         train=IMG_MODEL["train"],
         seed=IMAGES.job_seed("train", "ddpm"),
@@ -130,9 +130,9 @@ rule images_train_classifier:
         "../../envs/images.yaml"
     threads: IMG["train_threads"]
     resources:
+        **gpu_resources(workflow, IMAGES.gpu),
         mem_mb=per_attempt(2000),
         runtime=per_attempt(30),
-        gpu=IMAGES.gpu,
     params:
         train=IMG_CLF["train"],
         seed=IMAGES.job_seed("train", "classifier"),
@@ -155,9 +155,9 @@ rule images_stats:
         "../../envs/images.yaml"
     threads: IMG["threads"]
     resources:
+        **gpu_resources(workflow, IMAGES.gpu),
         mem_mb=per_attempt(8000),
         runtime=per_attempt(60),
-        gpu=IMAGES.gpu,
     params:
         classifier=IMG_CLF["name"],
         batch_size=IMG["batch_size"],
@@ -182,9 +182,9 @@ rule images_sweep:
         "../../envs/images.yaml"
     threads: IMG["threads"]
     resources:
+        **gpu_resources(workflow, IMAGES.gpu),
         mem_mb=per_attempt(8000),
         runtime=per_attempt(240),
-        gpu=IMAGES.gpu,
     params:
         kind=IMG_MODEL["kind"],
         adm_flags=IMG_MODEL["adm_flags"],
@@ -213,9 +213,9 @@ rule images_measure:
         "../../envs/images.yaml"
     threads: IMG["threads"]
     resources:
+        **gpu_resources(workflow, IMAGES.gpu),
         mem_mb=per_attempt(8000),
         runtime=per_attempt(60),
-        gpu=IMAGES.gpu,
     params:
         classifier=IMG_CLF["name"],
         batch_size=IMG["batch_size"],
@@ -268,9 +268,9 @@ rule images_quality:
         "../../envs/images.yaml"
     threads: IMG["threads"]
     resources:
+        **gpu_resources(workflow, IMAGES.gpu),
         mem_mb=per_attempt(4000),
         runtime=per_attempt(60),
-        gpu=IMAGES.gpu,
     params:
         quality=IMG["quality"],
         kind=IMG_MODEL["kind"],
@@ -302,9 +302,9 @@ rule images_corr_sweep:
         "../../envs/images.yaml"
     threads: IMG["threads"]
     resources:
+        **gpu_resources(workflow, IMAGES.gpu),
         mem_mb=per_attempt(8000),
         runtime=per_attempt(240),
-        gpu=IMAGES.gpu,
     params:
         kind=IMG_MODEL["kind"],
         adm_flags=IMG_MODEL["adm_flags"],

@@ -62,9 +62,9 @@ rule learned_train:
         "../../envs/learned.yaml"
     threads: 1
     resources:
+        **gpu_resources(workflow, LEARNED.config["resources"]["gpus"]),
         mem_mb=per_attempt(4000),
         runtime=per_attempt(LEARNED.config["resources"]["train_runtime"]),
-        gpu=LEARNED.config["resources"]["gpus"],
     params:
         schedule=LEARNED.config["schedule"],
         network=LEARNED.config["network"],
@@ -93,9 +93,9 @@ rule learned_generation:
         "../../envs/learned.yaml"
     threads: 1
     resources:
+        **gpu_resources(workflow, LEARNED.config["resources"]["gpus"]),
         mem_mb=per_attempt(4000),
         runtime=per_attempt(60),
-        gpu=LEARNED.config["resources"]["gpus"],
     params:
         n=LEARNED.config["evaluation"]["n_generated"],
         sample_steps=LEARNED.sample_steps,
@@ -121,9 +121,9 @@ rule learned_curve_point:
         "../../envs/learned.yaml"
     threads: 1
     resources:
+        **gpu_resources(workflow, LEARNED.config["resources"]["gpus"]),
         mem_mb=per_attempt(4000),
         runtime=per_attempt(60),
-        gpu=LEARNED.config["resources"]["gpus"],
     params:
         n=LEARNED.curve.get("n_generated"),
         sample_steps=LEARNED.sample_steps,
@@ -150,9 +150,9 @@ rule learned_sweep:
         "../../envs/learned.yaml"
     threads: 1
     resources:
+        **gpu_resources(workflow, LEARNED.config["resources"]["gpus"]),
         mem_mb=per_attempt(4000),
         runtime=per_attempt(60),
-        gpu=LEARNED.config["resources"]["gpus"],
     params:
         grid=LEARNED.grid("evaluation"),
         n=LEARNED.config["evaluation"]["n_sweep"],
@@ -277,9 +277,9 @@ rule learned_corr_sweep:
         "../../envs/learned.yaml"
     threads: 1
     resources:
+        **gpu_resources(workflow, LEARNED.config["resources"]["gpus"]),
         mem_mb=per_attempt(4000),
         runtime=per_attempt(60),
-        gpu=LEARNED.config["resources"]["gpus"],
     params:
         grid=LEARNED.grid("correlations"),
         n_x0=LEARNED.config["correlations"]["n_x0"],

@@ -3,10 +3,11 @@ respaced step k -> per-image pair sums of the patch changes in every embedding."
 from hierphase.images.embeddings import build_embeddings, specs_from_config
 from hierphase.images.shards import read_shard
 from hierphase.io import write_table
-from hierphase.jobs import job_config, limit_threads, log_to
+from hierphase.jobs import check_gpus, job_config, limit_threads, log_to
 from hierphase.stages.images import correlation_images, correlation_shard, load_sweep_model
 
 log_to(snakemake.log[0])
+check_gpus(snakemake.resources, snakemake.rule)
 limit_threads(snakemake.threads)
 device = snakemake.config["images"]["device"]  # where it runs, not a param: reruns nothing
 p, k = snakemake.params, int(snakemake.wildcards.k)

@@ -3,9 +3,10 @@ from hierphase.images.classifiers import build_classifier
 from hierphase.stages.images import measure_shard, read_sweep
 from hierphase.images.shards import read_shard
 from hierphase.io import load_tensors, write_table
-from hierphase.jobs import job_config, limit_threads, log_to
+from hierphase.jobs import check_gpus, job_config, limit_threads, log_to
 
 log_to(snakemake.log[0])
+check_gpus(snakemake.resources, snakemake.rule)
 limit_threads(snakemake.threads)
 device = snakemake.config["images"]["device"]  # where it runs, not a param: reruns nothing
 p = snakemake.params

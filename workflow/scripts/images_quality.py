@@ -4,9 +4,10 @@ from hierphase.stages.images import (held_out_accuracy, load_diffusion_model, qu
                                      sample_confidence, unconditional_samples)
 from hierphase.images.shards import read_shard
 from hierphase.io import save_tensors, write_table
-from hierphase.jobs import job_config, limit_threads, log_to
+from hierphase.jobs import check_gpus, job_config, limit_threads, log_to
 
 log_to(snakemake.log[0])
+check_gpus(snakemake.resources, snakemake.rule)
 limit_threads(snakemake.threads)
 device = snakemake.config["images"]["device"]  # where it runs, not a param: reruns nothing
 p, q, out = snakemake.params, snakemake.params.quality, snakemake.output

@@ -4,9 +4,10 @@ import torch
 from hierphase.images.classifiers import build_classifier, feature_statistics
 from hierphase.images.shards import read_shard
 from hierphase.io import save_tensors
-from hierphase.jobs import job_config, limit_threads, log_to
+from hierphase.jobs import check_gpus, job_config, limit_threads, log_to
 
 log_to(snakemake.log[0])
+check_gpus(snakemake.resources, snakemake.rule)
 limit_threads(snakemake.threads)
 device = snakemake.config["images"]["device"]  # where it runs, not a param: reruns nothing
 p = snakemake.params

@@ -1,9 +1,10 @@
 """Images branch: forward-backward of one image shard at one respaced step k."""
 from hierphase.stages.images import load_sweep_model, sweep_shard, write_sweep
 from hierphase.images.shards import read_shard
-from hierphase.jobs import job_config, limit_threads, log_to
+from hierphase.jobs import check_gpus, job_config, limit_threads, log_to
 
 log_to(snakemake.log[0])
+check_gpus(snakemake.resources, snakemake.rule)
 limit_threads(snakemake.threads)
 device = snakemake.config["images"]["device"]  # where it runs, not a param: reruns nothing
 p, k = snakemake.params, int(snakemake.wildcards.k)

@@ -7,6 +7,7 @@ from hierphase.noise import GaussianSchedule
 from hierphase.stages import learned as stage
 
 jobs.log_to(snakemake.log[0])
+jobs.check_gpus(snakemake.resources, snakemake.rule)
 jobs.limit_threads(snakemake.threads)
 device = snakemake.config["learned"]["device"]  # where it runs, not a param: reruns nothing
 p, wc, out = snakemake.params, snakemake.wildcards, snakemake.output

@@ -1,5 +1,6 @@
 """The planner's few points of contact with a running Snakemake: the config files it merged,
-whether the jobs run on this machine, the local memory limit, the rules' paths. Each function
+whether the jobs run on this machine, the local memory limit, the rules' paths, the profile's
+cluster settings (the GPU partition of the GPU rules, placeholders refused). Each function
 takes Snakemake's ``workflow`` object; the rest of :mod:`hierphase.plan` never sees it."""
 
 from __future__ import annotations
@@ -9,7 +10,17 @@ import os
 from .config import Plan, load_plan
 
 __all__ = ["check_plain_config_files", "plan_workflow", "jobs_run_here", "set_local_memory_limit",
-           "check_rule_paths", "check_links_inside"]
+           "check_rule_paths", "check_links_inside", "default_resource", "gpu_resources",
+           "check_cluster_settings", "GPU_PARTITION", "PLACEHOLDER", "CLUSTER_SETTINGS"]
+
+#: The default resource (profile key ``default-resources``) naming the SLURM partition of every job
+#: that asks for a GPU; where it is not set, GPU jobs go to ``slurm_partition`` like the others.
+GPU_PARTITION = "gpu_partition"
+#: How a value left for the user to fill in begins (``your-partition``, ``your-account``).
+PLACEHOLDER = "your-"
+#: The default resources that name something of the cluster: left at a placeholder, they are
+#: refused before anything is submitted.
+CLUSTER_SETTINGS = ("slurm_partition", GPU_PARTITION, "slurm_account")
 
 
 def config_files(workflow) -> list:
@@ -59,6 +70,54 @@ def plan_workflow(workflow, config: dict) -> Plan:
                          jobs_run_here=jobs_run_here(workflow))
     except ConfigError as e:
         raise WorkflowError(str(e)) from None
+
+
+def default_resource(workflow, name: str) -> str | None:
+    """The value the profile's ``default-resources`` (or ``--default-resources``) give ``name``,
+    as the job would see it (a quoted string unquoted), or None where not set."""
+    import ast
+
+    given = workflow.resource_settings.default_resources
+    if given is None or name not in given:
+        return None
+    raw = getattr(given[name], "raw", None)
+    if not isinstance(raw, str):
+        return None if raw is None else str(raw)
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        return raw
+    return value if isinstance(value, str) else raw
+
+
+def gpu_resources(workflow, gpus: int) -> dict:
+    """The resources that tag a rule by the kind of machine it runs on: ``gpu`` (the GPUs it asks
+    for, sent by the SLURM plugin as ``--gpus``) and, for a rule that asks for one, the GPU
+    partition when the profile names one (``default-resources: gpu_partition``), so that one
+    setting sends every GPU rule there. ``--set-resources RULE:slurm_partition=...`` still wins."""
+    if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 0:
+        raise ValueError(f"gpus must be a non-negative integer, got {gpus!r}")
+    resources = {"gpu": gpus}
+    partition = default_resource(workflow, GPU_PARTITION)
+    if gpus and partition:
+        resources["slurm_partition"] = partition
+    return resources
+
+
+def check_cluster_settings(workflow) -> None:
+    """Refuse to start a run (not a dry run: Snakemake runs this ``onstart``, before any job) while
+    a cluster setting of the profile still holds its placeholder (``your-partition``): a
+    WorkflowError naming the setting and how to fill it in."""
+    from snakemake.exceptions import WorkflowError
+
+    for name in CLUSTER_SETTINGS:
+        value = default_resource(workflow, name)
+        if value is not None and value.startswith(PLACEHOLDER):
+            raise WorkflowError(
+                f"default-resources: {name} is still the placeholder {value!r}, so nothing was "
+                f"submitted. Set it in the profile's default-resources "
+                f"(workflow/profiles/slurm/config.yaml; `sinfo -s` lists the partitions, "
+                f"`sacctmgr show associations user=$USER` your accounts), or comment it out.")
 
 
 def set_local_memory_limit(workflow) -> None:
