@@ -121,6 +121,26 @@ def _kill_at(monkeypatch, module, name, calls):
     monkeypatch.setattr(module, name, wrapper)
 
 
+def _killed_then_rerun(monkeypatch, tmp_path, output, kill, job, first, final):
+    """A job that writes once, atomically: ``job(folder, first)`` in ``tmp_path/killed`` with a
+    stale temporary of ``output`` left there, killed at ``kill`` = (module, function, call), must
+    leave no ``output``; rerun there as ``job(folder, final)`` it must write the bytes of a run of
+    ``final`` in a fresh folder (the temporary gone too). Returns the killed-and-rerun folder and
+    one with an uninterrupted run of ``first``."""
+    killed, whole, alone = tmp_path / "killed", tmp_path / "whole", tmp_path / "first"
+    for folder in (killed, whole, alone):
+        folder.mkdir()
+    (killed / f".{output}.abcdEFGH.tmp").write_bytes(b"half a file")
+    with monkeypatch.context() as patch:
+        _kill_at(patch, *kill)
+        with pytest.raises(Killed):
+            job(killed, first)
+    assert not (killed / output).exists()
+    assert job(killed, final) == job(whole, final)
+    job(alone, first)
+    return killed, alone
+
+
 def _counting(monkeypatch, module, name):
     """Count the calls of ``module.name`` (how many training steps a rerun made)."""
     original, calls = getattr(module, name), []
@@ -236,19 +256,10 @@ def test_correlation_sweep_killed_and_rerun_writes_an_uninterrupted_runs_bytes(r
 
     values = [0.1, 0.3, 0.5]
     final = values if change == "none" else [0.1, 0.2, 0.3, 0.5]
-    killed = tmp_path / "killed"
-    killed.mkdir()
-    (killed / ".correlations.parquet.abcdEFGH.tmp").write_bytes(b"half a table")
-    with monkeypatch.context() as patch:
-        _kill_at(patch, rhm_stage, "_point_correlations", KILL.randrange(1, 4))
-        with pytest.raises(Killed):
-            _correlation_job(rules, killed, values)
-    assert not (killed / "correlations.parquet").exists()
-    resumed = _correlation_job(rules, killed, final)
-    whole, first = tmp_path / "whole", tmp_path / "first"
-    whole.mkdir(), first.mkdir()
-    assert resumed == _correlation_job(rules, whole, final)  # the stale temporary is gone too
-    _correlation_job(rules, first, values)
+    killed, first = _killed_then_rerun(
+        monkeypatch, tmp_path, "correlations.parquet",
+        (rhm_stage, "_point_correlations", KILL.randrange(1, 4)),
+        lambda folder, vals: _correlation_job(rules, folder, vals), values, final)
     for name in ("correlations.parquet", "susceptibility.parquet"):
         grown = io.read_table(killed / name)
         pd.testing.assert_frame_equal(
@@ -299,19 +310,10 @@ def test_image_sweep_killed_and_rerun_writes_an_uninterrupted_runs_bytes(digits,
     held = digits[1]
     first = _subset(held, np.arange(4))
     final = first if change == "none" else _subset(held, np.arange(6))
-    killed = tmp_path / "killed"
-    killed.mkdir()
-    (killed / ".shard0.pt.abcdEFGH.tmp").write_bytes(b"half a shard")
-    with monkeypatch.context() as patch:
-        _kill_at(patch, diffusion, "reverse_step", KILL.randrange(1, 3 * 2 + 1))  # k x batches
-        with pytest.raises(Killed):
-            _image_sweep_job(tiny_unet, first, killed)
-    assert not (killed / "shard0.pt").exists()
-    resumed = _image_sweep_job(tiny_unet, final, killed)
-    whole, alone = tmp_path / "whole", tmp_path / "first"
-    whole.mkdir(), alone.mkdir()
-    assert resumed == _image_sweep_job(tiny_unet, final, whole)  # the stale temporary is gone too
-    _image_sweep_job(tiny_unet, first, alone)
+    killed, alone = _killed_then_rerun(
+        monkeypatch, tmp_path, "shard0.pt",
+        (diffusion, "reverse_step", KILL.randrange(1, 3 * 2 + 1)),  # k x batches of two
+        lambda folder, clean: _image_sweep_job(tiny_unet, clean, folder), first, final)
     grown, kept = read_shard(killed / "shard0.pt"), read_shard(alone / "shard0.pt")
     assert grown["names"][:4] == kept["names"]
     assert torch.equal(grown["images"][:4], kept["images"])
