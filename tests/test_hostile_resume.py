@@ -121,6 +121,26 @@ def _kill_at(monkeypatch, module, name, calls):
     monkeypatch.setattr(module, name, wrapper)
 
 
+def _killed_then_rerun(monkeypatch, tmp_path, output, kill, job, first, final):
+    """A job that writes once, atomically: ``job(folder, first)`` in ``tmp_path/killed`` with a
+    stale temporary of ``output`` left there, killed at ``kill`` = (module, function, call), must
+    leave no ``output``; rerun there as ``job(folder, final)`` it must write the bytes of a run of
+    ``final`` in a fresh folder (the temporary gone too). Returns the killed-and-rerun folder and
+    one with an uninterrupted run of ``first``."""
+    killed, whole, alone = tmp_path / "killed", tmp_path / "whole", tmp_path / "first"
+    for folder in (killed, whole, alone):
+        folder.mkdir()
+    (killed / f".{output}.abcdEFGH.tmp").write_bytes(b"half a file")
+    with monkeypatch.context() as patch:
+        _kill_at(patch, *kill)
+        with pytest.raises(Killed):
+            job(killed, first)
+    assert not (killed / output).exists()
+    assert job(killed, final) == job(whole, final)
+    job(alone, first)
+    return killed, alone
+
+
 def _counting(monkeypatch, module, name):
     """Count the calls of ``module.name`` (how many training steps a rerun made)."""
     original, calls = getattr(module, name), []
@@ -236,20 +256,65 @@ def test_correlation_sweep_killed_and_rerun_writes_an_uninterrupted_runs_bytes(r
 
     values = [0.1, 0.3, 0.5]
     final = values if change == "none" else [0.1, 0.2, 0.3, 0.5]
-    killed = tmp_path / "killed"
-    killed.mkdir()
-    (killed / ".correlations.parquet.abcdEFGH.tmp").write_bytes(b"half a table")
-    with monkeypatch.context() as patch:
-        _kill_at(patch, rhm_stage, "_point_correlations", KILL.randrange(1, 4))
-        with pytest.raises(Killed):
-            _correlation_job(rules, killed, values)
-    assert not (killed / "correlations.parquet").exists()
-    resumed = _correlation_job(rules, killed, final)
-    whole, first = tmp_path / "whole", tmp_path / "first"
-    whole.mkdir(), first.mkdir()
-    assert resumed == _correlation_job(rules, whole, final)  # the stale temporary is gone too
-    _correlation_job(rules, first, values)
+    killed, first = _killed_then_rerun(
+        monkeypatch, tmp_path, "correlations.parquet",
+        (rhm_stage, "_point_correlations", KILL.randrange(1, 4)),
+        lambda folder, vals: _correlation_job(rules, folder, vals), values, final)
     for name in ("correlations.parquet", "susceptibility.parquet"):
         grown = io.read_table(killed / name)
         pd.testing.assert_frame_equal(
             grown[grown["noise"].isin(values)].reset_index(drop=True), io.read_table(first / name))
+
+
+# ------------------------------------------------------------------ images: forward-backward sweeps
+@pytest.fixture(scope="module")
+def tiny_unet(tmp_path_factory):
+    """A random 8x8 one-channel diffusers UNet folder, as images_train_ddpm leaves it."""
+    from hierphase.images import ddpm_training as DT
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("unet") / "model"
+    cfg = DT.DDPMTrainConfig(block_out_channels=(8, 16), attention=False)
+    DT.build_digits_unet(8, 1, cfg).save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def _image_sweep_job(model, clean, folder, k=3, seed=4):
+    """One images_sweep job (k, shard) as workflow/scripts/images_sweep.py runs it: the swept
+    shard and its sidecar, and their bytes. Batches of two images."""
+    from hierphase.stages import images as image_stage
+
+    diffusion = image_stage.load_sweep_model(k, "train", model, device="cpu", dtype="auto")
+    x0_hat, record = image_stage.sweep_shard(diffusion, clean, k, num_steps=5, seed=seed,
+                                             batch_size=2, progress=False)
+    image_stage.write_sweep(folder / "shard0.pt", x0_hat, clean, record, seed=seed,
+                            config={"k": k, "respaced_steps": 5, "model": str(model)})
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+@pytest.mark.parametrize("change", ["none", "shard"])
+def test_image_sweep_killed_and_rerun_writes_an_uninterrupted_runs_bytes(digits, tiny_unet,
+                                                                         tmp_path, monkeypatch,
+                                                                         change):
+    """An image sweep job keeps no checkpoint: it holds its x̂0 in memory and writes the shard
+    once, atomically. Killed at a random reverse step (or while writing: a temporary left
+    behind) it leaves no output; its rerun writes the bytes of an uninterrupted run, also when
+    the shard grew (more images per class), and the images the two shards share get the x̂0 of
+    the first shard (per-image noise)."""
+    import numpy as np
+
+    from hierphase.images import diffusion
+    from hierphase.images.digits_data import _subset
+    from hierphase.images.shards import read_shard
+
+    held = digits[1]
+    first = _subset(held, np.arange(4))
+    final = first if change == "none" else _subset(held, np.arange(6))
+    killed, alone = _killed_then_rerun(
+        monkeypatch, tmp_path, "shard0.pt",
+        (diffusion, "reverse_step", KILL.randrange(1, 3 * 2 + 1)),  # k x batches of two
+        lambda folder, clean: _image_sweep_job(tiny_unet, clean, folder), first, final)
+    grown, kept = read_shard(killed / "shard0.pt"), read_shard(alone / "shard0.pt")
+    assert grown["names"][:4] == kept["names"]
+    assert torch.equal(grown["images"][:4], kept["images"])
+    assert not torch.equal(kept["images"], first["images"])  # k = 3 of 5 moved the images

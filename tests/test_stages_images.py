@@ -1,7 +1,8 @@
 """Images branch in process: digits data and models, and the stage's glue.
 
 - hierphase.images.digits_data, digits_cnn, ddpm_training: upsampling checked against an
-  independent numpy computation, the split is deterministic / stratified / disjoint, shards interleave the classes, the shift
+  independent numpy computation, the split is deterministic / stratified / disjoint, the sweep shards are the held-out split's
+  first images of every class, interleaved, the shift
   augmentation equals explicit slicing, training is reproducible and the saved models load
   through the engine's adapters.
 - hierphase.stages.images: the aggregated tables against direct counting, per-image seeds
@@ -21,6 +22,7 @@ from hierphase.images import digits_cnn as DC
 from hierphase.images import digits_data as DD
 from hierphase.stages import images as P
 from hierphase.images.shards import read_shard, to_model_scale
+from hierphase.io import read_sidecar
 from hierphase.stats import wilson_interval
 
 torch.set_num_threads(1)
@@ -67,21 +69,35 @@ def test_split_is_deterministic_stratified_and_disjoint():
     assert other["names"] != held["names"]
 
 
-def test_select_per_class_interleaves_and_prepare_writes_shards(tmp_path):
+def test_select_per_class_interleaves_and_sweep_shards_come_from_held_out(tmp_path):
     data = DD.load_digits_images(16)
     _, held = DD.split_digits(data, 0.2, seed=0)
     chosen = DD.select_per_class(held, 3)
     assert chosen["labels"].tolist() == list(range(10)) * 3
     with pytest.raises(ValueError, match="n_per_class"):
         DD.select_per_class(held, 1000)
+    assert DD.write_digits_split(tmp_path / "train.pt", tmp_path / "held.pt", seed=0) == \
+        (len(data["names"]) - len(held["names"]), len(held["names"]))
     paths = [tmp_path / f"shard{i}.pt" for i in range(3)]
-    sizes = DD.prepare_digits(paths, tmp_path / "train.pt", tmp_path / "held.pt", n_per_class=2,
-                             seed=0)
+    split = dict(image_size=16, upsample="bilinear", held_out_fraction=0.2, seed=0)
+    sizes = DD.write_sweep_shards(tmp_path / "held.pt", paths, n_per_class=2, **split)
     assert sizes == [7, 7, 6]
     shards = [read_shard(p) for p in paths]
     names = sum((s["names"] for s in shards), [])
-    assert names == DD.select_per_class(read_shard(tmp_path / "held.pt"), 2)["names"]
+    # the first two held-out images of every class, by direct lookup in the held-out file
+    held_file = read_shard(tmp_path / "held.pt")
+    first = {c: [n for n, label in zip(held_file["names"], held_file["labels"].tolist())
+                 if label == c][:2] for c in range(10)}
+    assert names == [first[c][i] for i in range(2) for c in range(10)]
+    assert not set(names) & set(read_shard(tmp_path / "train.pt")["names"])
     assert shards[0]["images"].dtype == torch.uint8 and shards[0]["images"].shape[1:] == (1, 16, 16)
+    assert read_sidecar(paths[0])["held_out_fraction"] == 0.2
+    # shards are cut from the held-out split the sidecars name, never from another file
+    with pytest.raises(ValueError, match="held_out_path.*held_out_fraction"):
+        DD.write_sweep_shards(tmp_path / "held.pt", paths, n_per_class=2,
+                              **{**split, "held_out_fraction": 0.3})
+    with pytest.raises(ValueError, match="held_out_path.*split"):
+        DD.write_sweep_shards(tmp_path / "train.pt", paths, n_per_class=2, **split)
 
 
 def test_random_shift_equals_explicit_translation():

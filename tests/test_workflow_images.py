@@ -1,6 +1,7 @@
 """Images branch of the workflow, end to end in temporary copies: the smoke preset's images
-branch (tables' schema and ranges, deleting a sweep shard replans only that shard and its
-descendants and reproduces the same numbers), and the ImageNet preset's rules on generated JPEGs
+branch (tables' schema and ranges, a larger or otherwise sharded sweep replans the shards and
+sweeps but not the training split or the trainings, deleting a sweep shard replans only that
+shard and its descendants and reproduces the same numbers), and the ImageNet preset's rules on generated JPEGs
 with a tiny random ADM and a randomly initialised ConvNeXt-Base (never a download). The digits
 data and models and the stage's glue, in process: tests/test_stages_images.py.
 """
@@ -128,6 +129,18 @@ def test_smoke_preset_images_branch_end_to_end_and_resume(tmp_path):
     # nothing left to do
     dry = _snakemake(work, "-n", "images", configfiles=cfg)
     assert planned_jobs(dry.stdout) == []
+    # a sweep of more images, or cut otherwise: the shards are recut and everything that reads
+    # them runs again; the training split and what reads only it (the trainings, the quality
+    # check) are not planned
+    resize = work / "sweep_size.yaml"
+    for change in ({"n_per_class": 3}, {"shard_size": 7}):
+        resize.write_text(yaml.safe_dump({"images": change}))
+        dry = _snakemake(work, "-n", "images", configfiles=cfg + [resize.name])
+        replanned = {rule for rule, _ in planned_jobs(dry.stdout)}
+        assert not replanned & {"images_split", "images_train_ddpm", "images_train_classifier",
+                                "images_quality"}, (change, replanned)
+        assert {"images_data", "images_stats", "images_sweep", "images_measure",
+                "images_aggregate", "images_corr_sweep"} <= replanned, (change, replanned)
     # keys that only the sweeps, measurements and figures read (and the device): no data or
     # training job is planned again, the sweeps are
     overlay = work / "evaluation_only.yaml"
@@ -137,7 +150,8 @@ def test_smoke_preset_images_branch_end_to_end_and_resume(tmp_path):
         "seeds": {"sweep": 1, "samples": 1}}}))
     dry = _snakemake(work, "-n", "images", configfiles=cfg + [overlay.name])
     replanned = {rule for rule, _ in planned_jobs(dry.stdout)}
-    assert not replanned & {"images_data", "images_train_ddpm", "images_train_classifier"}, replanned
+    assert not replanned & {"images_split", "images_data", "images_train_ddpm",
+                            "images_train_classifier"}, replanned
     assert {"images_sweep", "images_measure", "images_quality"} <= replanned, replanned
     # a run killed while sweeping (k, shard): that sweep shard (written atomically, so absent),
     # its measurement and everything aggregated after it are missing; the rest is on disk
@@ -249,7 +263,9 @@ def test_imagenet_preset_rules_on_generated_jpegs(tmp_path):
     assert sum(rule == "images_sweep" for rule, _ in planned) == 4  # 2 k x 2 shards of 3
     # images 0..3 in correlation shards {0, 1, 2}, {3}: the second reads data shard 1 only
     assert sum(rule == "images_corr_sweep" for rule, _ in planned) == 4  # 2 k x 2 shards
-    assert not any(rule.startswith("images_train") or rule == "images_quality" for rule, _ in planned)
+    assert not any(rule.startswith("images_train") or rule in ("images_split", "images_quality")
+                   for rule, _ in planned)
+    assert sum(rule == "images_data" for rule, _ in planned) == 1
     _snakemake(work, "-c2", "images", configfiles=cfg)
     tables = work / "results/images/tables/imagenet-val/adm-256-uncond/convnext_base"
     _check_tables(tables, "imagenet-val", 6, [0, 4], 4, 41)

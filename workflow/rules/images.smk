@@ -1,10 +1,12 @@
-# Images branch: clean image shards -> [digits: train a DDPM and a CNN]
+# Images branch: clean image shards (digits: cut from the held-out part of a training split)
+# -> [digits: train a DDPM and a CNN on the split]
 # -> classifier feature statistics on the clean images -> forward-backward sweeps, one job per
 # (k, shard) -> per-shard class kept and layer similarities -> tidy tables -> one figure per rule.
 # Beside the sweeps, change correlations of patches: n_traj runs per image, one job per (k, shard)
 # of the first images -> per-image pair sums per embedding -> patch_correlations and
 # patch_susceptibility -> one figure with the class-kept and layer-similarity curves.
-# Same rules for the digits default and the ImageNet preset; only the config differs.
+# Same rules for the digits default and the ImageNet preset (the digits add the training split);
+# only the config differs.
 
 
 IMAGES = PLAN["images"]
@@ -30,18 +32,40 @@ rule images:
 
 if IMG["data"]["kind"] == "digits":
 
-    rule images_data:
+    # The training split alone (the trainings read it): the sweep's size and sharding
+    # (n_per_class, shard_size) are not its keys, so growing the sweep never retrains.
+    rule images_split:
         output:
-            shards=IMAGES.all_shards(),
             train=IMAGES.TRAIN_SET,
             held_out=IMAGES.HELD_OUT,
-            meta=[
-                sidecar(path)
-                for path in IMAGES.all_shards() + [IMAGES.TRAIN_SET, IMAGES.HELD_OUT]
-            ],
+            meta=[sidecar(IMAGES.TRAIN_SET), sidecar(IMAGES.HELD_OUT)],
+        log:
+            f"logs/images/split/{IMAGES.dataset}.log",
+        # the bundled 8x8 digits: seconds on the submitting node
+        localrule: True
+        conda:
+            "../../envs/images.yaml"
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=10,
+        params:
+            image_size=IMG["data"]["image_size"],
+            upsample=IMG["data"]["upsample"],
+            held_out_fraction=IMG["data"]["held_out_fraction"],
+            seed=IMAGES.job_seed("split"),
+        script:
+            "../scripts/images_split_digits.py"
+
+    # The sweep shards: cut from the held-out split, so no sweep image is a training image.
+    rule images_data:
+        input:
+            held_out=IMAGES.HELD_OUT,
+        output:
+            shards=IMAGES.all_shards(),
+            meta=[sidecar(path) for path in IMAGES.all_shards()],
         log:
             f"logs/images/data/{IMAGES.dataset}.log",
-        # the bundled 8x8 digits: seconds on the submitting node
         localrule: True
         conda:
             "../../envs/images.yaml"

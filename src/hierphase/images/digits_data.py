@@ -9,7 +9,10 @@ the package, so the images branch runs offline on real data no one here made. Th
   hard 2x2 block edges that are an artefact of the upsampling, not of the digits, and that the
   diffusion model would then have to spend capacity reproducing;
 - splits them deterministically, per class, into a training set (for the DDPM and the classifier)
-  and a held-out set (classifier accuracy, and the images the forward-backward sweep starts from).
+  and a held-out set (classifier accuracy, and the images the forward-backward sweep starts from),
+  written by :func:`write_digits_split`;
+- cuts the sweep shards from the held-out set alone (:func:`write_sweep_shards`), so that the
+  number of sweep images and their sharding never touch the training data.
 
 The models trained on them: :mod:`hierphase.images.ddpm_training` (the DDPM) and
 :mod:`hierphase.images.digits_cnn` (the classifier). Nothing here imports Snakemake.
@@ -25,7 +28,8 @@ import torch
 import torch.nn.functional as F
 
 from hierphase.images.settings import DIGITS_PER_CLASS, check_n_per_class, n_held_out
-from hierphase.images.shards import write_shard
+from hierphase.images.shards import read_shard, write_shard
+from hierphase.io import read_sidecar
 from hierphase.seeding import derive_seed, numpy_generator
 
 __all__ = [
@@ -35,7 +39,8 @@ __all__ = [
     "check_n_per_class",
     "load_digits_images",
     "split_digits",
-    "prepare_digits",
+    "write_digits_split",
+    "write_sweep_shards",
     "select_per_class",
 ]
 
@@ -103,13 +108,13 @@ def select_per_class(data: Mapping, n_per_class: int) -> dict:
     return _subset(data, order)
 
 
-def prepare_digits(shard_paths: Sequence[str | os.PathLike], train_path: str | os.PathLike,
-                   held_out_path: str | os.PathLike, *, image_size: int = 16,
-                   upsample: str = "bilinear", held_out_fraction: float = 0.2,
-                   n_per_class: int = 20, seed: int = 0, config: Mapping | None = None) -> list[int]:
-    """Write the digits' training split, held-out split and the sweep shards (the first
-    ``n_per_class`` held-out images of every class, interleaved, in ``len(shard_paths)`` shards of
-    near-equal size). Returns the sweep shard sizes."""
+def write_digits_split(train_path: str | os.PathLike, held_out_path: str | os.PathLike, *,
+                       image_size: int = 16, upsample: str = "bilinear",
+                       held_out_fraction: float = 0.2, seed: int = 0,
+                       config: Mapping | None = None) -> tuple[int, int]:
+    """Write the digits' training split (the DDPM's and the classifier's data) and held-out split
+    (the classifier's accuracy, and the pool the sweep images are drawn from: see
+    :func:`write_sweep_shards`). Returns their sizes."""
     data = load_digits_images(image_size, upsample)
     train, held = split_digits(data, held_out_fraction, seed)
     meta = dict(dataset="digits", image_size=image_size, upsample=upsample,
@@ -118,10 +123,35 @@ def prepare_digits(shard_paths: Sequence[str | os.PathLike], train_path: str | o
                 seed=seed, split="train", **meta)
     write_shard(held_out_path, held["images"], held["labels"], held["names"], config=config,
                 seed=seed, split="held_out", **meta)
-    chosen = select_per_class(held, n_per_class)
+    return len(train["names"]), len(held["names"])
+
+
+def write_sweep_shards(held_out_path: str | os.PathLike,
+                       shard_paths: Sequence[str | os.PathLike], *, n_per_class: int,
+                       image_size: int, upsample: str, held_out_fraction: float, seed: int,
+                       config: Mapping | None = None) -> list[int]:
+    """Write the sweep shards: the first ``n_per_class`` images of every class of the held-out
+    split at ``held_out_path`` (so that no sweep image is a training image), interleaved, in
+    ``len(shard_paths)`` shards of near-equal size. ``image_size``, ``upsample``,
+    ``held_out_fraction`` and ``seed`` are the split's, checked against its sidecar and recorded
+    in the shards'. Returns the shard sizes."""
+    if not shard_paths:
+        raise ValueError("shard_paths must name at least one shard")
+    meta = dict(dataset="digits", image_size=image_size, upsample=upsample,
+                held_out_fraction=held_out_fraction)
+    split = read_sidecar(held_out_path)
+    written = {key: split.get(key) for key in ("split", *meta, "seed")}
+    expected = dict(split="held_out", **meta, seed=seed)
+    if written != expected:
+        found = {key: written[key] for key in expected if written[key] != expected[key]}
+        asked = {key: expected[key] for key in found}
+        raise ValueError(f"held_out_path {os.fspath(held_out_path)!r} is not the held-out split "
+                         f"asked for: its sidecar has {found}, expected {asked}")
+    chosen = select_per_class(read_shard(held_out_path), n_per_class)
     sizes = []
     # contiguous parts of sizes differing by at most one, the larger first
-    for idx, path in zip(np.array_split(np.arange(len(chosen["labels"])), len(shard_paths)), shard_paths):
+    for idx, path in zip(np.array_split(np.arange(len(chosen["labels"])), len(shard_paths)),
+                         shard_paths):
         sub = _subset(chosen, idx)
         write_shard(path, sub["images"], sub["labels"], sub["names"], config=config, seed=seed,
                     split="sweep", n_per_class=n_per_class, **meta)
