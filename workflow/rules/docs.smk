@@ -28,6 +28,8 @@ rule docs_results:
     log:
         "logs/docs/docs_results.log",
     localrule: True
+    conda:
+        "../../envs/docs.yaml"
     threads: 1
     resources:
         mem_mb=1000,
