@@ -55,6 +55,17 @@ def test_gaussian_field_control(shape, n_x0, n_traj):
         f" n_boot=10)\nestimate = gaussian_field_bytes({shape}, {n_x0}, {n_traj})")
 
 
+@pytest.mark.parametrize("v, n_classes, d, n_traj, process", [
+    (32, 32, 1024, 2048, "epsilon"), (64, 64, 1024, 64, "gaussian"), (8, 4, 2048, 1024, "masking")])
+def test_flat_mixture_control(v, n_classes, d, n_traj, process):
+    _within_factor_two(
+        "import torch\ntorch.set_num_threads(1)\nfrom hierphase.stages import rhm as st\n"
+        "from hierphase.memory import flat_mixture_bytes\n"
+        f"st.flat_mixture_shard(8, 4, 64, 0.3, {process!r}, [0.5], 0, 2, 16, n_boot=10)",
+        f"st.flat_mixture_shard({v}, {n_classes}, {d}, 0.3, {process!r}, [0.4], 0, 2, {n_traj}, "
+        f"n_boot=10)\nestimate = flat_mixture_bytes({v}, {n_classes}, {d}, {n_traj})")
+
+
 RHM_SETUP = """
 import torch
 torch.set_num_threads(1)

@@ -10,8 +10,66 @@ import math
 
 from hierphase.checks import check_int
 
-__all__ = ["gaussian_field_bytes", "unet_parameter_count", "ddpm_train_bytes",
-           "digits_cnn_parameter_count", "classifier_train_bytes"]
+__all__ = ["MIB", "LIBRARIES_MB", "job_mb", "tree_nodes", "trees_bytes", "bp_sweep_bytes",
+           "bp_trajectories_bytes", "TRAJECTORY_PROCESSES", "gaussian_field_bytes",
+           "flat_mixture_bytes", "tree_unet_parameter_count", "tree_unet_training_bytes",
+           "unet_parameter_count", "ddpm_train_bytes", "digits_cnn_parameter_count",
+           "classifier_train_bytes"]
+
+MIB = 2**20
+#: What a job's interpreter and libraries (torch, numba, pandas) take before any array: the MB
+#: every job's ``mem_mb`` adds to its computation's estimate.
+LIBRARIES_MB = 1000
+
+
+def job_mb(*estimates: int) -> int:
+    """A job's ``mem_mb``: the libraries plus the byte estimates of what it holds at once."""
+    return LIBRARIES_MB + sum(int(b) for b in estimates) // MIB
+
+
+# ----------------------------------------------------------------------------- RHM, exact BP
+def tree_nodes(s: int, L: int) -> int:
+    """Nodes of a tree of branching ``s`` and depth ``L``, root and leaves included."""
+    s, L = check_int(s, "s", 2), check_int(L, "L", 1)
+    return (s ** (L + 1) - 1) // (s - 1)
+
+
+def trees_bytes(s: int, L: int, n: int) -> int:
+    """Peak memory of :func:`hierphase.rhm.sample_trees` for ``n`` trees, in bytes: every level's
+    int64 tensor plus two temporaries of the size of the last level (the rule draws and the
+    gathered tuples); an upper bound of the trees a job loads from ``trees.pt``."""
+    n = check_int(n, "n", 0)
+    return 8 * n * (tree_nodes(s, L) + 2 * s ** L)
+
+
+def bp_sweep_bytes(v: int, s: int, L: int, batch_size: int) -> int:
+    """Peak memory in bytes of a forward-backward sweep in batches of ``batch_size`` data
+    (``hierphase.stages.rhm.sweep_shard``, the numba backend): per datum its float64 evidence
+    ``(s^L, v)`` and about seven 8-byte values per tree node (messages, true probabilities, the
+    sample, the per-level outputs)."""
+    v, batch_size = check_int(v, "v", 2), check_int(batch_size, "batch_size", 1)
+    return 8 * batch_size * (s ** L * v + 7 * tree_nodes(s, L))
+
+
+#: Float64 evidence-sized arrays per run and 8-byte values per node per run of
+#: :func:`bp_trajectories_bytes`, by process (the epsilon-process shares one evidence row).
+TRAJECTORY_PROCESSES = {"epsilon": (0.0, 5), "gaussian": (3.5, 10), "masking": (1.5, 10),
+                        "uniform": (1.5, 10)}
+
+
+def bp_trajectories_bytes(v: int, s: int, L: int, n_traj: int, process: str) -> int:
+    """Peak memory in bytes of the change correlations of one datum with ``n_traj``
+    forward-backward runs (``hierphase.stages.rhm.correlation_shard``, per noise value and x0):
+    the runs' evidence (the Gaussian process also holds its noisy one-hot states and a copy; the
+    epsilon-process one row for all) and their sampled trees, change spins and pair sums."""
+    v, n_traj = check_int(v, "v", 2), check_int(n_traj, "n_traj", 1)
+    if process not in TRAJECTORY_PROCESSES:
+        raise ValueError(f"process must be one of {sorted(TRAJECTORY_PROCESSES)}, got {process!r}")
+    per_evidence, per_node = TRAJECTORY_PROCESSES[process]
+    return int(8 * n_traj * (per_evidence * s ** L * v + per_node * tree_nodes(s, L)))
+
+
+# ----------------------------------------------------------------------------- controls
 
 
 def gaussian_field_bytes(shape, n_x0: int, n_traj: int) -> int:
@@ -24,6 +82,53 @@ def gaussian_field_bytes(shape, n_x0: int, n_traj: int) -> int:
     return 8 * sites * (check_int(n_x0, "n_x0", 1) + 11 * check_int(n_traj, "n_traj", 1) + 16)
 
 
+def flat_mixture_bytes(v: int, n_classes: int, d: int, n_traj: int) -> int:
+    """Peak memory in bytes of a flat-mixture control shard
+    (``hierphase.stages.rhm.flat_mixture_shard``, per noise value and datum): the class
+    likelihood's float64 ``(d, n_classes, v)`` intermediate and its log-sum-exp temporary (one
+    datum's row at a time), a few ``(d, v)`` arrays of evidence and Gumbel noise, and per run and
+    token the drawn tokens, their stack, the change spins, the centred changes and their
+    spectrum (about six 8-byte values)."""
+    v, n_classes = check_int(v, "v", 2), check_int(n_classes, "n_classes", 2)
+    d, n_traj = check_int(d, "d", 1), check_int(n_traj, "n_traj", 1)
+    return 8 * (2 * d * n_classes * v + 6 * d * v + 6 * n_traj * d)
+
+
+# ----------------------------------------------------------------------------- learned denoisers
+def tree_unet_parameter_count(in_channels: int, vocab: int, s: int, L: int, width: int,
+                              blocks: int, expansion: int) -> int:
+    """Parameters of :class:`hierphase.learned.networks.TreeUNet`: the time MLP and the input
+    embedding, ``blocks`` FiLM residual blocks at each of the ``2 L + 1`` stages, ``L`` down,
+    up and merge projections, the output norm and map."""
+    w = check_int(width, "width", 1)
+    s, L = check_int(s, "s", 2), check_int(L, "L", 1)
+    e, blocks = check_int(expansion, "expansion", 1), check_int(blocks, "blocks", 0)
+    resblock = 2 * w + _linear(w, 2 * w) + _linear(w, e * w) + _linear(e * w, w)
+    per_level = _linear(s * w, w) + _linear(w, s * w) + _linear(2 * w, w)
+    return (2 * _linear(w, w) + _linear(check_int(in_channels, "in_channels", 1), w)
+            + (2 * L + 1) * blocks * resblock + L * per_level + 2 * w
+            + _linear(w, check_int(vocab, "vocab", 2)))
+
+
+def tree_unet_training_bytes(in_channels: int, vocab: int, s: int, L: int, width: int,
+                             blocks: int, expansion: int, batch_size: int) -> int:
+    """Peak memory in bytes of :func:`hierphase.learned.train.train` of a tree U-Net on batches of
+    ``batch_size`` (float32 on CPU): its parameters four times (weights, gradients, AdamW's two
+    moments) and the activations the backward pass keeps, per datum and tree node of the encoder
+    and the decoder (``2 d s/(s-1)`` positions) ``blocks * (6 + 2 expansion) + 6`` maps of
+    ``width`` (each residual block's norm, FiLM, both linears and activation; the level's
+    convolution and merge), plus six copies of the input and the logits (noising, loss and their
+    gradients)."""
+    params = tree_unet_parameter_count(in_channels, vocab, s, L, width, blocks, expansion)
+    batch_size = check_int(batch_size, "batch_size", 1)
+    d = s ** L
+    positions = 2 * d * s / (s - 1)
+    maps = blocks * (6 + 2 * expansion) + 6
+    return int(4 * batch_size * positions * width * maps + 16 * params
+               + 4 * batch_size * d * (in_channels + vocab) * 6)
+
+
+# ----------------------------------------------------------------------------- images
 def _conv(c_in: int, c_out: int, k: int = 3) -> int:
     return c_in * c_out * k * k + c_out
 

@@ -62,7 +62,7 @@ rule learned_train:
         "../../envs/learned.yaml"
     threads: 1
     resources:
-        mem_mb=per_attempt(4000),
+        mem_mb=per_attempt(LEARNED.train_mem_mb),
         runtime=per_attempt(LEARNED.config["resources"]["train_runtime"]),
         gpu=LEARNED.config["resources"]["gpus"],
     params:

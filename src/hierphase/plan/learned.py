@@ -4,6 +4,8 @@ figure table."""
 
 from __future__ import annotations
 
+from hierphase.memory import job_mb, trees_bytes, tree_unet_training_bytes
+
 from .branch import ExperimentBranch
 from .checks import check_rhm_params, package_check
 from .figures import Figure
@@ -64,17 +66,38 @@ class LearnedBranch(ExperimentBranch):
                 time_conditioning=net["time_conditioning"]))
             mem_mb, drive = self.mem_mb(exp)
             ctx.check_mem_mb(f"{key}.P" if drive == "P" else f"learned.{drive}", mem_mb,
-                             f"a training or evaluation job of experiment {name}")
+                             f"an evaluation job of experiment {name}")
+            batch, data = self.training_bytes(exp)
+            ctx.check_mem_mb(f"{key}.P" if data > batch else "learned.training.batch_size",
+                             job_mb(batch, data), f"a training job of experiment {name} "
+                             f"(batch_size = {learned['training']['batch_size']}, "
+                             f"P = {max(exp['P'])}, network width = {net['width']})")
             # per model: training, generation, sweep, correlations, a curve point per snapshot;
             # per process: rules, exact BP's sweep and correlations
             runs = len(exp["processes"]) * len(exp["P"]) * len(exp["seeds"])
             self.jobs[f"{key}.P"] = (4 + len(self.snapshots)) * runs + 3 * len(exp["processes"])
 
+    def training_bytes(self, exp: dict, P: int | None = None) -> tuple[int, int]:
+        """Bytes of a training job of ``exp`` (its largest P unless given): the network's
+        training on one batch (:func:`hierphase.memory.tree_unet_training_bytes`, the input's
+        channels at their most, v + 1) and its training set (P trees)."""
+        net, v = self.config["network"], exp["v"]
+        batch = tree_unet_training_bytes(v + 1, v, exp["s"], exp["L"], net["width"], net["blocks"],
+                                         net["expansion"], self.config["training"]["batch_size"])
+        return batch, trees_bytes(exp["s"], exp["L"], P or max(exp["P"]))
+
+    def train_mem_mb(self, wildcards) -> int:
+        return job_mb(*self.training_bytes(self.exp(wildcards), int(wildcards.P)))
+
+    def eval_mem_mb(self, wildcards) -> int:
+        return self.mem_mb(self.exp(wildcards))[0]
+
     def mem_mb(self, exp: dict) -> tuple[int, str]:
-        """Memory of a training or evaluation job, MB, and the key that drives it: ~1 GB of
-        libraries, the training set (P trees of int64 symbols), the evaluation's float64 evidence
-        (n x v x leaves, a few copies) and the network's float32 activations for one batch
-        (width x expansion per node, forward and backward)."""
+        """Memory of an evaluation job (generation, sweep, curve point, correlations, exact BP's
+        reference), MB, and the key that drives it: ~1 GB of libraries, the training set (P trees
+        of int64 symbols), the evaluation's float64 evidence (n x v x leaves, a few copies) and
+        the network's float32 activations for one batch (width x expansion per node, forward and
+        backward)."""
         learned = self.config
         leaves, nodes = exp["s"] ** exp["L"], 2 * exp["s"] ** exp["L"]
         net, ev, corr = learned["network"], learned["evaluation"], learned["correlations"]
@@ -85,7 +108,6 @@ class LearnedBranch(ExperimentBranch):
             "evaluation.n_sweep": 4 * ev["n_sweep"] * exp["v"] * leaves * 8,
             "evaluation.n_generated": 4 * ev["n_generated"] * exp["v"] * leaves * 8,
             "correlations.n_traj": 4 * runs * exp["v"] * leaves * 8,
-            "training.batch_size": 3 * learned["training"]["batch_size"] * per_datum,
             "sampling.batch_size": 3 * learned["sampling"]["batch_size"] * per_datum,
         }
         return 1000 + sum(parts.values()) // 2**20, max(parts, key=parts.get)
