@@ -139,6 +139,31 @@ DT.train_digits_ddpm(images, {str(tmp_path / 'model')!r}, cfg, seed=0, device="c
 estimate = DT.ddpm_train_bytes({size}, 1, {batch}, cfg)""")
 
 
+@pytest.mark.slow  # a subprocess that imports torch and diffusers and samples
+@pytest.mark.parametrize("size, batch, n, blocks, attention", [
+    (32, 64, 128, (16, 32, 64), True), (64, 32, 48, (32, 64), False)])
+def test_images_ddpm_sweep(size, batch, n, blocks, attention, tmp_path):
+    setup = f"""
+import torch
+torch.set_num_threads(1)
+from hierphase.images import ddpm_training as DT
+from hierphase.memory import ddpm_sweep_bytes
+from hierphase.stages import images as st
+cfg = DT.DDPMTrainConfig(steps=1, batch_size=2, warmup=1, block_out_channels={blocks},
+                         attention={attention})
+images = torch.randint(0, 255, ({n}, 1, {size}, {size}), dtype=torch.uint8)
+DT.train_digits_ddpm(images[:4], {str(tmp_path / 'model')!r}, cfg, seed=0, device="cpu",
+                     progress=False)
+model = st.load_sweep_model(2, "train", {str(tmp_path / 'model')!r}, device="cpu")
+shard = {{"images": images, "names": [str(i) for i in range({n})]}}
+st.sweep_shard(model, {{"images": images[:2], "names": ["a", "b"]}}, 1, num_steps=4, seed=0,
+               batch_size=2, progress=False)
+"""
+    _within_factor_two(setup, f"""
+st.sweep_shard(model, shard, 2, num_steps=4, seed=0, batch_size={batch}, progress=False)
+estimate = ddpm_sweep_bytes({size}, 1, {batch}, {n}, cfg)""")
+
+
 @pytest.mark.slow  # a subprocess that imports torch (and diffusers) and trains
 @pytest.mark.parametrize("size, batch, width", [(16, 64, 8), (16, 128, 32)])
 def test_images_classifier_training(size, batch, width):

@@ -13,7 +13,7 @@ from hierphase.checks import check_int
 __all__ = ["MIB", "LIBRARIES_MB", "job_mb", "tree_nodes", "trees_bytes", "bp_sweep_bytes",
            "bp_trajectories_bytes", "TRAJECTORY_PROCESSES", "gaussian_field_bytes",
            "flat_mixture_bytes", "tree_unet_parameter_count", "tree_unet_training_bytes",
-           "unet_parameter_count", "ddpm_train_bytes", "digits_cnn_parameter_count",
+           "unet_parameter_count", "ddpm_train_bytes", "ddpm_sweep_bytes", "digits_cnn_parameter_count",
            "classifier_train_bytes"]
 
 MIB = 2**20
@@ -199,6 +199,30 @@ def ddpm_train_bytes(image_size: int, channels: int, batch_size: int, cfg) -> in
     side = max(1, image_size // 2 ** (len(cfg.block_out_channels) - 1))
     attention = 3 * (side * side) ** 2 if cfg.attention else 0
     return 4 * (7 * params + 2 * batch_size * (acts + attention + 4 * channels * image_size ** 2))
+
+
+def ddpm_sweep_bytes(image_size: int, channels: int, batch_size: int, n_images: int, cfg) -> int:
+    """Peak memory in bytes of a forward-backward sweep of ``n_images`` images (one shard) in
+    batches of ``batch_size`` with the UNet of ``cfg`` (a ``DDPMTrainConfig``;
+    :func:`hierphase.stages.images.sweep_shard`, no gradients): the weights, per image of a batch
+    the down path's outputs the up path reads back (``layers_per_block + 1`` maps of every
+    level's width), eight maps of the first width at full resolution (the up path's
+    concatenations, a ResNet block's norm, activation and convolutions) and the attention scores
+    at the coarsest level, and the shard's images as uint8 and as float32 three times (the input,
+    the batches' outputs and their concatenation)."""
+    image_size, channels = check_int(image_size, "image_size", 1), check_int(channels, "channels", 1)
+    batch_size = check_int(batch_size, "batch_size", 1)
+    n_images = check_int(n_images, "n_images", 1)
+    widths = cfg.block_out_channels
+    params = unet_parameter_count(channels, widths, cfg.layers_per_block, cfg.attention)
+    skips, side = 0, image_size
+    for width in widths:
+        skips += (cfg.layers_per_block + 1) * width * side * side
+        side = max(1, side // 2)
+    coarse = max(1, image_size // 2 ** (len(widths) - 1))
+    per_image = skips + 8 * widths[0] * image_size ** 2 + 2 * coarse ** 4
+    pixels = channels * image_size ** 2
+    return 4 * params + 4 * min(batch_size, n_images) * per_image + 13 * n_images * pixels
 
 
 def digits_cnn_parameter_count(channels: int, width: int, n_classes: int = 10) -> int:

@@ -182,7 +182,7 @@ rule images_sweep:
         "../../envs/images.yaml"
     threads: IMG["threads"]
     resources:
-        mem_mb=per_attempt(8000),
+        mem_mb=per_attempt(IMAGES.sweep_mem_mb()),
         runtime=per_attempt(240),
         gpu=IMAGES.gpu,
     params:
