@@ -191,18 +191,29 @@ class RhmBranch(ExperimentBranch):
         points: dict[tuple[int, int, int], list[int]] = {}
         for i, grid in enumerate(block["grids"]):
             gkey = f"{key}.grids.{i}"
+            depths = sorted(grid["L"])
+
+            def check_point(v, m, L):
+                try:
+                    check_rhm_params(gkey, v, m, grid["s"], L, block["n_classes"])
+                except ConfigError as e:
+                    where = e.key.replace(gkey, key) if e.key.endswith(".n_classes") else e.key
+                    raise ConfigError(where, f"at v = {v}, m = {m}: {e.message}") from None
+
             for v in grid["v"]:
                 ms = range(1, v ** (grid["s"] - 1) + 1) if grid["m"] == "all" else grid["m"]
-                for m in ms:
-                    for L in grid["L"]:
-                        try:
+                # the constraints on m are bounds: every m of the grid is legal at (v, L) when its
+                # smallest and largest are; else the first that is not is named (a grid of
+                # 10^5 points is checked in milliseconds, not point by point)
+                for L in grid["L"]:
+                    try:
+                        for m in (min(ms), max(ms)):
                             check_rhm_params(gkey, v, m, grid["s"], L, block["n_classes"])
-                        except ConfigError as e:
-                            where = e.key.replace(gkey, key) if e.key.endswith(".n_classes") \
-                                else e.key
-                            raise ConfigError(where, f"at v = {v}, m = {m}: {e.message}") from None
+                    except ConfigError:
+                        for m in ms:
+                            check_point(v, m, L)
+                for m in ms:
                     point = (grid["s"], v, m)
-                    depths = sorted(grid["L"])
                     if points.setdefault(point, depths) != depths:
                         raise ConfigError(
                             f"{gkey}.L", f"the point s = {point[0]}, v = {v}, m = {m} is in "
