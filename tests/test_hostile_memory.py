@@ -117,6 +117,30 @@ train.train(proc, net, data, tc, 0, progress=False)
 estimate = train.training_bytes(net, proc.in_channels, {batch})""")
 
 
+@pytest.mark.slow  # a subprocess that imports torch and samples with a tree U-Net
+@pytest.mark.parametrize("v, s, L, width, expansion, n, batch, process", [
+    (8, 2, 10, 64, 2, 256, 64, "gaussian"), (16, 3, 6, 32, 4, 128, 128, "masking")])
+def test_learned_sweep(v, s, L, width, expansion, n, batch, process):
+    setup = f"""
+import torch
+torch.set_num_threads(1)
+from hierphase import noise, rhm
+from hierphase.learned import diffusion, evaluate, networks
+from hierphase.memory import tree_unet_sweep_bytes
+rules = rhm.sample_rules({v}, 2, {s}, {L}, seed=0)
+proc = diffusion.make_process({process!r}, {v}, noise.GaussianSchedule(), 4)
+net = networks.TreeUNet(networks.NetworkConfig(proc.in_channels, {v}, {s}, {L}, width={width},
+                                               expansion={expansion})).eval()
+def sweep(n, batch):
+    return evaluate.learned_kept_table(rules, proc, net, [0.3], n, 0, 1000, "e", "m", 1, 0, 0,
+                                       batch_size=batch)
+sweep(4, 2)
+"""
+    _within_factor_two(setup, f"""
+sweep({n}, {batch})
+estimate = tree_unet_sweep_bytes({v}, {s}, {L}, {width}, {expansion}, {n}, {batch})""")
+
+
 @pytest.mark.slow  # a subprocess that imports torch (and diffusers) and trains
 @pytest.mark.parametrize("size, batch, blocks, attention", [(16, 32, (16, 32), True),
                                                             (16, 64, (32, 64), False)])

@@ -12,7 +12,7 @@ from hierphase.checks import check_int
 
 __all__ = ["MIB", "LIBRARIES_MB", "job_mb", "tree_nodes", "trees_bytes", "bp_sweep_bytes",
            "bp_trajectories_bytes", "TRAJECTORY_PROCESSES", "gaussian_field_bytes",
-           "flat_mixture_bytes", "tree_unet_parameter_count", "tree_unet_training_bytes",
+           "flat_mixture_bytes", "tree_unet_parameter_count", "tree_unet_training_bytes", "tree_unet_sweep_bytes",
            "unet_parameter_count", "ddpm_train_bytes", "ddpm_sweep_bytes", "digits_cnn_parameter_count",
            "classifier_train_bytes"]
 
@@ -126,6 +126,22 @@ def tree_unet_training_bytes(in_channels: int, vocab: int, s: int, L: int, width
     maps = blocks * (6 + 2 * expansion) + 6
     return int(4 * batch_size * positions * width * maps + 16 * params
                + 4 * batch_size * d * (in_channels + vocab) * 6)
+
+
+def tree_unet_sweep_bytes(v: int, s: int, L: int, width: int, expansion: int, n: int,
+                          batch_size: int) -> int:
+    """Peak memory in bytes of a learned model's forward-backward sweep of ``n`` test data
+    (:func:`hierphase.learned.evaluate.learned_kept_table`, one noise level at a time, no
+    gradients): the test trees, their noisy state and the leaf probabilities (float64 and float32
+    ``(n, v, d)``), the samples parsed into latents (a few int64 values per node), and per datum
+    of a sampling batch the network's maps (``1 + expansion`` of ``width`` per node of the
+    encoder and decoder: the skips held, a residual block's expanded layer) and its input and probabilities."""
+    n, batch_size = check_int(n, "n", 1), check_int(batch_size, "batch_size", 1)
+    width, expansion = check_int(width, "width", 1), check_int(expansion, "expansion", 1)
+    v, d, nodes = check_int(v, "v", 2), s ** L, tree_nodes(s, L)
+    positions = 2 * d * s / (s - 1)
+    batch = 4 * min(batch_size, n) * (positions * width * (1 + expansion) + 6 * d * (v + 1))
+    return int(trees_bytes(s, L, n) + 12 * n * v * d + 24 * n * nodes + batch)
 
 
 # ----------------------------------------------------------------------------- images

@@ -150,7 +150,7 @@ rule learned_sweep:
         "../../envs/learned.yaml"
     threads: 1
     resources:
-        mem_mb=per_attempt(4000),
+        mem_mb=per_attempt(LEARNED.sweep_mem_mb),
         runtime=per_attempt(60),
         gpu=LEARNED.config["resources"]["gpus"],
     params:

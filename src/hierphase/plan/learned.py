@@ -4,7 +4,7 @@ figure table."""
 
 from __future__ import annotations
 
-from hierphase.memory import job_mb, trees_bytes, tree_unet_training_bytes
+from hierphase.memory import job_mb, tree_unet_sweep_bytes, tree_unet_training_bytes, trees_bytes
 
 from .branch import ExperimentBranch
 from .checks import check_rhm_params, package_check
@@ -64,6 +64,12 @@ class LearnedBranch(ExperimentBranch):
                 in_channels=exp["v"] + 1, vocab=exp["v"], s=exp["s"], L=exp["L"],
                 width=net["width"], blocks=net["blocks"], expansion=net["expansion"],
                 time_conditioning=net["time_conditioning"]))
+            sweep, per_data = self.sweep_bytes(exp), self.sweep_bytes(exp, batch_size=1)
+            ctx.check_mem_mb("learned.evaluation.n_sweep" if 2 * per_data > sweep
+                             else "learned.sampling.batch_size", job_mb(sweep),
+                             f"a sweep job of experiment {name} (n_sweep = "
+                             f"{learned['evaluation']['n_sweep']}, sampling batch_size = "
+                             f"{learned['sampling']['batch_size']})")
             mem_mb, drive = self.mem_mb(exp)
             ctx.check_mem_mb(f"{key}.P" if drive == "P" else f"learned.{drive}", mem_mb,
                              f"an evaluation job of experiment {name}")
@@ -86,11 +92,20 @@ class LearnedBranch(ExperimentBranch):
                                          net["expansion"], self.config["training"]["batch_size"])
         return batch, trees_bytes(exp["s"], exp["L"], P or max(exp["P"]))
 
+    def sweep_bytes(self, exp: dict, batch_size: int | None = None) -> int:
+        """Bytes of a learned model's sweep job of ``exp`` (learned.evaluation.n_sweep data,
+        sampled in batches of learned.sampling.batch_size unless given):
+        :func:`hierphase.memory.tree_unet_sweep_bytes`."""
+        net, learned = self.config["network"], self.config
+        return tree_unet_sweep_bytes(exp["v"], exp["s"], exp["L"], net["width"], net["expansion"],
+                                     learned["evaluation"]["n_sweep"],
+                                     batch_size or learned["sampling"]["batch_size"])
+
+    def sweep_mem_mb(self, wildcards) -> int:
+        return job_mb(self.sweep_bytes(self.exp(wildcards)))
+
     def train_mem_mb(self, wildcards) -> int:
         return job_mb(*self.training_bytes(self.exp(wildcards), int(wildcards.P)))
-
-    def eval_mem_mb(self, wildcards) -> int:
-        return self.mem_mb(self.exp(wildcards))[0]
 
     def mem_mb(self, exp: dict) -> tuple[int, str]:
         """Memory of an evaluation job (generation, sweep, curve point, correlations, exact BP's
