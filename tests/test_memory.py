@@ -48,7 +48,9 @@ def test_tree_estimates_count_every_node():
     with pytest.raises(ValueError, match="process"):
         memory.bp_trajectories_bytes(4, 2, 3, 8, "diffusion")
     with pytest.raises(ValueError, match="n_classes"):
-        memory.flat_mixture_bytes(4, 1, 8, 8)
+        memory.flat_mixture_bytes(4, 1, 8, 8, "epsilon")
+    with pytest.raises(ValueError, match="process"):
+        memory.flat_mixture_bytes(4, 2, 8, 8, "diffusion")
 
 
 def test_training_estimates_grow_with_the_batch_and_refuse_nonsense():

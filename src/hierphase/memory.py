@@ -12,7 +12,7 @@ from hierphase.checks import check_int
 
 __all__ = ["MIB", "LIBRARIES_MB", "job_mb", "tree_nodes", "trees_bytes", "bp_sweep_bytes",
            "bp_trajectories_bytes", "TRAJECTORY_PROCESSES", "gaussian_field_bytes",
-           "flat_mixture_bytes", "tree_unet_parameter_count", "tree_unet_training_bytes", "tree_unet_sweep_bytes",
+           "FLAT_MIXTURE_RUN_BLOCKS", "flat_mixture_bytes", "tree_unet_parameter_count", "tree_unet_training_bytes", "tree_unet_sweep_bytes",
            "unet_parameter_count", "ddpm_train_bytes", "ddpm_sweep_bytes", "digits_cnn_parameter_count",
            "classifier_train_bytes"]
 
@@ -82,16 +82,27 @@ def gaussian_field_bytes(shape, n_x0: int, n_traj: int) -> int:
     return 8 * sites * (check_int(n_x0, "n_x0", 1) + 11 * check_int(n_traj, "n_traj", 1) + 16)
 
 
-def flat_mixture_bytes(v: int, n_classes: int, d: int, n_traj: int) -> int:
-    """Peak memory in bytes of a flat-mixture control shard
+#: Evidence-sized ``(d, v)`` float64 blocks per run that a flat-mixture shard's first call leaves
+#: in the process's heap (freed temporaries the allocator does not hand back between runs), by
+#: process, as measured in ``tests/test_hostile_memory.py`` (uniform: taken as Gaussian's).
+FLAT_MIXTURE_RUN_BLOCKS = {"epsilon": 2.0, "gaussian": 10.0, "masking": 0.5, "uniform": 10.0}
+
+
+def flat_mixture_bytes(v: int, n_classes: int, d: int, n_traj: int, process: str) -> int:
+    """Peak memory in bytes of a flat-mixture control shard of ``process``
     (``hierphase.stages.rhm.flat_mixture_shard``, per noise value and datum): the class
     likelihood's float64 ``(d, n_classes, v)`` intermediate and its log-sum-exp temporary (one
     datum's row at a time), a few ``(d, v)`` arrays of evidence and Gumbel noise, and per run and
-    token the drawn tokens, their stack, the change spins, the centred changes and their
-    spectrum (about six 8-byte values)."""
+    token the drawn tokens, their stack, the change spins, the centred changes and their spectrum
+    (about six 8-byte values) plus the heap the runs' evidence-sized temporaries leave behind
+    (:data:`FLAT_MIXTURE_RUN_BLOCKS` values of ``v`` per token)."""
     v, n_classes = check_int(v, "v", 2), check_int(n_classes, "n_classes", 2)
     d, n_traj = check_int(d, "d", 1), check_int(n_traj, "n_traj", 1)
-    return 8 * (2 * d * n_classes * v + 6 * d * v + 6 * n_traj * d)
+    if process not in FLAT_MIXTURE_RUN_BLOCKS:
+        raise ValueError(f"process must be one of {sorted(FLAT_MIXTURE_RUN_BLOCKS)}, "
+                         f"got {process!r}")
+    per_token = 6 + FLAT_MIXTURE_RUN_BLOCKS[process] * v
+    return int(8 * (2 * d * n_classes * v + 6 * d * v + per_token * n_traj * d))
 
 
 # ----------------------------------------------------------------------------- learned denoisers

@@ -49,12 +49,14 @@ def corr_mem_mb(exp: dict, L: int, process: str) -> int:
         exp["v"], exp["s"], L, exp["correlations"]["n_traj"], process))
 
 
-def control_mem_mb(control: str, block: dict) -> int:
-    """A control shard: the libraries plus the package's estimate of its fields or mixture and
-    their runs (:func:`hierphase.memory.gaussian_field_bytes`, ``flat_mixture_bytes``)."""
+def control_mem_mb(control: str, block: dict, process: str) -> int:
+    """A control shard of ``process``: the libraries plus the package's estimate of its fields or
+    mixture and their runs (:func:`hierphase.memory.gaussian_field_bytes`,
+    ``flat_mixture_bytes``)."""
     if control == "gaussian_field":
         return job_mb(gaussian_field_bytes(block["shape"], block["n_x0"], block["n_traj"]))
-    return job_mb(flat_mixture_bytes(block["v"], block["n_classes"], block["d"], block["n_traj"]))
+    return job_mb(flat_mixture_bytes(block["v"], block["n_classes"], block["d"], block["n_traj"],
+                                     process))
 
 
 #: The config key that sizes each control most, named when it does not fit.
@@ -121,9 +123,11 @@ class RhmBranch(ExperimentBranch):
             blocks = sum(len(grid) for grid in block["processes"].values())
             jobs[f"rhm.controls.{name}.processes"] = blocks
         for name, block in controls.items():
-            ctx.check_mem_mb(f"rhm.controls.{name}.{CONTROL_SIZE_KEYS[name]}",
-                             control_mem_mb(name, block),
-                             f"a {name} control shard (its data and their n_traj runs)")
+            for process in block["processes"]:
+                ctx.check_mem_mb(f"rhm.controls.{name}.{CONTROL_SIZE_KEYS[name]}",
+                                 control_mem_mb(name, block, process),
+                                 f"a {name} control shard of {process} (its data and their "
+                                 "n_traj runs)")
         rhm["controls"] = controls
         fss = rhm["finite_size_scaling"]
         package_check("rhm.finite_size_scaling", lambda: check_scaling_plan(
@@ -315,7 +319,8 @@ class RhmBranch(ExperimentBranch):
         return data_mem_mb(exp["n_samples"], exp["s"], int(wildcards.L))
 
     def control_mem_mb(self, wildcards) -> int:
-        return control_mem_mb(wildcards.control, self.controls[wildcards.control])
+        return control_mem_mb(wildcards.control, self.controls[wildcards.control],
+                              wildcards.process)
 
     def control(self, wildcards) -> dict:
         """A control's settings but its noise grid."""
