@@ -6,8 +6,9 @@ config is either accepted, and then plans only targets under ``results/``, or re
 10 s by a ConfigError naming a key or the file. In this process, through the planning module
 (what the Snakefile calls), without Snakemake.
 
-Fast tier: 3 branches x 12 drawn configs + 3 x 8 drawn files = 60 cases per default run. Deep
-tier (``pytest -m fuzz``): 3 x 400 + 3 x 200 = 1800 cases.
+Fast tier: 3 branches x 12 drawn configs + 3 x 8 drawn files = 60 cases per default run, plus
+the cases the deep tier found (``FOUND``). Deep tier (``pytest -m fuzz``): 3 x 400 + 3 x 200 =
+1800 cases.
 
 The scalar leaves are drawn by hypothesis-jsonschema; objects, lists and ``$ref`` are walked here
 (its own object strategy does not run with the installed hypothesis).
@@ -212,3 +213,16 @@ def test_drawn_files_are_data_only(tmp_path_factory, branch, data):
 @given(data=st.data())
 def test_drawn_files_deep(tmp_path_factory, branch, data):
     check_file(tmp_path_factory, data.draw(hostile_file(branch)))
+
+
+#: Cases the deep tier found, kept in the fast tier: (branch, file text, the change drawn).
+#: A phase grid just under max_jobs points (four grids of four v at s = 2, m: all: 65,000 points)
+#: at four depths was validated point by point and depth by depth, past the 10 s limit.
+FOUND = [("rhm", "rhm:\n  phase_diagram:\n    grids:\n" + "".join(
+    f"      - {{s: 2, v: [{', '.join(str(4096 - 4 * g - i) for i in range(4))}], m: all, "
+    "L: [2, 3, 4, 5]}\n" for g in range(4)), "none")]
+
+
+@pytest.mark.parametrize("branch, text, change", FOUND, ids=[f[0] for f in FOUND])
+def test_files_the_deep_tier_found(tmp_path_factory, branch, text, change):
+    check_file(tmp_path_factory, (text, change))

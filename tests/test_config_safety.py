@@ -169,10 +169,28 @@ def test_links_out_of_results_are_refused_naming_the_link(tmp_path, monkeypatch)
      "images.model.train.batch_size"),
     ("images:\n  data: {image_size: 64}\n  classifier: {train: {batch_size: 65536}}\n",
      "images.classifier.train.batch_size"),
+    ("rhm:\n  experiments:\n    main: {batch_size: 1000000}\n", "rhm.experiments.main.batch_size"),
+    ("rhm:\n  experiments:\n    main: {n_samples: 10000000, L: [12]}\n",
+     "rhm.experiments.main.n_samples"),
+    ("max_mem_mb: 2000\nrhm:\n  experiments:\n    main: {correlations: {n_traj: 100000}}\n",
+     "rhm.experiments.main.correlations.n_traj"),
+    ("rhm:\n  controls:\n    flat_mixture: {d: 65536, n_classes: 4096, v: 4096}\n",
+     "rhm.controls.flat_mixture.d"),
+    ("rhm:\n  phase_diagram: {n_samples: 10000000}\n", "rhm.phase_diagram.n_samples"),
+    ("learned:\n  training: {batch_size: 1000000}\n", "learned.training.batch_size"),
+    ("max_mem_mb: 8000\nlearned:\n  evaluation: {n_sweep: 10000000}\n",
+     "learned.evaluation.n_sweep"),
+    ("learned:\n  sampling: {batch_size: 1000000}\n  evaluation: {n_sweep: 1000000}\n",
+     "learned.sampling.batch_size"),
+    ("max_mem_mb: 7000\nimages:\n  data: {image_size: 128}\n  n_per_class: 35\n  shard_size: 350\n"
+     "  batch_size: 65536\n  model: {train: {batch_size: 1}}\n  classifier: {train: {batch_size: 1}}\n",
+     "images.batch_size"),
 ])
 def test_heavy_jobs_are_checked_against_max_mem_mb(tmp_path, overlay, key):
-    """The Gaussian-field control and the digits trainings, from the package's own estimates,
-    refused before any job when they need more than max_mem_mb."""
+    """Every heavy job (BP sweeps, their data, correlation sweeps, the controls, the phase
+    diagram, the learned and the digits trainings), from the package's own estimates
+    (:mod:`hierphase.memory`), refused before any job when it needs more than max_mem_mb,
+    naming the key that sizes it."""
     path = tmp_path / "heavy.yaml"
     path.write_text(overlay)
     start = time.monotonic()

@@ -155,9 +155,10 @@ BAD: list[tuple[str, str, str]] = [
     ("phase-memory", nested("rhm.phase_diagram.grids", "[{s: 2, v: [4096], m: [2], L: [2, 20]}]"),
      "rhm.phase_diagram.batch_size"),
     ("rhm-memory-batch", nested("rhm.experiments.main.L", "[20]"), "rhm.experiments.main.batch_size"),
-    ("rhm-memory-depth", "rhm: {experiments: {main: {v: 4096, m: 8, L: [20]}}}",
+    ("rhm-memory-depth", "{max_mem_mb: 20000, rhm: {experiments: {main: {v: 4096, m: 8, L: [20], "
+     "n_samples: 10}}}}",
      "rhm.experiments.main.L"),
-    ("rhm-memory-ceiling", "max_mem_mb: 1050", "rhm.experiments.main.batch_size"),
+    ("rhm-memory-ceiling", "max_mem_mb: 1030", "rhm.experiments.main.batch_size"),
     ("learned-memory-P", nested("learned.experiments.main.P", "[1000000000]"),
      "learned.experiments.main.P"),
     ("learned-memory-batch", nested("learned.sampling.batch_size", "1000000"),
@@ -396,7 +397,7 @@ def test_empty_overlay_says_why_it_is_refused(verdicts):
 
 def test_memory_error_says_how_much_and_what_fits(verdicts):
     verdict = verdicts["rhm-memory-batch"]
-    assert "max_mem_mb = 64000" in verdict and "batch_size <= 78 fits" in verdict, verdict
+    assert "max_mem_mb = 64000" in verdict and "batch_size <= 136 fits" in verdict, verdict
 
 
 def test_cuda_without_a_gpu_is_refused_only_where_the_jobs_run(verdicts):

@@ -24,7 +24,8 @@ from typing import NamedTuple, Sequence
 import torch
 
 from .checks import check_int, check_int_array, check_memory, check_rules, check_seed
-from .rhm import Rules
+from .memory import bp_sweep_bytes, bp_trajectories_bytes
+from .rhm import Rules, check_trees
 from .seeding import derive_seed, torch_generator
 
 __all__ = ["marginals", "class_posterior", "sample_posterior", "kept_observables", "sweep_bytes",
@@ -260,23 +261,6 @@ def _check_dtype(dtype) -> None:
         raise ValueError(f"dtype must be torch.float64 or torch.float32, got {dtype!r}")
 
 
-def _check_trees(rules: Rules, trees: Sequence[torch.Tensor], n: int) -> list[torch.Tensor]:
-    if not isinstance(trees, (list, tuple)):
-        raise TypeError(f"trees must be a list of L+1 tensors, got {type(trees).__name__}")
-    if len(trees) != rules.L + 1:
-        raise ValueError(f"trees must have L+1 = {rules.L + 1} levels, got {len(trees)}")
-    out = []
-    for level, t in enumerate(trees):
-        t = check_int_array(t, f"trees[{level}]").detach().cpu()
-        if tuple(t.shape) != (n, rules.s**level):
-            raise ValueError(f"trees[{level}] must have shape (n={n}, {rules.s**level}), "
-                             f"got {tuple(t.shape)}")
-        if t.numel() and (t.min() < 0 or t.max() >= rules.n_symbols(level)):
-            raise ValueError(f"trees[{level}] has values outside [0, {rules.n_symbols(level)})")
-        out.append(t)
-    return out
-
-
 def kept_observables(rules: Rules, log_evidence: torch.Tensor, trees: Sequence[torch.Tensor],
                      seed: int, dtype: torch.dtype = torch.float64,
                      backend: str = "auto") -> KeptObservables:
@@ -297,7 +281,7 @@ def kept_observables(rules: Rules, log_evidence: torch.Tensor, trees: Sequence[t
     ev = _check_evidence(rules, log_evidence)
     check_seed(seed)
     n = ev.shape[0]
-    truth = _check_trees(rules, trees, n)
+    truth = check_trees(rules, trees, n)
     if _resolve_backend(backend) == "numba":
         tabs, n_par = _packed_tables(rules)
         flat_truth = torch.cat(truth, dim=1).contiguous().numpy()
@@ -317,38 +301,20 @@ def kept_observables(rules: Rules, log_evidence: torch.Tensor, trees: Sequence[t
 
 
 # ----------------------------------------------------------------------------- memory
-def _nodes(rules: Rules) -> int:
-    return (rules.s ** (rules.L + 1) - 1) // (rules.s - 1)
-
-
 def sweep_bytes(rules: Rules, batch_size: int) -> int:
-    """Peak memory in bytes of a forward-backward sweep in batches of ``batch_size`` data
-    (``hierphase.stages.rhm.sweep_shard``, the numba backend): per datum its float64 evidence
-    ``(d, v)`` and about seven 8-byte values per tree node (messages, true probabilities, the
-    sample, the per-level outputs). Measured within a factor 2 in ``tests/test_hostile_memory.py``."""
+    """Peak memory in bytes of a forward-backward sweep of ``rules`` in batches of ``batch_size``
+    data (:func:`hierphase.memory.bp_sweep_bytes`, measured within a factor 2 in
+    ``tests/test_hostile_memory.py``)."""
     check_rules(rules)
-    batch_size = check_int(batch_size, "batch_size", 1)
-    return 8 * batch_size * (rules.d * rules.v + 7 * _nodes(rules))
-
-
-#: Float64 evidence-sized arrays per run and 8-byte values per node per run of
-#: :func:`trajectories_bytes`, by process (the epsilon-process shares one evidence row).
-_TRAJECTORY_ARRAYS = {"epsilon": (0.0, 5), "gaussian": (3.5, 10), "masking": (1.5, 10),
-                      "uniform": (1.5, 10)}
+    return bp_sweep_bytes(rules.v, rules.s, rules.L, batch_size)
 
 
 def trajectories_bytes(rules: Rules, n_traj: int, process: str) -> int:
-    """Peak memory in bytes of the change correlations of one datum with ``n_traj``
-    forward-backward runs (``hierphase.stages.rhm.correlation_shard``, per noise value and x0):
-    the runs' evidence (the Gaussian process also holds its noisy one-hot states and a copy; the
-    epsilon-process one row for all) and their sampled trees, change spins and pair sums.
-    Measured within a factor 2 in ``tests/test_hostile_memory.py``."""
+    """Peak memory in bytes of the change correlations of one datum of ``rules`` with ``n_traj``
+    forward-backward runs of ``process`` (:func:`hierphase.memory.bp_trajectories_bytes`,
+    measured within a factor 2 in ``tests/test_hostile_memory.py``)."""
     check_rules(rules)
-    n_traj = check_int(n_traj, "n_traj", 1)
-    if process not in _TRAJECTORY_ARRAYS:
-        raise ValueError(f"process must be one of {sorted(_TRAJECTORY_ARRAYS)}, got {process!r}")
-    per_evidence, per_node = _TRAJECTORY_ARRAYS[process]
-    return int(8 * n_traj * (per_evidence * rules.d * rules.v + per_node * _nodes(rules)))
+    return bp_trajectories_bytes(rules.v, rules.s, rules.L, n_traj, process)
 
 
 # ----------------------------------------------------------------------------- numba backend

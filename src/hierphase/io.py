@@ -236,11 +236,15 @@ def write_json(path: str | os.PathLike, data: Mapping[str, Any]) -> None:
 
 
 def read_json(path: str | os.PathLike) -> dict[str, Any]:
-    text = Path(path).read_text()
+    """The JSON object at ``path``; a file that is not one (binary, truncated, a list) raises
+    :class:`CorruptFileError` naming it."""
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise unreadable(path, err) from err
+    if not isinstance(data, dict):
+        raise unreadable(path, TypeError(f"holds a {type(data).__name__}, not a JSON object"))
+    return data
 
 
 #: The YAML tags a config file may use: plain scalars, mappings and lists. Any other tag (explicit
@@ -377,8 +381,16 @@ def write_sidecar(path: str | os.PathLike, config: Mapping[str, Any] | None = No
     return side
 
 
-def read_sidecar(path: str | os.PathLike) -> dict[str, Any]:
-    return read_json(sidecar_path(path))
+def read_sidecar(path: str | os.PathLike, *required: str) -> dict[str, Any]:
+    """The sidecar of output ``path``, which must hold the keys ``required``; one that is not a
+    JSON object, or lacks them, raises :class:`CorruptFileError` naming the sidecar."""
+    side = sidecar_path(path)
+    meta = read_json(side)
+    missing = [key for key in required if key not in meta]
+    if missing:
+        raise unreadable(side, KeyError(f"it has no {', '.join(missing)}"),
+                         f"delete it and {Path(path).name}, and rerun")
+    return meta
 
 
 def write_table(df: pd.DataFrame, parquet: str | os.PathLike, csv: str | os.PathLike | None = None,

@@ -10,8 +10,66 @@ import math
 
 from hierphase.checks import check_int
 
-__all__ = ["gaussian_field_bytes", "unet_parameter_count", "ddpm_train_bytes",
-           "digits_cnn_parameter_count", "classifier_train_bytes"]
+__all__ = ["MIB", "LIBRARIES_MB", "job_mb", "tree_nodes", "trees_bytes", "bp_sweep_bytes",
+           "bp_trajectories_bytes", "TRAJECTORY_PROCESSES", "gaussian_field_bytes",
+           "FLAT_MIXTURE_RUN_BLOCKS", "flat_mixture_bytes", "tree_unet_parameter_count", "tree_unet_training_bytes", "tree_unet_sweep_bytes",
+           "unet_parameter_count", "ddpm_train_bytes", "ddpm_sweep_bytes", "digits_cnn_parameter_count",
+           "classifier_train_bytes"]
+
+MIB = 2**20
+#: What a job's interpreter and libraries (torch, numba, pandas) take before any array: the MB
+#: every job's ``mem_mb`` adds to its computation's estimate.
+LIBRARIES_MB = 1000
+
+
+def job_mb(*estimates: int) -> int:
+    """A job's ``mem_mb``: the libraries plus the byte estimates of what it holds at once."""
+    return LIBRARIES_MB + sum(int(b) for b in estimates) // MIB
+
+
+# ----------------------------------------------------------------------------- RHM, exact BP
+def tree_nodes(s: int, L: int) -> int:
+    """Nodes of a tree of branching ``s`` and depth ``L``, root and leaves included."""
+    s, L = check_int(s, "s", 2), check_int(L, "L", 1)
+    return (s ** (L + 1) - 1) // (s - 1)
+
+
+def trees_bytes(s: int, L: int, n: int) -> int:
+    """Peak memory of :func:`hierphase.rhm.sample_trees` for ``n`` trees, in bytes: every level's
+    int64 tensor plus two temporaries of the size of the last level (the rule draws and the
+    gathered tuples); an upper bound of the trees a job loads from ``trees.pt``."""
+    n = check_int(n, "n", 0)
+    return 8 * n * (tree_nodes(s, L) + 2 * s ** L)
+
+
+def bp_sweep_bytes(v: int, s: int, L: int, batch_size: int) -> int:
+    """Peak memory in bytes of a forward-backward sweep in batches of ``batch_size`` data
+    (``hierphase.stages.rhm.sweep_shard``, the numba backend): per datum its float64 evidence
+    ``(s^L, v)`` and about seven 8-byte values per tree node (messages, true probabilities, the
+    sample, the per-level outputs)."""
+    v, batch_size = check_int(v, "v", 2), check_int(batch_size, "batch_size", 1)
+    return 8 * batch_size * (s ** L * v + 7 * tree_nodes(s, L))
+
+
+#: Float64 evidence-sized arrays per run and 8-byte values per node per run of
+#: :func:`bp_trajectories_bytes`, by process (the epsilon-process shares one evidence row).
+TRAJECTORY_PROCESSES = {"epsilon": (0.0, 5), "gaussian": (3.5, 10), "masking": (1.5, 10),
+                        "uniform": (1.5, 10)}
+
+
+def bp_trajectories_bytes(v: int, s: int, L: int, n_traj: int, process: str) -> int:
+    """Peak memory in bytes of the change correlations of one datum with ``n_traj``
+    forward-backward runs (``hierphase.stages.rhm.correlation_shard``, per noise value and x0):
+    the runs' evidence (the Gaussian process also holds its noisy one-hot states and a copy; the
+    epsilon-process one row for all) and their sampled trees, change spins and pair sums."""
+    v, n_traj = check_int(v, "v", 2), check_int(n_traj, "n_traj", 1)
+    if process not in TRAJECTORY_PROCESSES:
+        raise ValueError(f"process must be one of {sorted(TRAJECTORY_PROCESSES)}, got {process!r}")
+    per_evidence, per_node = TRAJECTORY_PROCESSES[process]
+    return int(8 * n_traj * (per_evidence * s ** L * v + per_node * tree_nodes(s, L)))
+
+
+# ----------------------------------------------------------------------------- controls
 
 
 def gaussian_field_bytes(shape, n_x0: int, n_traj: int) -> int:
@@ -24,6 +82,80 @@ def gaussian_field_bytes(shape, n_x0: int, n_traj: int) -> int:
     return 8 * sites * (check_int(n_x0, "n_x0", 1) + 11 * check_int(n_traj, "n_traj", 1) + 16)
 
 
+#: Evidence-sized ``(d, v)`` float64 blocks per run that a flat-mixture shard's first call leaves
+#: in the process's heap (freed temporaries the allocator does not hand back between runs), by
+#: process, as measured in ``tests/test_hostile_memory.py`` (uniform: taken as Gaussian's).
+FLAT_MIXTURE_RUN_BLOCKS = {"epsilon": 2.0, "gaussian": 10.0, "masking": 0.5, "uniform": 10.0}
+
+
+def flat_mixture_bytes(v: int, n_classes: int, d: int, n_traj: int, process: str) -> int:
+    """Peak memory in bytes of a flat-mixture control shard of ``process``
+    (``hierphase.stages.rhm.flat_mixture_shard``, per noise value and datum): the class
+    likelihood's float64 ``(d, n_classes, v)`` intermediate and its log-sum-exp temporary (one
+    datum's row at a time), a few ``(d, v)`` arrays of evidence and Gumbel noise, and per run and
+    token the drawn tokens, their stack, the change spins, the centred changes and their spectrum
+    (about six 8-byte values) plus the heap the runs' evidence-sized temporaries leave behind
+    (:data:`FLAT_MIXTURE_RUN_BLOCKS` values of ``v`` per token)."""
+    v, n_classes = check_int(v, "v", 2), check_int(n_classes, "n_classes", 2)
+    d, n_traj = check_int(d, "d", 1), check_int(n_traj, "n_traj", 1)
+    if process not in FLAT_MIXTURE_RUN_BLOCKS:
+        raise ValueError(f"process must be one of {sorted(FLAT_MIXTURE_RUN_BLOCKS)}, "
+                         f"got {process!r}")
+    per_token = 6 + FLAT_MIXTURE_RUN_BLOCKS[process] * v
+    return int(8 * (2 * d * n_classes * v + 6 * d * v + per_token * n_traj * d))
+
+
+# ----------------------------------------------------------------------------- learned denoisers
+def tree_unet_parameter_count(in_channels: int, vocab: int, s: int, L: int, width: int,
+                              blocks: int, expansion: int) -> int:
+    """Parameters of :class:`hierphase.learned.networks.TreeUNet`: the time MLP and the input
+    embedding, ``blocks`` FiLM residual blocks at each of the ``2 L + 1`` stages, ``L`` down,
+    up and merge projections, the output norm and map."""
+    w = check_int(width, "width", 1)
+    s, L = check_int(s, "s", 2), check_int(L, "L", 1)
+    e, blocks = check_int(expansion, "expansion", 1), check_int(blocks, "blocks", 0)
+    resblock = 2 * w + _linear(w, 2 * w) + _linear(w, e * w) + _linear(e * w, w)
+    per_level = _linear(s * w, w) + _linear(w, s * w) + _linear(2 * w, w)
+    return (2 * _linear(w, w) + _linear(check_int(in_channels, "in_channels", 1), w)
+            + (2 * L + 1) * blocks * resblock + L * per_level + 2 * w
+            + _linear(w, check_int(vocab, "vocab", 2)))
+
+
+def tree_unet_training_bytes(in_channels: int, vocab: int, s: int, L: int, width: int,
+                             blocks: int, expansion: int, batch_size: int) -> int:
+    """Peak memory in bytes of :func:`hierphase.learned.train.train` of a tree U-Net on batches of
+    ``batch_size`` (float32 on CPU): its parameters four times (weights, gradients, AdamW's two
+    moments) and the activations the backward pass keeps, per datum and tree node of the encoder
+    and the decoder (``2 d s/(s-1)`` positions) ``blocks * (6 + 2 expansion) + 6`` maps of
+    ``width`` (each residual block's norm, FiLM, both linears and activation; the level's
+    convolution and merge), plus six copies of the input and the logits (noising, loss and their
+    gradients)."""
+    params = tree_unet_parameter_count(in_channels, vocab, s, L, width, blocks, expansion)
+    batch_size = check_int(batch_size, "batch_size", 1)
+    d = s ** L
+    positions = 2 * d * s / (s - 1)
+    maps = blocks * (6 + 2 * expansion) + 6
+    return int(4 * batch_size * positions * width * maps + 16 * params
+               + 4 * batch_size * d * (in_channels + vocab) * 6)
+
+
+def tree_unet_sweep_bytes(v: int, s: int, L: int, width: int, expansion: int, n: int,
+                          batch_size: int) -> int:
+    """Peak memory in bytes of a learned model's forward-backward sweep of ``n`` test data
+    (:func:`hierphase.learned.evaluate.learned_kept_table`, one noise level at a time, no
+    gradients): the test trees, their noisy state and the leaf probabilities (float64 and float32
+    ``(n, v, d)``), the samples parsed into latents (a few int64 values per node), and per datum
+    of a sampling batch the network's maps (``1 + expansion`` of ``width`` per node of the
+    encoder and decoder: the skips held, a residual block's expanded layer) and its input and probabilities."""
+    n, batch_size = check_int(n, "n", 1), check_int(batch_size, "batch_size", 1)
+    width, expansion = check_int(width, "width", 1), check_int(expansion, "expansion", 1)
+    v, d, nodes = check_int(v, "v", 2), s ** L, tree_nodes(s, L)
+    positions = 2 * d * s / (s - 1)
+    batch = 4 * min(batch_size, n) * (positions * width * (1 + expansion) + 6 * d * (v + 1))
+    return int(trees_bytes(s, L, n) + 12 * n * v * d + 24 * n * nodes + batch)
+
+
+# ----------------------------------------------------------------------------- images
 def _conv(c_in: int, c_out: int, k: int = 3) -> int:
     return c_in * c_out * k * k + c_out
 
@@ -94,6 +226,30 @@ def ddpm_train_bytes(image_size: int, channels: int, batch_size: int, cfg) -> in
     side = max(1, image_size // 2 ** (len(cfg.block_out_channels) - 1))
     attention = 3 * (side * side) ** 2 if cfg.attention else 0
     return 4 * (7 * params + 2 * batch_size * (acts + attention + 4 * channels * image_size ** 2))
+
+
+def ddpm_sweep_bytes(image_size: int, channels: int, batch_size: int, n_images: int, cfg) -> int:
+    """Peak memory in bytes of a forward-backward sweep of ``n_images`` images (one shard) in
+    batches of ``batch_size`` with the UNet of ``cfg`` (a ``DDPMTrainConfig``;
+    :func:`hierphase.stages.images.sweep_shard`, no gradients): the weights, per image of a batch
+    the down path's outputs the up path reads back (``layers_per_block + 1`` maps of every
+    level's width), eight maps of the first width at full resolution (the up path's
+    concatenations, a ResNet block's norm, activation and convolutions) and the attention scores
+    at the coarsest level, and the shard's images as uint8 and as float32 three times (the input,
+    the batches' outputs and their concatenation)."""
+    image_size, channels = check_int(image_size, "image_size", 1), check_int(channels, "channels", 1)
+    batch_size = check_int(batch_size, "batch_size", 1)
+    n_images = check_int(n_images, "n_images", 1)
+    widths = cfg.block_out_channels
+    params = unet_parameter_count(channels, widths, cfg.layers_per_block, cfg.attention)
+    skips, side = 0, image_size
+    for width in widths:
+        skips += (cfg.layers_per_block + 1) * width * side * side
+        side = max(1, side // 2)
+    coarse = max(1, image_size // 2 ** (len(widths) - 1))
+    per_image = skips + 8 * widths[0] * image_size ** 2 + 2 * coarse ** 4
+    pixels = channels * image_size ** 2
+    return 4 * params + 4 * min(batch_size, n_images) * per_image + 13 * n_images * pixels
 
 
 def digits_cnn_parameter_count(channels: int, width: int, n_classes: int = 10) -> int:

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 import torch
 
 from .checks import check_int, check_int_array, check_rules, check_seed
+from .memory import trees_bytes
 from .params import is_int as _is_int
 from .params import validate_params
 from .seeding import derive_seed, torch_generator
@@ -29,6 +30,8 @@ __all__ = [
     "sample_rules",
     "sample_trees",
     "tree_bytes",
+    "check_trees",
+    "load_trees",
     "n_data",
     "enumerate_data",
     "parse",
@@ -137,12 +140,10 @@ def sample_rules(v: int, m: int, s: int, L: int, n_classes: int | None = None,
 
 
 def tree_bytes(rules: Rules, n: int) -> int:
-    """Peak memory of :func:`sample_trees` for ``n`` trees, in bytes: every level's int64 tensor
-    plus two temporaries of the size of the last level (the rule draws and the gathered tuples)."""
+    """Peak memory of :func:`sample_trees` for ``n`` trees, in bytes
+    (:func:`hierphase.memory.trees_bytes`)."""
     check_rules(rules)
-    n = check_int(n, "n", 0)
-    nodes = (rules.s ** (rules.L + 1) - 1) // (rules.s - 1)
-    return 8 * int(n) * (nodes + 2 * rules.d)
+    return trees_bytes(rules.s, rules.L, n)
 
 
 def _physical_memory() -> int | None:
@@ -320,6 +321,41 @@ def save_rules(rules: Rules, path: str | os.PathLike | None = None, **sidecar) -
 
         save_tensors(path, data, **sidecar)
     return data
+
+
+def check_trees(rules: Rules, trees: Sequence[torch.Tensor], n: int | None = None) -> list[torch.Tensor]:
+    """``trees`` as :func:`sample_trees` gives them for ``rules`` (L+1 integer tensors, level l
+    of shape (n, s**l), symbols in range; ``n`` given or that of the root level), on the CPU."""
+    if not isinstance(trees, (list, tuple)):
+        raise TypeError(f"trees must be a list of L+1 tensors, got {type(trees).__name__}")
+    if len(trees) != rules.L + 1:
+        raise ValueError(f"trees must have L+1 = {rules.L + 1} levels, got {len(trees)}")
+    out = []
+    for level, t in enumerate(trees):
+        t = check_int_array(t, f"trees[{level}]").detach().cpu()
+        if n is None and level == 0 and t.ndim:
+            n = t.shape[0]
+        if tuple(t.shape) != (n, rules.s**level):
+            raise ValueError(f"trees[{level}] must have shape (n={n}, {rules.s**level}), "
+                             f"got {tuple(t.shape)}")
+        if t.numel() and (t.min() < 0 or t.max() >= rules.n_symbols(level)):
+            raise ValueError(f"trees[{level}] has values outside [0, {rules.n_symbols(level)})")
+        out.append(t)
+    return out
+
+
+def load_trees(path: str | os.PathLike, rules: Rules) -> list[torch.Tensor]:
+    """The trees a data job wrote at ``path`` (``{"levels": [...]}``), checked to be trees of
+    ``rules``; trees of other rules (another depth, branching or vocabulary, after a config
+    change) are refused naming the file."""
+    from .io import load_tensors
+
+    data = load_tensors(path)
+    try:
+        return check_trees(rules, data.get("levels") if isinstance(data, dict) else data)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{path}: not trees of these rules (v = {rules.v}, s = {rules.s}, "
+                         f"L = {rules.L}): {e}; delete it and rerun") from None
 
 
 def load_rules(source: str | os.PathLike | dict) -> Rules:

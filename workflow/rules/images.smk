@@ -207,7 +207,7 @@ rule images_sweep:
     threads: IMG["threads"]
     resources:
         **gpu_resources(workflow, IMAGES.gpu),
-        mem_mb=per_attempt(8000),
+        mem_mb=per_attempt(IMAGES.sweep_mem_mb()),
         runtime=per_attempt(240),
     params:
         kind=IMG_MODEL["kind"],

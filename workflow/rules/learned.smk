@@ -63,7 +63,7 @@ rule learned_train:
     threads: 1
     resources:
         **gpu_resources(workflow, LEARNED.config["resources"]["gpus"]),
-        mem_mb=per_attempt(4000),
+        mem_mb=per_attempt(LEARNED.train_mem_mb),
         runtime=per_attempt(LEARNED.config["resources"]["train_runtime"]),
     params:
         schedule=LEARNED.config["schedule"],
@@ -151,7 +151,7 @@ rule learned_sweep:
     threads: 1
     resources:
         **gpu_resources(workflow, LEARNED.config["resources"]["gpus"]),
-        mem_mb=per_attempt(4000),
+        mem_mb=per_attempt(LEARNED.sweep_mem_mb),
         runtime=per_attempt(60),
     params:
         grid=LEARNED.grid("evaluation"),

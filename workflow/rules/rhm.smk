@@ -61,7 +61,7 @@ rule rhm_data:
         "../../envs/rhm.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=RHM.data_mem_mb,
         runtime=10,
     params:
         n_samples=RHM.param("n_samples"),
@@ -204,7 +204,7 @@ rule rhm_corr_control:
         "../../envs/rhm.yaml"
     threads: 1
     resources:
-        mem_mb=per_attempt(2000),
+        mem_mb=per_attempt(RHM.control_mem_mb),
         runtime=per_attempt(60),
     params:
         control=RHM.control,

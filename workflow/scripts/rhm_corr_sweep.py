@@ -7,7 +7,7 @@ jobs.log_to(snakemake.log[0])
 jobs.limit_threads(snakemake.threads)
 p, wc, out = snakemake.params, snakemake.wildcards, snakemake.output
 rules = rhm.load_rules(snakemake.input.rules)
-trees = io.load_tensors(snakemake.input.trees)["levels"]
+trees = rhm.load_trees(snakemake.input.trees, rules)
 schedule = None if p.schedule is None else GaussianSchedule(**p.schedule)
 correlations, susceptibility = stage.correlation_shard(
     rules, trees, wc.process, p.values, seed=p.seed, n_x0=p.n_x0, n_traj=p.n_traj,

@@ -7,7 +7,7 @@ jobs.log_to(snakemake.log[0])
 jobs.limit_threads(snakemake.threads)
 p, wc = snakemake.params, snakemake.wildcards
 rules = rhm.load_rules(snakemake.input.rules)
-trees = io.load_tensors(snakemake.input.trees)["levels"]
+trees = rhm.load_trees(snakemake.input.trees, rules)
 schedule = None if p.schedule is None else GaussianSchedule(**p.schedule)
 table = stage.sweep_shard(rules, trees, wc.process, p.values, seed=p.seed, batch_size=p.batch_size,
                           schedule=schedule, experiment=wc.experiment, rule_seed=int(wc.rule_seed),

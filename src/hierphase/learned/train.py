@@ -25,6 +25,7 @@ import torch
 from tqdm.auto import tqdm
 
 from hierphase.learned.settings import TrainConfig
+from hierphase.memory import tree_unet_training_bytes
 from hierphase.training import (autocast, fingerprint, progress_log, read_checkpoint, resume_state,
                                 save_checkpoint_file, warmup_cosine)
 
@@ -100,23 +101,11 @@ def _missing_snapshots(keep: Sequence[int]):
 
 def training_bytes(net: torch.nn.Module, in_channels: int, batch_size: int) -> int:
     """Peak memory in bytes of :func:`train` of the tree U-Net ``net`` on batches of
-    ``batch_size`` (float32 on CPU): its parameters four times (weights, gradients, AdamW's two
-    moments) and the activations the backward pass keeps, per datum and tree node of the encoder
-    and the decoder (``2 d s/(s-1)`` positions) ``blocks * (6 + 2 expansion) + 6`` maps of
-    ``width`` (each residual block's norm, FiLM, both linears and activation; the level's
-    convolution and merge), plus six copies of the input and the logits (noising, loss and their
-    gradients). Measured within a factor 2 in ``tests/test_hostile_memory.py``."""
-    from hierphase.checks import check_int
-
+    ``batch_size`` (:func:`hierphase.memory.tree_unet_training_bytes` of its config, measured
+    within a factor 2 in ``tests/test_hostile_memory.py``)."""
     cfg = net.cfg
-    batch_size = check_int(batch_size, "batch_size", 1)
-    in_channels = check_int(in_channels, "in_channels", 1)
-    d = cfg.s ** cfg.L
-    positions = 2 * d * cfg.s / (cfg.s - 1)
-    maps = cfg.blocks * (6 + 2 * cfg.expansion) + 6
-    params = sum(p.numel() for p in net.parameters())
-    return int(4 * batch_size * positions * cfg.width * maps + 16 * params
-               + 4 * batch_size * d * (in_channels + cfg.vocab) * 6)
+    return tree_unet_training_bytes(in_channels, cfg.vocab, cfg.s, cfg.L, cfg.width, cfg.blocks,
+                                    cfg.expansion, batch_size)
 
 
 def train(process, net: torch.nn.Module, train_leaves: torch.Tensor, cfg: TrainConfig, seed: int,

@@ -102,11 +102,23 @@ def _at(node: Any, dotted: str) -> Any:
     return node
 
 
+def check_no_empty_overlay(overlay: Any, merged: Mapping, source: str) -> None:
+    """Refuse, in an ``overlay`` merged over another config (a config file after the first, or
+    the ``--config`` overrides, named by ``source``), an empty mapping over a non-empty one:
+    configs merge key by key, so it removes nothing."""
+    for key, node in _mappings(overlay):
+        if not node and _at(merged, key):
+            raise ConfigError(
+                key, f"{source} sets it to {{}}, which removes nothing: Snakemake merges config "
+                "files key by key. List what to keep instead, or pass "
+                "--replace-workflow-config to ignore config.yaml.")
+
+
 def check_config_files(paths: list, merged: Mapping) -> list:
     """Re-read the config files merged (in merge order) into ``merged``, refusing what a plain
     loader lets through: a key given twice in one mapping (the last would silently win) and, in a
-    file merged over another one, an empty mapping over a non-empty one (config files merge key
-    by key, so it removes nothing). Returns the files' contents."""
+    file merged over another one, an empty mapping over a non-empty one
+    (:func:`check_no_empty_overlay`). Returns the files' contents."""
     contents = []
     for position, path in enumerate(paths):
         try:
@@ -114,14 +126,8 @@ def check_config_files(paths: list, merged: Mapping) -> list:
         except ConfigError as e:  # named as the user gave it
             raise ConfigError.file(path, e.message) from None
         contents.append(data or {})
-        if position == 0:
-            continue
-        for key, node in _mappings(data):
-            if not node and _at(merged, key):
-                raise ConfigError(
-                    key, f"{path} sets it to {{}}, which removes nothing: Snakemake merges config "
-                    "files key by key. List what to keep instead, or pass "
-                    "--replace-workflow-config to ignore config.yaml.")
+        if position > 0:
+            check_no_empty_overlay(data, merged, str(path))
     return contents
 
 
@@ -193,21 +199,29 @@ class Plan:
 
 
 def load_plan(config: Mapping, *, root: str | Path = ".", files: list = (),
-              jobs_run_here: bool = True) -> Plan:
+              overrides: Mapping | None = None, jobs_run_here: bool = True) -> Plan:
     """Check a merged ``config`` (never changed) and plan every registered branch.
 
     ``files``: the config files it was merged from, in merge order (their duplicate keys and empty
-    overlays are refused); ``jobs_run_here``: False under a cluster executor (a device the jobs
+    overlays are refused); ``overrides``: the ``--config`` values merged over them (an empty
+    mapping there is refused as in a file); ``jobs_run_here``: False under a cluster executor (a device the jobs
     ask for is then the nodes' business). Raises ConfigError naming the offending key."""
     root = Path(root)
     check_config_files(list(files), config)
+    if overrides:
+        check_no_empty_overlay(dict(overrides), config, "--config")
     check_finite(dict(config))
     registry = read_registry(root)
     checked = validate_section(dict(config), top_schema(root, registry))
     context = Context(checked["seed"], checked["max_mem_mb"], checked["max_jobs"], jobs_run_here)
     branches = {}
     for name, cls in registry.items():
-        section = validate_section(checked[name], root / f"workflow/schemas/{name}.schema.yaml",
+        given = checked[name]
+        if isinstance(given, dict) and given.get("enabled") is False:
+            # switched off: its other keys are never read, so none of them can block a run of
+            # another branch; its rules still exist and read the schema's defaults
+            given = {"enabled": False}
+        section = validate_section(given, root / f"workflow/schemas/{name}.schema.yaml",
                                    prefix=name)
         checked[name] = section
         branches[name] = cls(section, context)

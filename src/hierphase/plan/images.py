@@ -12,6 +12,9 @@ from .figures import Figure
 
 __all__ = ["ImagesBranch"]
 
+#: mem_mb of a sweep job with a pretrained model (ADM at 256 x 256 in batches of a few dozen).
+PRETRAINED_SWEEP_MB = 8000
+
 
 class ImagesBranch(Branch):
     """Images branch: clean image shards -> [digits: train a DDPM and a CNN] -> feature statistics
@@ -109,6 +112,10 @@ class ImagesBranch(Branch):
                                                               data["held_out_fraction"]))
             package_check("images.model.train", lambda: DDPMTrainConfig(**model["train"]))
             self.check_training_memory()
+            self.context.check_mem_mb(
+                self.sweep_size_key(), self.sweep_mem_mb(),
+                f"a sweep job at image_size = {data['image_size']} (batch_size = "
+                f"{img['batch_size']}, {self.shard_images} images a shard)")
         self.context.check_device("images.device", img["device"])
         # per (k, shard): a sweep and a measure job; a few per-run jobs besides
         self.jobs["images.n_per_class"] = 2 * len(self.k_grid) * len(self.shards) + 12
@@ -132,6 +139,37 @@ class ImagesBranch(Branch):
                 f"images.{part}.train.batch_size",
                 1000 + estimate(size, 1, cfg.batch_size, cfg) // 2**20,
                 f"the {part} training at image_size = {size}, batch_size = {cfg.batch_size}")
+
+    @property
+    def shard_images(self) -> int:
+        return min(self.config["shard_size"], self.n_images)
+
+    def sweep_bytes(self) -> int:
+        """Bytes of a sweep job with the DDPM trained here (one channel):
+        :func:`hierphase.memory.ddpm_sweep_bytes`."""
+        from hierphase.images.settings import DDPMTrainConfig
+        from hierphase.memory import ddpm_sweep_bytes
+
+        img = self.config
+        train = {k: tuple(v) if isinstance(v, list) else v
+                 for k, v in img["model"]["train"].items()}
+        return ddpm_sweep_bytes(img["data"]["image_size"], 1, img["batch_size"],
+                                self.shard_images, DDPMTrainConfig(**train))
+
+    def sweep_size_key(self) -> str:
+        """The key that sizes a sweep job most: its batch, or its shard (13 bytes a pixel)."""
+        shard = 13 * self.shard_images * self.config["data"]["image_size"] ** 2
+        return "images.shard_size" if 2 * shard > self.sweep_bytes() else "images.batch_size"
+
+    def sweep_mem_mb(self) -> int:
+        """A sweep job's memory: the libraries plus the estimate of the DDPM trained here; a
+        pretrained model's size is its checkpoint's, which the plan does not read
+        (:data:`PRETRAINED_SWEEP_MB`)."""
+        from hierphase.memory import job_mb
+
+        if self.config["model"]["kind"] != "train":
+            return PRETRAINED_SWEEP_MB
+        return job_mb(self.sweep_bytes())
 
     def check_correlations(self) -> int:
         """Cross-key checks of images.correlations (the embeddings through the package's own

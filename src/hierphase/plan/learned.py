@@ -4,6 +4,8 @@ figure table."""
 
 from __future__ import annotations
 
+from hierphase.memory import job_mb, tree_unet_sweep_bytes, tree_unet_training_bytes, trees_bytes
+
 from .branch import ExperimentBranch
 from .checks import check_rhm_params, package_check
 from .figures import Figure
@@ -62,19 +64,55 @@ class LearnedBranch(ExperimentBranch):
                 in_channels=exp["v"] + 1, vocab=exp["v"], s=exp["s"], L=exp["L"],
                 width=net["width"], blocks=net["blocks"], expansion=net["expansion"],
                 time_conditioning=net["time_conditioning"]))
+            sweep, per_data = self.sweep_bytes(exp), self.sweep_bytes(exp, batch_size=1)
+            ctx.check_mem_mb("learned.evaluation.n_sweep" if 2 * per_data > sweep
+                             else "learned.sampling.batch_size", job_mb(sweep),
+                             f"a sweep job of experiment {name} (n_sweep = "
+                             f"{learned['evaluation']['n_sweep']}, sampling batch_size = "
+                             f"{learned['sampling']['batch_size']})")
             mem_mb, drive = self.mem_mb(exp)
             ctx.check_mem_mb(f"{key}.P" if drive == "P" else f"learned.{drive}", mem_mb,
-                             f"a training or evaluation job of experiment {name}")
+                             f"an evaluation job of experiment {name}")
+            batch, data = self.training_bytes(exp)
+            ctx.check_mem_mb(f"{key}.P" if data > batch else "learned.training.batch_size",
+                             job_mb(batch, data), f"a training job of experiment {name} "
+                             f"(batch_size = {learned['training']['batch_size']}, "
+                             f"P = {max(exp['P'])}, network width = {net['width']})")
             # per model: training, generation, sweep, correlations, a curve point per snapshot;
             # per process: rules, exact BP's sweep and correlations
             runs = len(exp["processes"]) * len(exp["P"]) * len(exp["seeds"])
             self.jobs[f"{key}.P"] = (4 + len(self.snapshots)) * runs + 3 * len(exp["processes"])
 
+    def training_bytes(self, exp: dict, P: int | None = None) -> tuple[int, int]:
+        """Bytes of a training job of ``exp`` (its largest P unless given): the network's
+        training on one batch (:func:`hierphase.memory.tree_unet_training_bytes`, the input's
+        channels at their most, v + 1) and its training set (P trees)."""
+        net, v = self.config["network"], exp["v"]
+        batch = tree_unet_training_bytes(v + 1, v, exp["s"], exp["L"], net["width"], net["blocks"],
+                                         net["expansion"], self.config["training"]["batch_size"])
+        return batch, trees_bytes(exp["s"], exp["L"], P or max(exp["P"]))
+
+    def sweep_bytes(self, exp: dict, batch_size: int | None = None) -> int:
+        """Bytes of a learned model's sweep job of ``exp`` (learned.evaluation.n_sweep data,
+        sampled in batches of learned.sampling.batch_size unless given):
+        :func:`hierphase.memory.tree_unet_sweep_bytes`."""
+        net, learned = self.config["network"], self.config
+        return tree_unet_sweep_bytes(exp["v"], exp["s"], exp["L"], net["width"], net["expansion"],
+                                     learned["evaluation"]["n_sweep"],
+                                     batch_size or learned["sampling"]["batch_size"])
+
+    def sweep_mem_mb(self, wildcards) -> int:
+        return job_mb(self.sweep_bytes(self.exp(wildcards)))
+
+    def train_mem_mb(self, wildcards) -> int:
+        return job_mb(*self.training_bytes(self.exp(wildcards), int(wildcards.P)))
+
     def mem_mb(self, exp: dict) -> tuple[int, str]:
-        """Memory of a training or evaluation job, MB, and the key that drives it: ~1 GB of
-        libraries, the training set (P trees of int64 symbols), the evaluation's float64 evidence
-        (n x v x leaves, a few copies) and the network's float32 activations for one batch
-        (width x expansion per node, forward and backward)."""
+        """Memory of an evaluation job (generation, sweep, curve point, correlations, exact BP's
+        reference), MB, and the key that drives it: ~1 GB of libraries, the training set (P trees
+        of int64 symbols), the evaluation's float64 evidence (n x v x leaves, a few copies) and
+        the network's float32 activations for one batch (width x expansion per node, forward and
+        backward)."""
         learned = self.config
         leaves, nodes = exp["s"] ** exp["L"], 2 * exp["s"] ** exp["L"]
         net, ev, corr = learned["network"], learned["evaluation"], learned["correlations"]
@@ -85,7 +123,6 @@ class LearnedBranch(ExperimentBranch):
             "evaluation.n_sweep": 4 * ev["n_sweep"] * exp["v"] * leaves * 8,
             "evaluation.n_generated": 4 * ev["n_generated"] * exp["v"] * leaves * 8,
             "correlations.n_traj": 4 * runs * exp["v"] * leaves * 8,
-            "training.batch_size": 3 * learned["training"]["batch_size"] * per_datum,
             "sampling.batch_size": 3 * learned["sampling"]["batch_size"] * per_datum,
         }
         return 1000 + sum(parts.values()) // 2**20, max(parts, key=parts.get)

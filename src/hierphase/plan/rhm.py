@@ -3,6 +3,9 @@ values, file patterns, seeds, targets and figure table."""
 
 from __future__ import annotations
 
+from hierphase.memory import (MIB, bp_sweep_bytes, bp_trajectories_bytes, flat_mixture_bytes,
+                              gaussian_field_bytes, job_mb, trees_bytes)
+
 from .branch import ExperimentBranch
 from .checks import ConfigError, blocks_values, block_values, check_rhm_params, package_check
 from .figures import Figure
@@ -31,36 +34,38 @@ PHASE_FIGURES = "results/rhm/figures/phase_diagram"
 CONTROLS = ("gaussian_field", "flat_mixture")
 
 
-def sweep_mb_per_datum(exp: dict, L: int) -> float:
-    """Sweep memory per datum of a batch (MiB): the noise and its log-evidence (three float64
-    (d, v) arrays at most, Gaussian) and BP's per-node outputs (16 bytes per node)."""
-    d = exp["s"] ** L
-    return (3 * d * exp["v"] * 8 + 2 * d * 16) / 2**20
-
-
 def sweep_mem_mb(exp: dict, L: int) -> int:
-    """Sweep memory: ~1 GB of libraries plus a batch (sweep_mb_per_datum)."""
-    return 1000 + int(exp["batch_size"] * sweep_mb_per_datum(exp, L))
+    """A sweep job (one shard at depth L, or a phase-diagram point at its deepest tree): the
+    libraries, its n_samples trees and the forward-backward of one batch
+    (:func:`hierphase.memory.bp_sweep_bytes`)."""
+    return job_mb(trees_bytes(exp["s"], L, exp["n_samples"]),
+                  bp_sweep_bytes(exp["v"], exp["s"], L, exp["batch_size"]))
 
 
-def corr_mem_mb(exp: dict, L: int) -> int:
-    """Correlation sweep memory: ~1 GB of libraries, the evidence of one BP call (the n_traj runs
-    of one datum, float64, with its temporaries) and the sampled trees."""
-    runs = exp["correlations"]["n_traj"]
-    return 1000 + int(runs * exp["s"] ** L * (3 * exp["v"] + 4) * 8 / 2**20)
+def corr_mem_mb(exp: dict, L: int, process: str) -> int:
+    """A correlation sweep job of ``process`` at depth L: the libraries, the experiment's trees
+    and the n_traj runs of one datum (:func:`hierphase.memory.bp_trajectories_bytes`)."""
+    return job_mb(trees_bytes(exp["s"], L, exp["n_samples"]), bp_trajectories_bytes(
+        exp["v"], exp["s"], L, exp["correlations"]["n_traj"], process))
 
 
-def gaussian_field_mem_mb(block: dict) -> int:
-    """A Gaussian-field control shard: ~1 GB of libraries plus the package's estimate
-    (:func:`hierphase.memory.gaussian_field_bytes`)."""
-    from hierphase.memory import gaussian_field_bytes
+def control_mem_mb(control: str, block: dict, process: str) -> int:
+    """A control shard of ``process``: the libraries plus the package's estimate of its fields or
+    mixture and their runs (:func:`hierphase.memory.gaussian_field_bytes`,
+    ``flat_mixture_bytes``)."""
+    if control == "gaussian_field":
+        return job_mb(gaussian_field_bytes(block["shape"], block["n_x0"], block["n_traj"]))
+    return job_mb(flat_mixture_bytes(block["v"], block["n_classes"], block["d"], block["n_traj"],
+                                     process))
 
-    return 1000 + gaussian_field_bytes(block["shape"], block["n_x0"], block["n_traj"]) // 2**20
+
+#: The config key that sizes each control most, named when it does not fit.
+CONTROL_SIZE_KEYS = {"gaussian_field": "shape", "flat_mixture": "d"}
 
 
 def data_mem_mb(n_samples: int, s: int, L: int) -> int:
-    """The clean data: n_samples trees of int64 symbols (2 s^L nodes each)."""
-    return 1000 + n_samples * 2 * s**L * 8 // 2**20
+    """The clean data: n_samples trees drawn (:func:`hierphase.memory.trees_bytes`)."""
+    return job_mb(trees_bytes(s, L, n_samples))
 
 
 class RhmBranch(ExperimentBranch):
@@ -104,16 +109,9 @@ class RhmBranch(ExperimentBranch):
                 raise ConfigError(f"{key}.levels_L", f"levels_L = {exp['levels_L']} is not one "
                                   f"of the depths L = {exp['L']}.")
             L = max(exp["L"])
-            needs = sweep_mem_mb(exp, L)
-            if needs > ctx.max_mem_mb:
-                # linear in batch_size: name it when some batch fits at this depth, else the depth
-                fits = int((ctx.max_mem_mb - 1000) // sweep_mb_per_datum(exp, L))
-                ctx.check_mem_mb(
-                    f"{key}.batch_size" if fits >= 1 else f"{key}.L", needs,
-                    f"a sweep job at L = {L} (v = {exp['v']}, s = {exp['s']}, batch_size = "
-                    f"{exp['batch_size']}; at this depth batch_size <= {fits} fits)")
             ctx.check_mem_mb(f"{key}.n_samples", data_mem_mb(exp["n_samples"], exp["s"], L),
                              f"the clean data at L = {L} (n_samples trees of int64 symbols)")
+            self.check_sweep_mem_mb(key, exp, L, "a sweep job")
             blocks = sum(len(grid) for grid in exp["processes"].values())
             jobs[f"{key}.processes"] = len(exp["L"]) * len(exp["rule_seeds"]) * (blocks + 2)
             if corr is not None:
@@ -124,10 +122,12 @@ class RhmBranch(ExperimentBranch):
         for name, block in controls.items():
             blocks = sum(len(grid) for grid in block["processes"].values())
             jobs[f"rhm.controls.{name}.processes"] = blocks
-        if "gaussian_field" in controls:
-            ctx.check_mem_mb("rhm.controls.gaussian_field.shape",
-                             gaussian_field_mem_mb(controls["gaussian_field"]),
-                             "a Gaussian-field control shard (its fields and their runs)")
+        for name, block in controls.items():
+            for process in block["processes"]:
+                ctx.check_mem_mb(f"rhm.controls.{name}.{CONTROL_SIZE_KEYS[name]}",
+                                 control_mem_mb(name, block, process),
+                                 f"a {name} control shard of {process} (its data and their "
+                                 "n_traj runs)")
         rhm["controls"] = controls
         fss = rhm["finite_size_scaling"]
         package_check("rhm.finite_size_scaling", lambda: check_scaling_plan(
@@ -136,6 +136,19 @@ class RhmBranch(ExperimentBranch):
         if fss["experiments"]:
             jobs["rhm.finite_size_scaling.experiments"] = 3 * len(fss["experiments"])
         self.phase_points = self.check_phase_diagram()
+
+    def check_sweep_mem_mb(self, key: str, exp: dict, L: int, what: str) -> None:
+        """A sweep job at depth L within max_mem_mb (:func:`sweep_mem_mb`); its batch grows
+        linearly with batch_size: named when some batch fits beside the data, else the depth."""
+        ctx = self.context
+        needs = sweep_mem_mb(exp, L)
+        if needs <= ctx.max_mem_mb:
+            return
+        data = job_mb(trees_bytes(exp["s"], L, exp["n_samples"]))
+        fits = (ctx.max_mem_mb - data) * MIB // bp_sweep_bytes(exp["v"], exp["s"], L, 1)
+        ctx.check_mem_mb(f"{key}.batch_size" if fits >= 1 else f"{key}.L", needs,
+                         f"{what} at L = {L} (v = {exp['v']}, s = {exp['s']}, batch_size = "
+                         f"{exp['batch_size']}; at this depth batch_size <= {max(fits, 0)} fits)")
 
     def check_correlations(self, key: str, exp: dict) -> int:
         """The correlation block of one experiment: depths among the experiment's, data enough,
@@ -154,9 +167,11 @@ class RhmBranch(ExperimentBranch):
         if corr["n_x0"] > exp["n_samples"]:
             raise ConfigError(f"{key}.n_x0", f"n_x0 = {corr['n_x0']} exceeds the experiment's "
                               f"n_samples = {exp['n_samples']}.")
-        self.context.check_mem_mb(
-            f"{key}.n_traj", corr_mem_mb(exp, max(corr["L"])),
-            f"a correlation sweep job at L = {max(corr['L'])} (n_traj = {corr['n_traj']})")
+        L = max(corr["L"])
+        for process in corr["processes"]:
+            self.context.check_mem_mb(
+                f"{key}.n_traj", corr_mem_mb(exp, L, process),
+                f"a correlation sweep job of {process} at L = {L} (n_traj = {corr['n_traj']})")
         blocks = sum(len(grid) for grid in corr["processes"].values())
         return len(corr["L"]) * len(corr["rule_seeds"]) * blocks + len(corr["L"])
 
@@ -180,18 +195,29 @@ class RhmBranch(ExperimentBranch):
         points: dict[tuple[int, int, int], list[int]] = {}
         for i, grid in enumerate(block["grids"]):
             gkey = f"{key}.grids.{i}"
+            depths = sorted(grid["L"])
+
+            def check_point(v, m, L):
+                try:
+                    check_rhm_params(gkey, v, m, grid["s"], L, block["n_classes"])
+                except ConfigError as e:
+                    where = e.key.replace(gkey, key) if e.key.endswith(".n_classes") else e.key
+                    raise ConfigError(where, f"at v = {v}, m = {m}: {e.message}") from None
+
             for v in grid["v"]:
                 ms = range(1, v ** (grid["s"] - 1) + 1) if grid["m"] == "all" else grid["m"]
-                for m in ms:
-                    for L in grid["L"]:
-                        try:
+                # the constraints on m are bounds: every m of the grid is legal at (v, L) when its
+                # smallest and largest are; else the first that is not is named (a grid of
+                # 10^5 points is checked in milliseconds, not point by point)
+                for L in grid["L"]:
+                    try:
+                        for m in (min(ms), max(ms)):
                             check_rhm_params(gkey, v, m, grid["s"], L, block["n_classes"])
-                        except ConfigError as e:
-                            where = e.key.replace(gkey, key) if e.key.endswith(".n_classes") \
-                                else e.key
-                            raise ConfigError(where, f"at v = {v}, m = {m}: {e.message}") from None
+                    except ConfigError:
+                        for m in ms:
+                            check_point(v, m, L)
+                for m in ms:
                     point = (grid["s"], v, m)
-                    depths = sorted(grid["L"])
                     if points.setdefault(point, depths) != depths:
                         raise ConfigError(
                             f"{gkey}.L", f"the point s = {point[0]}, v = {v}, m = {m} is in "
@@ -202,14 +228,11 @@ class RhmBranch(ExperimentBranch):
                               "curve and its half point).")
         s, v, _ = widest = max(points, key=lambda p: p[1] * p[0] ** max(points[p]))
         L = max(points[widest])
-        shape = {"s": s, "v": v, "batch_size": block["batch_size"]}
-        self.context.check_mem_mb(
-            f"{key}.batch_size", sweep_mem_mb(shape, L),
-            f"a phase-diagram sweep at s = {s}, v = {v}, L = {L} (batch_size = "
-            f"{block['batch_size']})")
         self.context.check_mem_mb(
             f"{key}.n_samples", data_mem_mb(block["n_samples"], s, L),
             f"the clean data at s = {s}, L = {L} (n_samples trees of int64 symbols)")
+        self.check_sweep_mem_mb(key, {**block, "s": s, "v": v}, L,
+                                f"a phase-diagram sweep at s = {s}, v = {v}")
         self.jobs[f"{key}.grids"] = len(points) * len(block["rule_seeds"]) + 4
         return points
 
@@ -289,7 +312,15 @@ class RhmBranch(ExperimentBranch):
         return sweep_mem_mb(self.exp(wildcards), int(wildcards.L))
 
     def corr_mem_mb(self, wildcards) -> int:
-        return corr_mem_mb(self.exp(wildcards), int(wildcards.L))
+        return corr_mem_mb(self.exp(wildcards), int(wildcards.L), wildcards.process)
+
+    def data_mem_mb(self, wildcards) -> int:
+        exp = self.exp(wildcards)
+        return data_mem_mb(exp["n_samples"], exp["s"], int(wildcards.L))
+
+    def control_mem_mb(self, wildcards) -> int:
+        return control_mem_mb(wildcards.control, self.controls[wildcards.control],
+                              wildcards.process)
 
     def control(self, wildcards) -> dict:
         """A control's settings but its noise grid."""
@@ -357,8 +388,7 @@ class RhmBranch(ExperimentBranch):
     def phase_mem_mb(self, wildcards) -> int:
         """A phase-diagram sweep's memory: that of a kept sweep at the point's deepest tree."""
         s, v, m = self.phase_point(wildcards)
-        shape = {"s": s, "v": v, "batch_size": self.phase["batch_size"]}
-        return sweep_mem_mb(shape, max(self.phase_points[(s, v, m)]))
+        return sweep_mem_mb({**self.phase, "s": s, "v": v}, max(self.phase_points[(s, v, m)]))
 
     def phase_seed(self, wildcards) -> int:
         return self.seed("phase-diagram", *self.phase_point(wildcards), int(wildcards.rule_seed))

@@ -67,6 +67,7 @@ def plan_workflow(workflow, config: dict) -> Plan:
 
     try:
         return load_plan(config, root=workflow.basedir, files=config_files(workflow),
+                         overrides=workflow.config_settings.config,
                          jobs_run_here=jobs_run_here(workflow))
     except ConfigError as e:
         raise WorkflowError(str(e)) from None

@@ -210,7 +210,7 @@ def read_sweep(path) -> tuple[dict, dict]:
     from hierphase.images.shards import read_shard
     from hierphase.io import read_sidecar
 
-    return read_shard(path), read_sidecar(path)["record"]
+    return read_shard(path), read_sidecar(path, "record")["record"]
 
 
 def write_sweep(path, x0_hat: torch.Tensor, clean: Mapping, record: Mapping, *,

@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from hierphase import rhm
-from hierphase.io import save_torch, write_table
+from hierphase.io import CorruptFileError, save_torch, write_table
 from hierphase.learned.diffusion import make_process
 from hierphase.learned.networks import NetworkConfig, build_network
 from hierphase.devices import resolve_device
@@ -114,10 +114,14 @@ def load_model(path, sample_steps: int | None = None, device: str = "cpu"):
     process samples in ``sample_steps`` reverse steps (None: the process's default)."""
     state = load_checkpoint(path, keys=WEIGHTS_KEYS)
     meta = state["meta"]
-    schedule = GaussianSchedule(**meta["schedule"])
-    proc = make_process(meta["process"], meta["network"]["vocab"], schedule, sample_steps)
-    net = build_network(meta["arch"], NetworkConfig(**meta["network"]))
-    net.load_state_dict(state["model"])
+    try:
+        schedule = GaussianSchedule(**meta["schedule"])
+        proc = make_process(meta["process"], meta["network"]["vocab"], schedule, sample_steps)
+        net = build_network(meta["arch"], NetworkConfig(**meta["network"]))
+        net.load_state_dict(state["model"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:  # RuntimeError: shapes differ
+        raise CorruptFileError(f"{path}: its weights do not fit the network its record describes "
+                               f"({type(e).__name__}: {e}); delete it and rerun") from None
     return proc, net.to(torch.device(device)).eval(), meta
 
 
