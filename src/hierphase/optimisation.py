@@ -9,6 +9,7 @@ validates them without loading it.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import asdict, dataclass
 
 __all__ = ["OptimisationSettings", "check_setting"]
@@ -16,10 +17,10 @@ __all__ = ["OptimisationSettings", "check_setting"]
 
 def check_setting(name: str, value, low: float, high: float, *, above_low: bool = False,
                   below_high: bool = False) -> None:
-    """Refuse ``value`` unless it is a finite real number (not bool) in ``[low, high]``
+    """Refuse ``value`` unless it is a finite real number (Python or NumPy, not bool) in ``[low, high]``
     (``above_low``/``below_high``: the bound itself excluded); the message starts with ``name``."""
     excluded = ((f" and > {low:g}" if above_low else "") + (f" and < {high:g}" if below_high else ""))
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
             or not low <= value <= high or (above_low and value == low) or (below_high and value == high):
         raise ValueError(f"{name} must be a finite number in [{low}, {high}]{excluded}, got {value!r}")
 
