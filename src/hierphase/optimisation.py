@@ -12,7 +12,7 @@ import math
 import numbers
 from dataclasses import asdict, dataclass
 
-__all__ = ["OptimisationSettings", "check_setting"]
+__all__ = ["OptimisationSettings", "check_setting", "check_warmup"]
 
 
 def check_setting(name: str, value, low: float, high: float, *, above_low: bool = False,
@@ -23,6 +23,13 @@ def check_setting(name: str, value, low: float, high: float, *, above_low: bool 
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
             or not low <= value <= high or (above_low and value == low) or (below_high and value == high):
         raise ValueError(f"{name} must be a finite number in [{low}, {high}]{excluded}, got {value!r}")
+
+
+def check_warmup(warmup: int, steps: int) -> None:
+    """Refuse a warm-up longer than the run: the learning rate would never reach its peak."""
+    if warmup > steps:
+        raise ValueError(f"warmup must be <= steps (the learning rate would never reach its peak), "
+                         f"got warmup={warmup}, steps={steps}")
 
 
 @dataclass(frozen=True)
@@ -47,9 +54,7 @@ class OptimisationSettings:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-        if self.warmup > self.steps:
-            raise ValueError(f"warmup must be <= steps (the learning rate would never reach its peak), "
-                             f"got warmup={self.warmup}, steps={self.steps}")
+        check_warmup(self.warmup, self.steps)
         check_setting("lr", self.lr, 0.0, math.inf, above_low=True)
         check_setting("weight_decay", self.weight_decay, 0.0, math.inf)
         check_setting("min_lr_ratio", self.min_lr_ratio, 0.0, 1.0)
