@@ -296,14 +296,15 @@ def main() -> None:
     ap.add_argument("--json", default=None)
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    from hierphase.io import write_json
+
     if args.worker:
         print(json.dumps(worker(args.worker, args.n, args.L, args.threads, args.reps)))
         return
     if args.case == "kept":
         result = kept_case(args.n, args.threads, max(args.reps, 3))
         if args.json:
-            with open(args.json, "w") as fh:
-                json.dump(result, fh, indent=2)
+            write_json(args.json, result)
         if not all(r["fused_identical"] for r in result["L"].values()):
             raise SystemExit("the fused kernel and the two-call path disagree")
         return
@@ -356,8 +357,7 @@ def main() -> None:
           f"numba first-call compile (empty cache): {comp:.1f} s")
     print(f"memory: {result['memory_method']}")
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(result, fh, indent=2)
+        write_json(args.json, result)
     if identical < 0.999:
         raise SystemExit("fast and reference samplers disagree")
 

@@ -20,7 +20,6 @@ Usage: ``python benchmarks/bench_correlations.py [--n-x0 256] [--n-traj 256] [--
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 import tracemalloc
@@ -29,6 +28,7 @@ import numpy as np
 
 from hierphase.correlations import (susceptibility, tree_bins, tree_correlations,
                                     tree_pair_sums)
+from hierphase.io import write_json
 
 S = 2
 
@@ -111,8 +111,7 @@ def main() -> None:
     print(f"ratio dense / binned: time x{t_den / t_bin:.1f}, memory x{m_den / m_bin:.1f}")
     print(f"same C(r) (max |diff| {report['max_abs_C_difference']:.2e}), chi = {chi_bin:.4f}")
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(report, fh, indent=2)
+        write_json(args.json, report)
 
 
 if __name__ == "__main__":

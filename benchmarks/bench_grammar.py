@@ -32,7 +32,6 @@ Usage: ``python benchmarks/bench_grammar.py [--grammar random|rhm] [--n 32 64 12
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import time
@@ -43,6 +42,7 @@ import torch
 from hierphase import noise, rhm
 from hierphase.grammar import (posterior, random_grammar, rhm_grammar, sample_posterior,
                                sample_sentences)
+from hierphase.io import write_json
 
 
 def make_grammar(kind: str, n: int):
@@ -112,8 +112,7 @@ def main() -> None:
               f"  generation {r['generated_sentences_per_s']:.0f}/s,"
               f" posterior samples {r['posterior_samples_per_s']:.1f}/s")
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(rows, fh, indent=2)
+        write_json(args.json, rows)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ Usage: ``python benchmarks/bench_repeated_sampling.py [--k 256] [--reps 5] [--js
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 
@@ -38,6 +37,7 @@ def main() -> None:
     import torch
 
     from hierphase import bp, jobs, noise, rhm
+    from hierphase.io import write_json
 
     jobs.limit_threads(1)
     rows = []
@@ -58,8 +58,7 @@ def main() -> None:
         print(f"L={L} k={args.k}: shared {1e3 * t_shared:.2f} ms, repeated evidence "
               f"{1e3 * t_repeated:.2f} ms per datum, {t_repeated / t_shared:.1f}x")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+        write_json(args.json, rows)
 
 
 if __name__ == "__main__":

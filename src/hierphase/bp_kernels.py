@@ -288,12 +288,44 @@ def _nb_invalidate(status, b0, nb, n_rep, out):
 
 # ----------------------------------------------------------------------------- kernels
 @_nb.njit(cache=True, nogil=True)
+def _nb_split(n, d, s, block, workers):
+    """The node count of a tree with ``d`` leaves, and how a kernel splits its ``n`` data: the
+    number of blocks of ``block`` data and of workers (at least one, at most one per block),
+    worker ``w`` taking blocks ``w, w + workers, ...``."""
+    n_blocks = (n + block - 1) // block
+    return (d * s - 1) // (s - 1), n_blocks, min(max(workers, 1), n_blocks)
+
+
+@_nb.njit(cache=True, nogil=True)
+def _nb_upward_scratch(ev, n_nodes, vmax, block):
+    """A worker's buffers for the upward pass: the upward tiles and normalisers of every node."""
+    return (_np.empty((n_nodes, vmax, block), dtype=ev.dtype),
+            _np.empty((n_nodes, block), dtype=ev.dtype))
+
+
+@_nb.njit(cache=True, nogil=True)
+def _nb_draw_scratch(ev, m, vmax):
+    """A worker's buffers for the top-down draws: rule weights and root weights."""
+    return _np.empty(m, dtype=ev.dtype), _np.empty(vmax, dtype=ev.dtype)
+
+
+@_nb.njit(cache=True, nogil=True)
+def _nb_block_upward(ev, blk, block, tabs, n_par, s, L, up, zs, status):
+    """The upward pass of block ``blk`` into ``up``, ``zs``; returns the block's first datum and
+    its size (the last block may be short)."""
+    b0 = blk * block
+    nb = min(block, ev.shape[0] - b0)
+    _nb_upward(ev, b0, nb, tabs, n_par, s, L, up, zs, status)
+    return b0, nb
+
+
+@_nb.njit(cache=True, nogil=True)
 def _nb_marginal_scratch(ev, n_nodes, vmax, block, s, L):
     """A worker's buffers for the upward pass and the depth-first marginals: upward tiles and
-    normalisers of every node, one row of s posterior tiles per level (the walk's stack), and the
-    per-node temporaries of :func:`_nb_down_node`."""
-    return (_np.empty((n_nodes, vmax, block), dtype=ev.dtype),
-            _np.empty((n_nodes, block), dtype=ev.dtype),
+    normalisers of every node (:func:`_nb_upward_scratch`), one row of s posterior tiles per level
+    (the walk's stack), and the per-node temporaries of :func:`_nb_down_node`."""
+    up, zs = _nb_upward_scratch(ev, n_nodes, vmax, block)
+    return (up, zs,
             _np.empty((L + 1, s, vmax, block), dtype=ev.dtype),
             _np.empty(block, dtype=ev.dtype),
             _np.empty(block, dtype=ev.dtype),
@@ -305,19 +337,15 @@ def _nb_marginal_scratch(ev, n_nodes, vmax, block, s, L):
 def nb_marginals(ev, tabs, n_par, s, L, vmax, block, workers):
     """Posterior marginals, level-major in one flat array: level l is the (n, s**l, vmax)
     block starting at n * vmax * (s**l - 1)/(s - 1)."""
-    n, d = ev.shape[0], ev.shape[1]
-    n_nodes = (d * s - 1) // (s - 1)
+    n = ev.shape[0]
+    n_nodes, n_blocks, n_workers = _nb_split(n, ev.shape[1], s, block, workers)
     out = _np.empty(n * n_nodes * vmax)
     status = _np.zeros(n, dtype=_np.int8)
     order = _nb_preorder(s, L)
-    n_blocks = (n + block - 1) // block
-    n_workers = min(max(workers, 1), n_blocks)
     for worker in _nb.prange(n_workers):  # scratch allocated once per worker
         up, zs, post, ratio, q, inv, kids = _nb_marginal_scratch(ev, n_nodes, vmax, block, s, L)
         for blk in range(worker, n_blocks, n_workers):
-            b0 = blk * block
-            nb = min(block, n - b0)
-            _nb_upward(ev, b0, nb, tabs, n_par, s, L, up, zs, status)
+            b0, nb = _nb_block_upward(ev, blk, block, tabs, n_par, s, L, up, zs, status)
             _nb_root_posterior(n_par, nb, up, post[0, 0])
             for bb in range(nb):
                 for a in range(vmax):
@@ -342,19 +370,14 @@ def nb_marginals(ev, tabs, n_par, s, L, vmax, block, workers):
 
 @_nb.njit(cache=True, parallel=True)
 def nb_root(ev, tabs, n_par, s, L, vmax, block, workers):
-    n, d = ev.shape[0], ev.shape[1]
-    n_nodes = (d * s - 1) // (s - 1)
+    n = ev.shape[0]
+    n_nodes, n_blocks, n_workers = _nb_split(n, ev.shape[1], s, block, workers)
     root = _np.zeros((n, vmax))
     status = _np.zeros(n, dtype=_np.int8)
-    n_blocks = (n + block - 1) // block
-    n_workers = min(max(workers, 1), n_blocks)
     for worker in _nb.prange(n_workers):  # scratch allocated once per worker
-        up = _np.empty((n_nodes, vmax, block), dtype=ev.dtype)
-        zs = _np.empty((n_nodes, block), dtype=ev.dtype)
+        up, zs = _nb_upward_scratch(ev, n_nodes, vmax, block)
         for blk in range(worker, n_blocks, n_workers):
-            b0 = blk * block
-            nb = min(block, n - b0)
-            _nb_upward(ev, b0, nb, tabs, n_par, s, L, up, zs, status)
+            b0, nb = _nb_block_upward(ev, blk, block, tabs, n_par, s, L, up, zs, status)
             for bb in range(nb):
                 for a in range(n_par[0]):
                     root[b0 + bb, a] = up[0, a, bb]
@@ -366,23 +389,16 @@ def nb_sample(ev, tabs, n_par, s, L, vmax, uniforms, block, n_rep, workers):
     ``n_rep`` top-down draws from the same messages. Row ``b * n_rep + rep`` of ``uniforms`` and
     of the output belongs to sample ``rep`` of datum ``b``; each draw is exactly the one the
     single-sample kernel makes for that datum with that row of uniforms."""
-    n, d = ev.shape[0], ev.shape[1]
-    m = tabs.shape[2]
-    n_nodes = (d * s - 1) // (s - 1)
+    n, m = ev.shape[0], tabs.shape[2]
+    n_nodes, n_blocks, n_workers = _nb_split(n, ev.shape[1], s, block, workers)
     out = _np.empty((n * n_rep, n_nodes), dtype=_np.int64)
     status = _np.zeros(n, dtype=_np.int8)
     order = _nb_preorder(s, L)
-    n_blocks = (n + block - 1) // block
-    n_workers = min(max(workers, 1), n_blocks)
     for worker in _nb.prange(n_workers):  # scratch allocated once per worker
-        up = _np.empty((n_nodes, vmax, block), dtype=ev.dtype)
-        zs = _np.empty((n_nodes, block), dtype=ev.dtype)
-        w = _np.empty(m, dtype=ev.dtype)
-        root = _np.empty(vmax, dtype=ev.dtype)
+        up, zs = _nb_upward_scratch(ev, n_nodes, vmax, block)
+        w, root = _nb_draw_scratch(ev, m, vmax)
         for blk in range(worker, n_blocks, n_workers):
-            b0 = blk * block
-            nb = min(block, n - b0)
-            _nb_upward(ev, b0, nb, tabs, n_par, s, L, up, zs, status)
+            b0, nb = _nb_block_upward(ev, blk, block, tabs, n_par, s, L, up, zs, status)
             for rep in range(n_rep):
                 _nb_draw_root(n_par, b0, nb, up, uniforms, n_rep, rep, out, root)
                 for r in range(order.shape[0]):
@@ -402,23 +418,17 @@ def nb_kept(ev, tabs, n_par, s, L, vmax, truth, uniforms, block, workers):
     true values and draws the node's rule while the children's tiles are in cache. The sample
     is exactly :func:`nb_sample`'s with the same uniforms and the probabilities exactly
     :func:`nb_marginals`' at the true values; nothing of size (n, nodes, V) is written."""
-    n, d = ev.shape[0], ev.shape[1]
-    m = tabs.shape[2]
-    n_nodes = (d * s - 1) // (s - 1)
+    n, m = ev.shape[0], tabs.shape[2]
+    n_nodes, n_blocks, n_workers = _nb_split(n, ev.shape[1], s, block, workers)
     p_true = _np.empty((n, n_nodes))
     out = _np.empty((n, n_nodes), dtype=_np.int64)
     status = _np.zeros(n, dtype=_np.int8)
     order = _nb_preorder(s, L)
-    n_blocks = (n + block - 1) // block
-    n_workers = min(max(workers, 1), n_blocks)
     for worker in _nb.prange(n_workers):  # scratch allocated once per worker
         up, zs, post, ratio, q, inv, kids = _nb_marginal_scratch(ev, n_nodes, vmax, block, s, L)
-        w = _np.empty(m, dtype=ev.dtype)
-        root = _np.empty(vmax, dtype=ev.dtype)
+        w, root = _nb_draw_scratch(ev, m, vmax)
         for blk in range(worker, n_blocks, n_workers):
-            b0 = blk * block
-            nb = min(block, n - b0)
-            _nb_upward(ev, b0, nb, tabs, n_par, s, L, up, zs, status)
+            b0, nb = _nb_block_upward(ev, blk, block, tabs, n_par, s, L, up, zs, status)
             _nb_root_posterior(n_par, nb, up, post[0, 0])
             _nb_draw_root(n_par, b0, nb, up, uniforms, 1, 0, out, root)
             for bb in range(nb):

@@ -101,6 +101,7 @@ import torch
 from .memory import gaussian_field_bytes
 from .noise import FORWARD_PROCESSES, GaussianSchedule, epsilon_evidence, forward_evidence
 from .seeding import derive_seed, numpy_generator, torch_generator
+from .shapes import AxisSize
 
 __all__ = [
     "GaussianField",
@@ -312,13 +313,8 @@ class FlatMixture:
         g = torch.randn((n_classes, v), generator=gen, dtype=torch.float64)
         return cls(torch.log_softmax(scale * g, dim=1))
 
-    @property
-    def n_classes(self) -> int:
-        return int(self.log_probs.shape[0])
-
-    @property
-    def v(self) -> int:
-        return int(self.log_probs.shape[1])
+    n_classes = AxisSize("log_probs", 0)
+    v = AxisSize("log_probs", 1)
 
     def sample(self, n: int, d: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``n`` data: classes long ``(n,)`` and tokens long ``(n, d)``."""
@@ -564,13 +560,8 @@ class RandomCode:
         gen = torch_generator(derive_seed(int(seed), "random_code.codewords"))
         return cls(torch.randint(v, (n_codes, d), generator=gen), v)
 
-    @property
-    def n_codes(self) -> int:
-        return int(self.codewords.shape[0])
-
-    @property
-    def d(self) -> int:
-        return int(self.codewords.shape[1])
+    n_codes = AxisSize("codewords", 0)
+    d = AxisSize("codewords", 1)
 
     def sample(self, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``n`` data: classes long ``(n,)`` uniform, and their codewords ``(n, d)``."""

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .controls import _check_int
+from .controls import _bisect, _check_int
 from .params import validate_params
 from .rhm import Rules, sample_rules
 from .seeding import derive_seed, torch_generator
@@ -162,13 +162,7 @@ def critical_point(rules: Rules, n_per_value: int, seed: int, *, bracket=(0.0, 1
     if not (f_lo > 0 > f_hi):
         raise ValueError(f"bracket {bracket} does not straddle the threshold {thr:.4g}: "
                          f"p_L - threshold = {f_lo:.4g}, {f_hi:.4g}")
-    while hi - lo > tol:
-        mid = 0.5 * (lo + hi)
-        if f(mid) > 0:
-            lo = mid
-        else:
-            hi = mid
-    eps_star = 0.5 * (lo + hi)
+    eps_star = _bisect(f, lo, hi, tol)
     p = overlaps(rules, [eps_star - h, eps_star, eps_star + h], n_per_value, seed)
     deriv = (p[:, 0] - p[:, 2]) / (2 * h)
     centre = p[:, 1]

@@ -678,6 +678,31 @@ class EpsStarFit(NamedTuple):
     n_points: int
 
 
+def _check_base(s) -> None:
+    if not (isinstance(s, (int, np.integer)) and s >= 2):
+        raise ValueError(f"s must be an integer >= 2, got {s!r}")
+
+
+def _depth_points(L, y, y_err, *, s, names: tuple[str, str], exponent: tuple[str, float | None],
+                  positive: bool = False):
+    """The points of a finite-size fit over depths ``L``, after the checks of its arguments
+    (``s`` an int >= 2; ``exponent`` (name, value): positive and finite, or None; ``names``: of
+    ``y`` and ``y_err``): the finite points (and only those with ``y > 0`` when ``positive``),
+    and their standard errors when every one is positive and finite, else None (unweighted)."""
+    _check_base(s)
+    name, value = exponent
+    if value is not None and not (np.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be positive and finite or None, got {value!r}")
+    L = _vector(L, "L")
+    y = _vector(y, names[0], len(L))
+    err = None if y_err is None else _vector(y_err, names[1], len(L))
+    ok = np.isfinite(L) & np.isfinite(y) & (y > 0 if positive else True)
+    L, y = L[ok], y[ok]
+    err = None if err is None else err[ok]
+    sigma = err if err is not None and err.size and np.isfinite(err).all() and (err > 0).all() else None
+    return L, y, sigma
+
+
 def _profile_rate(L, y, sigma, log_s):
     """The decay rate ``k = 1/nu`` on a log grid that minimises the chi-square of the linear fit
     in (eps_star, amplitude) at fixed ``k``: a starting point for the nonlinear fit."""
@@ -709,18 +734,9 @@ def extrapolate_eps_star(L, eps_half, eps_half_err=None, *, s: int,
     Too few points or a failed fit: NaN values (``n_points`` and the L range still say what
     was there), never an exception.
     """
-    if not (isinstance(s, (int, np.integer)) and s >= 2):
-        raise ValueError(f"s must be an integer >= 2, got {s!r}")
-    if nu is not None and not (np.isfinite(nu) and nu > 0):
-        raise ValueError(f"nu must be positive and finite or None, got {nu!r}")
-    L = _vector(L, "L")
-    y = _vector(eps_half, "eps_half", len(L))
-    err = None if eps_half_err is None else _vector(eps_half_err, "eps_half_err", len(L))
-    ok = np.isfinite(L) & np.isfinite(y)
-    L, y = L[ok], y[ok]
-    err = None if err is None else err[ok]
-    n = int(ok.sum())
-    sigma = err if err is not None and n and np.isfinite(err).all() and (err > 0).all() else None
+    L, y, sigma = _depth_points(L, eps_half, eps_half_err, s=s, names=("eps_half", "eps_half_err"),
+                                exponent=("nu", nu))
+    n = len(L)
     L_min, L_max = (float(L.min()), float(L.max())) if n else (np.nan, np.nan)
     nan = EpsStarFit(np.nan, np.nan, np.nan if nu is None else float(nu), np.nan, np.nan,
                      L_min, L_max, n)
@@ -786,19 +802,9 @@ def fit_with_correction(L, y, y_err=None, *, s: int, offset: bool = True,
     from the uncorrected fit, weighted by ``y_err`` when every error is positive and finite
     (covariance scaled up by the reduced chi-square above 1), unweighted otherwise. One point
     more than parameters is needed (five with an offset, four without); else NaN."""
-    if not (isinstance(s, (int, np.integer)) and s >= 2):
-        raise ValueError(f"s must be an integer >= 2, got {s!r}")
-    if omega is not None and not (np.isfinite(omega) and omega > 0):
-        raise ValueError(f"omega must be positive and finite or None, got {omega!r}")
-    L = _vector(L, "L")
-    y = _vector(y, "y", len(L))
-    err = None if y_err is None else _vector(y_err, "y_err", len(L))
-    ok = np.isfinite(L) & np.isfinite(y) & (True if offset else y > 0)
-    L, y = L[ok], y[ok]
-    err = None if err is None else err[ok]
-    sigma = err if err is not None and err.size and np.isfinite(err).all() and (err > 0).all() \
-        else None
-    n = int(ok.sum())
+    L, y, sigma = _depth_points(L, y, y_err, s=s, names=("y", "y_err"), exponent=("omega", omega),
+                                positive=not offset)
+    n = len(L)
     n_par = 4 if offset else 3
     nan = CorrectedFit(np.nan, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan,
                        np.nan if omega is None else float(omega), np.nan, n)
@@ -1015,8 +1021,7 @@ def fit_per_level(k, C, C_lo=None, C_hi=None, *, s: int, k_min: int = 1,
     """Fit ``C ~ A (s**k)**-a`` over the tree levels ``k_min <= k <= k_max`` (module docstring,
     per tree level): :func:`fit_power_law` on ``r = s**k``, the same weights and errors;
     ``r_range`` is in ``s**k``."""
-    if not (isinstance(s, (int, np.integer)) and s >= 2):
-        raise ValueError(f"s must be an integer >= 2, got {s!r}")
+    _check_base(s)
     if k_max is not None and k_max < k_min:
         raise ValueError(f"k_max ({k_max}) must be >= k_min ({k_min})")
     k = _vector(k, "k")

@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
-__all__ = ["warmup_cosine", "autocast", "ProgressLog", "progress_log", "fingerprint",
+__all__ = ["warmup_cosine", "adamw_with_schedule", "optimizer_step", "autocast", "ProgressLog", "progress_log", "fingerprint",
            "read_checkpoint", "save_checkpoint_file", "resume_state", "rng_state", "set_rng_state",
            "restore"]
 
@@ -45,6 +45,33 @@ def warmup_cosine(warmup: int, total: int, min_ratio: float = 0.0) -> Callable[[
         progress = (step - warmup) / max(1, total - warmup)
         return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
     return factor
+
+
+def adamw_with_schedule(net: torch.nn.Module, cfg) -> tuple[torch.optim.AdamW,
+                                                             torch.optim.lr_scheduler.LambdaLR]:
+    """AdamW over ``net``'s parameters at ``cfg.lr`` (a
+    :class:`hierphase.optimisation.OptimisationSettings`), with weight decay
+    ``cfg.weight_decay`` on the matrices and none on the vectors (biases, norms), and its
+    :func:`warmup_cosine` schedule over ``cfg.steps``."""
+    decay = [p for p in net.parameters() if p.ndim >= 2]
+    no_decay = [p for p in net.parameters() if p.ndim < 2]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(cfg.warmup, cfg.steps, cfg.min_lr_ratio))
+    return optimizer, scheduler
+
+
+def optimizer_step(net: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler,
+                   grad_clip: float) -> float:
+    """One update from the gradients ``net`` holds: their norm clipped to ``grad_clip`` (0: not
+    clipped), then an ``optimizer`` and a ``scheduler`` step. Returns the learning rate the
+    update used."""
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
+    lr = optimizer.param_groups[0]["lr"]
+    optimizer.step()
+    scheduler.step()
+    return lr
 
 
 def autocast(device: torch.device):

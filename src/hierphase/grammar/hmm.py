@@ -25,6 +25,7 @@ import torch
 
 from ..bp import _inverse_cdf
 from ..seeding import derive_seed, torch_generator
+from ..shapes import AxisSize
 from ._checks import check_count, check_evidence
 
 __all__ = ["HMM", "make_hmm", "hmm_to_dict", "hmm_from_dict", "fit_markov_chain", "fit_hmm", "hmm_posterior",
@@ -39,13 +40,8 @@ class HMM:
     transition: torch.Tensor
     emission: torch.Tensor
 
-    @property
-    def n_states(self) -> int:
-        return int(self.initial.shape[0])
-
-    @property
-    def n_terminals(self) -> int:
-        return int(self.emission.shape[1])
+    n_states = AxisSize("initial", 0)
+    n_terminals = AxisSize("emission", 1)
 
     def __repr__(self) -> str:
         return f"HMM(K={self.n_states}, V={self.n_terminals})"

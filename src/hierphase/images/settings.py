@@ -11,6 +11,8 @@ from typing import Mapping
 
 import numpy as np
 
+from hierphase.optimisation import check_warmup
+
 __all__ = ["DDPMTrainConfig", "ClassifierTrainConfig", "KINDS", "EmbeddingSpec", "embedding_key", "specs_from_config",
            "DIGITS_LAYERS", "DIGITS_SPATIAL_LAYERS", "DIGITS_PER_CLASS", "n_held_out",
            "check_n_per_class", "shard_bounds"]
@@ -31,9 +33,7 @@ class DDPMTrainConfig:
 
     def __post_init__(self):
         """Refuse a warm-up the schedule never leaves; messages start with the field's name."""
-        if self.warmup > self.steps:
-            raise ValueError(f"warmup must be <= steps (the learning rate would never reach its "
-                             f"peak), got warmup={self.warmup}, steps={self.steps}")
+        check_warmup(self.warmup, self.steps)
 
 
 @dataclass(frozen=True)

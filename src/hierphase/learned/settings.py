@@ -6,9 +6,10 @@ and :mod:`~hierphase.learned.train` re-export them.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import Mapping
+
+from hierphase.optimisation import OptimisationSettings
 
 __all__ = ["NetworkConfig", "TimeFocus", "UNIFORM_TIMES", "TrainConfig"]
 
@@ -93,18 +94,11 @@ UNIFORM_TIMES = TimeFocus()
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation settings (config keys ``learned.training.*``)."""
+class TrainConfig(OptimisationSettings):
+    """Optimisation settings (config keys ``learned.training.*``): those of every training loop
+    (:class:`hierphase.optimisation.OptimisationSettings`, whose defaults are this branch's), and
+    where the noise levels of training are drawn."""
 
-    steps: int = 2000
-    batch_size: int = 128
-    lr: float = 2e-3
-    weight_decay: float = 0.0
-    warmup: int = 100
-    min_lr_ratio: float = 0.05
-    grad_clip: float = 1.0
-    log_every: int = 50
-    checkpoint_every: int = 500
     #: Where the noise levels of training are drawn (:class:`TimeFocus`;
     #: a mapping {upper, weight} is accepted, as the config gives it).
     time_focus: TimeFocus = TimeFocus()
@@ -116,19 +110,4 @@ class TrainConfig:
                 object.__setattr__(self, "time_focus", TimeFocus(**self.time_focus))
             except (TypeError, ValueError) as err:
                 raise ValueError(f"time_focus.{err}") from None
-        for name in ("steps", "batch_size", "warmup", "log_every", "checkpoint_every"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-        if self.warmup > self.steps:
-            raise ValueError(f"warmup must be <= steps (the learning rate would never reach its peak), "
-                             f"got warmup={self.warmup}, steps={self.steps}")
-        for name, low, high in (("lr", 0.0, math.inf), ("weight_decay", 0.0, math.inf),
-                                ("min_lr_ratio", 0.0, 1.0), ("grad_clip", 0.0, math.inf)):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and low <= value <= high) or (name == "lr" and value == 0):
-                raise ValueError(f"{name} must be a finite number in [{low}, {high}]"
-                                 f"{' and > 0' if name == 'lr' else ''}, got {value!r}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+        super().__post_init__()

@@ -26,8 +26,8 @@ from tqdm.auto import tqdm
 
 from hierphase.learned.settings import TrainConfig
 from hierphase.memory import tree_unet_training_bytes
-from hierphase.training import (autocast, fingerprint, progress_log, read_checkpoint, resume_state,
-                                save_checkpoint_file, warmup_cosine)
+from hierphase.training import (adamw_with_schedule, autocast, fingerprint, optimizer_step, progress_log,
+                                read_checkpoint, resume_state, save_checkpoint_file)
 
 __all__ = ["TrainConfig", "TrainResult", "train", "save_checkpoint", "load_checkpoint", "save_weights",
            "training_bytes"]
@@ -135,11 +135,7 @@ def train(process, net: torch.nn.Module, train_leaves: torch.Tensor, cfg: TrainC
     data = train_leaves.to(device)
     generator = torch.Generator(device=device)
     generator.manual_seed(int(seed))
-    no_decay = [p for n, p in net.named_parameters() if p.ndim < 2]
-    decay = [p for n, p in net.named_parameters() if p.ndim >= 2]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(cfg.warmup, cfg.steps, cfg.min_lr_ratio))
+    optimizer, scheduler = adamw_with_schedule(net, cfg)
     keep = sorted({int(k) for k in snapshots})
     if keep and not (1 <= keep[0] and keep[-1] <= cfg.steps):
         raise ValueError(f"snapshots must be steps in [1, steps={cfg.steps}], got {keep}")
@@ -167,11 +163,7 @@ def train(process, net: torch.nn.Module, train_leaves: torch.Tensor, cfg: TrainC
                 loss = process.training_loss(net, batch, generator, cfg.time_focus)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
-            lr = optimizer.param_groups[0]["lr"]
-            optimizer.step()
-            scheduler.step()
+            lr = optimizer_step(net, optimizer, scheduler, cfg.grad_clip)
             running += loss.detach().float()
             count += 1
             step += 1

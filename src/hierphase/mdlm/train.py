@@ -16,12 +16,10 @@ loss, rate, time left). On a GPU the forward pass runs under bfloat16 autocast.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import math
 import os
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -31,7 +29,8 @@ import torch
 from hierphase.io import CorruptFileError, atomic_path, load_tensors
 from hierphase.mdlm.diffusion import diffusion_loss
 from hierphase.mdlm.model import DiffusionTransformer, TransformerConfig
-from hierphase.training import autocast, progress_log, warmup_cosine
+from hierphase.optimisation import OptimisationSettings, check_setting
+from hierphase.training import adamw_with_schedule, autocast, fingerprint, optimizer_step, progress_log
 
 __all__ = ["TrainConfig", "TrainResult", "train", "save_model", "load_model", "LOSS_COLUMNS"]
 
@@ -43,42 +42,19 @@ _CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "generator", "step", "los
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation settings (config keys ``mdlm.training.*``); ``eps``: the smallest level drawn
+class TrainConfig(OptimisationSettings):
+    """Optimisation settings (config keys ``mdlm.training.*``): those of every training loop
+    (:class:`hierphase.optimisation.OptimisationSettings`), and ``eps``: the smallest level drawn
     (the objective's ``1/t`` weight is bounded by ``1/eps``); ``antithetic``: stratified levels."""
 
-    steps: int = 1000
-    batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    warmup: int = 50
-    min_lr_ratio: float = 0.1
-    grad_clip: float = 1.0
-    log_every: int = 50
-    checkpoint_every: int = 100
     eps: float = 1e-3
     antithetic: bool = True
 
     def __post_init__(self):
-        for name in ("steps", "batch_size", "warmup", "log_every", "checkpoint_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-        if self.warmup > self.steps:
-            raise ValueError(f"warmup must be <= steps, got warmup={self.warmup}, steps={self.steps}")
-        for name, low, high in (("lr", 0.0, math.inf), ("weight_decay", 0.0, math.inf),
-                                ("min_lr_ratio", 0.0, 1.0), ("grad_clip", 0.0, math.inf), ("eps", 0.0, 1.0)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                    or not low <= value <= high or (name in ("lr",) and value == 0) or (name == "eps" and value >= 1):
-                raise ValueError(f"{name} must be a finite number in [{low}, {high}]"
-                                 f"{' and > 0' if name == 'lr' else ''}{' and < 1' if name == 'eps' else ''}, "
-                                 f"got {value!r}")
+        super().__post_init__()
+        check_setting("eps", self.eps, 0.0, 1.0, below_high=True)
         if not isinstance(self.antithetic, bool):
             raise ValueError(f"antithetic must be a bool, got {self.antithetic!r}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass
@@ -90,10 +66,6 @@ class TrainResult:
     #: Weights at each requested snapshot step reached so far (step -> state dict).
     snapshots: dict = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
-
-
-def _fingerprint(**parts) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _save(path, state: dict) -> None:
@@ -163,18 +135,14 @@ def train(net: DiffusionTransformer, sequences: torch.Tensor, mask_id: int, cfg:
         raise ValueError(f"snapshots must be steps in [1, steps={cfg.steps}], got {keep}")
     device = torch.device(device)
     data_hash = hashlib.sha256(sequences.cpu().numpy().tobytes()).hexdigest()[:16]
-    fp = _fingerprint(train=cfg.to_dict(), seed=int(seed), data=data_hash, shape=list(sequences.shape),
+    fp = fingerprint(train=cfg.to_dict(), seed=int(seed), data=data_hash, shape=list(sequences.shape),
                       mask_id=mask_id, net=net.cfg.to_dict())
     meta = {"fingerprint": fp, "name": name, "mask_id": mask_id}
     net = net.to(device)
     data = sequences.to(device)
     generator = torch.Generator(device=device)
     generator.manual_seed(int(seed))
-    decay = [p for p in net.parameters() if p.ndim >= 2]
-    no_decay = [p for p in net.parameters() if p.ndim < 2]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(cfg.warmup, cfg.steps, cfg.min_lr_ratio))
+    optimizer, scheduler = adamw_with_schedule(net, cfg)
     step, rows, window, kept = 0, [], [0.0, 0], {}
     state = _resume_state(Path(checkpoint), fp) if checkpoint is not None and resume else None
     if state is not None:
@@ -206,11 +174,7 @@ def train(net: DiffusionTransformer, sequences: torch.Tensor, mask_id: int, cfg:
                     loss = diffusion_loss(net, data[idx], mask_id, generator, cfg.eps, cfg.antithetic)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
-            lr = optimizer.param_groups[0]["lr"]
-            optimizer.step()
-            scheduler.step()
+            lr = optimizer_step(net, optimizer, scheduler, cfg.grad_clip)
             running += float(loss.detach())
             count += 1
             step += 1
