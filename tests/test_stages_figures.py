@@ -50,5 +50,7 @@ def test_a_figure_entry_names_its_function_and_keeps_the_rule_param_free():
     assert entry.rule_params == {"draw": "pkg.mod:x_fig", "n": 1}
     with pytest.raises(ValueError, match="draw"):
         Figure(**fields, draw="x_fig")
+    with pytest.raises(TypeError, match="draw"):
+        Figure(**fields, draw=None)
     with pytest.raises(ValueError, match="draw"):
         Figure(**fields, draw="pkg.mod:x_fig", params={"draw": "other"})

@@ -35,11 +35,14 @@ class Figure:
     runtime: int = 10
 
     def __post_init__(self):
-        module, sep, function = self.draw.partition(":") if isinstance(self.draw, str) else ("", "", "")
+        if not isinstance(self.draw, str):
+            raise TypeError(f"figure {self.rule}: draw must be a string, got {self.draw!r}")
+        module, sep, function = self.draw.partition(":")
         if not (module and sep and function):
-            raise ValueError(f"figure {self.rule}: draw must be 'module:function', got {self.draw!r}")
+            raise ValueError(f"figure {self.rule}: draw must be 'module:function', "
+                             f"got {self.draw!r}")
         if "draw" in self.params:
-            raise ValueError(f"figure {self.rule}: params may not name 'draw' (the rule's own param)")
+            raise ValueError(f"figure {self.rule}: params may not name 'draw' (the rule's own)")
 
     @property
     def rule_params(self) -> dict[str, Any]:

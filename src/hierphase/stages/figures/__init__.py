@@ -18,7 +18,8 @@ __all__ = ["draw", "resolve"]
 
 
 def resolve(name: str):
-    """The function ``module:function`` names (e.g. ``hierphase.stages.figures.rhm:rhm_fig_cobweb``)."""
+    """The function that ``name``, ``module:function``, names (for instance
+    ``hierphase.stages.figures.rhm:rhm_fig_cobweb``)."""
     if not isinstance(name, str):
         raise TypeError(f"name must be a 'module:function' string, got {type(name).__name__}")
     module, sep, function = name.partition(":")
