@@ -119,3 +119,99 @@ def test_rule_files_keep_the_rules_only():
     # common.smk: what the branches share; docs.smk: the docs' numbers, read from all of them
     rule_files = {f.stem for f in (REPO / "workflow/rules").glob("*.smk")} - {"common", "docs"}
     assert rule_files == set(branches())
+
+
+# ------------------------------------------------------------------------------ workflow scripts
+SCRIPTS = REPO / "workflow/scripts"
+
+
+def script_calls(source: str, prefix: str) -> list[str]:
+    """The dotted names of the hierphase functions under ``prefix`` (``hierphase.stages``) that a
+    script calls, one per call site, through whatever import form and alias it uses."""
+    tree = ast.parse(source)
+    names: dict[str, str] = {}  # local name -> the dotted hierphase name it stands for
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                names[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    names[alias.asname] = alias.name
+                else:
+                    names[alias.name.split(".")[0]] = alias.name.split(".")[0]
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        parts, func = [], node.func
+        while isinstance(func, ast.Attribute):
+            parts.append(func.attr)
+            func = func.value
+        if isinstance(func, ast.Name) and func.id in names:
+            dotted = ".".join([names[func.id], *reversed(parts)])
+            if dotted.startswith(prefix + "."):
+                found.append(dotted)
+    return found
+
+
+def workflow_scripts() -> list[Path]:
+    return sorted(SCRIPTS.glob("*.py"))
+
+
+GOOD = '''from hierphase import io, jobs
+from hierphase.stages import rhm as stage
+
+jobs.log_to(snakemake.log[0])
+table = stage.aggregate_kept(io.read_table(path) for path in snakemake.input.shards)
+io.write_table(table, snakemake.output.table, config=jobs.job_config(snakemake.wildcards))
+'''
+BAD = {
+    "no glue": '''from hierphase import io, jobs, rhm
+jobs.log_to(snakemake.log[0])
+rules = rhm.sample_rules(3, 3, 2, 2, seed=0)
+''',
+    "two glue calls": '''import hierphase.stages.images as glue
+from hierphase.stages.images import sweep_shard
+from hierphase.jobs import log_to
+log_to(snakemake.log[0])
+model = glue.load_sweep_model(0, "ddpm", snakemake.input.model)
+x0_hat, record = sweep_shard(model, {}, 0, num_steps=10, seed=0, batch_size=1)
+''',
+    "glue but no log": '''from hierphase import stages
+table = stages.rhm.theory_summary_table(3, 3, 2)
+''',
+}
+
+
+def script_problems(source: str) -> list[str]:
+    """What keeps a script from the convention: exactly one call of a hierphase.stages function
+    and one of hierphase.jobs.log_to."""
+    problems = []
+    glue = script_calls(source, "hierphase.stages")
+    if len(glue) != 1:
+        problems.append(f"calls {len(glue)} hierphase.stages functions {glue}, not one")
+    if script_calls(source, "hierphase.jobs").count("hierphase.jobs.log_to") != 1:
+        problems.append("does not log once with hierphase.jobs.log_to")
+    return problems
+
+
+@pytest.mark.parametrize("path", workflow_scripts(), ids=lambda p: p.name)
+def test_every_script_logs_and_calls_one_glue_function(path):
+    assert script_problems(path.read_text()) == []
+
+
+def test_the_script_check_reads_imports_and_aliases():
+    assert script_calls(GOOD, "hierphase.stages") == ["hierphase.stages.rhm.aggregate_kept"]
+    assert script_problems(GOOD) == []
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_the_script_check_catches_a_script_off_the_convention(name):
+    assert script_problems(BAD[name]) != []
+
+
+def test_the_figure_rules_share_one_script():
+    """No per-figure scripts: every figure rule runs figure.py (workflow/rules/common.smk)."""
+    assert [p.name for p in workflow_scripts() if "_fig_" in p.name] == []
+    assert '"../scripts/figure.py"' in (REPO / "workflow/rules/common.smk").read_text()

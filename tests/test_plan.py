@@ -89,11 +89,14 @@ def test_wildcard_values_are_the_union_of_the_branches(smoke):
     assert constraints["shard"] == r"\d+"
 
 
-def test_figure_tables_name_existing_scripts_and_captions(smoke):
+def test_figure_tables_name_existing_functions_and_captions(smoke):
+    from hierphase.stages.figures import resolve
+
     figures = smoke.figures()
     assert len(figures) == len({f.rule for f in figures}) == 26
     for figure in figures:
-        assert (REPO / f"workflow/scripts/{figure.rule}.py").is_file(), figure.rule
+        assert callable(resolve(figure.draw)), figure.rule
+        assert figure.rule_params["draw"] == figure.draw
         assert (REPO / f"workflow/report/{figure.caption}").is_file(), figure.rule
         assert figure.log.startswith("logs/") and figure.path.startswith("results/")
     targets = set(smoke.targets())

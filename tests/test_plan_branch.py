@@ -45,6 +45,7 @@ class ToyBranch(Branch):
         return [Figure(rule=f"toy_fig_{kind}", path=f"results/toy/figures/{{name}}/{kind}",
                        inputs={"table": f"{RESULTS}/draws.csv"}, caption=f"toy/{kind}.rst",
                        category="Toy", subcategory="{name}", instances=each,
+                       draw=f"toy_figures:toy_fig_{kind}",
                        log=f"logs/toy/figures/{{name}}/{kind}.log", conda="../../envs/rhm.yaml")
                 for kind in ("draws", "hist")]
 '''
@@ -85,11 +86,24 @@ rule toy_draws:
         "../scripts/toy_draws.py"
 '''.replace("TOY_RESULTS", "'results/toy/{name}'")
 
-FIGURE = '''"""Toy figure: names the rule that ran it, so a rule that runs another's script shows."""
-from pathlib import Path
+FIGURES = '''"""Toy figure glue: one function per figure rule, named after it."""
+import matplotlib
 
-for path in snakemake.output:
-    Path(path).write_text(f"{snakemake.rule} by {Path(__file__).name.split('.')[-2]}")
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def toy_fig_draws(inputs, params, wildcards):
+    fig, ax = plt.subplots()
+    ax.plot(pd.read_csv(inputs["table"])["draw"])
+    return fig
+
+
+def toy_fig_hist(inputs, params, wildcards):
+    fig, ax = plt.subplots()
+    ax.hist(pd.read_csv(inputs["table"])["draw"])
+    return fig
 '''
 
 SCRIPT = '''"""Toy branch: seeded draws."""
@@ -118,8 +132,8 @@ def build_toy_branch(work):
     steps = add_branch_steps()
     assert steps == ["workflow/branches.yaml", "src/hierphase/plan/<b>.py",
                      "workflow/schemas/<b>.schema.yaml", "workflow/rules/<b>.smk",
-                     "workflow/scripts/<b>_<rule>.py", "workflow/report/<b>/<figure>.rst",
-                     "config.yaml"], steps
+                     "workflow/scripts/<b>_<rule>.py", "src/hierphase/stages/figures/<b>.py",
+                     "workflow/report/<b>/<figure>.rst", "config.yaml"], steps
     # 1. the registry entry; 2. the planning class, outside the installed package
     (work / "workflow/branches.yaml").write_text(
         (work / "workflow/branches.yaml").read_text() + "toy: toy_plan:ToyBranch\n")
@@ -128,12 +142,12 @@ def build_toy_branch(work):
     (work / "workflow/schemas/toy.schema.yaml").write_text(SCHEMA)  # 3
     (work / "workflow/rules/toy.smk").write_text(RULES)  # 4
     (work / "workflow/scripts/toy_draws.py").write_text(SCRIPT)  # 5
+    (work / "plugins/toy_figures.py").write_text(FIGURES)  # 6, outside the package as the plan
     for kind in ("draws", "hist"):
-        (work / f"workflow/scripts/toy_fig_{kind}.py").write_text(FIGURE)
         (work / "workflow/report/toy").mkdir(exist_ok=True)
-        (work / f"workflow/report/toy/{kind}.rst").write_text(f"Toy {kind}.\n")  # 6
+        (work / f"workflow/report/toy/{kind}.rst").write_text(f"Toy {kind}.\n")  # 7
     (work / "config.yaml").write_text((work / "config.yaml").read_text()
-                                      + "\ntoy:\n  names: [a, b]\n")  # 7
+                                      + "\ntoy:\n  names: [a, b]\n")  # 8
     return work / "plugins"
 
 
@@ -162,9 +176,11 @@ def test_a_toy_branch_dry_runs_beside_the_others(tmp_path, monkeypatch):
                                                                "toy_fig_hist"] * 2])
     rules = {rule for rule, _ in every}
     assert {"toy_draws", "toy_fig_draws", "rhm_sweep", "learned_train", "images_sweep"} <= rules
-    # for real: every figure rule generated from the table runs its own script
+    # for real: every figure rule generated from the table draws with its own function
     run_snakemake(work, "-c1", "toy", configfile=SMOKE)
     for name in ("a", "b"):
         for kind in ("draws", "hist"):
-            made = (work / f"results/toy/figures/{name}/{kind}.png").read_text()
-            assert made == f"toy_fig_{kind} by toy_fig_{kind}", made
+            png = (work / f"results/toy/figures/{name}/{kind}.png").read_bytes()
+            assert png.startswith(b"\x89PNG"), (name, kind)
+            log = (work / f"logs/toy/figures/{name}/{kind}.log").read_text()
+            assert f"drawing with toy_figures:toy_fig_{kind}" in log, log

@@ -165,3 +165,35 @@ def test_correlation_tables_have_the_documented_layout():
     merged = stage.aggregate_correlations([corr, corr.iloc[::-1]], CORRELATIONS_TABLE_COLUMNS)
     pd.testing.assert_frame_equal(merged, stage.aggregate_correlations([corr],
                                                                        CORRELATIONS_TABLE_COLUMNS))
+
+
+def test_the_first_stages_draw_rules_then_trees_from_their_seeds():
+    rules = stage.draw_rules(8, 3, 2, 3, n_classes=None, seed=4)
+    assert rules.v == 8 and rules.L == 3
+    again = rhm.sample_rules(8, 3, 2, 3, seed=4)
+    assert all(np.array_equal(a, b) for a, b in zip(rules.tables, again.tables))
+    trees = stage.draw_data(rules, 5, seed=6)
+    assert [tuple(t.shape) for t in trees] == [(5, 1), (5, 2), (5, 4), (5, 8)]
+    assert all(np.array_equal(a, b) for a, b in zip(trees, rhm.sample_trees(rules, 5, seed=6)))
+
+
+def test_a_control_shard_runs_the_named_control_with_its_spec():
+    from hierphase.noise import GaussianSchedule
+
+    spec = {"v": 6, "n_classes": None, "d": 4, "scale": 1.0, "n_x0": 2, "n_traj": 3, "n_boot": 5,
+            "shape": [4, 4], "exponent": 2.0}
+    schedule = GaussianSchedule()
+    mixture = stage.control_shard("flat_mixture", spec, "epsilon", [0.5], seed=3,
+                                  schedule=schedule, experiment="flat_mixture")
+    direct = stage.flat_mixture_shard(6, 6, 4, 1.0, "epsilon", [0.5], 3, 2, 3, schedule,
+                                      n_boot=5, experiment="flat_mixture")
+    for got, want in zip(mixture, direct):
+        pd.testing.assert_frame_equal(got, want)
+    field = stage.control_shard("gaussian_field", spec, "gaussian", [0.5], seed=3,
+                                schedule=schedule, experiment="gaussian_field")
+    for got, want in zip(field, stage.gaussian_field_shard([4, 4], 2.0, [0.5], 3, 2, 3, schedule,
+                                                           n_boot=5)):
+        pd.testing.assert_frame_equal(got, want)
+    with pytest.raises(ValueError, match="control"):
+        stage.control_shard("white_noise", spec, "epsilon", [0.5], seed=3, schedule=schedule,
+                            experiment="x")

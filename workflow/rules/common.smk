@@ -17,8 +17,9 @@
 #   a GPU take their `gpu` resource (and, with the profile's gpu_partition, their partition) from
 #   gpu_resources(), and their scripts start with jobs.check_gpus().
 # - workflow/scripts/<branch>_<rule>.py logs to its log, reads snakemake.input and params,
-#   calls one function of hierphase.stages.<branch> (the glue) or hierphase.plots (a figure) and
-#   writes snakemake.output with a sidecar from jobs.job_config.
+#   calls exactly one function of hierphase.stages.<branch> (the glue) and writes snakemake.output
+#   with a sidecar from jobs.job_config. Every figure rule runs workflow/scripts/figure.py, which
+#   calls hierphase.stages.figures.draw with the function its figure entry names (params.draw).
 from hierphase.plan import per_attempt, sidecar
 from hierphase.plan.workflow import (
     check_cluster_settings,
@@ -69,8 +70,6 @@ for _fig in PLAN.figures():
             mem_mb=_fig.mem_mb,
             runtime=_fig.runtime,
         params:
-            **_fig.params,
+            **_fig.rule_params,
         script:
-            # the job's own rule name when it runs (the loop variable is the last figure's by
-            # then), the entry's while the rule is defined
-            f"../scripts/{locals().get('rule', _fig.rule)}.py"
+            "../scripts/figure.py"

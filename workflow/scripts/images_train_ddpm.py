@@ -1,16 +1,13 @@
 """Images branch (digits): train the DDPM (diffusers UNet2DModel) on the training split; an
 interrupted job resumes from <model>.resume when rerun."""
-from hierphase.images.ddpm_training import DDPMTrainConfig, train_digits_ddpm
-from hierphase.images.shards import read_shard
-from hierphase.io import write_table
-from hierphase.jobs import check_gpus, job_config, limit_threads, log_to
+from hierphase import io, jobs
+from hierphase.stages import images as stage
 
-log_to(snakemake.log[0])
-check_gpus(snakemake.resources, snakemake.rule)
-limit_threads(snakemake.threads)
+jobs.log_to(snakemake.log[0])
+jobs.check_gpus(snakemake.resources, snakemake.rule)
+jobs.limit_threads(snakemake.threads)
 device = snakemake.config["images"]["device"]  # where it runs, not a param: reruns nothing
-p = snakemake.params
-cfg = DDPMTrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in p.train.items()})
-loss = train_digits_ddpm(read_shard(snakemake.input.train)["images"], snakemake.output.model, cfg,
-                         seed=p.seed, device=device, checkpoint=f"{snakemake.output.model}.resume")
-write_table(loss, snakemake.output.loss, snakemake.output.loss_csv, config=job_config(p.train), seed=p.seed)
+p, out = snakemake.params, snakemake.output
+loss = stage.train_ddpm(snakemake.input.train, out.model, p.train, seed=p.seed, device=device,
+                        checkpoint=f"{out.model}.resume")
+io.write_table(loss, out.loss, out.loss_csv, config=jobs.job_config(p.train), seed=p.seed)

@@ -1,7 +1,8 @@
 """Stage 1 of the RHM branch: draw the production rules of one RHM (experiment, L, rule seed)."""
 from hierphase import jobs, rhm
+from hierphase.stages import rhm as stage
 
 jobs.log_to(snakemake.log[0])
-p = snakemake.params
-rules = rhm.sample_rules(p.v, p.m, p.s, int(snakemake.wildcards.L), n_classes=p.n_classes, seed=p.seed)
-rhm.save_rules(rules, snakemake.output.rules, config=jobs.job_config(snakemake.wildcards, p), seed=p.seed)
+p, wc = snakemake.params, snakemake.wildcards
+rules = stage.draw_rules(p.v, p.m, p.s, int(wc.L), n_classes=p.n_classes, seed=p.seed)
+rhm.save_rules(rules, snakemake.output.rules, config=jobs.job_config(wc, p), seed=p.seed)

@@ -285,6 +285,7 @@ class ImagesBranch(Branch):
         return Figure(rule=f"images_fig_{name}", path=f"{self.FIGURES}/{name}",
                       inputs=inputs,
                       caption=f"images/{name}.rst", category="Images", subcategory=self.run,
+                      draw=f"hierphase.stages.figures.images:images_fig_{name}",
                       conda="../../envs/images.yaml",
                       log=f"logs/images/figures/{self.run}/{name}.log", **fields)
 

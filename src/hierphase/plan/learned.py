@@ -242,6 +242,7 @@ class LearnedBranch(ExperimentBranch):
         caption = fields.pop("caption", name)
         return Figure(rule=rule, path=f"{FIGURES}/{name}", inputs=inputs,
                       caption=f"learned/{caption}.rst", category="RHM, learned denoisers",
+                      draw=f"hierphase.stages.figures.learned:{rule}",
                       conda="../../envs/learned.yaml", log=f"logs/learned/figures/{name}.log",
                       **fields)
 

@@ -424,7 +424,8 @@ class RhmBranch(ExperimentBranch):
 
     def figure(self, rule: str, path: str, caption: str, category: str, **fields) -> Figure:
         return Figure(rule=rule, path=path, caption=f"rhm/{caption}.rst",
-                      category=category, conda="../../envs/rhm.yaml",
+                      category=category, draw=f"hierphase.stages.figures.rhm:{rule}",
+                      conda="../../envs/rhm.yaml",
                       log="logs/" + path.removeprefix("results/") + ".log", **fields)
 
     def figures(self) -> list[Figure]:

@@ -51,6 +51,16 @@ __all__ = [
     "correlation_images",
     "correlation_shard",
     "aggregate_patch_correlations",
+    "digits_split",
+    "digits_data",
+    "imagenet_data",
+    "train_ddpm",
+    "train_classifier",
+    "classifier_statistics",
+    "sweep_file",
+    "measure_sweep",
+    "correlation_sweep",
+    "quality",
 ]
 
 log = logging.getLogger(__name__)
@@ -345,3 +355,164 @@ def aggregate_patch_correlations(shards: Sequence[pd.DataFrame], *, dataset: str
     corr = pd.concat(corr, ignore_index=True)[PATCH_CORRELATIONS_COLUMNS]
     sus = pd.concat(sus, ignore_index=True)[PATCH_SUSCEPTIBILITY_COLUMNS]
     return corr, sus
+
+
+# ------------------------------------------------------------------ one function per workflow job
+def digits_split(train_path: str | os.PathLike, held_out_path: str | os.PathLike, *,
+                 image_size: int, upsample: str, held_out_fraction: float, seed: int,
+                 config: Mapping | None = None) -> tuple[int, int]:
+    """Training split (digits): the DDPM's and the classifier's training set and the held-out set
+    (:func:`hierphase.images.digits_data.write_digits_split`); returns their sizes."""
+    from hierphase.images.digits_data import write_digits_split
+
+    return write_digits_split(train_path, held_out_path, image_size=image_size, upsample=upsample,
+                              held_out_fraction=held_out_fraction, seed=seed, config=config)
+
+
+def digits_data(held_out_path: str | os.PathLike, shard_paths: Sequence[str | os.PathLike], *,
+                image_size: int, upsample: str, held_out_fraction: float, n_per_class: int,
+                seed: int, config: Mapping | None = None) -> list[int]:
+    """Sweep shards (digits): the first ``n_per_class`` held-out images of every class, in uint8
+    shards (:func:`hierphase.images.digits_data.write_sweep_shards`); returns the shard sizes."""
+    from hierphase.images.digits_data import write_sweep_shards
+
+    return write_sweep_shards(held_out_path, shard_paths, n_per_class=n_per_class,
+                              image_size=image_size, upsample=upsample,
+                              held_out_fraction=held_out_fraction, seed=seed, config=config)
+
+
+def imagenet_data(val_dir: str | os.PathLike, labels: str | os.PathLike | None,
+                  shard_paths: Sequence[str | os.PathLike], *, n_per_class: int, size: int,
+                  seed: int, n_classes: int | None, config: Mapping | None = None) -> list[int]:
+    """Data (ImageNet): ``n_per_class`` images per class of ILSVRC2012 val, cropped, in uint8
+    shards (:func:`hierphase.images.imagenet.prepare_imagenet`); returns the shard sizes."""
+    from hierphase.images.imagenet import prepare_imagenet
+
+    return prepare_imagenet(val_dir, labels, shard_paths, n_per_class=n_per_class, size=size,
+                            seed=seed, n_classes=n_classes, config=config)
+
+
+def train_ddpm(train_path: str | os.PathLike, model_path: str | os.PathLike, train: Mapping, *,
+               seed: int, device: str, checkpoint: str | os.PathLike) -> pd.DataFrame:
+    """(digits) Train the DDPM on the training split; ``train``: the fields of
+    :class:`hierphase.images.ddpm_training.DDPMTrainConfig` (lists become tuples). Writes the
+    model to ``model_path``, resumes from ``checkpoint``; returns the loss table."""
+    from hierphase.images.ddpm_training import DDPMTrainConfig, train_digits_ddpm
+    from hierphase.images.shards import read_shard
+
+    config = DDPMTrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in train.items()})
+    return train_digits_ddpm(read_shard(train_path)["images"], model_path, config, seed=seed,
+                             device=device, checkpoint=checkpoint)
+
+
+def train_classifier(train_path: str | os.PathLike, held_out_path: str | os.PathLike,
+                     train: Mapping, *, seed: int, device: str,
+                     checkpoint: str | os.PathLike) -> tuple[dict, pd.DataFrame]:
+    """(digits) Train the digits_cnn classifier; ``train``: the fields of
+    :class:`hierphase.images.digits_cnn.ClassifierTrainConfig`. Resumes from ``checkpoint``;
+    returns its weights and the held-out accuracy per epoch."""
+    from hierphase.images.digits_cnn import ClassifierTrainConfig, train_digits_classifier
+    from hierphase.images.shards import read_shard
+
+    return train_digits_classifier(read_shard(train_path), read_shard(held_out_path),
+                                   ClassifierTrainConfig(**train), seed=seed, device=device,
+                                   checkpoint=checkpoint)
+
+
+def classifier_statistics(classifier: str, weights: str | os.PathLike | None,
+                          shard_paths: Sequence[str | os.PathLike], *, batch_size: int,
+                          device: str) -> tuple[dict, int]:
+    """Per-layer, per-channel feature statistics of the classifier on the clean images of every
+    shard, with the layer names under ``layers``; and the number of images."""
+    import torch
+
+    from hierphase.images.classifiers import build_classifier, feature_statistics
+    from hierphase.images.shards import read_shard
+
+    clf = build_classifier(classifier, weights, device=device)
+    images = torch.cat([read_shard(path)["images"] for path in shard_paths])
+    stats = feature_statistics(clf, images, batch_size=batch_size)
+    return {**stats, "layers": clf.layer_names}, int(images.shape[0])
+
+
+def sweep_file(k: int, kind: str, model_path: str | os.PathLike, shard_path: str | os.PathLike,
+               sweep_path: str | os.PathLike, *, num_steps: int, seed: int, batch_size: int,
+               dtype: str, flags: Mapping | None, device: str,
+               config: Mapping | None = None) -> dict:
+    """Forward-backward of one image shard at respaced step ``k`` (:func:`sweep_shard`), written
+    to ``sweep_path`` (:func:`write_sweep`); returns the step record."""
+    from hierphase.images.shards import read_shard
+
+    model = load_sweep_model(k, kind, model_path, device=device, dtype=dtype, flags=flags)
+    clean = read_shard(shard_path)
+    x0_hat, record = sweep_shard(model, clean, k, num_steps=num_steps, seed=seed,
+                                 batch_size=batch_size)
+    write_sweep(sweep_path, x0_hat, clean, record, seed=seed, config=config)
+    return record
+
+
+def measure_sweep(classifier: str, weights: str | os.PathLike | None,
+                  shard_path: str | os.PathLike, sweep_path: str | os.PathLike,
+                  stats_path: str | os.PathLike, *, batch_size: int,
+                  device: str) -> tuple[pd.DataFrame, dict]:
+    """Class kept and per-layer similarity of one swept shard against its clean images
+    (:func:`measure_shard`); returns the table and the sweep's step record."""
+    from hierphase.images.classifiers import build_classifier
+    from hierphase.images.shards import read_shard
+    from hierphase.io import load_tensors
+
+    clf = build_classifier(classifier, weights, device=device)
+    swept, record = read_sweep(sweep_path)
+    table = measure_shard(clf, read_shard(shard_path), swept, record, load_tensors(stats_path),
+                          batch_size=batch_size)
+    return table, record
+
+
+def correlation_sweep(k: int, kind: str, model_path: str | os.PathLike,
+                      shard_paths: Sequence[str | os.PathLike], *, first: int,
+                      bounds: Sequence[int], embeddings: Mapping, image_size: int,
+                      classifier: str, classifier_weights: str | os.PathLike | None, n_traj: int,
+                      num_steps: int, seed: int, batch_size: int, dtype: str,
+                      flags: Mapping | None, device: str) -> pd.DataFrame:
+    """``n_traj`` forward-backward runs of the images ``bounds`` = (start, stop) of the
+    consecutive shards ``shard_paths`` (the first starting at position ``first``) at respaced
+    step ``k``: per-image pair sums of the patch changes in every embedding of ``embeddings`` (the
+    config's specs, :func:`hierphase.images.embeddings.specs_from_config`)."""
+    from hierphase.images.embeddings import build_embeddings, specs_from_config
+    from hierphase.images.shards import read_shard
+
+    start, stop = bounds
+    clean = correlation_images([read_shard(path) for path in shard_paths], first, start, stop)
+    model = load_sweep_model(k, kind, model_path, device=device, dtype=dtype, flags=flags)
+    embedders = build_embeddings(specs_from_config(embeddings, image_size), classifier=classifier,
+                                 classifier_weights=classifier_weights, device=device,
+                                 batch_size=batch_size)
+    return correlation_shard(model, embedders, clean, k, n_traj=n_traj, num_steps=num_steps,
+                             seed=seed, batch_size=batch_size)
+
+
+def quality(classifier: str, weights: str | os.PathLike | None, kind: str,
+            model_path: str | os.PathLike, held_out_path: str | os.PathLike,
+            settings: Mapping, *, num_steps: int, seed: int, batch_size: int, dtype: str,
+            flags: Mapping | None, dataset: str, model: str,
+            device: str) -> tuple[dict, pd.DataFrame]:
+    """(digits) The classifier's held-out accuracy and the fraction of the diffusion model's
+    unconditional samples it classifies confidently; ``settings``: ``n_samples``, ``confidence``,
+    ``min_accuracy``, ``min_confident_fraction``. Returns the samples with their confidences
+    (``images``, ``confidence``) and the quality table (:func:`quality_table`)."""
+    from hierphase.images.classifiers import build_classifier
+    from hierphase.images.shards import read_shard
+
+    clf = build_classifier(classifier, weights, device=device)
+    diffusion = load_diffusion_model(kind, model_path, device=device, dtype=dtype, flags=flags)
+    held = read_shard(held_out_path)
+    accuracy = held_out_accuracy(clf, held)
+    samples = unconditional_samples(diffusion, settings["n_samples"], num_steps=num_steps,
+                                    seed=seed, batch_size=batch_size)
+    confidence = sample_confidence(clf, samples)
+    table = quality_table(accuracy=accuracy, n_held_out=len(held["labels"]),
+                          confidences=confidence.numpy(), confidence=settings["confidence"],
+                          min_accuracy=settings["min_accuracy"],
+                          min_confident_fraction=settings["min_confident_fraction"],
+                          dataset=dataset, model=model, classifier=classifier)
+    return {"images": samples, "confidence": confidence}, table

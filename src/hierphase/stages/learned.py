@@ -25,8 +25,10 @@ from hierphase.devices import resolve_device
 from hierphase.learned.train import WEIGHTS_KEYS, TrainConfig, load_checkpoint, save_weights, train
 from hierphase.noise import GaussianSchedule
 from hierphase.seeding import derive_seed
+from hierphase.stages.rhm import draw_rules
 
 __all__ = [
+    "draw_rules",
     "model_name",
     "training_set",
     "train_model",

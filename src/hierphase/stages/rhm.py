@@ -9,13 +9,14 @@ exactly as the pipeline does. It imports no Snakemake.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from hierphase import theory
 from hierphase.params import validate_params
+from hierphase.phase_diagram import phase_diagram_table
 from hierphase.pooling import aggregate_correlations, class_curves, pool_rule_seeds
 from hierphase.seeding import derive_seed
 from hierphase.tables import (CORRELATION_KEYS, CORRELATIONS_TABLE_COLUMNS, KEPT_COLUMNS,
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 __all__ = [
     "KEPT_COLUMNS",
     "THEORY_COLUMNS",
+    "draw_rules",
+    "draw_data",
     "sweep_shard",
     "aggregate_kept",
     "pool_rule_seeds",
@@ -41,8 +44,10 @@ __all__ = [
     "correlation_exponents",
     "gaussian_field_shard",
     "flat_mixture_shard",
+    "control_shard",
     "phase_point_sweep",
     "aggregate_phase_sweeps",
+    "phase_diagram_table",
     "class_curves",
     "mean_field_class_curves",
     "finite_size_scaling",
@@ -51,6 +56,21 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _KEYS = ["experiment", "model", "process", "L", "rule_seed", "noise", "level"]
+
+
+def draw_rules(v: int, m: int, s: int, L: int, *, n_classes: int | None, seed: int) -> Rules:
+    """Stage 1: the production rules of one RHM (:func:`hierphase.rhm.sample_rules`)."""
+    from hierphase import rhm  # torch
+
+    return rhm.sample_rules(v, m, s, L, n_classes=n_classes, seed=seed)
+
+
+def draw_data(rules: Rules, n_samples: int, *, seed: int) -> list[torch.Tensor]:
+    """Stage 2: ``n_samples`` clean data with their whole latent trees
+    (:func:`hierphase.rhm.sample_trees`), L+1 tensors, level l of shape (n, s**l)."""
+    from hierphase import rhm  # torch
+
+    return rhm.sample_trees(rules, n_samples, seed=seed)
 
 
 def _batches(n: int, size: int) -> Iterable[tuple[int, slice]]:
@@ -431,6 +451,24 @@ def flat_mixture_shard(v: int, n_classes: int, d: int, scale: float, process: st
 
 
 
+
+
+def control_shard(control: str, spec: Mapping, process: str, values: Sequence[float], *,
+                  seed: int, schedule: GaussianSchedule, experiment: str,
+                  progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Change correlations of one control without hierarchy, ``control`` = ``gaussian_field``
+    (:func:`gaussian_field_shard`: ``spec`` gives ``shape`` and ``exponent``; the process is the
+    Gaussian DDPM) or ``flat_mixture`` (:func:`flat_mixture_shard`: ``v``, ``n_classes`` (None:
+    ``v``), ``d``, ``scale``), with ``spec``'s ``n_x0``, ``n_traj`` and ``n_boot``."""
+    common = dict(seed=seed, n_x0=spec["n_x0"], n_traj=spec["n_traj"], n_boot=spec["n_boot"],
+                  experiment=experiment, progress=progress)
+    if control == "gaussian_field":
+        return gaussian_field_shard(spec["shape"], spec["exponent"], values, schedule=schedule,
+                                    **common)
+    if control == "flat_mixture":
+        return flat_mixture_shard(spec["v"], spec["n_classes"] or spec["v"], spec["d"],
+                                  spec["scale"], process, values, schedule=schedule, **common)
+    raise ValueError(f"control must be 'gaussian_field' or 'flat_mixture', got {control!r}")
 
 
 def correlation_exponents(correlations: pd.DataFrame, susceptibility: pd.DataFrame,
