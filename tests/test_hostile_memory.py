@@ -102,19 +102,28 @@ def test_correlation_sweep(process, n_traj):
                        f"estimate = bp.trajectories_bytes(rules, {n_traj}, {process!r})")
 
 
+def tree_unet_setup(v: int, s: int, L: int, process: str, n_steps: int, **network) -> str:
+    """Code that sets up a tree U-Net (``network``: NetworkConfig's keywords) for RHM rules
+    (v, m = 2, s, L) under ``process`` with ``n_steps`` noise levels: rules, proc, cfg."""
+    keywords = ", ".join(f"{key}={value}" for key, value in network.items())
+    return f"""
+import torch
+torch.set_num_threads(1)
+from hierphase import noise, rhm
+from hierphase.learned import diffusion, evaluate, networks, train
+from hierphase.memory import tree_unet_sweep_bytes
+rules = rhm.sample_rules({v}, 2, {s}, {L}, seed=0)
+proc = diffusion.make_process({process!r}, {v}, noise.GaussianSchedule(), {n_steps})
+cfg = networks.NetworkConfig(proc.in_channels, {v}, {s}, {L}, {keywords})
+"""
+
+
 @pytest.mark.slow  # a subprocess that imports torch (and diffusers) and trains
 @pytest.mark.parametrize("v, s, L, width, blocks, expansion, batch, process", [
     (8, 2, 8, 64, 1, 2, 32, "gaussian"), (16, 3, 4, 96, 1, 4, 32, "uniform")])
 def test_learned_training(v, s, L, width, blocks, expansion, batch, process):
-    setup = f"""
-import torch
-torch.set_num_threads(1)
-from hierphase import noise, rhm
-from hierphase.learned import diffusion, networks, train
-rules = rhm.sample_rules({v}, 2, {s}, {L}, seed=0)
-proc = diffusion.make_process({process!r}, {v}, noise.GaussianSchedule(), 8)
-cfg = networks.NetworkConfig(proc.in_channels, {v}, {s}, {L}, width={width}, blocks={blocks},
-                             expansion={expansion})
+    setup = tree_unet_setup(v, s, L, process, 8, width=width, blocks=blocks,
+                            expansion=expansion) + """
 data = rhm.sample_trees(rules, 64, seed=1)[-1]
 warm = train.TrainConfig(steps=1, batch_size=2, warmup=1, log_every=1)
 train.train(proc, networks.TreeUNet(cfg), data, warm, 0, progress=False)
@@ -130,16 +139,8 @@ estimate = train.training_bytes(net, proc.in_channels, {batch})""")
 @pytest.mark.parametrize("v, s, L, width, expansion, n, batch, process", [
     (8, 2, 10, 64, 2, 256, 64, "gaussian"), (16, 3, 6, 32, 4, 128, 128, "masking")])
 def test_learned_sweep(v, s, L, width, expansion, n, batch, process):
-    setup = f"""
-import torch
-torch.set_num_threads(1)
-from hierphase import noise, rhm
-from hierphase.learned import diffusion, evaluate, networks
-from hierphase.memory import tree_unet_sweep_bytes
-rules = rhm.sample_rules({v}, 2, {s}, {L}, seed=0)
-proc = diffusion.make_process({process!r}, {v}, noise.GaussianSchedule(), 4)
-net = networks.TreeUNet(networks.NetworkConfig(proc.in_channels, {v}, {s}, {L}, width={width},
-                                               expansion={expansion})).eval()
+    setup = tree_unet_setup(v, s, L, process, 4, width=width, expansion=expansion) + """
+net = networks.TreeUNet(cfg).eval()
 def sweep(n, batch):
     return evaluate.learned_kept_table(rules, proc, net, [0.3], n, 0, 1000, "e", "m", 1, 0, 0,
                                        batch_size=batch)
