@@ -11,7 +11,6 @@ of local runs needs a real (not dry) run: its own slow test.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import subprocess
@@ -444,10 +443,14 @@ def test_local_runs_get_the_machine_memory_as_limit(tmp_path):
     """A job declaring more memory than the machine has is refused before it starts (the default
     profile, no --resources): an RHM sweep sized past this machine, its inputs touched; and one
     declaring more than the user's --resources mem_mb."""
+    from hierphase.plan.rhm import sweep_mem_mb
+
     machine_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 10**6
-    # sweep memory 1000 + 2^L * 1.95 MB at v = 32, s = 2, batch_size = 1000
-    L = math.ceil(math.log2(machine_mb / 1.95)) + 1
-    assert L <= 20, "machine too large for the schema's depths"
+    main = yaml.safe_load((REPO / "config.yaml").read_text())["rhm"]["experiments"]["main"]
+    exp = {"v": main["v"], "s": main["s"], "n_samples": 1, "batch_size": 1000}
+    # the shallowest depth whose sweep job declares more memory than the machine has
+    L = next((L for L in range(2, 21) if sweep_mem_mb(exp, L) > machine_mb), None)
+    assert L is not None, "machine too large for the schema's depths"
     work = copy_workflow(tmp_path)
     (work / "big.yaml").write_text(
         "max_mem_mb: 10000000\n"
