@@ -186,13 +186,15 @@ table = stages.rhm.theory_summary_table(3, 3, 2)
 
 def script_problems(source: str) -> list[str]:
     """What keeps a script from the convention: exactly one call of a hierphase.stages function
-    and one of hierphase.jobs.log_to."""
+    and one opening that logs: hierphase.jobs.log_to, or hierphase.jobs.start_device_job (which
+    logs, checks the GPU and pins the threads)."""
     problems = []
     glue = script_calls(source, "hierphase.stages")
     if len(glue) != 1:
         problems.append(f"calls {len(glue)} hierphase.stages functions {glue}, not one")
-    if script_calls(source, "hierphase.jobs").count("hierphase.jobs.log_to") != 1:
-        problems.append("does not log once with hierphase.jobs.log_to")
+    calls = script_calls(source, "hierphase.jobs")
+    if calls.count("hierphase.jobs.log_to") + calls.count("hierphase.jobs.start_device_job") != 1:
+        problems.append("does not log once with hierphase.jobs.log_to or start_device_job")
     return problems
 
 

@@ -104,6 +104,21 @@ def test_jobs_without_a_gpu_are_not_checked(monkeypatch, no_cuda):
     jobs.check_gpus({"mem_mb": 1000}, "rhm_sweep")
 
 
+def test_a_device_job_logs_checks_the_gpu_pins_threads_and_reads_its_device(
+        tmp_path, monkeypatch, no_cuda):
+    from types import SimpleNamespace
+
+    logged = []
+    monkeypatch.setattr(jobs, "log_to", logged.append)  # the test's own stderr stays
+    smk = SimpleNamespace(log=[str(tmp_path / "job.log")], resources={"gpu": 0}, rule="x",
+                          threads=1, config={"learned": {"device": "cpu"}})
+    assert jobs.start_device_job(smk, "learned") == "cpu"
+    assert logged == [str(tmp_path / "job.log")]
+    with pytest.raises(RuntimeError, match="GPU"):
+        jobs.start_device_job(SimpleNamespace(**{**vars(smk), "resources": {"gpu": 1}}),
+                              "learned")
+
+
 @pytest.mark.parametrize("resources, error", [("gpu=1", TypeError), ({"gpu": -1}, ValueError),
                                               ({"gpu": "1"}, ValueError),
                                               ({"gpu": True}, ValueError)])

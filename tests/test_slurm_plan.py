@@ -38,9 +38,10 @@ def _fill_in(work: Path, cpu: str = "cpu", gpu: str | None = "gpu") -> None:
 
 
 def _gpu_scripts() -> set[str]:
-    """Rules whose scripts start with the GPU check (jobs.check_gpus)."""
+    """Rules whose scripts start with the GPU check (jobs.start_device_job, which runs
+    jobs.check_gpus)."""
     return {p.stem for p in (REPO / "workflow/scripts").glob("*.py")
-            if "check_gpus(snakemake.resources, snakemake.rule)" in p.read_text()}
+            if "jobs.start_device_job(snakemake" in p.read_text()}
 
 
 def _workflow(**defaults) -> SimpleNamespace:

@@ -15,8 +15,8 @@ import sys
 import time
 from typing import Callable, TextIO
 
-__all__ = ["log_to", "job_config", "limit_threads", "check_gpus", "ProgressLines",
-           "PROGRESS_EVERY"]
+__all__ = ["log_to", "job_config", "limit_threads", "check_gpus", "start_device_job",
+           "ProgressLines", "PROGRESS_EVERY"]
 
 #: Seconds between two lines of one progress bar in a job's log.
 PROGRESS_EVERY = 30.0
@@ -129,6 +129,18 @@ def check_gpus(resources, rule: str = "this job") -> None:
         from hierphase.devices import require_gpus
 
         require_gpus(gpus, job=f"rule {rule}")
+
+
+def start_device_job(smk, branch: str) -> str:
+    """The opening of a job that may run on a GPU, from its ``snakemake`` object: log to its log
+    file (:func:`log_to`), fail now if it asked for a GPU and CUDA does not work
+    (:func:`check_gpus`), pin its threads (:func:`limit_threads`); returns the branch's
+    ``device`` setting, read from the config rather than a param so that moving a run between
+    machines reruns nothing."""
+    log_to(smk.log[0])
+    check_gpus(smk.resources, smk.rule)
+    limit_threads(smk.threads)
+    return smk.config[branch]["device"]
 
 
 def job_config(*parts) -> dict:

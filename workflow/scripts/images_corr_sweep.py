@@ -3,10 +3,7 @@ respaced step k -> per-image pair sums of the patch changes in every embedding."
 from hierphase import io, jobs
 from hierphase.stages import images as stage
 
-jobs.log_to(snakemake.log[0])
-jobs.check_gpus(snakemake.resources, snakemake.rule)
-jobs.limit_threads(snakemake.threads)
-device = snakemake.config["images"]["device"]  # where it runs, not a param: reruns nothing
+device = jobs.start_device_job(snakemake, "images")
 p, k, i = snakemake.params, int(snakemake.wildcards.k), snakemake.input
 table = stage.correlation_sweep(k, p.kind, i.model, i.shards, first=p.first, bounds=p.bounds,
                                 embeddings=p.embeddings, image_size=p.image_size,

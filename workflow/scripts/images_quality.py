@@ -2,10 +2,7 @@
 from hierphase import io, jobs
 from hierphase.stages import images as stage
 
-jobs.log_to(snakemake.log[0])
-jobs.check_gpus(snakemake.resources, snakemake.rule)
-jobs.limit_threads(snakemake.threads)
-device = snakemake.config["images"]["device"]  # where it runs, not a param: reruns nothing
+device = jobs.start_device_job(snakemake, "images")
 p, i, out = snakemake.params, snakemake.input, snakemake.output
 samples, table = stage.quality(p.classifier, i.classifier, p.kind, i.model, i.held_out, p.quality,
                                num_steps=p.respaced_steps, seed=p.seed, batch_size=p.batch_size,

@@ -2,10 +2,7 @@
 from hierphase import io, jobs
 from hierphase.stages import images as stage
 
-jobs.log_to(snakemake.log[0])
-jobs.check_gpus(snakemake.resources, snakemake.rule)
-jobs.limit_threads(snakemake.threads)
-device = snakemake.config["images"]["device"]  # where it runs, not a param: reruns nothing
+device = jobs.start_device_job(snakemake, "images")
 p = snakemake.params
 stats, n_images = stage.classifier_statistics(p.classifier, snakemake.input.classifier,
                                               snakemake.input.shards, batch_size=p.batch_size,

@@ -2,10 +2,7 @@
 from hierphase import jobs
 from hierphase.stages import images as stage
 
-jobs.log_to(snakemake.log[0])
-jobs.check_gpus(snakemake.resources, snakemake.rule)
-jobs.limit_threads(snakemake.threads)
-device = snakemake.config["images"]["device"]  # where it runs, not a param: reruns nothing
+device = jobs.start_device_job(snakemake, "images")
 p, k = snakemake.params, int(snakemake.wildcards.k)
 stage.sweep_file(k, p.kind, snakemake.input.model, snakemake.input.shard, snakemake.output.sweep,
                  num_steps=p.respaced_steps, seed=p.seed, batch_size=p.batch_size, dtype=p.dtype,

@@ -3,10 +3,7 @@ interrupted job resumes from <model>.resume when rerun."""
 from hierphase import io, jobs
 from hierphase.stages import images as stage
 
-jobs.log_to(snakemake.log[0])
-jobs.check_gpus(snakemake.resources, snakemake.rule)
-jobs.limit_threads(snakemake.threads)
-device = snakemake.config["images"]["device"]  # where it runs, not a param: reruns nothing
+device = jobs.start_device_job(snakemake, "images")
 p, out = snakemake.params, snakemake.output
 loss = stage.train_ddpm(snakemake.input.train, out.model, p.train, seed=p.seed, device=device,
                         checkpoint=f"{out.model}.resume")

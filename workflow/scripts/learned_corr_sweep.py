@@ -2,10 +2,7 @@
 from hierphase import io, jobs, rhm
 from hierphase.stages import learned as stage
 
-jobs.log_to(snakemake.log[0])
-jobs.check_gpus(snakemake.resources, snakemake.rule)
-jobs.limit_threads(snakemake.threads)
-device = snakemake.config["learned"]["device"]  # where it runs, not a param: reruns nothing
+device = jobs.start_device_job(snakemake, "learned")
 p, wc, out = snakemake.params, snakemake.wildcards, snakemake.output
 correlations, susceptibility = stage.evaluate_correlations(
     rhm.load_rules(snakemake.input.rules), snakemake.input.model, p.grid, p.n_x0, p.n_traj,

@@ -3,10 +3,7 @@ step (its snapshot there, or the final model at the last step)."""
 from hierphase import io, jobs, rhm
 from hierphase.stages import learned as stage
 
-jobs.log_to(snakemake.log[0])
-jobs.check_gpus(snakemake.resources, snakemake.rule)
-jobs.limit_threads(snakemake.threads)
-device = snakemake.config["learned"]["device"]  # where it runs, not a param: reruns nothing
+device = jobs.start_device_job(snakemake, "learned")
 p, wc = snakemake.params, snakemake.wildcards
 table = stage.evaluate_curve_point(rhm.load_rules(snakemake.input.rules), snakemake.input.weights,
                                    p.n, step=int(wc.step), sample_steps=p.sample_steps,

@@ -3,10 +3,7 @@ and the same samples' validity per level (one row per level)."""
 from hierphase import io, jobs, rhm
 from hierphase.stages import learned as stage
 
-jobs.log_to(snakemake.log[0])
-jobs.check_gpus(snakemake.resources, snakemake.rule)
-jobs.limit_threads(snakemake.threads)
-device = snakemake.config["learned"]["device"]  # where it runs, not a param: reruns nothing
+device = jobs.start_device_job(snakemake, "learned")
 p, wc = snakemake.params, snakemake.wildcards
 tables = stage.evaluate_generation(rhm.load_rules(snakemake.input.rules), snakemake.input.model, p.n,
                                    sample_steps=p.sample_steps, data_seed=p.data_seed, seed=p.seed,

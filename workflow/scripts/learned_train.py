@@ -6,10 +6,7 @@ from hierphase.learned.train import TrainConfig
 from hierphase.noise import GaussianSchedule
 from hierphase.stages import learned as stage
 
-jobs.log_to(snakemake.log[0])
-jobs.check_gpus(snakemake.resources, snakemake.rule)
-jobs.limit_threads(snakemake.threads)
-device = snakemake.config["learned"]["device"]  # where it runs, not a param: reruns nothing
+device = jobs.start_device_job(snakemake, "learned")
 p, wc, out = snakemake.params, snakemake.wildcards, snakemake.output
 stage.train_model(rhm.load_rules(snakemake.input.rules), wc.process, GaussianSchedule(**p.schedule),
                   TrainConfig(**p.training), **p.network, experiment=wc.experiment, P=int(wc.P),
