@@ -516,3 +516,59 @@ def test_hierarchy_controls_figure_draws_every_group():
     assert len(fig.axes) == 3 and len(fig.axes[0].lines) >= 3
     with pytest.raises(ValueError, match="columns"):
         hierarchy_controls(summary.drop(columns="d"), cor)
+
+
+def test_code_size_refuses_codes_too_large_to_enumerate():
+    from hierphase.theory import code_size
+
+    assert code_size(2, 8, 0.73) == 8
+    with pytest.raises(ValueError, match="too many to enumerate"):
+        code_size(32, 64, 0.73)
+
+
+def test_the_summary_separates_processes_and_reads_a_chain_as_a_chain():
+    """One row per process; the flat mixture's tokens sit on a chain (d = tokens, no tree fit,
+    C of the far half over C(1)), the random code's on a tree (d = s**L)."""
+    from hierphase.controls import CONTROL_SUMMARY_COLUMNS, control_summary
+    from hierphase.stages.rhm import flat_mixture_shard
+
+    code = RandomCode.from_seed(2, 6, 8, seed=0)
+    c1, s1 = random_code_correlations(code, [0.5, 0.7, 0.9], n_x0=4, n_traj=16, seed=0, n_boot=5)
+    frames = [flat_mixture_shard(4, 4, 16, 1.0, p, [0.3, 0.6, 0.9], 1, 4, 16, n_boot=5)
+              for p in ("epsilon", "masking")]
+    import pandas as pd
+    cor = pd.concat([c1] + [f[0] for f in frames])
+    sus = pd.concat([s1] + [f[1] for f in frames])
+    summary = control_summary(cor, sus)
+    assert list(summary.columns) == CONTROL_SUMMARY_COLUMNS
+    mixture = summary[summary["family"] == "flat_mixture"].set_index("process")
+    assert sorted(mixture.index) == ["epsilon", "masking"]
+    assert (~mixture["tree"]).all() and (mixture["d"] == 16).all()
+    assert mixture["a_level"].isna().all()
+    eps = cor[(cor["family"] == "flat_mixture") & (cor["process"] == "epsilon")
+              & (cor["level"] == 1) & np.isclose(cor["noise"], mixture.loc["epsilon", "peak_noise"])]
+    far = eps[eps["distance"] >= 8]["C"].mean() / eps[eps["distance"] == 1]["C"].iloc[0]
+    assert mixture.loc["epsilon", "C_top_over_C_1"] == pytest.approx(far)
+    row = summary[summary["family"] == "random_code"].iloc[0]
+    assert row["tree"] and row["d"] == 8 and row["L"] == 3 and row["process"] == "epsilon"
+
+
+def test_the_level_exponent_figure_draws_both_axes_or_says_why_not():
+    import pandas as pd
+
+    from hierphase.plots.hierarchy import level_exponents
+    from hierphase.scaling import LEVEL_EXPONENT_COLUMNS
+
+    rows = [dict(family="rhm", experiment="main", model="bp", process="epsilon", L=L, level=L,
+                 s=2, n_rule_seeds=1, peak_noise=0.72, k_min=1, k_max=k, k_significant=L,
+                 n_points=k, a=0.9, a_err=0.01, chi2_dof=1.0, a_spatial=0.7,
+                 a_spatial_err=0.02, chi2_dof_spatial=50.0, a_mean_field=0.92,
+                 a_mean_field_spatial=0.72, a_mean_field_infinite=0.943)
+            for L in (6, 8) for k in range(3, L)]
+    table = pd.DataFrame(rows, columns=LEVEL_EXPONENT_COLUMNS)
+    fig = level_exponents(table, experiment="main")
+    assert len(fig.axes) == 2 and all(len(ax.lines) >= 3 for ax in fig.axes)
+    empty = level_exponents(table.iloc[:0], experiment="main")
+    assert "no window" in empty.axes[0].texts[0].get_text()
+    with pytest.raises(ValueError, match="columns"):
+        level_exponents(table.drop(columns="a_spatial"), experiment="main")

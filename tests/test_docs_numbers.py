@@ -189,6 +189,32 @@ def check_against_tables(numbers: dict, tables: dict[str, Path]) -> None:
              & (ex.process == "epsilon")].sort_values("L")["chi_max"]
     printed = numbers["rhm_correlations"]["chi_max"].split(", ")
     assert len(printed) == len(chi) and all(_close(p, e, 2) for p, e in zip(printed, chi))
+    # per-level exponents: the widest window from k = 1 per depth
+    lv = read["level_exponents"]
+    lv = lv[(lv.experiment == "main") & (lv.model == "bp") & (lv.process == "epsilon")
+            & (lv.k_min == 1)]
+    widest = numbers["rhm_level_exponents"]["widest"]
+    assert [int(w["L"]) for w in widest] == sorted(lv.L.unique())
+    for w in widest:
+        row = lv[lv.L == int(w["L"])].sort_values("k_max").iloc[-1]
+        assert int(w["k_max"]) == row.k_max and _close(w["a"].split(" ± ")[0], row.a, 3)
+        assert _close(w["gap_infinite"].lstrip("+"), row.a - row.a_mean_field_infinite, 3)
+    # the signature: one printed row per measured epsilon group and size
+    sig = read["signature"]
+    sig = sig[(sig.process == "epsilon") & (sig.model != "mean_field")]
+    rows = numbers["rhm_signature"]["rows"]
+    assert len(rows) == len(sig)
+    code = sig[sig.family == "random_code"].sort_values("d")
+    printed = numbers["rhm_signature"]["code_chi_max"].split(", ")
+    assert all(_close(p, e, 2) for p, e in zip(printed, code.chi_max)) and len(printed) == len(code)
+    # the critical point: one row per method of the main RHM, every population point
+    est = read["critical"]
+    est = est[est.experiment == "main"]
+    shown = numbers["rhm_critical"]["methods"]
+    assert [r["method"] for r in shown] == list(est.method)
+    for r, e in zip(shown, est.itertuples()):
+        assert _close(r["nu"].split(" ± ")[0], e.nu, 3)
+    assert len(numbers["rhm_critical"]["points"]) == len(read["population"])
     # phase diagram: counts of points and of agreements on the transition's existence
     pdg = read["phase_diagram"]
     shown = numbers["rhm_phase_diagram"]

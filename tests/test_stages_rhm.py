@@ -197,3 +197,39 @@ def test_a_control_shard_runs_the_named_control_with_its_spec():
     with pytest.raises(ValueError, match="control"):
         stage.control_shard("white_noise", spec, "epsilon", [0.5], seed=3, schedule=schedule,
                             experiment="x")
+
+
+def test_the_random_code_and_permuted_rhm_controls_run_from_their_specs(tmp_path):
+    """A random code per length, with as many codewords as the annealed flip needs; the
+    permuted RHM reads the experiment's rules and trees from the files it is given."""
+    from hierphase import controls, io, theory
+    from hierphase.noise import GaussianSchedule
+
+    schedule = GaussianSchedule()
+    spec = {"v": 2, "d": [4, 8], "flip_noise": 0.73, "n_x0": 3, "n_traj": 4, "n_boot": 5}
+    corr, chi = stage.control_shard("random_code", spec, "epsilon", [0.6, 0.9], seed=2,
+                                    schedule=schedule, experiment="random_code")
+    assert set(chi["family"]) == {"random_code"} and sorted(chi["L"].unique()) == [2, 3]
+    code = controls.RandomCode.from_seed(2, theory.code_size(2, 8, 0.73), 8,
+                                         seed=stage.derive_seed(2, "d", 8, "code"))
+    want = controls.random_code_correlations(code, [0.6, 0.9], n_x0=3, n_traj=4, n_boot=5,
+                                             seed=stage.derive_seed(2, "d", 8))
+    pd.testing.assert_frame_equal(chi[chi["L"] == 3].reset_index(drop=True), want[1])
+    rules = rhm.sample_rules(8, 3, 2, 3, seed=0)
+    trees = rhm.sample_trees(rules, 6, seed=1)
+    rhm.save_rules(rules, tmp_path / "rules.pt")
+    io.save_tensors(tmp_path / "trees.pt", {"levels": trees})
+    paths = {"rules": str(tmp_path / "rules.pt"), "trees": str(tmp_path / "trees.pt")}
+    spec = {"n_x0": 4, "n_traj": 4, "n_boot": 5, "rule_seed": 0}
+    corr, chi = stage.control_shard("permuted_rhm", spec, "epsilon", [0.5], seed=2,
+                                    schedule=schedule, experiment="permuted_rhm", inputs=paths)
+    direct = controls.permuted_leaf_correlations(
+        rules, [t[:4] for t in trees], [0.5], n_traj=4, seed=2, n_boot=5, rule_seed=0,
+        permutation_seed=stage.derive_seed(2, "permutation"), experiment="permuted_rhm")
+    pd.testing.assert_frame_equal(chi, direct[1])
+    with pytest.raises(ValueError, match="rules"):
+        stage.control_shard("permuted_rhm", spec, "epsilon", [0.5], seed=2, schedule=schedule,
+                            experiment="permuted_rhm")
+    with pytest.raises(ValueError, match="epsilon-process only"):
+        stage.control_shard("random_code", {**spec, "v": 2, "d": [4], "flip_noise": 0.7},
+                            "masking", [0.5], seed=2, schedule=schedule, experiment="x")

@@ -200,10 +200,14 @@ def test_correlation_tables(smoke):
         theory = chi[(chi["experiment"] == name) & (chi["model"] == "mean_field")]
         assert set(theory["L"]) == set(spec["L"]) and (theory["process"] == "epsilon").all()
         assert len(theory) == config["theory_points"] * len(spec["L"])
-    assert set(chi["family"]) == {"rhm", "gaussian_field", "flat_mixture"}
+    assert set(chi["family"]) == {"rhm", "gaussian_field", "flat_mixture", "random_code",
+                                  "rhm_permuted"}
+    families = {"random_code": ("random_code", {"exact"}),
+                "permuted_rhm": ("rhm_permuted", {"bp", "bp_permuted"})}
     for control, block in config["controls"].items():
         rows = chi[chi["experiment"] == control]
-        assert set(rows["family"]) == {control} and set(rows["model"]) == {"bp"}
+        family, models = families.get(control, (control, {"bp"}))
+        assert set(rows["family"]) == {family} and set(rows["model"]) == models
         assert set(rows["process"]) == set(block["processes"])
         assert (rows["n_x0"] == block["n_x0"]).all() and (rows["n_traj"] == block["n_traj"]).all()
     field = chi[chi["family"] == "gaussian_field"].sort_values("noise")
@@ -216,6 +220,18 @@ def test_correlation_tables(smoke):
     assert len(clean) == 1 and clean["chi"].isna().all()
     exponents = pd.read_parquet(smoke / "results/rhm/correlations/exponents.parquet")
     assert set(exponents["experiment"]) == set(chi["experiment"])
+    # the signature: one row per measured group with a depth; a random code per length
+    from hierphase.controls import CONTROL_SUMMARY_COLUMNS
+    from hierphase.scaling import LEVEL_EXPONENT_COLUMNS
+
+    signature = pd.read_parquet(smoke / "results/rhm/correlations/signature.parquet")
+    assert list(signature.columns) == CONTROL_SUMMARY_COLUMNS
+    code = signature[signature["family"] == "random_code"]
+    assert sorted(code["d"]) == sorted(config["controls"]["random_code"]["d"])
+    assert code["tree"].all() and not signature[signature["family"] == "flat_mixture"]["tree"].any()
+    assert set(signature["experiment"]) == set(chi["experiment"]) - {"gaussian_field"}
+    levels = pd.read_parquet(smoke / "results/rhm/correlations/level_exponents.parquet")
+    assert list(levels.columns) == LEVEL_EXPONENT_COLUMNS
     # masking at t = 0 changes nothing; at t = T the class is at chance
     masked = bp[bp["process"] == "masking"]
     assert masked[masked["noise"] == 0.0]["chi"].isna().all()
@@ -282,7 +298,8 @@ def test_growing_a_correlation_grid_plans_only_the_new_shard(smoke):
     assert {rule for rule, _ in jobs} == {
         "rhm_corr_sweep", "rhm_corr_aggregate", "rhm_corr_exponents", "rhm_corr_fig_c_of_r",
         "rhm_corr_fig_chi", "rhm_corr_fig_xi_scaling", "rhm_corr_fig_collapse",
-        "rhm_corr_fig_controls", "all"}
+        "rhm_corr_fig_controls", "rhm_corr_fig_level_exponents", "rhm_corr_fig_signature",
+        "all"}
 
 
 def test_phase_diagram_table_and_figures(smoke):

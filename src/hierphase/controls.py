@@ -102,6 +102,7 @@ from .memory import gaussian_field_bytes
 from .noise import FORWARD_PROCESSES, GaussianSchedule, epsilon_evidence, forward_evidence
 from .seeding import derive_seed, numpy_generator, torch_generator
 from .shapes import AxisSize
+from .theory import code_rate, code_size
 
 __all__ = [
     "GaussianField",
@@ -515,26 +516,6 @@ def scale_for_half_point(v: int, n_classes: int, d: int, target: float, seed: in
 
 
 # ----------------------------------------------------------------------------- random code
-def code_rate(v: int, eps) -> np.ndarray | float:
-    """Nats per token that the epsilon-process evidence at ``eps`` gives against a random
-    codeword, annealed (module docstring): ``beta - log(1 + (e^beta - 1)/v)``,
-    ``beta = log((1 - eps + eps/v) / (eps/v))``; 0 at ``eps = 1``."""
-    v = _check_int(v, "v", 2)
-    e = np.asarray(eps, dtype=float)
-    if np.any(~((e > 0) & (e <= 1))):
-        raise ValueError(f"eps must lie in (0, 1], got {eps!r}")
-    beta = np.log((1 - e + e / v) / (e / v))
-    out = beta - np.log1p(np.expm1(beta) / v)
-    return float(out) if out.ndim == 0 else out
-
-
-def code_size(v: int, d: int, eps: float) -> int:
-    """The number of codewords whose class flips near ``eps`` in the annealed estimate:
-    ``1 + round(exp(d * rate(eps)))`` (:func:`code_rate`)."""
-    d = _check_int(d, "d", 1)
-    return 1 + int(round(math.exp(d * code_rate(v, eps))))
-
-
 @dataclass(frozen=True)
 class RandomCode:
     """``n_codes`` classes, one codeword each: ``codewords`` long ``(n_codes, d)`` in ``[0, v)``
@@ -724,7 +705,7 @@ def permuted_leaf_correlations(rules, trees, eps_values, *, n_traj: int, seed: i
 
 #: One row per (family, experiment, model, L) of :func:`control_summary`.
 CONTROL_SUMMARY_COLUMNS = [
-    "family", "experiment", "model", "L", "d", "class_half_noise", "class_flip_width",
+    "family", "experiment", "model", "process", "L", "tree", "d", "class_half_noise", "class_flip_width",
     "peak_noise", "chi_max", "chi_max_lo", "chi_max_hi", "chi_max_over_d", "chi_low_noise",
     "chi_high_noise", "chi_peaks", "a_level", "a_level_err", "a_level_chi2_dof",
     "C_top_over_C_1",
@@ -732,10 +713,15 @@ CONTROL_SUMMARY_COLUMNS = [
 
 
 def control_summary(correlations, susceptibility):
-    """What separates a hierarchy from a sharp transition, per (family, experiment, model, L),
-    from tree-binned leaf tables (the RHM's, :func:`random_code_correlations`,
-    :func:`permuted_leaf_correlations`; pooled over rule draws), :data:`CONTROL_SUMMARY_COLUMNS`:
+    """What separates a hierarchy from a sharp transition, per (family, experiment, model,
+    process, L), from leaf tables (the RHM's, :func:`random_code_correlations`,
+    :func:`permuted_leaf_correlations`, the flat mixture's chain; pooled over rule draws; groups
+    without a depth, the Gaussian field's, have no class and are left out),
+    :data:`CONTROL_SUMMARY_COLUMNS`:
 
+    - the bins: ``tree`` when the distances are tree levels (``r = s**k - 1`` up to
+      ``s**L - 1``), then ``d = s**L``; otherwise positions on a chain, ``d`` = the largest
+      distance + 1;
     - the class flip: ``class_half_noise`` where ``class_kept`` falls through 1/2 and
       ``class_flip_width``, the noise between its 0.9 and 0.1 crossings
       (:func:`hierphase.scaling.level_crossing`; NaN where the grid does not reach them);
@@ -743,27 +729,33 @@ def control_summary(correlations, susceptibility):
       lowest and highest noise of the grid where it is defined; ``chi_peaks`` when
       ``chi_max_lo`` exceeds both
       (the largest chi is significantly above both ends of the grid);
-    - the levels: at the peak, ``a_level`` of :func:`hierphase.scaling.fit_per_level` over
-      ``k = 1..L-1`` (weighted, with its reduced chi-square) and ``C(L-1)/C(1)``: a power law in
-      the tree level falls by ``s**(-a (L-2))``, a class-only coupling stays near 1.
+    - the levels: at the peak, on tree bins, ``a_level`` of
+      :func:`hierphase.scaling.fit_per_level` over ``k = 1..L-1`` (weighted, with its reduced
+      chi-square) and ``C(L-1)/C(1)``: a power law in the tree level falls by
+      ``s**(-a (L-2))``, a class-only coupling stays near 1; on a chain, no fit, and
+      ``C_top_over_C_1`` is the mean C over the far half of the distances (``r >= d/2``) over
+      ``C(1)``.
     """
     import pandas as pd
 
     from . import scaling
 
-    keys = ["family", "experiment", "model", "L"]
+    keys = ["family", "experiment", "model", "process", "L"]
     sus = scaling.leaves(susceptibility)
     sus = sus[sus["L"].notna()]
     cor = scaling.leaves(correlations)
-    sus = scaling.pool_rule_seeds(sus, keys + ["process", "level", "noise"], ["chi"])
-    cor = scaling.pool_rule_seeds(cor, keys + ["process", "level", "noise", "distance"], ["C"])
+    sus = scaling.pool_rule_seeds(sus, keys + ["level", "noise"], ["chi"])
+    cor = scaling.pool_rule_seeds(cor, keys + ["level", "noise", "distance"], ["C"])
     rows = []
     for key, g in sus.groupby(keys, sort=True):
         g = g.sort_values("noise")
-        L = int(key[3])
+        L = int(key[4])
         at = cor[(cor["family"] == key[0]) & (cor["experiment"] == key[1])
-                 & (cor["model"] == key[2]) & (cor["L"] == L)]
-        s = scaling._tree_base(at) if L >= 1 else 2
+                 & (cor["model"] == key[2]) & (cor["process"] == key[3]) & (cor["L"] == L)]
+        one = at[at["distance"] == 1]
+        s = int(one["r"].iloc[0]) + 1 if not one.empty else 2
+        tree = bool(L >= 1 and s >= 2 and np.isclose(float(at["r"].max()), s**L - 1))
+        d = s**L if tree else int(at["distance"].max()) + 1
         noise, kept = g["noise"].to_numpy(float), g["class_kept"].to_numpy(float)
         hi90 = scaling.level_crossing(noise, kept, 0.9)[0]
         lo10 = scaling.level_crossing(noise, kept, 0.1)[0]
@@ -771,22 +763,25 @@ def control_summary(correlations, susceptibility):
         peak = g.iloc[i]
         chi = g["chi"].to_numpy(float)
         chi = chi[np.isfinite(chi)]  # no change at all at the lowest noise: no ratio
-        row = dict(zip(keys, key), d=s**L, class_half_noise=scaling.class_half_point(noise, kept),
+        row = dict(zip(keys, key), tree=tree, d=d,
+                   class_half_noise=scaling.class_half_point(noise, kept),
                    class_flip_width=lo10 - hi90, peak_noise=float(peak["noise"]),
                    chi_max=float(peak["chi"]), chi_max_lo=float(peak["chi_lo"]),
-                   chi_max_hi=float(peak["chi_hi"]), chi_max_over_d=float(peak["chi"]) / s**L,
+                   chi_max_hi=float(peak["chi_hi"]), chi_max_over_d=float(peak["chi"]) / d,
                    chi_low_noise=float(chi[0]), chi_high_noise=float(chi[-1]),
                    chi_peaks=bool(peak["chi_lo"] > max(chi[0], chi[-1])))
         c = at[np.isclose(at["noise"].to_numpy(float), row["peak_noise"])].sort_values("distance")
         k = c["distance"].to_numpy(float)
         C, lo, hi = (c[x].to_numpy(float) for x in ("C", "C_lo", "C_hi"))
-        fit = (scaling.fit_per_level(k, C, lo, hi, s=s, k_min=1, k_max=L - 1) if L >= 3
-               else None)
+        fit = (scaling.fit_per_level(k, C, lo, hi, s=s, k_min=1, k_max=L - 1)
+               if tree and L >= 3 else None)
+        top = (k == L - 1) if tree else (k >= d / 2)  # a chain: the far half, pairs pooled
         row.update(a_level=np.nan if fit is None else fit.exponent,
                    a_level_err=np.nan if fit is None else fit.err,
                    a_level_chi2_dof=np.nan if fit is None else fit.chi2_red,
-                   C_top_over_C_1=(float(C[k == L - 1][0] / C[k == 1][0])
-                                   if L >= 2 and (k == 1).any() else np.nan))
+                   C_top_over_C_1=(float(C[top].mean() / C[k == 1][0])
+                                   if (k == 1).any() and top.any() and (k[top] > 1).all()
+                                   else np.nan))
         rows.append(row)
     out = pd.DataFrame(rows, columns=CONTROL_SUMMARY_COLUMNS)
     out["L"] = out["L"].astype("Int64")

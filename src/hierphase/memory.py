@@ -106,6 +106,17 @@ def flat_mixture_bytes(v: int, n_classes: int, d: int, n_traj: int, process: str
     return int(8 * (2 * d * n_classes * v + 6 * d * v + per_token * n_traj * d))
 
 
+def random_code_bytes(n_codes: int, d: int, n_traj: int) -> int:
+    """Peak memory in bytes of one random code's correlations
+    (``hierphase.controls.random_code_correlations``, one datum at a time): the int64 codewords
+    ``(n_codes, d)``, the gathered float64 log-evidence of every codeword ``(n_codes, d)`` and its
+    sum, the posterior and one Gumbel draw per run over the codewords, and per run and token the
+    drawn codeword, its change spins and their pair sums (about eight 8-byte values)."""
+    n_codes, d = check_int(n_codes, "n_codes", 2), check_int(d, "d", 1)
+    n_traj = check_int(n_traj, "n_traj", 1)
+    return int(8 * (3 * n_codes * d + 4 * n_codes + 8 * n_traj * d))
+
+
 # ----------------------------------------------------------------------------- learned denoisers
 def tree_unet_parameter_count(in_channels: int, vocab: int, s: int, L: int, width: int,
                               blocks: int, expansion: int) -> int:

@@ -115,6 +115,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "code_rate",
+    "code_size",
     "F",
     "F_prime",
     "leaf_weight",
@@ -426,3 +428,32 @@ def correlation_exponent(v: int, m: int, s: int) -> float | None:
     a transition."""
     lam = level_ratio_at_critical_point(v, m, s)
     return None if lam is None else -2.0 * math.log(lam) / math.log(s)
+
+
+# ----------------------------------------------------------------------------- random code
+
+
+def code_rate(v: int, eps) -> np.ndarray | float:
+    """Nats per token that the epsilon-process evidence at ``eps`` gives against a random
+    codeword, annealed (:mod:`hierphase.controls`, the random code):
+    ``beta - log(1 + (e^beta - 1)/v)``, ``beta = log((1 - eps + eps/v) / (eps/v))``; 0 at
+    ``eps = 1``."""
+    v = check_int(v, "v", 2)
+    e = np.asarray(eps, dtype=float)
+    if np.any(~((e > 0) & (e <= 1))):
+        raise ValueError(f"eps must lie in (0, 1], got {eps!r}")
+    beta = np.log((1 - e + e / v) / (e / v))
+    out = beta - np.log1p(np.expm1(beta) / v)
+    return float(out) if out.ndim == 0 else out
+
+
+def code_size(v: int, d: int, eps: float) -> int:
+    """The number of codewords whose class flips near ``eps`` in the annealed estimate:
+    ``1 + round(exp(d * rate(eps)))`` (:func:`code_rate`). More than ``2**40`` codewords (far
+    beyond what enumeration reaches) is refused."""
+    d = check_int(d, "d", 1)
+    nats = d * code_rate(v, eps)
+    if nats > 40 * math.log(2):
+        raise ValueError(f"d = {d} over v = {v} symbols needs about e^{nats:.0f} codewords to "
+                         f"flip near eps = {eps}: too many to enumerate; lower d or v")
+    return 1 + int(round(math.exp(nats)))

@@ -25,6 +25,7 @@ localrules:
     rhm_phase_aggregate,
     rhm_phase_table,
     rhm_scaling,
+    rhm_critical,
 
 
 rule rhm_rules:
@@ -191,6 +192,8 @@ rule rhm_corr_sweep:
 
 
 rule rhm_corr_control:
+    input:
+        unpack(RHM.control_inputs),
     output:
         correlations=f"{RHM.CONTROL_SHARD}/correlations.parquet",
         correlations_meta=sidecar(f"{RHM.CONTROL_SHARD}/correlations.parquet"),
@@ -273,6 +276,12 @@ rule rhm_corr_exponents:
         lengths=f"{RHM.CORR}/lengths.parquet",
         lengths_meta=sidecar(f"{RHM.CORR}/lengths.parquet"),
         lengths_csv=f"{RHM.CORR}/lengths.csv",
+        level_exponents=f"{RHM.CORR}/level_exponents.parquet",
+        level_exponents_meta=sidecar(f"{RHM.CORR}/level_exponents.parquet"),
+        level_exponents_csv=f"{RHM.CORR}/level_exponents.csv",
+        signature=f"{RHM.CORR}/signature.parquet",
+        signature_meta=sidecar(f"{RHM.CORR}/signature.parquet"),
+        signature_csv=f"{RHM.CORR}/signature.csv",
     log:
         "logs/rhm/correlations/exponents.log",
     conda:
@@ -283,6 +292,7 @@ rule rhm_corr_exponents:
         runtime=10,
     params:
         critical=RHM.critical,
+        a_infinite=RHM.a_infinite,
         seed=RHM.exponents_seed(),
     script:
         "../scripts/rhm_corr_exponents.py"
@@ -389,3 +399,56 @@ rule rhm_scaling:
         L_max=RHM.scaling["L_max"],
     script:
         "../scripts/rhm_scaling.py"
+
+
+# ----------------------------------------------------------------------------- critical point
+# Population dynamics of BP's messages over random rules (one job per point and replica), then
+# eps* and nu side by side: population dynamics, exact BP's class-curve width and correlation
+# lengths, annealed mean field.
+
+
+rule rhm_population:
+    output:
+        table=RHM.POPULATION,
+        meta=sidecar(RHM.POPULATION),
+    log:
+        "logs/rhm/critical/population/s{s}/v{v}/m{m}/replica{replica}.log",
+    benchmark:
+        "logs/benchmarks/rhm/critical/population/s{s}/v{v}/m{m}/replica{replica}.tsv"
+    conda:
+        "../../envs/rhm.yaml"
+    threads: 1
+    resources:
+        mem_mb=per_attempt(RHM.population_mem_mb),
+        runtime=per_attempt(60),
+    params:
+        depth=RHM.population_setting("depth"),
+        n_per_value=RHM.population_setting("n_per_value"),
+        seed=RHM.population_seed,
+    script:
+        "../scripts/rhm_population.py"
+
+
+rule rhm_critical:
+    input:
+        unpack(RHM.critical_inputs),
+    output:
+        population=f"{RHM.CRITICAL}/population.parquet",
+        population_meta=sidecar(f"{RHM.CRITICAL}/population.parquet"),
+        population_csv=f"{RHM.CRITICAL}/population.csv",
+        estimates=f"{RHM.CRITICAL}/estimates.parquet",
+        estimates_meta=sidecar(f"{RHM.CRITICAL}/estimates.parquet"),
+        estimates_csv=f"{RHM.CRITICAL}/estimates.csv",
+    log:
+        "logs/rhm/critical/estimates.log",
+    conda:
+        "../../envs/rhm.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        scaled=RHM.critical_scaled(),
+        experiments=RHM.critical_experiments(),
+    script:
+        "../scripts/rhm_critical.py"

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 from .config import Plan
 from .learned import CORR as LEARNED_CORR
 from .learned import TABLES as LEARNED_TABLES
-from .rhm import CORR, KEPT, PHASE_TABLE, SCALING, THEORY_SUMMARY
+from .rhm import CORR, CRITICAL, KEPT, PHASE_TABLE, SCALING, THEORY_SUMMARY
 
 __all__ = ["DOCS", "TEMPLATES", "docs_tables", "docs_templates", "docs_outputs", "docs_targets"]
 
@@ -40,7 +40,11 @@ def docs_tables(plan: Plan) -> dict[str, str | list[str]]:
             "theory": theory,
             "theory_summary": THEORY_SUMMARY.format(**rhm),
             "scaling": f"{scaling}/scaling.parquet", "scaling_points": f"{scaling}/points.parquet",
-            "exponents": f"{CORR}/exponents.parquet", "phase_diagram": PHASE_TABLE,
+            "exponents": f"{CORR}/exponents.parquet",
+            "level_exponents": f"{CORR}/level_exponents.parquet",
+            "signature": f"{CORR}/signature.parquet",
+            "population": f"{CRITICAL}/population.parquet",
+            "critical": f"{CRITICAL}/estimates.parquet", "phase_diagram": PHASE_TABLE,
             **{t: f"{LEARNED_TABLES}/{t}.parquet" for t in ("evaluation", "distance", "validity",
                                                           "sample_complexity", "learning_curve")},
             "chi_distance": f"{LEARNED_CORR}/chi_distance.parquet",

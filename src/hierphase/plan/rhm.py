@@ -4,6 +4,7 @@ values, file patterns, seeds, targets and figure table."""
 from __future__ import annotations
 
 from hierphase.memory import (MIB, bp_sweep_bytes, bp_trajectories_bytes, flat_mixture_bytes,
+                              random_code_bytes,
                               gaussian_field_bytes, job_mb, trees_bytes)
 
 from .branch import ExperimentBranch
@@ -31,7 +32,9 @@ PHASE_SWEEP = f"{PHASE_DIR}/sweep/s{{s}}/v{{v}}/m{{m}}/rules{{rule_seed}}.parque
 PHASE_KEPT = f"{PHASE_DIR}/kept.parquet"
 PHASE_TABLE = f"{PHASE_DIR}/phase_diagram.parquet"
 PHASE_FIGURES = "results/rhm/figures/phase_diagram"
-CONTROLS = ("gaussian_field", "flat_mixture")
+CRITICAL = "results/rhm/critical"
+POPULATION = f"{CRITICAL}/population/s{{s}}/v{{v}}/m{{m}}/replica{{replica}}.parquet"
+CONTROLS = ("gaussian_field", "flat_mixture", "random_code", "permuted_rhm")
 
 
 def sweep_mem_mb(exp: dict, L: int) -> int:
@@ -49,18 +52,31 @@ def corr_mem_mb(exp: dict, L: int, process: str) -> int:
         exp["v"], exp["s"], L, exp["correlations"]["n_traj"], process))
 
 
-def control_mem_mb(control: str, block: dict, process: str) -> int:
-    """A control shard of ``process``: the libraries plus the package's estimate of its fields or
-    mixture and their runs (:func:`hierphase.memory.gaussian_field_bytes`,
-    ``flat_mixture_bytes``)."""
+def control_mem_mb(control: str, block: dict, process: str,
+                   experiments: dict | None = None) -> int:
+    """A control shard of ``process``: the libraries plus the package's estimate of its fields,
+    mixture or codes and their runs (:func:`hierphase.memory.gaussian_field_bytes`,
+    ``flat_mixture_bytes``, ``random_code_bytes`` at the longest code); the permuted RHM: a
+    correlation sweep of its experiment (``experiments``) at its depth."""
     if control == "gaussian_field":
         return job_mb(gaussian_field_bytes(block["shape"], block["n_x0"], block["n_traj"]))
+    if control == "random_code":
+        from hierphase.theory import code_size
+
+        d = max(block["d"])
+        return job_mb(random_code_bytes(code_size(block["v"], d, block["flip_noise"]), d,
+                                        block["n_traj"]))
+    if control == "permuted_rhm":
+        exp = experiments[block["experiment"]]
+        return job_mb(trees_bytes(exp["s"], block["L"], exp["n_samples"]), bp_trajectories_bytes(
+            exp["v"], exp["s"], block["L"], block["n_traj"], "epsilon"))
     return job_mb(flat_mixture_bytes(block["v"], block["n_classes"], block["d"], block["n_traj"],
                                      process))
 
 
 #: The config key that sizes each control most, named when it does not fit.
-CONTROL_SIZE_KEYS = {"gaussian_field": "shape", "flat_mixture": "d"}
+CONTROL_SIZE_KEYS = {"gaussian_field": "shape", "flat_mixture": "d", "random_code": "d",
+                     "permuted_rhm": "n_traj"}
 
 
 def data_mem_mb(n_samples: int, s: int, L: int) -> int:
@@ -77,10 +93,10 @@ class RhmBranch(ExperimentBranch):
     # the file patterns, for the rules
     (RULES, TREES, SWEEP, KEPT, THEORY, THEORY_SUMMARY, FIGURES, CORR_SHARD, CORR_THEORY,
      CORR, CORR_FIGURES, CONTROL_SHARD, SCALING, PHASE_DIR, PHASE_SWEEP, PHASE_KEPT,
-     PHASE_TABLE, PHASE_FIGURES) = (
+     PHASE_TABLE, PHASE_FIGURES, CRITICAL, POPULATION) = (
         RULES, TREES, SWEEP, KEPT, THEORY, THEORY_SUMMARY, FIGURES, CORR_SHARD,
         CORR_THEORY, CORR, CORR_FIGURES, CONTROL_SHARD, SCALING, PHASE_DIR, PHASE_SWEEP,
-        PHASE_KEPT, PHASE_TABLE, PHASE_FIGURES)
+        PHASE_KEPT, PHASE_TABLE, PHASE_FIGURES, CRITICAL, POPULATION)
 
     # ------------------------------------------------------------------ checks
     def check(self) -> None:
@@ -122,10 +138,14 @@ class RhmBranch(ExperimentBranch):
         for name, block in controls.items():
             blocks = sum(len(grid) for grid in block["processes"].values())
             jobs[f"rhm.controls.{name}.processes"] = blocks
+        if "random_code" in controls:
+            self.check_random_code(controls["random_code"])
+        if "permuted_rhm" in controls:
+            self.check_permuted_rhm(controls["permuted_rhm"])
         for name, block in controls.items():
             for process in block["processes"]:
                 ctx.check_mem_mb(f"rhm.controls.{name}.{CONTROL_SIZE_KEYS[name]}",
-                                 control_mem_mb(name, block, process),
+                                 control_mem_mb(name, block, process, rhm["experiments"]),
                                  f"a {name} control shard of {process} (its data and their "
                                  "n_traj runs)")
         rhm["controls"] = controls
@@ -136,6 +156,63 @@ class RhmBranch(ExperimentBranch):
         if fss["experiments"]:
             jobs["rhm.finite_size_scaling.experiments"] = 3 * len(fss["experiments"])
         self.phase_points = self.check_phase_diagram()
+        self.population_points = self.check_population()
+
+    def check_population(self) -> list[tuple[int, int, int]]:
+        """The population-dynamics block (absent or off: no points): every (v, m, s) legal at its
+        depth with a transition in mean field (the replicas bisect for it); returns the points
+        (s, v, m)."""
+        from hierphase.theory import critical_noise
+
+        block = self.config.get("population")
+        if block is None or not block["enabled"]:
+            return []
+        key = "rhm.population"
+        points = []
+        for i, point in enumerate(block["points"]):
+            v, m, s = point["v"], point["m"], point["s"]
+            check_rhm_params(f"{key}.points[{i}]", v, m, s, block["depth"], v)
+            if critical_noise(v, m, s) is None:
+                raise ConfigError(f"{key}.points[{i}]", f"(v, m, s) = ({v}, {m}, {s}) has no "
+                                  "transition in mean field: the population flows to chance at "
+                                  "every noise, so there is no eps* to find.")
+            points.append((s, v, m))
+        if len(set(points)) != len(points):
+            raise ConfigError(f"{key}.points", "a point is listed twice")
+        self.jobs[f"{key}.replicas"] = len(points) * block["replicas"] + 1
+        return points
+
+    def check_random_code(self, block: dict) -> None:
+        """Every length a power of 2 (the tokens are binned on a binary tree, as the RHM's
+        leaves), and few enough codewords to enumerate."""
+        from hierphase.theory import code_size
+
+        key = "rhm.controls.random_code"
+        for d in block["d"]:
+            if d & (d - 1):
+                raise ConfigError(f"{key}.d", f"d = {d} is not a power of 2: the tokens are binned "
+                                  "by their tree distance on a binary tree, as the RHM's leaves.")
+            package_check(key, lambda d=d: code_size(block["v"], d, block["flip_noise"]))
+
+    def check_permuted_rhm(self, block: dict) -> None:
+        """The RHM it permutes: an experiment of this config, one of its depths and rule draws,
+        data enough."""
+        key = "rhm.controls.permuted_rhm"
+        exp = self.config["experiments"].get(block["experiment"])
+        if exp is None:
+            raise ConfigError(f"{key}.experiment", f"no experiment {block['experiment']!r}; "
+                              f"there are {sorted(self.config['experiments'])}.")
+        if block["L"] not in exp["L"]:
+            raise ConfigError(f"{key}.L", f"L = {block['L']} is not among the depths of "
+                              f"{block['experiment']} ({exp['L']}): it permutes that RHM's data.")
+        if block["rule_seed"] is None:
+            block["rule_seed"] = exp["rule_seeds"][0]
+        if block["rule_seed"] not in exp["rule_seeds"]:
+            raise ConfigError(f"{key}.rule_seed", f"rule draw {block['rule_seed']} is not among "
+                              f"{block['experiment']}'s rule_seeds = {exp['rule_seeds']}.")
+        if block["n_x0"] > exp["n_samples"]:
+            raise ConfigError(f"{key}.n_x0", f"n_x0 = {block['n_x0']} exceeds "
+                              f"{block['experiment']}'s n_samples = {exp['n_samples']}.")
 
     def check_sweep_mem_mb(self, key: str, exp: dict, L: int, what: str) -> None:
         """A sweep job at depth L within max_mem_mb (:func:`sweep_mem_mb`); its batch grows
@@ -264,6 +341,16 @@ class RhmBranch(ExperimentBranch):
                               for name, e in self.corr_experiments.items()}
         return self._critical
 
+    @property
+    def a_infinite(self) -> dict:
+        """Mean field's infinite-depth exponent of C per tree level at eps*
+        (:func:`hierphase.theory.correlation_exponent`) of every experiment with correlations;
+        None without a transition."""
+        from hierphase.theory import correlation_exponent
+
+        return {name: correlation_exponent(e["v"], e["m"], e["s"])
+                for name, e in self.corr_experiments.items()}
+
     def wildcards(self) -> dict:
         from hierphase.schedule import TIME_PROCESSES
 
@@ -273,7 +360,7 @@ class RhmBranch(ExperimentBranch):
         processes |= {p for c in self.controls.values() for p in c["processes"]}
         return {"experiment": set(self.experiments), "process": processes,
                 "control": set(CONTROLS), "time_process": set(TIME_PROCESSES),
-                "L": r"\d+", "rule_seed": r"\d+", "shard": r"\d+",
+                "L": r"\d+", "rule_seed": r"\d+", "shard": r"\d+", "replica": r"\d+",
                 "s": r"\d+", "v": r"\d+", "m": r"\d+"}
 
     # ------------------------------------------------------------------ per-job values
@@ -318,9 +405,17 @@ class RhmBranch(ExperimentBranch):
         exp = self.exp(wildcards)
         return data_mem_mb(exp["n_samples"], exp["s"], int(wildcards.L))
 
+    def control_inputs(self, wildcards) -> dict:
+        """Input function: the permuted RHM's rules and data; nothing for the other controls."""
+        if wildcards.control != "permuted_rhm":
+            return {}
+        block = self.controls["permuted_rhm"]
+        keys = dict(experiment=block["experiment"], L=block["L"], rule_seed=block["rule_seed"])
+        return {"rules": RULES.format(**keys), "trees": TREES.format(**keys)}
+
     def control_mem_mb(self, wildcards) -> int:
         return control_mem_mb(wildcards.control, self.controls[wildcards.control],
-                              wildcards.process)
+                              wildcards.process, self.experiments)
 
     def control(self, wildcards) -> dict:
         """A control's settings but its noise grid."""
@@ -377,6 +472,45 @@ class RhmBranch(ExperimentBranch):
     def eps_star(self, wildcards) -> float | None:
         return self.critical[wildcards.experiment][0]
 
+    # critical point
+    def population_setting(self, key: str):
+        """A population-dynamics setting (None when it is off)."""
+        return self.config["population"][key] if self.population_points else None
+
+    def population_seed(self, wildcards) -> int:
+        return self.seed("population", int(wildcards.s), int(wildcards.v), int(wildcards.m),
+                         int(wildcards.replica))
+
+    def population_mem_mb(self, wildcards) -> int:
+        """One replica: at the three noise values of the derivative, one level's rule products,
+        ``(v, n_per_value, v * m)`` weights, and about three more arrays of that size, float64."""
+        block = self.config["population"]
+        v, m = int(wildcards.v), int(wildcards.m)
+        return job_mb(8 * 3 * 4 * v * block["n_per_value"] * v * m)
+
+    def population_tables(self) -> list[str]:
+        block = self.config.get("population")
+        return [POPULATION.format(s=s, v=v, m=m, replica=r) for (s, v, m) in
+                self.population_points for r in range(block["replicas"])]
+
+    def critical_scaled(self) -> list[str]:
+        """The experiments with finite-size scaling, in the order of their scaling inputs."""
+        return list(self.scaling["experiments"]) if self.population_points else []
+
+    def critical_experiments(self) -> dict:
+        """(v, m, s) of every experiment, for matching them with the population's points."""
+        return {name: {k: e[k] for k in ("v", "m", "s")} for name, e in self.experiments.items()}
+
+    def critical_inputs(self, wildcards=None) -> dict:
+        """Input function: every replica, the scaling table of every scaled experiment and,
+        with correlations, the exponents table."""
+        inputs = {"replicas": self.population_tables(),
+                  "scaling": [f"{SCALING}/scaling.parquet".format(experiment=n)
+                              for n in self.critical_scaled()]}
+        if self.corr_experiments:
+            inputs["exponents"] = f"{CORR}/exponents.parquet"
+        return inputs
+
     # phase diagram
     def phase_point(self, wildcards) -> tuple[int, int, int]:
         """(s, v, m) of a phase-diagram job."""
@@ -417,9 +551,12 @@ class RhmBranch(ExperimentBranch):
                         for t in ("scaling", "points") for ext in ("parquet", "csv")]
         if self.corr_experiments or self.controls:
             targets += [f"{CORR}/{t}.parquet"
-                        for t in ("correlations", "susceptibility", "exponents", "lengths")]
+                        for t in ("correlations", "susceptibility", "exponents", "lengths",
+                                  "level_exponents", "signature")]
         if self.phase_points is not None:
             targets += [PHASE_TABLE, PHASE_KEPT]
+        if self.population_points:
+            targets += [f"{CRITICAL}/{t}.parquet" for t in ("population", "estimates")]
         return targets + [t for fig in self.figures() for t in fig.targets()]
 
     def figure(self, rule: str, path: str, caption: str, category: str, **fields) -> Figure:
@@ -488,6 +625,19 @@ class RhmBranch(ExperimentBranch):
                         corr, subcategory="controls", inputs=pooled,
                         instances=({},) if on else (),
                         params={"eps_star": {n: c[0] for n, c in self.critical.items()}}),
+        ]
+        with_levels = tuple({"experiment": n} for n, e in corr_exps.items()
+                            if "epsilon" in e["correlations"]["processes"]
+                            and self.a_infinite[n] is not None)
+        figures += [
+            self.figure("rhm_corr_fig_level_exponents", f"{CORR_FIGURES}/{each}/level_exponents",
+                        "corr_level_exponents", corr, subcategory=each,
+                        inputs={"table": f"{CORR}/level_exponents.parquet"},
+                        instances=with_levels),
+            self.figure("rhm_corr_fig_signature", f"{CORR_FIGURES}/signature", "corr_signature",
+                        corr, subcategory="controls",
+                        inputs={"summary": f"{CORR}/signature.parquet", **pooled},
+                        instances=({},) if on else ()),
         ]
         phase = ({},) if self.phase_points is not None else ()
         table = {"table": PHASE_TABLE}

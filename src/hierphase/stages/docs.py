@@ -12,8 +12,9 @@ templates filled with it.
 The tables, by the names the functions use (:data:`DOCS_TABLES`; their paths come from the plan,
 ``hierphase.plan.docs``): the RHM branch's kept table, mean-field tables (``theory``: one per
 depth, read as one) and summary, finite-size scaling
-(``scaling``, ``scaling_points``), change-correlation ``exponents`` of the ``main`` experiment
-and the ``phase_diagram``; the learned branch's ``evaluation``, ``distance``, ``validity``,
+(``scaling``, ``scaling_points``), change-correlation ``exponents``, ``level_exponents`` (per
+tree level) and ``signature`` (the RHM beside its controls), the critical point's ``population``
+dynamics and its estimates side by side (``critical``), and the ``phase_diagram``; the learned branch's ``evaluation``, ``distance``, ``validity``,
 ``sample_complexity``, ``learning_curve`` and change correlations (``chi_distance``,
 ``learned_susceptibility``); the images branch's ``quality``, ``class_kept``,
 ``layer_similarity`` and ``patch_susceptibility``.
@@ -32,7 +33,7 @@ __all__ = ["DOCS_TABLES", "NUMBERS", "extract_numbers", "render", "render_docs",
 #: The tables the numbers are read from, by name (the keys of the ``tables`` mapping every
 #: function here takes).
 DOCS_TABLES = ("kept", "theory", "theory_summary", "scaling", "scaling_points", "exponents",
-               "phase_diagram", "evaluation", "distance", "validity", "sample_complexity",
+               "level_exponents", "signature", "population", "critical", "phase_diagram", "evaluation", "distance", "validity", "sample_complexity",
                "learning_curve", "chi_distance", "learned_susceptibility", "quality",
                "class_kept", "layer_similarity", "patch_susceptibility")
 
@@ -299,6 +300,93 @@ def rhm_correlations(t: Tables) -> dict[str, Any]:
         "no_transition_chi_max": _range(flat["chi_max"], 2),
         "no_transition_peak": _range(flat["peak_noise"], 2),
     }
+
+
+def rhm_level_exponents(t: Tables) -> dict[str, Any]:
+    """The exponent of C per tree level at the chi peak (``level_exponents``, main experiment,
+    exact BP, epsilon-process): per depth the widest window from k = 1 (a, its error and
+    chi2/dof, mean field on the same window, the spatial fit on r = s**k - 1 of the same window),
+    mean field's infinite-depth value, and every window from k = 1 and k = 2 as table rows."""
+    lv = _main(t["level_exponents"], experiment="main", model="bp", process="epsilon")
+    widest = []
+    for L, g in lv[lv["k_min"] == 1].groupby("L", sort=True):
+        row = g.sort_values("k_max").iloc[-1]
+        widest.append({"L": str(int(L)), "k_max": str(int(row["k_max"])),
+                       "a": fmt_pm(row["a"], row["a_err"]), "chi2_dof": fmt(row["chi2_dof"], 2),
+                       "a_mean_field": fmt(row["a_mean_field"]),
+                       "gap_infinite": fmt_signed(row["a"] - row["a_mean_field_infinite"]),
+                       "a_spatial": fmt_pm(row["a_spatial"], row["a_spatial_err"]),
+                       "chi2_dof_spatial": fmt(row["chi2_dof_spatial"], 1)})
+    windows = [{"L": str(int(r["L"])), "window": f"{int(r['k_min'])}-{int(r['k_max'])}",
+                "a": fmt_pm(r["a"], r["a_err"]), "chi2_dof": fmt(r["chi2_dof"], 2),
+                "a_mean_field": fmt(r["a_mean_field"]),
+                "a_spatial": fmt_pm(r["a_spatial"], r["a_spatial_err"]),
+                "a_mean_field_spatial": fmt(r["a_mean_field_spatial"])}
+               for r in lv[lv["k_min"] <= 2].sort_values(["L", "k_min", "k_max"]).to_dict("records")]
+    inf = lv["a_mean_field_infinite"].dropna()
+    return {"widest": widest, "windows": windows,
+            "a_infinite": fmt(inf.iloc[0]) if len(inf) else MISSING,
+            "largest_gap": (fmt(max(abs(float(w["gap_infinite"])) for w in widest))
+                            if widest and all(w["gap_infinite"] != MISSING for w in widest)
+                            else MISSING)}
+
+
+#: How the docs name each group of the signature table.
+SIGNATURE_LABELS = {("rhm", "main", "bp"): "RHM", ("rhm", "no_transition", "bp"):
+                    "RHM without transition (m = 24)",
+                    ("random_code", "random_code", "exact"): "random code",
+                    ("rhm_permuted", "permuted_rhm", "bp"): "RHM, own order (permuted set)",
+                    ("rhm_permuted", "permuted_rhm", "bp_permuted"): "RHM, leaves permuted",
+                    ("flat_mixture", "flat_mixture", "bp"): "flat class mixture"}
+
+
+def rhm_signature(t: Tables) -> dict[str, Any]:
+    """The hierarchy beside its controls (``signature``, epsilon-process, measured groups): per
+    group and size, the class flip (half point, 90-10% width), chi's peak (noise, chi_max,
+    chi_max/d, whether it peaks), a per tree level and C(top)/C(1); and how chi_max grows: per
+    level for the RHM (the mean step between consecutive depths), per site for the random code
+    (chi_max/d at its largest d)."""
+    sig = t["signature"]
+    sig = sig[(sig["process"] == "epsilon") & (sig["model"] != "mean_field")]
+    rows = []
+    for r in sig.sort_values(["family", "experiment", "model", "d"]).to_dict("records"):
+        label = SIGNATURE_LABELS.get((r["family"], r["experiment"], r["model"]),
+                                     f"{r['family']} ({r['model']})")
+        rows.append({"group": label, "L": str(int(r["L"])), "d": str(int(r["d"])),
+                     "half": fmt(r["class_half_noise"]), "width": fmt(r["class_flip_width"]),
+                     "peak": fmt(r["peak_noise"], 3), "chi_max": fmt(r["chi_max"], 2),
+                     "chi_max_over_d": fmt(r["chi_max_over_d"], 3),
+                     "peaks": "yes" if r["chi_peaks"] else "no",
+                     "a_level": fmt_pm(r["a_level"], r["a_level_err"], 2),
+                     "C_ratio": fmt(r["C_top_over_C_1"], 3)})
+    rhm = _main(sig, family="rhm", experiment="main", model="bp").sort_values("L")
+    code = _main(sig, family="random_code", model="exact").sort_values("d")
+    steps = rhm["chi_max"].diff().dropna()
+    return {"rows": rows,
+            "rhm_step_per_level": fmt(steps.mean(), 2) if len(steps) else MISSING,
+            "rhm_steps": ", ".join(fmt(x, 2) for x in steps),
+            "rhm_chi_max": ", ".join(fmt(x, 2) for x in rhm["chi_max"]),
+            "rhm_d": ", ".join(str(int(d)) for d in rhm["d"]),
+            "code_chi_max": ", ".join(fmt(x, 2) for x in code["chi_max"]),
+            "code_d": ", ".join(str(int(d)) for d in code["d"]),
+            "code_chi_over_d": ", ".join(fmt(x, 2) for x in code["chi_max_over_d"]),
+            "code_width": ", ".join(fmt(x, 3) for x in code["class_flip_width"])}
+
+
+def rhm_critical(t: Tables) -> dict[str, Any]:
+    """The critical point side by side (``critical``: population dynamics, exact BP's class-curve
+    width and correlation lengths, annealed mean field; the main experiment) and the population
+    dynamics of every point (``population``)."""
+    est = _main(t["critical"], experiment="main")
+    methods = [{"method": r["method"], "eps_star": fmt_pm(r["eps_star"], r["eps_star_err"], 4),
+                "nu": fmt_pm(r["nu"], r["nu_err"], 3), "z": fmt(r["nu_z_vs_population"], 1),
+                "detail": r["detail"]} for r in est.to_dict("records")]
+    points = [{"point": _point(r), "eps_star": fmt_pm(r["eps_star"], r["eps_star_err"], 4),
+               "spread": fmt(r["eps_star_spread"], 4), "nu": fmt_pm(r["nu"], r["nu_err"], 3),
+               "replicas": str(int(r["n_replicas"])), "depth": str(int(r["depth"])),
+               "n_per_value": str(int(r["n_per_value"]))}
+              for r in t["population"].sort_values(["s", "v", "m"]).to_dict("records")]
+    return {"methods": methods, "points": points}
 
 
 def _point(row) -> str:
@@ -641,7 +729,8 @@ NUMBERS: dict[str, Callable[[Tables], Any]] = {
     f.__name__: f for f in (
         rhm_theory, rhm_class_extremes, rhm_levels_deepest, rhm_bp_vs_mean_field,
         rhm_bp_vs_samples, rhm_half_points,
-        rhm_scaling, rhm_correlations, rhm_phase_diagram, learned_evaluation, learned_largest_P,
+        rhm_scaling, rhm_correlations, rhm_level_exponents, rhm_signature, rhm_critical,
+        rhm_phase_diagram, learned_evaluation, learned_largest_P,
         learned_validity, learned_sample_complexity, learned_learning_curve, learned_correlations,
         images_quality, images_class_kept, images_layer_similarity, images_correlations)}
 

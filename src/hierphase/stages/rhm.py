@@ -44,7 +44,12 @@ __all__ = [
     "correlation_exponents",
     "gaussian_field_shard",
     "flat_mixture_shard",
+    "random_code_shard",
+    "permuted_rhm_shard",
     "control_shard",
+    "CRITICAL_ESTIMATE_COLUMNS",
+    "population_replica",
+    "critical_estimates",
     "phase_point_sweep",
     "aggregate_phase_sweeps",
     "phase_diagram_table",
@@ -453,33 +458,111 @@ def flat_mixture_shard(v: int, n_classes: int, d: int, scale: float, process: st
 
 
 
+def random_code_shard(v: int, d: Sequence[int], flip_noise: float, values: Sequence[float], *,
+                      seed: int, n_x0: int, n_traj: int, n_boot: int, experiment: str = "random_code",
+                      s: int = 2, progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Change correlations of random codes (:class:`hierphase.controls.RandomCode`), one per
+    length ``d`` (each a power of ``s``, binned on the depth-``log_s d`` tree), each with
+    :func:`hierphase.controls.code_size` codewords so that the class flips near ``flip_noise`` in
+    the annealed estimate; epsilon-process, exact posterior by enumeration. The code of length
+    ``d`` and its runs come from ``derive_seed(seed, "d", d)``."""
+    from tqdm import tqdm
+
+    from hierphase import controls
+
+    corr, chi = [], []
+    for length in tqdm(list(d), desc="correlations random code", disable=not progress):
+        length = int(length)
+        n_codes = controls.code_size(v, length, float(flip_noise))
+        code = controls.RandomCode.from_seed(v, n_codes, length,
+                                             seed=derive_seed(seed, "d", length, "code"))
+        c, x = controls.random_code_correlations(
+            code, values, n_x0=n_x0, n_traj=n_traj, seed=derive_seed(seed, "d", length),
+            n_boot=n_boot, s=s, experiment=experiment)
+        log.info("random code d=%d: %d codewords over %d symbols", length, n_codes, v)
+        corr.append(c)
+        chi.append(x)
+    return pd.concat(corr, ignore_index=True), pd.concat(chi, ignore_index=True)
+
+
+def permuted_rhm_shard(rules_path: str, trees_path: str, values: Sequence[float], *, seed: int,
+                       n_x0: int, n_traj: int, n_boot: int, rule_seed: int,
+                       experiment: str = "permuted_rhm") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Change correlations of an RHM's leaves binned by their own tree distance and after a fixed
+    random permutation of the positions (:func:`hierphase.controls.permuted_leaf_correlations`),
+    the first ``n_x0`` data of the experiment's trees, epsilon-process, exact BP posterior
+    samples. The permutation comes from ``derive_seed(seed, "permutation")``."""
+    from hierphase import controls, rhm
+
+    rules = rhm.load_rules(rules_path)
+    trees = rhm.load_trees(trees_path, rules)
+    if n_x0 > trees[0].shape[0]:
+        raise ValueError(f"n_x0 = {n_x0} exceeds the {trees[0].shape[0]} data given")
+    return controls.permuted_leaf_correlations(
+        rules, [t[:n_x0] for t in trees], values, n_traj=n_traj, seed=seed,
+        permutation_seed=derive_seed(seed, "permutation"), n_boot=n_boot, experiment=experiment,
+        rule_seed=rule_seed)
+
+
 def control_shard(control: str, spec: Mapping, process: str, values: Sequence[float], *,
                   seed: int, schedule: GaussianSchedule, experiment: str,
+                  inputs: Mapping[str, str] | None = None,
                   progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Change correlations of one control without hierarchy, ``control`` = ``gaussian_field``
-    (:func:`gaussian_field_shard`: ``spec`` gives ``shape`` and ``exponent``; the process is the
-    Gaussian DDPM) or ``flat_mixture`` (:func:`flat_mixture_shard`: ``v``, ``n_classes`` (None:
-    ``v``), ``d``, ``scale``), with ``spec``'s ``n_x0``, ``n_traj`` and ``n_boot``."""
+    """Change correlations of one control, ``control`` =
+
+    - ``gaussian_field`` (:func:`gaussian_field_shard`: ``spec`` gives ``shape`` and
+      ``exponent``; the process is the Gaussian DDPM);
+    - ``flat_mixture`` (:func:`flat_mixture_shard`: ``v``, ``n_classes`` (None: ``v``), ``d``,
+      ``scale``);
+    - ``random_code`` (:func:`random_code_shard`: ``v``, the lengths ``d``, ``flip_noise``;
+      epsilon-process);
+    - ``permuted_rhm`` (:func:`permuted_rhm_shard`: the RHM's ``rules`` and ``trees`` files in
+      ``inputs``, its ``rule_seed``; epsilon-process),
+
+    with ``spec``'s ``n_x0``, ``n_traj`` and ``n_boot``."""
     common = dict(seed=seed, n_x0=spec["n_x0"], n_traj=spec["n_traj"], n_boot=spec["n_boot"],
-                  experiment=experiment, progress=progress)
+                  experiment=experiment)
+    if control in ("random_code", "permuted_rhm") and process != "epsilon":
+        raise ValueError(f"the {control} control runs the epsilon-process only, got {process!r}")
     if control == "gaussian_field":
         return gaussian_field_shard(spec["shape"], spec["exponent"], values, schedule=schedule,
-                                    **common)
+                                    progress=progress, **common)
     if control == "flat_mixture":
         return flat_mixture_shard(spec["v"], spec["n_classes"] or spec["v"], spec["d"],
-                                  spec["scale"], process, values, schedule=schedule, **common)
-    raise ValueError(f"control must be 'gaussian_field' or 'flat_mixture', got {control!r}")
+                                  spec["scale"], process, values, schedule=schedule,
+                                  progress=progress, **common)
+    if control == "random_code":
+        return random_code_shard(spec["v"], spec["d"], spec["flip_noise"], values,
+                                 progress=progress, **common)
+    if control == "permuted_rhm":
+        inputs = inputs or {}
+        if not {"rules", "trees"} <= set(inputs):
+            raise ValueError("the permuted_rhm control needs the RHM's 'rules' and 'trees' files")
+        return permuted_rhm_shard(inputs["rules"], inputs["trees"], values,
+                                  rule_seed=spec["rule_seed"], **common)
+    raise ValueError(f"control must be one of 'gaussian_field', 'flat_mixture', 'random_code', "
+                     f"'permuted_rhm', got {control!r}")
 
 
 def correlation_exponents(correlations: pd.DataFrame, susceptibility: pd.DataFrame,
                           critical: dict[str, tuple[float | None, float | None]], *,
-                          seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The exponents table (:func:`hierphase.scaling.correlation_exponents`: chi peak, a, nu,
-    class half-point per family, experiment, model, process and L) and the correlation lengths
-    from the collapse of C(r) (:func:`hierphase.scaling.collapse_length_table`, exact BP,
-    epsilon-process, every experiment with a mean-field eps*), with an ``experiment`` column.
+                          seed: int, a_infinite: Mapping[str, float | None] | None = None
+                          ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Four tables from the pooled correlation tables:
+
+    - the exponents table (:func:`hierphase.scaling.correlation_exponents`: chi peak, a, nu,
+      class half-point per family, experiment, model, process and L);
+    - the correlation lengths from the collapse of C(r)
+      (:func:`hierphase.scaling.collapse_length_table`, exact BP, epsilon-process, every
+      experiment with a mean-field eps*), with an ``experiment`` column;
+    - the exponent of C fitted per tree level at the chi peak against the fitted window
+      (:func:`hierphase.scaling.level_exponents`; ``a_infinite``: experiment -> mean field's
+      infinite-depth exponent);
+    - the hierarchy's signature beside the controls' (:func:`hierphase.controls.control_summary`:
+      class flip, chi peak and its growth with d, decay across tree levels).
+
     ``critical``: experiment -> (eps*, nu) of mean field (None where there is no transition)."""
-    from hierphase import scaling
+    from hierphase import controls, scaling
 
     exponents = scaling.correlation_exponents(
         susceptibility, correlations, {e: c[0] for e, c in critical.items()},
@@ -495,7 +578,84 @@ def correlation_exponents(correlations: pd.DataFrame, susceptibility: pd.DataFra
     lengths = (pd.concat(lengths, ignore_index=True) if lengths
                else pd.DataFrame(columns=["L", "r_max", "peak_noise", *scaling.COLLAPSE_LENGTH_COLUMNS,
                                           "experiment"]))
-    return exponents, lengths[["experiment"] + [c for c in lengths.columns if c != "experiment"]]
+    lengths = lengths[["experiment"] + [c for c in lengths.columns if c != "experiment"]]
+    levels = scaling.level_exponents(correlations, susceptibility, a_infinite=dict(a_infinite or {}))
+    signature = controls.control_summary(correlations, susceptibility)
+    return exponents, lengths, levels, signature
+
+
+# ----------------------------------------------------------------------------- critical point
+
+
+#: One row per (experiment, method) of :func:`critical_estimates`.
+CRITICAL_ESTIMATE_COLUMNS = ["experiment", "v", "m", "s", "method", "eps_star", "eps_star_err",
+                             "nu", "nu_err", "nu_z_vs_population", "detail"]
+
+
+def population_replica(v: int, m: int, s: int, *, depth: int, n_per_value: int, replica: int,
+                       seed: int) -> pd.DataFrame:
+    """One replica of the population dynamics of BP's messages over freshly drawn rules
+    (:func:`hierphase.population.replica_estimates`): its eps* and nu, one row."""
+    from hierphase import population
+
+    return population.replica_estimates(v, m, s, depth=depth, n_per_value=n_per_value,
+                                        replicas=[replica], seed=seed)
+
+
+def critical_estimates(replicas: Sequence[pd.DataFrame], scaling_tables: Mapping[str, pd.DataFrame],
+                       exponents: pd.DataFrame | None,
+                       experiments: Mapping[str, Mapping]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The population dynamics' summary per point (:func:`hierphase.population.summarise_replicas`
+    of the ``replicas`` tables, one per replica job) and, per experiment whose (v, m, s) is one of its points, eps* and nu side by side
+    (:data:`CRITICAL_ESTIMATE_COLUMNS`):
+
+    - ``class-curve width``: exact BP's finite-size scaling of the class curve
+      (``scaling_tables[experiment]``, epsilon-process, the half point extrapolated with the
+      width's nu);
+    - ``correlation lengths``: nu from the collapse of exact BP's C(r) at the deepest L of the
+      exponents table (eps* is mean field's there: it is an input of that fit);
+    - ``population dynamics``: the quenched ensemble at large depth, mean over replicas;
+    - ``annealed mean field``: :func:`hierphase.theory.critical_noise` and :func:`~hierphase.theory.nu`.
+
+    ``nu_z_vs_population``: (nu - nu of the population dynamics) over their errors combined."""
+    from hierphase import population
+
+    summary = population.summarise_replicas(pd.concat(list(replicas), ignore_index=True))
+    rows = []
+    for name, exp in experiments.items():
+        v, m, s = int(exp["v"]), int(exp["m"]), int(exp["s"])
+        pop = summary[(summary["v"] == v) & (summary["m"] == m) & (summary["s"] == s)]
+        if pop.empty:
+            continue
+        pop = pop.iloc[0]
+        found = []
+        table = scaling_tables.get(name)
+        if table is not None:
+            w = table[(table["model"] == "bp") & (table["process"] == "epsilon")
+                      & (table["estimator"] == "half_point_width_nu")]
+            if not w.empty:
+                w = w.iloc[0]
+                found.append(("class-curve width", w["eps_star"], w["eps_star_err"], w["nu"],
+                              w["nu_err"], f"exact BP, L = {w['L_range']}"))
+        if exponents is not None:
+            e = exponents[(exponents["experiment"] == name) & (exponents["model"] == "bp")
+                          & (exponents["process"] == "epsilon") & exponents["nu"].notna()]
+            if not e.empty:
+                e = e.sort_values("L").iloc[-1]
+                found.append(("correlation lengths", np.nan, np.nan, e["nu"], e["nu_err"],
+                              f"exact BP, L = {int(e['L'])}, at mean field's eps*"))
+        found.append(("population dynamics", pop["eps_star"], pop["eps_star_err"], pop["nu"],
+                      pop["nu_err"], f"{int(pop['n_replicas'])} replicas, depth "
+                      f"{int(pop['depth'])}, {int(pop['n_per_value'])} messages per value"))
+        found.append(("annealed mean field", theory.critical_noise(v, m, s), 0.0,
+                      theory.nu(v, m, s), 0.0, "infinite depth"))
+        for method, eps, eps_err, nu, nu_err, detail in found:
+            z = ((nu - pop["nu"]) / np.hypot(nu_err, pop["nu_err"])
+                 if method != "population dynamics" and np.isfinite(nu) else np.nan)
+            rows.append(dict(experiment=name, v=v, m=m, s=s, method=method,
+                             eps_star=float(eps), eps_star_err=float(eps_err), nu=float(nu),
+                             nu_err=float(nu_err), nu_z_vs_population=float(z), detail=detail))
+    return summary, pd.DataFrame(rows, columns=CRITICAL_ESTIMATE_COLUMNS)
 
 
 # ----------------------------------------------------------------------------- finite-size scaling

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from hierphase import io, scaling
-from hierphase.plots import correlations, finite_size, phase_diagram
+from hierphase.plots import correlations, finite_size, hierarchy, phase_diagram
 from hierphase.plots import rhm as plots
 
 __all__ = [
@@ -98,6 +98,20 @@ def rhm_corr_fig_controls(inputs: Mapping, params: Mapping, wildcards: Mapping):
     return correlations.controls(io.read_table(inputs["susceptibility"]),
                                  io.read_table(inputs["correlations"]),
                                  eps_star=dict(params["eps_star"]))
+
+
+def rhm_corr_fig_level_exponents(inputs: Mapping, params: Mapping, wildcards: Mapping):
+    """Change correlations: the exponent of C fitted per tree level at the chi peak, exact BP
+    and mean field on the same windows, beside the spatial convention."""
+    return hierarchy.level_exponents(io.read_table(inputs["table"]),
+                                     experiment=wildcards["experiment"])
+
+
+def rhm_corr_fig_signature(inputs: Mapping, params: Mapping, wildcards: Mapping):
+    """Change correlations: what marks a hierarchy (chi_max against d, the class flip's width,
+    the decay across tree levels), the RHM beside controls with a sharp flip and none."""
+    return hierarchy.hierarchy_controls(io.read_table(inputs["summary"]),
+                                        io.read_table(inputs["correlations"]))
 
 
 def rhm_fig_phase_plane(inputs: Mapping, params: Mapping, wildcards: Mapping):
