@@ -233,3 +233,33 @@ def test_the_random_code_and_permuted_rhm_controls_run_from_their_specs(tmp_path
     with pytest.raises(ValueError, match="epsilon-process only"):
         stage.control_shard("random_code", {**spec, "v": 2, "d": [4], "flip_noise": 0.7},
                             "masking", [0.5], seed=2, schedule=schedule, experiment="x")
+
+
+def test_the_critical_point_is_set_side_by_side_for_experiments_at_the_population_points():
+    """One row per method for an experiment at a population point, none for the others; z is
+    the gap to the population dynamics over the errors combined (mean field: exact)."""
+    from hierphase import theory
+
+    replicas = [stage.population_replica(8, 3, 2, depth=8, n_per_value=20, replica=r, seed=1)
+                for r in (0, 1, 2)]
+    scaling = pd.DataFrame([dict(model="bp", process="epsilon", estimator="half_point_width_nu",
+                                 eps_star=0.70, eps_star_err=0.01, nu=3.2, nu_err=0.2,
+                                 L_range="4-8")])
+    exponents = pd.DataFrame([dict(experiment="a", model="bp", process="epsilon", L=L, nu=nu,
+                                   nu_err=0.3) for L, nu in ((6, 2.0), (8, 3.0))])
+    summary, table = stage.critical_estimates(
+        replicas, {"a": scaling}, exponents,
+        {"a": {"v": 8, "m": 3, "s": 2}, "b": {"v": 32, "m": 8, "s": 2}})
+    assert len(summary) == 1 and int(summary["n_replicas"].iloc[0]) == 3
+    assert list(table.columns) == stage.CRITICAL_ESTIMATE_COLUMNS
+    assert list(table["method"]) == ["class-curve width", "correlation lengths",
+                                     "population dynamics", "annealed mean field"]
+    assert set(table["experiment"]) == {"a"}
+    pop = summary.iloc[0]
+    rows = table.set_index("method")
+    assert rows.loc["correlation lengths", "nu"] == 3.0  # the deepest L
+    assert rows.loc["class-curve width", "nu_z_vs_population"] == pytest.approx(
+        (3.2 - pop["nu"]) / np.hypot(0.2, pop["nu_err"]))
+    mf = rows.loc["annealed mean field"]
+    assert mf["nu"] == pytest.approx(theory.nu(8, 3, 2)) and np.isnan(mf["nu_err"])
+    assert mf["nu_z_vs_population"] == pytest.approx((mf["nu"] - pop["nu"]) / pop["nu_err"])

@@ -647,10 +647,10 @@ def critical_estimates(replicas: Sequence[pd.DataFrame], scaling_tables: Mapping
         found.append(("population dynamics", pop["eps_star"], pop["eps_star_err"], pop["nu"],
                       pop["nu_err"], f"{int(pop['n_replicas'])} replicas, depth "
                       f"{int(pop['depth'])}, {int(pop['n_per_value'])} messages per value"))
-        found.append(("annealed mean field", theory.critical_noise(v, m, s), 0.0,
-                      theory.nu(v, m, s), 0.0, "infinite depth"))
+        found.append(("annealed mean field", theory.critical_noise(v, m, s), np.nan,
+                      theory.nu(v, m, s), np.nan, "infinite depth, exact (no error)"))
         for method, eps, eps_err, nu, nu_err, detail in found:
-            z = ((nu - pop["nu"]) / np.hypot(nu_err, pop["nu_err"])
+            z = ((nu - pop["nu"]) / np.hypot(np.nan_to_num(nu_err), pop["nu_err"])
                  if method != "population dynamics" and np.isfinite(nu) else np.nan)
             rows.append(dict(experiment=name, v=v, m=m, s=s, method=method,
                              eps_star=float(eps), eps_star_err=float(eps_err), nu=float(nu),
