@@ -463,7 +463,8 @@ def test_local_runs_get_the_machine_memory_as_limit(tmp_path):
     (work / "big.yaml").write_text(
         "max_mem_mb: 10000000\n"
         f"rhm: {{experiments: {{main: {{L: [{L}], n_samples: 1, batch_size: 1000, "
-        "correlations: {enabled: false}}}, finite_size_scaling: {experiments: []}}\n"
+        "correlations: {enabled: false}}}, finite_size_scaling: {experiments: []}, "
+        "controls: {permuted_rhm: {enabled: false}}, population: {enabled: false}}\n"
         "learned: {enabled: false}\nimages: {enabled: false}\n")
     shard = f"results/rhm/sweep/main/L{L}/rules0/epsilon/shard0.parquet"
     inputs = [f"results/rhm/rules/main/L{L}/rules0/rules.pt", f"results/rhm/data/main/L{L}/rules0/trees.pt"]

@@ -329,7 +329,8 @@ def test_smoke_run_renders_every_number_from_its_tables(tmp_path):
     assert set(numbers) == set(NUMBERS)
     for path, leaf in _leaves(numbers):
         assert isinstance(leaf, str) and leaf, path
-        if not re.search(r"\.(process|within|(layers|embeddings|columns)\[\d+\])$", path):  # names
+        if not re.search(r"\.(process|within|method|detail|group|peaks|"
+                         r"(layers|embeddings|columns)\[\d+\])$", path):  # names
             assert re.search(r"\d", leaf) or leaf == "none" or \
                 set(re.split(r"[,;] | / ", leaf)) == {MISSING}, (path, leaf)
     page = (work / outputs["results"]).read_text()

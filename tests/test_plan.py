@@ -93,7 +93,7 @@ def test_figure_tables_name_existing_functions_and_captions(smoke):
     from hierphase.stages.figures import resolve
 
     figures = smoke.figures()
-    assert len(figures) == len({f.rule for f in figures}) == 26
+    assert len(figures) == len({f.rule for f in figures}) == 28
     for figure in figures:
         assert callable(resolve(figure.draw)), figure.rule
         assert figure.rule_params["draw"] == figure.draw
