@@ -72,7 +72,7 @@ def _blocks(*languages: str) -> list:
     return params
 
 
-def _run(argv: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+def _run(argv: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run(argv, cwd=cwd, env=snakemake_env(), stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, timeout=timeout)
 

@@ -169,7 +169,8 @@ def _table_targets(work: Path) -> list[str]:
     correlations' tables, the finite-size scaling's, the phase diagram's); the sweep, rule and
     data stages come with them."""
     targets = [f"results/rhm/correlations/{t}.parquet"
-               for t in ("correlations", "susceptibility", "exponents", "lengths")]
+               for t in ("correlations", "susceptibility", "exponents", "lengths",
+                         "level_exponents", "signature")]
     rhm = yaml.safe_load((work / SMOKE).read_text())["rhm"]
     for name, exp in rhm["experiments"].items():
         targets += [f"results/rhm/aggregate/{name}/kept.parquet",
@@ -179,6 +180,8 @@ def _table_targets(work: Path) -> list[str]:
                 for name in rhm["finite_size_scaling"]["experiments"] for t in ("scaling", "points")]
     if rhm["phase_diagram"]["enabled"]:
         targets.append("results/rhm/phase_diagram/phase_diagram.parquet")
+    if rhm.get("population") and rhm["population"].get("enabled", True):
+        targets += [f"results/rhm/critical/{t}.parquet" for t in ("population", "estimates")]
     return targets
 
 
@@ -255,10 +258,12 @@ def test_smoke_runs_through_sbatch_and_matches_local(smoke_on_slurm, slurm_clust
     assert 1 <= settings["local-cores"] <= 2 and settings["retries"] >= 1
     assert _local_jobs(run["output"]), "no local rule ran"
     assert sorted(w for rule, w, _ in submitted if rule == "rhm_sweep") == _smoke_shards(work)
-    # the heavy rules: kept sweeps, correlation sweeps, the controls' shards and the phase
-    # diagram's sweeps (one per point and rule draw; small: batched by the profile's groups)
+    # the heavy rules: kept sweeps, correlation sweeps, the controls' shards, the population
+    # dynamics' replicas and the phase diagram's sweeps (one per point and rule draw; small:
+    # batched by the profile's groups)
     assert {rule for rule, _, _ in submitted} == {"rhm_sweep", "rhm_corr_sweep",
-                                                  "rhm_corr_control", "group:rhm_phase"}
+                                                  "rhm_corr_control", "rhm_population",
+                                                  "group:rhm_phase"}
     local = _counts([(r,) for r in _local_jobs(run["output"])])
     stats = _job_stats(run["output"])
     remote = {r: n - local.get(r, 0) for r, n in stats.items() if n - local.get(r, 0)}

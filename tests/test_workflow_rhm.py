@@ -268,6 +268,8 @@ def test_adding_one_depth_plans_only_its_jobs(smoke):
         "rhm_fig_time": 2, "rhm_fig_cobweb": 1, "all": 1,
         # the finite-size scaling reads the kept table
         "rhm_scaling": 1, "rhm_fig_scaling_collapse": 1, "rhm_fig_scaling_extrapolation": 1,
+        # the critical point reads the scaling table
+        "rhm_critical": 1,
     }, out[-4000:]
     # the cobweb reruns because its number of steps is the deepest L; the theory summary does not
     assert "rhm_theory_summary" not in counts
@@ -283,7 +285,8 @@ def test_growing_a_grid_plans_only_the_new_shard(smoke):
     assert {rule for rule, _ in jobs} == {"rhm_sweep", "rhm_aggregate", "rhm_fig_class_vs_eps",
                                           "rhm_fig_levels_vs_eps", "rhm_fig_time", "rhm_scaling",
                                           "rhm_fig_scaling_collapse",
-                                          "rhm_fig_scaling_extrapolation", "all"}
+                                          "rhm_fig_scaling_extrapolation", "rhm_critical",
+                                          "all"}
 
 
 def test_growing_a_correlation_grid_plans_only_the_new_shard(smoke):
@@ -299,7 +302,7 @@ def test_growing_a_correlation_grid_plans_only_the_new_shard(smoke):
         "rhm_corr_sweep", "rhm_corr_aggregate", "rhm_corr_exponents", "rhm_corr_fig_c_of_r",
         "rhm_corr_fig_chi", "rhm_corr_fig_xi_scaling", "rhm_corr_fig_collapse",
         "rhm_corr_fig_controls", "rhm_corr_fig_level_exponents", "rhm_corr_fig_signature",
-        "all"}
+        "rhm_critical", "all"}
 
 
 def test_phase_diagram_table_and_figures(smoke):
