@@ -291,8 +291,8 @@ def test_smoke_runs_through_sbatch_and_matches_local(smoke_on_slurm, slurm_clust
 
 def test_partial_rerun_submits_only_the_changed_jobs(smoke_on_slurm, slurm_cluster):
     """A coarser masking grid for the experiment: its tables resubmit the masking shards (one per
-    depth) to SLURM and rebuild the kept table that pools them and the finite-size scaling that
-    reads it (local rules), nothing else. (Its tables, not `all`: the figures that read the kept
+    depth) to SLURM and rebuild the kept table that pools them, the finite-size scaling that
+    reads it and the critical-point table that reads that (local rules), nothing else. (Its tables, not `all`: the figures that read the kept
     table would rerun too, at 6 more jobs of CI time.)"""
     run = smoke_on_slurm
     work, profile = run["work"], run["profile"]
@@ -309,8 +309,8 @@ def test_partial_rerun_submits_only_the_changed_jobs(smoke_on_slurm, slurm_clust
     assert sorted(w for _, w, _ in submitted) == sorted(f"main_{L}_0_masking_0" for L in depths)
     assert _counts(submitted) == {"rhm_sweep": len(depths)}
     assert _counts(planned_jobs(proc.stdout)) == {"rhm_sweep": len(depths), "rhm_aggregate": 1,
-                                                  "rhm_scaling": 1}
-    assert sorted(_local_jobs(proc.stdout)) == ["rhm_aggregate", "rhm_scaling"]
+                                                  "rhm_scaling": 1, "rhm_critical": 1}
+    assert sorted(_local_jobs(proc.stdout)) == ["rhm_aggregate", "rhm_critical", "rhm_scaling"]
     assert len(slurm_cluster.jobs()) - before == len(submitted)
     # the other shards' tables are untouched
     tables = table_bytes(work)
