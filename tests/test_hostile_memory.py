@@ -48,9 +48,7 @@ def _within_factor_two(setup, run):
 
 def _bounded_by_estimate(setup, run):
     peak, estimate = _peak_and_estimate(setup, run)
-    # the heap the first call leaves varies about 4x between identical runs (0.24-0.9 of the
-    # estimate seen): the estimate must cover the largest, and not overstate it past 5x
-    assert peak > 0 and estimate / 5 <= peak <= 2 * estimate, (peak, estimate, peak / estimate)
+    assert peak > 0 and estimate / 4 <= peak <= 2 * estimate, (peak, estimate, peak / estimate)
 
 
 @pytest.mark.parametrize("shape, n_x0, n_traj", [((256, 256), 2, 16), ((4096,), 3, 64)])
