@@ -2,7 +2,14 @@
 (a formula beside the code that allocates, which the workflow checks against ``max_mem_mb``
 before any job) must lie within a factor 2 of the peak resident memory the computation adds,
 measured in a fresh subprocess (``VmHWM`` after resetting it, less ``VmRSS`` before) on small
-sizes where the computation dominates the interpreter's own allocations."""
+sizes where the computation dominates the interpreter's own allocations.
+
+The peak is the computation's working set: glibc's mmap threshold is fixed
+(``MALLOC_MMAP_THRESHOLD_``), so every large temporary goes back to the system when freed. With
+glibc's default (a threshold that rises after the first large free) the heap keeps some freed
+temporaries, how many varies between identical runs (the Gaussian flat mixture: 10 MB, 640 MB
+or 670 MB for the same 10 MB working set, the DDPM sweep 86 to 130 MB for 60 MB), and where the
+package declares an allowance for that heap it is checked as an upper bound of such runs."""
 
 from __future__ import annotations
 
@@ -34,8 +41,17 @@ print(json.dumps([status("VmHWM:") - base, int(scope["estimate"])]))
 """
 
 
-def _peak_and_estimate(setup: str, run: str) -> tuple[int, int]:
+#: glibc's mmap threshold for the working-set measurements (its default initial value, fixed).
+MMAP_THRESHOLD = str(128 * 1024)
+
+
+def _peak_and_estimate(setup: str, run: str, working_set: bool = True) -> tuple[int, int]:
+    """The peak ``run`` adds after ``setup`` and its ``estimate``; with ``working_set`` under a
+    fixed mmap threshold (module docstring), else under glibc's default."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
+    env.pop("MALLOC_MMAP_THRESHOLD_", None)
+    if working_set:
+        env["MALLOC_MMAP_THRESHOLD_"] = MMAP_THRESHOLD
     out = subprocess.run([sys.executable, "-c", PROBE, setup, run], capture_output=True,
                          text=True, env=env, check=True, timeout=600)
     return tuple(json.loads(out.stdout.strip().splitlines()[-1]))
@@ -46,33 +62,21 @@ def _within_factor_two(setup, run):
     assert peak > 0 and estimate / 2 <= peak <= 2 * estimate, (peak, estimate, peak / estimate)
 
 
-def _bounded_by_estimate(setup, run):
-    peak, estimate = _peak_and_estimate(setup, run)
-    assert peak > 0 and estimate / 4 <= peak <= 2 * estimate, (peak, estimate, peak / estimate)
-
-
-@pytest.mark.parametrize("shape, n_x0, n_traj", [((256, 256), 2, 16), ((4096,), 3, 64)])
-def test_gaussian_field_control(shape, n_x0, n_traj):
-    _within_factor_two(
-        "from hierphase.stages import rhm as st\nfrom hierphase.noise import GaussianSchedule\n"
-        "from hierphase.memory import gaussian_field_bytes",
-        f"st.gaussian_field_shard({shape}, 2.0, [0.3], 0, {n_x0}, {n_traj}, GaussianSchedule(),"
-        f" n_boot=10)\nestimate = gaussian_field_bytes({shape}, {n_x0}, {n_traj})")
-
-
 @pytest.mark.slow  # the sizes where the runs dominate take a minute under load
 @pytest.mark.parametrize("v, n_classes, d, n_traj, process", [
     (8, 8, 1024, 2048, "epsilon"), (32, 32, 512, 256, "gaussian"), (8, 4, 2048, 1024, "masking")])
 def test_flat_mixture_control(v, n_classes, d, n_traj, process):
-    """The heap the runs' freed temporaries leave varies between identical runs (100 to 330 MB
-    for the Gaussian case): the estimate covers the largest measured, so it is an upper bound
-    (never below half the peak) that may exceed a lucky run's peak by up to 4x."""
-    _bounded_by_estimate(
-        "import torch\ntorch.set_num_threads(1)\nfrom hierphase.stages import rhm as st\n"
-        "from hierphase.memory import flat_mixture_bytes\n"
-        f"st.flat_mixture_shard(8, 4, 64, 0.3, {process!r}, [0.5], 0, 2, 16, n_boot=10)",
-        f"st.flat_mixture_shard({v}, {n_classes}, {d}, 0.3, {process!r}, [0.4], 0, 2, {n_traj}, "
-        f"n_boot=10)\nestimate = flat_mixture_bytes({v}, {n_classes}, {d}, {n_traj}, {process!r})")
+    """The working set within a factor 2 of its estimate; under glibc's default allocator the
+    peak never above twice the estimate with the kept heap's allowance (what a job declares)."""
+    setup = ("import torch\ntorch.set_num_threads(1)\nfrom hierphase.stages import rhm as st\n"
+             "from hierphase.memory import flat_mixture_bytes\n"
+             f"st.flat_mixture_shard(8, 4, 64, 0.3, {process!r}, [0.5], 0, 2, 16, n_boot=10)")
+    run = (f"st.flat_mixture_shard({v}, {n_classes}, {d}, 0.3, {process!r}, [0.4], 0, 2, "
+           f"{n_traj}, n_boot=10)\nestimate = flat_mixture_bytes({v}, {n_classes}, {d}, "
+           f"{n_traj}, {process!r}, retained={{}})")
+    _within_factor_two(setup, run.format(False))
+    peak, declared = _peak_and_estimate(setup, run.format(True), working_set=False)
+    assert 0 < peak <= 2 * declared, (peak, declared, peak / declared)
 
 
 RHM_SETUP = """

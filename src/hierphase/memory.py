@@ -82,27 +82,29 @@ def gaussian_field_bytes(shape, n_x0: int, n_traj: int) -> int:
     return 8 * sites * (check_int(n_x0, "n_x0", 1) + 11 * check_int(n_traj, "n_traj", 1) + 16)
 
 
-#: Evidence-sized ``(d, v)`` float64 blocks per run that a flat-mixture shard's first call leaves
-#: in the process's heap (freed temporaries the allocator does not hand back between runs), by
-#: process, as measured in ``tests/test_hostile_memory.py`` (Gaussian: the largest of runs that
-#: vary by a factor 3; uniform: taken as Gaussian's).
-FLAT_MIXTURE_RUN_BLOCKS = {"epsilon": 2.0, "gaussian": 12.0, "masking": 0.5, "uniform": 12.0}
+#: Evidence-sized ``(d, v)`` float64 blocks per run and token that glibc's heap may keep of a
+#: flat-mixture shard's freed temporaries, by process: how much it keeps varies between identical
+#: runs (the Gaussian case of ``tests/test_hostile_memory.py`` peaked at 10 MB, 330 MB and 734 MB
+#: for a 10 MB working set), so this is an allowance above the largest seen, not a measurement.
+FLAT_MIXTURE_RUN_BLOCKS = {"epsilon": 2.0, "gaussian": 24.0, "masking": 1.0, "uniform": 24.0}
 
 
-def flat_mixture_bytes(v: int, n_classes: int, d: int, n_traj: int, process: str) -> int:
+def flat_mixture_bytes(v: int, n_classes: int, d: int, n_traj: int, process: str,
+                       retained: bool = True) -> int:
     """Peak memory in bytes of a flat-mixture control shard of ``process``
     (``hierphase.stages.rhm.flat_mixture_shard``, per noise value and datum): the class
     likelihood's float64 ``(d, n_classes, v)`` intermediate and its log-sum-exp temporary (one
     datum's row at a time), a few ``(d, v)`` arrays of evidence and Gumbel noise, and per run and
     token the drawn tokens, their stack, the change spins, the centred changes and their spectrum
-    (about six 8-byte values) plus the heap the runs' evidence-sized temporaries leave behind
-    (:data:`FLAT_MIXTURE_RUN_BLOCKS` values of ``v`` per token)."""
+    (about six 8-byte values): the working set; with ``retained`` (what a job declares) plus
+    the heap the allocator may keep of the runs' freed temporaries
+    (:data:`FLAT_MIXTURE_RUN_BLOCKS` values of ``v`` per run and token)."""
     v, n_classes = check_int(v, "v", 2), check_int(n_classes, "n_classes", 2)
     d, n_traj = check_int(d, "d", 1), check_int(n_traj, "n_traj", 1)
     if process not in FLAT_MIXTURE_RUN_BLOCKS:
         raise ValueError(f"process must be one of {sorted(FLAT_MIXTURE_RUN_BLOCKS)}, "
                          f"got {process!r}")
-    per_token = 6 + FLAT_MIXTURE_RUN_BLOCKS[process] * v
+    per_token = 6 + (FLAT_MIXTURE_RUN_BLOCKS[process] * v if retained else 0)
     return int(8 * (2 * d * n_classes * v + 6 * d * v + per_token * n_traj * d))
 
 
