@@ -154,6 +154,11 @@ BAD: list[tuple[str, str, str]] = [
     ("rhm-memory-ceiling", "max_mem_mb: 1030", "rhm.experiments.main.batch_size"),
     at("learned-memory-P", "learned.experiments.main.P", "[1000000000]"),
     at("learned-memory-batch", "learned.sampling.batch_size", "1000000"),
+    ("learned-memory-generated", "{max_mem_mb: 3000, rhm: {enabled: false}, images: {enabled: "
+     "false}, learned: {evaluation: {n_generated: 10000000}}}", "learned.evaluation.n_generated"),
+    ("learned-memory-curve", "{max_mem_mb: 3000, rhm: {enabled: false}, images: {enabled: "
+     "false}, learned: {learning_curve: {n_generated: 10000000}}}",
+     "learned.learning_curve.n_generated"),
     # patch correlations of the images branch
     at("corr-n-images", "images.correlations.n_images", "201"),
     at("corr-k", "images.correlations.k_grid", "[10, 500]"),

@@ -155,6 +155,25 @@ sweep({n}, {batch})
 estimate = tree_unet_sweep_bytes({v}, {s}, {L}, {width}, {expansion}, {n}, {batch})""")
 
 
+@pytest.mark.slow  # a subprocess that imports torch and samples with a tree U-Net
+@pytest.mark.parametrize("v, s, L, width, expansion, n, batch, P, process", [
+    (8, 2, 10, 64, 2, 256, 64, 512, "gaussian"), (16, 3, 6, 32, 4, 128, 128, 4096, "masking")])
+def test_learned_generation(v, s, L, width, expansion, n, batch, P, process):
+    """A generation job's work: the training set drawn again, samples and their evaluation."""
+    setup = tree_unet_setup(v, s, L, process, 4, width=width, expansion=expansion) + """
+from hierphase.memory import tree_unet_generation_bytes
+from hierphase.stages.learned import training_set
+net = networks.TreeUNet(cfg).eval()
+def generation(n, batch, P):
+    return evaluate.generation_tables(rules, proc, net, training_set(rules, P, 1), n, 0, "e",
+                                      "m", P, 0, batch_size=batch)
+generation(4, 2, 4)
+"""
+    _within_factor_two(setup, f"""
+generation({n}, {batch}, {P})
+estimate = tree_unet_generation_bytes({v}, {s}, {L}, {width}, {expansion}, {n}, {batch}, {P})""")
+
+
 @pytest.mark.slow  # a subprocess that imports torch (and diffusers) and trains
 @pytest.mark.parametrize("size, batch, blocks, attention", [(16, 32, (16, 32), True),
                                                             (16, 64, (32, 64), False)])

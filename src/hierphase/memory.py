@@ -12,7 +12,7 @@ from hierphase.checks import check_int
 
 __all__ = ["MIB", "LIBRARIES_MB", "job_mb", "tree_nodes", "trees_bytes", "bp_sweep_bytes",
            "bp_trajectories_bytes", "TRAJECTORY_PROCESSES", "gaussian_field_bytes",
-           "FLAT_MIXTURE_RUN_BLOCKS", "flat_mixture_bytes", "tree_unet_parameter_count", "tree_unet_training_bytes", "tree_unet_sweep_bytes",
+           "FLAT_MIXTURE_RUN_BLOCKS", "flat_mixture_bytes", "tree_unet_parameter_count", "tree_unet_training_bytes", "tree_unet_sweep_bytes", "tree_unet_generation_bytes",
            "unet_parameter_count", "ddpm_train_bytes", "ddpm_sweep_bytes", "digits_cnn_parameter_count",
            "classifier_train_bytes"]
 
@@ -153,20 +153,44 @@ def tree_unet_training_bytes(in_channels: int, vocab: int, s: int, L: int, width
                + 4 * batch_size * d * (in_channels + vocab) * 6)
 
 
+def _tree_unet_batch_bytes(v: int, s: int, L: int, width: int, expansion: int,
+                           batch: int) -> int:
+    """A tree U-Net's forward pass on ``batch`` data without gradients: per datum the skips the
+    down path holds (``width`` per node above the leaves and at them, ``d s / (s - 1)``
+    positions) and, at the leaves, a residual block's transients (its input, norm and output,
+    the expanded layer and its activation: ``2 + 2 expansion`` maps of ``width``), its input
+    and probabilities (six ``v + 1`` channel maps), float32."""
+    width, expansion = check_int(width, "width", 1), check_int(expansion, "expansion", 1)
+    v, d = check_int(v, "v", 2), s ** L
+    maps = width * d * (s / (s - 1) + 2 + 2 * expansion)
+    return int(4 * batch * (maps + 6 * d * (v + 1)))
+
+
 def tree_unet_sweep_bytes(v: int, s: int, L: int, width: int, expansion: int, n: int,
                           batch_size: int) -> int:
     """Peak memory in bytes of a learned model's forward-backward sweep of ``n`` test data
     (:func:`hierphase.learned.evaluate.learned_kept_table`, one noise level at a time, no
     gradients): the test trees, their noisy state and the leaf probabilities (float64 and float32
-    ``(n, v, d)``), the samples parsed into latents (a few int64 values per node), and per datum
-    of a sampling batch the network's maps (``1 + expansion`` of ``width`` per node of the
-    encoder and decoder: the skips held, a residual block's expanded layer) and its input and probabilities."""
+    ``(n, v, d)``), the samples parsed into latents (a few int64 values per node), and one
+    sampling batch through the network (``_tree_unet_batch_bytes``)."""
     n, batch_size = check_int(n, "n", 1), check_int(batch_size, "batch_size", 1)
-    width, expansion = check_int(width, "width", 1), check_int(expansion, "expansion", 1)
     v, d, nodes = check_int(v, "v", 2), s ** L, tree_nodes(s, L)
-    positions = 2 * d * s / (s - 1)
-    batch = 4 * min(batch_size, n) * (positions * width * (1 + expansion) + 6 * d * (v + 1))
+    batch = _tree_unet_batch_bytes(v, s, L, width, expansion, min(batch_size, n))
     return int(trees_bytes(s, L, n) + 12 * n * v * d + 24 * n * nodes + batch)
+
+
+def tree_unet_generation_bytes(v: int, s: int, L: int, width: int, expansion: int, n: int,
+                               batch_size: int, P: int) -> int:
+    """Peak memory in bytes of ``n`` new data drawn from a learned model and evaluated
+    (:func:`hierphase.learned.evaluate.generation_tables`, a generation or learning-curve job):
+    the ``P`` training trees drawn again and their rows' keys (the memorisation check), the
+    prior state (float32 ``(n, v + 1, d)``), the samples and their parse (an int64 per node),
+    and one sampling batch through the network (``_tree_unet_batch_bytes``)."""
+    n, batch_size = check_int(n, "n", 1), check_int(batch_size, "batch_size", 1)
+    v, d, nodes, P = check_int(v, "v", 2), s ** L, tree_nodes(s, L), check_int(P, "P", 1)
+    batch = _tree_unet_batch_bytes(v, s, L, width, expansion, min(batch_size, n))
+    return int(trees_bytes(s, L, P) + P * (4 * d + 100) + n * (4 * (v + 1) * d + 8 * nodes)
+               + batch)
 
 
 # ----------------------------------------------------------------------------- images

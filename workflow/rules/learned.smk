@@ -94,7 +94,7 @@ rule learned_generation:
     threads: 1
     resources:
         **gpu_resources(workflow, LEARNED.config["resources"]["gpus"]),
-        mem_mb=per_attempt(4000),
+        mem_mb=per_attempt(LEARNED.generation_mem_mb),
         runtime=per_attempt(60),
     params:
         n=LEARNED.config["evaluation"]["n_generated"],
@@ -122,7 +122,7 @@ rule learned_curve_point:
     threads: 1
     resources:
         **gpu_resources(workflow, LEARNED.config["resources"]["gpus"]),
-        mem_mb=per_attempt(4000),
+        mem_mb=per_attempt(LEARNED.curve_mem_mb),
         runtime=per_attempt(60),
     params:
         n=LEARNED.curve.get("n_generated"),

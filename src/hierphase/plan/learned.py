@@ -4,7 +4,8 @@ figure table."""
 
 from __future__ import annotations
 
-from hierphase.memory import job_mb, tree_unet_sweep_bytes, tree_unet_training_bytes, trees_bytes
+from hierphase.memory import (job_mb, tree_unet_generation_bytes, tree_unet_sweep_bytes,
+                              tree_unet_training_bytes, trees_bytes)
 
 from .branch import ExperimentBranch
 from .checks import check_rhm_params, package_check
@@ -70,6 +71,14 @@ class LearnedBranch(ExperimentBranch):
                              f"a sweep job of experiment {name} (n_sweep = "
                              f"{learned['evaluation']['n_sweep']}, sampling batch_size = "
                              f"{learned['sampling']['batch_size']})")
+            for n_key, n in self.generation_sizes().items():
+                # the key of the largest part: the batch, the training set or the samples
+                gen, unbatched = self.generation_bytes(exp, n), self.generation_bytes(exp, n, 1)
+                training_set = self.generation_bytes(exp, 1, 1)
+                drive = ("learned.sampling.batch_size" if 2 * (gen - unbatched) > gen
+                         else f"{key}.P" if 2 * training_set > gen else n_key)
+                ctx.check_mem_mb(drive, job_mb(gen), f"a generation job of experiment {name} "
+                                 f"({n_key.split('.', 1)[1]} = {n}, P = {max(exp['P'])})")
             mem_mb, drive = self.mem_mb(exp)
             ctx.check_mem_mb(f"{key}.P" if drive == "P" else f"learned.{drive}", mem_mb,
                              f"an evaluation job of experiment {name}")
@@ -100,6 +109,33 @@ class LearnedBranch(ExperimentBranch):
         return tree_unet_sweep_bytes(exp["v"], exp["s"], exp["L"], net["width"], net["expansion"],
                                      learned["evaluation"]["n_sweep"],
                                      batch_size or learned["sampling"]["batch_size"])
+
+    def generation_sizes(self) -> dict[str, int]:
+        """Samples a generation job draws (learned.evaluation.n_generated) and, with a learning
+        curve, a curve point's (learned.learning_curve.n_generated), by key."""
+        sizes = {"learned.evaluation.n_generated": self.config["evaluation"]["n_generated"]}
+        if self.snapshots:
+            sizes["learned.learning_curve.n_generated"] = self.curve["n_generated"]
+        return sizes
+
+    def generation_bytes(self, exp: dict, n: int, batch_size: int | None = None,
+                         P: int | None = None) -> int:
+        """Bytes of a generation (or curve-point) job of ``exp`` drawing ``n`` samples in
+        batches of learned.sampling.batch_size unless given, against the largest training set
+        unless ``P``: :func:`hierphase.memory.tree_unet_generation_bytes`."""
+        net = self.config["network"]
+        return tree_unet_generation_bytes(
+            exp["v"], exp["s"], exp["L"], net["width"], net["expansion"], n,
+            batch_size or self.config["sampling"]["batch_size"], P or max(exp["P"]))
+
+    def generation_mem_mb(self, wildcards) -> int:
+        return job_mb(self.generation_bytes(self.exp(wildcards),
+                                            self.config["evaluation"]["n_generated"],
+                                            P=int(wildcards.P)))
+
+    def curve_mem_mb(self, wildcards) -> int:
+        return job_mb(self.generation_bytes(self.exp(wildcards), self.curve["n_generated"],
+                                            P=int(wildcards.P)))
 
     def sweep_mem_mb(self, wildcards) -> int:
         return job_mb(self.sweep_bytes(self.exp(wildcards)))
