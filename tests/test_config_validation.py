@@ -153,7 +153,14 @@ BAD: list[tuple[str, str, str]] = [
      "rhm.experiments.main.L"),
     ("rhm-memory-ceiling", "max_mem_mb: 1030", "rhm.experiments.main.batch_size"),
     at("learned-memory-P", "learned.experiments.main.P", "[1000000000]"),
-    at("learned-memory-batch", "learned.sampling.batch_size", "1000000"),
+    # a batch above the data it samples is the data: a large batch with large sweeps
+    ("learned-memory-batch", "{max_mem_mb: 3000, rhm: {enabled: false}, images: {enabled: "
+     "false}, learned: {sampling: {batch_size: 1000000}, evaluation: {n_sweep: 1000000}}}",
+     "learned.sampling.batch_size"),
+    ("learned-memory-reference", "{max_mem_mb: 3000, rhm: {enabled: false}, images: {enabled: "
+     "false}, learned: {evaluation: {n_sweep: 10000000}, sampling: {batch_size: 1}}}",
+     "learned.evaluation.n_sweep"),
+    at("learned-memory-correlations", "learned.correlations.n_traj", "10000000"),
     ("learned-memory-generated", "{max_mem_mb: 3000, rhm: {enabled: false}, images: {enabled: "
      "false}, learned: {evaluation: {n_generated: 10000000}}}", "learned.evaluation.n_generated"),
     ("learned-memory-curve", "{max_mem_mb: 3000, rhm: {enabled: false}, images: {enabled: "

@@ -174,6 +174,43 @@ generation({n}, {batch}, {P})
 estimate = tree_unet_generation_bytes({v}, {s}, {L}, {width}, {expansion}, {n}, {batch}, {P})""")
 
 
+LEARNED_BP_SETUP = """
+import torch
+torch.set_num_threads(1)
+from hierphase import noise, rhm
+from hierphase.learned import diffusion, evaluate
+from hierphase.memory import bp_reference_bytes, bp_trajectories_bytes
+rules = rhm.sample_rules({v}, 2, {s}, {L}, seed=0)
+proc = diffusion.make_process({process!r}, {v}, noise.GaussianSchedule(), 4)
+def reference(n):
+    return evaluate.bp_kept_table(rules, proc, [0.3, 0.6], n, 0, 1000, "e", 0)
+def correlations(n_x0, n_traj):
+    return evaluate.bp_correlation_tables(rules, proc, [0.3, 0.6], n_x0, n_traj, 0, 1000, "e", 0,
+                                          n_boot=10)
+reference(4)
+correlations(2, 4)
+"""
+
+
+@pytest.mark.slow  # a subprocess that imports torch and runs exact BP on learned-branch data
+@pytest.mark.parametrize("v, s, L, n, process", [(8, 2, 10, 256, "gaussian"),
+                                                 (16, 3, 6, 512, "masking")])
+def test_learned_bp_reference(v, s, L, n, process):
+    """Exact BP's sweep of the learned branch: every datum at once, marginals of every node."""
+    _within_factor_two(LEARNED_BP_SETUP.format(v=v, s=s, L=L, process=process),
+                       f"reference({n})\nestimate = bp_reference_bytes({v}, {s}, {L}, {n})")
+
+
+@pytest.mark.slow  # a subprocess that imports torch and samples exact BP's posterior
+@pytest.mark.parametrize("v, s, L, n_x0, n_traj, process", [(8, 2, 10, 4, 64, "gaussian"),
+                                                            (16, 3, 6, 4, 128, "masking")])
+def test_learned_bp_correlations(v, s, L, n_x0, n_traj, process):
+    """Exact BP's change correlations of the learned branch: the n_x0 x n_traj runs at once."""
+    _within_factor_two(LEARNED_BP_SETUP.format(v=v, s=s, L=L, process=process),
+                       f"correlations({n_x0}, {n_traj})\nestimate = bp_trajectories_bytes("
+                       f"{v}, {s}, {L}, {n_x0 * n_traj}, {process!r})")
+
+
 @pytest.mark.slow  # a subprocess that imports torch (and diffusers) and trains
 @pytest.mark.parametrize("size, batch, blocks, attention", [(16, 32, (16, 32), True),
                                                             (16, 64, (32, 64), False)])

@@ -11,6 +11,7 @@ import math
 from hierphase.checks import check_int
 
 __all__ = ["MIB", "LIBRARIES_MB", "job_mb", "tree_nodes", "trees_bytes", "bp_sweep_bytes",
+           "bp_reference_bytes",
            "bp_trajectories_bytes", "TRAJECTORY_PROCESSES", "gaussian_field_bytes",
            "FLAT_MIXTURE_RUN_BLOCKS", "flat_mixture_bytes", "tree_unet_parameter_count", "tree_unet_training_bytes", "tree_unet_sweep_bytes", "tree_unet_generation_bytes",
            "unet_parameter_count", "ddpm_train_bytes", "ddpm_sweep_bytes", "digits_cnn_parameter_count",
@@ -49,6 +50,17 @@ def bp_sweep_bytes(v: int, s: int, L: int, batch_size: int) -> int:
     sample, the per-level outputs)."""
     v, batch_size = check_int(v, "v", 2), check_int(batch_size, "batch_size", 1)
     return 8 * batch_size * (s ** L * v + 7 * tree_nodes(s, L))
+
+
+def bp_reference_bytes(v: int, s: int, L: int, n: int) -> int:
+    """Peak memory in bytes of exact BP's kept table of ``n`` data at once
+    (:func:`hierphase.learned.evaluate.bp_kept_table`, one noise level at a time): per datum the
+    evidence and its copy (float64 ``(s^L, v)`` twice), the marginals and messages of every node
+    (``v`` float64 each, twice) and about eight 8-byte values per node (trees, samples, the true
+    latents' probabilities)."""
+    v, n = check_int(v, "v", 2), check_int(n, "n", 1)
+    nodes = tree_nodes(s, L)
+    return 8 * n * (2 * v * (nodes + s ** L) + 8 * nodes)
 
 
 #: Float64 evidence-sized arrays per run and 8-byte values per node per run of

@@ -127,7 +127,7 @@ rule images_train_ddpm:
     threads: IMG["train_threads"]
     resources:
         **gpu_resources(workflow, IMAGES.gpu),
-        mem_mb=per_attempt(4000),
+        mem_mb=per_attempt(lambda wildcards: IMAGES.training_mem_mb("model")),
         runtime=per_attempt(120),
     params:
         train=IMG_MODEL["train"],
@@ -155,7 +155,7 @@ rule images_train_classifier:
     threads: IMG["train_threads"]
     resources:
         **gpu_resources(workflow, IMAGES.gpu),
-        mem_mb=per_attempt(2000),
+        mem_mb=per_attempt(lambda wildcards: IMAGES.training_mem_mb("classifier")),
         runtime=per_attempt(30),
     params:
         train=IMG_CLF["train"],

@@ -178,7 +178,7 @@ rule learned_bp_reference:
         "../../envs/learned.yaml"
     threads: 1
     resources:
-        mem_mb=per_attempt(4000),
+        mem_mb=per_attempt(LEARNED.reference_mem_mb),
         runtime=per_attempt(30),
     params:
         schedule=LEARNED.config["schedule"],
@@ -309,7 +309,7 @@ rule learned_corr_bp:
         "../../envs/learned.yaml"
     threads: 1
     resources:
-        mem_mb=per_attempt(4000),
+        mem_mb=per_attempt(LEARNED.corr_bp_mem_mb),
         runtime=per_attempt(30),
     params:
         schedule=LEARNED.config["schedule"],

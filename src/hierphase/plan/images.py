@@ -123,22 +123,27 @@ class ImagesBranch(Branch):
             self.jobs["images.correlations.n_images"] = self.check_correlations() + 2
 
     def check_training_memory(self) -> None:
-        """The digits DDPM and classifier trainings (one channel) within max_mem_mb: ~1 GB of
-        libraries plus the package's estimates (``ddpm_train_bytes``, ``classifier_train_bytes``)."""
-        from hierphase.images.settings import ClassifierTrainConfig, DDPMTrainConfig
-        from hierphase.memory import classifier_train_bytes, ddpm_train_bytes
-
+        """The digits DDPM and classifier trainings (one channel) within max_mem_mb."""
         size = self.config["data"]["image_size"]
-        for part, config_class, estimate in (("model", DDPMTrainConfig, ddpm_train_bytes),
-                                             ("classifier", ClassifierTrainConfig,
-                                              classifier_train_bytes)):
-            train = {k: tuple(v) if isinstance(v, list) else v
-                     for k, v in self.config[part]["train"].items()}
-            cfg = package_check(f"images.{part}.train", lambda: config_class(**train))
+        for part in ("model", "classifier"):
+            batch_size = self.config[part]["train"]["batch_size"]
             self.context.check_mem_mb(
-                f"images.{part}.train.batch_size",
-                1000 + estimate(size, 1, cfg.batch_size, cfg) // 2**20,
-                f"the {part} training at image_size = {size}, batch_size = {cfg.batch_size}")
+                f"images.{part}.train.batch_size", self.training_mem_mb(part),
+                f"the {part} training at image_size = {size}, batch_size = {batch_size}")
+
+    def training_mem_mb(self, part: str) -> int:
+        """A training job's memory (``part``: ``model``, the DDPM, or ``classifier``): the
+        libraries plus the package's estimate (``ddpm_train_bytes``, ``classifier_train_bytes``)
+        of images.<part>.train at images.data.image_size, one channel."""
+        from hierphase.images.settings import ClassifierTrainConfig, DDPMTrainConfig
+        from hierphase.memory import classifier_train_bytes, ddpm_train_bytes, job_mb
+
+        config_class, estimate = {"model": (DDPMTrainConfig, ddpm_train_bytes),
+                                  "classifier": (ClassifierTrainConfig, classifier_train_bytes)}[part]
+        train = {k: tuple(v) if isinstance(v, list) else v
+                 for k, v in self.config[part]["train"].items()}
+        cfg = package_check(f"images.{part}.train", lambda: config_class(**train))
+        return job_mb(estimate(self.config["data"]["image_size"], 1, cfg.batch_size, cfg))
 
     @property
     def shard_images(self) -> int:

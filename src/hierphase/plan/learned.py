@@ -4,7 +4,8 @@ figure table."""
 
 from __future__ import annotations
 
-from hierphase.memory import (job_mb, tree_unet_generation_bytes, tree_unet_sweep_bytes,
+from hierphase.memory import (bp_reference_bytes, bp_trajectories_bytes, job_mb,
+                              tree_unet_generation_bytes, tree_unet_sweep_bytes,
                               tree_unet_training_bytes, trees_bytes)
 
 from .branch import ExperimentBranch
@@ -79,9 +80,15 @@ class LearnedBranch(ExperimentBranch):
                          else f"{key}.P" if 2 * training_set > gen else n_key)
                 ctx.check_mem_mb(drive, job_mb(gen), f"a generation job of experiment {name} "
                                  f"({n_key.split('.', 1)[1]} = {n}, P = {max(exp['P'])})")
-            mem_mb, drive = self.mem_mb(exp)
-            ctx.check_mem_mb(f"{key}.P" if drive == "P" else f"learned.{drive}", mem_mb,
-                             f"an evaluation job of experiment {name}")
+            n_sweep, corr = learned["evaluation"]["n_sweep"], learned["correlations"]
+            ctx.check_mem_mb("learned.evaluation.n_sweep", job_mb(self.reference_bytes(exp)),
+                             f"exact BP's sweep of experiment {name} (n_sweep = {n_sweep})")
+            n_runs = corr["n_x0"] * corr["n_traj"]
+            for process in exp["processes"]:
+                ctx.check_mem_mb("learned.correlations.n_traj",
+                                 job_mb(self.corr_bp_bytes(exp, process)),
+                                 f"exact BP's correlation job of experiment {name} ({n_runs} "
+                                 f"runs: n_x0 x n_traj)")
             batch, data = self.training_bytes(exp)
             ctx.check_mem_mb(f"{key}.P" if data > batch else "learned.training.batch_size",
                              job_mb(batch, data), f"a training job of experiment {name} "
@@ -143,25 +150,23 @@ class LearnedBranch(ExperimentBranch):
     def train_mem_mb(self, wildcards) -> int:
         return job_mb(*self.training_bytes(self.exp(wildcards), int(wildcards.P)))
 
-    def mem_mb(self, exp: dict) -> tuple[int, str]:
-        """Memory of an evaluation job (generation, sweep, curve point, correlations, exact BP's
-        reference), MB, and the key that drives it: ~1 GB of libraries, the training set (P trees
-        of int64 symbols), the evaluation's float64 evidence (n x v x leaves, a few copies) and
-        the network's float32 activations for one batch (width x expansion per node, forward and
-        backward)."""
-        learned = self.config
-        leaves, nodes = exp["s"] ** exp["L"], 2 * exp["s"] ** exp["L"]
-        net, ev, corr = learned["network"], learned["evaluation"], learned["correlations"]
-        per_datum = net["width"] * (2 + 2 * net["blocks"] * net["expansion"]) * nodes * 4
-        runs = corr["n_x0"] * corr["n_traj"]  # noisy states of a correlation job
-        parts = {
-            "P": max(exp["P"]) * nodes * 8,
-            "evaluation.n_sweep": 4 * ev["n_sweep"] * exp["v"] * leaves * 8,
-            "evaluation.n_generated": 4 * ev["n_generated"] * exp["v"] * leaves * 8,
-            "correlations.n_traj": 4 * runs * exp["v"] * leaves * 8,
-            "sampling.batch_size": 3 * learned["sampling"]["batch_size"] * per_datum,
-        }
-        return 1000 + sum(parts.values()) // 2**20, max(parts, key=parts.get)
+    def reference_bytes(self, exp: dict) -> int:
+        """Bytes of exact BP's sweep of ``exp`` (learned.evaluation.n_sweep data at once):
+        :func:`hierphase.memory.bp_reference_bytes`."""
+        return bp_reference_bytes(exp["v"], exp["s"], exp["L"], self.config["evaluation"]["n_sweep"])
+
+    def reference_mem_mb(self, wildcards) -> int:
+        return job_mb(self.reference_bytes(self.exp(wildcards)))
+
+    def corr_bp_bytes(self, exp: dict, process: str) -> int:
+        """Bytes of exact BP's correlation job of ``exp`` under ``process``: posterior samples of
+        the n_x0 x n_traj runs at once (:func:`hierphase.memory.bp_trajectories_bytes`)."""
+        corr = self.config["correlations"]
+        return bp_trajectories_bytes(exp["v"], exp["s"], exp["L"], corr["n_x0"] * corr["n_traj"],
+                                     process)
+
+    def corr_bp_mem_mb(self, wildcards) -> int:
+        return job_mb(self.corr_bp_bytes(self.exp(wildcards), wildcards.process))
 
     def training(self, process: str):
         """TrainConfig of the models of ``process``: learned.training with that process's
