@@ -180,8 +180,8 @@ def test_links_out_of_results_are_refused_naming_the_link(tmp_path, monkeypatch)
     ("learned:\n  training: {batch_size: 1000000}\n", "learned.training.batch_size"),
     ("max_mem_mb: 8000\nlearned:\n  evaluation: {n_sweep: 10000000}\n",
      "learned.evaluation.n_sweep"),
-    ("learned:\n  sampling: {batch_size: 1000000}\n  evaluation: {n_sweep: 1000000}\n",
-     "learned.sampling.batch_size"),
+    ("max_mem_mb: 8000\nlearned:\n  sampling: {batch_size: 1000000}\n"
+     "  evaluation: {n_sweep: 1000000}\n", "learned.sampling.batch_size"),
     ("max_mem_mb: 7000\nimages:\n  data: {image_size: 128}\n  n_per_class: 35\n  shard_size: 350\n"
      "  batch_size: 65536\n  model: {train: {batch_size: 1}}\n  classifier: {train: {batch_size: 1}}\n",
      "images.batch_size"),
