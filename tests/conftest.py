@@ -16,13 +16,17 @@ import pytest
 from workflow_helpers import (RHM_L2_TABLES, RHM_ONLY, SMOKE, copy_workflow, planned_jobs,
                               finished_outputs, run_snakemake, snakemake_command, snakemake_env)
 
-#: Test modules that take longest (end-to-end workflow runs), longest first; the others follow in
-#: their usual order. Under pytest-xdist (``--dist loadfile``, see pyproject.toml) a free worker
-#: takes the next module in this order, so starting with the long ones keeps both cores
-#: busy until the end.
+#: Test modules that take longest (end-to-end workflow runs), longest first (the durations
+#: pytest lists at the end); the others follow in their usual order. Under pytest-xdist
+#: (``--dist loadfile``, see pyproject.toml) a free worker takes the next module in this order,
+#: so starting with the long ones keeps both cores busy until the end. The docs modules come
+#: after the first three: they start from the session's RHM run, which the SLURM module makes.
 LONGEST_MODULES = ("test_slurm.py", "test_workflow_rhm.py", "test_workflow_images.py",
-                   "test_workflow_learned.py", "test_docs.py", "test_learned.py",
-                   "test_images_engine.py", "test_bp.py")
+                   "test_hostile_memory.py", "test_docs_numbers.py", "test_docs.py",
+                   "test_workflow_learned.py", "test_config_fuzz.py", "test_workflow_grammar.py",
+                   "test_grammar.py",
+                   "test_bp.py", "test_config_validation.py", "test_learned.py",
+                   "test_images_engine.py")
 #: Under xdist each module runs on one worker (its module-wide workflow runs are made once),
 #: except that the RHM workflow and SLURM modules go together: both use the session's RHM runs
 #: (``rhm_smoke``, ``rhm_killed_and_resumed``), which the SLURM module makes while its own run
@@ -70,15 +74,37 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     numba.set_num_threads(1)
 
 
+def made_once(tmp_path_factory, name: str, make) -> Path:
+    """A copy of the workflow in which ``make(work)`` ran once per test session, whichever
+    pytest-xdist worker asks first (the others wait for it under a file lock, then share it)."""
+    import fcntl
+    import shutil
+
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the session's folder, above the workers' own
+    root = base / name
+    with open(base / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / "made").exists():
+            shutil.rmtree(root, ignore_errors=True)
+            make(copy_workflow(root / "work"))
+            (root / "made").touch()
+    return root / "work"
+
+
+def _run_rhm_smoke(work: Path) -> None:
+    run_snakemake(work, "-c2", configfile=[SMOKE, RHM_ONLY])
+    run_snakemake(work, "--report", "report.html", configfile=[SMOKE, RHM_ONLY])
+
+
 @pytest.fixture(scope="session")
 def rhm_smoke(tmp_path_factory) -> Path:
     """The smoke preset's RHM branch run once with ``-c2`` in a copy of the workflow, then its
-    report: what tests/test_workflow_rhm.py inspects, and the local reference that
-    tests/test_slurm.py compares its SLURM run with."""
-    work = copy_workflow(tmp_path_factory.mktemp("rhm-smoke") / "work")
-    run_snakemake(work, "-c2", configfile=[SMOKE, RHM_ONLY])
-    run_snakemake(work, "--report", "report.html", configfile=[SMOKE, RHM_ONLY])
-    return work
+    report: what tests/test_workflow_rhm.py inspects, the local reference that
+    tests/test_slurm.py compares its SLURM run with, and the results the README's run of it
+    starts from (tests/test_docs.py). Read it, never change it: the workers share it."""
+    return made_once(tmp_path_factory, "rhm-smoke", _run_rhm_smoke)
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from workflow_helpers import REPO, copy_workflow, snakemake_command, snakemake_env
+from workflow_helpers import (REPO, RHM_ONLY, SMOKE, copy_workflow, snakemake_command,
+                              snakemake_env, start_from)
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```(\S*)[^\n]*\n(.*?)^```\s*$", re.M | re.S)
@@ -107,10 +108,20 @@ def _shown(line: str) -> re.Pattern:
     return re.compile(".*?".join(re.escape(part) for part in _normalised(line).split("...")))
 
 
+def _configfiles(args: list[str]) -> list[str]:
+    """The values of ``--configfile`` in snakemake's ``args``."""
+    if "--configfile" not in args:
+        return []
+    rest = args[args.index("--configfile") + 1:]
+    return rest[:next((i for i, a in enumerate(rest) if a.startswith("-")), len(rest))]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("doc, body", _blocks("console"))
-def test_console_block_runs(doc, body, tmp_path):
-    """Every command of the block, in order, in one copy of the workflow (``sed`` edits there)."""
+def test_console_block_runs(doc, body, tmp_path, request):
+    """Every command of the block, in order, in one copy of the workflow (``sed`` edits there).
+    A real run of the smoke preset's RHM branch (no target) starts from the session's run of
+    it, which the other workflow tests check job by job."""
     work = copy_workflow(tmp_path / "work")
     commands = console_commands(body)
     assert commands, "a console block without a command"
@@ -118,6 +129,9 @@ def test_console_block_runs(doc, body, tmp_path):
         # a run whose report a later command of the block makes runs for real
         report_follows = any("--report" in later for later, _ in commands[i + 1:])
         argv, cwd = _as_tested(shlex.split(command), work, dry=not report_follows)
+        if report_follows and _configfiles(argv) == [SMOKE, RHM_ONLY] \
+                and argv[1].startswith("-"):  # no target: the whole (RHM-only) DAG
+            start_from(work, request.getfixturevalue("rhm_smoke"))
         if argv[1:2] and argv[1].startswith("benchmarks/"):
             # a benchmark runs for minutes: check that it takes every option shown
             proc = _run([argv[0], argv[1], "--help"], cwd)

@@ -24,7 +24,7 @@ from hierphase.plan import load_plan_files
 from hierphase.plan.docs import DOCS, TEMPLATES, docs_outputs, docs_tables
 from hierphase.stages.docs import (DOCS_TABLES, MISSING, NUMBERS, extract_numbers, fmt, fmt_pm,
                                    fmt_signed, render, template_names)
-from workflow_helpers import REPO, SMOKE, copy_workflow, run_snakemake
+from workflow_helpers import REPO, SMOKE, copy_workflow, run_snakemake, start_from
 
 #: The committed numbers of the default run, beside the pages filled with them.
 COMMITTED_NUMBERS = REPO / "docs" / "numbers.json"
@@ -320,9 +320,11 @@ def check_against_tables(numbers: dict, tables: dict[str, Path]) -> None:
 
 
 @pytest.mark.slow
-def test_smoke_run_renders_every_number_from_its_tables(tmp_path):
+def test_smoke_run_renders_every_number_from_its_tables(tmp_path, rhm_smoke):
     work = copy_workflow(tmp_path / "work")
-    # every branch of the smoke preset, more than the RHM-only runs of the other tests
+    # every branch of the smoke preset, more than the RHM-only runs of the other tests; the RHM
+    # branch's jobs are those of the session's run of it (conftest.py), which this one reuses
+    start_from(work, rhm_smoke)
     run_snakemake(work, "-c2", "docs", configfile=SMOKE, timeout=3600)
     outputs = docs_outputs()
     numbers = json.loads((work / outputs["numbers"]).read_text())

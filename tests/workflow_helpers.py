@@ -65,6 +65,14 @@ def copy_workflow(dest: str | os.PathLike) -> Path:
     return dest
 
 
+def start_from(work: Path, run: Path) -> None:
+    """Copy the results and Snakemake's records of the workflow copy ``run`` into ``work``,
+    mtimes kept: there a run of the same config has nothing left to do for those outputs."""
+    shutil.copytree(run / "results", work / "results", dirs_exist_ok=True)
+    shutil.copytree(run / ".snakemake/metadata", work / ".snakemake/metadata",
+                    dirs_exist_ok=True)
+
+
 def snakemake_env() -> dict[str, str]:
     """The environment for workflow runs: this interpreter's bin/ first on PATH, one thread per
     library, so jobs run by snakemake use the same packages as the tests."""
