@@ -6,9 +6,9 @@ config is either accepted, and then plans only targets under ``results/``, or re
 10 s by a ConfigError naming a key or the file. In this process, through the planning module
 (what the Snakefile calls), without Snakemake.
 
-Fast tier: 3 branches x 12 drawn configs + 3 x 8 drawn files = 60 cases per default run, plus
-the cases the deep tier found (``FOUND``). Deep tier (``pytest -m fuzz``): 3 x 400 + 3 x 200 =
-1800 cases.
+Fast tier: 4 branches x 12 drawn configs + 4 x 8 drawn files = 80 cases per default run, plus
+the cases the deep tier found (``FOUND``). Deep tier (``pytest -m fuzz``): 4 x 400 + 4 x 200 =
+2400 cases.
 
 The scalar leaves are drawn by hypothesis-jsonschema; objects, lists and ``$ref`` are walked here
 (its own object strategy does not run with the installed hypothesis).
@@ -34,7 +34,7 @@ from hierphase.plan import ConfigError, load_plan, load_plan_files
 from hierphase.plan.checks import load_schema
 from hierphase.plan.config import merge_config
 
-BRANCHES = ["rhm", "learned", "images"]
+BRANCHES = ["rhm", "learned", "images", "grammar"]
 BASE = read_yaml_strict(REPO / "config.yaml")
 FAST = settings(max_examples=12, deadline=None, derandomize=True, database=None,
                 suppress_health_check=list(HealthCheck))

@@ -27,6 +27,8 @@ from hierphase.plan import load_plan_files
 #: An RHM and a learned experiment that pass every check, for cases that add one under a new name.
 RHM_EXP = "{v: 8, m: 3, L: [2], processes: {epsilon: [{values: [0.5]}]}}"
 LEARNED_EXP = "{v: 8, m: 3, s: 2, L: 3, processes: [masking], P: [64]}"
+#: A grammar experiment that passes every check.
+GRAMMAR_EXP = "{lengths: [8], processes: {epsilon: [0.5]}}"
 
 
 def nested(key: str, value: str) -> str:
@@ -188,12 +190,59 @@ BAD: list[tuple[str, str, str]] = [
     ("corr-clip-without-weights", nested("images.correlations.embeddings", "{clip: {kind: clip}}"),
      "images.correlations.embeddings.clip.weights"),
     # job counts, against max_jobs (default 100000)
-    ("max-jobs", "max_jobs: 100", "learned.experiments.main.P"),  # the largest (66) of 292
+    ("max-jobs", "max_jobs: 100", "learned.experiments.main.P"),  # the largest (66) of 349
     ("rhm-jobs", "rhm: {experiments: {main: {rule_seeds: %s, processes: {epsilon: %s}}}}"
      % (json.dumps(list(range(20))), json.dumps([{"values": [0.5]}] * 1000)),
      "rhm.experiments.main.processes"),
     ("learned-jobs", "learned: {experiments: {main: {P: %s, seeds: %s}}}"
      % (json.dumps(list(range(1, 1001))), json.dumps(list(range(100)))), "learned.experiments.main.P"),
+    # the grammar branch: the schema, the random ensemble's right-hand sides, the RHM, lengths,
+    # a grammar file, the data the correlations and the control need, noise values, memory, jobs
+    at("grammar-typo", "grammar.experiments.random.lenghts", "[8]"),
+    at("grammar-source", "grammar.experiments.random.source", "treebank"),
+    ("grammar-process", nested("grammar.experiments.random.processes", "{gaussian: [0.5]}"),
+     "grammar.experiments.random.processes.gaussian"),
+    ("grammar-noise-range", nested("grammar.experiments.random.processes.epsilon", "[1.5]"),
+     "grammar.experiments.random.processes.epsilon.0"),
+    at("grammar-noise-twice", "grammar.experiments.random.processes.epsilon", "[0.5, 0.5000001]"),
+    ("grammar-length-one", nested("grammar.experiments.random.lengths", "[1, 8]"),
+     "grammar.experiments.random.lengths.0"),
+    at("grammar-preterminals", "grammar.experiments.random.random.n_preterminals", "12"),
+    at("grammar-roots", "grammar.experiments.random.random.n_roots", "9"),
+    at("grammar-binary", "grammar.experiments.random.random.n_binary", "145"),
+    at("grammar-lexical", "grammar.experiments.random.random.n_lexical", "17"),
+    ("grammar-overlap", nested("grammar.experiments.random.random", "{n_lexical: 5, overlap: 0.0}"),
+     "grammar.experiments.random.random.overlap"),
+    ("grammar-rhm-m", nested("grammar.experiments.random", "{source: rhm, rhm: {v: 4, m: 9}}"),
+     "grammar.experiments.random.rhm.m"),
+    ("grammar-rhm-lengths", nested("grammar.experiments.random.source", "rhm"),
+     "grammar.experiments.random.lengths"),
+    ("grammar-rhm-long", nested("grammar.experiments.r", "{source: rhm, rhm: {s: 4, L: 6}, "
+                                "processes: {epsilon: [0.5]}}"), "grammar.experiments.r.rhm.L"),
+    ("grammar-lengths-required", nested("grammar.experiments", "{tiny: {processes: "
+                                        "{epsilon: [0.5]}}}"), "grammar.experiments.tiny.lengths"),
+    ("grammar-file-required", nested("grammar.experiments.random.source", "file"),
+     "grammar.experiments.random.file"),
+    ("grammar-file-missing", nested("grammar.experiments.random", "{source: file, file: "
+                                    "resources/grammars/none.pcfg}"),
+     "grammar.experiments.random.file"),
+    at("grammar-n-x0", "grammar.experiments.random.correlations.n_x0", "129"),
+    at("grammar-n-traj-one", "grammar.experiments.random.correlations.n_traj", "1"),
+    at("grammar-control-lengths", "grammar.experiments.random.control.lengths", "[48]"),
+    at("grammar-memory-sentences", "grammar.experiments.random.n_sentences", "1000000"),
+    ("grammar-memory-lengths", "{max_mem_mb: 5000, rhm: {enabled: false}, learned: {enabled: "
+     "false}, images: {enabled: false}, " + nested("grammar.experiments.random", "{lengths: "
+                                                   "[1024], random: {n_nonterminals: 256}, "
+                                                   "control: {lengths: null}}")[1:],
+     "grammar.experiments.random.lengths"),
+    ("grammar-memory-control", nested("grammar.experiments.random.control",
+                                      "{n_train: 1000000, n_states: 1024}"),
+     "grammar.experiments.random.control.n_train"),
+    ("grammar-jobs", "{max_jobs: 2000, " + nested(
+        "grammar.experiments.random.processes.epsilon",
+        json.dumps([round(i / 1000, 3) for i in range(1001)]))[1:],
+     "grammar.experiments.random.processes"),
+    at("grammar-empty-experiments", "grammar.experiments", "{}"),
     # overlays that would silently do nothing
     at("empty-processes", "rhm.experiments.main.processes", "{}"),
     at("empty-experiments", "rhm.experiments", "{}"),
@@ -221,6 +270,9 @@ FLOAT_KEYS = {
     "images.model.train.ema_decay": ("{}", "images.model.train.ema_decay"),
     "images.quality.confidence": ("{}", "images.quality.confidence"),
     "images.correlations.confidence": ("{}", "images.correlations.confidence"),
+    "grammar.experiments.random.processes.masking": (
+        "[0.5, {}]", "grammar.experiments.random.processes.masking[1]"),
+    "grammar.experiments.random.random.overlap": ("{}", "grammar.experiments.random.random.overlap"),
 }
 for _key, (_value, _named) in FLOAT_KEYS.items():
     for _bad in (".nan", ".inf", "-.inf"):
@@ -239,6 +291,9 @@ for _name in BAD_NAMES:
         (f"images-model={_name}", nested("images.model.name", json.dumps(_name)), "images.model.name"),
         (f"images-classifier={_name}", nested("images.classifier.name", json.dumps(_name)),
          "images.classifier.name"),
+        (f"grammar-experiment={_name}",
+         nested("grammar.experiments", f"{{{json.dumps(_name)}: {GRAMMAR_EXP}}}"),
+         f"grammar.experiments.{_name}"),
     ]
 
 #: Overlays that pass: the shipped presets and overlays, and edge values that are allowed.
@@ -247,6 +302,9 @@ GOOD: list[tuple[str, list[str]]] = [
     ("smoke", [SMOKE]),
     ("smoke-only-rhm", [SMOKE, "workflow/presets/only-rhm.yaml"]),
     ("paper-on-slurm", ["workflow/presets/paper.yaml"]),  # cluster executor: cuda is the nodes'
+    ("smoke-only-grammar", [SMOKE, "workflow/presets/only-grammar.yaml"]),
+    ("paper-grammar-on-slurm", ["workflow/presets/paper.yaml",
+                                "workflow/presets/grammar-paper.yaml"]),
 ]
 GOOD_OVERLAYS = {
     "names": "rhm: {experiments: {2-b_C: %s}}\nimages: {data: {name: d-1_x}, model: {name: 0m}}"
@@ -255,6 +313,13 @@ GOOD_OVERLAYS = {
     "phase-off": nested("rhm.phase_diagram.enabled", "false"),
     "fss-off": nested("rhm.finite_size_scaling.experiments", "[]"),
     "fss-three-depths": "rhm: {finite_size_scaling: {L_min: 6, L_max: null}}",
+    "grammar-names": "grammar: {experiments: {2-b_C: %s}}" % GRAMMAR_EXP,
+    "grammar-rhm": nested("grammar.experiments.r", "{source: rhm, processes: {masking: [0.5]}}"),
+    "grammar-file": nested("grammar.experiments.toy", "{source: file, file: "
+                           "workflow/grammars/toy.pcfg, lengths: [8, 12], processes: "
+                           "{epsilon: [0.0, 1.0]}}"),
+    "grammar-no-control": nested("grammar.experiments.random.control.enabled", "false"),
+    "grammar-off": nested("grammar.enabled", "false"),
 }
 
 DUPLICATE = f"""rhm:

@@ -118,7 +118,7 @@ def test_empty_config_overrides_are_refused_as_in_a_file(overrides, key):
     assert plan_workflow(_workflow({"seed": 3}), {**config, "seed": 3}).config["seed"] == 3
 
 
-@pytest.mark.parametrize("branch", ["rhm", "learned", "images"])
+@pytest.mark.parametrize("branch", ["rhm", "learned", "images", "grammar"])
 def test_keys_of_a_switched_off_branch_block_nothing(tmp_path, branch):
     bad = "{experiments: {main: {v: 1}}, bogus: 3, device: nowhere}"
     off, on = tmp_path / "off.yaml", tmp_path / "on.yaml"

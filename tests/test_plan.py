@@ -82,8 +82,8 @@ def test_config_files_merge_as_snakemake_merges_them(overlays):
 
 def test_wildcard_values_are_the_union_of_the_branches(smoke):
     constraints = smoke.wildcard_constraints()
-    rhm, learned = smoke["rhm"], smoke["learned"]
-    names = set(rhm.experiments) | set(learned.experiments)
+    rhm, learned, grammar = smoke["rhm"], smoke["learned"], smoke["grammar"]
+    names = set(rhm.experiments) | set(learned.experiments) | set(grammar.experiments)
     assert constraints["experiment"] == "|".join(sorted(names))
     assert set(constraints["process"].split("|")) == {"epsilon", "gaussian", "masking"}
     assert constraints["shard"] == r"\d+"
@@ -93,7 +93,7 @@ def test_figure_tables_name_existing_functions_and_captions(smoke):
     from hierphase.stages.figures import resolve
 
     figures = smoke.figures()
-    assert len(figures) == len({f.rule for f in figures}) == 28
+    assert len(figures) == len({f.rule for f in figures}) == 32
     for figure in figures:
         assert callable(resolve(figure.draw)), figure.rule
         assert figure.rule_params["draw"] == figure.draw
@@ -128,4 +128,4 @@ def test_the_registry_refuses_what_is_not_a_branch(tmp_path):
     (tmp_path / "workflow/branches.yaml").write_text("rhm: hierphase.plan.checks:ConfigError\n")
     with pytest.raises(TypeError, match="not a Branch named 'rhm'"):
         read_registry(tmp_path)
-    assert list(read_registry(REPO)) == ["rhm", "learned", "images"]
+    assert list(read_registry(REPO)) == ["rhm", "learned", "images", "grammar"]

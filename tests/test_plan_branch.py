@@ -1,6 +1,6 @@
 """Adding a branch is one registry entry plus the branch's own files: a toy branch built from the
 file list of docs/architecture.md ("How to add a branch") in a copy of the workflow, dry-run beside
-the three others."""
+the four others."""
 
 from __future__ import annotations
 
@@ -156,7 +156,7 @@ def test_a_toy_branch_plans_from_the_registry(tmp_path, monkeypatch):
     work = copy_workflow(tmp_path)
     monkeypatch.syspath_prepend(str(build_toy_branch(work)))
     plan = load_plan_files(SMOKE, root=work)
-    assert list(plan.branches) == ["rhm", "learned", "images", "toy"]
+    assert list(plan.branches) == ["rhm", "learned", "images", "grammar", "toy"]
     assert "results/toy/b/draws.csv" in plan.targets()
     assert "results/toy/figures/a/draws.png" in plan["toy"].targets()
     assert plan.jobs()["toy.names"] == 4

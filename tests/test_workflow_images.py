@@ -32,7 +32,8 @@ pytestmark = [pytest.mark.slow,
 
 
 # ----------------------------------------------------------------------------------- workflow
-ONLY_IMAGES = {"rhm": {"enabled": False}, "learned": {"enabled": False}}
+ONLY_IMAGES = {"rhm": {"enabled": False}, "learned": {"enabled": False},
+               "grammar": {"enabled": False}}
 
 
 def _copy_workflow(dest: Path) -> Path:

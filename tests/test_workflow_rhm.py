@@ -4,8 +4,8 @@ One run (``-c2``, the session's ``rhm_smoke`` of conftest.py, which tests/test_s
 compares with) gives the tables, figures and report that most tests inspect. A second session run
 (``rhm_killed_and_resumed``) makes the tables of depth L = 2 with ``-c1``, is killed mid-sweep and
 resumed; its tables are compared byte for byte with the first (determinism whatever the cores,
-and a resume that loses and changes nothing). Only the RHM branch runs (learned and images are
-switched off by the ``only-rhm.yaml`` overlay), so these tests never run the other branches' jobs
+and a resume that loses and changes nothing). Only the RHM branch runs (learned, images and grammar
+are switched off by the ``only-rhm.yaml`` overlay), so these tests never run the other branches' jobs
 (their rules files must still parse).
 """
 
@@ -35,7 +35,8 @@ def _smoke_config(work: Path) -> dict:
 def _prepare(work: Path, extra: dict | None = None) -> list[str]:
     """Config files for a run of the RHM branch only (plus ``extra``, merged last)."""
     assert yaml.safe_load((work / RHM_ONLY).read_text()) == {"learned": {"enabled": False},
-                                                            "images": {"enabled": False}}
+                                                            "images": {"enabled": False},
+                                                            "grammar": {"enabled": False}}
     files = [SMOKE, RHM_ONLY]
     if extra is not None:
         (work / "extra.yaml").write_text(yaml.safe_dump(extra))

@@ -96,15 +96,16 @@ if [ "$(cat "$venv/.hierphase-installed" 2>/dev/null)" != "$project" ]; then
   "$venv/bin/python" -m pip install -q --no-deps --no-build-isolation -e "$root"
   echo "$project" >"$venv/.hierphase-installed"
 fi
-# numba compiles BP's fused kernels once and caches them beside their source: do it here, not in
-# every parallel job of the first run (again whenever a kernel source changes).
+# numba compiles BP's and the grammar's inside-outside kernels once and caches them beside their
+# source: do it here, not in every parallel job of the first run (again whenever a kernel source
+# changes).
 sources=()
-for f in bp.py bp_kernels.py; do
+for f in bp.py bp_kernels.py grammar/inside.py grammar/kernels.py; do
   [ ! -f "$root/src/hierphase/$f" ] || sources+=("$root/src/hierphase/$f")
 done
 kernels="$(cat "${sources[@]}" | digest)"
 if [ "$(cat "$venv/.hierphase-kernels" 2>/dev/null)" != "$kernels" ]; then
-  "$venv/bin/python" -c "from hierphase import bp; bp.compile_kernels()"
+  "$venv/bin/python" -c "from hierphase import bp, grammar; bp.compile_kernels(); grammar.compile_kernels()"
   echo "$kernels" >"$venv/.hierphase-kernels"
 fi
 cd "$root"

@@ -12,6 +12,9 @@ The images branch's patch correlations use ``PATCH_PAIR_SUM_COLUMNS`` (per job),
 The images branch's sweeps use ``MEASURE_COLUMNS`` (per shard), ``CLASS_KEPT_COLUMNS`` and
 ``LAYER_SIMILARITY_COLUMNS``; the learned branch's evaluations ``EVAL_COLUMNS``,
 ``VALIDITY_COLUMNS``, ``LEARNING_CURVE_COLUMNS`` and ``SAMPLE_COMPLEXITY_COLUMNS``.
+The grammar branch's sweeps use ``GRAMMAR_KEPT_COLUMNS``, ``GRAMMAR_CORRELATIONS_COLUMNS``,
+``GRAMMAR_SUSCEPTIBILITY_COLUMNS`` and ``GRAMMAR_COCHANGE_COLUMNS`` (per shard and pooled), its
+finite-size analysis ``GRAMMAR_SCALING_POINT_COLUMNS`` and ``GRAMMAR_SCALING_COLUMNS``.
 Jobs that only read or pool these tables import this module and pandas, not torch.
 """
 
@@ -139,6 +142,35 @@ LEARNING_CURVE_COLUMNS = VALIDITY_COLUMNS[:5] + ["step"] + VALIDITY_COLUMNS[5:]
 SAMPLE_COMPLEXITY_COLUMNS = ["experiment", "process", "seed", "measure", "level", "threshold",
                              "P_star", "P_low", "P_high"]
 
+#: What identifies one forward-backward measurement of the grammar branch: the experiment (a
+#: grammar), the denoiser ``model`` (``grammar``: the exact posterior by inside-outside; ``hmm``:
+#: the control without hierarchy), the sentence ``length`` in tokens, the process and its noise.
+GRAMMAR_KEYS = ["experiment", "model", "length", "process", "noise"]
+#: Per measurement and ``observable`` (``root``: the class; ``tokens``; ``constituent`` with its
+#: ``height``, -1 on the other rows): the fraction one posterior sample keeps (``kept``) and the
+#: posterior probability of the truth (``probability``), item-weighted means over the sentences
+#: with their standard errors (:func:`hierphase.grammar.summarise_kept`).
+GRAMMAR_KEPT_COLUMNS = GRAMMAR_KEYS + ["observable", "height", "kept", "kept_se", "probability",
+                                       "probability_se", "n_sentences", "n_items"]
+#: C(r) in token distance, and chi and xi, of the change spins (bootstrap over the x0).
+GRAMMAR_CORRELATIONS_COLUMNS = GRAMMAR_KEYS + CORRELATION_COLUMNS
+GRAMMAR_SUSCEPTIBILITY_COLUMNS = GRAMMAR_KEYS + SUSCEPTIBILITY_COLUMNS
+#: Per token distance ``r`` and ``weighting`` (``all`` pairs, ``co_change``, ``connected``): the
+#: mean width and height of the smallest true constituent holding both tokens
+#: (:func:`hierphase.grammar.constituent_cochange`).
+GRAMMAR_COCHANGE_COLUMNS = GRAMMAR_KEYS + ["r", "weighting", "mean_enclosing_width",
+                                           "mean_lca_height", "weight", "n_pairs", "n_x0"]
+#: Per (experiment, process, model, length): the class curve's half point, 90-10% width and
+#: crossing with the next length (:func:`hierphase.finite_size.curve_points`, lengths for depths).
+GRAMMAR_SCALING_POINT_COLUMNS = ["experiment", "process", "model", "length", "eps_half",
+                                 "eps_half_err", "eps_90", "eps_10", "width", "width_err",
+                                 "next_length", "crossing", "crossing_err"]
+#: The finite-size fits of those points (:func:`hierphase.finite_size.scaling_fits` with the
+#: sentence length in place of the number of leaves), over lengths ``length_min..length_max``.
+GRAMMAR_SCALING_COLUMNS = ["experiment", "process", "model", "estimator", "eps_star",
+                           "eps_star_err", "nu", "nu_err", "amplitude", "length_min", "length_max",
+                           "n_points"]
+
 #: Every registered table layout by name: what :func:`hierphase.io.write_table` records in a
 #: table's sidecar (the layout whose columns it has) and :func:`hierphase.io.read_table` checks.
 TABLES: dict[str, list[str]] = {
@@ -163,12 +195,19 @@ TABLES: dict[str, list[str]] = {
     "validity": VALIDITY_COLUMNS,
     "learning_curve": LEARNING_CURVE_COLUMNS,
     "sample_complexity": SAMPLE_COMPLEXITY_COLUMNS,
+    "grammar_kept": GRAMMAR_KEPT_COLUMNS,
+    "grammar_correlations": GRAMMAR_CORRELATIONS_COLUMNS,
+    "grammar_susceptibility": GRAMMAR_SUSCEPTIBILITY_COLUMNS,
+    "grammar_cochange": GRAMMAR_COCHANGE_COLUMNS,
+    "grammar_scaling_points": GRAMMAR_SCALING_POINT_COLUMNS,
+    "grammar_scaling": GRAMMAR_SCALING_COLUMNS,
 }
 
 #: Columns holding text (names, labels, space-separated lists); missing values allowed.
 STRING_COLUMNS = frozenset({"experiment", "model", "process", "family", "dataset", "classifier",
                             "embedding", "layer", "name", "measure", "estimator", "samples",
-                            "L_range", "L_values", "eps_half_by_L"})
+                            "L_range", "L_values", "eps_half_by_L", "observable",
+                            "weighting"})
 #: Columns holding booleans.
 BOOL_COLUMNS = frozenset({"has_transition_mf", "has_transition_bp"})
 #: Where one table's column has another kind than the same name elsewhere: the images branch's

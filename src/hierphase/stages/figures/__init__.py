@@ -1,8 +1,8 @@
 """Glue of the figure rules: one function per entry of a branch's figure table
 (``hierphase.plan.Figure.draw``, ``module:function``), which reads the rule's inputs, pools the
 tables the way the figure needs them and calls one function of ``hierphase.plots``. The modules
-``rhm``, ``learned`` and ``images`` hold the three branches' functions, each named after its
-rule. Every figure rule runs ``workflow/scripts/figure.py``, which calls :func:`draw`."""
+``rhm``, ``learned``, ``images`` and ``grammar`` hold the four branches' functions, each named
+after its rule. Every figure rule runs ``workflow/scripts/figure.py``, which calls :func:`draw`."""
 
 from __future__ import annotations
 
