@@ -174,6 +174,26 @@ generation({n}, {batch}, {P})
 estimate = tree_unet_generation_bytes({v}, {s}, {L}, {width}, {expansion}, {n}, {batch}, {P})""")
 
 
+@pytest.mark.slow  # a subprocess that imports torch and samples with a tree U-Net
+@pytest.mark.parametrize("v, s, L, width, expansion, n_x0, n_traj, batch, process", [
+    (8, 2, 10, 16, 1, 4, 64, 64, "gaussian"), (16, 3, 6, 16, 1, 4, 128, 64, "masking")])
+def test_learned_correlations(v, s, L, width, expansion, n_x0, n_traj, batch, process):
+    """A learned model's change correlations: every run's state, its sample and its parse."""
+    setup = tree_unet_setup(v, s, L, process, 4, width=width, expansion=expansion) + """
+from hierphase.memory import tree_unet_correlation_bytes
+net = networks.TreeUNet(cfg).eval()
+def correlations(n_x0, n_traj, batch):
+    return evaluate.learned_correlation_tables(rules, proc, net, [0.3, 0.6], n_x0, n_traj, 0,
+                                               1000, "e", "m", 1, 0, 0, n_boot=10,
+                                               batch_size=batch)
+correlations(2, 4, 2)
+"""
+    _within_factor_two(setup, f"""
+correlations({n_x0}, {n_traj}, {batch})
+estimate = tree_unet_correlation_bytes({v}, {s}, {L}, {width}, {expansion}, {n_x0}, {n_traj},
+                                       {batch}, {process!r})""")
+
+
 LEARNED_BP_SETUP = """
 import torch
 torch.set_num_threads(1)

@@ -14,6 +14,7 @@ __all__ = ["MIB", "LIBRARIES_MB", "job_mb", "tree_nodes", "trees_bytes", "bp_swe
            "bp_reference_bytes",
            "bp_trajectories_bytes", "TRAJECTORY_PROCESSES", "gaussian_field_bytes",
            "FLAT_MIXTURE_RUN_BLOCKS", "flat_mixture_bytes", "tree_unet_parameter_count", "tree_unet_training_bytes", "tree_unet_sweep_bytes", "tree_unet_generation_bytes",
+           "tree_unet_correlation_bytes",
            "unet_parameter_count", "ddpm_train_bytes", "ddpm_sweep_bytes", "digits_cnn_parameter_count",
            "classifier_train_bytes"]
 
@@ -203,6 +204,23 @@ def tree_unet_generation_bytes(v: int, s: int, L: int, width: int, expansion: in
     batch = _tree_unet_batch_bytes(v, s, L, width, expansion, min(batch_size, n))
     return int(trees_bytes(s, L, P) + P * (4 * d + 100) + n * (4 * (v + 1) * d + 8 * nodes)
                + batch)
+
+
+def tree_unet_correlation_bytes(v: int, s: int, L: int, width: int, expansion: int, n_x0: int,
+                                n_traj: int, batch_size: int, process: str) -> int:
+    """Peak memory in bytes of a learned model's change correlations
+    (:func:`hierphase.learned.evaluate.learned_correlation_tables`, one noise level at a time):
+    the ``n_x0`` test trees, and per run (``n_x0 * n_traj``) its noisy state (float64 ``(v, d)``
+    for the Gaussian process, one int64 per leaf otherwise), its repeated leaves and its sample
+    parsed into latents (about three int64 values per node), and one sampling batch through the
+    network (``_tree_unet_batch_bytes``)."""
+    n_x0, n_traj = check_int(n_x0, "n_x0", 1), check_int(n_traj, "n_traj", 1)
+    batch_size = check_int(batch_size, "batch_size", 1)
+    v, d, nodes = check_int(v, "v", 2), s ** L, tree_nodes(s, L)
+    runs = n_x0 * n_traj
+    state = 8 * v * d if process == "gaussian" else 8 * d
+    batch = _tree_unet_batch_bytes(v, s, L, width, expansion, min(batch_size, runs))
+    return int(trees_bytes(s, L, n_x0) + runs * (state + 8 * d + 24 * nodes) + batch)
 
 
 # ----------------------------------------------------------------------------- images

@@ -278,7 +278,7 @@ rule learned_corr_sweep:
     threads: 1
     resources:
         **gpu_resources(workflow, LEARNED.config["resources"]["gpus"]),
-        mem_mb=per_attempt(4000),
+        mem_mb=per_attempt(LEARNED.corr_mem_mb),
         runtime=per_attempt(60),
     params:
         grid=LEARNED.grid("correlations"),

@@ -5,8 +5,8 @@ figure table."""
 from __future__ import annotations
 
 from hierphase.memory import (bp_reference_bytes, bp_trajectories_bytes, job_mb,
-                              tree_unet_generation_bytes, tree_unet_sweep_bytes,
-                              tree_unet_training_bytes, trees_bytes)
+                              tree_unet_correlation_bytes, tree_unet_generation_bytes,
+                              tree_unet_sweep_bytes, tree_unet_training_bytes, trees_bytes)
 
 from .branch import ExperimentBranch
 from .checks import check_rhm_params, package_check
@@ -85,10 +85,9 @@ class LearnedBranch(ExperimentBranch):
                              f"exact BP's sweep of experiment {name} (n_sweep = {n_sweep})")
             n_runs = corr["n_x0"] * corr["n_traj"]
             for process in exp["processes"]:
-                ctx.check_mem_mb("learned.correlations.n_traj",
-                                 job_mb(self.corr_bp_bytes(exp, process)),
-                                 f"exact BP's correlation job of experiment {name} ({n_runs} "
-                                 f"runs: n_x0 x n_traj)")
+                ctx.check_mem_mb("learned.correlations.n_traj", job_mb(max(
+                    self.corr_bytes(exp, process), self.corr_bp_bytes(exp, process))),
+                    f"a correlation job of experiment {name} ({n_runs} runs: n_x0 x n_traj)")
             batch, data = self.training_bytes(exp)
             ctx.check_mem_mb(f"{key}.P" if data > batch else "learned.training.batch_size",
                              job_mb(batch, data), f"a training job of experiment {name} "
@@ -157,6 +156,17 @@ class LearnedBranch(ExperimentBranch):
 
     def reference_mem_mb(self, wildcards) -> int:
         return job_mb(self.reference_bytes(self.exp(wildcards)))
+
+    def corr_bytes(self, exp: dict, process: str) -> int:
+        """Bytes of a learned model's correlation job of ``exp`` under ``process``
+        (:func:`hierphase.memory.tree_unet_correlation_bytes`)."""
+        net, corr = self.config["network"], self.config["correlations"]
+        return tree_unet_correlation_bytes(
+            exp["v"], exp["s"], exp["L"], net["width"], net["expansion"], corr["n_x0"],
+            corr["n_traj"], self.config["sampling"]["batch_size"], process)
+
+    def corr_mem_mb(self, wildcards) -> int:
+        return job_mb(self.corr_bytes(self.exp(wildcards), wildcards.process))
 
     def corr_bp_bytes(self, exp: dict, process: str) -> int:
         """Bytes of exact BP's correlation job of ``exp`` under ``process``: posterior samples of
