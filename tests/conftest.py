@@ -54,12 +54,18 @@ def pytest_xdist_make_scheduler(config, log):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Modules longest first (``LONGEST_MODULES``), the others after them in their usual order."""
+    """Modules longest first (``LONGEST_MODULES``), the others after them in their usual order;
+    the deep tier of the property-based suites (marker ``fuzz``) only when ``-m`` asks for it."""
     def rank(item) -> int:
         name = item.path.name
         return LONGEST_MODULES.index(name) if name in LONGEST_MODULES else len(LONGEST_MODULES)
 
     items.sort(key=rank)  # stable: tests otherwise keep their order
+    if "fuzz" not in (config.getoption("markexpr") or ""):
+        deep = pytest.mark.skip(reason="the deep tier runs with -m fuzz")
+        for item in items:
+            if item.get_closest_marker("fuzz"):
+                item.add_marker(deep)
 
 
 if os.environ.get("PYTEST_XDIST_WORKER"):

@@ -139,7 +139,5 @@ def test_generated_hostile_calls_fast_tier():
 
 @needs_hypothesis
 @pytest.mark.fuzz
-def test_generated_hostile_calls_deep_tier(request):
-    if "fuzz" not in (request.config.getoption("markexpr") or ""):
-        pytest.skip("the deep tier runs with -m fuzz")
+def test_generated_hostile_calls_deep_tier():
     _property(max_examples=5000)()
