@@ -56,31 +56,30 @@ def grammar_fig_chi(inputs: Mapping, params: Mapping, wildcards: Mapping):
     return plots.chi_beside_control(chi[chi["length"] == n], wildcards["experiment"], n)
 
 
-def grammar_fig_c_of_r(inputs: Mapping, params: Mapping, wildcards: Mapping):
-    """C(r) at each model's chi peak, one panel per process, at one length."""
-    exp = wildcards["experiment"]
-    chi = _experiment(io.read_table(inputs["susceptibility"], "grammar_susceptibility"), exp,
-                      "susceptibility")
-    corr = _experiment(io.read_table(inputs["correlations"], "grammar_correlations"), exp,
-                       "correlations")
+def _at_chi_peaks(inputs: Mapping, experiment: str, name: str,
+                  models: tuple[str, ...] = ("grammar", "hmm")) -> tuple[pd.DataFrame, int]:
+    """The rows of the experiment's pooled table ``name`` (an input of the rule) at the figure's
+    length and at the chi peak of each (model, process) of ``models``; the length. With one
+    model the rows of every model are taken at that model's peaks (the same noisy sentences)."""
+    chi = _experiment(io.read_table(inputs["susceptibility"], "grammar_susceptibility"),
+                      experiment, "susceptibility")
+    table = _experiment(io.read_table(inputs[name], f"grammar_{name}"), experiment, name)
     n = figure_length(chi)
     peaks = chi_peaks(chi, n)
-    at = corr[corr["length"] == n].merge(peaks[["model", "process", "noise"]],
-                                         on=["model", "process", "noise"])
-    return plots.c_of_r_at_peak(at, exp, n)
+    peaks = peaks[peaks["model"].isin(models)]
+    keys = ["model", "process", "noise"] if len(models) > 1 else ["process", "noise"]
+    return table[table["length"] == n].merge(peaks[keys], on=keys), n
+
+
+def grammar_fig_c_of_r(inputs: Mapping, params: Mapping, wildcards: Mapping):
+    """C(r) at each model's chi peak, one panel per process, at one length."""
+    at, n = _at_chi_peaks(inputs, wildcards["experiment"], "correlations")
+    return plots.c_of_r_at_peak(at, wildcards["experiment"], n)
 
 
 def grammar_fig_cochange(inputs: Mapping, params: Mapping, wildcards: Mapping):
     """Mean width of the smallest true constituent holding two tokens against their distance:
     over all pairs (the distance-matched baseline) and weighted by co-changes, for the grammar
     and the HMM, at the grammar's chi peak of each process, at one length."""
-    exp = wildcards["experiment"]
-    chi = _experiment(io.read_table(inputs["susceptibility"], "grammar_susceptibility"), exp,
-                      "susceptibility")
-    cochange = _experiment(io.read_table(inputs["cochange"], "grammar_cochange"), exp,
-                           "cochange")
-    n = figure_length(chi)
-    peaks = chi_peaks(chi, n)
-    peaks = peaks[peaks["model"] == "grammar"][["process", "noise"]]
-    at = cochange[cochange["length"] == n].merge(peaks, on=["process", "noise"])
-    return plots.cochange_vs_distance(at, exp, n)
+    at, n = _at_chi_peaks(inputs, wildcards["experiment"], "cochange", models=("grammar",))
+    return plots.cochange_vs_distance(at, wildcards["experiment"], n)
