@@ -185,6 +185,17 @@ def test_links_out_of_results_are_refused_naming_the_link(tmp_path, monkeypatch)
     ("max_mem_mb: 7000\nimages:\n  data: {image_size: 128}\n  n_per_class: 35\n  shard_size: 350\n"
      "  batch_size: 65536\n  model: {train: {batch_size: 1}}\n  classifier: {train: {batch_size: 1}}\n",
      "images.batch_size"),
+    ("images:\n  quality: {n_samples: 1000000}\n", "images.quality.n_samples"),
+    ("max_mem_mb: 2000\nimages:\n  correlations: {n_traj: 100000}\n",
+     "images.correlations.n_traj"),
+    ("max_mem_mb: 3000\nimages:\n  data: {image_size: 64}\n"
+     "  correlations: {n_traj: 64, batch_size: 65536}\n", "images.correlations.batch_size"),
+    # the feature statistics classify every image in batches: shards of one image leave the
+    # sweeps and measurements small
+    ("max_mem_mb: 14000\nimages:\n  data: {image_size: 192}\n  n_per_class: 35\n"
+     "  shard_size: 1\n  k_grid: [0]\n  batch_size: 65536\n  correlations: {enabled: false}\n"
+     "  model: {train: {batch_size: 1}}\n  classifier: {train: {batch_size: 1}}\n",
+     "images.batch_size"),
 ])
 def test_heavy_jobs_are_checked_against_max_mem_mb(tmp_path, overlay, key):
     """Every heavy job (BP sweeps, their data, correlation sweeps, the controls, the phase

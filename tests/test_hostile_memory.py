@@ -311,3 +311,175 @@ def test_estimates_refuse_nonsense_sizes():
         gaussian_field_bytes((4096, 0), 1, 1)
     # the issue's example: a [4096, 4096] field is tens of GB, whatever mem_mb said
     assert gaussian_field_bytes((4096, 4096), 8, 8) > 10 * 2**30
+
+
+#: Files of the image jobs' probes: shards, classifier weights, a DDPM trained for a step, a
+#: CLIP tower, written by the setup; ``tmp`` is the test's folder.
+IMAGE_JOB_SETUP = """
+import json, os, torch
+torch.set_num_threads(1)
+from pathlib import Path
+from hierphase import memory as M
+from hierphase.images import shards as S
+from hierphase.images.digits_cnn import DIGITS_LAYERS, DigitsCNN
+from hierphase.io import save_tensors
+from hierphase.stages import images as st
+tmp = Path({tmp!r})
+def shard(name, n, channels, size):
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (n, channels, size, size), generator=g, dtype=torch.uint8)
+    S.write_shard(tmp / name, images, [i % 10 for i in range(n)], [f"im{{i}}" for i in range(n)])
+    return images
+def digits_cnn(width=32):
+    net = DigitsCNN(1, width)
+    torch.save({{"state_dict": net.state_dict(), "hparams": net.hparams,
+                "layers": DIGITS_LAYERS}}, tmp / "digits_cnn.pt")
+    return str(tmp / "digits_cnn.pt")
+def ddpm(size, blocks):
+    from hierphase.images import ddpm_training as DT
+    cfg = DT.DDPMTrainConfig(steps=1, batch_size=2, warmup=1, block_out_channels=blocks)
+    DT.train_digits_ddpm(torch.zeros(4, 1, size, size, dtype=torch.uint8), tmp / "ddpm", cfg,
+                         seed=0, device="cpu", progress=False)
+    return str(tmp / "ddpm"), cfg
+"""
+
+
+@pytest.mark.slow  # a subprocess that imports torch and runs a classifier over a shard
+@pytest.mark.parametrize("name, size, n, batch, job", [
+    ("digits_cnn", 32, 512, 256, "stats"), ("digits_cnn", 32, 256, 128, "measure"),
+    ("convnext_base", 96, 16, 16, "measure")])
+def test_images_classifier_jobs(name, size, n, batch, job, tmp_path):
+    """The feature statistics and the measurement of a shard, weights read from a file."""
+    channels = 1 if name == "digits_cnn" else 3
+    setup = IMAGE_JOB_SETUP.format(tmp=str(tmp_path)) + f"""
+images = shard("shard.pt", {n}, {channels}, {size})
+if {name!r} == "digits_cnn":
+    weights = digits_cnn()
+else:
+    from torchvision.models import convnext_base
+    weights = str(tmp / "convnext.pth")
+    torch.save(convnext_base().state_dict(), weights)
+stats, _ = st.classifier_statistics({name!r}, weights, [tmp / "shard.pt"], batch_size=2,
+                                    device="cpu")
+save_tensors(tmp / "stats.pt", stats)
+st.write_sweep(tmp / "sweep.pt", images.flip(-1).contiguous(), S.read_shard(tmp / "shard.pt"),
+               {{"k": 1, "K": 4, "t": 10, "t_over_T": 0.01}})
+del stats, images
+"""
+    run = {
+        "stats": f"st.classifier_statistics({name!r}, weights, [tmp / 'shard.pt'], "
+                 f"batch_size={batch}, device='cpu')\n"
+                 f"estimate = M.classifier_stats_bytes({name!r}, {size}, {channels}, {batch}, {n})",
+        "measure": f"st.measure_sweep({name!r}, weights, tmp / 'shard.pt', tmp / 'sweep.pt', "
+                   f"tmp / 'stats.pt', batch_size={batch}, device='cpu')\n"
+                   f"estimate = M.classifier_measure_bytes({name!r}, {size}, {channels}, {batch}, "
+                   f"{n})"}[job]
+    _within_factor_two(setup, run)
+
+
+@pytest.mark.slow  # a subprocess that imports torch, samples and classifies
+def test_images_quality_job(tmp_path):
+    """The quality check: samples drawn in batches, the held-out images and the samples
+    classified at once."""
+    setup = IMAGE_JOB_SETUP.format(tmp=str(tmp_path)) + """
+shard("held_out.pt", 720, 1, 16)
+weights = digits_cnn()
+model, cfg = ddpm(16, (16, 32))
+settings = {"n_samples": 128, "confidence": 0.9, "min_accuracy": 0.5,
+            "min_confident_fraction": 0.5}
+def quality(n, batch):
+    return st.quality("digits_cnn", weights, "train", model, tmp / "held_out.pt",
+                      {**settings, "n_samples": n}, num_steps=4, seed=0, batch_size=batch,
+                      dtype="float32", flags=None, dataset="d", model="m", device="cpu")
+"""
+    _within_factor_two(setup, """
+quality(128, 64)
+estimate = M.image_quality_bytes(M.ddpm_sweep_bytes(16, 1, 64, 128, cfg), "digits_cnn", 16, 1,
+                                 720, 128)""")
+
+
+@pytest.mark.slow  # a subprocess that imports torch, transformers and samples
+def test_images_correlation_job(tmp_path):
+    """A correlation job with the three kinds of embedding: the classifier's map, pixel blocks
+    and a CLIP tower's tokens."""
+    setup = IMAGE_JOB_SETUP.format(tmp=str(tmp_path)) + """
+from transformers import CLIPVisionConfig, CLIPVisionModel
+shard("shard.pt", 8, 1, 16)
+weights = digits_cnn()
+model, cfg = ddpm(16, (16, 32))
+CLIPVisionModel(CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                 num_attention_heads=4, image_size=16, patch_size=4)
+                ).save_pretrained(tmp / "clip")
+embeddings = {"classifier": {"kind": "classifier", "layer": "block2"},
+              "pixels": {"kind": "pixels", "patch": 2},
+              "clip": {"kind": "clip", "weights": str(tmp / "clip")}}
+def correlations(n, n_traj, batch):
+    return st.correlation_sweep(2, "train", model, [tmp / "shard.pt"], first=0, bounds=(0, n),
+                                embeddings=embeddings, image_size=16, classifier="digits_cnn",
+                                classifier_weights=weights, n_traj=n_traj, num_steps=4, seed=0,
+                                batch_size=batch, dtype="float32", flags=None, device="cpu")
+correlations(2, 2, 4)
+"""
+    _within_factor_two(setup, """
+correlations(8, 64, 256)
+runs = M.image_runs(8, 64, 256)
+sizes = M.clip_sizes(json.loads((tmp / "clip" / "config.json").read_text()))
+embeddings = [M.classifier_embedding("digits_cnn", 16, 1, "block2", 256),
+              M.pixel_embedding(1, 16, 2),
+              M.clip_embedding(sizes, M.weight_files_bytes(tmp / "clip"), 1, 16, 256)]
+estimate = M.image_correlation_bytes(M.ddpm_sweep_bytes(16, 1, 256, runs, cfg), 256, 8, 8, runs,
+                                     embeddings)""")
+
+
+@pytest.mark.slow  # a subprocess that imports torch (guided-diffusion, diffusers) and samples
+@pytest.mark.parametrize("kind", ["adm", "diffusers"])
+def test_pretrained_sweep_job(kind, tmp_path):
+    """A sweep with a pretrained model read from its files: an ADM checkpoint with its flags, a
+    diffusers folder with its config.json."""
+    setup = IMAGE_JOB_SETUP.format(tmp=str(tmp_path)) + f"""
+flags = dict(image_size=32, num_channels=32, num_res_blocks=1, channel_mult="1,2",
+             attention_resolutions="16", num_head_channels=16)
+if {kind!r} == "adm":
+    from hierphase.images.models import AdmFlags, build_adm
+    path = tmp / "adm.pt"
+    torch.save(build_adm(AdmFlags(**flags)).state_dict(), path)
+    weights, shape = os.path.getsize(path), M.adm_shape(flags)
+else:
+    from hierphase.images.ddpm_training import DDPMTrainConfig, build_digits_unet
+    path = tmp / "unet"
+    build_digits_unet(32, 3, DDPMTrainConfig(block_out_channels=(32, 64))).save_pretrained(path)
+    weights = M.weight_files_bytes(path)
+    shape = M.diffusers_shape(json.loads((path / "config.json").read_text()))
+shard("shard.pt", 64, 3, 32)
+shard("warm.pt", 2, 3, 32)
+def sweep(name, batch):
+    st.sweep_file(2, {kind!r}, path, tmp / name, tmp / ("out-" + name), num_steps=4, seed=0,
+                  batch_size=batch, dtype="float32", flags=flags if {kind!r} == "adm" else None,
+                  device="cpu")
+sweep("warm.pt", 2)
+"""
+    _within_factor_two(setup, """
+sweep("shard.pt", 64)
+estimate = M.pretrained_sweep_bytes(weights, shape, 3, 64, 64)""")
+
+
+@pytest.mark.slow  # a subprocess that decodes a few hundred JPEGs
+def test_imagenet_data_job(tmp_path):
+    """Reading ImageNet: a shard of cropped images at a time."""
+    setup = IMAGE_JOB_SETUP.format(tmp=str(tmp_path)) + """
+import numpy as np
+from PIL import Image
+from hierphase.images.imagenet import prepare_imagenet
+rng = np.random.default_rng(0)
+(tmp / "val").mkdir()
+for i in range(400):
+    pixels = rng.integers(0, 256, (260, 300, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp / "val" / f"ILSVRC2012_val_{i + 1:08d}.JPEG", quality=90)
+(tmp / "labels.txt").write_text("".join(f"{i % 2}\\n" for i in range(400)))
+prepare_imagenet(tmp / "val", tmp / "labels.txt", [tmp / "warm.pt"], n_per_class=1, size=32,
+                 seed=0, progress=False)
+"""
+    _within_factor_two(setup, """
+prepare_imagenet(tmp / "val", tmp / "labels.txt", [tmp / "shard.pt"], n_per_class=200, size=256,
+                 seed=0, progress=False)
+estimate = M.imagenet_data_bytes(256, 400)""")

@@ -16,7 +16,14 @@ __all__ = ["MIB", "LIBRARIES_MB", "job_mb", "tree_nodes", "trees_bytes", "bp_swe
            "FLAT_MIXTURE_RUN_BLOCKS", "flat_mixture_bytes", "tree_unet_parameter_count", "tree_unet_training_bytes", "tree_unet_sweep_bytes", "tree_unet_generation_bytes",
            "tree_unet_correlation_bytes",
            "unet_parameter_count", "ddpm_train_bytes", "ddpm_sweep_bytes", "digits_cnn_parameter_count",
-           "classifier_train_bytes"]
+           "classifier_train_bytes", "TORCHVISION_PARAMETERS", "CUDA_HOST_BYTES",
+           "DECODED_IMAGE_BYTES", "classifier_layer_floats", "classifier_parameter_count",
+           "classifier_transient_floats", "classifier_batch_bytes", "classifier_stats_bytes",
+           "classifier_measure_bytes", "clip_sizes", "clip_batch_bytes", "unet_skip_floats",
+           "unet_forward_floats", "adm_shape", "diffusers_shape", "pretrained_sweep_bytes",
+           "imagenet_data_bytes", "image_runs", "image_correlation_bytes", "digits_data_bytes",
+           "weight_files_bytes", "pixel_embedding", "classifier_embedding", "clip_embedding",
+           "image_quality_bytes"]
 
 MIB = 2**20
 #: What a job's interpreter and libraries (torch, numba, pandas) take before any array: the MB
@@ -310,12 +317,9 @@ def ddpm_sweep_bytes(image_size: int, channels: int, batch_size: int, n_images: 
     n_images = check_int(n_images, "n_images", 1)
     widths = cfg.block_out_channels
     params = unet_parameter_count(channels, widths, cfg.layers_per_block, cfg.attention)
-    skips, side = 0, image_size
-    for width in widths:
-        skips += (cfg.layers_per_block + 1) * width * side * side
-        side = max(1, side // 2)
     coarse = max(1, image_size // 2 ** (len(widths) - 1))
-    per_image = skips + 8 * widths[0] * image_size ** 2 + 2 * coarse ** 4
+    per_image = unet_skip_floats(image_size, widths, cfg.layers_per_block) \
+        + 8 * widths[0] * image_size ** 2 + 2 * coarse ** 4
     pixels = channels * image_size ** 2
     return 4 * params + 4 * min(batch_size, n_images) * per_image + 13 * n_images * pixels
 
@@ -343,3 +347,320 @@ def classifier_train_bytes(image_size: int, channels: int, batch_size: int, cfg)
     pixels = image_size * image_size
     per_image = 4 * pixels * (2 * w + w + 2 * w / 4 * 2 + 4 * w / 16 * 2) + 4 * pixels * channels
     return int(4 * 4 * params + (batch_size + 512) * per_image)
+
+
+# ------------------------------------------------------------------- classifiers and embeddings
+#: Parameters of the torchvision ImageNet classifiers (``tests/test_memory.py`` counts the built
+#: models): the weights a job holds is four bytes each.
+TORCHVISION_PARAMETERS = {"convnext_base": 88_591_464, "resnet50": 25_557_032,
+                          "vit_b_16": 86_567_656}
+#: What a job on a GPU keeps in host memory for the CUDA libraries and context, beside the
+#: libraries of :data:`LIBRARIES_MB` (an allowance: the batches' activations live on the GPU).
+CUDA_HOST_BYTES = 2000 * MIB
+#: A decoded source image of the ImageNet validation set (the largest are a few megapixels, RGB,
+#: decoded, converted and cropped: a few copies).
+DECODED_IMAGE_BYTES = 64 * MIB
+
+
+def _side(size: int, stride: int) -> int:
+    """Side of a feature map ``stride`` times coarser than ``size`` (rounded up: every padded
+    strided convolution of these models)."""
+    return -(-size // stride)
+
+
+def classifier_layer_floats(name: str, image_size: int, width: int = 32) -> dict[str, int]:
+    """Floats per image of the output of every layer :class:`FeatureClassifier` hooks for the
+    registered classifier ``name`` (``hierphase.images.classifiers``; the layer names in its
+    order) at ``image_size`` (``width``: ``digits_cnn``'s). ViT-B/16 resizes to 224 first."""
+    s = check_int(image_size, "image_size", 1)
+    if name == "vit_b_16":
+        return {"conv_proj": 768 * 14 * 14,
+                **{f"encoder.layers.encoder_layer_{i}": 197 * 768 for i in range(12)},
+                "heads": 1000}
+    if name == "digits_cnn":
+        w = check_int(width, "width", 1)
+        maps = [("stem", w, 1), ("block1", w, 1), ("down1", 2 * w, 2), ("block2", 2 * w, 2),
+                ("down2", 4 * w, 4), ("block3", 4 * w, 4)]
+        tail = {"pool": 4 * w, "fc": 4 * w, "classifier": 10}
+    elif name == "convnext_base":
+        maps, index = [], 0
+        for stage, (dim, depth) in enumerate(zip((128, 256, 512, 1024), (3, 3, 27, 3))):
+            stride = 4 * 2 ** stage
+            maps.append((f"features.{index}", dim, stride))  # the stem or a downsampling layer
+            maps += [(f"features.{index + 1}.{j}", dim, stride) for j in range(depth)]
+            index += 2
+        tail = {"classifier": 1000}
+    elif name == "resnet50":
+        maps = [("maxpool", 64, 4)] + [
+            (f"layer{i + 1}.{j}", 256 * 2 ** i, 4 * 2 ** i) for i, depth in enumerate((3, 4, 6, 3))
+            for j in range(depth)]
+        tail = {"fc": 1000}
+    else:
+        raise ValueError(f"no memory model of classifier {name!r}")
+    return {layer: c * _side(s, stride) ** 2 for layer, c, stride in maps} | tail
+
+
+def classifier_parameter_count(name: str, channels: int = 1, width: int = 32) -> int:
+    """Parameters of the registered classifier ``name``."""
+    if name == "digits_cnn":
+        return digits_cnn_parameter_count(channels, width)
+    if name not in TORCHVISION_PARAMETERS:
+        raise ValueError(f"no memory model of classifier {name!r}")
+    return TORCHVISION_PARAMETERS[name]
+
+
+def classifier_transient_floats(name: str, image_size: int, channels: int,
+                                width: int = 32) -> int:
+    """Floats per image a forward holds besides the hooked outputs: the input and its
+    normalised copy, and the largest block's intermediate maps (``digits_cnn``: a convolution's
+    and its norm's output at full resolution; ConvNeXt: a first-stage block's depthwise output,
+    norm, fourfold expansion and GELU; ResNet-50: the stem at half resolution or a first-stage
+    bottleneck; ViT-B/16: the 224 px input, q/k/v, the attention scores of 12 heads and the MLP's
+    3072 features of 197 tokens)."""
+    s = check_int(image_size, "image_size", 1)
+    inputs = 2 * check_int(channels, "channels", 1) * s * s
+    if name == "digits_cnn":
+        return inputs + 2 * check_int(width, "width", 1) * s * s
+    if name == "convnext_base":
+        return inputs + 11 * 128 * _side(s, 4) ** 2
+    if name == "resnet50":
+        return inputs + max(2 * 64 * _side(s, 2) ** 2, 5 * 256 * _side(s, 4) ** 2)
+    if name == "vit_b_16":
+        return inputs + 2 * 3 * 224 ** 2 + 197 * (6 * 768 + 2 * 3072) + 2 * 12 * 197 ** 2
+    raise ValueError(f"no memory model of classifier {name!r}")
+
+
+def classifier_batch_bytes(name: str, image_size: int, channels: int, batch_size: int,
+                           width: int = 32, passes: int = 1) -> int:
+    """A batch of ``batch_size`` images through the classifier, ``passes`` forwards whose
+    hooked outputs are held together (2 for a measurement's clean and swept images), float32."""
+    floats = classifier_layer_floats(name, image_size, width)
+    per_image = passes * sum(floats.values()) \
+        + classifier_transient_floats(name, image_size, channels, width)
+    return 4 * check_int(batch_size, "batch_size", 1) * per_image
+
+
+def classifier_stats_bytes(name: str, image_size: int, channels: int, batch_size: int,
+                           n_images: int, width: int = 32, on_gpu: bool = False) -> int:
+    """Peak memory in bytes of :func:`hierphase.stages.images.classifier_statistics`: the
+    weights, every clean image as uint8 twice (the shards and their concatenation), and per
+    batch (``on_gpu``: on the GPU, else here) the forward and one layer's float64 copy and
+    square."""
+    n = check_int(n_images, "n_images", 1)
+    b = min(check_int(batch_size, "batch_size", 1), n)
+    held = 4 * classifier_parameter_count(name, channels, width) \
+        + 2 * n * channels * image_size ** 2
+    if on_gpu:
+        return held + CUDA_HOST_BYTES
+    largest = max(classifier_layer_floats(name, image_size, width).values())
+    return held + classifier_batch_bytes(name, image_size, channels, b, width) \
+        + 16 * b * largest
+
+
+def classifier_measure_bytes(name: str, image_size: int, channels: int, batch_size: int,
+                             n_images: int, width: int = 32, on_gpu: bool = False) -> int:
+    """Peak memory in bytes of :func:`hierphase.stages.images.measure_sweep` on a shard of
+    ``n_images``: the weights, the clean and swept images (uint8), the long table (a row per
+    image and layer), and per batch (``on_gpu``: on the GPU, else here) both forwards' hooked
+    outputs, a forward's transients and one layer standardised (three float32 temporaries a
+    side) and in float64 (both sides)."""
+    n = check_int(n_images, "n_images", 1)
+    b = min(check_int(batch_size, "batch_size", 1), n)
+    floats = classifier_layer_floats(name, image_size, width)
+    held = 4 * classifier_parameter_count(name, channels, width) \
+        + 2 * n * channels * image_size ** 2 + 200 * n * len(floats)
+    if on_gpu:
+        return held + CUDA_HOST_BYTES
+    return held + classifier_batch_bytes(name, image_size, channels, b, width, passes=2) \
+        + 40 * b * max(floats.values())
+
+
+def clip_sizes(config: dict) -> dict:
+    """The sizes of a transformers CLIP vision tower from its ``config.json`` (a CLIPModel's
+    holds it under ``vision_config``), with transformers' defaults for ViT-B/32."""
+    vision = config.get("vision_config") or config
+    return {"image_size": int(vision.get("image_size", 224)),
+            "patch_size": int(vision.get("patch_size", 32)),
+            "hidden_size": int(vision.get("hidden_size", 768)),
+            "intermediate_size": int(vision.get("intermediate_size", 3072)),
+            "heads": int(vision.get("num_attention_heads", 12))}
+
+
+def clip_batch_bytes(sizes: dict, channels: int, image_size: int, batch_size: int) -> int:
+    """A batch through :class:`hierphase.images.embeddings.ClipPatches`: per image the crop,
+    its resized, normalised RGB copies, and a layer's tokens, q/k/v, attention scores and MLP
+    features, float32."""
+    side = sizes["image_size"] // sizes["patch_size"]
+    tokens = side * side + 1
+    per_image = 2 * channels * image_size ** 2 + 3 * 3 * sizes["image_size"] ** 2 \
+        + tokens * (6 * sizes["hidden_size"] + 2 * sizes["intermediate_size"]) \
+        + 2 * sizes["heads"] * tokens ** 2
+    return 4 * check_int(batch_size, "batch_size", 1) * per_image
+
+
+# ---------------------------------------------------------------- pretrained diffusion models
+def unet_skip_floats(image_size: int, widths, layers_per_block: int) -> int:
+    """Floats per image of a UNet's down-path outputs that the up path reads back:
+    ``layers_per_block + 1`` maps of every level's width (its resolution halving per level)."""
+    skips, side = 0, check_int(image_size, "image_size", 1)
+    for width in widths:
+        skips += (layers_per_block + 1) * width * side * side
+        side = max(1, side // 2)
+    return skips
+
+
+def unet_forward_floats(image_size: int, widths, layers_per_block: int,
+                        attention_heads: dict[int, int]) -> int:
+    """Floats per image of a UNet's forward without gradients: the skips
+    (:func:`unet_skip_floats`), eight maps of the first width at full resolution (the up path's
+    concatenations, a ResNet block's norm, activation and convolutions) and the largest
+    attention's scores, softmax and its input (``attention_heads``: side -> heads)."""
+    scores = max((3 * heads * side ** 4 for side, heads in attention_heads.items()), default=0)
+    return unet_skip_floats(image_size, widths, layers_per_block) \
+        + 8 * widths[0] * image_size ** 2 + scores
+
+
+def adm_shape(flags: dict) -> tuple[int, list[int], int, dict[int, int]]:
+    """(image_size, widths, num_res_blocks, {side: heads}) of guided-diffusion's ``UNetModel``
+    for ``flags`` (:class:`hierphase.images.models.AdmFlags`' fields), with ``create_model``'s
+    channel multipliers per image size."""
+    size = int(flags.get("image_size", 256))
+    mult = flags.get("channel_mult") or ""
+    if mult:
+        mult = [float(m) for m in str(mult).split(",")]
+    else:
+        mult = {512: (0.5, 1, 1, 2, 2, 4, 4), 256: (1, 1, 2, 2, 4, 4), 128: (1, 1, 2, 3, 4),
+                64: (1, 2, 3, 4)}.get(size)
+        if mult is None:
+            raise ValueError(f"images.model.adm_flags: no default channel_mult at image_size "
+                             f"{size}; give channel_mult")
+    base = int(flags.get("num_channels", 256))
+    widths = [int(base * m) for m in mult]
+    head_channels = int(flags.get("num_head_channels", 64))
+
+    def n_heads(width):
+        return width // head_channels if head_channels > 0 else int(flags.get("num_heads", 4))
+
+    heads = {}
+    for res in str(flags.get("attention_resolutions", "32,16,8")).split(","):
+        if res.strip():
+            level = int(math.log2(max(1, size // int(res))))  # ds = size / res, as guided-diffusion
+            if level < len(widths):
+                heads[size // 2 ** level] = n_heads(widths[level])
+    heads.setdefault(size // 2 ** (len(widths) - 1), n_heads(widths[-1]))  # the middle block's
+    return size, widths, int(flags.get("num_res_blocks", 2)), heads
+
+
+def diffusers_shape(config: dict) -> tuple[int, list[int], int, dict[int, int]]:
+    """(sample_size, widths, layers_per_block, {side: heads}) of a diffusers ``UNet2DModel``
+    from its ``config.json`` (attention where a down block's type starts with ``Attn``)."""
+    size = config.get("sample_size", 64)
+    size = int(size if isinstance(size, int) else size[0])
+    widths = [int(w) for w in config.get("block_out_channels", (224, 448, 672, 896))]
+    head_dim = config.get("attention_head_dim") or 8
+    heads, side = {}, size
+    for width, kind in zip(widths, config.get("down_block_types", ())):
+        if str(kind).startswith("Attn"):
+            heads[side] = max(1, width // int(head_dim))
+        side = max(1, side // 2)
+    heads.setdefault(max(1, size // 2 ** (len(widths) - 1)), 1)  # the middle block's
+    return size, widths, int(config.get("layers_per_block", 2)), heads
+
+
+def pretrained_sweep_bytes(weights_bytes: int, shape: tuple, channels: int, batch_size: int,
+                           n_images: int, on_gpu: bool = False) -> int:
+    """Peak memory in bytes of a forward-backward sweep of ``n_images`` with a pretrained UNet
+    whose weight files hold ``weights_bytes`` and whose ``shape`` is :func:`adm_shape`'s or
+    :func:`diffusers_shape`'s: the network built and its state dict read beside it while it
+    loads (twice the weights), the images as uint8 and as float32 three times, and per image of
+    a batch (``on_gpu``: on the GPU, else here) the forward's maps."""
+    size, widths, layers, heads = shape
+    n = check_int(n_images, "n_images", 1)
+    held = 2 * int(weights_bytes) + 13 * n * channels * size * size
+    if on_gpu:
+        return held + CUDA_HOST_BYTES
+    b = min(check_int(batch_size, "batch_size", 1), n)
+    return held + 4 * b * unet_forward_floats(size, widths, layers, heads)
+
+
+def imagenet_data_bytes(image_size: int, shard_images: int) -> int:
+    """Peak memory in bytes of :func:`hierphase.images.imagenet.prepare_imagenet`: one shard's
+    cropped RGB images (uint8) listed and stacked, and a decoded source image."""
+    pixels = 3 * check_int(image_size, "image_size", 1) ** 2
+    return 2 * check_int(shard_images, "shard_images", 1) * pixels + DECODED_IMAGE_BYTES
+
+
+def image_runs(n_images: int, n_traj: int, batch_size: int) -> int:
+    """Forward-backward runs :func:`hierphase.stages.images.correlation_shard` holds at once:
+    the ``n_traj`` runs of as many images as a batch takes (at least one image)."""
+    per_chunk = max(1, check_int(batch_size, "batch_size", 1) // check_int(n_traj, "n_traj", 2))
+    return min(per_chunk, check_int(n_images, "n_images", 1)) * n_traj
+
+
+def image_correlation_bytes(sweep_bytes: int, pixels: int, n_images: int, source_images: int,
+                            runs: int, embeddings) -> int:
+    """Peak memory in bytes of :func:`hierphase.stages.images.correlation_sweep` on ``n_images``
+    images cut from ``source_images`` (uint8, the source shards and their concatenation) with
+    ``pixels`` values each: the clean images as float32, the runs' inputs, outputs rounded and
+    rescaled; per embedding (``embeddings``: (floats per image, patches of its grid, bytes of its
+    weights, bytes of a batch through it)) its weights, the clean and the runs' embeddings and
+    the pair-sum rows; and the larger of ``sweep_bytes``, the diffusion model's sweep of ``runs``
+    images (:func:`image_runs`), and a batch through an embedding, which run one after the
+    other."""
+    total = 2 * source_images * pixels + 4 * n_images * pixels + 9 * runs * pixels
+    for floats, patches, weights, _ in embeddings:
+        total += 8 * (n_images + runs) * floats + 200 * n_images * patches + weights
+    return int(total + max([sweep_bytes] + [batch for *_, batch in embeddings]))
+
+
+def digits_data_bytes(image_size: int, n_digits: int = 1797) -> int:
+    """Peak memory in bytes of :func:`hierphase.images.digits_data.load_digits_images` and the
+    split: the digits upsampled in float32 (interpolated, rounded, clamped) and as uint8, then
+    split into two uint8 subsets."""
+    return n_digits * check_int(image_size, "image_size", 8) ** 2 * (3 * 4 + 3)
+
+
+def weight_files_bytes(folder) -> int:
+    """Bytes of the weight files (safetensors, bin, pt, pth) in a model folder."""
+    from pathlib import Path
+
+    return sum(p.stat().st_size for p in Path(folder).iterdir()
+               if p.suffix in (".safetensors", ".bin", ".pt", ".pth") and p.is_file())
+
+
+def pixel_embedding(channels: int, side: int, patch: int) -> tuple[int, int, int, int]:
+    """:func:`image_correlation_bytes`' entry of a pixel-block embedding of a ``side`` crop."""
+    return channels * side ** 2, (side // patch) ** 2, 0, 0
+
+
+def classifier_embedding(name: str, image_size: int, channels: int, layer: str, batch_size: int,
+                         width: int = 32, with_model: bool = True,
+                         on_gpu: bool = False) -> tuple[int, int, int, int]:
+    """:func:`image_correlation_bytes`' entry of a classifier layer's map: the layer's floats,
+    and (``with_model``: the first such embedding) the weights and a batch through the whole
+    classifier (every hooked layer; ``on_gpu``: the batch on the GPU)."""
+    floats = classifier_layer_floats(name, image_size, width)[layer]
+    if not with_model:
+        return floats, floats, 0, 0
+    batch = 0 if on_gpu else classifier_batch_bytes(name, image_size, channels, batch_size, width)
+    return floats, floats, 4 * classifier_parameter_count(name, channels, width), batch
+
+
+def clip_embedding(sizes: dict, weights_bytes: int, channels: int, side: int, batch_size: int,
+                   on_gpu: bool = False) -> tuple[int, int, int, int]:
+    """:func:`image_correlation_bytes`' entry of CLIP's patch tokens of a ``side`` crop
+    (``sizes``: :func:`clip_sizes`): the tokens, the weights and a batch through the tower."""
+    grid = (sizes["image_size"] // sizes["patch_size"]) ** 2
+    batch = 0 if on_gpu else clip_batch_bytes(sizes, channels, side, batch_size)
+    return grid * sizes["hidden_size"], grid, int(weights_bytes), batch
+
+
+def image_quality_bytes(sweep_bytes: int, name: str, image_size: int, channels: int,
+                        n_held_out: int, n_samples: int, width: int = 32) -> int:
+    """Peak memory in bytes of :func:`hierphase.stages.images.quality`: ``sweep_bytes``, the
+    sampling of ``n_samples`` (:func:`ddpm_sweep_bytes`), and the classifier's weights and its
+    forward over every held-out image (uint8 beside) or every sample at once."""
+    at_once = max(check_int(n_held_out, "n_held_out", 1), check_int(n_samples, "n_samples", 1))
+    return sweep_bytes + 4 * classifier_parameter_count(name, channels, width) \
+        + classifier_batch_bytes(name, image_size, channels, at_once, width) \
+        + n_held_out * channels * image_size ** 2

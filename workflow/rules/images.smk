@@ -47,7 +47,7 @@ if IMG["data"]["kind"] == "digits":
             "../../envs/images.yaml"
         threads: 1
         resources:
-            mem_mb=2000,
+            mem_mb=lambda wildcards: IMAGES.mem_mb("split"),
             runtime=10,
         params:
             image_size=IMG["data"]["image_size"],
@@ -71,7 +71,8 @@ if IMG["data"]["kind"] == "digits":
             "../../envs/images.yaml"
         threads: 1
         resources:
-            mem_mb=2000,
+            # the held-out split, which the split's estimate bounds
+            mem_mb=lambda wildcards: IMAGES.mem_mb("split"),
             runtime=10,
         params:
             image_size=IMG["data"]["image_size"],
@@ -99,7 +100,7 @@ else:
             "../../envs/images.yaml"
         threads: 1
         resources:
-            mem_mb=per_attempt(8000),
+            mem_mb=per_attempt(lambda wildcards: IMAGES.mem_mb("data")),
             runtime=per_attempt(120),
         params:
             image_size=IMG["data"]["image_size"],
@@ -127,7 +128,7 @@ rule images_train_ddpm:
     threads: IMG["train_threads"]
     resources:
         **gpu_resources(workflow, IMAGES.gpu),
-        mem_mb=per_attempt(lambda wildcards: IMAGES.training_mem_mb("model")),
+        mem_mb=per_attempt(lambda wildcards: IMAGES.mem_mb("train_model")),
         runtime=per_attempt(120),
     params:
         train=IMG_MODEL["train"],
@@ -155,7 +156,7 @@ rule images_train_classifier:
     threads: IMG["train_threads"]
     resources:
         **gpu_resources(workflow, IMAGES.gpu),
-        mem_mb=per_attempt(lambda wildcards: IMAGES.training_mem_mb("classifier")),
+        mem_mb=per_attempt(lambda wildcards: IMAGES.mem_mb("train_classifier")),
         runtime=per_attempt(30),
     params:
         train=IMG_CLF["train"],
@@ -180,7 +181,7 @@ rule images_stats:
     threads: IMG["threads"]
     resources:
         **gpu_resources(workflow, IMAGES.gpu),
-        mem_mb=per_attempt(8000),
+        mem_mb=per_attempt(lambda wildcards: IMAGES.mem_mb("stats")),
         runtime=per_attempt(60),
     params:
         classifier=IMG_CLF["name"],
@@ -207,7 +208,7 @@ rule images_sweep:
     threads: IMG["threads"]
     resources:
         **gpu_resources(workflow, IMAGES.gpu),
-        mem_mb=per_attempt(IMAGES.sweep_mem_mb()),
+        mem_mb=per_attempt(lambda wildcards: IMAGES.mem_mb("sweep")),
         runtime=per_attempt(240),
     params:
         kind=IMG_MODEL["kind"],
@@ -238,7 +239,7 @@ rule images_measure:
     threads: IMG["threads"]
     resources:
         **gpu_resources(workflow, IMAGES.gpu),
-        mem_mb=per_attempt(8000),
+        mem_mb=per_attempt(lambda wildcards: IMAGES.mem_mb("measure")),
         runtime=per_attempt(60),
     params:
         classifier=IMG_CLF["name"],
@@ -293,7 +294,7 @@ rule images_quality:
     threads: IMG["threads"]
     resources:
         **gpu_resources(workflow, IMAGES.gpu),
-        mem_mb=per_attempt(4000),
+        mem_mb=per_attempt(lambda wildcards: IMAGES.mem_mb("quality")),
         runtime=per_attempt(60),
     params:
         quality=IMG["quality"],
@@ -327,7 +328,7 @@ rule images_corr_sweep:
     threads: IMG["threads"]
     resources:
         **gpu_resources(workflow, IMAGES.gpu),
-        mem_mb=per_attempt(8000),
+        mem_mb=per_attempt(lambda wildcards: IMAGES.mem_mb("correlations")),
         runtime=per_attempt(240),
     params:
         kind=IMG_MODEL["kind"],

@@ -4,6 +4,7 @@ of keys and local paths, job counts, file patterns, seeds, targets and figure ta
 from __future__ import annotations
 
 import math
+from functools import cached_property
 from pathlib import Path
 
 from .branch import Branch
@@ -12,8 +13,6 @@ from .figures import Figure
 
 __all__ = ["ImagesBranch"]
 
-#: mem_mb of a sweep job with a pretrained model (ADM at 256 x 256 in batches of a few dozen).
-PRETRAINED_SWEEP_MB = 8000
 
 
 class ImagesBranch(Branch):
@@ -111,25 +110,170 @@ class ImagesBranch(Branch):
             package_check("images", lambda: check_n_per_class(img["n_per_class"],
                                                               data["held_out_fraction"]))
             package_check("images.model.train", lambda: DDPMTrainConfig(**model["train"]))
-            self.check_training_memory()
-            self.context.check_mem_mb(
-                self.sweep_size_key(), self.sweep_mem_mb(),
-                f"a sweep job at image_size = {data['image_size']} (batch_size = "
-                f"{img['batch_size']}, {self.shard_images} images a shard)")
         self.context.check_device("images.device", img["device"])
         # per (k, shard): a sweep and a measure job; a few per-run jobs besides
         self.jobs["images.n_per_class"] = 2 * len(self.k_grid) * len(self.shards) + 12
         if self.corr_on:
             self.jobs["images.correlations.n_images"] = self.check_correlations() + 2
+        for job, (mem_mb, key, what) in self.memory.items():
+            self.context.check_mem_mb(key, mem_mb, what)
 
-    def check_training_memory(self) -> None:
-        """The digits DDPM and classifier trainings (one channel) within max_mem_mb."""
-        size = self.config["data"]["image_size"]
-        for part in ("model", "classifier"):
-            batch_size = self.config[part]["train"]["batch_size"]
-            self.context.check_mem_mb(
-                f"images.{part}.train.batch_size", self.training_mem_mb(part),
-                f"the {part} training at image_size = {size}, batch_size = {batch_size}")
+    # ------------------------------------------------------------------ memory
+    @cached_property
+    def memory(self) -> dict[str, tuple[int, str, str]]:
+        """:meth:`job_memory`, computed once."""
+        return self.job_memory()
+
+    def mem_mb(self, job: str) -> int:
+        """The ``mem_mb`` a job declares (``job``: a key of :meth:`job_memory`)."""
+        return self.memory[job][0]
+
+    def job_memory(self) -> dict[str, tuple[int, str, str]]:
+        """Per heavy job, ``(mem_mb, key, what)``: the libraries plus the package's estimate
+        (:mod:`hierphase.memory`) at this config's sizes, the key that sizes it most and the job
+        in words. On a GPU (``images.device: cuda``) the batches' activations are the GPU's, and
+        the host holds the weights, the images and the CUDA libraries."""
+        from hierphase import memory as M
+
+        img = self.config
+        size, batch = img["data"]["image_size"], img["batch_size"]
+        clf, width = img["classifier"]["name"], img["classifier"]["train"]["width"]
+        digits = img["data"]["kind"] == "digits"
+        channels = 1 if digits else 3
+        shard, n = self.shard_images, self.n_images
+        size_key = "images.batch_size"
+        out = {}
+
+        def job(name, estimate, key, what, batch_part=0):
+            """``batch_part``: the part of ``estimate`` that grows with images.batch_size, whose
+            key is named when it dominates (on a GPU the batches are the GPU's)."""
+            batch_part = 0 if self.gpu == 1 else batch_part
+            out[name] = (M.job_mb(estimate), size_key if 2 * batch_part > estimate else key, what)
+
+        at = f"at image_size = {size}, batch_size = {batch}"
+        if digits:
+            job("split", M.digits_data_bytes(size), "images.data.image_size",
+                f"the digits' split at image_size = {size}")
+            for part in ("model", "classifier"):
+                train_batch = img[part]["train"]["batch_size"]
+                out[f"train_{part}"] = (
+                    self.training_mem_mb(part), f"images.{part}.train.batch_size",
+                    f"the {part} training at image_size = {size}, batch_size = {train_batch}")
+        else:
+            job("data", M.imagenet_data_bytes(size, shard), "images.shard_size",
+                f"reading ImageNet, {shard} images a shard at image_size = {size}")
+        sweep = self.sweep_bytes(batch, shard)
+        job("sweep", sweep, "images.shard_size", f"a sweep job {at}, {shard} images a shard",
+            sweep - self.sweep_bytes(batch, shard, held_only=True))
+        for name, estimate in (("stats", M.classifier_stats_bytes), ("measure",
+                                                                     M.classifier_measure_bytes)):
+            images = n if name == "stats" else shard
+            total = estimate(clf, size, channels, batch, images, width, self.gpu == 1)
+            held = estimate(clf, size, channels, batch, images, width, True) - M.CUDA_HOST_BYTES
+            job(name, total, "images.n_per_class" if name == "stats" else "images.shard_size",
+                f"the classifier's {'feature statistics' if name == 'stats' else 'measurement'} "
+                f"of {images} images {at}", total - held)
+        if digits:
+            job(*self.quality_memory(channels, width))
+        if self.corr_on:
+            job(*self.correlation_memory(channels, width))
+        return out
+
+    def sweep_bytes(self, batch_size: int, n_images: int, held_only: bool = False) -> int:
+        """Bytes of a forward-backward sweep of ``n_images`` in batches of ``batch_size`` with the
+        configured diffusion model (``held_only``: without the batches' activations): the DDPM
+        trained here (:func:`hierphase.memory.ddpm_sweep_bytes`, one channel), or a pretrained
+        model sized by its weight files and its flags or ``config.json``
+        (:func:`hierphase.memory.pretrained_sweep_bytes`)."""
+        from hierphase import memory as M
+
+        img = self.config
+        model = img["model"]
+        if model["kind"] == "train":
+            from hierphase.images.settings import DDPMTrainConfig
+
+            train = {k: tuple(v) if isinstance(v, list) else v for k, v in model["train"].items()}
+            cfg = DDPMTrainConfig(**train)
+            if held_only:
+                return 4 * M.unet_parameter_count(1, cfg.block_out_channels,
+                                                  cfg.layers_per_block, cfg.attention) \
+                    + 13 * n_images * img["data"]["image_size"] ** 2
+            return M.ddpm_sweep_bytes(img["data"]["image_size"], 1, batch_size, n_images, cfg)
+        weights, shape = self.pretrained_model()
+        return M.pretrained_sweep_bytes(weights, shape, 3, batch_size, n_images,
+                                        on_gpu=held_only or self.gpu == 1) \
+            - (M.CUDA_HOST_BYTES if held_only else 0)
+
+    def pretrained_model(self) -> tuple[int, tuple]:
+        """(bytes of the weight files, UNet shape) of the configured pretrained model: an ADM
+        checkpoint with images.model.adm_flags, or a diffusers folder with its config.json."""
+        import json
+
+        from hierphase import memory as M
+
+        model = self.config["model"]
+        path = Path(model["path"])
+        if model["kind"] == "adm":
+            return path.stat().st_size, M.adm_shape(model["adm_flags"])
+        folder = path / "unet" if (path / "unet" / "config.json").is_file() else path
+        try:
+            config = json.loads((folder / "config.json").read_text())
+        except (OSError, ValueError) as err:
+            raise ConfigError("images.model.path", f"{str(folder / 'config.json')!r} cannot be "
+                              f"read as a diffusers UNet2DModel config: {err}") from err
+        return M.weight_files_bytes(folder), M.diffusers_shape(config)
+
+    def quality_memory(self, channels: int, width: int) -> tuple:
+        """The quality job (digits): the samples' sweep, the classifier on every held-out image
+        and every sample at once."""
+        from hierphase import memory as M
+        from hierphase.images.settings import DIGITS_PER_CLASS, n_held_out
+
+        img = self.config
+        n_samples, size = img["quality"]["n_samples"], img["data"]["image_size"]
+        clf = img["classifier"]["name"]
+        held_out = sum(n_held_out(img["data"]["held_out_fraction"], c) for c in DIGITS_PER_CLASS)
+        total = M.image_quality_bytes(self.sweep_bytes(img["batch_size"], n_samples), clf, size,
+                                      channels, held_out, n_samples, width)
+        return ("quality", total, "images.quality.n_samples",
+                f"the quality check, {n_samples} samples and {held_out} held-out images classified "
+                f"at once at image_size = {size}")
+
+    def correlation_memory(self, channels: int, width: int) -> tuple:
+        """A correlation job: its shard's images and runs, the sweep of a batch of runs, and
+        each embedding's model and outputs."""
+        import json
+
+        from hierphase import memory as M
+        from hierphase.images.settings import specs_from_config
+
+        img, corr = self.config, self.corr
+        size, clf = img["data"]["image_size"], img["classifier"]["name"]
+        batch = corr["batch_size"] or img["batch_size"]
+        n_images = min(corr["shard_size"], self.corr_n)
+        runs = M.image_runs(n_images, corr["n_traj"], batch)
+        on_gpu = self.gpu == 1
+        embeddings, with_classifier = [], True
+        for spec in specs_from_config(corr["embeddings"], size):
+            side = spec.crop or size
+            if spec.kind == "pixels":
+                embeddings.append(M.pixel_embedding(channels, side, spec.patch))
+            elif spec.kind == "classifier":
+                embeddings.append(M.classifier_embedding(clf, size, channels, spec.layer, batch,
+                                                         width, with_classifier, on_gpu))
+                with_classifier = False
+            else:
+                sizes = M.clip_sizes(json.loads((Path(spec.weights) / "config.json").read_text()))
+                embeddings.append(M.clip_embedding(sizes, M.weight_files_bytes(spec.weights),
+                                                   channels, side, batch, on_gpu))
+        sources = min(self.n_images, n_images + 2 * self.shard_images)
+        total = M.image_correlation_bytes(self.sweep_bytes(batch, runs), channels * size ** 2,
+                                          n_images, sources, runs, embeddings)
+        # the runs at once: one image's n_traj when a batch holds fewer, else the batch's
+        key = "images.correlations." + ("n_traj" if runs == corr["n_traj"] else "batch_size")
+        return ("correlations", total, key,
+                f"a correlation job, {n_images} images x {corr['n_traj']} runs ({runs} at once) "
+                f"at image_size = {size}, batch_size = {batch}")
 
     def training_mem_mb(self, part: str) -> int:
         """A training job's memory (``part``: ``model``, the DDPM, or ``classifier``): the
@@ -148,33 +292,6 @@ class ImagesBranch(Branch):
     @property
     def shard_images(self) -> int:
         return min(self.config["shard_size"], self.n_images)
-
-    def sweep_bytes(self) -> int:
-        """Bytes of a sweep job with the DDPM trained here (one channel):
-        :func:`hierphase.memory.ddpm_sweep_bytes`."""
-        from hierphase.images.settings import DDPMTrainConfig
-        from hierphase.memory import ddpm_sweep_bytes
-
-        img = self.config
-        train = {k: tuple(v) if isinstance(v, list) else v
-                 for k, v in img["model"]["train"].items()}
-        return ddpm_sweep_bytes(img["data"]["image_size"], 1, img["batch_size"],
-                                self.shard_images, DDPMTrainConfig(**train))
-
-    def sweep_size_key(self) -> str:
-        """The key that sizes a sweep job most: its batch, or its shard (13 bytes a pixel)."""
-        shard = 13 * self.shard_images * self.config["data"]["image_size"] ** 2
-        return "images.shard_size" if 2 * shard > self.sweep_bytes() else "images.batch_size"
-
-    def sweep_mem_mb(self) -> int:
-        """A sweep job's memory: the libraries plus the estimate of the DDPM trained here; a
-        pretrained model's size is its checkpoint's, which the plan does not read
-        (:data:`PRETRAINED_SWEEP_MB`)."""
-        from hierphase.memory import job_mb
-
-        if self.config["model"]["kind"] != "train":
-            return PRETRAINED_SWEEP_MB
-        return job_mb(self.sweep_bytes())
 
     def check_correlations(self) -> int:
         """Cross-key checks of images.correlations (the embeddings through the package's own
