@@ -299,6 +299,7 @@ torch.save((bp.sample_posterior(rules, ev, seed=4, backend="numba"),
 """
 
 
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_independent_of_thread_count_and_empty_batch(tmp_path):
     """The numba backend with one thread here and with two in a fresh interpreter (the thread
     count is fixed when numba loads): the same samples and marginals, to the bit."""
@@ -331,6 +332,7 @@ def test_independent_of_thread_count_and_empty_batch(tmp_path):
     assert [tuple(m.shape) for m in bp.marginals(rules, ev[:0])] == [(0, 2**l, 8) for l in range(6)]
 
 
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_compile_kernels_prepares_the_numba_backend():
     """with-env.sh calls it after installing; afterwards the numba path gives the torch path's
     marginals."""

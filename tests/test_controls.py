@@ -137,6 +137,7 @@ def test_forward_backward_at_t0_returns_z0_exactly_and_is_seeded():
 
 
 @pytest.mark.parametrize("exponent", [1.0, 2.0])
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_gaussian_field_chi_grows_with_t_and_peaks_at_T(exponent):
     """The control's expected behaviour: no peak; chi and xi grow with t and are largest when
     everything is resampled from the prior, at t = T.
@@ -224,6 +225,7 @@ def test_class_posterior_equals_brute_force(kind):
 
 
 @pytest.mark.parametrize("kind", ["random", "epsilon", "gaussian"])
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_posterior_sample_distribution_equals_brute_force(kind):
     mixture = tiny_mixture()
     e = tiny_evidences()[kind][1]
@@ -424,6 +426,7 @@ def test_random_code_posterior_equals_brute_force_enumeration():
         _brute_class_posterior(code, ev), rel=1e-10)
 
 
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_random_code_flip_rate_averaged_over_every_noisy_string():
     """The uniform-token channel: P(drawn class != true) from runs with fresh noise, against the
     exact average over all v**d noisy strings y of P(y | x0) P(class != true | y)."""

@@ -154,6 +154,7 @@ def test_console_block_runs(doc, body, tmp_path, request):
 
 
 @pytest.mark.parametrize("doc, body", _blocks("python"))
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_python_block_runs(doc, body, tmp_path):
     proc = subprocess.run([sys.executable, "-c", body], cwd=tmp_path, env=snakemake_env(),
                           capture_output=True, text=True, timeout=300)

@@ -55,6 +55,7 @@ def test_mean_field_points_on_a_fine_grid():
     assert points["eps_half_err"].isna().all()  # exact curves carry no error
 
 
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_mean_field_fits_recover_eps_star_and_nu():
     """L = 2..14: the half points extrapolate to eps* within 1e-3, the crossings sit on it, and
     the width gives nu within 0.05 from the depths where corrections to scaling are small."""
@@ -87,6 +88,7 @@ def closed_form_points(rng, e=0.7, A=-0.5, B=1.3, nu=1.7, depths=range(2, 11), e
         "crossing_err": np.r_[sigma[1:], np.nan]})
 
 
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_fits_of_closed_forms_recover_their_parameters():
     hits = {"half_point": 0, "width": 0, "crossing": 0}
     for seed in range(40):

@@ -59,6 +59,7 @@ def _evidence(n, V, seed):
     return ev
 
 
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_forward_backward_equals_brute_force():
     hmm = tiny_hmm()
     evs = torch.stack([_evidence(5, 3, seed) for seed in range(4)])

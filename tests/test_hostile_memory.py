@@ -91,6 +91,7 @@ st.sweep_shard(rules, [t[:4] for t in trees], "epsilon", [0.2], 0, 4)  # kernels
 
 
 @pytest.mark.parametrize("v, m, s, L, batch", [(8, 3, 2, 10, 512), (32, 4, 2, 7, 2048)])
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_bp_sweep(v, m, s, L, batch):
     _within_factor_two(RHM_SETUP.format(v=v, m=m, s=s, L=L, n=batch),
                        f"st.sweep_shard(rules, trees, 'epsilon', [0.2, 0.4], 0, {batch})\n"
@@ -99,6 +100,7 @@ def test_bp_sweep(v, m, s, L, batch):
 
 @pytest.mark.parametrize("process, n_traj", [("gaussian", 256), ("masking", 512),
                                              ("epsilon", 256)])
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_correlation_sweep(process, n_traj):
     _within_factor_two(RHM_SETUP.format(v=8, m=3, s=2, L=10, n=3),
                        f"st.correlation_shard(rules, trees, {process!r}, [0.2, 0.4], 0, 3, "

@@ -44,6 +44,7 @@ def _learned(rules, folder, training, snapshots=(), stop_after=None):
 
 
 @pytest.mark.parametrize("change", ["none", "snapshots", "training"])
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_learned_training_killed_and_resumed_writes_an_uninterrupted_runs_bytes(rules, tmp_path,
                                                                                 change):
     """Killed at a random step (a checkpoint behind it), rerun: with no change the rerun resumes;
@@ -75,6 +76,7 @@ def test_learned_training_killed_and_resumed_writes_an_uninterrupted_runs_bytes(
     assert not (killed / "model.pt.resume").exists()
 
 
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_learned_resume_killed_after_its_last_checkpoint(rules, tmp_path, monkeypatch):
     """Killed after the last step's checkpoint, while writing the snapshots: the rerun writes
     everything from that checkpoint (nothing left to train) with an uninterrupted run's bytes."""
@@ -210,6 +212,7 @@ def _images_trainer(name: str):
 
 @pytest.mark.parametrize("change", ["none", "training"])
 @pytest.mark.parametrize("trainer", ["ddpm", "classifier"])
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_images_training_killed_and_resumed_writes_an_uninterrupted_runs_bytes(
         digits, tmp_path, monkeypatch, trainer, change):
     """The DDPM and the classifier killed at a random step after their first checkpoint (mid-

@@ -101,6 +101,7 @@ class _FixedOutput(nn.Module):
 
 
 @pytest.mark.parametrize("i", [1, 7, 24, 49])
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_learned_variance_step_matches_closed_form(i):
     K = 50
     sched = D.respaced_schedule(K)
@@ -144,6 +145,7 @@ def test_learned_variance_step_matches_closed_form(i):
     torch.testing.assert_close(log_var.float(), pm["log_variance"].float(), rtol=0, atol=2e-4)
 
 
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_last_step_returns_clipped_x0_prediction():
     sched = D.respaced_schedule(10)
     scheduler = D.make_scheduler(sched, "learned_range")
@@ -239,6 +241,7 @@ def test_fixed_variance_model_uses_posterior_variance():
 
 
 # ------------------------------------------------------------------------------ adapters
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_adm_adapter_strict_load_and_outputs(adm, adm_unet, adm_path, tmp_path):
     assert adm.learned_variance and adm.image_size == 16 and adm.channels == 3
     x = _images(2)
@@ -275,6 +278,7 @@ def test_adm_paper_flags_build_the_256_model():
     assert unet.out[-1].out_channels == 6 and unet.num_head_channels == 64
 
 
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_missing_model_errors_name_the_key(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"images\.model\.path.*256x256_diffusion_uncond"):
         M.load_adm(tmp_path / "nope.pt")
@@ -285,6 +289,7 @@ def test_missing_model_errors_name_the_key(tmp_path):
 
 
 @pytest.mark.parametrize("out_channels", [3, 6])
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_diffusers_unet_adapter(tmp_path, out_channels):
     from diffusers import UNet2DModel
 
@@ -304,6 +309,7 @@ def test_diffusers_unet_adapter(tmp_path, out_channels):
 
 
 # ---------------------------------------------------------------------------- classifiers
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_convnext_base_has_the_papers_41_layers(tmp_path):
     clf = C.build_classifier("convnext_base", None, random_init=True, device="cpu")
     names = clf.layer_names
@@ -325,6 +331,7 @@ def test_convnext_base_has_the_papers_41_layers(tmp_path):
 
 
 @pytest.mark.parametrize("name,n_layers,size", [("resnet50", 18, 32), ("vit_b_16", 14, 32)])
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_other_torchvision_classifiers(name, n_layers, size, tmp_path):
     clf = C.build_classifier(name, None, random_init=True, device="cpu")
     logits, feats = clf(_images(1, size))
@@ -539,6 +546,7 @@ def test_shard_round_trip_and_scales(tmp_path):
 
 
 # ---------------------------------------------------------------------------- benchmark
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_trajectory_benchmark_runs_on_cpu(tmp_path):
     """benchmarks/bench_trajectories.py (the GPU benchmark) with a tiny random ADM on the CPU:
     every (dtype, batch) point measured, trajectories/s = engine image-steps/s over K."""

@@ -36,6 +36,7 @@ def test_outputs_honour_the_umask(tmp_path, umask, mask):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == expected, name
 
 
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_a_library_saved_model_folder_honours_the_umask(tmp_path, umask):
     """What diffusers writes (safetensors makes its weight files 0o600) is opened up to the umask."""
     from diffusers import UNet2DModel

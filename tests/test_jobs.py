@@ -224,6 +224,7 @@ log.info("job ends")
 
 
 @pytest.mark.parametrize("every", [0.0, 3600.0])
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_job_log_has_no_carriage_returns(tmp_path, every):
     """A job process as the workflow's scripts start it (jobs.log_to), running tqdm bars (plain and
     tqdm.auto, kept and cleared), a training progress log through logging_redirect_tqdm and a

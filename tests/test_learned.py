@@ -201,6 +201,7 @@ def _same_weights(a: dict, b: dict) -> bool:
 
 
 @pytest.mark.parametrize("process", ["gaussian", "masking", "uniform"])
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_training_is_deterministic(rules, process):
     a = _train(rules, 20, process=process)
     b = _train(rules, 20, process=process)
@@ -211,6 +212,7 @@ def test_training_is_deterministic(rules, process):
     assert not a.loss_table["loss"].equals(c.loss_table["loss"])
 
 
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_resume_gives_the_uninterrupted_weights(rules, tmp_path):
     full = _train(rules, 23)
     ckpt = tmp_path / "run.ckpt"
@@ -225,6 +227,7 @@ def test_resume_gives_the_uninterrupted_weights(rules, tmp_path):
     pd.testing.assert_frame_equal(full.loss_table, resumed.loss_table)
 
 
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_snapshots_are_the_weights_of_a_run_stopped_there_and_survive_a_resume(rules, tmp_path):
     full = _train(rules, 23, snapshots=[3, 12, 23])
     assert sorted(full.snapshots) == [3, 12, 23]
@@ -327,6 +330,7 @@ def test_checkpoint_that_would_run_code_is_refused(rules, tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_training_learns_the_grammar(rules):
     """A short masking run on m=3 data: the loss falls well below the uniform guess log(v), and
     generated data are far more grammatical than the untrained network's."""
@@ -352,6 +356,7 @@ def test_training_learns_the_grammar(rules):
 
 
 # ------------------------------------------------------------------------------ stages and tables
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_train_model_writes_checkpoint_and_loss(rules, tmp_path):
     model = tmp_path / "model.pt"
     loss = tmp_path / "loss.parquet"
@@ -378,6 +383,7 @@ def test_train_model_writes_checkpoint_and_loss(rules, tmp_path):
         == [["x", 32, 0]]
 
 
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_train_model_writes_snapshots_that_load_like_the_model(rules, tmp_path):
     """Snapshot files: the weights at their step, with the model's meta and that step; the last
     one is the final model's weights; the model file is what a run without snapshots writes."""

@@ -52,6 +52,7 @@ def gaps(learned, exact, level):
     return pd.DataFrame(rows)
 
 
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_exact_denoiser_gives_exact_bp_correlations(rules, exact_bp):
     """Unmasking one leaf at a time from exact BP's leaf posteriors is an exact posterior sample:
     its chi equals BP's on the same x0 and noisy states at every level and noise, within the

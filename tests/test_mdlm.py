@@ -244,6 +244,7 @@ def test_kill_and_resume_gives_byte_identical_model_file(tmp_path, dropout):
     assert full.loss_table.equals(resumed.loss_table)
 
 
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_training_lowers_the_loss_and_snapshots_survive_a_resume(tmp_path):
     cfg = _cfg(steps=100, log_every=25, lr=1e-2, batch_size=16, warmup=10)
     full = train(_net(), _data(), 5, cfg, seed=1, snapshots=[7, 30])

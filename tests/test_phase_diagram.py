@@ -107,6 +107,7 @@ def _mean_field_half(v, m, s, L):
     return float(eps[np.argmax(kept < 0.5)])
 
 
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_bp_half_point_meets_mean_field_at_large_v():
     """Far from the line and at large v the annealed average is accurate: BP's half point at
     L = 6 within 0.03 of mean field's at the same depth (v = 32, m = 4, 1,000 data)."""

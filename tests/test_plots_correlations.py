@@ -197,6 +197,7 @@ def test_c_of_r_draws_bp_points_and_mean_field_lines(tables):
     figs.plt.close(fig)
 
 
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_c_of_r_takes_the_nearest_theory_noise_within_half_its_step(tables):
     cor, _ = tables
     bp, mf = cor[cor["model"] == "bp"], cor[cor["model"] == "mean_field"]
@@ -325,6 +326,7 @@ def test_xi_scaling_refuses_what_it_cannot_draw(tables):
 
 
 # ----------------------------------------------------------------------------- (d)
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_collapse_rescales_by_xi_and_power(tables):
     cor, sus = tables
     fig = figs.collapse(cor, sus, "main", eps_star=EPS_STAR)
@@ -369,6 +371,7 @@ def test_collapse_refuses_missing_rows(tables):
 
 
 # ----------------------------------------------------------------------------- (e)
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_controls_one_row_per_experiment_in_order(tables):
     cor, sus = tables
     fig = figs.controls(sus, cor, eps_star={"main": EPS_STAR, "no_transition": None})
@@ -382,6 +385,7 @@ def test_controls_one_row_per_experiment_in_order(tables):
     figs.plt.close(fig)
 
 
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_controls_with_a_subset_and_refusals(tables):
     cor, sus = tables
     sub = sus["family"] != "rhm"

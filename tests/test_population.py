@@ -27,6 +27,7 @@ def test_root_overlap_equals_exact_bp_class_curve_on_the_same_rules():
         assert abs(got[-1, i] - kept.mean()) < 5 * math.sqrt(2) * se + 1e-3
 
 
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_critical_point_splits_the_flow_and_lambda_is_the_growth_of_the_slope():
     rules = rhm.sample_rules(8, 3, 2, 16, seed=5)
     cp = population.critical_point(rules, 2000, seed=6, bracket=(0.5, 0.9), tol=1e-8)
@@ -45,6 +46,7 @@ def test_critical_point_splits_the_flow_and_lambda_is_the_growth_of_the_slope():
         population.critical_point(rules, 200, seed=6, bracket=(0.0, 0.3))
 
 
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_replica_summary_errors_are_the_spread_over_replicas():
     reps = population.replica_estimates(8, 3, 2, depth=10, n_per_value=300, replicas=[0, 1, 2],
                                         seed=0, bracket=(0.4, 0.95), tol=1e-6)

@@ -95,6 +95,7 @@ def saturating_xi(rng, nu=1.893, eps_star=0.7312, r_max=1023.0, rel=0.05,
     return grid, xi_obs, xi_obs - Z95 * sigma, xi_obs + Z95 * sigma
 
 
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_nu_recovered_with_saturation_and_window_needed():
     hits, biased = 0, 0
     for seed in range(50):
@@ -219,6 +220,7 @@ def synthetic_tables(eps_star=0.7312, nu=1.893, a=1.0, L=10, s=2, rule_seeds=(0,
     return pd.concat(cor, ignore_index=True), pd.concat(sus, ignore_index=True)
 
 
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_correlation_exponents_recovers_the_planted_values():
     cor, sus = synthetic_tables()
     out = correlation_exponents(sus, cor, {"main": 0.7312}, nu_mean_field=1.893)
@@ -244,6 +246,7 @@ def test_correlation_exponents_recovers_the_planted_values():
     assert none.loc[none["process"] == "epsilon", "nu_method"].iloc[0] == "not fitted: no critical noise"
 
 
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_correlation_exponents_pools_rule_draws():
     cor, sus = synthetic_tables(rule_seeds=(0, 1))
     out = correlation_exponents(sus, cor, 0.7312)
@@ -258,6 +261,7 @@ def test_correlation_exponents_pools_rule_draws():
     assert first["n_x0"] == 128
 
 
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_correlation_exponents_on_exact_bp_tables():
     from test_plots_correlations import all_tables
     cor, sus = all_tables(Ls=(4,), grid=np.linspace(0.3, 1.0, 8))
@@ -317,6 +321,7 @@ def test_collapse_lengths_recover_xi():
     assert t.loc[true_xi.loc[t["noise"]].to_numpy() > 5000, "saturated"].all()
 
 
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_nu_from_collapse_lengths_recovers_the_truth_with_errors_of_the_right_size():
     nus, errs = [], []
     for seed in range(8):
@@ -401,6 +406,7 @@ def test_extrapolate_eps_star_exact_points():
     assert fit.eps_star_err < 1e-8 and fit.nu_err < 1e-6  # unweighted: residuals are zero
 
 
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_extrapolate_eps_star_recovers_parameters_within_errors():
     hits_e, hits_nu, errs = 0, 0, []
     for seed in range(60):

@@ -145,6 +145,7 @@ def test_classifier_training_is_reproducible_and_loads_as_feature_classifier(sma
     assert accuracy == pytest.approx(float(history["held_out_accuracy"].iloc[-1]))
 
 
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_ddpm_training_is_reproducible_and_loads_through_the_adapter(small_digits, tmp_path):
     from hierphase.images.diffusion import forward_backward
     from hierphase.images.models import load_diffusers_unet

@@ -199,6 +199,7 @@ def test_a_control_shard_runs_the_named_control_with_its_spec():
                             experiment="x")
 
 
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_the_random_code_and_permuted_rhm_controls_run_from_their_specs(tmp_path):
     """A random code per length, with as many codewords as the annealed flip needs; the
     permuted RHM reads the experiment's rules and trees from the files it is given."""

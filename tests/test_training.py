@@ -120,6 +120,7 @@ def test_resolve_device():
             resolve_device("cuda:1", key="images.device")
 
 
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_no_import_cycle_between_the_digits_cnn_and_the_classifiers():
     """The digits CNN module stands alone; the classifier registry imports it, not the reverse."""
     code = ("import sys, hierphase.images.digits_cnn; "
