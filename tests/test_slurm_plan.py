@@ -87,7 +87,7 @@ def test_every_gpu_rule_checks_its_gpu():
                 script = re.search(r'"\.\./scripts/(\w+)\.py"', block)
                 assert script and script.group(1) == name.group(1), name.group(1)
                 tagged.add(name.group(1))
-    assert len(tagged) == 12
+    assert len(tagged) == 17
     assert tagged == _gpu_scripts()
 
 
@@ -143,3 +143,23 @@ def test_a_run_with_the_placeholder_partition_submits_nothing(tmp_path):
     dry = subprocess.run(cmd + ["-n"], cwd=work, env=snakemake_env(), capture_output=True,
                          text=True, timeout=600)
     assert dry.returncode == 0 and "rhm_sweep" in dry.stdout + dry.stderr
+
+
+def test_local_runs_drop_the_job_rate_limit_and_cluster_runs_keep_it():
+    """A local run schedules when jobs finish, without the rate limiter whose wake-up timers pile
+    up; a run whose jobs go to a cluster (nodes set) keeps its profile's limit."""
+    from snakemake.settings.types import MaxJobsPerTimespan, SchedulingSettings
+
+    from hierphase.plan.workflow import drop_local_rate_limit
+
+    def workflow(nodes):
+        limit = MaxJobsPerTimespan.parse_choice("100/1s")
+        return SimpleNamespace(resource_settings=SimpleNamespace(nodes=nodes),
+                               is_main_process=True,
+                               scheduling_settings=SchedulingSettings(max_jobs_per_timespan=limit))
+
+    local, cluster = workflow(None), workflow(100)
+    drop_local_rate_limit(local)
+    drop_local_rate_limit(cluster)
+    assert local.scheduling_settings.max_jobs_per_timespan is None
+    assert cluster.scheduling_settings.max_jobs_per_timespan.max_jobs == 100

@@ -24,6 +24,7 @@ from hierphase.plan import per_attempt, sidecar
 from hierphase.plan.workflow import (
     check_cluster_settings,
     check_rule_paths,
+    drop_local_rate_limit,
     gpu_resources,
     plan_workflow,
     set_local_memory_limit,
@@ -33,6 +34,7 @@ PLAN = plan_workflow(workflow, config)
 # The scripts read the checked config (defaults filled in): where their jobs run, for instance.
 config.update(PLAN.config)
 set_local_memory_limit(workflow)
+drop_local_rate_limit(workflow)
 
 
 # A real run (not a dry run) with a profile whose partition is still its placeholder stops here,

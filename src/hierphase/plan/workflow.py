@@ -10,6 +10,7 @@ import os
 from .config import Plan, load_plan
 
 __all__ = ["check_plain_config_files", "plan_workflow", "jobs_run_here", "set_local_memory_limit",
+           "drop_local_rate_limit",
            "check_rule_paths", "check_links_inside", "default_resource", "gpu_resources",
            "check_cluster_settings", "GPU_PARTITION", "PLACEHOLDER", "CLUSTER_SETTINGS"]
 
@@ -140,6 +141,17 @@ def set_local_memory_limit(workflow) -> None:
     others = {k: v for k, v in workflow.global_resources.items() if k not in sizes}
     workflow.global_resources = Resources(others)
     workflow.global_resources["mem"] = Resource("mem_mb", mb).standardize_size()
+
+
+def drop_local_rate_limit(workflow) -> None:
+    """Runs whose jobs run here: no job rate limit (``--max-jobs-per-timespan``). With a limit,
+    Snakemake's scheduler starts a timer to wake itself at the end of the timespan after every
+    round in which jobs wait, and each wake-up is such a round: the timers add up, one more chain
+    with every finished job, until hundreds wake it every few seconds, each round re-examining every
+    waiting job (5-12% of the jobs' CPU over a default run). Without a limit it wakes when a job
+    finishes, which is all a local run needs; cluster runs keep their profile's limit."""
+    if jobs_run_here(workflow) and workflow.scheduling_settings is not None:
+        workflow.scheduling_settings.max_jobs_per_timespan = None
 
 
 def check_rule_paths(workflow, plan: Plan) -> None:
