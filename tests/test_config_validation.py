@@ -305,6 +305,7 @@ GOOD: list[tuple[str, list[str]]] = [
     ("smoke-only-grammar", [SMOKE, "workflow/presets/only-grammar.yaml"]),
     ("paper-grammar-on-slurm", ["workflow/presets/paper.yaml",
                                 "workflow/presets/grammar-paper.yaml"]),
+    ("grammar-phase", ["workflow/presets/grammar-phase.yaml"]),
 ]
 GOOD_OVERLAYS = {
     "names": "rhm: {experiments: {2-b_C: %s}}\nimages: {data: {name: d-1_x}, model: {name: 0m}}"

@@ -200,5 +200,8 @@ def test_the_smoke_plan_of_the_branch():
     assert seed(wc) != seed(SimpleNamespace(**{**vars(wc), "noise": "0.7"}))
     assert grammar.shard_input(wc)["model"] == "results/grammar/random/hmm.pt"
     assert {"kept", "kept_meta", "cochange", "cochange_meta"} <= set(grammar.shard_outputs())
-    assert len(grammar.figures()) == 4
+    assert [f.rule for f in grammar.figures()] == [
+        "grammar_fig_class_kept", "grammar_fig_chi", "grammar_fig_c_of_r", "grammar_fig_cochange",
+        "grammar_fig_phase_diagram"]
+    assert grammar.phase_params()["n_classes"] == {"random": exp["random"]["n_roots"]}
     assert all(f"grammar_{name}" in TABLES for name in stage.SHARD_COLUMNS)

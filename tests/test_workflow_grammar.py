@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -94,6 +95,32 @@ def test_tables_hold_every_planned_measurement(smoke):
     assert set(points["process"]) == set(exp["processes"])
 
 
+def test_phase_diagram_refits_the_finite_size_widths(smoke):
+    """One row per process of the experiment; its sharpening is numpy's weighted fit of
+    log2(width) on log2(n) over the finite-size table's widths, recomputed here."""
+    exp = _smoke_experiment(smoke)
+    phase = io.read_table(smoke / "results/grammar/phase/phase_diagram.parquet", "grammar_phase")
+    assert list(phase["process"]) == sorted(exp["processes"])
+    assert set(phase["experiment"]) == {"random"} and set(phase["source"]) == {"random"}
+    assert (phase["length_min"] == min(exp["lengths"])).all()
+    assert (phase["length_max"] == max(exp["lengths"])).all()
+    points = pd.read_parquet(smoke / TABLES / "finite_size.parquet")
+    for _, row in phase.iterrows():
+        p = points[points["process"] == row["process"]]
+        p = p[np.isfinite(p["width"]) & (p["width"] > 0) & (p["width_err"] > 0)]
+        if len(p) < 2:
+            assert np.isnan(row["sharpening"])
+            continue
+        sigma = p["width_err"] / (p["width"] * np.log(2))
+        coef, cov = np.polyfit(np.log2(p["length"]), np.log2(p["width"]), 1, w=1 / sigma,
+                               cov="unscaled")
+        assert row["sharpening"] == pytest.approx(coef[0], rel=1e-9)
+        assert row["sharpening_err"] == pytest.approx(np.sqrt(cov[0, 0]), rel=1e-9)
+        assert row["sharp"] == (coef[0] + 2 * np.sqrt(cov[0, 0]) < 0)
+    for ext in ("png", "pdf"):
+        assert (smoke / f"results/grammar/figures/phase_diagram.{ext}").stat().st_size > 5000
+
+
 def test_c1_and_c2_give_byte_identical_tables(smoke, tmp_path):
     """The tables (parquet, CSV, sidecars) and the grammar, sentences and HMM files of a fresh
     -c1 run equal the -c2 run's, byte for byte."""
@@ -128,7 +155,8 @@ def test_adding_a_noise_value_plans_only_its_shards(smoke):
                                for n in exp["control"]["lengths"]])
     assert sorted(rule for rule, _ in jobs if rule != "grammar_shard") == sorted([
         "grammar", "grammar_aggregate", "grammar_finite_size", "grammar_fig_class_kept",
-        "grammar_fig_chi", "grammar_fig_c_of_r", "grammar_fig_cochange"])
+        "grammar_fig_chi", "grammar_fig_c_of_r", "grammar_fig_cochange", "grammar_phase_diagram",
+        "grammar_fig_phase_diagram"])
 
 
 def test_a_grammar_file_is_an_input_and_a_missing_one_is_refused_naming_the_key(smoke):

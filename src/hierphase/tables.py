@@ -171,6 +171,18 @@ GRAMMAR_SCALING_COLUMNS = ["experiment", "process", "model", "estimator", "eps_s
                            "eps_star_err", "nu", "nu_err", "amplitude", "length_min", "length_max",
                            "n_points"]
 
+#: The grammars' phase diagram, one row per (experiment, process): the ensemble's settings
+#: (NaN for an RHM or a file), the class curve's 90-10% width at the shortest and longest length,
+#: the slope of log2(width) against log2(n) (``sharpening``) and whether it is below zero by two
+#: standard errors (``sharp``), the half point and the probability of the true root at the
+#: smallest noise at the longest length; for an RHM (epsilon-process) the mean field's half point
+#: and its largest gap to the measured curve.
+GRAMMAR_PHASE_COLUMNS = ["experiment", "source", "n_binary", "overlap", "law", "zipf_exponent",
+                         "process", "n_lengths", "length_min", "length_max", "width_first",
+                         "width_first_err", "width_last", "width_last_err", "sharpening",
+                         "sharpening_err", "sharp", "eps_half", "eps_half_err", "noise_min",
+                         "kept_clean", "mean_field_half", "mean_field_gap"]
+
 #: Every registered table layout by name: what :func:`hierphase.io.write_table` records in a
 #: table's sidecar (the layout whose columns it has) and :func:`hierphase.io.read_table` checks.
 TABLES: dict[str, list[str]] = {
@@ -201,15 +213,16 @@ TABLES: dict[str, list[str]] = {
     "grammar_cochange": GRAMMAR_COCHANGE_COLUMNS,
     "grammar_scaling_points": GRAMMAR_SCALING_POINT_COLUMNS,
     "grammar_scaling": GRAMMAR_SCALING_COLUMNS,
+    "grammar_phase": GRAMMAR_PHASE_COLUMNS,
 }
 
 #: Columns holding text (names, labels, space-separated lists); missing values allowed.
 STRING_COLUMNS = frozenset({"experiment", "model", "process", "family", "dataset", "classifier",
                             "embedding", "layer", "name", "measure", "estimator", "samples",
                             "L_range", "L_values", "eps_half_by_L", "observable",
-                            "weighting"})
+                            "weighting", "source", "law"})
 #: Columns holding booleans.
-BOOL_COLUMNS = frozenset({"has_transition_mf", "has_transition_bp"})
+BOOL_COLUMNS = frozenset({"has_transition_mf", "has_transition_bp", "sharp"})
 #: Where one table's column has another kind than the same name elsewhere: the images branch's
 #: per-image ``kept`` is a boolean, while every aggregated ``kept`` is a fraction.
 TABLE_KINDS = {"measure": {"kept": "bool"}}

@@ -148,3 +148,24 @@ rule grammar_finite_size:
         n_classes=GRAMMAR.n_classes,
     script:
         "../scripts/grammar_finite_size.py"
+
+
+rule grammar_phase_diagram:
+    input:
+        points=GRAMMAR.experiment_tables("finite_size"),
+        kept=GRAMMAR.experiment_tables("kept"),
+    output:
+        **GRAMMAR.phase_outputs(),
+    log:
+        "logs/grammar/phase_diagram.log",
+    localrule: True
+    conda:
+        "../../envs/rhm.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        **GRAMMAR.phase_params(),
+    script:
+        "../scripts/grammar_phase_diagram.py"

@@ -8,7 +8,9 @@ ambiguous, with the exact posterior of a noisy sentence by inside-outside.
   and the root), exact joint posterior samples, sentences of a given length with their trees;
 - :mod:`~hierphase.grammar.hmm`: the control without hierarchy, an HMM fitted to the sentences;
 - :mod:`~hierphase.grammar.sweeps`: one noise level of forward-backward: what is kept, change
-  correlations, co-changes against the true constituents.
+  correlations, co-changes against the true constituents;
+- :mod:`~hierphase.grammar.phase`: across grammars, whether the class transition sharpens with
+  the sentence length, and the RHM's mean field where the grammar is an RHM.
 """
 
 from .inside import (BACKENDS, Posterior, Trees, compile_kernels, length_probability, posterior,

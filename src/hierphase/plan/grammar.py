@@ -24,6 +24,8 @@ HMM = f"{EXP}/hmm.pt"
 # One shard: one (model, length, process, noise value); its four tables sit in this folder.
 SHARD = f"{EXP}/shards/{{model}}/n{{n}}/{{process}}/noise{{noise}}"
 TABLES = f"{EXP}/tables"
+#: Across the experiments: where each grammar's class transition sharpens.
+PHASE = f"{DIR}/phase/phase_diagram"
 FIGURES = f"{DIR}/figures/{{experiment}}"
 #: The tables of every shard, pooled per experiment under the same names.
 SHARD_TABLES = ("kept", "correlations", "susceptibility", "cochange")
@@ -315,7 +317,11 @@ class GrammarBranch(ExperimentBranch):
 
     def n_classes(self, wildcards) -> int:
         """The number of root symbols (classes): n_roots, the RHM's classes, one for a file."""
-        exp = self.exp(wildcards)
+        return self.classes_of(self.exp(wildcards))
+
+    @staticmethod
+    def classes_of(exp: dict) -> int:
+        """:meth:`n_classes` of an experiment's settings."""
         if exp["source"] == "random":
             return exp["random"]["n_roots"]
         if exp["source"] == "rhm":
@@ -338,12 +344,33 @@ class GrammarBranch(ExperimentBranch):
         """An input function: table ``table`` of every shard of the job's experiment."""
         return lambda wc: [f"{s}/{table}.parquet" for s in self.shards(wc.experiment)]
 
+    # ------------------------------------------------------------------ the phase diagram
+    def experiment_tables(self, name: str) -> list[str]:
+        """Table ``name`` of every experiment, in the config's order."""
+        return [f"{TABLES}/{name}.parquet".format(experiment=e) for e in self.experiments]
+
+    def phase_outputs(self) -> dict:
+        return {"table": f"{PHASE}.parquet", "csv": f"{PHASE}.csv",
+                "meta": sidecar(f"{PHASE}.parquet")}
+
+    def phase_params(self) -> dict:
+        """What the phase diagram reads of each experiment: its source and the source's
+        settings, and its number of classes."""
+        return {"experiments": list(self.experiments),
+                "sources": {name: {"source": exp["source"],
+                                   **({exp["source"]: exp[exp["source"]]}
+                                      if exp["source"] != "file" else {})}
+                            for name, exp in self.experiments.items()},
+                "n_classes": {name: self.classes_of(exp)
+                              for name, exp in self.experiments.items()}}
+
     # ------------------------------------------------------------------ targets and figures
     def targets(self) -> list[str]:
-        """Pooled and finite-size tables (CSV) of every experiment, and every figure."""
+        """Pooled and finite-size tables (CSV) of every experiment, the phase diagram, and every
+        figure."""
         tables = [f"{TABLES}/{t}.csv".format(experiment=name) for name in self.experiments
                   for t in (*SHARD_TABLES, *FINITE_SIZE_TABLES)]
-        return tables + [t for fig in self.figures() for t in fig.targets()]
+        return tables + [f"{PHASE}.csv"] + [t for fig in self.figures() for t in fig.targets()]
 
     def figures(self) -> list[Figure]:
         each = tuple({"experiment": name} for name in self.experiments)
@@ -363,4 +390,9 @@ class GrammarBranch(ExperimentBranch):
             figure("grammar_fig_chi", "chi", ["susceptibility"]),
             figure("grammar_fig_c_of_r", "c_of_r", ["correlations", "susceptibility"]),
             figure("grammar_fig_cochange", "cochange", ["cochange", "susceptibility"]),
+            Figure(rule="grammar_fig_phase_diagram", path=f"{DIR}/figures/phase_diagram",
+                   inputs={"phase": f"{PHASE}.parquet"}, caption="grammar/phase_diagram.rst",
+                   category="Grammar (PCFG, exact inside-outside)",
+                   draw="hierphase.stages.figures.grammar:grammar_fig_phase_diagram",
+                   log="logs/grammar/figures/phase_diagram.log", conda="../../envs/rhm.yaml"),
         ]

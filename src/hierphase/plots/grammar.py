@@ -12,7 +12,7 @@ import seaborn as sns
 from hierphase.plots.style import depth_palette, use_style
 
 __all__ = ["class_kept_vs_noise", "chi_beside_control", "c_of_r_at_peak", "cochange_vs_distance",
-           "MODEL_LABELS", "MODEL_COLORS"]
+           "phase_diagram", "MODEL_LABELS", "MODEL_COLORS"]
 
 MODEL_LABELS = {"grammar": "grammar (inside-outside)", "hmm": "HMM control"}
 MODEL_COLORS = {"grammar": "#1f5f99", "hmm": "#c0562b"}
@@ -156,5 +156,60 @@ def cochange_vs_distance(rows: pd.DataFrame, experiment: str, length: int):
         bottom.set_xlabel("token distance r")
         top.legend(fontsize=7)
     fig.suptitle(f"{experiment}: do co-changing tokens share a constituent? n = {length}")
+    fig.tight_layout()
+    return fig
+
+
+PROCESS_COLORS = {"epsilon": "#1f5f99", "masking": "#5a9a3c"}
+
+
+def _grammar_label(row: pd.Series) -> str:
+    """An experiment's name with its ensemble (random: rules per nonterminal, overlap, law)."""
+    if row["source"] == "random":
+        return (f"{row['experiment']}\n{int(row['n_binary'])} rules, overlap "
+                f"{float(row['overlap']):g}, {row['law']}")
+    return f"{row['experiment']}\n({row['source']})"
+
+
+def phase_diagram(table: pd.DataFrame):
+    """Left: per grammar (the experiments in order) and process, the slope of log2(width) of the
+    class curve against log2(n), with two standard errors; below the dashed zero the transition
+    sharpens as sentences grow (filled: by more than two standard errors). Right: the half point
+    at the longest length, with the RHM mean field's (black cross) where the grammar is an RHM."""
+    use_style()
+    if table.empty:
+        raise ValueError("no rows to draw the phase diagram")
+    experiments = list(dict.fromkeys(table["experiment"]))
+    labels = [_grammar_label(table[table["experiment"] == e].iloc[0]) for e in experiments]
+    processes = sorted(table["process"].unique())
+    fig, axes = plt.subplots(1, 2, figsize=(max(6.5, 2.2 * len(experiments) + 3.0), 3.6))
+    offsets = np.linspace(-0.12, 0.12, len(processes)) if len(processes) > 1 else [0.0]
+    for offset, process in zip(offsets, processes):
+        rows = table[table["process"] == process].set_index("experiment").reindex(experiments)
+        x = np.arange(len(experiments)) + offset
+        color = PROCESS_COLORS.get(process, "0.3")
+        for ax, y, err in ((axes[0], "sharpening", "sharpening_err"),
+                           (axes[1], "eps_half", "eps_half_err")):
+            ax.errorbar(x, rows[y], yerr=2 * rows[err].fillna(0.0), fmt="none", ecolor=color,
+                        elinewidth=1, capsize=3)
+        sharp = rows["sharp"].fillna(False).astype(bool).to_numpy()
+        axes[0].scatter(x[sharp], rows["sharpening"][sharp], color=color, zorder=3, label=process)
+        axes[0].scatter(x[~sharp], rows["sharpening"][~sharp], facecolor="white",
+                        edgecolor=color, zorder=3, label=None if sharp.any() else process)
+        axes[1].scatter(x, rows["eps_half"], color=color, zorder=3, label=process)
+        mean_field = rows["mean_field_half"].astype(float)
+        if mean_field.notna().any():
+            axes[1].scatter(x, mean_field, marker="x", color="black", zorder=4,
+                            label="RHM mean field")
+    axes[0].axhline(0.0, ls="--", lw=1, color="0.4")
+    axes[0].set_ylabel("sharpening: d log2(width) / d log2(n)")
+    axes[1].set_ylabel("class half point (longest n)")
+    for ax in axes:
+        ax.set_xticks(np.arange(len(experiments)), labels, fontsize=8)
+        ax.set_xlim(-0.6, len(experiments) - 0.4)
+    handles, names = axes[1].get_legend_handles_labels()
+    unique = dict(zip(names, handles))
+    axes[1].legend(unique.values(), unique.keys(), loc="center left", bbox_to_anchor=(1.02, 0.5))
+    fig.suptitle("Where the class transition sharpens with the sentence length")
     fig.tight_layout()
     return fig

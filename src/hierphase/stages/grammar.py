@@ -245,3 +245,15 @@ def finite_size(kept: pd.DataFrame, *, n_classes: int) -> tuple[pd.DataFrame, pd
     for col in ("length_min", "length_max"):
         fits[col] = fits[col].astype("Float64")
     return points[GRAMMAR_SCALING_POINT_COLUMNS], fits
+
+
+def phase_diagram(points: Mapping[str, pd.DataFrame], kept: Mapping[str, pd.DataFrame],
+                  sources: Mapping[str, Mapping], n_classes: Mapping[str, int]) -> pd.DataFrame:
+    """The grammars' phase diagram (:func:`hierphase.grammar.phase.phase_rows`), one block of
+    rows per experiment in the order of ``points``: its finite-size points, pooled kept table,
+    source settings (``{"source": ..., <source>: {...}}``) and number of classes."""
+    from hierphase.grammar.phase import phase_rows
+
+    frames = [phase_rows(name, sources[name], points[name], kept[name], int(n_classes[name]))
+              for name in points]
+    return pd.concat(frames, ignore_index=True)

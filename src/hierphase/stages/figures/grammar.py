@@ -13,7 +13,7 @@ from hierphase import io
 from hierphase.plots import grammar as plots
 
 __all__ = ["grammar_fig_class_kept", "grammar_fig_chi", "grammar_fig_c_of_r",
-           "grammar_fig_cochange", "figure_length", "chi_peaks"]
+           "grammar_fig_cochange", "grammar_fig_phase_diagram", "figure_length", "chi_peaks"]
 
 
 def _experiment(table: pd.DataFrame, experiment: str, what: str) -> pd.DataFrame:
@@ -83,3 +83,9 @@ def grammar_fig_cochange(inputs: Mapping, params: Mapping, wildcards: Mapping):
     and the HMM, at the grammar's chi peak of each process, at one length."""
     at, n = _at_chi_peaks(inputs, wildcards["experiment"], "cochange", models=("grammar",))
     return plots.cochange_vs_distance(at, wildcards["experiment"], n)
+
+
+def grammar_fig_phase_diagram(inputs: Mapping, params: Mapping, wildcards: Mapping):
+    """Across the grammars: how the class curve's width changes with the sentence length, and
+    the half point (with the RHM mean field's where a grammar is an RHM)."""
+    return plots.phase_diagram(io.read_table(inputs["phase"], "grammar_phase"))

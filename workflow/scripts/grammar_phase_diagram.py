@@ -1,0 +1,14 @@
+"""Grammar branch: the phase diagram across the experiments' grammars (where the class
+transition sharpens with the sentence length; the RHM's mean field where a grammar is an RHM)."""
+from hierphase import io, jobs
+from hierphase.stages import grammar as stage
+
+jobs.log_to(snakemake.log[0])
+p, out = snakemake.params, snakemake.output
+names = list(p.experiments)
+table = stage.phase_diagram(
+    {n: io.read_table(f, "grammar_scaling_points") for n, f in zip(names, snakemake.input.points)},
+    {n: io.read_table(f, "grammar_kept") for n, f in zip(names, snakemake.input.kept)},
+    p.sources, p.n_classes)
+io.write_table(table, out.table, out.csv, config=jobs.job_config(snakemake.wildcards, p),
+               table="grammar_phase")
