@@ -485,3 +485,64 @@ prepare_imagenet(tmp / "val", tmp / "labels.txt", [tmp / "warm.pt"], n_per_class
 prepare_imagenet(tmp / "val", tmp / "labels.txt", [tmp / "shard.pt"], n_per_class=200, size=256,
                  seed=0, progress=False)
 estimate = M.imagenet_data_bytes(256, 400)""")
+
+
+MDLM_SETUP = """
+import torch
+torch.set_num_threads(1)
+from hierphase import memory as M
+from hierphase.mdlm.model import DiffusionTransformer, TransformerConfig
+from hierphase.mdlm.train import TrainConfig, train
+from hierphase.mdlm.diffusion import ModelDenoiser
+V, d, blocks, heads, cond, r = 513, 128, 2, 4, 32, 4
+def net():
+    torch.manual_seed(0)
+    return DiffusionTransformer(TransformerConfig(vocab_size=V, hidden=d, n_blocks=blocks,
+                                                  n_heads=heads, cond_dim=cond, mlp_ratio=r))
+cfg = lambda b: TrainConfig(steps=2, batch_size=b, warmup=1, log_every=1, checkpoint_every=10)
+train(net(), torch.randint(V - 1, (8, 16)), V - 1, cfg(2), 0)
+"""
+
+
+@pytest.mark.slow  # a few training steps and denoising batches of a small transformer
+@pytest.mark.parametrize("n, batch", [(128, 64), (64, 128)])
+def test_mdlm_training(n, batch):
+    """An MDLM's training: weights, optimizer and the activations of a batch."""
+    _within_factor_two(MDLM_SETUP, f"""
+data = torch.randint(V - 1, (1024, {n}))
+train(net(), data, V - 1, cfg({batch}), 0)
+estimate = M.mdlm_training_bytes(V, d, blocks, heads, cond, r, {n}, {batch}, 1024)""")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n, batch, rows", [(128, 64, 256), (64, 256, 512)])
+def test_mdlm_sampling(n, batch, rows):
+    """An MDLM denoising masked rows, a batch at a time (steps: the ancestral sampler's)."""
+    _within_factor_two(MDLM_SETUP + """
+den = ModelDenoiser(net(), V - 1, steps=4, batch_size=8)
+den(torch.randint(V - 1, (8, 16)), torch.rand(8, 16) < 0.5, 0.5, 0)
+""", f"""
+x = torch.randint(V - 1, ({rows}, {n}))
+den = ModelDenoiser(net(), V - 1, steps=4, batch_size={batch})
+den(x, torch.rand(x.shape) < 0.5, 0.5, 0)
+estimate = M.mdlm_sampling_bytes(V, d, blocks, heads, cond, r, {n}, {batch}, {rows})""")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("vocab, n", [(512, 64), (256, 128)])
+def test_ngram_control(vocab, n):
+    """The n-gram control of order 2: its fit and one chunk of exact forward-backward."""
+    setup = """
+import numpy as np
+import torch
+from hierphase import memory as M
+from hierphase.text.ngram import fit_ngram
+rng = np.random.default_rng(0)
+fit_ngram([rng.integers(0, 8, 100)], 2, 8).denoiser()(
+    torch.zeros((4, 8), dtype=torch.long), torch.ones((4, 8), dtype=torch.bool), 0.5, 0)
+"""
+    _within_factor_two(setup, f"""
+model = fit_ngram([rng.integers(0, {vocab}, 200_000)], 2, {vocab})
+x = torch.from_numpy(rng.integers(0, {vocab}, (1024, {n})))
+model.denoiser()(x, torch.from_numpy(rng.random((1024, {n})) < 0.5), 0.5, 0)
+estimate = M.ngram_bytes({vocab}, 2, {n})""")

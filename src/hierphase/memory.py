@@ -23,7 +23,8 @@ __all__ = ["MIB", "LIBRARIES_MB", "job_mb", "tree_nodes", "trees_bytes", "bp_swe
            "unet_forward_floats", "adm_shape", "diffusers_shape", "pretrained_sweep_bytes",
            "imagenet_data_bytes", "image_runs", "image_correlation_bytes", "digits_data_bytes",
            "weight_files_bytes", "pixel_embedding", "classifier_embedding", "clip_embedding",
-           "image_quality_bytes"]
+           "image_quality_bytes", "mdlm_parameter_count", "mdlm_training_bytes",
+           "mdlm_sampling_bytes", "ngram_bytes"]
 
 MIB = 2**20
 #: What a job's interpreter and libraries (torch, numba, pandas) take before any array: the MB
@@ -664,3 +665,69 @@ def image_quality_bytes(sweep_bytes: int, name: str, image_size: int, channels: 
     return sweep_bytes + 4 * classifier_parameter_count(name, channels, width) \
         + classifier_batch_bytes(name, image_size, channels, at_once, width) \
         + n_held_out * channels * image_size ** 2
+
+
+# ----------------------------------------------------------------------------- MDLM
+def mdlm_parameter_count(vocab: int, hidden: int, n_blocks: int, cond_dim: int,
+                         mlp_ratio: int) -> int:
+    """Parameters of :class:`hierphase.mdlm.model.DiffusionTransformer`: the token embedding, the
+    level embedding's MLP (from a 256-wide sinusoid), per block two norms, attention (qkv and out,
+    no bias), the MLP and the adaptive norm's map (6 d from the condition), the output layer."""
+    V, d = check_int(vocab, "vocab", 2), check_int(hidden, "hidden", 1)
+    c, r = check_int(cond_dim, "cond_dim", 1), check_int(mlp_ratio, "mlp_ratio", 1)
+    blocks = check_int(n_blocks, "n_blocks", 1)
+    level = 256 * c + c + c * c + c
+    block = 2 * d + 4 * d * d + (d * r * d + r * d) + (r * d * d + d) + (c * 6 * d + 6 * d)
+    output = d + (d * V + V) + (c * 2 * d + 2 * d)
+    return V * d + level + blocks * block + output
+
+
+def _mdlm_forward_floats(vocab: int, hidden: int, n_blocks: int, n_heads: int, mlp_ratio: int,
+                         n: int, grad: bool) -> int:
+    """Float32 values one sequence of ``n`` tokens holds through the network. With ``grad`` (what
+    the backward pass keeps), per block and token the norms, modulations, q, k, v and their
+    rotations, the attention's output, the MLP's expanded layer and activation and the attention
+    weights (``n`` per head and token), and the logits with their softmax and its gradient;
+    without, one block's transients (the residual, q, k, v, the MLP's expanded layer) and the
+    logits with the sampler's probabilities (measured: the attention runs fused)."""
+    d = hidden
+    if not grad:
+        return n * (8 * d + mlp_ratio * d + 2 * vocab)
+    per_token = 14 * d + 2 * mlp_ratio * d + 2 * n_heads * n
+    return n * (n_blocks * per_token + 4 * vocab)
+
+
+def mdlm_training_bytes(vocab: int, hidden: int, n_blocks: int, n_heads: int, cond_dim: int,
+                        mlp_ratio: int, n: int, batch_size: int, n_sequences: int) -> int:
+    """Peak memory in bytes of :func:`hierphase.mdlm.train.train` on ``n_sequences`` sequences of
+    ``n`` tokens in batches of ``batch_size`` (float32 on CPU): the parameters four times
+    (weights, gradients, AdamW's two moments) and twice more (the checkpoint's copy when it is
+    written), the activations the backward pass keeps (:func:`_mdlm_forward_floats`), and the
+    training set (int64, with the batch's masks and copies)."""
+    params = mdlm_parameter_count(vocab, hidden, n_blocks, cond_dim, mlp_ratio)
+    b = check_int(batch_size, "batch_size", 1)
+    act = _mdlm_forward_floats(vocab, hidden, n_blocks, n_heads, mlp_ratio, n, grad=True)
+    return int(4 * 6 * params + 4 * b * act + 8 * check_int(n_sequences, "n_sequences", 1) * n
+               + 8 * 6 * b * n)
+
+
+def mdlm_sampling_bytes(vocab: int, hidden: int, n_blocks: int, n_heads: int, cond_dim: int,
+                        mlp_ratio: int, n: int, batch_size: int, rows: int) -> int:
+    """Peak memory in bytes of denoising ``rows`` sequences of ``n`` tokens with an MDLM
+    (:class:`hierphase.mdlm.diffusion.ModelDenoiser`, no gradients) in batches of
+    ``batch_size``: the parameters, one batch through the network with the sampler's
+    probabilities (:func:`_mdlm_forward_floats`), and the rows with their masks, outputs and
+    change spins (a few 8-byte values per token)."""
+    params = mdlm_parameter_count(vocab, hidden, n_blocks, cond_dim, mlp_ratio)
+    b = min(check_int(batch_size, "batch_size", 1), check_int(rows, "rows", 1))
+    act = _mdlm_forward_floats(vocab, hidden, n_blocks, n_heads, mlp_ratio, n, grad=False)
+    return int(4 * params + 4 * b * act + 8 * 6 * rows * n)
+
+
+def ngram_bytes(vocab: int, order: int, n: int, chunk: int = 512) -> int:
+    """Peak memory in bytes of the n-gram control's exact forward-backward
+    (:meth:`hierphase.text.ngram.NgramModel.denoiser`): its transition table and counts (float64
+    ``V**order``, three copies while fitting) and one chunk's forward messages (``n`` states of
+    ``V**(order-1)`` per row) with the hidden tokens' joint (``V**order`` per row at a time)."""
+    V, k = check_int(vocab, "vocab", 1), check_int(order, "order", 1)
+    return int(8 * (3 * V ** k + chunk * (n + 2) * V ** (k - 1) + 2 * chunk * V ** k // max(1, V)))

@@ -15,6 +15,10 @@ The images branch's sweeps use ``MEASURE_COLUMNS`` (per shard), ``CLASS_KEPT_COL
 The grammar branch's sweeps use ``GRAMMAR_KEPT_COLUMNS``, ``GRAMMAR_CORRELATIONS_COLUMNS``,
 ``GRAMMAR_SUSCEPTIBILITY_COLUMNS`` and ``GRAMMAR_COCHANGE_COLUMNS`` (per shard and pooled), its
 finite-size analysis ``GRAMMAR_SCALING_POINT_COLUMNS`` and ``GRAMMAR_SCALING_COLUMNS``.
+The MDLM branch's trainings use ``MDLM_LOSS_COLUMNS``; its grammar sweeps ``MDLM_GRAMMAR_KEPT_COLUMNS``,
+``MDLM_GRAMMAR_CORRELATIONS_COLUMNS``, ``MDLM_GRAMMAR_SUSCEPTIBILITY_COLUMNS`` and the comparison with
+the exact posterior ``MDLM_GRAMMAR_GAP_COLUMNS``; its text protocol ``MDLM_TEXT_CURVE_COLUMNS``,
+``MDLM_TEXT_CHI_COLUMNS`` and ``MDLM_TEXT_PEAK_COLUMNS``.
 Jobs that only read or pool these tables import this module and pandas, not torch.
 """
 
@@ -171,6 +175,39 @@ GRAMMAR_SCALING_COLUMNS = ["experiment", "process", "model", "estimator", "eps_s
                            "eps_star_err", "nu", "nu_err", "amplitude", "length_min", "length_max",
                            "n_points"]
 
+#: The MDLM branch: a training's loss (``model``: ``grammar`` or ``text``; ``P`` its training
+#: sequences), every ``log_every`` steps (:data:`hierphase.mdlm.train.LOSS_COLUMNS`).
+MDLM_LOSS_COLUMNS = ["model", "P", "step", "loss", "lr", "n_steps_averaged"]
+#: What identifies one forward-backward measurement on grammar sentences: the denoiser ``model``
+#: (``mdlm``, or ``exact``: the grammar's posterior by inside-outside) and the MDLM's training
+#: sentences ``P`` (0 for exact).
+MDLM_GRAMMAR_KEYS = ["model", "P"]
+#: Per (model, P, masked fraction ``level`` = t/T) and ``observable``: ``grammatical`` (the
+#: fraction of samples the grammar parses, Wilson interval), ``class`` (the posterior probability
+#: of the true root given the sample, 0 when ungrammatical; mean with a 95% interval over the
+#: sentences), ``tokens`` (the fraction of tokens kept).
+MDLM_GRAMMAR_KEPT_COLUMNS = MDLM_GRAMMAR_KEYS + ["level", "observable", "value", "lo", "hi", "n"]
+MDLM_GRAMMAR_CORRELATIONS_COLUMNS = MDLM_GRAMMAR_KEYS + CORRELATION_COLUMNS
+MDLM_GRAMMAR_SUSCEPTIBILITY_COLUMNS = MDLM_GRAMMAR_KEYS + SUSCEPTIBILITY_COLUMNS
+#: Per (P, level): the MDLM against the exact posterior on the same noisy sentences: grammatical
+#: fraction (Wilson), class kept of both and their gap, chi of both with their intervals and gap;
+#: ``exact_peak`` marks the level of the exact chi's peak; the acceptance checks
+#: (``grammatical_ok``: Wilson lower bound >= the threshold; ``class_ok``: |gap| <= tolerance;
+#: ``chi_within``: |gap| within the two intervals' half-widths combined).
+MDLM_GRAMMAR_GAP_COLUMNS = ["P", "level", "grammatical", "grammatical_lo", "grammatical_hi",
+                            "class_model", "class_exact", "class_gap", "chi_model", "chi_model_lo",
+                            "chi_model_hi", "chi_exact", "chi_exact_lo", "chi_exact_hi", "chi_gap",
+                            "exact_peak", "grammatical_ok", "class_ok", "chi_within"]
+#: The text protocol (:mod:`hierphase.text.protocol`), per denoiser ``model`` (``mdlm``,
+#: ``ngram``, ``shuffled``: the MDLM on the passages shuffled within each, ``published``).
+MDLM_TEXT_CURVE_COLUMNS = ["model", "t", "distance", "r", "C", "C_lo", "C_hi", "n_x0", "n_traj"]
+MDLM_TEXT_CHI_COLUMNS = ["model", "t", "cutoff", "R", "chi", "chi_lo", "chi_hi", "xi", "xi_lo",
+                         "xi_hi", "changed", "n_x0", "n_traj"]
+#: Per (model, cutoff): where chi peaks on the t/T grid (its value and interval) and how far xi
+#: grows (its largest value, where, and its interval).
+MDLM_TEXT_PEAK_COLUMNS = ["model", "cutoff", "R", "t_chi_peak", "chi_peak", "chi_peak_lo",
+                          "chi_peak_hi", "t_xi_max", "xi_max", "xi_max_lo", "xi_max_hi"]
+
 #: The grammars' phase diagram, one row per (experiment, process): the ensemble's settings
 #: (NaN for an RHM or a file), the class curve's 90-10% width at the shortest and longest length,
 #: the slope of log2(width) against log2(n) (``sharpening``) and whether it is below zero by two
@@ -214,15 +251,24 @@ TABLES: dict[str, list[str]] = {
     "grammar_scaling_points": GRAMMAR_SCALING_POINT_COLUMNS,
     "grammar_scaling": GRAMMAR_SCALING_COLUMNS,
     "grammar_phase": GRAMMAR_PHASE_COLUMNS,
+    "mdlm_loss": MDLM_LOSS_COLUMNS,
+    "mdlm_grammar_kept": MDLM_GRAMMAR_KEPT_COLUMNS,
+    "mdlm_grammar_correlations": MDLM_GRAMMAR_CORRELATIONS_COLUMNS,
+    "mdlm_grammar_susceptibility": MDLM_GRAMMAR_SUSCEPTIBILITY_COLUMNS,
+    "mdlm_grammar_gap": MDLM_GRAMMAR_GAP_COLUMNS,
+    "mdlm_text_curves": MDLM_TEXT_CURVE_COLUMNS,
+    "mdlm_text_chi": MDLM_TEXT_CHI_COLUMNS,
+    "mdlm_text_peaks": MDLM_TEXT_PEAK_COLUMNS,
 }
 
 #: Columns holding text (names, labels, space-separated lists); missing values allowed.
 STRING_COLUMNS = frozenset({"experiment", "model", "process", "family", "dataset", "classifier",
                             "embedding", "layer", "name", "measure", "estimator", "samples",
                             "L_range", "L_values", "eps_half_by_L", "observable",
-                            "weighting", "source", "law"})
+                            "weighting", "cutoff", "source", "law"})
 #: Columns holding booleans.
-BOOL_COLUMNS = frozenset({"has_transition_mf", "has_transition_bp", "sharp"})
+BOOL_COLUMNS = frozenset({"has_transition_mf", "has_transition_bp", "exact_peak",
+                          "grammatical_ok", "class_ok", "chi_within", "sharp"})
 #: Where one table's column has another kind than the same name elsewhere: the images branch's
 #: per-image ``kept`` is a boolean, while every aggregated ``kept`` is a fraction.
 TABLE_KINDS = {"measure": {"kept": "bool"}}

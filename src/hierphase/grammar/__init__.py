@@ -13,8 +13,8 @@ ambiguous, with the exact posterior of a noisy sentence by inside-outside.
   the sentence length, and the RHM's mean field where the grammar is an RHM.
 """
 
-from .inside import (BACKENDS, Posterior, Trees, compile_kernels, length_probability, posterior,
-                     sample_posterior, sample_sentences, span_chart)
+from .inside import (BACKENDS, Parse, Posterior, Trees, compile_kernels, length_probability, parse,
+                     posterior, sample_posterior, sample_sentences, span_chart)
 from .pcfg import (Grammar, grammar_from_dict, grammar_to_dict, make_grammar, random_grammar,
                    rhm_grammar, rhm_level_marginals)
 from .hmm import (HMM, fit_hmm, fit_markov_chain, hmm_from_dict, hmm_posterior,
@@ -24,7 +24,7 @@ from .sweeps import (change_correlations, change_spins, constituent_cochange, ke
 from .text import parse_pcfg, read_pcfg
 
 __all__ = ["Grammar", "make_grammar", "grammar_to_dict", "grammar_from_dict", "random_grammar", "rhm_grammar", "rhm_level_marginals",
-           "BACKENDS", "Posterior", "Trees", "posterior", "sample_posterior",
+           "BACKENDS", "Parse", "parse", "Posterior", "Trees", "posterior", "sample_posterior",
            "sample_sentences", "length_probability", "span_chart", "compile_kernels", "parse_pcfg", "read_pcfg",
            "HMM", "make_hmm", "hmm_to_dict", "hmm_from_dict", "fit_hmm", "fit_markov_chain", "hmm_posterior", "hmm_sample_posterior",
            "kept_table", "summarise_kept", "change_spins", "change_correlations",

@@ -52,7 +52,7 @@ from . import kernels as _kernels
 from ._checks import check_count, check_evidence
 from .pcfg import Grammar
 
-__all__ = ["Posterior", "Trees", "posterior", "sample_posterior", "sample_sentences",
+__all__ = ["Parse", "parse", "Posterior", "Trees", "posterior", "sample_posterior", "sample_sentences",
            "length_probability", "span_chart", "compile_kernels", "BATCH_BYTES", "BACKENDS"]
 
 #: Backends of :func:`posterior` (sampling always runs the numba kernels).
@@ -267,6 +267,39 @@ def posterior(grammar: Grammar, log_evidence, spans: bool = True,
         if spans:
             span_out[lo:hi] = out * chart.inside
     return Posterior(tokens, root, loglik, span_out)
+
+
+class Parse(NamedTuple):
+    """Clean sentences parsed by a grammar: ``grammatical`` (b,) bool, whether some parse tree
+    derives the sentence from the root; ``root`` (b, N) float64, the root symbol's posterior
+    given the sentence (NaN rows where ungrammatical); ``log_likelihood`` (b,) (-inf where
+    ungrammatical)."""
+
+    grammatical: torch.Tensor
+    root: torch.Tensor
+    log_likelihood: torch.Tensor
+
+
+def parse(grammar: Grammar, tokens) -> Parse:
+    """Parse clean sentences ``tokens`` (b, n) of the grammar's terminals by the inside pass
+    (:class:`Parse`): unlike :func:`posterior`, a sentence without a parse is not an error but an
+    ungrammatical row. Tokens outside ``0 .. V-1`` are refused."""
+    grammar = _check_grammar(grammar)
+    tokens = torch.as_tensor(tokens).long()
+    V = grammar.n_terminals
+    if tokens.dim() != 2 or tokens.shape[1] < 1:
+        raise ValueError(f"tokens must have shape (b, n >= 1), got {tuple(tokens.shape)}")
+    if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= V):
+        raise ValueError(f"tokens must be terminal ids in [0, {V}), got values in "
+                         f"[{int(tokens.min())}, {int(tokens.max())}]")
+    ev = torch.full((*tokens.shape, V), -math.inf, dtype=torch.float64)
+    ev.scatter_(-1, tokens.unsqueeze(-1), 0.0)
+    _, root, loglik, _, status = _kernels.nb_posterior(ev.numpy(), *_kernel_args(grammar, 1), False)
+    ok = torch.from_numpy(status == 0)
+    root, loglik = torch.from_numpy(root), torch.from_numpy(loglik)
+    root[~ok] = math.nan
+    loglik[~ok] = -math.inf
+    return Parse(ok, root, loglik)
 
 
 # ----------------------------------------------------------------------------- sampling
