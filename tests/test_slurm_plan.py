@@ -148,18 +148,21 @@ def test_a_run_with_the_placeholder_partition_submits_nothing(tmp_path):
 def test_local_runs_drop_the_job_rate_limit_and_cluster_runs_keep_it():
     """A local run schedules when jobs finish, without the rate limiter whose wake-up timers pile
     up; a run whose jobs go to a cluster (nodes set) keeps its profile's limit."""
-    from snakemake.settings.types import MaxJobsPerTimespan, SchedulingSettings
+    from snakemake.scheduling.job_scheduler import JobRateLimiter
+    from snakemake.settings.types import MaxJobsPerTimespan
 
     from hierphase.plan.workflow import drop_local_rate_limit
 
     def workflow(nodes):
-        limit = MaxJobsPerTimespan.parse_choice("100/1s")
+        limiter = JobRateLimiter(MaxJobsPerTimespan.parse_choice("100/1s"))
         return SimpleNamespace(resource_settings=SimpleNamespace(nodes=nodes),
                                is_main_process=True,
-                               scheduling_settings=SchedulingSettings(max_jobs_per_timespan=limit))
+                               scheduler=SimpleNamespace(job_rate_limiter=limiter))
 
     local, cluster = workflow(None), workflow(100)
     drop_local_rate_limit(local)
     drop_local_rate_limit(cluster)
-    assert local.scheduling_settings.max_jobs_per_timespan is None
-    assert cluster.scheduling_settings.max_jobs_per_timespan.max_jobs == 100
+    assert local.scheduler.job_rate_limiter is None
+    assert cluster.scheduler.job_rate_limiter.max_jobs == 100
+    drop_local_rate_limit(SimpleNamespace(resource_settings=SimpleNamespace(nodes=None),
+                                          is_main_process=True))  # no scheduler: a dry run

@@ -34,13 +34,14 @@ PLAN = plan_workflow(workflow, config)
 # The scripts read the checked config (defaults filled in): where their jobs run, for instance.
 config.update(PLAN.config)
 set_local_memory_limit(workflow)
-drop_local_rate_limit(workflow)
 
 
 # A real run (not a dry run) with a profile whose partition is still its placeholder stops here,
-# before any job is submitted.
+# before any job is submitted; a local run drops Snakemake's job rate limit (its wake-up timers
+# pile up and take the jobs' CPU).
 onstart:
     check_cluster_settings(workflow)
+    drop_local_rate_limit(workflow)
 
 
 wildcard_constraints:

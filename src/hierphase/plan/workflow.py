@@ -149,9 +149,14 @@ def drop_local_rate_limit(workflow) -> None:
     round in which jobs wait, and each wake-up is such a round: the timers add up, one more chain
     with every finished job, until hundreds wake it every few seconds, each round re-examining every
     waiting job (5-12% of the jobs' CPU over a default run). Without a limit it wakes when a job
-    finishes, which is all a local run needs; cluster runs keep their profile's limit."""
-    if jobs_run_here(workflow) and workflow.scheduling_settings is not None:
-        workflow.scheduling_settings.max_jobs_per_timespan = None
+    finishes, which is all a local run needs; cluster runs keep their profile's limit.
+
+    Called from ``onstart``: Snakemake hands the workflow its scheduling settings only when it
+    executes, after the Snakefile is read, and builds the scheduler (and its limiter) from them
+    just before ``onstart``; so the scheduler's limiter itself is dropped."""
+    scheduler = getattr(workflow, "scheduler", None)
+    if jobs_run_here(workflow) and scheduler is not None:
+        scheduler.job_rate_limiter = None
 
 
 def check_rule_paths(workflow, plan: Plan) -> None:
