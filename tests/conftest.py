@@ -24,6 +24,7 @@ from workflow_helpers import (RHM_L2_TABLES, RHM_ONLY, SMOKE, copy_workflow, pla
 LONGEST_MODULES = ("test_slurm.py", "test_workflow_rhm.py", "test_workflow_images.py",
                    "test_hostile_memory.py", "test_docs_numbers.py", "test_docs.py",
                    "test_workflow_learned.py", "test_config_fuzz.py", "test_workflow_grammar.py",
+                   "test_workflow_mdlm.py",
                    "test_grammar.py",
                    "test_bp.py", "test_config_validation.py", "test_learned.py",
                    "test_images_engine.py")

@@ -243,6 +243,29 @@ BAD: list[tuple[str, str, str]] = [
         json.dumps([round(i / 1000, 3) for i in range(1001)]))[1:],
      "grammar.experiments.random.processes"),
     at("grammar-empty-experiments", "grammar.experiments", "{}"),
+    # the MDLM branch: the schema, the grammar's training and test sentences, the networks, the
+    # trainings, the text's passages, local files, memory
+    at("mdlm-typo", "mdlm.grammar.lenght", "16"),
+    at("mdlm-sampler-steps", "mdlm.grammar.sampler.steps", "0"),
+    ("mdlm-levels-zero", nested("mdlm.text.levels", "[0.0, 0.5]"), "mdlm.text.levels.0"),
+    at("mdlm-P", "mdlm.grammar.P", "[4096]"),
+    at("mdlm-n-x0", "mdlm.grammar.correlations.n_x0", "257"),
+    at("mdlm-grammar-roots", "mdlm.grammar.random.n_roots", "9"),
+    at("mdlm-hidden", "mdlm.grammar.network.hidden", "30"),
+    at("mdlm-head-odd", "mdlm.text.network.hidden", "12"),
+    ("mdlm-warmup", nested("mdlm.text.training", "{steps: 50, warmup: 100}"),
+     "mdlm.text.training.warmup"),
+    at("mdlm-corpus", "mdlm.text.corpus", "resources/text/none.txt"),
+    ("mdlm-passages", nested("mdlm.text", "{n_passages: 100000, length: 4096}"),
+     "mdlm.text.n_passages"),
+    ("mdlm-published", nested("mdlm.published.enabled", "true"), "mdlm.published.checkpoint"),
+    ("mdlm-published-tokenizer", nested("mdlm.published", "{enabled: true, checkpoint: "
+                                        "workflow/grammars/toy.pcfg}"),
+     "mdlm.published.tokenizer"),
+    at("mdlm-memory-training", "mdlm.grammar.training.batch_size", "1000000"),
+    ("mdlm-memory-sampler", nested("mdlm.text", "{sampler: {batch_size: 1000000}, n_maskings: "
+                                               "100000}"), "mdlm.text.sampler.batch_size"),
+    at("mdlm-memory-ngram", "mdlm.text.ngram.order", "4"),
     # overlays that would silently do nothing
     at("empty-processes", "rhm.experiments.main.processes", "{}"),
     at("empty-experiments", "rhm.experiments", "{}"),
@@ -273,6 +296,8 @@ FLOAT_KEYS = {
     "grammar.experiments.random.processes.masking": (
         "[0.5, {}]", "grammar.experiments.random.processes.masking[1]"),
     "grammar.experiments.random.random.overlap": ("{}", "grammar.experiments.random.random.overlap"),
+    "mdlm.grammar.training.lr": ("{}", "mdlm.grammar.training.lr"),
+    "mdlm.text.levels": ("[0.5, {}]", "mdlm.text.levels[1]"),
 }
 for _key, (_value, _named) in FLOAT_KEYS.items():
     for _bad in (".nan", ".inf", "-.inf"):
@@ -306,6 +331,7 @@ GOOD: list[tuple[str, list[str]]] = [
     ("paper-grammar-on-slurm", ["workflow/presets/paper.yaml",
                                 "workflow/presets/grammar-paper.yaml"]),
     ("grammar-phase", ["workflow/presets/grammar-phase.yaml"]),
+    ("smoke-only-mdlm", [SMOKE, "workflow/presets/only-mdlm.yaml"]),
 ]
 GOOD_OVERLAYS = {
     "names": "rhm: {experiments: {2-b_C: %s}}\nimages: {data: {name: d-1_x}, model: {name: 0m}}"
@@ -321,6 +347,9 @@ GOOD_OVERLAYS = {
                            "{epsilon: [0.0, 1.0]}}"),
     "grammar-no-control": nested("grammar.experiments.random.control.enabled", "false"),
     "grammar-off": nested("grammar.enabled", "false"),
+    "mdlm-off": nested("mdlm.enabled", "false"),
+    "mdlm-text-only": nested("mdlm.grammar.enabled", "false"),
+    "mdlm-char": nested("mdlm.text.tokenizer", "{kind: char}"),
 }
 
 DUPLICATE = f"""rhm:
@@ -367,7 +396,7 @@ def _cases(work: Path, loose: Path) -> list[tuple[str, Path, list[str], bool]]:
         cases.append((case, work, [f"cases/{case}.yaml"], True))
     (work / "cases/duplicate.yaml").write_text(DUPLICATE)
     cases.append(("duplicate", work, ["cases/duplicate.yaml"], True))
-    for device in ("learned", "images"):
+    for device in ("learned", "images", "mdlm"):
         (work / f"cases/{device}-cuda.yaml").write_text(nested(f"{device}.device", "cuda") + "\n")
         cases.append((f"{device}-cuda-local", work, [f"cases/{device}-cuda.yaml"], True))
         cases.append((f"{device}-cuda-cluster", work, [f"cases/{device}-cuda.yaml"], False))

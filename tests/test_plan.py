@@ -93,7 +93,7 @@ def test_figure_tables_name_existing_functions_and_captions(smoke):
     from hierphase.stages.figures import resolve
 
     figures = smoke.figures()
-    assert len(figures) == len({f.rule for f in figures}) == 32
+    assert len(figures) == len({f.rule for f in figures}) == 37
     for figure in figures:
         assert callable(resolve(figure.draw)), figure.rule
         assert figure.rule_params["draw"] == figure.draw
@@ -128,4 +128,4 @@ def test_the_registry_refuses_what_is_not_a_branch(tmp_path):
     (tmp_path / "workflow/branches.yaml").write_text("rhm: hierphase.plan.checks:ConfigError\n")
     with pytest.raises(TypeError, match="not a Branch named 'rhm'"):
         read_registry(tmp_path)
-    assert list(read_registry(REPO)) == ["rhm", "learned", "images", "grammar"]
+    assert list(read_registry(REPO)) == ["rhm", "learned", "images", "grammar", "mdlm"]

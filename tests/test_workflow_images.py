@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.slow,
 
 # ----------------------------------------------------------------------------------- workflow
 ONLY_IMAGES = {"rhm": {"enabled": False}, "learned": {"enabled": False},
-               "grammar": {"enabled": False}}
+               "grammar": {"enabled": False}, "mdlm": {"enabled": False}}
 
 
 def _copy_workflow(dest: Path) -> Path:

@@ -36,7 +36,8 @@ def _prepare(work: Path, extra: dict | None = None) -> list[str]:
     """Config files for a run of the RHM branch only (plus ``extra``, merged last)."""
     assert yaml.safe_load((work / RHM_ONLY).read_text()) == {"learned": {"enabled": False},
                                                             "images": {"enabled": False},
-                                                            "grammar": {"enabled": False}}
+                                                            "grammar": {"enabled": False},
+                                                            "mdlm": {"enabled": False}}
     files = [SMOKE, RHM_ONLY]
     if extra is not None:
         (work / "extra.yaml").write_text(yaml.safe_dump(extra))

@@ -6,7 +6,7 @@
 #   envs/lock-lint.txt                     the linters alone (snakefmt, actionlint), for the light
 #                                          lint job of .github/workflows/ci.yml (Python 3.12, Linux
 #                                          x86_64)
-#   envs/{rhm,learned,images,docs}.yaml   conda environments (--sdm conda) whose pins are read
+#   envs/{rhm,learned,images,mdlm,docs}.yaml  conda environments (--sdm conda) whose pins are read
 #                                          from the reference lock (below)
 # Run it after changing a requirement in pyproject.toml or a torch pair below:
 #   ./workflow/scripts/lock-env.sh            solve what changed, then write the conda files
@@ -155,6 +155,9 @@ envs() {
   conda_env images "# Conda environment of the image rules (images_*): diffusion models (ADM, diffusers), classifiers
 # (torchvision), CLIP patch embeddings (transformers) and the digits fallback (scikit-learn)." \
     torch torchvision diffusers guided-diffusion-sdk transformers scikit-learn pillow "${core[@]}"
+  conda_env mdlm "# Conda environment of the MDLM rules (mdlm_*): masked diffusion language models on a grammar and
+# on text (BPE tokenizers, published checkpoints in safetensors), GPU when present." \
+    torch tokenizers safetensors "${core[@]}"
   conda_env docs "# Conda environment of the docs rule (docs_results): the numbers the docs quote, rendered
 # from every branch's tables into the pages' templates (Jinja2)." torch jinja2 "${core[@]}"
 }
