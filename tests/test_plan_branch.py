@@ -156,7 +156,7 @@ def test_a_toy_branch_plans_from_the_registry(tmp_path, monkeypatch):
     work = copy_workflow(tmp_path)
     monkeypatch.syspath_prepend(str(build_toy_branch(work)))
     plan = load_plan_files(SMOKE, root=work)
-    assert list(plan.branches) == ["rhm", "learned", "images", "grammar", "toy"]
+    assert list(plan.branches) == ["rhm", "learned", "images", "grammar", "mdlm", "toy"]
     assert "results/toy/b/draws.csv" in plan.targets()
     assert "results/toy/figures/a/draws.png" in plan["toy"].targets()
     assert plan.jobs()["toy.names"] == 4
