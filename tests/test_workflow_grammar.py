@@ -47,7 +47,8 @@ def smoke(tmp_path_factory) -> Path:
     """The smoke preset's grammar branch alone, run once with -c2."""
     work = copy_workflow(tmp_path_factory.mktemp("grammar-smoke") / "work")
     assert yaml.safe_load((work / ONLY).read_text()) == {
-        "rhm": {"enabled": False}, "learned": {"enabled": False}, "images": {"enabled": False}}
+        "rhm": {"enabled": False}, "learned": {"enabled": False}, "images": {"enabled": False},
+        "mdlm": {"enabled": False}}
     run_snakemake(work, "-c2", "grammar", configfile=FILES)
     return work
 
