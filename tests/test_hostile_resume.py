@@ -321,3 +321,45 @@ def test_image_sweep_killed_and_rerun_writes_an_uninterrupted_runs_bytes(digits,
     assert grown["names"][:4] == kept["names"]
     assert torch.equal(grown["images"][:4], kept["images"])
     assert not torch.equal(kept["images"], first["images"])  # k = 3 of 5 moved the images
+
+
+# ------------------------------------------------------------------ MDLM training
+def _mdlm(folder, cfg):
+    """One MDLM training job (the grammar part's stage function) writing into ``folder``."""
+    import torch
+
+    from hierphase.stages import mdlm as st
+
+    folder.mkdir(exist_ok=True)
+    g = torch.Generator().manual_seed(0)
+    data = {"train": torch.randint(0, 6, (24, 8), generator=g),
+            "grammar": {"lexical": torch.zeros(1, 6)}}
+    st.train_grammar_model(data, P=24, network=dict(hidden=8, n_blocks=1, n_heads=2, cond_dim=4),
+                           training=cfg, seed=3, model_path=folder / "model.pt",
+                           loss_parquet=folder / "loss.parquet", loss_csv=folder / "loss.csv")
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if "meta" not in p.name}
+
+
+@pytest.mark.parametrize("change", ["none", "training"])
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
+def test_mdlm_training_killed_and_resumed_writes_an_uninterrupted_runs_bytes(tmp_path, monkeypatch,
+                                                                           change):
+    """The MDLM training killed at a random step after its first checkpoint, rerun: with no
+    change it resumes from its last checkpoint, with another config it starts over with a
+    warning; model.pt and the loss table are an uninterrupted run's bytes."""
+    from hierphase.mdlm import train as T
+
+    steps, every = 9, 3
+
+    def config(**change):
+        return {**dict(steps=steps, batch_size=4, lr=3e-3, warmup=1, log_every=2,
+                       checkpoint_every=every), **change}
+
+    final = config() if change == "none" else config(lr=1e-3)
+    kill = KILL.randrange(every + 1, steps + 1)
+    resumed, trained, stale = _kill_then_rerun(monkeypatch, T, "diffusion_loss", kill, _mdlm,
+                                               tmp_path / "killed", config(), final)
+    assert stale == (change != "none")
+    assert trained == (steps - every * ((kill - 1) // every) if change == "none" else steps)
+    whole = _mdlm(tmp_path / "whole", final)
+    assert "model.pt" in whole and resumed == whole, kill

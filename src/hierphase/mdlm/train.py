@@ -103,7 +103,12 @@ def _resume_state(path: Path, fp: str) -> dict | None:
         warnings.warn(f"discarded unreadable checkpoint {path}: {err}", stacklevel=3)
         path.unlink(missing_ok=True)
         return None
-    return state if state["meta"].get("fingerprint") == fp else None
+    if state["meta"].get("fingerprint") != fp:  # another run's: another config, data or seed
+        log.warning("discarding the stale checkpoint %s (another run's) and training from step 0",
+                    path)
+        warnings.warn(f"discarded stale checkpoint {path}: it belongs to another run", stacklevel=3)
+        return None
+    return state
 
 
 def train(net: DiffusionTransformer, sequences: torch.Tensor, mask_id: int, cfg: TrainConfig, seed: int,
