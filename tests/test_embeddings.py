@@ -59,6 +59,7 @@ def tiny_clip(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_clip_patches_are_last_layer_tokens_before_the_final_norm(tiny_clip):
     model = E.load_clip_vision(tiny_clip, device="cpu")
     emb = E.ClipPatches(model, crop=28, batch_size=2)

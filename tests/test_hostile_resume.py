@@ -296,6 +296,7 @@ def _image_sweep_job(model, clean, folder, k=3, seed=4):
 
 
 @pytest.mark.parametrize("change", ["none", "shard"])
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_image_sweep_killed_and_rerun_writes_an_uninterrupted_runs_bytes(digits, tiny_unet,
                                                                          tmp_path, monkeypatch,
                                                                          change):

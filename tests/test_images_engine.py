@@ -158,6 +158,7 @@ def test_last_step_returns_clipped_x0_prediction():
                                rtol=0, atol=1e-5)
 
 
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_closed_form_noising():
     sched = D.respaced_schedule(250)
     scheduler = D.make_scheduler(sched)

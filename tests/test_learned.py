@@ -270,6 +270,7 @@ def test_time_focus_draws_its_window_and_plain_ddpm_is_unchanged():
 
 
 @pytest.mark.parametrize("process", ["gaussian", "masking", "uniform"])
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_time_focus_changes_training_deterministically(rules, process):
     proc = diffusion.make_process(process, rules.v, SCHEDULE, 8)
     data = rhm.sample_trees(rules, 64, seed=9)[-1]

@@ -120,6 +120,7 @@ def small_digits():
     return DD._subset(train, np.arange(0, len(train["names"]), 4)), held
 
 
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_classifier_training_is_reproducible_and_loads_as_feature_classifier(small_digits, tmp_path):
     train, held = small_digits
     cfg = DC.ClassifierTrainConfig(epochs=2, width=8)
