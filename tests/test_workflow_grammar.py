@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from workflow_helpers import (SMOKE, copy_workflow, planned_jobs, run_snakemake, table_bytes,
-                              undeclared_results)
+from workflow_helpers import (SMOKE, copy_workflow, others_off, planned_jobs, run_snakemake,
+                              table_bytes, undeclared_results, with_overlay)
 
 from hierphase import io
 from hierphase.plan.grammar import noise_label
@@ -37,18 +37,11 @@ def _smoke_experiment(work: Path) -> dict:
     return yaml.safe_load((work / SMOKE).read_text())["grammar"]["experiments"]["random"]
 
 
-def _overlay(work: Path, extra: dict) -> list[str]:
-    (work / "extra.yaml").write_text(yaml.safe_dump(extra))
-    return [*FILES, "extra.yaml"]
-
-
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory) -> Path:
     """The smoke preset's grammar branch alone, run once with -c2."""
     work = copy_workflow(tmp_path_factory.mktemp("grammar-smoke") / "work")
-    assert yaml.safe_load((work / ONLY).read_text()) == {
-        "rhm": {"enabled": False}, "learned": {"enabled": False}, "images": {"enabled": False},
-        "mdlm": {"enabled": False}}
+    assert yaml.safe_load((work / ONLY).read_text()) == others_off("grammar")
     run_snakemake(work, "-c2", "grammar", configfile=FILES)
     return work
 
@@ -146,7 +139,7 @@ def test_rerun_plans_nothing(smoke):
 def test_adding_a_noise_value_plans_only_its_shards(smoke):
     exp = _smoke_experiment(smoke)
     values = exp["processes"]["epsilon"] + [0.5]
-    files = _overlay(smoke, {"grammar": {"experiments": {"random": {"processes": {
+    files = with_overlay(smoke, FILES, {"grammar": {"experiments": {"random": {"processes": {
         "epsilon": values}}}}})
     jobs = planned_jobs(run_snakemake(smoke, "-n", "grammar", configfile=files).stdout)
     shards = sorted((w["model"], int(w["n"]), w["process"], w["noise"])
@@ -163,7 +156,7 @@ def test_adding_a_noise_value_plans_only_its_shards(smoke):
 def test_a_grammar_file_is_an_input_and_a_missing_one_is_refused_naming_the_key(smoke):
     toy = {"source": "file", "file": "workflow/grammars/toy.pcfg", "lengths": [8],
            "n_sentences": 16, "processes": {"masking": [0.5]}}
-    files = _overlay(smoke, {"grammar": {"experiments": {"toy": toy}}})
+    files = with_overlay(smoke, FILES, {"grammar": {"experiments": {"toy": toy}}})
     target = "results/grammar/toy/sentences.pt"
     jobs = planned_jobs(run_snakemake(smoke, "-n", target, configfile=files).stdout)
     assert sorted(rule for rule, _ in jobs) == ["grammar_grammar", "grammar_sentences"]
@@ -176,7 +169,8 @@ def test_a_grammar_file_is_an_input_and_a_missing_one_is_refused_naming_the_key(
     toy_file.write_text(text.replace("'sees' [0.5] | 'chases' [0.5]", "'sees' [0.6] | 'chases' [0.4]"))
     jobs = planned_jobs(run_snakemake(smoke, "-n", target, configfile=files).stdout)
     assert sorted(rule for rule, _ in jobs) == ["grammar_grammar", "grammar_sentences"]
-    files = _overlay(smoke, {"grammar": {"experiments": {"toy": {**toy, "file": "no.pcfg"}}}})
+    files = with_overlay(smoke, FILES,
+                         {"grammar": {"experiments": {"toy": {**toy, "file": "no.pcfg"}}}})
     proc = run_snakemake(smoke, "-n", target, configfile=files, check=False)
     assert proc.returncode != 0 and planned_jobs(proc.stdout) == []
     assert "Invalid config key 'grammar.experiments.toy.file': 'no.pcfg' is not a file" \

@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from workflow_helpers import (SMOKE, copy_workflow, planned_jobs, run_snakemake, table_bytes,
-                              undeclared_results)
+from workflow_helpers import (SMOKE, copy_workflow, others_off, planned_jobs, run_snakemake,
+                              table_bytes, undeclared_results, with_overlay)
 
 from hierphase import io
 from hierphase.mdlm.model import DiffusionTransformer, TransformerConfig
@@ -41,18 +41,11 @@ def _smoke(work: Path) -> dict:
     return yaml.safe_load((work / SMOKE).read_text())["mdlm"]
 
 
-def _overlay(work: Path, extra: dict) -> list[str]:
-    (work / "extra.yaml").write_text(yaml.safe_dump(extra))
-    return [*FILES, "extra.yaml"]
-
-
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory) -> Path:
     """The smoke preset's MDLM branch alone, run once with -c2."""
     work = copy_workflow(tmp_path_factory.mktemp("mdlm-smoke") / "work")
-    assert yaml.safe_load((work / ONLY).read_text()) == {
-        "rhm": {"enabled": False}, "learned": {"enabled": False}, "images": {"enabled": False},
-        "grammar": {"enabled": False}}
+    assert yaml.safe_load((work / ONLY).read_text()) == others_off("mdlm")
     run_snakemake(work, "-c2", "mdlm", configfile=FILES)
     return work
 
@@ -119,7 +112,7 @@ def test_rerun_plans_nothing(smoke):
 
 def test_adding_a_training_set_size_plans_only_its_model(smoke):
     P = _smoke(smoke)["grammar"]["P"] + [32]
-    files = _overlay(smoke, {"mdlm": {"grammar": {"P": P}}})
+    files = with_overlay(smoke, FILES, {"mdlm": {"grammar": {"P": P}}})
     jobs = planned_jobs(run_snakemake(smoke, "-n", "mdlm", configfile=files).stdout)
     assert sorted((rule, w.get("P", w.get("denoiser"))) for rule, w in jobs
                   if rule in ("mdlm_grammar_train", "mdlm_grammar_sweep")) == [
@@ -159,7 +152,7 @@ def test_published_checkpoint_runs_end_to_end_and_a_missing_one_is_refused(smoke
     published = {"enabled": True, "checkpoint": "resources/published/mdlm",
                  "tokenizer": "resources/published/tokenizer.json", "corpus": None,
                  "n_heads": 2, "use_ema": True, "length": 24, "n_passages": 6}
-    files = _overlay(smoke, {"mdlm": {"published": published}})
+    files = with_overlay(smoke, FILES, {"mdlm": {"published": published}})
     jobs = planned_jobs(run_snakemake(smoke, "-n", "mdlm", configfile=files).stdout)
     assert sorted(rule for rule, _ in jobs) == sorted([
         "mdlm", "mdlm_published_protocol", "mdlm_text_aggregate", "mdlm_fig_text_chi",
@@ -168,7 +161,7 @@ def test_published_checkpoint_runs_end_to_end_and_a_missing_one_is_refused(smoke
     chi = io.read_table(smoke / f"{T}/tables/chi.parquet", "mdlm_text_chi")
     assert set(chi["model"]) == {"mdlm", "shuffled", "ngram", "published"}
     assert (chi.loc[chi["model"] == "published", "n_x0"] == 6).all()
-    files = _overlay(smoke, {"mdlm": {"published": {**published,
+    files = with_overlay(smoke, FILES, {"mdlm": {"published": {**published,
                                                     "checkpoint": "resources/none"}}})
     proc = run_snakemake(smoke, "-n", "mdlm", configfile=files, check=False)
     assert proc.returncode != 0 and planned_jobs(proc.stdout) == []

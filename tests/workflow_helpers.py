@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = "workflow/presets/smoke.yaml"
@@ -176,3 +177,16 @@ def undeclared_results(work: Path) -> list[str]:
         if path.is_file() and not any(str(p) in recorded for p in [rel, *rel.parents]):
             undeclared.append(str(rel))
     return undeclared
+
+
+def others_off(branch: str) -> dict:
+    """The overlay that switches off every registered branch (``workflow/branches.yaml``) but
+    ``branch``: what ``workflow/presets/only-<branch>.yaml`` holds."""
+    registry = yaml.safe_load((REPO / "workflow/branches.yaml").read_text())
+    return {name: {"enabled": False} for name in registry if name != branch}
+
+
+def with_overlay(work: Path, files: list[str], extra: dict) -> list[str]:
+    """``files`` with ``extra`` written to ``work/extra.yaml`` and merged last."""
+    (work / "extra.yaml").write_text(yaml.safe_dump(extra))
+    return [*files, "extra.yaml"]
