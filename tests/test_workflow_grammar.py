@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 from workflow_helpers import (SMOKE, copy_workflow, others_off, planned_jobs, run_snakemake,
                               table_bytes, undeclared_results, with_overlay)
@@ -89,28 +90,71 @@ def test_tables_hold_every_planned_measurement(smoke):
     assert set(points["process"]) == set(exp["processes"])
 
 
-def test_phase_diagram_refits_the_finite_size_widths(smoke):
-    """One row per process of the experiment; its sharpening is numpy's weighted fit of
-    log2(width) on log2(n) over the finite-size table's widths, recomputed here."""
+def _first_crossing(x, q, sigma, level):
+    """Where q (falling) first reaches ``level``, interpolated linearly, and its error by the
+    delta method from the two bracketing points' errors; NaN if it never does."""
+    for a in range(len(x) - 1):
+        if q[a] > level >= q[a + 1]:
+            w = (q[a] - level) / (q[a] - q[a + 1])
+            err = (x[a + 1] - x[a]) / (q[a] - q[a + 1]) * np.hypot((1 - w) * sigma[a],
+                                                                   w * sigma[a + 1])
+            return x[a] + (x[a + 1] - x[a]) * w, err
+    return np.nan, np.nan
+
+
+def test_phase_diagram_recomputed_from_the_kept_table(smoke):
+    """One row per process of the experiment. Its ends (clean sentences, no sentence) are
+    recomputed here with the dense torch inside-outside from the run's grammar and sentences,
+    its relative class curves' 90-10% widths from the pooled kept table, and its sharpening is
+    numpy's weighted fit of log2(width) on log2(n)."""
+    from hierphase.grammar import grammar_from_dict, posterior
+
     exp = _smoke_experiment(smoke)
     phase = io.read_table(smoke / "results/grammar/phase/phase_diagram.parquet", "grammar_phase")
     assert list(phase["process"]) == sorted(exp["processes"])
     assert set(phase["experiment"]) == {"random"} and set(phase["source"]) == {"random"}
     assert (phase["length_min"] == min(exp["lengths"])).all()
     assert (phase["length_max"] == max(exp["lengths"])).all()
-    points = pd.read_parquet(smoke / TABLES / "finite_size.parquet")
+    g = grammar_from_dict(io.load_tensors(smoke / "results/grammar/random/grammar.pt"))
+    sentences = io.load_tensors(smoke / "results/grammar/random/sentences.pt")
+    ends = {}
+    for n in exp["lengths"]:
+        tokens, root = sentences[f"n{n}"]["tokens"], sentences[f"n{n}"]["spans"][:, 0, 2]
+        clean = posterior(g, torch.log(torch.nn.functional.one_hot(tokens, g.n_terminals)
+                                       .double()), spans=False, backend="torch").root
+        prior = posterior(g, torch.zeros((1, n, g.n_terminals), dtype=torch.float64),
+                          spans=False, backend="torch").root[0]
+        ends[n] = (float(clean.gather(1, root[:, None]).mean()), float(prior[root].mean()))
+    kept = pd.read_parquet(smoke / TABLES / "kept.parquet")
+    kept = kept[(kept["model"] == "grammar") & (kept["observable"] == "root")]
     for _, row in phase.iterrows():
-        p = points[points["process"] == row["process"]]
-        p = p[np.isfinite(p["width"]) & (p["width"] > 0) & (p["width_err"] > 0)]
-        if len(p) < 2:
-            assert np.isnan(row["sharpening"])
+        widths, errors = [], []
+        for n in exp["lengths"]:
+            c = kept[(kept["process"] == row["process"]) & (kept["length"] == n)]
+            c = c.sort_values("noise")
+            clean, floor = ends[n]
+            q = np.concatenate([[1.0], (c["probability"] - floor) / (clean - floor), [0.0]])
+            sigma = np.concatenate([[0.0], c["probability_se"] / (clean - floor), [0.0]])
+            x = np.concatenate([[0.0], c["noise"], [1.0]])
+            (hi, hi_err), (lo, lo_err) = (_first_crossing(x, q, sigma, level)
+                                          for level in (0.9, 0.1))
+            widths.append(lo - hi)
+            errors.append(np.hypot(hi_err, lo_err))
+        assert (row["kept_clean"], row["kept_floor"]) == pytest.approx(ends[n], abs=1e-10)
+        assert (row["width_first"], row["width_last"]) == pytest.approx(
+            (widths[0], widths[-1]), abs=1e-10)
+        assert (row["width_first_err"], row["width_last_err"]) == pytest.approx(
+            (errors[0], errors[-1]), abs=1e-10)
+        widths, errors = np.asarray(widths), np.asarray(errors)
+        if not (np.isfinite(widths).all() and (widths > 0).all() and (errors > 0).all()):
             continue
-        sigma = p["width_err"] / (p["width"] * np.log(2))
-        coef, cov = np.polyfit(np.log2(p["length"]), np.log2(p["width"]), 1, w=1 / sigma,
+        sigma = errors / (widths * np.log(2))
+        coef, cov = np.polyfit(np.log2(exp["lengths"]), np.log2(widths), 1, w=1 / sigma,
                                cov="unscaled")
         assert row["sharpening"] == pytest.approx(coef[0], rel=1e-9)
         assert row["sharpening_err"] == pytest.approx(np.sqrt(cov[0, 0]), rel=1e-9)
         assert row["sharp"] == (coef[0] + 2 * np.sqrt(cov[0, 0]) < 0)
+    assert np.isfinite(phase["width_last"]).any()  # the smoke curves do fall inside [0, 1]
     for ext in ("png", "pdf"):
         assert (smoke / f"results/grammar/figures/phase_diagram.{ext}").stat().st_size > 5000
 

@@ -209,16 +209,18 @@ MDLM_TEXT_PEAK_COLUMNS = ["model", "cutoff", "R", "t_chi_peak", "chi_peak", "chi
                           "chi_peak_hi", "t_xi_max", "xi_max", "xi_max_lo", "xi_max_hi"]
 
 #: The grammars' phase diagram, one row per (experiment, process): the ensemble's settings
-#: (NaN for an RHM or a file), the class curve's 90-10% width at the shortest and longest length,
+#: (NaN for an RHM or a file), the 90-10% width of the relative class curve (read between its
+#: exact clean and full-noise ends: hierphase.grammar.phase) at the shortest and longest length,
 #: the slope of log2(width) against log2(n) (``sharpening``) and whether it is below zero by two
-#: standard errors (``sharp``), the half point and the probability of the true root at the
-#: smallest noise at the longest length; for an RHM (epsilon-process) the mean field's half point
+#: standard errors (``sharp``), the relative half point, and the two ends (``kept_clean``: the
+#: mean posterior probability of the true root of a clean sentence; ``kept_floor``: of no
+#: sentence) at the longest length; for an RHM (epsilon-process) the mean field's half point
 #: and its largest gap to the measured curve.
 GRAMMAR_PHASE_COLUMNS = ["experiment", "source", "n_binary", "overlap", "law", "zipf_exponent",
                          "process", "n_lengths", "length_min", "length_max", "width_first",
                          "width_first_err", "width_last", "width_last_err", "sharpening",
-                         "sharpening_err", "sharp", "eps_half", "eps_half_err", "noise_min",
-                         "kept_clean", "mean_field_half", "mean_field_gap"]
+                         "sharpening_err", "sharp", "eps_half", "eps_half_err", "kept_clean",
+                         "kept_clean_se", "kept_floor", "mean_field_half", "mean_field_gap"]
 
 #: Every registered table layout by name: what :func:`hierphase.io.write_table` records in a
 #: table's sidecar (the layout whose columns it has) and :func:`hierphase.io.read_table` checks.

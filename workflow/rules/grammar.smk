@@ -152,8 +152,9 @@ rule grammar_finite_size:
 
 rule grammar_phase_diagram:
     input:
-        points=GRAMMAR.experiment_tables("finite_size"),
         kept=GRAMMAR.experiment_tables("kept"),
+        grammars=GRAMMAR.experiment_files(GRAMMAR.GRAMMAR),
+        sentences=GRAMMAR.experiment_files(GRAMMAR.SENTENCES),
     output:
         **GRAMMAR.phase_outputs(),
     log:

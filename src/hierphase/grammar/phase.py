@@ -1,12 +1,26 @@
 """Where a grammar's class transition is sharp: a small phase diagram across grammars of different
-ambiguity, from each grammar's class curves at several sentence lengths (its finite-size points,
-:func:`hierphase.stages.grammar.finite_size`), and the RHM's mean field where the grammar is an
-RHM.
+ambiguity, from each grammar's class curves at several sentence lengths, and the RHM's mean field
+where the grammar is an RHM.
 
-A transition sharpens when the 90-10% width of the class curve shrinks as sentences grow: the
-*sharpening* is the slope of log2(width) against log2(n), fitted by weighted least squares with
-the widths' errors (RHM mean field: width ~ n^(-1/nu) with n = s^L tokens, a slope of -1/nu). A grammar whose width does not shrink (slope within two standard errors of zero or
-above) shows no sharp transition over the lengths measured.
+A grammar's class curve does not run from 1 to 1/n_classes as the RHM's does: where right-hand
+sides are shared, the root of a clean sentence is itself uncertain, and where roots differ in
+probability or in the lengths they yield, full noise leaves more than 1/n_classes. So each curve is
+read against its own two ends, both exact for the sentences swept (:func:`class_anchors`):
+
+* ``clean``: the mean posterior probability of the true root given the clean sentence (noise 0);
+* ``floor``: the same given no token at all (full noise: the root's posterior given the length).
+
+The *relative* class curve ``q = (P - floor) / (clean - floor)`` is the fraction of the class
+information the noise leaves (1 clean, 0 at full noise). Its half point is where ``q`` = 1/2 and
+its width the distance between ``q`` = 0.9 and ``q`` = 0.1 (:func:`relative_points`). A grammar
+whose clean sentences carry no class information (``clean - floor`` within two standard errors of
+0) has no transition to measure: NaN.
+
+A transition sharpens when that width shrinks as sentences grow: the *sharpening* is the slope
+of log2(width) against log2(n), fitted by weighted least squares with the widths' errors (RHM mean
+field: width ~ n^(-1/nu) with n = s^L tokens, a slope of -1/nu). A grammar whose width does not
+shrink (slope within two standard errors of zero or above) shows no sharp transition over the
+lengths measured.
 """
 
 from __future__ import annotations
@@ -16,16 +30,87 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+import torch
+
 from hierphase import theory
 from hierphase.scaling import level_crossing
 from hierphase.tables import GRAMMAR_PHASE_COLUMNS
 
-__all__ = ["sharpening", "mean_field_comparison", "phase_rows", "DESCRIPTORS"]
+from .inside import posterior
+from .pcfg import Grammar
+
+__all__ = ["class_anchors", "relative_points", "sharpening", "mean_field_comparison",
+           "phase_rows", "DESCRIPTORS", "ANCHOR_COLUMNS"]
 
 #: The ensemble settings a row carries (NaN where the source has none: an RHM, a file).
 DESCRIPTORS = ("n_binary", "overlap", "law", "zipf_exponent")
 #: The noise grid on which the mean field's half point is found.
 _MEAN_FIELD_GRID = np.linspace(0.0, 1.0, 4001)
+
+
+#: :func:`class_anchors`' columns: per length, the clean and the full-noise ends of the class curve.
+ANCHOR_COLUMNS = ["length", "clean", "clean_se", "floor", "floor_se", "n_sentences"]
+
+
+def _mean_se(values: torch.Tensor) -> tuple[float, float]:
+    x = values.to(torch.float64)
+    se = float(x.std(unbiased=True) / np.sqrt(len(x))) if len(x) > 1 else np.nan
+    return float(x.mean()), se
+
+
+def class_anchors(grammar: Grammar, sentences: Mapping[int, torch.Tensor],
+                  roots: Mapping[int, torch.Tensor]) -> pd.DataFrame:
+    """The two ends of each length's class curve (:data:`ANCHOR_COLUMNS`), exactly, for the
+    sentences swept (``sentences[n]``: (b, n) tokens, ``roots[n]``: (b,) their true root
+    symbols): ``clean``, the mean posterior probability of the true root given the clean
+    sentence; ``floor``, the mean prior probability of the true root given only the length (what
+    every noise leaves at full strength, for the epsilon-process and masking alike); each with
+    its standard error over the sentences."""
+    rows = []
+    for n in sorted(int(k) for k in sentences):
+        tokens = torch.as_tensor(sentences[n]).long()
+        root = torch.as_tensor(roots[n]).long()
+        b = tokens.shape[0]
+        clean_ev = torch.full((b, n, grammar.n_terminals), -np.inf, dtype=torch.float64)
+        clean_ev.scatter_(-1, tokens.unsqueeze(-1), 0.0)
+        clean = posterior(grammar, clean_ev, spans=False).root.gather(1, root[:, None])[:, 0]
+        prior = posterior(grammar, torch.zeros((1, n, grammar.n_terminals),
+                                               dtype=torch.float64), spans=False).root[0]
+        rows.append({"length": n, **dict(zip(("clean", "clean_se"), _mean_se(clean))),
+                     **dict(zip(("floor", "floor_se"), _mean_se(prior[root]))),
+                     "n_sentences": b})
+    return pd.DataFrame(rows, columns=ANCHOR_COLUMNS)
+
+
+def relative_points(noise, probability, se, clean: float, clean_se: float,
+                    floor: float) -> dict:
+    """The relative class curve ``q = (P - floor) / (clean - floor)`` (module docstring) of one
+    length: ``eps_half`` (q = 1/2), ``eps_90`` and ``eps_10`` and ``width = eps_10 - eps_90``,
+    with errors from ``se`` through the local slope (:func:`hierphase.scaling.level_crossing`).
+    NaN where the clean sentences carry no class information (``clean - floor`` not above two
+    standard errors of ``clean``). Both ends are exact points of the curve: q = 1 at noise 0 and
+    q = 0 at noise 1 (every token resampled or masked leaves the root's posterior given the
+    length), added where the grid lacks them, so a level between the grid's last point and 1 is
+    interpolated linearly (its error counts the grid point's only)."""
+    out = dict.fromkeys(("eps_half", "eps_half_err", "eps_90", "eps_10", "width", "width_err"),
+                        np.nan)
+    drop = float(clean) - float(floor)
+    if not drop > 2 * (clean_se if np.isfinite(clean_se) else 0.0) or not drop > 0:
+        return out
+    x = np.asarray(noise, dtype=float)
+    q = (np.asarray(probability, dtype=float) - floor) / drop
+    sigma = np.asarray(se, dtype=float) / drop
+    for end, value in ((0.0, 1.0), (1.0, 0.0)):
+        if not np.any(x == end):
+            x, q, sigma = np.append(x, end), np.append(q, value), np.append(sigma, 0.0)
+    order = np.argsort(x, kind="mergesort")
+    noise, q, sigma = x[order], q[order], sigma[order]
+    out["eps_half"], out["eps_half_err"] = level_crossing(noise, q, 0.5, sigma)
+    hi, hi_err = level_crossing(noise, q, 0.9, sigma)
+    lo, lo_err = level_crossing(noise, q, 0.1, sigma)
+    out["eps_90"], out["eps_10"] = hi, lo
+    out["width"], out["width_err"] = lo - hi, float(np.hypot(hi_err, lo_err))
+    return out
 
 
 def sharpening(lengths, widths, errors) -> tuple[float, float]:
@@ -58,50 +143,60 @@ def sharpening(lengths, widths, errors) -> tuple[float, float]:
 
 def mean_field_comparison(noise, probability, rhm: Mapping, n_classes: int) -> tuple[float, float]:
     """The RHM mean field's class curve (:func:`hierphase.theory.class_reconstruction`,
-    epsilon-process) against a grammar's measured one at the same noise values: (the noise where
-    the mean field keeps the class with probability 1/2, the largest gap between the measured
-    probability of the true root and the mean field)."""
+    epsilon-process) against a grammar's measured one at the same noise values: (the mean field's
+    half point on the relative curve, where it has lost half of its drop from 1 to
+    1/n_classes, as :func:`relative_points` reads a measured curve; the largest gap between the
+    measured probability of the true root and the mean field)."""
     v, m, s, L = (int(rhm[k]) for k in ("v", "m", "s", "L"))
     curve = theory.class_reconstruction(_MEAN_FIELD_GRID, v, m, s, L, n_classes=n_classes)
-    half = level_crossing(_MEAN_FIELD_GRID, np.asarray(curve, dtype=float), 0.5)[0]
+    middle = 1.0 / n_classes + 0.5 * (1.0 - 1.0 / n_classes)
+    half = level_crossing(_MEAN_FIELD_GRID, np.asarray(curve, dtype=float), middle)[0]
     at = theory.class_reconstruction(np.asarray(noise, dtype=float), v, m, s, L,
                                      n_classes=n_classes)
     gap = np.max(np.abs(np.asarray(probability, dtype=float) - np.asarray(at, dtype=float)))
     return float(half), float(gap)
 
 
-def phase_rows(experiment: str, source: Mapping, points: pd.DataFrame, kept: pd.DataFrame,
+def phase_rows(experiment: str, source: Mapping, kept: pd.DataFrame, anchors: pd.DataFrame,
                n_classes: int) -> pd.DataFrame:
     """One row per process of one grammar (``GRAMMAR_PHASE_COLUMNS``): its ensemble settings
-    (``source``: ``{"source": ..., "random": {...}}`` or ``{"source": "rhm", "rhm": {...}}``),
-    the class curve's width at the shortest and the longest length, the sharpening and whether
-    the transition sharpens (slope more than two standard errors below zero), the half point
-    and the probability of the true root at the smallest noise at the longest length, and (an
-    RHM, epsilon-process) the mean field's half point and largest gap."""
+    (``source``: ``{"source": ..., "random": {...}}`` or ``{"source": "rhm", "rhm": {...}}``);
+    from its root curves (``kept``: the pooled kept table) read against their ends (``anchors``:
+    :func:`class_anchors`) by :func:`relative_points`, the width at the shortest and the
+    longest length, the sharpening and whether the transition sharpens (slope more than two
+    standard errors below zero), and the half point at the longest length; the ends themselves
+    at the longest length; and (an RHM, epsilon-process) the mean field's half point and
+    largest gap."""
     settings = source.get(source["source"]) or {}
     described = {k: settings.get(k, np.nan) if source["source"] == "random" else np.nan
                  for k in DESCRIPTORS}
     root = kept[(kept["model"] == "grammar") & (kept["observable"] == "root")]
+    ends = anchors.set_index("length")
     rows = []
-    for process, p in points[points["model"] == "grammar"].groupby("process", sort=True):
-        p = p.sort_values("length")
-        first, last = p.iloc[0], p.iloc[-1]
-        slope, err = sharpening(p["length"], p["width"], p["width_err"])
-        curve = root[(root["process"] == process) & (root["length"] == last["length"])]
-        curve = curve.sort_values("noise")
+    for process, curves in root.groupby("process", sort=True):
+        points = []
+        for n, c in curves.groupby("length", sort=True):
+            c = c.sort_values("noise")
+            a = ends.loc[int(n)]
+            points.append({"length": int(n), "curve": c, **relative_points(
+                c["noise"], c["probability"], c["probability_se"].fillna(0.0), a["clean"],
+                a["clean_se"], a["floor"])})
+        first, last = points[0], points[-1]
+        slope, err = sharpening([p["length"] for p in points], [p["width"] for p in points],
+                                [p["width_err"] for p in points])
+        curve, a = last["curve"], ends.loc[last["length"]]
         mf_half, mf_gap = np.nan, np.nan
-        if source["source"] == "rhm" and process == "epsilon" and n_classes >= 2 and len(curve):
+        if source["source"] == "rhm" and process == "epsilon" and n_classes >= 2:
             mf_half, mf_gap = mean_field_comparison(curve["noise"], curve["probability"],
                                                     settings, n_classes)
         rows.append({
             "experiment": experiment, "source": source["source"], **described,
-            "process": process, "n_lengths": len(p), "length_min": int(first["length"]),
-            "length_max": int(last["length"]), "width_first": first["width"],
+            "process": process, "n_lengths": len(points), "length_min": first["length"],
+            "length_max": last["length"], "width_first": first["width"],
             "width_first_err": first["width_err"], "width_last": last["width"],
             "width_last_err": last["width_err"], "sharpening": slope, "sharpening_err": err,
             "sharp": bool(np.isfinite(slope) and np.isfinite(err) and slope + 2 * err < 0),
             "eps_half": last["eps_half"], "eps_half_err": last["eps_half_err"],
-            "noise_min": curve["noise"].iloc[0] if len(curve) else np.nan,
-            "kept_clean": curve["probability"].iloc[0] if len(curve) else np.nan,
+            "kept_clean": a["clean"], "kept_clean_se": a["clean_se"], "kept_floor": a["floor"],
             "mean_field_half": mf_half, "mean_field_gap": mf_gap})
     return pd.DataFrame(rows, columns=GRAMMAR_PHASE_COLUMNS)

@@ -349,6 +349,11 @@ class GrammarBranch(ExperimentBranch):
         """Table ``name`` of every experiment, in the config's order."""
         return [f"{TABLES}/{name}.parquet".format(experiment=e) for e in self.experiments]
 
+    def experiment_files(self, pattern: str) -> list[str]:
+        """A per-experiment file (``pattern`` with ``{experiment}``) of every experiment, in the
+        config's order."""
+        return [pattern.format(experiment=e) for e in self.experiments]
+
     def phase_outputs(self) -> dict:
         return {"table": f"{PHASE}.parquet", "csv": f"{PHASE}.csv",
                 "meta": sidecar(f"{PHASE}.parquet")}

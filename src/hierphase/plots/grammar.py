@@ -166,27 +166,32 @@ PROCESS_COLORS = {"epsilon": "#1f5f99", "masking": "#5a9a3c"}
 def _grammar_label(row: pd.Series) -> str:
     """An experiment's name with its ensemble (random: rules per nonterminal, overlap, law)."""
     if row["source"] == "random":
-        return (f"{row['experiment']}\n{int(row['n_binary'])} rules, overlap "
-                f"{float(row['overlap']):g}, {row['law']}")
+        return (f"{row['experiment']}\n{int(row['n_binary'])} rules\noverlap "
+                f"{float(row['overlap']):g}\n{row['law']}")
     return f"{row['experiment']}\n({row['source']})"
 
 
 def phase_diagram(table: pd.DataFrame):
-    """Left: per grammar (the experiments in order) and process, the slope of log2(width) of the
-    class curve against log2(n), with two standard errors; below the dashed zero the transition
-    sharpens as sentences grow (filled: by more than two standard errors). Right: the half point
-    at the longest length, with the RHM mean field's (black cross) where the grammar is an RHM."""
+    """Per grammar (the experiments in order) and process. Left: the slope of log2(width) of the
+    relative class curve (read between its clean and full-noise ends,
+    :mod:`hierphase.grammar.phase`) against log2(n), with two standard errors; below the dashed
+    zero the transition sharpens as sentences grow (filled: by more than two standard errors).
+    Middle: the relative half point at the longest length, with the RHM mean field's (black
+    cross) where the grammar is an RHM. Right: the two ends at the longest length, the mean
+    posterior probability of the true root given the clean sentence (filled) and given none
+    (open): how much of the class a clean sentence carries."""
     use_style()
     if table.empty:
         raise ValueError("no rows to draw the phase diagram")
     experiments = list(dict.fromkeys(table["experiment"]))
     labels = [_grammar_label(table[table["experiment"] == e].iloc[0]) for e in experiments]
     processes = sorted(table["process"].unique())
-    fig, axes = plt.subplots(1, 2, figsize=(max(6.5, 2.2 * len(experiments) + 3.0), 3.6))
+    fig, axes = plt.subplots(1, 3, figsize=(max(9.0, 2.6 * len(experiments) + 4.5), 3.8))
     offsets = np.linspace(-0.12, 0.12, len(processes)) if len(processes) > 1 else [0.0]
+    x0 = np.arange(len(experiments))
     for offset, process in zip(offsets, processes):
         rows = table[table["process"] == process].set_index("experiment").reindex(experiments)
-        x = np.arange(len(experiments)) + offset
+        x = x0 + offset
         color = PROCESS_COLORS.get(process, "0.3")
         for ax, y, err in ((axes[0], "sharpening", "sharpening_err"),
                            (axes[1], "eps_half", "eps_half_err")):
@@ -201,15 +206,23 @@ def phase_diagram(table: pd.DataFrame):
         if mean_field.notna().any():
             axes[1].scatter(x, mean_field, marker="x", color="black", zorder=4,
                             label="RHM mean field")
+    ends = table.drop_duplicates("experiment").set_index("experiment").reindex(experiments)
+    axes[2].vlines(x0, ends["kept_floor"], ends["kept_clean"], color="0.6", lw=1)
+    axes[2].scatter(x0, ends["kept_clean"], color="0.2", zorder=3, label="clean sentence")
+    axes[2].scatter(x0, ends["kept_floor"], facecolor="white", edgecolor="0.2", zorder=3,
+                    label="no sentence (full noise)")
     axes[0].axhline(0.0, ls="--", lw=1, color="0.4")
     axes[0].set_ylabel("sharpening: d log2(width) / d log2(n)")
-    axes[1].set_ylabel("class half point (longest n)")
+    axes[1].set_ylabel("relative half point (longest n)")
+    axes[2].set_ylabel("P(true root) at the ends (longest n)")
+    axes[2].set_ylim(0, 1.05)
     for ax in axes:
-        ax.set_xticks(np.arange(len(experiments)), labels, fontsize=8)
+        ax.set_xticks(x0, labels, fontsize=7)
         ax.set_xlim(-0.6, len(experiments) - 0.4)
     handles, names = axes[1].get_legend_handles_labels()
     unique = dict(zip(names, handles))
-    axes[1].legend(unique.values(), unique.keys(), loc="center left", bbox_to_anchor=(1.02, 0.5))
+    axes[1].legend(unique.values(), unique.keys(), fontsize=7, loc="best")
+    axes[2].legend(fontsize=7, loc="lower left")
     fig.suptitle("Where the class transition sharpens with the sentence length")
     fig.tight_layout()
     return fig

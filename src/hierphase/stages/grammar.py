@@ -247,13 +247,22 @@ def finite_size(kept: pd.DataFrame, *, n_classes: int) -> tuple[pd.DataFrame, pd
     return points[GRAMMAR_SCALING_POINT_COLUMNS], fits
 
 
-def phase_diagram(points: Mapping[str, pd.DataFrame], kept: Mapping[str, pd.DataFrame],
-                  sources: Mapping[str, Mapping], n_classes: Mapping[str, int]) -> pd.DataFrame:
+def phase_diagram(kept: Mapping[str, pd.DataFrame], grammars: Mapping[str, Mapping],
+                  sentences: Mapping[str, Mapping], sources: Mapping[str, Mapping],
+                  n_classes: Mapping[str, int]) -> pd.DataFrame:
     """The grammars' phase diagram (:func:`hierphase.grammar.phase.phase_rows`), one block of
-    rows per experiment in the order of ``points``: its finite-size points, pooled kept table,
-    source settings (``{"source": ..., <source>: {...}}``) and number of classes."""
-    from hierphase.grammar.phase import phase_rows
+    rows per experiment in the order of ``kept``: its pooled kept table, its grammar and
+    sentences (as :func:`draw_grammar` and :func:`draw_sentences` return them; the ends of its
+    class curves come from them, :func:`hierphase.grammar.phase.class_anchors`), source
+    settings (``{"source": ..., <source>: {...}}``) and number of classes."""
+    from hierphase.grammar.phase import class_anchors, phase_rows
 
-    frames = [phase_rows(name, sources[name], points[name], kept[name], int(n_classes[name]))
-              for name in points]
+    frames = []
+    for name in kept:
+        trees = {int(key[1:]): value for key, value in sentences[name].items()}
+        anchors = class_anchors(_grammar(grammars[name]),
+                                {n: t["tokens"] for n, t in trees.items()},
+                                {n: t["spans"][:, 0, 2] for n, t in trees.items()})
+        frames.append(phase_rows(name, sources[name], kept[name], anchors,
+                                 int(n_classes[name])))
     return pd.concat(frames, ignore_index=True)
