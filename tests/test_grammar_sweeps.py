@@ -102,6 +102,28 @@ def test_change_spins_and_correlations():
         change_spins("grammar", trees.tokens, "masking", 0.5, n_traj=3, seed=3)
 
 
+@pytest.mark.slow  # over a second: 31 co-change tables
+def test_constituent_cochange_errors_agree_with_the_jackknife_over_x0():
+    """The delta-method errors against a leave-one-x0-out jackknife of the same ratios (they
+    agree to O(1/n_x0))."""
+    g = random_grammar(8, 3, 9, 3, 3, overlap=0.3, seed=0, law="zipf", lengths=(12,))
+    trees = sample_sentences(g, 12, 30, seed=5)
+    rng = np.random.default_rng(1)
+    spins = np.where(rng.random((30, 16, 12)) < 0.3, 1, -1).astype(np.int8)
+    full = constituent_cochange(spins, trees)
+    drops = [constituent_cochange(np.delete(spins, i, 0),
+                                  Trees(*(np.delete(t.numpy(), i, 0) for t in trees)))
+             for i in range(30)]
+    for k, column in (("co_change", "mean_enclosing_width"), ("co_change", "width_excess"),
+                      ("all", "mean_lca_height")):
+        rows = full.weighting == k
+        values = np.stack([d.loc[d.weighting == k, column].to_numpy() for d in drops])
+        jack = np.sqrt(29 / 30 * ((values - values.mean(0)) ** 2).sum(0))
+        se = full.loc[rows, f"{column}_se" if column != "width_excess" else "width_excess_se"]
+        ok = jack > 0
+        np.testing.assert_allclose(se.to_numpy()[ok], jack[ok], rtol=0.1)
+
+
 def test_constituent_cochange_equals_a_pair_loop():
     g = random_grammar(8, 3, 9, 3, 3, overlap=0.3, seed=0, law="zipf", lengths=(9,))
     trees = sample_sentences(g, 9, 3, seed=4)
@@ -111,6 +133,7 @@ def test_constituent_cochange_equals_a_pair_loop():
     n = 9
     for r in (1, 3, 8):
         acc = {"all": [0.0, 0.0, 0.0], "co_change": [0.0, 0.0, 0.0], "connected": [0.0, 0.0, 0.0]}
+        per_x0 = {k: np.zeros((3, 2)) for k in acc}  # x0, (weight, weight * width)
         for x in range(3):
             width, height = enclosing_constituents(trees.spans[x], n)
             s = spins[x].astype(float)
@@ -126,12 +149,21 @@ def test_constituent_cochange_equals_a_pair_loop():
                         acc[k][0] += w
                         acc[k][1] += w * width[i, j]
                         acc[k][2] += w * height[i, j]
+                        per_x0[k][x] += (w, w * width[i, j])
+        base = acc["all"][1] / acc["all"][0]
         for k, (w, ww, wh) in acc.items():
             row = table[(table.r == r) & (table.weighting == k)].iloc[0]
             assert row["weight"] == pytest.approx(w, abs=1e-12)
             if w > 0:
                 assert row["mean_enclosing_width"] == pytest.approx(ww / w, rel=1e-12)
                 assert row["mean_lca_height"] == pytest.approx(wh / w, rel=1e-12)
+                assert row["width_excess"] == pytest.approx(ww / w - base, abs=1e-12)
+                # the delta method over the 3 x0, written out
+                infl = ((per_x0[k][:, 1] - ww / w * per_x0[k][:, 0]) / w
+                        - (per_x0["all"][:, 1] - base * per_x0["all"][:, 0]) / acc["all"][0])
+                assert row["width_excess_se"] == pytest.approx(
+                    np.sqrt(1.5 * np.sum(infl**2)), rel=1e-9, abs=1e-15)
+    assert (table[table.weighting == "all"]["width_excess_se"] == 0).all()
     with pytest.raises(ValueError, match="spins"):
         constituent_cochange(spins[:, :, :5], trees)
     with pytest.raises(ValueError, match="trees"):

@@ -160,10 +160,13 @@ GRAMMAR_KEPT_COLUMNS = GRAMMAR_KEYS + ["observable", "height", "kept", "kept_se"
 GRAMMAR_CORRELATIONS_COLUMNS = GRAMMAR_KEYS + CORRELATION_COLUMNS
 GRAMMAR_SUSCEPTIBILITY_COLUMNS = GRAMMAR_KEYS + SUSCEPTIBILITY_COLUMNS
 #: Per token distance ``r`` and ``weighting`` (``all`` pairs, ``co_change``, ``connected``): the
-#: mean width and height of the smallest true constituent holding both tokens
+#: mean width and height of the smallest true constituent holding both tokens, the width's
+#: excess over the ``all`` baseline, each with its standard error over the x0
 #: (:func:`hierphase.grammar.constituent_cochange`).
-GRAMMAR_COCHANGE_COLUMNS = GRAMMAR_KEYS + ["r", "weighting", "mean_enclosing_width",
-                                           "mean_lca_height", "weight", "n_pairs", "n_x0"]
+COCHANGE_COLUMNS = ["r", "weighting", "mean_enclosing_width", "mean_enclosing_width_se",
+                    "mean_lca_height", "mean_lca_height_se", "width_excess", "width_excess_se",
+                    "weight", "n_pairs", "n_x0"]
+GRAMMAR_COCHANGE_COLUMNS = GRAMMAR_KEYS + COCHANGE_COLUMNS
 #: Per (experiment, process, model, length): the class curve's half point, 90-10% width and
 #: crossing with the next length (:func:`hierphase.finite_size.curve_points`, lengths for depths).
 GRAMMAR_SCALING_POINT_COLUMNS = ["experiment", "process", "model", "length", "eps_half",

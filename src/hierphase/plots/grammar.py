@@ -121,7 +121,8 @@ def cochange_vs_distance(rows: pd.DataFrame, experiment: str, length: int):
     change together, for the grammar's denoiser and the HMM control (at the grammar's chi peak);
     dotted, r + 1, the smallest width possible. Bottom: the co-changing pairs' mean minus the
     baseline; below zero, tokens that change together sit in smaller constituents than pairs at
-    the same distance. (The weighting by connected correlations, also in the table, is a ratio
+    the same distance. Bars: two standard errors over the x0 (the excess's on the same x0 as its
+    baseline). (The weighting by connected correlations, also in the table, is a ratio
     whose denominator crosses zero where C(r) does: too noisy to draw.)"""
     use_style()
     processes = _processes(rows, "co-changes")
@@ -141,11 +142,12 @@ def cochange_vs_distance(rows: pd.DataFrame, experiment: str, length: int):
                 continue
             c = c.sort_values("r")
             label = f"co-changing, {MODEL_LABELS[model]}"
-            top.plot(c["r"], c["mean_enclosing_width"], "-o", ms=2.5, lw=1.2,
-                     color=MODEL_COLORS[model], label=label)
-            diff = c["mean_enclosing_width"].to_numpy() - baseline.reindex(c["r"]).to_numpy()
-            bottom.plot(c["r"], diff, "-o", ms=2.5, lw=1.2, color=MODEL_COLORS[model],
-                        label=label)
+            top.errorbar(c["r"], c["mean_enclosing_width"], yerr=2 * c["mean_enclosing_width_se"],
+                         fmt="-o", ms=2.5, lw=1.2, elinewidth=0.8, capsize=1.5,
+                         color=MODEL_COLORS[model], label=label)
+            bottom.errorbar(c["r"], c["width_excess"], yerr=2 * c["width_excess_se"], fmt="-o",
+                            ms=2.5, lw=1.2, elinewidth=0.8, capsize=1.5,
+                            color=MODEL_COLORS[model], label=label)
         top.plot(r, baseline.to_numpy(), ls="--", lw=1.5, color="0.3", zorder=5,
                  label="all pairs (baseline)")
         bottom.axhline(0.0, color="0.3", lw=1, ls="--")
