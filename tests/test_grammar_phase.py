@@ -14,8 +14,9 @@ import torch
 
 from hierphase import theory
 from hierphase.grammar import make_grammar
-from hierphase.grammar.phase import (class_anchors, mean_field_comparison, phase_rows,
-                                     relative_points, sharpening)
+from hierphase.grammar.phase import (class_anchors, mean_field_comparison,
+                                     mean_field_sharpening, phase_rows, relative_points,
+                                     rhm_families, sharpening)
 from hierphase.tables import GRAMMAR_PHASE_COLUMNS
 
 
@@ -182,3 +183,26 @@ def test_rhm_rows_carry_the_mean_field():
     assert row["mean_field_gap"] == pytest.approx(0.0, abs=1e-12)
     assert 0 < row["mean_field_half"] < 1 and np.isnan(row["overlap"])
     assert np.isnan(row["sharpening"]) and not row["sharp"]  # one length: nothing to fit
+
+
+def test_rhm_depths_of_one_model_form_one_family():
+    def rhm(L, v=8):
+        return {"source": "rhm", "rhm": {"v": v, "m": 3, "s": 2, "L": L, "n_classes": None}}
+    sources = {"r4": rhm(4), "g": {"source": "random", "random": {}}, "r5": rhm(5),
+               "other": rhm(5, v=16), "r5_again": rhm(5), "r6": rhm(6)}
+    assert rhm_families(sources) == [["r4", "r5", "r6"], ["g"], ["other"], ["r5_again"]]
+
+
+def test_mean_field_sharpening_is_the_fit_of_its_own_widths():
+    v, m, s, depths = 8, 3, 2, (4, 5, 6)
+    widths = []
+    for L in depths:  # the 90% and 10% points of the normalised mean-field curve, by bisection
+        def q(e):
+            return (theory.class_reconstruction(e, v, m, s, L, n_classes=v) - 1 / v) / (1 - 1 / v)
+        hi, lo = (optimize.brentq(lambda e: q(e) - level, 1e-9, 1 - 1e-9) for level in (0.9, 0.1))
+        widths.append(lo - hi)
+    slope = stats.linregress(np.log2([s**L for L in depths]), np.log2(widths)).slope
+    got = mean_field_sharpening({"v": v, "m": m, "s": s}, depths, v)
+    assert got == pytest.approx(slope, abs=2e-3)  # linear interpolation on a 4001-point grid
+    assert got < 0  # the RHM's transition sharpens with depth
+    assert np.isnan(mean_field_sharpening({"v": v, "m": m, "s": s}, [5], v))

@@ -218,12 +218,14 @@ MDLM_TEXT_PEAK_COLUMNS = ["model", "cutoff", "R", "t_chi_peak", "chi_peak", "chi
 #: standard errors (``sharp``), the relative half point, and the two ends (``kept_clean``: the
 #: mean posterior probability of the true root of a clean sentence; ``kept_floor``: of no
 #: sentence) at the longest length; for an RHM (epsilon-process) the mean field's half point
-#: and its largest gap to the measured curve.
+#: and its largest gap to the measured curve, and for a family of RHM depths (one row) the mean
+#: field's sharpening over them.
 GRAMMAR_PHASE_COLUMNS = ["experiment", "source", "n_binary", "overlap", "law", "zipf_exponent",
                          "process", "n_lengths", "length_min", "length_max", "width_first",
                          "width_first_err", "width_last", "width_last_err", "sharpening",
                          "sharpening_err", "sharp", "eps_half", "eps_half_err", "kept_clean",
-                         "kept_clean_se", "kept_floor", "mean_field_half", "mean_field_gap"]
+                         "kept_clean_se", "kept_floor", "mean_field_half", "mean_field_gap",
+                         "mean_field_sharpening"]
 
 #: Every registered table layout by name: what :func:`hierphase.io.write_table` records in a
 #: table's sidecar (the layout whose columns it has) and :func:`hierphase.io.read_table` checks.

@@ -21,6 +21,12 @@ of log2(width) against log2(n), fitted by weighted least squares with the widths
 field: width ~ n^(-1/nu) with n = s^L tokens, a slope of -1/nu). A grammar whose width does not
 shrink (slope within two standard errors of zero or above) shows no sharp transition over the
 lengths measured.
+
+An RHM written as a grammar has one length, s^L: the RHMs of several depths with the same v, m
+and s form one *family* (:func:`rhm_families`), read as one grammar at their lengths. It is the
+positive control: its transition sharpens (mean field: slope -1/nu), and the mean field's own
+widths at the same depths, read the same way, give the sharpening to expect
+(``mean_field_sharpening``).
 """
 
 from __future__ import annotations
@@ -40,7 +46,8 @@ from .inside import posterior
 from .pcfg import Grammar
 
 __all__ = ["class_anchors", "relative_points", "sharpening", "mean_field_comparison",
-           "phase_rows", "DESCRIPTORS", "ANCHOR_COLUMNS"]
+           "mean_field_sharpening", "rhm_families", "phase_rows", "DESCRIPTORS",
+           "ANCHOR_COLUMNS"]
 
 #: The ensemble settings a row carries (NaN where the source has none: an RHM, a file).
 DESCRIPTORS = ("n_binary", "overlap", "law", "zipf_exponent")
@@ -157,6 +164,44 @@ def mean_field_comparison(noise, probability, rhm: Mapping, n_classes: int) -> t
     return float(half), float(gap)
 
 
+def mean_field_sharpening(rhm: Mapping, depths, n_classes: int) -> float:
+    """The sharpening the RHM mean field gives over ``depths`` (its class curves,
+    :func:`hierphase.theory.class_reconstruction`, read as :func:`relative_points` reads a
+    measured one: ends 1 and 1/n_classes, 90-10% width, slope of log2(width) on log2(s^L)); NaN
+    with fewer than two depths."""
+    v, m, s = (int(rhm[k]) for k in ("v", "m", "s"))
+    depths = sorted(int(L) for L in depths)
+    if len(depths) < 2:
+        return np.nan
+    widths = []
+    for L in depths:
+        curve = theory.class_reconstruction(_MEAN_FIELD_GRID, v, m, s, L, n_classes=n_classes)
+        widths.append(relative_points(_MEAN_FIELD_GRID, curve, np.zeros_like(_MEAN_FIELD_GRID),
+                                      1.0, 0.0, 1.0 / n_classes)["width"])
+    return sharpening([s**L for L in depths], widths, [np.nan] * len(depths))[0]
+
+
+def rhm_families(sources: Mapping[str, Mapping]) -> list[list[str]]:
+    """The experiments read together in the phase diagram, in the order of ``sources``: each
+    RHM written as a grammar joins the first family of RHMs with the same v, m, s and number of
+    classes that has no RHM of its depth yet; every other experiment stands alone."""
+    families, keys = [], []
+    for name, source in sources.items():
+        key = None
+        if source["source"] == "rhm":
+            r = source["rhm"]
+            key = tuple(r.get(k) for k in ("v", "m", "s", "n_classes"))
+            depths = {i: {sources[e]["rhm"]["L"] for e in f} for i, f in enumerate(families)
+                      if keys[i] == key}
+            free = [i for i, d in depths.items() if r["L"] not in d]
+            if free:
+                families[free[0]].append(name)
+                continue
+        families.append([name])
+        keys.append(key)
+    return families
+
+
 def phase_rows(experiment: str, source: Mapping, kept: pd.DataFrame, anchors: pd.DataFrame,
                n_classes: int) -> pd.DataFrame:
     """One row per process of one grammar (``GRAMMAR_PHASE_COLUMNS``): its ensemble settings
@@ -166,7 +211,8 @@ def phase_rows(experiment: str, source: Mapping, kept: pd.DataFrame, anchors: pd
     longest length, the sharpening and whether the transition sharpens (slope more than two
     standard errors below zero), and the half point at the longest length; the ends themselves
     at the longest length; and (an RHM, epsilon-process) the mean field's half point and
-    largest gap."""
+    largest gap, and the mean field's sharpening over the depths of an RHM family
+    (:func:`rhm_families`: ``source["rhm"]["L"]`` a list, one depth per length of ``kept``)."""
     settings = source.get(source["source"]) or {}
     described = {k: settings.get(k, np.nan) if source["source"] == "random" else np.nan
                  for k in DESCRIPTORS}
@@ -185,10 +231,12 @@ def phase_rows(experiment: str, source: Mapping, kept: pd.DataFrame, anchors: pd
         slope, err = sharpening([p["length"] for p in points], [p["width"] for p in points],
                                 [p["width_err"] for p in points])
         curve, a = last["curve"], ends.loc[last["length"]]
-        mf_half, mf_gap = np.nan, np.nan
+        mf_half, mf_gap, mf_slope = np.nan, np.nan, np.nan
         if source["source"] == "rhm" and process == "epsilon" and n_classes >= 2:
-            mf_half, mf_gap = mean_field_comparison(curve["noise"], curve["probability"],
-                                                    settings, n_classes)
+            depths = np.atleast_1d(settings["L"]).tolist()
+            mf_half, mf_gap = mean_field_comparison(
+                curve["noise"], curve["probability"], {**settings, "L": max(depths)}, n_classes)
+            mf_slope = mean_field_sharpening(settings, depths, n_classes)
         rows.append({
             "experiment": experiment, "source": source["source"], **described,
             "process": process, "n_lengths": len(points), "length_min": first["length"],
@@ -198,5 +246,6 @@ def phase_rows(experiment: str, source: Mapping, kept: pd.DataFrame, anchors: pd
             "sharp": bool(np.isfinite(slope) and np.isfinite(err) and slope + 2 * err < 0),
             "eps_half": last["eps_half"], "eps_half_err": last["eps_half_err"],
             "kept_clean": a["clean"], "kept_clean_se": a["clean_se"], "kept_floor": a["floor"],
-            "mean_field_half": mf_half, "mean_field_gap": mf_gap})
+            "mean_field_half": mf_half, "mean_field_gap": mf_gap,
+            "mean_field_sharpening": mf_slope})
     return pd.DataFrame(rows, columns=GRAMMAR_PHASE_COLUMNS)

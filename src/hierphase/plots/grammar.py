@@ -170,14 +170,15 @@ def _grammar_label(row: pd.Series) -> str:
     if row["source"] == "random":
         return (f"{row['experiment']}\n{int(row['n_binary'])} rules\noverlap "
                 f"{float(row['overlap']):g}\n{row['law']}")
-    return f"{row['experiment']}\n({row['source']})"
+    return "\n".join(row["experiment"].split("+")) + f"\n({row['source']})"
 
 
 def phase_diagram(table: pd.DataFrame):
     """Per grammar (the experiments in order) and process. Left: the slope of log2(width) of the
     relative class curve (read between its clean and full-noise ends,
     :mod:`hierphase.grammar.phase`) against log2(n), with two standard errors; below the dashed
-    zero the transition sharpens as sentences grow (filled: by more than two standard errors).
+    zero the transition sharpens as sentences grow (filled: by more than two standard errors);
+    for a family of RHM depths, the mean field's sharpening (black cross).
     Middle: the relative half point at the longest length, with the RHM mean field's (black
     cross) where the grammar is an RHM. Right: the two ends at the longest length, the mean
     posterior probability of the true root given the clean sentence (filled) and given none
@@ -204,6 +205,10 @@ def phase_diagram(table: pd.DataFrame):
         axes[0].scatter(x[~sharp], rows["sharpening"][~sharp], facecolor="white",
                         edgecolor=color, zorder=3, label=None if sharp.any() else process)
         axes[1].scatter(x, rows["eps_half"], color=color, zorder=3, label=process)
+        expected = rows["mean_field_sharpening"].astype(float)
+        if expected.notna().any():
+            axes[0].scatter(x, expected, marker="x", color="black", zorder=4,
+                            label="RHM mean field")
         mean_field = rows["mean_field_half"].astype(float)
         if mean_field.notna().any():
             axes[1].scatter(x, mean_field, marker="x", color="black", zorder=4,
@@ -221,9 +226,10 @@ def phase_diagram(table: pd.DataFrame):
     for ax in axes:
         ax.set_xticks(x0, labels, fontsize=7)
         ax.set_xlim(-0.6, len(experiments) - 0.4)
-    handles, names = axes[1].get_legend_handles_labels()
-    unique = dict(zip(names, handles))
-    axes[1].legend(unique.values(), unique.keys(), fontsize=7, loc="best")
+    for ax in axes[:2]:
+        handles, names = ax.get_legend_handles_labels()
+        unique = dict(zip(names, handles))
+        ax.legend(unique.values(), unique.keys(), fontsize=7, loc="best")
     axes[2].legend(fontsize=7, loc="lower left")
     fig.suptitle("Where the class transition sharpens with the sentence length")
     fig.tight_layout()

@@ -251,18 +251,28 @@ def phase_diagram(kept: Mapping[str, pd.DataFrame], grammars: Mapping[str, Mappi
                   sentences: Mapping[str, Mapping], sources: Mapping[str, Mapping],
                   n_classes: Mapping[str, int]) -> pd.DataFrame:
     """The grammars' phase diagram (:func:`hierphase.grammar.phase.phase_rows`), one block of
-    rows per experiment in the order of ``kept``: its pooled kept table, its grammar and
+    rows per experiment in the order of ``kept`` (the RHMs of one v, m, s at several depths
+    together, :func:`hierphase.grammar.phase.rhm_families`, named by their names joined with
+    ``+``): its pooled kept table, its grammar and
     sentences (as :func:`draw_grammar` and :func:`draw_sentences` return them; the ends of its
     class curves come from them, :func:`hierphase.grammar.phase.class_anchors`), source
     settings (``{"source": ..., <source>: {...}}``) and number of classes."""
-    from hierphase.grammar.phase import class_anchors, phase_rows
+    from hierphase.grammar.phase import class_anchors, phase_rows, rhm_families
 
     frames = []
-    for name in kept:
-        trees = {int(key[1:]): value for key, value in sentences[name].items()}
-        anchors = class_anchors(_grammar(grammars[name]),
-                                {n: t["tokens"] for n, t in trees.items()},
-                                {n: t["spans"][:, 0, 2] for n, t in trees.items()})
-        frames.append(phase_rows(name, sources[name], kept[name], anchors,
-                                 int(n_classes[name])))
+    for family in rhm_families({name: sources[name] for name in kept}):
+        anchors = []
+        for name in family:
+            trees = {int(key[1:]): value for key, value in sentences[name].items()}
+            anchors.append(class_anchors(_grammar(grammars[name]),
+                                         {n: t["tokens"] for n, t in trees.items()},
+                                         {n: t["spans"][:, 0, 2] for n, t in trees.items()}))
+        source = sources[family[0]]
+        if len(family) > 1:  # one RHM per depth: read as one grammar at their lengths
+            source = {"source": "rhm", "rhm": {**source["rhm"], "L": [
+                sources[name]["rhm"]["L"] for name in family]}}
+        frames.append(phase_rows("+".join(family), source,
+                                 pd.concat([kept[name] for name in family], ignore_index=True),
+                                 pd.concat(anchors, ignore_index=True),
+                                 int(n_classes[family[0]])))
     return pd.concat(frames, ignore_index=True)
