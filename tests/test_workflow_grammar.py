@@ -17,8 +17,9 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from workflow_helpers import (SMOKE, copy_workflow, others_off, planned_jobs, run_snakemake,
-                              table_bytes, undeclared_results, with_overlay)
+from workflow_helpers import (SMOKE, assert_figures_drawn, branch_smoke_run, copy_workflow,
+                              planned_jobs, run_snakemake, table_bytes, undeclared_results,
+                              with_overlay)
 
 from hierphase import io
 from hierphase.plan.grammar import noise_label
@@ -41,10 +42,7 @@ def _smoke_experiment(work: Path) -> dict:
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory) -> Path:
     """The smoke preset's grammar branch alone, run once with -c2."""
-    work = copy_workflow(tmp_path_factory.mktemp("grammar-smoke") / "work")
-    assert yaml.safe_load((work / ONLY).read_text()) == others_off("grammar")
-    run_snakemake(work, "-c2", "grammar", configfile=FILES)
-    return work
+    return branch_smoke_run(tmp_path_factory.mktemp("grammar-smoke") / "work", "grammar")
 
 
 def test_smoke_run_makes_every_table_with_its_sidecar_and_every_figure(smoke):
@@ -57,10 +55,7 @@ def test_smoke_run_makes_every_table_with_its_sidecar_and_every_figure(smoke):
         assert list(csv.columns) == list(table.columns) and len(csv) == len(table)
     for stem in ("grammar", "sentences", "hmm"):
         assert (smoke / f"results/grammar/random/{stem}.meta.json").is_file(), stem
-    for name in FIGURES:
-        for ext in ("png", "pdf"):
-            path = smoke / f"results/grammar/figures/random/{name}.{ext}"
-            assert path.stat().st_size > 5000, path
+    assert_figures_drawn(smoke / "results/grammar/figures/random", FIGURES)
     assert undeclared_results(smoke) == []
 
 

@@ -18,8 +18,9 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from workflow_helpers import (SMOKE, copy_workflow, others_off, planned_jobs, run_snakemake,
-                              table_bytes, undeclared_results, with_overlay)
+from workflow_helpers import (SMOKE, assert_figures_drawn, branch_smoke_run, copy_workflow,
+                              planned_jobs, run_snakemake, table_bytes, undeclared_results,
+                              with_overlay)
 
 from hierphase import io
 from hierphase.mdlm.model import DiffusionTransformer, TransformerConfig
@@ -44,10 +45,7 @@ def _smoke(work: Path) -> dict:
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory) -> Path:
     """The smoke preset's MDLM branch alone, run once with -c2."""
-    work = copy_workflow(tmp_path_factory.mktemp("mdlm-smoke") / "work")
-    assert yaml.safe_load((work / ONLY).read_text()) == others_off("mdlm")
-    run_snakemake(work, "-c2", "mdlm", configfile=FILES)
-    return work
+    return branch_smoke_run(tmp_path_factory.mktemp("mdlm-smoke") / "work", "mdlm")
 
 
 def test_smoke_run_makes_every_table_with_its_sidecar_and_every_figure(smoke):
@@ -62,10 +60,7 @@ def test_smoke_run_makes_every_table_with_its_sidecar_and_every_figure(smoke):
         assert loss["step"].max() == cfg["grammar"]["training"]["steps"]
         assert not (smoke / f"{G}/models/P{P}/model.pt.resume").exists()
     assert json.loads((smoke / f"{T}/tokenizer.json").read_text())
-    for name in FIGURES:
-        for ext in ("png", "pdf"):
-            path = smoke / f"results/mdlm/figures/{name}.{ext}"
-            assert path.stat().st_size > 5000, path
+    assert_figures_drawn(smoke / "results/mdlm/figures", FIGURES)
     assert undeclared_results(smoke) == []
 
 

@@ -186,6 +186,24 @@ def others_off(branch: str) -> dict:
     return {name: {"enabled": False} for name in registry if name != branch}
 
 
+def branch_smoke_run(dest: str | os.PathLike, branch: str) -> Path:
+    """A copy of the workflow in ``dest`` that has run the smoke preset's ``branch`` alone
+    (``workflow/presets/only-<branch>.yaml``, checked to equal :func:`others_off`) with -c2."""
+    work = copy_workflow(dest)
+    only = f"workflow/presets/only-{branch}.yaml"
+    assert yaml.safe_load((work / only).read_text()) == others_off(branch)
+    run_snakemake(work, "-c2", branch, configfile=[SMOKE, only])
+    return work
+
+
+def assert_figures_drawn(folder: Path, names) -> None:
+    """Each figure ``names`` in ``folder`` drawn as PNG and PDF (more than 5,000 bytes each)."""
+    for name in names:
+        for ext in ("png", "pdf"):
+            path = folder / f"{name}.{ext}"
+            assert path.stat().st_size > 5000, path
+
+
 def with_overlay(work: Path, files: list[str], extra: dict) -> list[str]:
     """``files`` with ``extra`` written to ``work/extra.yaml`` and merged last."""
     (work / "extra.yaml").write_text(yaml.safe_dump(extra))

@@ -1,5 +1,6 @@
 """Grammar branch: the phase diagram across the experiments' grammars (where the class
-transition sharpens with the sentence length, read between each class curve's exact clean and full-noise ends; the RHM's mean field where a grammar is an RHM)."""
+transition sharpens with the sentence length, each class curve read between its exact clean and
+full-noise ends; the RHM's mean field where a grammar is an RHM)."""
 from hierphase import io, jobs
 from hierphase.stages import grammar as stage
 

@@ -122,8 +122,8 @@ def relative_points(noise, probability, se, clean: float, clean_se: float,
 
 def sharpening(lengths, widths, errors) -> tuple[float, float]:
     """Slope of log2(width) against log2(n) and its standard error, by weighted least squares
-    (the error of log2(width) is the width's relative error over ln 2) over the lengths with a finite,
-    positive width. Without usable errors the fit is unweighted and its error comes from the
+    (the error of log2(width) is the width's relative error over ln 2) over the lengths with a
+    finite, positive width. Without usable errors the fit is unweighted and its error comes from the
     residuals (NaN with two points). NaN with fewer than two lengths."""
     n = np.asarray(lengths, dtype=float)
     w = np.asarray(widths, dtype=float)
