@@ -69,3 +69,16 @@ def test_batches_of_different_sizes_are_refused():
     with pytest.raises(ValueError, match="same data"):
         kept_indicators(trees, [t[:5] for t in trees])
     assert [p.shape for p in true_latent_probability(marg, trees)] == [(6, 1), (6, 2), (6, 4)]
+
+
+def test_wilson_interval_is_scipys_on_whole_columns():
+    """The vectorised Wilson interval equals SciPy's, count by count; n = 0 gives NaN."""
+    from scipy import stats
+
+    k = np.array([0, 1, 7, 50, 199, 200])
+    n = np.array([200, 200, 20, 100, 200, 200])
+    lo, hi = wilson_interval(k, n)
+    for i in range(len(k)):
+        ci = stats.binomtest(int(k[i]), int(n[i])).proportion_ci(method="wilson")
+        assert (lo[i], hi[i]) == pytest.approx((ci.low, ci.high), abs=1e-12)
+    assert np.isnan(wilson_interval(0, 0)).all()

@@ -160,7 +160,12 @@ class _Line(NamedTuple):
 
 def _wls(X: np.ndarray, y: np.ndarray, sigma: np.ndarray | None) -> _Line:
     """Least squares of y on the columns of X, weighted by 1/sigma**2 when given. Covariance
-    from the weights times max(1, reduced chi-square), or from the residuals when unweighted."""
+    from the weights times max(1, reduced chi-square), or from the residuals when unweighted.
+
+    Written here on purpose: the fits take any design matrix (correction-to-scaling terms, not
+    only polynomials), and their errors are inflated when the points scatter more than their
+    errors allow but never shrunk below them, which ``numpy.polyfit`` (polynomials, its own
+    scaling) does not do; statsmodels' WLS is not a dependency."""
     n, p = X.shape
     w = np.ones(n) if sigma is None else 1.0 / sigma**2
     Xw = X * np.sqrt(w)[:, None]

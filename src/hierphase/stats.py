@@ -10,7 +10,13 @@ Z_95 = 1.959963984540054
 
 
 def wilson_interval(successes, n, z: float = Z_95):
-    """Wilson score interval for a binomial proportion; arrays broadcast. Returns (low, high)."""
+    """Wilson score interval for a binomial proportion; arrays broadcast. Returns (low, high).
+
+    Written here rather than taken from SciPy on purpose: ``scipy.stats.binomtest(k, n)
+    .proportion_ci(method="wilson")`` takes one count at a time, while the tables call this on
+    whole columns of counts (NaN where ``n`` is 0); statsmodels' ``proportion_confint``, which
+    broadcasts, is not a dependency. The formula is the same (tests/test_observables.py checks
+    it against SciPy's)."""
     k = np.asarray(successes, dtype=float)
     n = np.asarray(n, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -35,7 +35,13 @@ __all__ = ["warmup_cosine", "adamw_with_schedule", "optimizer_step", "autocast",
 def warmup_cosine(warmup: int, total: int, min_ratio: float = 0.0) -> Callable[[int], float]:
     """Learning-rate factor for ``torch.optim.lr_scheduler.LambdaLR``: linear warm-up
     ``(step + 1) / warmup`` over the first ``warmup`` steps, then a half cosine from 1 down to
-    ``min_ratio`` at step ``total`` (and ``min_ratio`` after it)."""
+    ``min_ratio`` at step ``total`` (and ``min_ratio`` after it).
+
+    A closed form on purpose, not torch's ``SequentialLR(LinearLR, CosineAnnealingLR)``: those
+    update the rate recursively from the previous step's, so the rate at step k carries the
+    rounding of every step before it, and a resumed training would have to replay them; here the
+    rate at step k is a function of k alone, which the byte-identical kill-and-resume tests rest
+    on."""
     if warmup < 0 or total < 0:
         raise ValueError(f"warmup and total must be >= 0, got warmup={warmup}, total={total}")
 
