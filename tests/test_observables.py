@@ -82,3 +82,18 @@ def test_wilson_interval_is_scipys_on_whole_columns():
         ci = stats.binomtest(int(k[i]), int(n[i])).proportion_ci(method="wilson")
         assert (lo[i], hi[i]) == pytest.approx((ci.low, ci.high), abs=1e-12)
     assert np.isnan(wilson_interval(0, 0)).all()
+
+
+def test_ratio_of_sums_error_is_the_standard_error_of_a_plain_mean():
+    """With equal weights the ratio of sums is the mean and its delta-method error (with the
+    ratio estimator's k / (k - 1)) is the usual standard error, std(ddof=1) / sqrt(k); with
+    unequal weights it is the weighted mean; one unit gives NaN."""
+    from hierphase.stats import influence_se, ratio_influence
+
+    x = np.random.default_rng(0).normal(size=(40, 3))
+    ratio, influence = ratio_influence(x, np.ones_like(x))
+    assert np.allclose(ratio, x.mean(0), atol=1e-12)
+    assert np.allclose(influence_se(influence), x.std(0, ddof=1) / np.sqrt(40), atol=1e-12)
+    w = np.arange(1.0, 41.0)
+    assert ratio_influence(w * x[:, 0], w)[0] == pytest.approx(np.average(x[:, 0], weights=w))
+    assert np.isnan(influence_se(ratio_influence([1.0], [2.0])[1]))

@@ -100,6 +100,7 @@ __all__ = [
     "CollapseQuality",
     "EXPONENT_COLUMNS",
     "fit_power_law",
+    "weighted_least_squares",
     "fit_nu",
     "collapse_quality",
     "collapse_lengths",
@@ -158,9 +159,11 @@ class _Line(NamedTuple):
     chi2_red: float
 
 
-def _wls(X: np.ndarray, y: np.ndarray, sigma: np.ndarray | None) -> _Line:
+def weighted_least_squares(X: np.ndarray, y: np.ndarray, sigma: np.ndarray | None,
+                           inflate: bool = True) -> _Line:
     """Least squares of y on the columns of X, weighted by 1/sigma**2 when given. Covariance
-    from the weights times max(1, reduced chi-square), or from the residuals when unweighted.
+    from the weights, times max(1, reduced chi-square) with ``inflate`` (as every fit of this
+    module does), or from the residuals when unweighted.
 
     Written here on purpose: the fits take any design matrix (correction-to-scaling terms, not
     only polynomials), and their errors are inflated when the points scatter more than their
@@ -177,6 +180,8 @@ def _wls(X: np.ndarray, y: np.ndarray, sigma: np.ndarray | None) -> _Line:
     inv = np.linalg.pinv(Xw.T @ Xw)
     if sigma is None:
         scale = chi2_red
+    elif not inflate:
+        scale = 1.0
     else:
         scale = max(1.0, chi2_red) if np.isfinite(chi2_red) else 1.0
     return _Line(beta, inv * scale, chi2_red)
@@ -221,7 +226,7 @@ def fit_power_law(r, C, C_lo=None, C_hi=None, *, r_min: float = 1, r_max: float 
     x, y = np.log(r[keep]), np.log(C[keep])
     sigma = _log_sigma(C[keep], None if lo is None else lo[keep],
                        None if hi is None else hi[keep], z)
-    line = _wls(np.column_stack([np.ones(n), x]), y, sigma)
+    line = weighted_least_squares(np.column_stack([np.ones(n), x]), y, sigma)
     err = float(np.sqrt(line.cov[1, 1])) if np.isfinite(line.cov[1, 1]) else np.nan
     return PowerLawFit(exponent=float(-line.beta[1]), err=err, amplitude=float(np.exp(line.beta[0])),
                        n_points=n, r_range=(float(r[keep].min()), float(r[keep].max())),
@@ -298,7 +303,7 @@ def fit_nu(noise, xi, xi_lo, xi_hi, eps_star: float, *, r_max: float,
     X = np.column_stack([sides[k][idx].astype(float) for k in names] + [np.log(delta[idx])])
     y = np.log(xi[idx])
     sigma = _log_sigma(xi[idx], None if lo is None else lo[idx], None if hi is None else hi[idx], z)
-    line = _wls(X, y, sigma)
+    line = weighted_least_squares(X, y, sigma)
     nu = float(-line.beta[-1])
     err_fit = float(np.sqrt(line.cov[-1, -1])) if np.isfinite(line.cov[-1, -1]) else np.nan
     err_jack = _jackknife_slope(X, y, sigma)
@@ -320,7 +325,8 @@ def _jackknife_slope(X: np.ndarray, y: np.ndarray, sigma: np.ndarray | None) -> 
         Xi = X[keep]
         if Xi.shape[0] <= p - 1 or np.linalg.matrix_rank(Xi) < p:
             continue
-        slopes.append(_wls(Xi, y[keep], None if sigma is None else sigma[keep]).beta[-1])
+        slopes.append(weighted_least_squares(
+            Xi, y[keep], None if sigma is None else sigma[keep]).beta[-1])
     if len(slopes) < 3:
         return np.nan
     slopes = np.asarray(slopes)
@@ -431,7 +437,7 @@ def _cutoff_fit(curves) -> tuple[np.ndarray, np.ndarray]:
     for i, (_, u, v, w) in enumerate(curves):
         if len(u) < 3:
             continue
-        line = _wls(np.column_stack([np.ones(len(u)), np.exp(u)]), v, w)
+        line = weighted_least_squares(np.column_stack([np.ones(len(u)), np.exp(u)]), v, w)
         slope = line.beta[1]
         log_xi[i] = np.log(-1 / slope) if slope < 0 else np.inf
         log_b[i] = line.beta[0]
@@ -714,7 +720,7 @@ def _profile_rate(L, y, sigma, log_s):
     best, best_chi2 = np.nan, np.inf
     for k in np.geomspace(0.02, 5.0, 240):
         X = np.column_stack([np.ones(len(L)), np.exp(-k * log_s * L)])
-        line = _wls(X, y, sigma)
+        line = weighted_least_squares(X, y, sigma)
         w = 1.0 if sigma is None else 1.0 / sigma**2
         chi2 = float(np.sum(w * (y - X @ line.beta) ** 2))
         if chi2 < best_chi2:
@@ -749,7 +755,8 @@ def extrapolate_eps_star(L, eps_half, eps_half_err=None, *, s: int,
     if nu is not None:
         if n < 2 or np.unique(L).size < 2:
             return nan
-        line = _wls(np.column_stack([np.ones(n), np.exp(-log_s * L / nu)]), y, sigma)
+        line = weighted_least_squares(np.column_stack([np.ones(n), np.exp(-log_s * L / nu)]),
+                                      y, sigma)
         e_err = float(np.sqrt(line.cov[0, 0])) if np.isfinite(line.cov[0, 0]) else np.nan
         return EpsStarFit(float(line.beta[0]), e_err, float(nu), np.nan, float(line.beta[1]),
                           L_min, L_max, n)
@@ -762,7 +769,7 @@ def extrapolate_eps_star(L, eps_half, eps_half_err=None, *, s: int,
 
     k0 = _profile_rate(L, y, sigma, log_s)
     X = np.column_stack([np.ones(n), np.exp(-k0 * log_s * L)])
-    e0, A0 = _wls(X, y, sigma).beta
+    e0, A0 = weighted_least_squares(X, y, sigma).beta
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -39,7 +39,7 @@ import pandas as pd
 import torch
 
 from hierphase import theory
-from hierphase.scaling import level_crossing
+from hierphase.scaling import level_crossing, weighted_least_squares
 from hierphase.tables import GRAMMAR_PHASE_COLUMNS
 
 from .inside import posterior
@@ -122,9 +122,11 @@ def relative_points(noise, probability, se, clean: float, clean_se: float,
 
 def sharpening(lengths, widths, errors) -> tuple[float, float]:
     """Slope of log2(width) against log2(n) and its standard error, by weighted least squares
-    (the error of log2(width) is the width's relative error over ln 2) over the lengths with a
-    finite, positive width. Without usable errors the fit is unweighted and its error comes from the
-    residuals (NaN with two points). NaN with fewer than two lengths."""
+    (:func:`hierphase.scaling.weighted_least_squares`; the error of log2(width) is the width's
+    relative error over ln 2) over the lengths with a finite, positive width; the covariance is
+    the weights', not inflated by the scatter of two or three points. Without usable errors the
+    fit is unweighted and its error comes from the residuals (NaN with two points). NaN with
+    fewer than two lengths."""
     n = np.asarray(lengths, dtype=float)
     w = np.asarray(widths, dtype=float)
     e = np.asarray(errors, dtype=float)
@@ -133,19 +135,11 @@ def sharpening(lengths, widths, errors) -> tuple[float, float]:
         return np.nan, np.nan
     x, y = np.log2(n[ok]), np.log2(w[ok])
     sigma = e[ok] / (w[ok] * np.log(2.0))
-    if np.all(np.isfinite(sigma) & (sigma > 0)):
-        weights = 1.0 / sigma**2
-        xm = np.sum(weights * x) / np.sum(weights)
-        sxx = np.sum(weights * (x - xm) ** 2)
-        slope = np.sum(weights * (x - xm) * y) / sxx
-        return float(slope), float(np.sqrt(1.0 / sxx))
-    xm = x.mean()
-    sxx = np.sum((x - xm) ** 2)
-    slope = np.sum((x - xm) * (y - y.mean())) / sxx
-    if len(x) < 3:
-        return float(slope), np.nan
-    resid = y - (y.mean() + slope * (x - xm))
-    return float(slope), float(np.sqrt(np.sum(resid**2) / (len(x) - 2) / sxx))
+    usable = bool(np.all(np.isfinite(sigma) & (sigma > 0)))
+    line = weighted_least_squares(np.column_stack([np.ones(len(x)), x]), y,
+                                  sigma if usable else None, inflate=False)
+    variance = line.cov[1, 1]
+    return float(line.beta[1]), float(np.sqrt(variance)) if np.isfinite(variance) else np.nan
 
 
 def mean_field_comparison(noise, probability, rhm: Mapping, n_classes: int) -> tuple[float, float]:

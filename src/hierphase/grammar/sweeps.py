@@ -21,6 +21,7 @@ import torch
 from .. import correlations as _corr
 from .. import noise
 from ..seeding import derive_seed
+from ..stats import influence_se, ratio_influence
 from ..tables import COCHANGE_COLUMNS
 from ._checks import check_count
 from .hmm import HMM, hmm_posterior, hmm_sample_posterior
@@ -150,11 +151,9 @@ def summarise_kept(table: pd.DataFrame) -> pd.DataFrame:
         w = g["n_items"].to_numpy(np.float64)
         out = {"observable": obs, "height": int(h), "n_sentences": len(g), "n_items": int(w.sum())}
         for col in ("kept", "probability"):
-            x = g[col].to_numpy(np.float64)
-            mean = float(np.sum(w * x) / np.sum(w))
-            # ratio-estimator standard error over sentences
-            se = float(np.sqrt(np.sum((w * (x - mean)) ** 2)) / np.sum(w)) if len(g) > 1 else np.nan
-            out[col], out[f"{col}_se"] = mean, se
+            # a ratio of sums over independent sentences, with the delta method's error
+            mean, influence = ratio_influence(w * g[col].to_numpy(np.float64), w)
+            out[col], out[f"{col}_se"] = float(mean), float(influence_se(influence))
         rows.append(out)
     return pd.DataFrame(rows, columns=["observable", "height", "kept", "kept_se", "probability",
                                        "probability_se", "n_sentences", "n_items"])
@@ -203,26 +202,6 @@ def enclosing_constituents(spans: torch.Tensor, n: int) -> tuple[np.ndarray, np.
     return width, height
 
 
-def _ratio_influence(num: np.ndarray, den: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The ratio ``sum_i num_i / sum_i den_i`` over the x0 (axis 0) and each x0's linearised
-    influence on it, ``(num_i - R den_i) / sum den`` (NaN where the weights sum to <= 0)."""
-    total = den.sum(0)
-    ok = total > 0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.where(ok, num.sum(0) / total, np.nan)
-        influence = np.where(ok, (num - ratio * den) / total, np.nan)
-    return ratio, influence
-
-
-def _influence_se(influence: np.ndarray) -> np.ndarray:
-    """Standard error of a ratio over independent x0 from their influences (the delta method:
-    ``sqrt(n / (n - 1) sum_i influence_i**2)``); NaN with one x0."""
-    k = influence.shape[0]
-    if k < 2:
-        return np.full(influence.shape[1:], np.nan)
-    return np.sqrt(k / (k - 1) * np.sum(influence**2, axis=0))
-
-
 def constituent_cochange(spins: np.ndarray, trees: Trees) -> pd.DataFrame:
     """Do tokens that change together lie in a smaller constituent of the true tree than pairs at
     the same distance? For each token distance r >= 1, the mean width and height of the smallest
@@ -235,9 +214,9 @@ def constituent_cochange(spins: np.ndarray, trees: Trees) -> pd.DataFrame:
       weights sum to <= 0).
 
     Each mean is a ratio of sums over the x0, which are independent: its standard error
-    (``*_se``) is the delta method's over the x0 (:func:`_ratio_influence`), and so is that of
-    ``width_excess``, the weighting's mean width minus the baseline's on the same x0 (0 for the
-    baseline itself).
+    (``*_se``) is the delta method's over the x0 (:func:`hierphase.stats.ratio_influence`), and so
+    is that of ``width_excess``, the weighting's mean width minus the baseline's on the same x0
+    (0 for the baseline itself).
 
     ``spins`` (n_x0, n_traj, n) from :func:`change_spins`; ``trees`` the x0 with their trees."""
     spins = np.asarray(spins)
@@ -261,19 +240,19 @@ def constituent_cochange(spins: np.ndarray, trees: Trees) -> pd.DataFrame:
             for row, x in enumerate((w, w * width, w * height)):
                 sums[k][row, i] = np.bincount(dist.ravel(), weights=x.ravel(), minlength=n)
     n_pairs = 2 * (n - np.arange(n))
-    base_width, base_influence = _ratio_influence(sums["all"][1], sums["all"][0])
+    base_width, base_influence = ratio_influence(sums["all"][1], sums["all"][0])
     frames = []
     for k, s in sums.items():
-        width, width_influence = _ratio_influence(s[1], s[0])
-        height, height_influence = _ratio_influence(s[2], s[0])
+        width, width_influence = ratio_influence(s[1], s[0])
+        height, height_influence = ratio_influence(s[2], s[0])
         excess_influence = width_influence - base_influence
         frames.append(pd.DataFrame({
             "r": np.arange(1, n), "weighting": k,
             "mean_enclosing_width": width[1:],
-            "mean_enclosing_width_se": _influence_se(width_influence)[1:],
+            "mean_enclosing_width_se": influence_se(width_influence)[1:],
             "mean_lca_height": height[1:],
-            "mean_lca_height_se": _influence_se(height_influence)[1:],
+            "mean_lca_height_se": influence_se(height_influence)[1:],
             "width_excess": (width - base_width)[1:],
-            "width_excess_se": _influence_se(excess_influence)[1:],
+            "width_excess_se": influence_se(excess_influence)[1:],
             "weight": s[0].sum(0)[1:], "n_pairs": n_pairs[1:] * n_x0, "n_x0": n_x0}))
     return pd.concat(frames, ignore_index=True)[COCHANGE_COLUMNS]
