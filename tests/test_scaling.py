@@ -560,3 +560,18 @@ def test_fit_with_correction_recovers_a_planted_correction_that_biases_the_plain
     assert np.isnan(fit_with_correction(L[:4], y[:4], s=2).offset)
     with pytest.raises(ValueError, match="omega"):
         fit_with_correction(L, y, s=2, omega=-1.0)
+
+
+def test_nu_fits_leave_out_a_depth_whose_every_length_saturated():
+    """A depth whose lengths all run past its tree (saturated) has nothing to fit: no entry for
+    it, where it once raised on a NaN r_max; the other depth is fitted as before."""
+    noise = np.linspace(0.6, 0.9, 13)
+    xi = 2.0 * np.abs(noise - EPS_STAR) ** -NU
+    base = pd.DataFrame({"noise": noise, "xi": xi, "xi_lo": 0.9 * xi, "xi_hi": 1.1 * xi,
+                         "amplitude": 1.0, "n_points": 8, "a": 0.9, "a_err": 0.01})
+    t = pd.concat([base.assign(L=10, r_max=1023.0, saturated=False),
+                   base.assign(L=4, r_max=15.0, saturated=True)], ignore_index=True)
+    fits = nu_fits(None, None, "x", EPS_STAR, lengths=t)
+    assert 4 not in fits and 10 in fits
+    alone = nu_fits(None, None, "x", EPS_STAR, lengths=t[t["L"] == 10])
+    assert fits[10].nu == alone[10].nu

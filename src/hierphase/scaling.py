@@ -581,6 +581,8 @@ def nu_fits(correlations: pd.DataFrame, susceptibility: pd.DataFrame, experiment
     fits = {}
     for L, g in t.groupby("L", sort=True, dropna=False):
         g = g[~g["saturated"]]
+        if g.empty:  # every length of this depth saturated: nothing to fit
+            continue
         fits[None if pd.isna(L) else int(L)] = fit_nu(
             g["noise"], g["xi"], g["xi_lo"], g["xi_hi"], eps_star, r_max=float(g["r_max"].max()),
             side=side, max_fraction=max_fraction, xi_min=xi_min, confidence=confidence)
