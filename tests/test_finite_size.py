@@ -72,6 +72,13 @@ def test_mean_field_fits_recover_eps_star_and_nu():
     # at depths 2..8 the width's effective exponent is still well above the asymptotic one
     shallow = fits_by_estimator(points, L_max=8)
     assert shallow["width"]["nu"] > NU + 0.1
+    # over 4..12 the correction to scaling, fitted, brings the half points' nu to mean field's
+    mid = fits_by_estimator(points, L_min=4, L_max=12)
+    corrected, plain = mid["half_point_corrected"], mid["half_point"]
+    assert corrected["eps_star"] == pytest.approx(EPS_STAR, abs=2e-5)
+    assert corrected["nu"] == pytest.approx(NU, abs=0.01)
+    assert abs(plain["nu"] - NU) > 3 * abs(corrected["nu"] - NU)
+    assert (corrected["L_min"], corrected["L_max"], corrected["n_points"]) == (4, 12, 9)
 
 
 def closed_form_points(rng, e=0.7, A=-0.5, B=1.3, nu=1.7, depths=range(2, 11), err=0.002):
@@ -183,11 +190,14 @@ def test_stage_scaling_table():
                                         processes=["epsilon", "masking"], L_min=3)
     assert list(table.columns) == SCALING_COLUMNS and list(points.columns) == SCALING_POINT_COLUMNS
     groups = table.groupby(["process", "model"]).size().to_dict()
-    assert groups == {("epsilon", "bp"): 4, ("epsilon", "mean_field"): 4, ("masking", "bp"): 4}
+    assert groups == {("epsilon", "bp"): 5, ("epsilon", "mean_field"): 5, ("masking", "bp"): 5}
     eps = table[table["process"] == "epsilon"]
     assert (eps["eps_star_mean_field"] == EPS_STAR).all() and (eps["nu_mean_field"] == NU).all()
     assert table.loc[table["process"] == "masking", "eps_star_mean_field"].isna().all()
-    assert set(table["L_range"]) == {"3-6"} and table["L_min"].dtype == "Int64"
+    # four depths: too few for the corrected half points (four parameters and one to spare)
+    corrected = table["estimator"] == "half_point_corrected"
+    assert set(table.loc[~corrected, "L_range"]) == {"3-6"} and table["L_min"].dtype == "Int64"
+    assert table.loc[corrected, "eps_star"].isna().all()
     # the BP curves here are the mean-field ones: same points, and errors where mean field has none
     bp = points[(points["process"] == "epsilon") & (points["model"] == "bp")].reset_index(drop=True)
     mf = points[points["model"] == "mean_field"].reset_index(drop=True)
@@ -229,30 +239,3 @@ def test_check_plan_names_the_field(selected, processes, L_min, L_max, field):
 def test_check_plan_returns_the_depths():
     assert check_plan(EXPERIMENTS, ["main"], ["epsilon", "masking"], 3, 6) == {"main": [3, 4, 5, 6]}
     assert check_plan(EXPERIMENTS, [], ["epsilon"], 3, None) == {}
-
-
-def test_nu_estimates_puts_every_method_side_by_side():
-    import pandas as pd
-
-    from hierphase import theory
-    from hierphase.finite_size import NU_ESTIMATE_COLUMNS, nu_estimates
-
-    scaling = pd.DataFrame([
-        dict(experiment="main", process="epsilon", model="bp", estimator=e, eps_star=0.731,
-             eps_star_err=0.001, nu=1.93, nu_err=0.02, L_min=4.0, L_max=10.0)
-        for e in ("half_point", "width", "half_point_width_nu", "crossing")]
-        + [dict(experiment="main", process="epsilon", model="mean_field", estimator="width",
-                eps_star=np.nan, eps_star_err=np.nan, nu=1.9, nu_err=0.01, L_min=4.0,
-                L_max=10.0)])
-    exponents = pd.DataFrame([dict(experiment="main", process="epsilon", model="bp", L=L,
-                                   eps_star=0.7312, nu=2.0, nu_err=0.05) for L in (8, 9)])
-    population = pd.DataFrame([dict(v=32, m=8, s=2, depth=24, n_replicas=8, eps_star=0.7305,
-                                    eps_star_err=0.0003, nu=2.0, nu_err=0.01)])
-    out = nu_estimates(scaling, exponents, population, experiment="main", v=32, m=8, s=2)
-    assert list(out.columns) == NU_ESTIMATE_COLUMNS and len(out) == 7
-    mf = out.iloc[-1]
-    assert mf["eps_star"] == theory.critical_noise(32, 8, 2) and mf["nu"] == theory.nu(32, 8, 2)
-    assert out["method"].str.startswith("population").sum() == 1
-    empty = nu_estimates(scaling.iloc[:0], exponents.iloc[:0], population.iloc[:0],
-                         experiment="main", v=32, m=8, s=2)
-    assert len(empty) == 1  # mean field alone
