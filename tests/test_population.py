@@ -31,7 +31,7 @@ def test_root_overlap_equals_exact_bp_class_curve_on_the_same_rules():
 def test_critical_point_splits_the_flow_and_lambda_is_the_growth_of_the_slope():
     rules = rhm.sample_rules(8, 3, 2, 16, seed=5)
     cp = population.critical_point(rules, 2000, seed=6, bracket=(0.5, 0.9), tol=1e-8)
-    thr = 0.5 * (1 + 1 / 8)
+    thr = 0.5  # the default threshold: the class curve's half point
     below, above = population.overlaps(rules, [cp.eps_star - 1e-3, cp.eps_star + 1e-3], 2000,
                                        seed=6)[-1]
     assert below > thr > above
@@ -48,7 +48,7 @@ def test_critical_point_splits_the_flow_and_lambda_is_the_growth_of_the_slope():
 
 @pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_replica_summary_errors_are_the_spread_over_replicas():
-    reps = population.replica_estimates(8, 3, 2, depth=10, n_per_value=300, replicas=[0, 1, 2],
+    reps = population.replica_estimates(8, 3, 2, depths=[10], n_per_value=300, replicas=[0, 1, 2],
                                         seed=0, bracket=(0.4, 0.95), tol=1e-6)
     assert list(reps.columns) == population.REPLICA_COLUMNS and len(reps) == 3
     summary = population.summarise_replicas(reps).iloc[0]
@@ -59,3 +59,32 @@ def test_replica_summary_errors_are_the_spread_over_replicas():
         population.leaf_population([1.5], 4)
     with pytest.raises(ValueError, match="n_per_value"):
         population.overlaps(rhm.sample_rules(8, 3, 2, 2, seed=0), [0.5], 0, seed=0)
+
+
+@pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
+def test_half_points_of_every_depth_from_one_run_are_each_depths_own_root():
+    """The half points found together (regula falsi, one overlaps call per step) equal each
+    depth's own root found by SciPy's brentq on the same population's p_j; a replica's run gives
+    the deepest one again, and its shallower half points lie below (the curves steepen and move
+    towards eps*)."""
+    from scipy.optimize import brentq
+
+    rules = rhm.sample_rules(8, 3, 2, 12, seed=4)
+    depths = [4, 6, 9, 12]
+    got = population.half_points(rules, 100, 7, depths, bracket=(0.3, 0.95))
+    for j, eps in zip(depths, got):
+        ref = brentq(lambda e: population.overlaps(rules, [e], 100, 7)[j, 0] - 0.5, 0.3, 0.95,
+                     xtol=1e-12)
+        assert eps == pytest.approx(ref, abs=1e-8)
+    reps = population.replica_estimates(8, 3, 2, depths=[4, 6, 9, 12], n_per_value=100,
+                                        replicas=[0], seed=0, bracket=(0.3, 0.95))
+    assert list(reps["depth"]) == [4, 6, 9, 12] and reps["nu"].notna().tolist() == [False] * 3 + [True]
+    cp = population.critical_point(rhm.sample_rules(8, 3, 2, 12, seed=population.derive_seed(
+        0, "population.rules", 0)), 100, population.derive_seed(0, "population.replica", 0),
+        bracket=(0.3, 0.95))
+    assert reps["eps_star"].iloc[-1] == pytest.approx(cp.eps_star, abs=1e-8)
+    assert reps["nu"].iloc[-1] == pytest.approx(cp.nu, rel=1e-6)
+    with pytest.raises(ValueError, match="depths"):
+        population.half_points(rules, 100, 7, [13])
+    with pytest.raises(ValueError, match="straddle"):
+        population.half_points(rules, 100, 7, [4], bracket=(0.0, 0.1))

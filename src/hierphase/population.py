@@ -24,15 +24,20 @@ its derivative a finite difference.
 
 Critical point (:func:`critical_point`). Above a critical noise the messages flow to chance
 (``p -> 1/v``), below it to certainty (``p -> 1``). For one replica (one draw of rules and
-picks, ``depth`` levels) ``eps*_r`` is where ``p_depth`` crosses ``threshold`` (bisection: the
-flow amplifies any offset by ``Lambda`` per level, so after ``depth`` levels the crossing pins
-``eps*_r`` to about ``Lambda**-depth``). At ``eps*_r`` the messages linger near the unstable
-fixed distribution; a small offset ``delta`` grows like ``Lambda**j`` there, so
+picks, ``depth`` levels) ``eps*_r`` is where ``p_depth`` crosses ``threshold``: by default 1/2,
+so that ``eps*_r`` is the half point of that RHM's exact-BP class curve at this depth with
+infinitely many data (bisection: the flow amplifies any offset by ``Lambda`` per level, so after
+``depth`` levels the crossing pins ``eps*_r`` to about ``Lambda**-depth``). Like exact BP's half
+point it lies below the infinite-depth ``eps*`` and approaches it like ``d**(-1/nu)``: the
+replicas at several depths are extrapolated over the depth as the class curves are
+(:func:`hierphase.stages.rhm.critical_estimates`). At ``eps*_r`` the messages linger near the
+unstable fixed distribution; a small offset ``delta`` grows like ``Lambda**j`` there, so
 ``dp_j/d eps ~ B Lambda**j`` (central difference with step ``h``), fitted on the levels before
 the escape: ``nu = log s / log Lambda``, the quenched counterpart of mean field's
-``log s / log F'(p*)``. Statistical errors come from independent replicas
-(:func:`replica_estimates`, :func:`summarise_replicas`); the spread of ``eps*_r`` between
-replicas is itself a result: the rules near the leaves shift where the flow starts.
+``log s / log F'(p*)``, an effective value over the levels fitted. Statistical errors come from
+independent replicas (:func:`replica_estimates`, :func:`summarise_replicas`); the spread of
+``eps*_r`` between replicas is itself a result: the rules near the leaves shift where the flow
+starts.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .controls import _bisect, _check_int
+from .controls import _check_int
 from .params import validate_params
 from .rhm import Rules, sample_rules
 from .seeding import derive_seed, torch_generator
@@ -60,6 +65,9 @@ __all__ = [
     "replica_estimates",
     "SUMMARY_COLUMNS",
     "summarise_replicas",
+    "half_points",
+    "EXTRAPOLATION_COLUMNS",
+    "extrapolate_replicas",
 ]
 
 
@@ -140,11 +148,66 @@ class CriticalPoint(NamedTuple):
     overlap: np.ndarray  # p_j at eps*
 
 
+def _threshold(v: int, threshold: float | None) -> float:
+    """1/2 (exact BP's half point), or the midpoint of chance and 1 where chance is 1/2 or more."""
+    if threshold is None:
+        return 0.5 if v > 2 else 0.5 * (1 + 1 / v)
+    return float(threshold)
+
+
+def half_points(rules: Rules, n_per_value: int, seed: int, depths, *, bracket=(0.0, 1.0),
+                threshold: float | None = None, tol: float = 1e-10,
+                max_iter: int = 200) -> np.ndarray:
+    """For each depth ``j`` of ``depths`` (1..L), the noise where ``p_j`` (:func:`overlaps`: the
+    class kept of the RHM made of the ``j`` levels of ``rules`` nearest the leaves) crosses
+    ``threshold`` (default 1/2: exact BP's half point at depth ``j`` with infinitely many data).
+    One population run serves every depth: the same rules and picks (common random numbers),
+    so the half points of one replica are smooth in ``j``. All roots are found together by
+    regula falsi with the Illinois step (each iteration one :func:`overlaps` call with one noise
+    value per depth) until the bracket is narrower than ``tol`` or the curve within 1e-13 of the
+    threshold. A bracket whose ends do not straddle the threshold at some depth raises
+    ValueError."""
+    j = np.asarray([int(d) for d in depths])
+    if j.size == 0 or (j < 1).any() or (j > rules.L).any():
+        raise ValueError(f"depths must lie in 1..{rules.L}, got {list(depths)!r}")
+    thr = _threshold(rules.v, threshold)
+    cols = np.arange(j.size)
+
+    def f(eps):
+        return overlaps(rules, eps, n_per_value, seed)[j, cols] - thr
+
+    a, b = (np.full(j.size, float(e)) for e in bracket)
+    fa, fb = f(a), f(b)
+    if not ((fa > 0) & (fb < 0)).all():
+        bad = int(np.argmax(~((fa > 0) & (fb < 0))))
+        raise ValueError(f"bracket {bracket} does not straddle the threshold {thr:.4g} at depth "
+                         f"{j[bad]}: p - threshold = {fa[bad]:.4g}, {fb[bad]:.4g}")
+    c = 0.5 * (a + b)
+    last = np.zeros(j.size, dtype=int)  # which end moved last: -1 a, +1 b
+    for _ in range(max_iter):
+        done = (b - a < tol)
+        c = np.where(done, c, b - fb * (b - a) / (fb - fa))
+        fc = f(c)
+        done |= np.abs(fc) < 1e-13
+        if done.all():
+            break
+        low = (fc > 0) & ~done  # c replaces a
+        high = (fc <= 0) & ~done  # c replaces b
+        fb = np.where(low & (last == -1), 0.5 * fb, fb)  # Illinois: halve the end kept twice
+        fa = np.where(high & (last == 1), 0.5 * fa, fa)
+        a, fa = np.where(low, c, a), np.where(low, fc, fa)
+        b, fb = np.where(high, c, b), np.where(high, fc, fb)
+        last = np.where(low, -1, np.where(high, 1, last))
+    return c
+
+
 def critical_point(rules: Rules, n_per_value: int, seed: int, *, bracket=(0.0, 1.0),
                    threshold: float | None = None, tol: float = 1e-9, h: float = 1e-7,
                    j_min: int = 3, escape: float = 0.25) -> CriticalPoint:
-    """``eps*`` of one replica by bisection of ``p_L(eps) - threshold`` (``L = rules.L``;
-    ``threshold`` defaults to the midpoint of chance ``1/v`` and 1), then ``Lambda`` from
+    """``eps*`` of one replica, the root of ``p_L(eps) - threshold`` (``L = rules.L``;
+    :func:`half_points`;
+    ``threshold`` defaults to 1/2, exact BP's half point, or to the midpoint of chance ``1/v``
+    and 1 where chance is 1/2 or more), then ``Lambda`` from
     ``dp_j/deps ~ B Lambda**j`` at ``eps*`` (central difference ``h``), fitted by least squares
     on ``j >= j_min`` up to the last level before ``p_j`` leaves the plateau (moves more than
     ``escape (1 - 1/v)`` from its median over the middle third of the levels) or the
@@ -152,17 +215,14 @@ def critical_point(rules: Rules, n_per_value: int, seed: int, *, bracket=(0.0, 1
     A bracket whose ends do not straddle the threshold raises ValueError."""
     if rules.n_classes != rules.v:
         raise ValueError("critical_point needs n_classes == v (every level alike)")
-    lo, hi = (float(b) for b in bracket)
-    thr = 0.5 * (1 + 1 / rules.v) if threshold is None else float(threshold)
+    eps_star = float(half_points(rules, n_per_value, seed, [rules.L], bracket=bracket,
+                                 threshold=threshold, tol=tol)[0])
+    return _growth(rules, n_per_value, seed, eps_star, h=h, j_min=j_min, escape=escape)
 
-    def f(e):
-        return float(overlaps(rules, [e], n_per_value, seed)[-1, 0]) - thr
 
-    f_lo, f_hi = f(lo), f(hi)
-    if not (f_lo > 0 > f_hi):
-        raise ValueError(f"bracket {bracket} does not straddle the threshold {thr:.4g}: "
-                         f"p_L - threshold = {f_lo:.4g}, {f_hi:.4g}")
-    eps_star = _bisect(f, lo, hi, tol)
+def _growth(rules: Rules, n_per_value: int, seed: int, eps_star: float, *, h: float,
+            j_min: int, escape: float) -> CriticalPoint:
+    """:func:`critical_point` at a given ``eps_star``: ``Lambda`` from the slopes' growth."""
     p = overlaps(rules, [eps_star - h, eps_star, eps_star + h], n_per_value, seed)
     deriv = (p[:, 0] - p[:, 2]) / (2 * h)
     centre = p[:, 1]
@@ -191,22 +251,36 @@ REPLICA_COLUMNS = ["v", "m", "s", "depth", "n_per_value", "replica", "eps_star",
                    "log_lambda_err", "nu", "j_min", "j_max"]
 
 
-def replica_estimates(v: int, m: int, s: int, *, depth: int, n_per_value: int,
-                      replicas: Sequence[int], seed: int, bracket=(0.0, 1.0), tol: float = 1e-9,
+def replica_estimates(v: int, m: int, s: int, *, depths, n_per_value: int,
+                      replicas: Sequence[int], seed: int, bracket=(0.0, 1.0), tol: float = 1e-10,
                       j_min: int = 3) -> pd.DataFrame:
-    """:func:`critical_point` for independent replicas (rules from
-    ``derive_seed(seed, "population.rules", r)``, picks from ``derive_seed(seed,
-    "population.replica", r)``), one row each (:data:`REPLICA_COLUMNS`)."""
-    validate_params(v, m, s, depth)
+    """Per independent replica (rules of the deepest depth from ``derive_seed(seed,
+    "population.rules", r)``, picks from ``derive_seed(seed, "population.replica", r)``) and
+    depth of ``depths``: the half point at that depth (:func:`half_points`: one run, the rules
+    nearest the leaves, for every depth), and at the deepest the growth of the slopes
+    (:func:`critical_point`'s ``Lambda`` and ``nu``; NaN at the other depths). One row per
+    (replica, depth) (:data:`REPLICA_COLUMNS`)."""
+    depths = sorted({int(d) for d in depths})
+    if not depths:
+        raise ValueError("depths must name at least one depth")
+    deepest = depths[-1]
+    validate_params(v, m, s, deepest)
     rows = []
     for r in replicas:
-        rules = sample_rules(v, m, s, depth, seed=derive_seed(int(seed), "population.rules", int(r)))
-        cp = critical_point(rules, n_per_value, derive_seed(int(seed), "population.replica", int(r)),
-                            bracket=bracket, tol=tol, j_min=j_min)
-        rows.append(dict(v=v, m=m, s=s, depth=depth, n_per_value=n_per_value, replica=int(r),
-                         eps_star=cp.eps_star, log_lambda=cp.log_lambda,
-                         log_lambda_err=cp.log_lambda_err, nu=cp.nu, j_min=cp.levels[0],
-                         j_max=cp.levels[1]))
+        rules = sample_rules(v, m, s, deepest,
+                             seed=derive_seed(int(seed), "population.rules", int(r)))
+        picks = derive_seed(int(seed), "population.replica", int(r))
+        halves = half_points(rules, n_per_value, picks, depths, bracket=bracket, tol=tol)
+        cp = _growth(rules, n_per_value, picks, float(halves[-1]), h=1e-7, j_min=j_min,
+                     escape=0.25)
+        for depth, half in zip(depths, halves):
+            at = depth == deepest
+            rows.append(dict(v=v, m=m, s=s, depth=depth, n_per_value=n_per_value,
+                             replica=int(r), eps_star=float(half),
+                             log_lambda=cp.log_lambda if at else np.nan,
+                             log_lambda_err=cp.log_lambda_err if at else np.nan,
+                             nu=cp.nu if at else np.nan, j_min=cp.levels[0] if at else np.nan,
+                             j_max=cp.levels[1] if at else np.nan))
     return pd.DataFrame(rows, columns=REPLICA_COLUMNS)
 
 
@@ -237,3 +311,45 @@ def summarise_replicas(replicas: pd.DataFrame) -> pd.DataFrame:
                          log_lambda=mean_ll, log_lambda_err=ll_err, nu=nu,
                          nu_err=nu * ll_err / mean_ll if mean_ll > 0 else np.nan))
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+#: One row per (point, population size, fit) of :func:`extrapolate_replicas`.
+EXTRAPOLATION_COLUMNS = ["v", "m", "s", "n_per_value", "fit", "n_replicas", "n_fitted",
+                         "depth_min", "depth_max", "n_depths", "eps_star", "eps_star_err",
+                         "nu", "nu_err"]
+
+
+def extrapolate_replicas(replicas: pd.DataFrame) -> pd.DataFrame:
+    """Each replica's half points over its depths extrapolated to infinite depth the way exact
+    BP's are, then averaged over replicas (:data:`EXTRAPOLATION_COLUMNS`): ``half_points``,
+    ``eps_half(j) = eps* + A d**(-1/nu)`` with ``d = s**j`` and nu free
+    (:func:`hierphase.scaling.extrapolate_eps_star`, four depths or more), and
+    ``half_points_corrected`` with the correction to scaling of the next order
+    (:func:`hierphase.scaling.fit_with_correction`, five or more). A replica's half points come
+    from one population run, so they are fitted unweighted and the errors are the standard
+    errors of the mean over replicas (``n_fitted``: the replicas whose fit converged)."""
+    from .scaling import extrapolate_eps_star, fit_with_correction
+
+    keys = ["v", "m", "s", "n_per_value"]
+    rows = []
+    for key, g in replicas.groupby(keys, sort=True):
+        s = int(key[2])
+        fits = {"half_points": [], "half_points_corrected": []}
+        depths = np.sort(g["depth"].unique())
+        for _, r in g.groupby("replica", sort=True):
+            r = r.sort_values("depth")
+            L, eps = r["depth"].to_numpy(float), r["eps_star"].to_numpy(float)
+            plain = extrapolate_eps_star(L, eps, None, s=s)
+            fits["half_points"].append((plain.eps_star, plain.nu))
+            corrected = fit_with_correction(L, eps, None, s=s)
+            fits["half_points_corrected"].append((corrected.offset, corrected.nu))
+        for fit, values in fits.items():
+            values = np.array([v for v in values if np.isfinite(v).all()]).reshape(-1, 2)
+            n = len(values)
+            mean = values.mean(axis=0) if n else (np.nan, np.nan)
+            err = values.std(axis=0, ddof=1) / math.sqrt(n) if n > 1 else (np.nan, np.nan)
+            rows.append(dict(zip(keys, key), fit=fit, n_replicas=int(g["replica"].nunique()),
+                             n_fitted=n, depth_min=int(depths.min()), depth_max=int(depths.max()),
+                             n_depths=len(depths), eps_star=float(mean[0]),
+                             eps_star_err=float(err[0]), nu=float(mean[1]), nu_err=float(err[1])))
+    return pd.DataFrame(rows, columns=EXTRAPOLATION_COLUMNS)
