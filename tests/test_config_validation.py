@@ -106,6 +106,16 @@ BAD: list[tuple[str, str, str]] = [
     at("permuted-depth", "rhm.controls.permuted_rhm.L", "9"),
     at("permuted-rule-seed", "rhm.controls.permuted_rhm.rule_seed", "5"),
     at("permuted-n-x0", "rhm.controls.permuted_rhm.n_x0", "100000"),
+    # depth estimate: an experiment with correlations, calibration RHMs it measures, some left
+    at("depth-experiment", "rhm.depth_estimate.experiment", "nope"),
+    at("depth-calibration-depth", "rhm.depth_estimate.calibration.L", "[5, 12]"),
+    at("depth-calibration-draw", "rhm.depth_estimate.calibration.rule_seeds", "[7]"),
+    at("depth-one-calibration-depth", "rhm.depth_estimate.calibration.L", "[5]"),
+    at("depth-feature", "rhm.depth_estimate.feature", "depth"),
+    ("depth-nothing-held-out",
+     "rhm: {depth_estimate: {calibration: {L: [5, 6, 7, 8, 9, 10], rule_seeds: [0, 1, 2]}}}",
+     "rhm.depth_estimate.calibration"),
+    at("population-depths-not-a-list", "rhm.population.depths", "8"),
     ("corr-memory", "{max_mem_mb: 8000, "
      + nested("rhm.experiments.main.correlations.n_traj", "100000")[1:],
      "rhm.experiments.main.correlations.n_traj"),

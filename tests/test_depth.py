@@ -46,3 +46,31 @@ def test_depth_features_ignore_the_levels_beyond_k_fit_and_calibration_recovers_
         depth.calibrate_depth(feats[feats["L"] == 5])
     with pytest.raises(ValueError, match="feature"):
         depth.calibrate_depth(feats, "nope")
+
+
+def test_held_out_estimates_score_only_the_rhms_left_out_of_the_calibration():
+    """Mean field's tables at L = 4..11, two 'draws' each: calibrated on L = 4, 7, 11 of draw 0,
+    every other table is held out; the score counts them (and those at never-calibrated depths)
+    against an independent count from the estimates."""
+    tables = [_mean_field_tables(L, seed) for L in range(4, 12) for seed in (0, 1)]
+    cor = pd.concat([t[0] for t in tables], ignore_index=True)
+    sus = pd.concat([t[1] for t in tables], ignore_index=True)
+    feats = depth.depth_features(cor, sus, k_fit=3)
+    est, summary = depth.held_out_estimates(feats, [4, 7, 11], [0], feature="L_geometric",
+                                            experiment="mf")
+    assert list(summary.columns) == depth.CALIBRATION_COLUMNS and len(summary) == 1
+    row = summary.iloc[0]
+    roles = est.set_index(["L", "rule_seed"])["role"]
+    assert sorted(k for k, r in roles.items() if r == "calibration") == [(4, 0), (7, 0), (11, 0)]
+    held = est[est["role"] == "held_out"]
+    assert row["n_held_out"] == len(held) == 13 and row["n_calibration"] == 3
+    assert row["n_exact"] == int((held["L_hat"] == held["L"]).sum())
+    new = held[~held["L"].isin([4, 7, 11])]
+    assert row["held_out_depths_exact"] == f"{int(new['exact'].sum())}/{len(new)}" == "10/10"
+    assert row["max_abs_error"] == pytest.approx((held["L_estimate"] - held["L"]).abs().max())
+    # the calibration is the line through the calibration RHMs only
+    cal = depth.calibrate_depth(feats[feats["rule_seed"].eq(0) & feats["L"].isin([4, 7, 11])],
+                                "L_geometric")
+    assert (row["alpha"], row["beta"]) == pytest.approx((cal.alpha, cal.beta))
+    with pytest.raises(ValueError, match="none is left"):
+        depth.held_out_estimates(feats, range(4, 12), [0, 1])

@@ -216,7 +216,28 @@ def check_against_tables(numbers: dict, tables: dict[str, Path]) -> None:
     assert [r["method"] for r in shown] == list(est.method)
     for r, e in zip(shown, est.itertuples()):
         assert _close(r["nu"].split(" ± ")[0], e.nu, 3)
-    assert len(numbers["rhm_critical"]["points"]) == len(read["population"])
+    # one printed point per (v, m, s): its deepest depth
+    pop = read["population"]
+    assert len(numbers["rhm_critical"]["points"]) == len(pop.groupby(["v", "m", "s"]))
+    deepest = pop.sort_values("depth").groupby(["v", "m", "s"]).tail(1)
+    assert sorted(int(p["depth"]) for p in numbers["rhm_critical"]["points"]) == sorted(
+        deepest.depth)
+    # the depth estimate: the score counted again from the estimates
+    est = read["depth_estimates"]
+    held = est[est.role == "held_out"]
+    shown = numbers["rhm_depth_estimate"]
+    assert int(shown["n_held_out"]) == len(held) and len(shown["rows"]) == len(est)
+    assert int(shown["n_exact"]) == int((held.L_hat == held.L).sum())
+    assert _close(shown["max_abs_error"], (held.L_estimate - held.L).abs().max(), 2)
+    # the deep per-level exponents: the depth estimate's RHMs
+    lv = read["level_exponents"]
+    lv = lv[(lv.experiment == "depth") & (lv.model == "bp") & (lv.process == "epsilon")
+            & (lv.k_min == 1)]
+    deep = numbers["rhm_level_exponents"]["deep"]
+    assert [int(w["L"]) for w in deep] == sorted(lv.L.unique())[-3:]
+    for w in deep:
+        row = lv[lv.L == int(w["L"])].sort_values("k_max").iloc[-1]
+        assert _close(w["a"].split(" ± ")[0], row.a, 3)
     # phase diagram: counts of points and of agreements on the transition's existence
     pdg = read["phase_diagram"]
     shown = numbers["rhm_phase_diagram"]

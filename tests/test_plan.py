@@ -93,7 +93,7 @@ def test_figure_tables_name_existing_functions_and_captions(smoke):
     from hierphase.stages.figures import resolve
 
     figures = smoke.figures()
-    assert len(figures) == len({f.rule for f in figures}) == 37
+    assert len(figures) == len({f.rule for f in figures}) == 38
     for figure in figures:
         assert callable(resolve(figure.draw)), figure.rule
         assert figure.rule_params["draw"] == figure.draw
@@ -110,7 +110,7 @@ def test_figure_instances_follow_the_config(smoke):
     with_eps = [n for n, e in rhm.experiments.items() if "epsilon" in e["processes"]]
     assert [w["experiment"] for w in figures["rhm_fig_class_vs_eps"].instances] == with_eps
     # xi scaling only where the epsilon correlations meet a mean-field transition
-    assert [w["experiment"] for w in figures["rhm_corr_fig_xi_scaling"].instances] == ["main"]
+    assert [w["experiment"] for w in figures["rhm_corr_fig_xi_scaling"].instances] == ["main", "depth"]
     assert figures["rhm_corr_fig_xi_scaling"].targets() == [
         "results/rhm/figures/correlations/main/xi_scaling.png",
         "results/rhm/figures/correlations/main/xi_scaling.pdf"]

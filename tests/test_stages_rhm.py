@@ -3,6 +3,8 @@ workflow end to end: tests/test_workflow_rhm.py."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -241,22 +243,28 @@ def test_the_critical_point_is_set_side_by_side_for_experiments_at_the_populatio
     the gap to the population dynamics over the errors combined (mean field: exact)."""
     from hierphase import theory
 
-    replicas = [stage.population_replica(8, 3, 2, depth=8, n_per_value=20, replica=r, seed=1)
-                for r in (0, 1, 2)]
-    scaling = pd.DataFrame([dict(model="bp", process="epsilon", estimator="half_point_width_nu",
-                                 eps_star=0.70, eps_star_err=0.01, nu=3.2, nu_err=0.2,
-                                 L_range="4-8")])
+    replicas = [stage.population_replica(8, 3, 2, depths=[6, 8], n_per_value=20, replica=r,
+                                         seed=1) for r in (0, 1, 2)]
+    scaling = pd.DataFrame([dict(model="bp", process="epsilon", estimator=estimator,
+                                 eps_star=0.70, eps_star_err=0.01, nu=nu, nu_err=0.2,
+                                 L_range="4-8")
+                            for estimator, nu in (("half_point_width_nu", 3.2),
+                                                  ("half_point_corrected", 3.0),
+                                                  ("half_point", 2.9))])
     exponents = pd.DataFrame([dict(experiment="a", model="bp", process="epsilon", L=L, nu=nu,
                                    nu_err=0.3) for L, nu in ((6, 2.0), (8, 3.0))])
     summary, table = stage.critical_estimates(
         replicas, {"a": scaling}, exponents,
         {"a": {"v": 8, "m": 3, "s": 2}, "b": {"v": 32, "m": 8, "s": 2}})
-    assert len(summary) == 1 and int(summary["n_replicas"].iloc[0]) == 3
+    assert len(summary) == 2 and list(summary["depth"]) == [6, 8]
+    assert (summary["n_replicas"] == 3).all() and np.isnan(summary["nu"].iloc[0])
     assert list(table.columns) == stage.CRITICAL_ESTIMATE_COLUMNS
-    assert list(table["method"]) == ["class-curve width", "correlation lengths",
-                                     "population dynamics", "annealed mean field"]
+    # two depths: too few to extrapolate the population's half points over the depth
+    assert list(table["method"]) == ["class-curve width", "class-curve half points, corrected",
+                                     "correlation lengths", "population dynamics, depth 8",
+                                     "annealed mean field"]
     assert set(table["experiment"]) == {"a"}
-    pop = summary.iloc[0]
+    pop = summary.iloc[1]  # z is against the deepest population
     rows = table.set_index("method")
     assert rows.loc["correlation lengths", "nu"] == 3.0  # the deepest L
     assert rows.loc["class-curve width", "nu_z_vs_population"] == pytest.approx(
@@ -264,3 +272,46 @@ def test_the_critical_point_is_set_side_by_side_for_experiments_at_the_populatio
     mf = rows.loc["annealed mean field"]
     assert mf["nu"] == pytest.approx(theory.nu(8, 3, 2)) and np.isnan(mf["nu_err"])
     assert mf["nu_z_vs_population"] == pytest.approx((mf["nu"] - pop["nu"]) / pop["nu_err"])
+    assert np.isnan(rows.loc["population dynamics, depth 8", "nu_z_vs_population"])
+    assert rows.loc["class-curve half points, corrected", "nu"] == 3.0
+
+
+def test_the_population_half_points_are_extrapolated_over_the_depth_as_exact_bps():
+    """Replicas whose half points over the depth lie on eps*_r + A d**(-1/nu) (planted, eps*_r
+    spread over replicas): each replica is extrapolated and the mean over replicas recovers the
+    planted eps* and nu, with a correction to scaling from five depths; the other methods' nu are
+    scored against it."""
+    from hierphase import population
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for r in range(6):
+        star = 0.73 + 1e-3 * rng.standard_normal()
+        for depth in (6, 8, 10, 12, 16):
+            rows.append(dict(v=8, m=3, s=2, depth=depth, n_per_value=50, replica=r,
+                             eps_star=star - 0.4 * 2.0 ** (-depth / 1.9),
+                             log_lambda=math.log(2) / 2.0 if depth == 16 else np.nan,
+                             log_lambda_err=0.01 if depth == 16 else np.nan,
+                             nu=2.0 if depth == 16 else np.nan, j_min=3, j_max=depth))
+    replicas = pd.DataFrame(rows, columns=population.REPLICA_COLUMNS)
+    table = population.extrapolate_replicas(replicas)
+    assert list(table.columns) == population.EXTRAPOLATION_COLUMNS
+    extrapolated = table.set_index("fit")
+    plain = extrapolated.loc["half_points"]
+    assert plain["n_fitted"] == 6 and (plain["depth_min"], plain["depth_max"]) == (6, 16)
+    stars = replicas.groupby("replica")["eps_star"].max() + 0.4 * 2.0 ** (-16 / 1.9)
+    assert plain["eps_star"] == pytest.approx(stars.mean(), abs=1e-6)
+    assert plain["eps_star_err"] == pytest.approx(stars.std(ddof=1) / math.sqrt(6), rel=1e-3)
+    assert plain["nu"] == pytest.approx(1.9, abs=1e-4)
+    assert extrapolated.loc["half_points_corrected", "nu"] == pytest.approx(1.9, abs=0.01)
+
+    summary, table = stage.critical_estimates([replicas], {}, None,
+                                              {"a": {"v": 8, "m": 3, "s": 2}})
+    rows = table.set_index("method")
+    fit = rows.loc["population dynamics, half points over depth"]
+    assert (fit["eps_star"], fit["nu"]) == (plain["eps_star"], plain["nu"])
+    assert np.isnan(fit["nu_z_vs_population"]) and fit["detail"].startswith("depths 6-16")
+    deep = rows.loc["population dynamics, depth 16"]
+    assert deep["nu"] == pytest.approx(2.0)
+    assert deep["nu_z_vs_population"] == pytest.approx(
+        (deep["nu"] - fit["nu"]) / np.hypot(deep["nu_err"], fit["nu_err"]))

@@ -95,7 +95,7 @@ def test_finite_size_scaling_tables_and_figures(smoke):
         assert (base / f"{name}.meta.json").exists()
     assert list(table.columns) == SCALING_COLUMNS and list(points.columns) == SCALING_POINT_COLUMNS
     assert table.groupby(["process", "model"]).size().to_dict() == {
-        ("epsilon", "bp"): 4, ("epsilon", "mean_field"): 4, ("masking", "bp"): 4}
+        ("epsilon", "bp"): 5, ("epsilon", "mean_field"): 5, ("masking", "bp"): 5}
     depths = [L for L in exp["L"] if L >= spec["L_min"]]
     fitted = table[table["eps_star"].notna() | table["nu"].notna()]
     assert not fitted.empty and set(fitted["L_range"]) == {f"{min(depths)}-{max(depths)}"}

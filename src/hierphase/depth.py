@@ -45,6 +45,8 @@ __all__ = [
     "calibrate_depth",
     "ESTIMATE_COLUMNS",
     "estimate_depth",
+    "CALIBRATION_COLUMNS",
+    "held_out_estimates",
 ]
 
 FEATURE_COLUMNS = ["family", "experiment", "model", "rule_seed", "L", "s", "peak_noise",
@@ -142,3 +144,39 @@ def estimate_depth(features: pd.DataFrame, calibration: DepthCalibration) -> pd.
     out["L_hat"] = np.round(out["L_estimate"]).astype("Int64")
     out["exact"] = (out["L_hat"] == out["L"]).fillna(False).astype(bool)
     return out[ESTIMATE_COLUMNS]
+
+
+#: One row per calibration of :func:`held_out_estimates`.
+CALIBRATION_COLUMNS = ["experiment", "feature", "k_fit", "alpha", "beta", "residual_sd",
+                       "n_calibration", "calibration_L", "n_held_out", "n_exact",
+                       "mean_abs_error", "max_abs_error", "held_out_depths_exact"]
+
+
+def held_out_estimates(features: pd.DataFrame, calibration_L, calibration_rule_seeds, *,
+                       feature: str = "chi_max", k_fit: int = 3,
+                       experiment: str = "") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Calibrate on the RHMs of ``features`` whose depth is in ``calibration_L`` and rule draw in
+    ``calibration_rule_seeds`` (:func:`calibrate_depth`), estimate every RHM
+    (:func:`estimate_depth`, with a ``role`` column: ``calibration`` or ``held_out``) and score
+    the held-out ones: how many are exact, the mean and largest ``|L_estimate - L|``, and how many
+    of the held-out RHMs whose depth was never calibrated on are exact
+    (:data:`CALIBRATION_COLUMNS`). Needs at least one held-out RHM."""
+    in_cal = (features["L"].isin(list(calibration_L))
+              & features["rule_seed"].isin(list(calibration_rule_seeds))).to_numpy(dtype=bool)
+    if in_cal.all():
+        raise ValueError("every RHM is in the calibration: none is left to estimate")
+    cal = calibrate_depth(features[in_cal], feature)
+    est = estimate_depth(features, cal)
+    est.insert(0, "role", np.where(in_cal, "calibration", "held_out"))
+    held = est[~in_cal]
+    error = (held["L_estimate"] - held["L"].astype(float)).abs()
+    new_depth = ~held["L"].isin(list(calibration_L))
+    summary = pd.DataFrame([dict(
+        experiment=experiment, feature=feature, k_fit=int(k_fit), alpha=cal.alpha, beta=cal.beta,
+        residual_sd=cal.residual_sd, n_calibration=cal.n,
+        calibration_L=",".join(str(int(L)) for L in sorted(set(calibration_L))),
+        n_held_out=len(held), n_exact=int(held["exact"].sum()),
+        mean_abs_error=float(error.mean()), max_abs_error=float(error.max()),
+        held_out_depths_exact=f"{int(held['exact'][new_depth].sum())}/{int(new_depth.sum())}")],
+        columns=CALIBRATION_COLUMNS)
+    return est, summary

@@ -401,6 +401,38 @@ rule rhm_scaling:
         "../scripts/rhm_scaling.py"
 
 
+# ----------------------------------------------------------------------------- depth estimate
+# The depth of held-out RHMs read off chi and C at the peak, calibrated on RHMs of known depth.
+
+
+rule rhm_depth:
+    input:
+        correlations=rules.rhm_corr_aggregate.output.correlations,
+        susceptibility=rules.rhm_corr_aggregate.output.susceptibility,
+    output:
+        estimates=f"{RHM.DEPTH}/estimates.parquet",
+        estimates_meta=sidecar(f"{RHM.DEPTH}/estimates.parquet"),
+        estimates_csv=f"{RHM.DEPTH}/estimates.csv",
+        calibration=f"{RHM.DEPTH}/calibration.parquet",
+        calibration_meta=sidecar(f"{RHM.DEPTH}/calibration.parquet"),
+        calibration_csv=f"{RHM.DEPTH}/calibration.csv",
+    log:
+        "logs/rhm/depth/estimates.log",
+    conda:
+        "../../envs/rhm.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        experiment=RHM.depth_setting("experiment"),
+        calibration=RHM.depth_setting("calibration"),
+        feature=RHM.depth_setting("feature"),
+        k_fit=RHM.depth_setting("k_fit"),
+    script:
+        "../scripts/rhm_depth.py"
+
+
 # ----------------------------------------------------------------------------- critical point
 # Population dynamics of BP's messages over random rules (one job per point and replica), then
 # eps* and nu side by side: population dynamics, exact BP's class-curve width and correlation
@@ -422,7 +454,7 @@ rule rhm_population:
         mem_mb=per_attempt(RHM.population_mem_mb),
         runtime=per_attempt(60),
     params:
-        depth=RHM.population_setting("depth"),
+        depths=RHM.population_setting("depths"),
         n_per_value=RHM.population_setting("n_per_value"),
         seed=RHM.population_seed,
     script:

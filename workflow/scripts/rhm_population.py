@@ -5,6 +5,6 @@ from hierphase.stages import rhm as stage
 jobs.log_to(snakemake.log[0])
 jobs.limit_threads(snakemake.threads)
 p, wc, out = snakemake.params, snakemake.wildcards, snakemake.output
-table = stage.population_replica(int(wc.v), int(wc.m), int(wc.s), depth=p.depth,
+table = stage.population_replica(int(wc.v), int(wc.m), int(wc.s), depths=list(p.depths),
                                  n_per_value=p.n_per_value, replica=int(wc.replica), seed=p.seed)
 io.write_table(table, out.table, config=jobs.job_config(wc, p), seed=p.seed)

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 from .config import Plan
 from .learned import CORR as LEARNED_CORR
 from .learned import TABLES as LEARNED_TABLES
-from .rhm import CORR, CRITICAL, KEPT, PHASE_TABLE, SCALING, THEORY_SUMMARY
+from .rhm import CORR, CRITICAL, DEPTH, KEPT, PHASE_TABLE, SCALING, THEORY_SUMMARY
 
 __all__ = ["DOCS", "TEMPLATES", "docs_tables", "docs_templates", "docs_outputs", "docs_targets"]
 
@@ -43,6 +43,8 @@ def docs_tables(plan: Plan) -> dict[str, str | list[str]]:
             "exponents": f"{CORR}/exponents.parquet",
             "level_exponents": f"{CORR}/level_exponents.parquet",
             "signature": f"{CORR}/signature.parquet",
+            "depth_estimates": f"{DEPTH}/estimates.parquet",
+            "depth_calibration": f"{DEPTH}/calibration.parquet",
             "population": f"{CRITICAL}/population.parquet",
             "critical": f"{CRITICAL}/estimates.parquet", "phase_diagram": PHASE_TABLE,
             **{t: f"{LEARNED_TABLES}/{t}.parquet" for t in ("evaluation", "distance", "validity",

@@ -34,6 +34,8 @@ PHASE_TABLE = f"{PHASE_DIR}/phase_diagram.parquet"
 PHASE_FIGURES = "results/rhm/figures/phase_diagram"
 CRITICAL = "results/rhm/critical"
 POPULATION = f"{CRITICAL}/population/s{{s}}/v{{v}}/m{{m}}/replica{{replica}}.parquet"
+DEPTH = "results/rhm/depth"
+DEPTH_FIGURES = "results/rhm/figures/depth"
 CONTROLS = ("gaussian_field", "flat_mixture", "random_code", "permuted_rhm")
 
 
@@ -93,10 +95,10 @@ class RhmBranch(ExperimentBranch):
     # the file patterns, for the rules
     (RULES, TREES, SWEEP, KEPT, THEORY, THEORY_SUMMARY, FIGURES, CORR_SHARD, CORR_THEORY,
      CORR, CORR_FIGURES, CONTROL_SHARD, SCALING, PHASE_DIR, PHASE_SWEEP, PHASE_KEPT,
-     PHASE_TABLE, PHASE_FIGURES, CRITICAL, POPULATION) = (
+     PHASE_TABLE, PHASE_FIGURES, CRITICAL, POPULATION, DEPTH) = (
         RULES, TREES, SWEEP, KEPT, THEORY, THEORY_SUMMARY, FIGURES, CORR_SHARD,
         CORR_THEORY, CORR, CORR_FIGURES, CONTROL_SHARD, SCALING, PHASE_DIR, PHASE_SWEEP,
-        PHASE_KEPT, PHASE_TABLE, PHASE_FIGURES, CRITICAL, POPULATION)
+        PHASE_KEPT, PHASE_TABLE, PHASE_FIGURES, CRITICAL, POPULATION, DEPTH)
 
     # ------------------------------------------------------------------ checks
     def check(self) -> None:
@@ -157,6 +159,38 @@ class RhmBranch(ExperimentBranch):
             jobs["rhm.finite_size_scaling.experiments"] = 3 * len(fss["experiments"])
         self.phase_points = self.check_phase_diagram()
         self.population_points = self.check_population()
+        self.depth_estimate = self.check_depth_estimate()
+
+    def check_depth_estimate(self) -> dict | None:
+        """The depth-estimate block (absent or off: None): its experiment measures change
+        correlations of the epsilon-process, the calibration RHMs are among them with two depths
+        at least, and one RHM at least is left to estimate; returns the block."""
+        block = self.config.get("depth_estimate")
+        if block is None or not block["enabled"]:
+            return None
+        key = "rhm.depth_estimate"
+        exp = self.config["experiments"].get(block["experiment"])
+        if exp is None:
+            raise ConfigError(f"{key}.experiment", f"no experiment {block['experiment']!r}; "
+                              f"there are {sorted(self.config['experiments'])}.")
+        corr = exp["correlations"]
+        if corr is None or "epsilon" not in corr["processes"]:
+            raise ConfigError(f"{key}.experiment", f"{block['experiment']} measures no change "
+                              "correlations of the epsilon-process: the depth is read off them.")
+        cal = block["calibration"]
+        for what, have in (("L", corr["L"]), ("rule_seeds", corr["rule_seeds"])):
+            missing = sorted(set(cal[what]) - set(have))
+            if missing:
+                raise ConfigError(f"{key}.calibration.{what}", f"{missing} are not among the "
+                                  f"{what} of {block['experiment']}'s correlations ({have}).")
+        if len(set(cal["L"])) < 2:
+            raise ConfigError(f"{key}.calibration.L", "needs two depths at least: the calibration "
+                              "is a line in the depth.")
+        if len(corr["L"]) * len(corr["rule_seeds"]) <= len(set(cal["L"])) * len(set(cal["rule_seeds"])):
+            raise ConfigError(f"{key}.calibration", f"every RHM of {block['experiment']}'s "
+                              "correlations is in the calibration: none is left to estimate.")
+        self.jobs[f"{key}.experiment"] = 2
+        return block
 
     def check_population(self) -> list[tuple[int, int, int]]:
         """The population-dynamics block (absent or off: no points): every (v, m, s) legal at its
@@ -171,7 +205,7 @@ class RhmBranch(ExperimentBranch):
         points = []
         for i, point in enumerate(block["points"]):
             v, m, s = point["v"], point["m"], point["s"]
-            check_rhm_params(f"{key}.points[{i}]", v, m, s, block["depth"], v)
+            check_rhm_params(f"{key}.points[{i}]", v, m, s, max(block["depths"]), v)
             if critical_noise(v, m, s) is None:
                 raise ConfigError(f"{key}.points[{i}]", f"(v, m, s) = ({v}, {m}, {s}) has no "
                                   "transition in mean field: the population flows to chance at "
@@ -482,11 +516,13 @@ class RhmBranch(ExperimentBranch):
                          int(wildcards.replica))
 
     def population_mem_mb(self, wildcards) -> int:
-        """One replica: at the three noise values of the derivative, one level's rule products,
-        ``(v, n_per_value, v * m)`` weights, and about three more arrays of that size, float64."""
+        """One replica: at one noise value per depth (the half points' root finding, three at
+        least for the derivative), one level's rule products, ``(v, n_per_value, v * m)``
+        weights, and about three more arrays of that size, float64."""
         block = self.config["population"]
         v, m = int(wildcards.v), int(wildcards.m)
-        return job_mb(8 * 3 * 4 * v * block["n_per_value"] * v * m)
+        n_eps = max(3, len(block["depths"]))
+        return job_mb(8 * n_eps * 4 * v * block["n_per_value"] * v * m)
 
     def population_tables(self) -> list[str]:
         block = self.config.get("population")
@@ -510,6 +546,11 @@ class RhmBranch(ExperimentBranch):
         if self.corr_experiments:
             inputs["exponents"] = f"{CORR}/exponents.parquet"
         return inputs
+
+    # depth estimate
+    def depth_setting(self, key: str):
+        """A depth-estimate setting (None when it is off)."""
+        return None if self.depth_estimate is None else self.depth_estimate[key]
 
     # phase diagram
     def phase_point(self, wildcards) -> tuple[int, int, int]:
@@ -557,6 +598,8 @@ class RhmBranch(ExperimentBranch):
             targets += [PHASE_TABLE, PHASE_KEPT]
         if self.population_points:
             targets += [f"{CRITICAL}/{t}.parquet" for t in ("population", "estimates")]
+        if self.depth_estimate is not None:
+            targets += [f"{DEPTH}/{t}.parquet" for t in ("estimates", "calibration")]
         return targets + [t for fig in self.figures() for t in fig.targets()]
 
     def figure(self, rule: str, path: str, caption: str, category: str, **fields) -> Figure:
@@ -639,6 +682,12 @@ class RhmBranch(ExperimentBranch):
                         inputs={"summary": f"{CORR}/signature.parquet", **pooled},
                         instances=({},) if on else ()),
         ]
+        figures.append(
+            self.figure("rhm_fig_depth_estimate", f"{DEPTH_FIGURES}/depth_estimate",
+                        "depth_estimate", corr, subcategory="controls",
+                        inputs={"estimates": f"{DEPTH}/estimates.parquet",
+                                "calibration": f"{DEPTH}/calibration.parquet"},
+                        instances=({},) if self.depth_estimate is not None else ()))
         phase = ({},) if self.phase_points is not None else ()
         table = {"table": PHASE_TABLE}
         figures += [

@@ -18,7 +18,7 @@ from .style import use_style  # selects the Agg backend before pyplot loads
 import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-__all__ = ["hierarchy_controls", "level_exponents"]
+__all__ = ["hierarchy_controls", "level_exponents", "depth_estimates"]
 
 _LABEL = {("rhm_permuted", "bp"): "RHM (its own order)",
           ("rhm_permuted", "bp_permuted"): "RHM, leaves permuted",
@@ -130,4 +130,51 @@ def level_exponents(table: pd.DataFrame, *, experiment: str, process: str = "eps
         axes[1].legend(fontsize="small", loc="best")
     fig.suptitle(f"Exponent of the change correlations, {experiment}, {process}-process",
                  fontsize=11)
+    return fig
+
+
+def depth_estimates(estimates: pd.DataFrame, calibration: pd.DataFrame):
+    """The depth read off the correlations (:func:`hierphase.depth.held_out_estimates`): left,
+    the feature (chi at its peak) against the true depth, calibration RHMs and held-out ones,
+    with the calibrated line; right, the estimated depth against the true one (held-out RHMs
+    whose rounded estimate is exact inside the band of half a level). Returns the Figure."""
+    need = {"role", "L", "rule_seed", "L_estimate", "exact", "feature"}
+    missing = need - set(estimates.columns)
+    if missing:
+        raise ValueError(f"the depth estimates table lacks the columns {sorted(missing)}")
+    if calibration.empty:
+        raise ValueError("the calibration table is empty")
+    cal = calibration.iloc[0]
+    feature = str(cal["feature"])
+    use_style()
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 4.2), constrained_layout=True)
+    colors = {"calibration": "0.35", "held_out": sns.color_palette("colorblind")[0]}
+    seeds = sorted(int(r) for r in estimates["rule_seed"].unique())
+    offset = {r: 0.12 * (i - (len(seeds) - 1) / 2) for i, r in enumerate(seeds)}
+    for role, g in estimates.groupby("role", sort=True):
+        x = g["L"].astype(float) + g["rule_seed"].map(offset)
+        marker = "s" if role == "calibration" else "o"
+        label = "calibration" if role == "calibration" else "held out"
+        axes[0].plot(x, g[feature].astype(float), marker, color=colors[role], label=label)
+        axes[1].plot(x, g["L_estimate"].astype(float), marker, color=colors[role],
+                     label=label)
+        wrong = g[~g["exact"].astype(bool)]
+        if role == "held_out" and not wrong.empty:
+            axes[1].plot(wrong["L"].astype(float) + wrong["rule_seed"].map(offset),
+                         wrong["L_estimate"].astype(float), "x", color="crimson", ms=9,
+                         label="held out, rounded estimate wrong")
+    depths = np.arange(int(estimates["L"].min()), int(estimates["L"].max()) + 1)
+    grid = np.linspace(depths[0] - 0.5, depths[-1] + 0.5, 50)
+    if cal["beta"] != 0:
+        axes[0].plot(grid, (grid - cal["alpha"]) / cal["beta"], ls="--", color="0.5",
+                     label=f"L = {cal['alpha']:.2f} + {cal['beta']:.2f} {feature}")
+    axes[1].plot(grid, grid, color="0.5", lw=1)
+    axes[1].fill_between(grid, grid - 0.5, grid + 0.5, color="0.85", label="rounds to the true L")
+    axes[0].set(xlabel="true depth L", ylabel=r"$\chi_{\max}$" if feature == "chi_max" else feature,
+                title="the feature against the depth")
+    axes[1].set(xlabel="true depth L", ylabel="estimated depth",
+                title=f"held out: {int(cal['n_exact'])} of {int(cal['n_held_out'])} exact")
+    for ax in axes:
+        ax.set_xticks(depths)
+        ax.legend(fontsize="small")
     return fig

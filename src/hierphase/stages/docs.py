@@ -13,7 +13,8 @@ The tables, by the names the functions use (:data:`DOCS_TABLES`; their paths com
 ``hierphase.plan.docs``): the RHM branch's kept table, mean-field tables (``theory``: one per
 depth, read as one) and summary, finite-size scaling
 (``scaling``, ``scaling_points``), change-correlation ``exponents``, ``level_exponents`` (per
-tree level) and ``signature`` (the RHM beside its controls), the critical point's ``population``
+tree level) and ``signature`` (the RHM beside its controls), the depth estimate
+(``depth_estimates``, ``depth_calibration``), the critical point's ``population``
 dynamics and its estimates side by side (``critical``), and the ``phase_diagram``; the learned branch's ``evaluation``, ``distance``, ``validity``,
 ``sample_complexity``, ``learning_curve`` and change correlations (``chi_distance``,
 ``learned_susceptibility``); the images branch's ``quality``, ``class_kept``,
@@ -27,13 +28,17 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+import numpy as np
+
 __all__ = ["DOCS_TABLES", "NUMBERS", "extract_numbers", "render", "render_docs",
            "template_names", "fmt", "fmt_pm", "fmt_signed"]
 
 #: The tables the numbers are read from, by name (the keys of the ``tables`` mapping every
 #: function here takes).
 DOCS_TABLES = ("kept", "theory", "theory_summary", "scaling", "scaling_points", "exponents",
-               "level_exponents", "signature", "population", "critical", "phase_diagram", "evaluation", "distance", "validity", "sample_complexity",
+               "level_exponents", "signature", "depth_estimates", "depth_calibration",
+               "population", "critical", "phase_diagram", "evaluation", "distance", "validity",
+               "sample_complexity",
                "learning_curve", "chi_distance", "learned_susceptibility", "quality",
                "class_kept", "layer_similarity", "patch_susceptibility")
 
@@ -265,7 +270,8 @@ def rhm_scaling(t: Tables) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for process, models in (("epsilon", ("bp", "mean_field")), ("masking", ("bp",))):
         for model in models:
-            for estimator in ("half_point", "half_point_width_nu", "crossing", "width"):
+            for estimator in ("half_point", "half_point_width_nu", "crossing", "width",
+                              "half_point_corrected"):
                 out[f"{process}_{model}_{estimator}"] = fit(process, model, estimator)
     eps = _main(scaling, process="epsilon")
     out["eps_star_mean_field"] = fmt(eps["eps_star_mean_field"].iloc[0], 4) if len(eps) else MISSING
@@ -302,21 +308,33 @@ def rhm_correlations(t: Tables) -> dict[str, Any]:
     }
 
 
-def rhm_level_exponents(t: Tables) -> dict[str, Any]:
-    """The exponent of C per tree level at the chi peak (``level_exponents``, main experiment,
-    exact BP, epsilon-process): per depth the widest window from k = 1 (a, its error and
-    chi2/dof, mean field on the same window, the spatial fit on r = s**k - 1 of the same window),
-    mean field's infinite-depth value, and every window from k = 1 and k = 2 as table rows."""
-    lv = _main(t["level_exponents"], experiment="main", model="bp", process="epsilon")
+def _widest_level_windows(lv) -> list[dict[str, str]]:
+    """Per depth of a level-exponents table, its widest window from k = 1 (a, its error and
+    chi2/dof, mean field on the same window, the gap to mean field's infinite-depth value, the
+    spatial fit on r = s**k - 1 of the same window)."""
     widest = []
     for L, g in lv[lv["k_min"] == 1].groupby("L", sort=True):
         row = g.sort_values("k_max").iloc[-1]
         widest.append({"L": str(int(L)), "k_max": str(int(row["k_max"])),
+                       "n_rule_seeds": str(int(row["n_rule_seeds"])),
                        "a": fmt_pm(row["a"], row["a_err"]), "chi2_dof": fmt(row["chi2_dof"], 2),
                        "a_mean_field": fmt(row["a_mean_field"]),
                        "gap_infinite": fmt_signed(row["a"] - row["a_mean_field_infinite"]),
                        "a_spatial": fmt_pm(row["a_spatial"], row["a_spatial_err"]),
                        "chi2_dof_spatial": fmt(row["chi2_dof_spatial"], 1)})
+    return widest
+
+
+def rhm_level_exponents(t: Tables) -> dict[str, Any]:
+    """The exponent of C per tree level at the chi peak (``level_exponents``, exact BP,
+    epsilon-process): for the main experiment per depth the widest window from k = 1
+    (:func:`_widest_level_windows`), mean field's infinite-depth value, and every window from
+    k = 1 and k = 2 as table rows; for the depth estimate's RHMs (experiment ``depth``, rule
+    draws pooled) the widest windows of its deepest three depths (``deep``)."""
+    lv = _main(t["level_exponents"], experiment="main", model="bp", process="epsilon")
+    widest = _widest_level_windows(lv)
+    deep_lv = _main(t["level_exponents"], experiment="depth", model="bp", process="epsilon")
+    deep = _widest_level_windows(deep_lv)[-3:]
     windows = [{"L": str(int(r["L"])), "window": f"{int(r['k_min'])}-{int(r['k_max'])}",
                 "a": fmt_pm(r["a"], r["a_err"]), "chi2_dof": fmt(r["chi2_dof"], 2),
                 "a_mean_field": fmt(r["a_mean_field"]),
@@ -324,11 +342,13 @@ def rhm_level_exponents(t: Tables) -> dict[str, Any]:
                 "a_mean_field_spatial": fmt(r["a_mean_field_spatial"])}
                for r in lv[lv["k_min"] <= 2].sort_values(["L", "k_min", "k_max"]).to_dict("records")]
     inf = lv["a_mean_field_infinite"].dropna()
-    return {"widest": widest, "windows": windows,
+    def largest_gap(rows):
+        return (fmt(max(abs(float(w["gap_infinite"])) for w in rows))
+                if rows and all(w["gap_infinite"] != MISSING for w in rows) else MISSING)
+
+    return {"widest": widest, "windows": windows, "deep": deep,
             "a_infinite": fmt(inf.iloc[0]) if len(inf) else MISSING,
-            "largest_gap": (fmt(max(abs(float(w["gap_infinite"])) for w in widest))
-                            if widest and all(w["gap_infinite"] != MISSING for w in widest)
-                            else MISSING)}
+            "largest_gap": largest_gap(widest), "deep_largest_gap": largest_gap(deep)}
 
 
 #: How the docs name each group of the signature table.
@@ -337,7 +357,8 @@ SIGNATURE_LABELS = {("rhm", "main", "bp"): "RHM", ("rhm", "no_transition", "bp")
                     ("random_code", "random_code", "exact"): "random code",
                     ("rhm_permuted", "permuted_rhm", "bp"): "RHM, own order (permuted set)",
                     ("rhm_permuted", "permuted_rhm", "bp_permuted"): "RHM, leaves permuted",
-                    ("flat_mixture", "flat_mixture", "bp"): "flat class mixture"}
+                    ("flat_mixture", "flat_mixture", "bp"): "flat class mixture",
+                    ("rhm", "depth", "bp"): "RHM, the depth estimate's draws (pooled)"}
 
 
 def rhm_signature(t: Tables) -> dict[str, Any]:
@@ -373,6 +394,28 @@ def rhm_signature(t: Tables) -> dict[str, Any]:
             "code_width": ", ".join(fmt(x, 3) for x in code["class_flip_width"])}
 
 
+def rhm_depth_estimate(t: Tables) -> dict[str, Any]:
+    """The depth read off chi at its peak (``depth_estimates``, ``depth_calibration``): the
+    calibrated line and its score on the held-out RHMs, and one row per RHM."""
+    cal = t["depth_calibration"].iloc[0]
+    est = t["depth_estimates"].sort_values(["role", "L", "rule_seed"])
+    rows = [{"role": "calibration" if r["role"] == "calibration" else "held out",
+             "L": str(int(r["L"])), "rule_seed": str(int(r["rule_seed"])),
+             "peak": fmt(r["peak_noise"], 3), "chi_max": fmt(r["chi_max"], 2),
+             "a_first": fmt(r["a_first"], 2), "L_estimate": fmt(r["L_estimate"], 2),
+             "L_hat": str(int(r["L_hat"])), "exact": "yes" if r["exact"] else "no"}
+            for r in est.to_dict("records")]
+    return {"rows": rows, "feature": str(cal["feature"]), "k_fit": str(int(cal["k_fit"])),
+            "alpha": fmt(cal["alpha"], 2),
+            "beta": fmt(cal["beta"], 2), "residual_sd": fmt(cal["residual_sd"], 2),
+            "n_calibration": str(int(cal["n_calibration"])),
+            "calibration_L": str(cal["calibration_L"]).replace(",", ", "),
+            "n_held_out": str(int(cal["n_held_out"])), "n_exact": str(int(cal["n_exact"])),
+            "mean_abs_error": fmt(cal["mean_abs_error"], 2),
+            "max_abs_error": fmt(cal["max_abs_error"], 2),
+            "new_depths_exact": str(cal["held_out_depths_exact"]).replace("/", " of ")}
+
+
 def rhm_critical(t: Tables) -> dict[str, Any]:
     """The critical point side by side (``critical``: population dynamics, exact BP's class-curve
     width and correlation lengths, annealed mean field; the main experiment) and the population
@@ -381,12 +424,32 @@ def rhm_critical(t: Tables) -> dict[str, Any]:
     methods = [{"method": r["method"], "eps_star": fmt_pm(r["eps_star"], r["eps_star_err"], 4),
                 "nu": fmt_pm(r["nu"], r["nu_err"], 3), "z": fmt(r["nu_z_vs_population"], 1),
                 "detail": r["detail"]} for r in est.to_dict("records")]
+    by_method = est.set_index("method")
+
+    def gap(a: str, b: str, column: str, digits: int) -> str:
+        """``column`` of method a minus method b, and that over their errors combined."""
+        if a not in by_method.index or b not in by_method.index:
+            return MISSING
+        x, y = by_method.loc[a], by_method.loc[b]
+        diff = float(x[column] - y[column])
+        err = math.hypot(*(float(v) if np.isfinite(v) else 0.0
+                           for v in (x[f"{column}_err"], y[f"{column}_err"])))
+        return (f"{fmt_signed(diff, digits)} ({fmt(diff / err, 1)} errors)" if err > 0
+                else fmt_signed(diff, digits))
+
+    population = "population dynamics, half points over depth"
+    comparisons = {f"{column}_{name}": gap(other, population, column, digits)
+                   for name, other in (("width", "class-curve width"),
+                                       ("corrected", "class-curve half points, corrected"),
+                                       ("mean_field", "annealed mean field"))
+                   for column, digits in (("eps_star", 4), ("nu", 3))}
     points = [{"point": _point(r), "eps_star": fmt_pm(r["eps_star"], r["eps_star_err"], 4),
                "spread": fmt(r["eps_star_spread"], 4), "nu": fmt_pm(r["nu"], r["nu_err"], 3),
                "replicas": str(int(r["n_replicas"])), "depth": str(int(r["depth"])),
                "n_per_value": str(int(r["n_per_value"]))}
-              for r in t["population"].sort_values(["s", "v", "m"]).to_dict("records")]
-    return {"methods": methods, "points": points}
+              for r in t["population"].sort_values(["s", "v", "m", "depth"])
+              .groupby(["s", "v", "m"], sort=False).tail(1).to_dict("records")]
+    return {"methods": methods, "points": points, **comparisons}
 
 
 def _point(row) -> str:
@@ -729,7 +792,8 @@ NUMBERS: dict[str, Callable[[Tables], Any]] = {
     f.__name__: f for f in (
         rhm_theory, rhm_class_extremes, rhm_levels_deepest, rhm_bp_vs_mean_field,
         rhm_bp_vs_samples, rhm_half_points,
-        rhm_scaling, rhm_correlations, rhm_level_exponents, rhm_signature, rhm_critical,
+        rhm_scaling, rhm_correlations, rhm_level_exponents, rhm_signature, rhm_depth_estimate,
+        rhm_critical,
         rhm_phase_diagram, learned_evaluation, learned_largest_P,
         learned_validity, learned_sample_complexity, learned_learning_curve, learned_correlations,
         images_quality, images_class_kept, images_layer_similarity, images_correlations)}

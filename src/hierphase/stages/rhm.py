@@ -47,6 +47,7 @@ __all__ = [
     "random_code_shard",
     "permuted_rhm_shard",
     "control_shard",
+    "depth_estimate",
     "CRITICAL_ESTIMATE_COLUMNS",
     "population_replica",
     "critical_estimates",
@@ -584,6 +585,30 @@ def correlation_exponents(correlations: pd.DataFrame, susceptibility: pd.DataFra
     return exponents, lengths, levels, signature
 
 
+# ----------------------------------------------------------------------------- depth estimate
+
+
+def depth_estimate(correlations: pd.DataFrame, susceptibility: pd.DataFrame, *, experiment: str,
+                   calibration: Mapping, feature: str = "chi_max",
+                   k_fit: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The depth of the RHMs of ``experiment`` read off chi and the first levels of C at the
+    chi peak, without their L (:mod:`hierphase.depth`): exact BP, epsilon-process, one RHM per
+    (L, rule draw). Those with L in ``calibration["L"]`` and rule draw in
+    ``calibration["rule_seeds"]`` calibrate ``L = alpha + beta * feature``; every other one is
+    held out and estimated (:func:`hierphase.depth.held_out_estimates`). Returns the estimates
+    (one row per RHM) and the calibration with its score (one row)."""
+    from hierphase import depth
+
+    def measured(df):
+        return df[(df["experiment"] == experiment) & (df["process"] == "epsilon")
+                  & (df["model"] == "bp")]
+
+    features = depth.depth_features(measured(correlations), measured(susceptibility),
+                                    k_fit=k_fit)
+    return depth.held_out_estimates(features, calibration["L"], calibration["rule_seeds"],
+                                    feature=feature, k_fit=k_fit, experiment=experiment)
+
+
 # ----------------------------------------------------------------------------- critical point
 
 
@@ -592,51 +617,66 @@ CRITICAL_ESTIMATE_COLUMNS = ["experiment", "v", "m", "s", "method", "eps_star", 
                              "nu", "nu_err", "nu_z_vs_population", "detail"]
 
 
-def population_replica(v: int, m: int, s: int, *, depth: int, n_per_value: int, replica: int,
-                       seed: int) -> pd.DataFrame:
+def population_replica(v: int, m: int, s: int, *, depths: Sequence[int], n_per_value: int,
+                       replica: int, seed: int) -> pd.DataFrame:
     """One replica of the population dynamics of BP's messages over freshly drawn rules
     (:func:`hierphase.population.replica_estimates`): its eps* and nu, one row."""
     from hierphase import population
 
-    return population.replica_estimates(v, m, s, depth=depth, n_per_value=n_per_value,
+    return population.replica_estimates(v, m, s, depths=depths, n_per_value=n_per_value,
                                         replicas=[replica], seed=seed)
 
 
 def critical_estimates(replicas: Sequence[pd.DataFrame], scaling_tables: Mapping[str, pd.DataFrame],
                        exponents: pd.DataFrame | None,
                        experiments: Mapping[str, Mapping]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The population dynamics' summary per point (:func:`hierphase.population.summarise_replicas`
-    of the ``replicas`` tables, one per replica job) and, per experiment whose (v, m, s) is one of its points, eps* and nu side by side
+    """The population dynamics' summary per point and depth
+    (:func:`hierphase.population.summarise_replicas` of the ``replicas`` tables, one per replica
+    job) and, per experiment whose (v, m, s) is one of its points, eps* and nu side by side
     (:data:`CRITICAL_ESTIMATE_COLUMNS`):
 
     - ``class-curve width``: exact BP's finite-size scaling of the class curve
       (``scaling_tables[experiment]``, epsilon-process, the half point extrapolated with the
       width's nu);
+    - ``class-curve half points, corrected``: the half points with nu free and a correction to
+      scaling fitted (:func:`hierphase.finite_size.scaling_fits`), where the depths allow it;
     - ``correlation lengths``: nu from the collapse of exact BP's C(r) at the deepest L of the
       exponents table (eps* is mean field's there: it is an input of that fit);
-    - ``population dynamics``: the quenched ensemble at large depth, mean over replicas;
+    - ``population dynamics, depth D``: the quenched ensemble, mean over replicas, one row per
+      depth iterated: eps* is the class curve's half point at that depth with infinitely many
+      data, nu the growth of the slope from the third level to the escape;
+    - ``population dynamics, half points over depth``: those half points extrapolated over the
+      depth as exact BP's are (:func:`hierphase.scaling.extrapolate_eps_star`, four depths or
+      more), and ``..., corrected`` with a correction to scaling
+      (:func:`hierphase.scaling.fit_with_correction`, five or more);
     - ``annealed mean field``: :func:`hierphase.theory.critical_noise` and :func:`~hierphase.theory.nu`.
 
-    ``nu_z_vs_population``: (nu - nu of the population dynamics) over their errors combined."""
+    ``nu_z_vs_population``: (nu - nu of the population's extrapolation, or of its deepest depth
+    when there is none) over their errors combined."""
     from hierphase import population
 
-    summary = population.summarise_replicas(pd.concat(list(replicas), ignore_index=True))
+    replicas = pd.concat(list(replicas), ignore_index=True)
+    summary = population.summarise_replicas(replicas)
     rows = []
     for name, exp in experiments.items():
         v, m, s = int(exp["v"]), int(exp["m"]), int(exp["s"])
-        pop = summary[(summary["v"] == v) & (summary["m"] == m) & (summary["s"] == s)]
-        if pop.empty:
+        pops = summary[(summary["v"] == v) & (summary["m"] == m) & (summary["s"] == s)]
+        if pops.empty:
             continue
-        pop = pop.iloc[0]
+        pops = pops.sort_values("depth")
+        deepest = pops.iloc[-1]
         found = []
         table = scaling_tables.get(name)
         if table is not None:
-            w = table[(table["model"] == "bp") & (table["process"] == "epsilon")
-                      & (table["estimator"] == "half_point_width_nu")]
-            if not w.empty:
-                w = w.iloc[0]
-                found.append(("class-curve width", w["eps_star"], w["eps_star_err"], w["nu"],
-                              w["nu_err"], f"exact BP, L = {w['L_range']}"))
+            fits = table[(table["model"] == "bp") & (table["process"] == "epsilon")]
+            for estimator, method in (("half_point_width_nu", "class-curve width"),
+                                      ("half_point_corrected",
+                                       "class-curve half points, corrected")):
+                w = fits[(fits["estimator"] == estimator) & fits["nu"].notna()]
+                if not w.empty:
+                    w = w.iloc[0]
+                    found.append((method, w["eps_star"], w["eps_star_err"], w["nu"], w["nu_err"],
+                                  f"exact BP, L = {w['L_range']}"))
         if exponents is not None:
             e = exponents[(exponents["experiment"] == name) & (exponents["model"] == "bp")
                           & (exponents["process"] == "epsilon") & exponents["nu"].notna()]
@@ -644,14 +684,31 @@ def critical_estimates(replicas: Sequence[pd.DataFrame], scaling_tables: Mapping
                 e = e.sort_values("L").iloc[-1]
                 found.append(("correlation lengths", np.nan, np.nan, e["nu"], e["nu_err"],
                               f"exact BP, L = {int(e['L'])}, at mean field's eps*"))
-        found.append(("population dynamics", pop["eps_star"], pop["eps_star_err"], pop["nu"],
-                      pop["nu_err"], f"{int(pop['n_replicas'])} replicas, depth "
-                      f"{int(pop['depth'])}, {int(pop['n_per_value'])} messages per value"))
+        found.append((f"population dynamics, depth {int(deepest['depth'])}",
+                      deepest["eps_star"], deepest["eps_star_err"], deepest["nu"],
+                      deepest["nu_err"], f"{int(deepest['n_replicas'])} replicas, "
+                      f"{int(deepest['n_per_value'])} messages per value"))
+        reference = (f"population dynamics, depth {int(deepest['depth'])}", deepest["nu"],
+                     deepest["nu_err"])
+        extrapolated = population.extrapolate_replicas(
+            replicas[(replicas["v"] == v) & (replicas["m"] == m) & (replicas["s"] == s)])
+        for _, fit in extrapolated.iterrows():
+            if not np.isfinite(fit["nu"]):
+                continue
+            corrected = fit["fit"] == "half_points_corrected"
+            method = "population dynamics, half points over depth" + (", corrected" if corrected
+                                                                        else "")
+            found.append((method, fit["eps_star"], fit["eps_star_err"], fit["nu"], fit["nu_err"],
+                          f"depths {int(fit['depth_min'])}-{int(fit['depth_max'])}, each of "
+                          f"{int(fit['n_fitted'])} replicas extrapolated"
+                          + (" with a correction to scaling" if corrected else "")))
+            if not corrected:
+                reference = (method, fit["nu"], fit["nu_err"])
         found.append(("annealed mean field", theory.critical_noise(v, m, s), np.nan,
                       theory.nu(v, m, s), np.nan, "infinite depth, exact (no error)"))
         for method, eps, eps_err, nu, nu_err, detail in found:
-            z = ((nu - pop["nu"]) / np.hypot(np.nan_to_num(nu_err), pop["nu_err"])
-                 if method != "population dynamics" and np.isfinite(nu) else np.nan)
+            z = ((nu - reference[1]) / np.hypot(np.nan_to_num(nu_err), reference[2])
+                 if method != reference[0] and np.isfinite(nu) else np.nan)
             rows.append(dict(experiment=name, v=v, m=m, s=s, method=method,
                              eps_star=float(eps), eps_star_err=float(eps_err), nu=float(nu),
                              nu_err=float(nu_err), nu_z_vs_population=float(z), detail=detail))

@@ -114,6 +114,13 @@ def rhm_corr_fig_signature(inputs: Mapping, params: Mapping, wildcards: Mapping)
                                         io.read_table(inputs["correlations"]))
 
 
+def rhm_fig_depth_estimate(inputs: Mapping, params: Mapping, wildcards: Mapping):
+    """Depth from the correlations: the feature against the depth, the estimate against the
+    truth for held-out RHMs."""
+    return hierarchy.depth_estimates(io.read_table(inputs["estimates"]),
+                                     io.read_table(inputs["calibration"]))
+
+
 def rhm_fig_phase_plane(inputs: Mapping, params: Mapping, wildcards: Mapping):
     """Phase diagram: the (v, m) plane per s, mean field's line and BP's transitions."""
     return phase_diagram.phase_plane(io.read_table(inputs["table"]))
