@@ -25,6 +25,7 @@ localrules:
     rhm_phase_aggregate,
     rhm_phase_table,
     rhm_scaling,
+    rhm_depth,
     rhm_critical,
 
 
