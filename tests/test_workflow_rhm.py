@@ -194,11 +194,13 @@ def test_correlation_tables(smoke):
         rows = bp[bp["experiment"] == name]
         assert set(rows["L"]) == set(spec["L"]) and set(rows["process"]) == set(spec["processes"])
         assert (rows["n_x0"] == spec["n_x0"]).all() and (rows["n_traj"] == spec["n_traj"]).all()
-        # one row per (process, L, noise value, level)
+        # one row per (rule draw, process, L, noise value, level)
         n_values = sum(len({round(float(x), 6) for b in blocks
                             for x in np.linspace(b["start"], b["stop"], b["num"])})
                        for blocks in spec["processes"].values())
-        assert len(rows) == n_values * sum(L + 1 for L in spec["L"])
+        draws = spec.get("rule_seeds") or exp["rule_seeds"]
+        assert set(rows["rule_seed"]) == set(draws)
+        assert len(rows) == len(draws) * n_values * sum(L + 1 for L in spec["L"])
         theory = chi[(chi["experiment"] == name) & (chi["model"] == "mean_field")]
         assert set(theory["L"]) == set(spec["L"]) and (theory["process"] == "epsilon").all()
         assert len(theory) == config["theory_points"] * len(spec["L"])
@@ -304,7 +306,7 @@ def test_growing_a_correlation_grid_plans_only_the_new_shard(smoke):
         "rhm_corr_sweep", "rhm_corr_aggregate", "rhm_corr_exponents", "rhm_corr_fig_c_of_r",
         "rhm_corr_fig_chi", "rhm_corr_fig_xi_scaling", "rhm_corr_fig_collapse",
         "rhm_corr_fig_controls", "rhm_corr_fig_level_exponents", "rhm_corr_fig_signature",
-        "rhm_critical", "all"}
+        "rhm_critical", "rhm_depth", "rhm_fig_depth_estimate", "all"}
 
 
 def test_phase_diagram_table_and_figures(smoke):
@@ -434,3 +436,30 @@ def test_lint_and_snakefmt_are_clean(workflow_copy):
     assert unformatted == [], f"snakefmt --check fails for {unformatted}"
     assert lints == {} and lint.returncode == 0 and "Congratulations" in lint.stdout, \
         f"snakemake --lint reports {lints}"
+
+
+def test_depth_estimate_tables_and_figure(smoke):
+    """The smoke preset's depth estimate: the calibration line and every RHM's estimate, checked
+    against chi's peak read off the susceptibility table and numpy's own line fit; the figure."""
+    config = yaml.safe_load((smoke / SMOKE).read_text())["rhm"]
+    block, exp = config["depth_estimate"], config["experiments"]["depth"]
+    base = smoke / "results/rhm/depth"
+    est, cal = (pd.read_parquet(base / f"{t}.parquet") for t in ("estimates", "calibration"))
+    assert pd.read_csv(base / "calibration.csv").shape == cal.shape and len(cal) == 1
+    chi = pd.read_parquet(smoke / "results/rhm/correlations/susceptibility.parquet")
+    chi = chi[(chi.experiment == "depth") & (chi.model == "bp") & (chi.level == chi.L)]
+    peak = chi.groupby(["L", "rule_seed"])["chi"].max()
+    assert len(est) == len(peak) == len(exp["L"]) * len(exp["rule_seeds"])
+    for r in est.itertuples():
+        assert r.chi_max == pytest.approx(peak[(r.L, r.rule_seed)])
+    in_cal = [(L, s) for L, s in peak.index
+              if L in block["calibration"]["L"] and s in block["calibration"]["rule_seeds"]]
+    beta, alpha = np.polyfit([peak[k] for k in in_cal], [k[0] for k in in_cal], 1)
+    row = cal.iloc[0]
+    assert (row["alpha"], row["beta"]) == pytest.approx((alpha, beta))
+    held = est[est.role == "held_out"]
+    assert len(held) == len(peak) - len(in_cal) == row["n_held_out"]
+    assert held["L_estimate"].to_numpy() == pytest.approx(alpha + beta * held["chi_max"].to_numpy())
+    assert row["n_exact"] == int((np.round(held["L_estimate"]) == held["L"]).sum())
+    for ext in ("png", "pdf"):
+        assert (smoke / f"results/rhm/figures/depth/depth_estimate.{ext}").stat().st_size > 5000
