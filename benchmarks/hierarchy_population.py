@@ -7,6 +7,11 @@ one row per replica and depth, appended as each replica ends), ``OUT/summary.csv
 (:func:`hierphase.population.summarise_replicas` with mean field's ``eps_star_mf`` and
 ``nu_mf``) and ``OUT/extrapolated.csv`` (:func:`hierphase.population.extrapolate_replicas`). Rules from ``derive_seed(seed, "population.rules",
 r)``, picks from ``derive_seed(seed, "population.replica", r)``; seed 0 unless ``--seed``.
+
+``--compare`` instead times, in this process, the half points of one replica at every depth of
+``--depths`` found together (:func:`hierphase.population.half_points`, one run) against one
+bisection per depth on the population of that depth (the method before it), and prints the
+ratio and the largest difference of the half points.
 """
 
 from __future__ import annotations
@@ -21,6 +26,34 @@ import torch
 from hierphase import population, theory
 
 
+def compare(args) -> None:
+    """Time half_points against a bisection per depth (module docstring)."""
+    from scipy.optimize import bisect
+
+    from hierphase import rhm
+
+    for point in args.points:
+        v, m, s = (int(x) for x in point.split(","))
+        rules = rhm.sample_rules(v, m, s, max(args.depths), seed=args.seed)
+        star = theory.critical_noise(v, m, s)
+        bracket = (max(0.0, star - 0.2), min(1.0, star + 0.2))
+        t0 = time.process_time()
+        together = population.half_points(rules, args.n_per_value, args.seed, args.depths,
+                                          bracket=bracket, tol=args.tol)
+        t_together = time.process_time() - t0
+        t0 = time.process_time()
+        alone = []
+        for depth in args.depths:
+            def f(e, depth=depth):
+                return population.overlaps(rules, [e], args.n_per_value, args.seed)[depth, 0] - 0.5
+            alone.append(bisect(f, *bracket, xtol=args.tol))
+        t_alone = time.process_time() - t0
+        gap = max(abs(a - b) for a, b in zip(together, alone))
+        print(f"v={v} m={m} s={s}, depths {args.depths}, {args.n_per_value} per value: together "
+              f"{t_together:.1f} CPU-s, a bisection per depth {t_alone:.1f} CPU-s "
+              f"(x{t_alone / t_together:.1f}); largest difference {gap:.1e}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", type=Path)
@@ -30,8 +63,12 @@ def main() -> None:
     ap.add_argument("--n-per-value", type=int, default=256)
     ap.add_argument("--tol", type=float, default=1e-6)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--compare", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.compare:
+        compare(args)
+        return
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     for point in args.points:
