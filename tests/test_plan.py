@@ -112,8 +112,8 @@ def test_figure_instances_follow_the_config(smoke):
     # xi scaling only where the epsilon correlations meet a mean-field transition
     assert [w["experiment"] for w in figures["rhm_corr_fig_xi_scaling"].instances] == ["main", "depth"]
     assert figures["rhm_corr_fig_xi_scaling"].targets() == [
-        "results/rhm/figures/correlations/main/xi_scaling.png",
-        "results/rhm/figures/correlations/main/xi_scaling.pdf"]
+        f"results/rhm/figures/correlations/{name}/xi_scaling.{ext}"
+        for name in ("main", "depth") for ext in ("png", "pdf")]
 
 
 def test_job_ceiling_names_the_largest_key():
