@@ -182,6 +182,8 @@ def _table_targets(work: Path) -> list[str]:
         targets.append("results/rhm/phase_diagram/phase_diagram.parquet")
     if rhm.get("population") and rhm["population"].get("enabled", True):
         targets += [f"results/rhm/critical/{t}.parquet" for t in ("population", "estimates")]
+    if rhm.get("depth_estimate") and rhm["depth_estimate"].get("enabled", True):
+        targets += [f"results/rhm/depth/{t}.parquet" for t in ("estimates", "calibration")]
     return targets
 
 
