@@ -26,8 +26,9 @@ Critical point (:func:`critical_point`). Above a critical noise the messages flo
 (``p -> 1/v``), below it to certainty (``p -> 1``). For one replica (one draw of rules and
 picks, ``depth`` levels) ``eps*_r`` is where ``p_depth`` crosses ``threshold``: by default 1/2,
 so that ``eps*_r`` is the half point of that RHM's exact-BP class curve at this depth with
-infinitely many data (bisection: the flow amplifies any offset by ``Lambda`` per level, so after
-``depth`` levels the crossing pins ``eps*_r`` to about ``Lambda**-depth``). Like exact BP's half
+infinitely many data (:func:`half_points`, root finding: the flow amplifies any offset by
+``Lambda`` per level, so after ``depth`` levels the crossing pins ``eps*_r`` to about
+``Lambda**-depth``). Like exact BP's half
 point it lies below the infinite-depth ``eps*`` and approaches it like ``d**(-1/nu)``: the
 replicas at several depths are extrapolated over the depth as the class curves are
 (:func:`hierphase.stages.rhm.critical_estimates`). At ``eps*_r`` the messages linger near the
@@ -148,6 +149,11 @@ class CriticalPoint(NamedTuple):
     overlap: np.ndarray  # p_j at eps*
 
 
+#: The derivative's central-difference step and the plateau's escape fraction of
+#: :func:`critical_point`, used alike by :func:`replica_estimates`.
+_H, _ESCAPE = 1e-7, 0.25
+
+
 def _threshold(v: int, threshold: float | None) -> float:
     """1/2 (exact BP's half point), or the midpoint of chance and 1 where chance is 1/2 or more."""
     if threshold is None:
@@ -202,11 +208,10 @@ def half_points(rules: Rules, n_per_value: int, seed: int, depths, *, bracket=(0
 
 
 def critical_point(rules: Rules, n_per_value: int, seed: int, *, bracket=(0.0, 1.0),
-                   threshold: float | None = None, tol: float = 1e-9, h: float = 1e-7,
-                   j_min: int = 3, escape: float = 0.25) -> CriticalPoint:
+                   threshold: float | None = None, tol: float = 1e-9, h: float = _H,
+                   j_min: int = 3, escape: float = _ESCAPE) -> CriticalPoint:
     """``eps*`` of one replica, the root of ``p_L(eps) - threshold`` (``L = rules.L``;
-    :func:`half_points`;
-    ``threshold`` defaults to 1/2, exact BP's half point, or to the midpoint of chance ``1/v``
+    :func:`half_points`; ``threshold`` defaults to 1/2, exact BP's half point, or to the midpoint of chance ``1/v``
     and 1 where chance is 1/2 or more), then ``Lambda`` from
     ``dp_j/deps ~ B Lambda**j`` at ``eps*`` (central difference ``h``), fitted by least squares
     on ``j >= j_min`` up to the last level before ``p_j`` leaves the plateau (moves more than
@@ -271,8 +276,8 @@ def replica_estimates(v: int, m: int, s: int, *, depths, n_per_value: int,
                              seed=derive_seed(int(seed), "population.rules", int(r)))
         picks = derive_seed(int(seed), "population.replica", int(r))
         halves = half_points(rules, n_per_value, picks, depths, bracket=bracket, tol=tol)
-        cp = _growth(rules, n_per_value, picks, float(halves[-1]), h=1e-7, j_min=j_min,
-                     escape=0.25)
+        cp = _growth(rules, n_per_value, picks, float(halves[-1]), h=_H, j_min=j_min,
+                     escape=_ESCAPE)
         for depth, half in zip(depths, halves):
             at = depth == deepest
             rows.append(dict(v=v, m=m, s=s, depth=depth, n_per_value=n_per_value,

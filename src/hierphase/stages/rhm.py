@@ -620,7 +620,8 @@ CRITICAL_ESTIMATE_COLUMNS = ["experiment", "v", "m", "s", "method", "eps_star", 
 def population_replica(v: int, m: int, s: int, *, depths: Sequence[int], n_per_value: int,
                        replica: int, seed: int) -> pd.DataFrame:
     """One replica of the population dynamics of BP's messages over freshly drawn rules
-    (:func:`hierphase.population.replica_estimates`): its eps* and nu, one row."""
+    (:func:`hierphase.population.replica_estimates`): its half point at each depth, one row
+    per depth, and nu from the slopes' growth at the deepest."""
     from hierphase import population
 
     return population.replica_estimates(v, m, s, depths=depths, n_per_value=n_per_value,
@@ -642,9 +643,10 @@ def critical_estimates(replicas: Sequence[pd.DataFrame], scaling_tables: Mapping
       scaling fitted (:func:`hierphase.finite_size.scaling_fits`), where the depths allow it;
     - ``correlation lengths``: nu from the collapse of exact BP's C(r) at the deepest L of the
       exponents table (eps* is mean field's there: it is an input of that fit);
-    - ``population dynamics, depth D``: the quenched ensemble, mean over replicas, one row per
-      depth iterated: eps* is the class curve's half point at that depth with infinitely many
-      data, nu the growth of the slope from the third level to the escape;
+    - ``population dynamics, depth D``: the quenched ensemble at its deepest depth D, mean over
+      replicas: eps* is the class curve's half point there with infinitely many data, nu the
+      growth of the slope from the third level to the escape (the shallower depths enter the
+      extrapolation below and the summary);
     - ``population dynamics, half points over depth``: those half points extrapolated over the
       depth as exact BP's are (:func:`hierphase.scaling.extrapolate_eps_star`, four depths or
       more), and ``..., corrected`` with a correction to scaling
