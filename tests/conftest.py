@@ -6,6 +6,7 @@ run the workflow are in tests/workflow_helpers.py.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import subprocess
@@ -22,7 +23,7 @@ from workflow_helpers import (RHM_L2_TABLES, RHM_ONLY, SMOKE, copy_workflow, pla
 #: so starting with the long ones keeps both cores busy until the end. The docs modules come
 #: after the first three: they start from the session's RHM run, which the SLURM module makes.
 LONGEST_MODULES = ("test_slurm.py", "test_workflow_rhm.py", "test_workflow_images.py",
-                   "test_hostile_memory.py", "test_docs_numbers.py", "test_docs.py",
+                   "test_hostile_memory.py", "test_environment.py", "test_docs_numbers.py", "test_docs.py",
                    "test_workflow_learned.py", "test_config_fuzz.py", "test_workflow_grammar.py",
                    "test_workflow_mdlm.py",
                    "test_grammar.py",
@@ -54,14 +55,25 @@ def pytest_xdist_make_scheduler(config, log):
     return ModulesTogether(config, log)
 
 
+#: Why a ``torchvision`` test skips in the CPU-only environment (the other tests run there too).
+TORCHVISION_ABSENT = ("needs torchvision, which the CPU-only environment leaves out; "
+                      "HIERPHASE_TORCH=cuda ./workflow/with-env.sh pytest runs it")
+
+
 def pytest_collection_modifyitems(config, items):
     """Modules longest first (``LONGEST_MODULES``), the others after them in their usual order;
-    the deep tier of the property-based suites (marker ``fuzz``) only when ``-m`` asks for it."""
+    the deep tier of the property-based suites (marker ``fuzz``) only when ``-m`` asks for it;
+    the tests of torchvision's classifiers (marker ``torchvision``) only where it is installed."""
     def rank(item) -> int:
         name = item.path.name
         return LONGEST_MODULES.index(name) if name in LONGEST_MODULES else len(LONGEST_MODULES)
 
     items.sort(key=rank)  # stable: tests otherwise keep their order
+    if importlib.util.find_spec("torchvision") is None:
+        absent = pytest.mark.skip(reason=TORCHVISION_ABSENT)
+        for item in items:
+            if item.get_closest_marker("torchvision"):
+                item.add_marker(absent)
     if "fuzz" not in (config.getoption("markexpr") or ""):
         deep = pytest.mark.skip(reason="the deep tier runs with -m fuzz")
         for item in items:

@@ -27,6 +27,15 @@ def test_pixel_patches_are_the_blocks_of_the_centre_crop():
     assert torch.equal(cropped[0, 1, 0], x[0, :, 6:10, 2:6].reshape(-1))
 
 
+@pytest.mark.torchvision
+@pytest.mark.parametrize("height, width, size", [(12, 12, 8), (13, 12, 8), (12, 13, 7), (9, 10, 4)])
+def test_centre_crop_rounds_as_torchvision(height, width, size):
+    from torchvision.transforms.v2.functional import center_crop
+
+    x = torch.arange(2 * height * width, dtype=torch.float32).reshape(1, 2, height, width)
+    assert torch.equal(E.centre_crop(x, size), center_crop(x, [size, size]))
+
+
 def test_classifier_layer_patches_are_its_feature_map():
     torch.manual_seed(0)
     clf = build_classifier("digits_cnn", None, device="cpu", random_init=True)

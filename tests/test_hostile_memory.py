@@ -356,7 +356,7 @@ def ddpm(size, blocks):
 @pytest.mark.slow  # a subprocess that imports torch and runs a classifier over a shard
 @pytest.mark.parametrize("name, size, n, batch, job", [
     ("digits_cnn", 32, 512, 256, "stats"), ("digits_cnn", 32, 256, 128, "measure"),
-    ("convnext_base", 96, 16, 16, "measure")])
+    pytest.param("convnext_base", 96, 16, 16, "measure", marks=pytest.mark.torchvision)])
 def test_images_classifier_jobs(name, size, n, batch, job, tmp_path):
     """The feature statistics and the measurement of a shard, weights read from a file."""
     channels = 1 if name == "digits_cnn" else 3

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from workflow_helpers import REPO
 
 from hierphase.images import classifiers as C
 from hierphase.images import diffusion as D
@@ -310,6 +311,7 @@ def test_diffusers_unet_adapter(tmp_path, out_channels):
 
 
 # ---------------------------------------------------------------------------- classifiers
+@pytest.mark.torchvision
 @pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_convnext_base_has_the_papers_41_layers(tmp_path):
     clf = C.build_classifier("convnext_base", None, random_init=True, device="cpu")
@@ -332,11 +334,20 @@ def test_convnext_base_has_the_papers_41_layers(tmp_path):
 
 
 @pytest.mark.parametrize("name,n_layers,size", [("resnet50", 18, 32), ("vit_b_16", 14, 32)])
+@pytest.mark.torchvision
 @pytest.mark.slow  # over a second: the fast suite keeps sub-second tests
 def test_other_torchvision_classifiers(name, n_layers, size, tmp_path):
+    from torchvision.models.feature_extraction import create_feature_extractor
+
     clf = C.build_classifier(name, None, random_init=True, device="cpu")
     logits, feats = clf(_images(1, size))
     assert logits.shape == (1, 1000) and len(feats) == len(clf.layer_names) == n_layers
+    # the hooks read what torchvision's own feature extractor (torch.fx) reads, exactly
+    reference = create_feature_extractor(clf.module, {n: n for n in clf.layer_names})(
+        clf.preprocess(_images(1, size)))
+    for layer in clf.layer_names:
+        torch.testing.assert_close(feats[layer], C.canonical_features(reference[layer]),
+                                   rtol=0, atol=0)
     # from a file: built on the meta device, every parameter and buffer taken from the file
     torch.save(clf.module.state_dict(), tmp_path / "weights.pth")
     again = C.build_classifier(name, tmp_path / "weights.pth", device="cpu")
@@ -349,6 +360,7 @@ def test_digits_cnn_is_found_through_the_registry(tmp_path):
         C.build_classifier("digits_cnn", tmp_path / "digits_cnn.pt")
 
 
+@pytest.mark.torchvision
 def test_classifier_weight_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"images\.classifier\.weights.*convnext_base"):
         C.build_classifier("convnext_base", tmp_path / "missing.pth")
@@ -360,6 +372,28 @@ def test_classifier_weight_errors(tmp_path):
     torch.save({"w": torch.zeros(1)}, bad)
     with pytest.raises(RuntimeError, match="not a state dict"):
         C.build_classifier("resnet50", bad, device="cpu")
+
+
+def test_torchvision_classifier_without_torchvision_names_the_remedy(monkeypatch, tmp_path):
+    """Where torchvision is absent (the CPU-only environment), its classifiers are refused when
+    built and when the config is planned, naming the key and the environment that has them;
+    digits_cnn is built as before."""
+    import importlib.util
+
+    from hierphase.plan import load_plan_files
+    from hierphase.plan.checks import ConfigError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "torchvision" else real(name, *a))
+    assert C.torchvision_missing("digits_cnn") is None
+    with pytest.raises(ImportError, match=r"images\.classifier\.name: 'resnet50'.*HIERPHASE_TORCH=cuda"):
+        C.build_classifier("resnet50", None, random_init=True, device="cpu")
+    assert C.build_classifier("digits_cnn", None, random_init=True, device="cpu").layer_names
+    overlay = tmp_path / "resnet.yaml"
+    overlay.write_text("images: {classifier: {name: resnet50}}\n")
+    with pytest.raises(ConfigError, match=r"images\.classifier\.name.*no torchvision"):
+        load_plan_files(overlay, root=REPO)
 
 
 class _SmallNet(nn.Module):

@@ -64,8 +64,10 @@ def test_training_estimates_grow_with_the_batch_and_refuse_nonsense():
 
 
 @pytest.mark.parametrize("name, size, width", [
-    ("digits_cnn", 16, 32), ("digits_cnn", 24, 8), ("convnext_base", 96, 32),
-    ("convnext_base", 256, 32), ("resnet50", 64, 32), ("vit_b_16", 48, 32)])
+    ("digits_cnn", 16, 32), ("digits_cnn", 24, 8),
+    *(pytest.param(*case, marks=pytest.mark.torchvision) for case in [
+        ("convnext_base", 96, 32), ("convnext_base", 256, 32), ("resnet50", 64, 32),
+        ("vit_b_16", 48, 32)])])
 def test_classifier_layers_are_the_built_models(name, size, width):
     """The hooked layers' names and sizes and the parameters, counted on the registered
     classifiers built without weights (on PyTorch's meta device: shapes only, no arithmetic)."""

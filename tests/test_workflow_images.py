@@ -214,6 +214,7 @@ def _jpeg(path: Path, w: int, h: int, colour) -> None:
     Image.fromarray(pixels.astype(np.uint8)).save(path, quality=90)
 
 
+@pytest.mark.torchvision
 def test_imagenet_preset_rules_on_generated_jpegs(tmp_path):
     """The ImageNet preset with its four inputs replaced by local fakes: 12 generated JPEGs in 3
     classes with devkit labels, a tiny random ADM checkpoint, a random ConvNeXt-Base state dict and

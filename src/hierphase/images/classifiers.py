@@ -24,6 +24,7 @@ Observables, pure functions on tensors:
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
@@ -46,6 +47,7 @@ __all__ = [
     "register_classifier",
     "available_classifiers",
     "build_classifier",
+    "torchvision_missing",
     "canonical_features",
     "feature_statistics",
     "standardise",
@@ -76,8 +78,11 @@ def canonical_features(out: torch.Tensor) -> torch.Tensor:
 
 class FeatureClassifier(nn.Module):
     """``module`` returning the outputs of ``layers`` (submodule names, shallow -> deep) beside its
-    logits, through torchvision's ``create_feature_extractor`` (``module`` must be traceable by
-    ``torch.fx``: no data-dependent control flow, as in every torchvision classifier).
+    logits, read by forward hooks on those submodules. Hooks are torch's own mechanism for this
+    and need nothing else: the CPU-only environment, which has no torchvision, reads the digits
+    classifier's layers the same way (torchvision's ``create_feature_extractor`` gives the same
+    tensors for every classifier here, but needs torchvision and a module ``torch.fx`` can trace).
+    A hooked submodule must run once per forward pass (a shared one that runs twice is refused).
 
     Inputs are images in [-1, 1]. Without ``mean``/``std`` the module receives them as they are
     (a model trained on [-1, 1], like ``digits_cnn``); with them (torchvision models, whose
@@ -101,18 +106,20 @@ class FeatureClassifier(nn.Module):
         self.input_size = input_size
         self.register_buffer("mean", None if mean is None else torch.tensor(mean).view(1, -1, 1, 1))
         self.register_buffer("std", None if std is None else torch.tensor(std).view(1, -1, 1, 1))
-        from torchvision.models.feature_extraction import (create_feature_extractor,
-                                                           get_graph_node_names)
+        self._captured: dict[str, torch.Tensor] | None = None
+        for layer in self.layer_names:
+            modules[layer].register_forward_hook(self._hook(layer))
 
-        # The module's output (its logits) is the last node of its traced graph. When it lies in
-        # a requested layer (the head, usually), that layer's output is the logits.
-        last = get_graph_node_names(module)[1][-1]
-        nodes = {layer: layer for layer in self.layer_names}
-        self._logits_key = next((layer for layer in self.layer_names
-                                 if last == layer or last.startswith(layer + ".")), None)
-        if self._logits_key is None:
-            nodes[last] = self._logits_key = last
-        self.extractor = create_feature_extractor(module, return_nodes=nodes)
+    def _hook(self, layer: str) -> Callable:
+        def hook(_module, _inputs, output):
+            if self._captured is None:  # a forward of the bare module, not through this wrapper
+                return
+            if layer in self._captured:
+                raise RuntimeError(f"FeatureClassifier: layer {layer!r} ran twice in one forward "
+                                   "pass (a shared submodule); hook a layer that runs once")
+            self._captured[layer] = output
+
+        return hook
 
     @property
     def device(self) -> torch.device:
@@ -127,11 +134,20 @@ class FeatureClassifier(nn.Module):
             x = ((x + 1) / 2 - self.mean) / self.std
         return x
 
+    def outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The logits and each hooked layer's output as the layer returns it, for images ``x``
+        in [-1, 1]."""
+        self._captured = {}
+        try:
+            with torch.inference_mode():
+                logits = self.module(self.preprocess(x))
+            return logits, {layer: self._captured[layer] for layer in self.layer_names}
+        finally:
+            self._captured = None
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        with torch.inference_mode():
-            out = self.extractor(self.preprocess(x))
-        feats = {layer: canonical_features(out[layer]) for layer in self.layer_names}
-        return out[self._logits_key].float(), feats
+        logits, out = self.outputs(x)
+        return logits.float(), {layer: canonical_features(out[layer]) for layer in self.layer_names}
 
 
 # ----------------------------------------------------------------------------------- registry
@@ -183,6 +199,28 @@ _TORCHVISION_FILES = {
 }
 
 
+def torchvision_missing(name: str) -> str | None:
+    """Why the classifier ``name`` cannot be built here, or None: torchvision's classifiers need
+    torchvision (the package's ``imagenet`` extra), which the CPU-only environment of Linux x86_64
+    leaves out (PyPI has no torchvision for PyTorch's CPU build)."""
+    if name not in _TORCHVISION_FILES or importlib.util.find_spec("torchvision") is not None:
+        return None
+    return (f"{name!r} is one of torchvision's ImageNet classifiers, and this environment has no "
+            "torchvision (the CPU-only environment leaves it out). Make the full environment "
+            "with HIERPHASE_TORCH=cuda ./workflow/with-env.sh ... (docs/configuration.md, "
+            "\"A CPU-only torch\"), or pip install the package's imagenet extra.")
+
+
+def _torchvision_models(name: str):
+    """``torchvision.models``, or an ImportError saying how to get it."""
+    why = torchvision_missing(name)
+    if why:
+        raise ImportError(f"{WEIGHTS_KEY.rsplit('.', 1)[0]}.name: {why}")
+    import torchvision.models
+
+    return torchvision.models
+
+
 def _build_torchvision(builder: Callable[..., nn.Module], path: Path | None) -> nn.Module:
     """``builder(weights=None)`` with the state dict at ``path`` (random init where ``path`` is
     None). With a file the module is built on the meta device and takes the file's tensors as
@@ -221,18 +259,14 @@ def convnext_layers(model: nn.Module) -> list[str]:
 
 @register_classifier("convnext_base")
 def _convnext_base(weights: Path | None) -> FeatureClassifier:
-    from torchvision.models import convnext_base
-
-    model = _build_torchvision(convnext_base, weights)
+    model = _build_torchvision(_torchvision_models("convnext_base").convnext_base, weights)
     return FeatureClassifier(model, convnext_layers(model), mean=IMAGENET_MEAN, std=IMAGENET_STD,
                              name="convnext_base")
 
 
 @register_classifier("resnet50")
 def _resnet50(weights: Path | None) -> FeatureClassifier:
-    from torchvision.models import resnet50
-
-    model = _build_torchvision(resnet50, weights)
+    model = _build_torchvision(_torchvision_models("resnet50").resnet50, weights)
     layers = ["maxpool"] + [f"layer{i}.{j}" for i, n in zip(range(1, 5), (3, 4, 6, 3))
                             for j in range(n)] + ["fc"]
     return FeatureClassifier(model, layers, mean=IMAGENET_MEAN, std=IMAGENET_STD, name="resnet50")
@@ -240,9 +274,7 @@ def _resnet50(weights: Path | None) -> FeatureClassifier:
 
 @register_classifier("vit_b_16")
 def _vit_b_16(weights: Path | None) -> FeatureClassifier:
-    from torchvision.models import vit_b_16
-
-    model = _build_torchvision(vit_b_16, weights)
+    model = _build_torchvision(_torchvision_models("vit_b_16").vit_b_16, weights)
     layers = (["conv_proj"] + [f"encoder.layers.encoder_layer_{i}" for i in range(12)]
               + ["heads"])
     return FeatureClassifier(model, layers, mean=IMAGENET_MEAN, std=IMAGENET_STD, input_size=224,

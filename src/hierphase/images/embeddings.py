@@ -56,9 +56,11 @@ def centre_crop(images: torch.Tensor, size: int | None) -> torch.Tensor:
     the full size: the images themselves."""
     if size is None or images.shape[-2:] == (size, size):
         return images
-    from torchvision.transforms.v2.functional import center_crop
-
-    return center_crop(images, [size, size])
+    height, width = images.shape[-2:]
+    if size > min(height, width):
+        raise ValueError(f"crop {size} is larger than the images ({height}x{width})")
+    top, left = int(round((height - size) / 2.0)), int(round((width - size) / 2.0))
+    return images[..., top:top + size, left:left + size]
 
 
 def _batches(images: torch.Tensor, batch_size: int):
@@ -98,7 +100,7 @@ class LayerPatches:
 
     def _maps(self, batch: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
-            out = self.classifier.extractor(self.classifier.preprocess(batch))[self.layer]
+            out = self.classifier.outputs(batch)[1][self.layer]
         if isinstance(out, (tuple, list)):
             out = out[0]
         if out.ndim != 4:

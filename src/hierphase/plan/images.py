@@ -81,6 +81,11 @@ class ImagesBranch(Branch):
                         else "a diffusers UNet2DModel folder (config.json + weights)")
                 raise ConfigError("images.model.path", f"{path!r} does not exist; set it to "
                                   f"{what} (never downloaded by the workflow).")
+        from hierphase.images.classifiers import torchvision_missing
+
+        why = torchvision_missing(clf["name"])
+        if why:
+            raise ConfigError("images.classifier.name", why)
         if clf["weights"] is None:
             if clf["name"] != "digits_cnn" or data["kind"] != "digits":
                 raise ConfigError(
