@@ -72,9 +72,49 @@ def torch_pair(platform: str) -> dict[str, str]:
     return dict(pin.split("==") for pin in line.split("\\n") if pin)
 
 
+#: The CPU-only variant of Linux x86_64: the Pythons it is locked for (lock-env.sh writes it where
+#: PyTorch's CPU build could be solved; at least for the reference Python).
+CPU_PYTHONS = sorted(p.name[len("lock-py"):-len("-linux-x86_64-cpu.txt")]
+                     for p in (REPO / "envs").glob("lock-py*-linux-x86_64-cpu.txt"))
+
+
+def cpu_lock_paths(python: str):
+    """The CPU-only variant's two files: every package but torch, and torch with PyTorch's page."""
+    base = REPO / f"envs/lock-py{python}-linux-x86_64-cpu"
+    return base.with_name(base.name + ".txt"), base.with_name(base.name + "-torch.txt")
+
+
+def cpu_torch() -> str:
+    """The CPU build of torch lock-env.sh solves the CPU-only variant with (``name==version``)."""
+    return re.search(r"^cpu_torch='([^']*)'", LOCK_ENV.read_text(), re.M).group(1)
+
+
 def test_there_is_a_lock_for_every_python_and_platform():
-    assert sorted(p.name for p in (REPO / "envs").glob("lock-py*.txt")) == \
-        sorted(lock_path(*lock).name for lock in LOCKS)
+    assert REFERENCE[0] in CPU_PYTHONS
+    assert sorted(p.name for p in (REPO / "envs").glob("lock-py*.txt")) == sorted(
+        [lock_path(*lock).name for lock in LOCKS]
+        + [path.name for python in CPU_PYTHONS for path in cpu_lock_paths(python)])
+
+
+@pytest.mark.parametrize("python", CPU_PYTHONS)
+def test_cpu_only_lock_is_the_reference_with_the_cpu_build_of_torch(python):
+    """The CPU-only variant pins the reference's versions of every package but the torch family,
+    all hashed; of that family only torch, PyTorch's CPU build, in a file of its own that names
+    PyTorch's page (no torchvision: the ``imagenet`` extra, no CUDA libraries)."""
+    rest, torch_file = cpu_lock_paths(python)
+    pins, torch_pins = read_lock_file(rest), read_lock_file(torch_file)
+    reference = read_lock(*REFERENCE)
+    assert {name: version for name, (version, _) in pins.items()} == \
+        {name: version for name, (version, _) in reference.items() if not TORCH_FAMILY.match(name)}
+    assert all(hashes for _, hashes in (*pins.values(), *torch_pins.values()))
+    name, version = cpu_torch().split("==")
+    assert list(torch_pins) == [name] and torch_pins[name][0] == version and "+cpu" in version
+    assert "--find-links https://download.pytorch.org/whl/cpu/torch/" in \
+        torch_file.read_text().splitlines()
+    assert not any(line.startswith("--") for line in rest.read_text().splitlines())
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert [Requirement(r).name for r in project["optional-dependencies"]["imagenet"]] == \
+        ["torchvision"]
 
 
 @pytest.mark.parametrize("python, platform", LOCKS)
@@ -143,10 +183,17 @@ def test_conda_envs_are_generated_from_the_lock(tmp_path):
 def test_the_suite_runs_in_the_locked_environment():
     """What workflow/with-env.sh installed: exactly the lock of this Python and platform, plus
     hierphase."""
+    import torch
+
     arch = "aarch64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
     system = "macos-arm64" if sys.platform == "darwin" else f"linux-{arch}"
-    want = {name: version
-            for name, (version, _) in read_lock("%d.%d" % sys.version_info[:2], system).items()}
+    python = "%d.%d" % sys.version_info[:2]
+    if system == "linux-x86_64" and torch.version.cuda is None:  # the CPU-only variant
+        files = cpu_lock_paths(python)
+    else:
+        files = (lock_path(python, system),)
+    want = {name: version for path in files
+            for name, (version, _) in read_lock_file(path).items()}
     have = {canonicalize_name(d.metadata["Name"]): d.version for d in metadata.distributions()}
     assert have.pop("hierphase") == metadata.version("hierphase")
     assert have == want
@@ -156,7 +203,7 @@ def test_the_suite_runs_in_the_locked_environment():
 SRC = REPO / "src"
 RULES = REPO / "workflow/rules"
 #: The extras whose packages modules under hierphase.images may import (the image branch's).
-IMAGE_EXTRAS = ("images", "images-adm")
+IMAGE_EXTRAS = ("images", "imagenet", "images-adm")
 
 
 def _import_names(path: Path) -> set[str]:
@@ -386,3 +433,93 @@ def test_with_env_has_a_lock_for_every_supported_python():
     assert tuple(supported) == PYTHONS
     for platform in PLATFORMS:
         assert f"{platform})" in WITH_ENV.read_text() or f"={platform}" in WITH_ENV.read_text()
+
+
+# ------------------------------------------------------------------- with-env.sh's choice of torch
+LINUX_X86_64 = sys.platform.startswith("linux") and platform.machine() == "x86_64"
+
+
+def _with_env_copy(root: Path, *locks: Path) -> Path:
+    """with-env.sh in a bare copy of the repository holding only ``locks`` under envs/."""
+    (root / "workflow").mkdir(parents=True)
+    (root / "envs").mkdir()
+    shutil.copy2(WITH_ENV, root / "workflow/with-env.sh")
+    for lock in locks:
+        shutil.copy2(lock, root / "envs" / lock.name)
+    return root / "workflow/with-env.sh"
+
+
+def test_with_env_refuses_an_unknown_torch(tmp_path):
+    venv = tmp_path / "venv"
+    proc = subprocess.run([str(WITH_ENV), "true"], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "HIERPHASE_TORCH": "rocm",
+                               "HIERPHASE_VENV": str(venv)})
+    assert proc.returncode == 1 and not venv.exists()
+    assert "HIERPHASE_TORCH=rocm" in proc.stderr and "cpu" in proc.stderr \
+        and "cuda" in proc.stderr, proc.stderr
+
+
+@pytest.mark.skipif(not LINUX_X86_64, reason="the CPU-only variant is Linux x86_64's")
+def test_with_env_without_a_cpu_lock_for_this_python(tmp_path):
+    """Asked for the CPU-only variant where none is locked for this Python, with-env.sh stops
+    before making anything and says what to do; not asked, it takes the CUDA lock."""
+    python = "%d.%d" % sys.version_info[:2]
+    script = _with_env_copy(tmp_path / "repo", lock_path(python, "linux-x86_64"))
+    venv = tmp_path / "venv"
+    env = {**os.environ, "HIERPHASE_PYTHON": sys.executable, "HIERPHASE_VENV": str(venv),
+           "HIERPHASE_TORCH": "cpu"}
+    proc = subprocess.run([str(script), "true"], capture_output=True, text=True, timeout=60,
+                          env=env)
+    assert proc.returncode == 1 and not venv.exists()
+    assert f"no CPU-only lock for Python {python}" in proc.stderr, proc.stderr
+    assert "HIERPHASE_TORCH=cuda" in proc.stderr and "HIERPHASE_PYTHON" in proc.stderr
+
+
+CPU_ENV_LIMIT = 2.5e9
+
+
+def _disk_usage(folder: Path) -> int:
+    """Bytes the files under ``folder`` take on the disk (each hard-linked file once)."""
+    seen, total = set(), 0
+    for path in folder.rglob("*"):
+        st = path.lstat()
+        if path.is_file() and not path.is_symlink() and (st.st_dev, st.st_ino) not in seen:
+            seen.add((st.st_dev, st.st_ino))
+            total += st.st_blocks * 512
+    return total
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not LINUX_X86_64, reason="the CPU-only variant is Linux x86_64's")
+@pytest.mark.skipif(os.environ.get("HIERPHASE_TEST_CPU_ENV") != "1",
+                    reason="makes a second, 2.2 GB environment: set HIERPHASE_TEST_CPU_ENV=1 "
+                           "(.ci/run does)")
+def test_cpu_only_environment(tmp_path):
+    """The environment with-env.sh makes on a machine without an NVIDIA driver (here asked for
+    with HIERPHASE_TORCH=cpu): PyTorch's CPU build and no torchvision, at most 2.5 GB on the disk,
+    and in it the tests of the code that differs there (the classifiers' hooks, the embeddings,
+    the memory model, a torchvision classifier refused at planning) and the smoke preset's images
+    branch end to end (the digits: a DDPM and a CNN trained, swept and measured)."""
+    venv = tmp_path / "venv"
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PYTEST_", "HIERPHASE_", "VIRTUAL_ENV"))}
+    env.update(HIERPHASE_TORCH="cpu", HIERPHASE_VENV=str(venv), HIERPHASE_PYTHON=sys.executable)
+    probe = ("import importlib.util, torch; "
+             "print(torch.__version__, torch.version.cuda, importlib.util.find_spec('torchvision'))")
+    proc = subprocess.run([str(WITH_ENV), "python", "-c", probe], capture_output=True, text=True,
+                          timeout=1800, env=env, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    version, cuda, torchvision = proc.stdout.split()
+    assert version == cpu_torch().split("==")[1] and cuda == "None" and torchvision == "None"
+    size = _disk_usage(venv)
+    print(f"CPU-only environment: {size / 1e9:.2f} GB")
+    assert size <= CPU_ENV_LIMIT, f"the CPU-only environment takes {size / 1e9:.2f} GB"
+    tests = ["tests/test_images_engine.py", "tests/test_embeddings.py", "tests/test_memory.py",
+             "tests/test_environment.py::test_the_suite_runs_in_the_locked_environment",
+             "tests/test_jobs.py::test_gpu_rule_without_a_usable_gpu_fails_in_its_job",
+             "tests/test_workflow_images.py::test_smoke_preset_images_branch_end_to_end_and_resume"]
+    proc = subprocess.run([str(WITH_ENV), "pytest", "-n", "0", "-p", "no:cacheprovider", "-q",
+                           "--basetemp", str(tmp_path / "inner"), *tests],
+                          capture_output=True, text=True, timeout=1800, env=env, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    assert " failed" not in proc.stdout and " passed" in proc.stdout

@@ -8,7 +8,10 @@
 # Everything in it comes from the lock file of that Python and this platform,
 # envs/lock-py<X.Y>-<linux-x86_64|linux-aarch64|macos-arm64>.txt (every package pinned, with
 # hashes; written by workflow/scripts/lock-env.sh): the venv is made anew from it whenever the
-# lock file, the interpreter or this script changes. hierphase itself is installed editable,
+# lock file, the interpreter or this script changes. On Linux x86_64 HIERPHASE_TORCH picks the
+# torch: cpu (envs/lock-py<X.Y>-linux-x86_64-cpu.txt, PyTorch's CPU build and no torchvision,
+# about 2.2 GB) or cuda (PyPI's CUDA build, 6.5 GB); unset, the one the venv was made with, else
+# cpu on a machine without an NVIDIA driver and cuda on one with it. hierphase itself is installed editable,
 # without dependencies, again whenever pyproject.toml changes.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -76,19 +79,52 @@ fi
 python="$(command -v "$python")"
 lock="$root/envs/lock-py$version-$platform.txt"
 
-want="$(cat "$lock" "${BASH_SOURCE[0]}" | digest) $python"
+# The torch of Linux x86_64: PyTorch's CPU build (the -cpu lock) or PyPI's CUDA build.
+has_nvidia_driver() { [ -e /proc/driver/nvidia/version ] || command -v nvidia-smi >/dev/null; }
+torch="${HIERPHASE_TORCH:-$(cat "$venv/.hierphase-torch" 2>/dev/null || true)}"
+case "$torch" in
+  cpu | cuda) ;;
+  "") if has_nvidia_driver; then torch=cuda; else torch=cpu; fi ;;
+  *)
+    say "HIERPHASE_TORCH=$torch: use cpu (PyTorch's CPU build of torch, without torchvision) or"
+    say "cuda (the CUDA build, with torchvision)"
+    exit 1
+    ;;
+esac
+if [ "$platform" = linux-x86_64 ] && [ "$torch" = cpu ]; then
+  if [ -f "$root/envs/lock-py$version-$platform-cpu.txt" ]; then
+    lock="$root/envs/lock-py$version-$platform-cpu.txt"
+  elif [ -n "${HIERPHASE_TORCH:-}" ]; then
+    say "HIERPHASE_TORCH=cpu: no CPU-only lock for Python $version (envs/lock-py$version-$platform-cpu.txt);"
+    say "it is locked where PyTorch's CPU build could be solved: name another Python with"
+    say "HIERPHASE_PYTHON, or HIERPHASE_TORCH=cuda (docs/configuration.md, \"A CPU-only torch\")"
+    exit 1
+  else
+    torch=""  # no CPU-only lock for this Python: the CUDA build, chosen again next time
+  fi
+fi
+
+# the CPU-only variant's torch, locked in a file of its own (PyTorch's page, asked for torch alone)
+torch_lock="${lock%.txt}-torch.txt"
+[ "$lock" != "${lock%-cpu.txt}" ] || torch_lock=""
+want="$(cat "$lock" ${torch_lock:+"$torch_lock"} "${BASH_SOURCE[0]}" | digest) $python"
 if [ "$(cat "$venv/.hierphase-locked" 2>/dev/null)" != "$want" ]; then
   say "installing hierphase's environment into $venv from ${lock#"$root/"} (Python $version:"
   say "$python; first run: a few minutes)"
-  if [ "$platform" = linux-x86_64 ] && ! command -v nvidia-smi >/dev/null; then
-    say "no NVIDIA driver here: this lock's torch is a CUDA build (the environment takes 6.5 GB,"
-    say "5.2 GB of it torch and its CUDA libraries); a CPU-only torch takes about 2.1 GB in all:"
-    say "docs/configuration.md, \"A CPU-only torch\""
+  if [ "$platform" = linux-x86_64 ] && [ "$lock" != "${lock%-cpu.txt}" ]; then
+    say "the CPU-only environment (about 2.2 GB): PyTorch's CPU build of torch, no torchvision"
+    say "(its ImageNet classifiers need HIERPHASE_TORCH=cuda, the CUDA build: 6.5 GB)"
+  elif [ "$platform" = linux-x86_64 ] && ! has_nvidia_driver; then
+    say "no NVIDIA driver here, and this lock's torch is a CUDA build (the environment takes"
+    say "6.5 GB, 5.2 GB of it torch and its CUDA libraries); the CPU-only environment takes about"
+    say "2.2 GB: docs/configuration.md, \"A CPU-only torch\""
   fi
   # a fresh venv (emptied if it exists): nothing is left over from an older lock
   if [ -f "$venv/pyvenv.cfg" ]; then "$python" -m venv --clear "$venv"; else "$python" -m venv "$venv"; fi
   "$venv/bin/python" -m pip install -q --require-hashes --no-deps -r "$lock"
+  [ -z "$torch_lock" ] || "$venv/bin/python" -m pip install -q --require-hashes --no-deps -r "$torch_lock"
   echo "$python" >"$venv/.hierphase-python"
+  echo "$torch" >"$venv/.hierphase-torch"
   echo "$want" >"$venv/.hierphase-locked"
 fi
 project="$(digest <"$root/pyproject.toml")"

@@ -79,8 +79,9 @@ def cuda_diagnosis(proc: str | os.PathLike | None = None) -> str:
     cuda = torch.version.cuda
     parts = []
     if cuda is None:
-        parts.append(f"this torch {torch.__version__} is built without CUDA (a CPU-only "
-                     "environment); make the CUDA environment on a machine with an NVIDIA GPU")
+        parts.append(f"this torch {torch.__version__} is built without CUDA (the CPU-only "
+                     "environment); make the CUDA environment with HIERPHASE_TORCH=cuda "
+                     "./workflow/with-env.sh (docs/configuration.md, \"A CPU-only torch\")")
         needed = None
     else:
         needed = MIN_DRIVER.get(int(cuda.split(".")[0]))

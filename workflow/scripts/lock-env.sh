@@ -3,6 +3,9 @@
 #   envs/lock-py<python>-<platform>.txt   every package pinned, with hashes (what
 #                                          workflow/with-env.sh installs), for CPython 3.11, 3.12
 #                                          and 3.13 on linux-x86_64, linux-aarch64 and macos-arm64
+#   envs/lock-py<python>-linux-x86_64-cpu.txt  the CPU-only variant of Linux x86_64 (below), for
+#   envs/lock-py<python>-linux-x86_64-cpu-torch.txt  each Python whose CPU build of torch the solve
+#                                          can see: all but torch, and torch with PyTorch's page
 #   envs/lock-lint.txt                     the linters alone (snakefmt, actionlint), for the light
 #                                          lint job of .github/workflows/ci.yml (Python 3.12, Linux
 #                                          x86_64)
@@ -37,6 +40,15 @@ torch_pair() {
     linux-aarch64) printf 'torch==2.9.1\ntorchvision==0.24.1\n' ;;
   esac
 }
+
+# The CPU-only variant of Linux x86_64, which with-env.sh takes on a machine without an NVIDIA
+# driver: PyPI's x86_64 torch is a CUDA build that brings 4 GB of CUDA libraries, so this variant
+# takes PyTorch's CPU build of torch from PyTorch's own page of torch files ($cpu_links, written
+# into the lock for pip) and leaves out torchvision (the `imagenet` extra: PyPI's torchvision needs
+# the CUDA build, and the CPU one is on PyTorch's index only). Every other pin is the reference's.
+cpu_torch='torch==2.13.0+cpu'
+cpu_links=https://download.pytorch.org/whl/cpu/torch/
+cpu_extras=(images images-adm workflow test bench)
 
 # uv's name of a platform
 uv_platform() {
@@ -76,6 +88,7 @@ lock() {
       [ "$python-$platform" = "$reference_python-linux-x86_64" ] || solve "$python" "$platform" "$upgrade"
     done
   done
+  for python in "${pythons[@]}"; do solve_cpu "$python" "$upgrade"; done
   # the linters, at the reference's versions
   printf 'snakefmt\nactionlint-py-kjanat\n' >"$inputs/lint.in"
   pins_without_torch "$reference" >"$inputs/held-lint.txt"
@@ -99,6 +112,44 @@ solve() {
     "$root/pyproject.toml" --extra dev "$inputs/platform-$platform.in"
 }
 
+# solve the CPU-only variant of Linux x86_64 for Python $1 ($2 upgrade), with PyTorch's page of
+# torch files where it can be reached, else from pip's configured sources alone; where neither has
+# the CPU build for that Python, say so and write nothing (with-env.sh then takes the CUDA lock).
+solve_cpu() {
+  local python="$1" upgrade="$2"
+  local out="envs/lock-py$python-linux-x86_64-cpu.txt" held="$inputs/held-$python-cpu.txt"
+  printf '%s\npip\nsetuptools\n' "$cpu_torch" >"$inputs/platform-cpu.in"
+  if [ "$upgrade" = 0 ] && [ -f "$out" ]; then
+    grep -E '^[A-Za-z0-9]' "$out" | sed 's/ .*//' >"$held"
+  else
+    pins_without_torch "$reference" >"$held"
+  fi
+  local extras=() extra links=()
+  for extra in "${cpu_extras[@]}"; do extras+=(--extra "$extra"); done
+  if curl -fsS -o /dev/null --max-time 20 "$cpu_links" 2>/dev/null; then
+    links=(--find-links "$cpu_links")
+  fi
+  if ! compile "$python" linux-x86_64 "$held" "$out" "$root/pyproject.toml" "${extras[@]}" \
+    "$inputs/platform-cpu.in" "${links[@]}" 2>"$inputs/cpu.err"; then
+    echo "lock-env: no $cpu_torch for Python $python here ($cpu_links unreachable and not among" \
+      "pip's sources): $out not written" >&2
+    rm -f "$root/$out.new"
+    return 0
+  fi
+  # torch goes to a file of its own, with PyTorch's page for pip to find it on (the hash pins the
+  # file): with-env.sh installs the rest first from pip's usual sources, without asking that page
+  local torch_out="${out%.txt}-torch.txt"
+  {
+    echo "# PyTorch's CPU build of torch for $out, from PyTorch's page of torch files"
+    echo "# (written by ./workflow/scripts/lock-env.sh; workflow/with-env.sh installs it last)"
+    echo "--find-links $cpu_links"
+    awk '/^torch==/ {keep = 1; print; next} keep && /^ / {print; next} {keep = 0}' "$out"
+  } >"$torch_out"
+  awk '/^torch==/ {skip = 1; next} skip && /^ / {next} {skip = 0; print}' "$out" >"$out.new"
+  mv "$out.new" "$out"
+  grep -q '^torch==' "$torch_out" || { echo "lock-env: no torch pin in $out" >&2; exit 1; }
+}
+
 # uv pip compile: $1 python, $2 platform, $3 constraints, $4 output, the rest the requirements
 # (uv, indexes and inputs are lock's). MACOSX_DEPLOYMENT_TARGET: torch's macOS wheels are for
 # macOS 14 and newer.
@@ -108,7 +159,7 @@ compile() {
   (cd "$inputs" && MACOSX_DEPLOYMENT_TARGET=14.0 "$uv" pip compile --quiet --no-annotate "$@" \
     --constraint "$held" --generate-hashes --python-version "$python" \
     --python-platform "$(uv_platform "$platform")" --index-strategy unsafe-best-match \
-    "${indexes[@]}" --custom-compile-command "./workflow/scripts/lock-env.sh" -o "$root/$out.new")
+    "${indexes[@]}" --custom-compile-command "./workflow/scripts/lock-env.sh" -o "$root/$out.new") || return 1
   mv "$root/$out.new" "$root/$out"
   echo "lock-env: $out ($(grep -c '^[a-zA-Z0-9]' "$out") packages)" >&2
 }
