@@ -222,6 +222,15 @@ def check_against_tables(numbers: dict, tables: dict[str, Path]) -> None:
     deepest = pop.sort_values("depth").groupby(["v", "m", "s"]).tail(1)
     assert sorted(int(p["depth"]) for p in numbers["rhm_critical"]["points"]) == sorted(
         deepest.depth)
+    # exact BP against the population RHM by RHM: the agreement and the spread per depth
+    same = read["same_rules"].dropna(subset=["eps_half_bp", "eps_half_population", "z"])
+    shown = numbers["rhm_same_rules"]
+    assert int(shown["n"]) == len(same) > 0
+    assert _close(shown["chi2_dof"], float((same.z ** 2).mean()), 2)
+    assert _close(shown["max_abs_z"], float(same.z.abs().max()), 1)
+    assert int(shown["n_below"]) == int((same.eps_half_bp < same.eps_half_population).sum())
+    for r, (L, g) in zip(shown["depths"], same.groupby("L")):
+        assert int(r["L"]) == L and _close(r["population"], g.eps_half_population.mean(), 4)
     # the depth estimate: the score counted again from the estimates
     est = read["depth_estimates"]
     held = est[est.role == "held_out"]

@@ -315,3 +315,34 @@ def test_the_population_half_points_are_extrapolated_over_the_depth_as_exact_bps
     assert deep["nu"] == pytest.approx(2.0)
     assert deep["nu_z_vs_population"] == pytest.approx(
         (deep["nu"] - fit["nu"]) / np.hypot(deep["nu_err"], fit["nu_err"]))
+
+
+@pytest.mark.slow  # exact BP on 51 noise values, then the population's root finding
+def test_exact_bp_and_population_agree_on_the_same_rules():
+    """bp_against_population: exact BP's half point is where the kept table's marginal class curve
+    crosses 1/2 by straight lines (numpy's interp), the population's the mean of SciPy's brentq
+    roots of population.overlaps with the same rules (redrawn from their seed) and the same picks;
+    on an RHM swept finely with many data the two methods agree."""
+    from scipy.optimize import brentq
+
+    from hierphase import population
+    from hierphase.seeding import derive_seed
+
+    v, m, s, L, rules_seed = 8, 3, 2, 3, 7
+    rules = stage.draw_rules(v, m, s, L, n_classes=None, seed=rules_seed)
+    trees = stage.draw_data(rules, 2000, seed=1)
+    kept = stage.sweep_shard(rules, trees, "epsilon", np.linspace(0, 1, 51), seed=2,
+                             batch_size=500, experiment="x", rule_seed=4)
+    table = stage.bp_against_population(kept, [(L, 4, rules_seed)], experiment="x", v=v, m=m,
+                                        s=s, n_classes=v, n_per_value=400, picks=3, seed=5)
+    assert list(table.columns) == stage.SAME_RULES_COLUMNS and len(table) == 1
+    row = table.iloc[0]
+    curve = kept[kept.level == 0].sort_values("noise")
+    assert row.eps_half_bp == pytest.approx(
+        np.interp(0.5, curve.kept_marginal.to_numpy()[::-1], curve.noise.to_numpy()[::-1]))
+    roots = [brentq(lambda e, k=k: population.overlaps(
+        rules, [e], 400, derive_seed(5, "x", L, 4, k))[L, 0] - 0.5, 0.0, 1.0, xtol=1e-12)
+        for k in range(3)]
+    assert row.eps_half_population == pytest.approx(np.mean(roots), abs=1e-8)
+    assert row.eps_half_population_err == pytest.approx(np.std(roots, ddof=1) / np.sqrt(3))
+    assert abs(row.difference) < 0.01 and abs(row.z) < 3, row

@@ -485,3 +485,34 @@ rule rhm_critical:
         experiments=RHM.critical_experiments(),
     script:
         "../scripts/rhm_critical.py"
+
+
+# Exact BP against population dynamics RHM by RHM: each RHM of every experiment at a population
+# point, its class curve's half point from the sweeps and from the population with its own
+# rules (infinitely many data).
+
+
+rule rhm_same_rules:
+    input:
+        kept=RHM.same_rules_inputs,
+    output:
+        table=f"{RHM.CRITICAL}/same_rules.parquet",
+        meta=sidecar(f"{RHM.CRITICAL}/same_rules.parquet"),
+        csv=f"{RHM.CRITICAL}/same_rules.csv",
+    log:
+        "logs/rhm/critical/same_rules.log",
+    benchmark:
+        "logs/benchmarks/rhm/critical/same_rules.tsv"
+    conda:
+        "../../envs/rhm.yaml"
+    threads: 1
+    resources:
+        mem_mb=per_attempt(RHM.same_rules_mem_mb),
+        runtime=per_attempt(60),
+    params:
+        experiments=RHM.same_rules_experiments(),
+        n_per_value=RHM.population_setting("n_per_value"),
+        picks=RHM.population_setting("replicas"),
+        seed=RHM.seed("same_rules"),
+    script:
+        "../scripts/rhm_same_rules.py"

@@ -213,7 +213,8 @@ class RhmBranch(ExperimentBranch):
             points.append((s, v, m))
         if len(set(points)) != len(points):
             raise ConfigError(f"{key}.points", "a point is listed twice")
-        self.jobs[f"{key}.replicas"] = len(points) * block["replicas"] + 1
+        # the replicas, the critical table and the check against exact BP, RHM by RHM
+        self.jobs[f"{key}.replicas"] = len(points) * block["replicas"] + 2
         return points
 
     def check_random_code(self, block: dict) -> None:
@@ -524,6 +525,30 @@ class RhmBranch(ExperimentBranch):
         n_eps = max(3, len(block["depths"]))
         return job_mb(8 * n_eps * 4 * v * block["n_per_value"] * v * m)
 
+    def same_rules_experiments(self) -> dict:
+        """The experiments that rule rhm_same_rules checks RHM by RHM (exact BP against the
+        population with the same rules): those whose (v, m, s) is a population point and whose
+        epsilon-process is swept; each with (v, m, s), n_classes and its draws ``[L, rule_seed,
+        seed of its rules]`` (the seeds rule rhm_rules draws them from)."""
+        points = set(self.population_points)
+        return {name: {"v": e["v"], "m": e["m"], "s": e["s"], "n_classes": e["n_classes"] or e["v"],
+                       "draws": [[L, rs, self.seed("rules", name, L, rs)]
+                                 for L in e["L"] for rs in e["rule_seeds"]]}
+                for name, e in self.experiments.items()
+                if (e["s"], e["v"], e["m"]) in points and "epsilon" in e["processes"]}
+
+    def same_rules_inputs(self, wildcards=None) -> list[str]:
+        """Input function: the kept table of every experiment rhm_same_rules checks."""
+        return [KEPT.format(experiment=name) for name in self.same_rules_experiments()]
+
+    def same_rules_mem_mb(self, wildcards=None) -> int:
+        """The largest population run of one RHM: three noise values at one depth (as
+        :meth:`population_mem_mb`), and the experiments' kept tables."""
+        n = self.config["population"]["n_per_value"]
+        runs = [8 * 3 * 4 * e["v"] * n * e["v"] * e["m"]
+                for e in self.same_rules_experiments().values()]
+        return job_mb(max(runs, default=0) + 2**28)
+
     def population_tables(self) -> list[str]:
         block = self.config.get("population")
         return [POPULATION.format(s=s, v=v, m=m, replica=r) for (s, v, m) in
@@ -598,6 +623,8 @@ class RhmBranch(ExperimentBranch):
             targets += [PHASE_TABLE, PHASE_KEPT]
         if self.population_points:
             targets += [f"{CRITICAL}/{t}.parquet" for t in ("population", "estimates")]
+            if self.same_rules_experiments():
+                targets.append(f"{CRITICAL}/same_rules.parquet")
         if self.depth_estimate is not None:
             targets += [f"{DEPTH}/{t}.parquet" for t in ("estimates", "calibration")]
         return targets + [t for fig in self.figures() for t in fig.targets()]

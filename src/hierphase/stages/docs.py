@@ -15,7 +15,8 @@ depth, read as one) and summary, finite-size scaling
 (``scaling``, ``scaling_points``), change-correlation ``exponents``, ``level_exponents`` (per
 tree level) and ``signature`` (the RHM beside its controls), the depth estimate
 (``depth_estimates``, ``depth_calibration``), the critical point's ``population``
-dynamics and its estimates side by side (``critical``), and the ``phase_diagram``; the learned branch's ``evaluation``, ``distance``, ``validity``,
+dynamics, its estimates side by side (``critical``) and exact BP against it RHM by RHM
+(``same_rules``), and the ``phase_diagram``; the learned branch's ``evaluation``, ``distance``, ``validity``,
 ``sample_complexity``, ``learning_curve`` and change correlations (``chi_distance``,
 ``learned_susceptibility``); the images branch's ``quality``, ``class_kept``,
 ``layer_similarity`` and ``patch_susceptibility``.
@@ -37,8 +38,8 @@ __all__ = ["DOCS_TABLES", "NUMBERS", "extract_numbers", "render", "render_docs",
 #: function here takes).
 DOCS_TABLES = ("kept", "theory", "theory_summary", "scaling", "scaling_points", "exponents",
                "level_exponents", "signature", "depth_estimates", "depth_calibration",
-               "population", "critical", "phase_diagram", "evaluation", "distance", "validity",
-               "sample_complexity",
+               "population", "critical", "same_rules", "phase_diagram", "evaluation", "distance",
+               "validity", "sample_complexity",
                "learning_curve", "chi_distance", "learned_susceptibility", "quality",
                "class_kept", "layer_similarity", "patch_susceptibility")
 
@@ -452,6 +453,29 @@ def rhm_critical(t: Tables) -> dict[str, Any]:
     return {"methods": methods, "points": points, **comparisons}
 
 
+def rhm_same_rules(t: Tables) -> dict[str, Any]:
+    """Exact BP against population dynamics RHM by RHM (``same_rules``): agreement over every
+    RHM with both half points, and per depth (over every experiment) the means and the spread of
+    the population's half points between RHMs."""
+    both = t["same_rules"].dropna(subset=["eps_half_bp", "eps_half_population", "z"])
+    z = both["z"].to_numpy(float)
+    diff = both["difference"].to_numpy(float)
+    depths = [{"L": str(int(L)), "n": str(len(g)), "bp": fmt(g["eps_half_bp"].mean(), 4),
+               "population": fmt(g["eps_half_population"].mean(), 4),
+               "spread": fmt(g["eps_half_population"].std(ddof=1), 4) if len(g) > 1 else MISSING}
+              for L, g in both.groupby("L", sort=True)]
+    # the population's setting (rule rhm_same_rules runs `replicas` runs of `n_per_value`)
+    setting = t["population"].iloc[0] if len(t["population"]) else None
+    return {"n": str(len(both)), "experiments": ", ".join(sorted(both["experiment"].unique())),
+            "chi2_dof": fmt(float(np.mean(z ** 2)), 2) if len(z) else MISSING,
+            "max_abs_z": fmt(float(np.abs(z).max()), 1) if len(z) else MISSING,
+            "n_below": str(int((diff < 0).sum())),
+            "mean_difference": fmt(float(-diff.mean()), 4) if len(diff) else MISSING,
+            "picks": MISSING if setting is None else str(int(setting["n_replicas"])),
+            "n_per_value": MISSING if setting is None else str(int(setting["n_per_value"])),
+            "depths": depths}
+
+
 def _point(row) -> str:
     """A phase-diagram point by its RHM: ``s = 2, v = 8, m = 4``."""
     return f"s = {int(row['s'])}, v = {int(row['v'])}, m = {int(row['m'])}"
@@ -794,6 +818,7 @@ NUMBERS: dict[str, Callable[[Tables], Any]] = {
         rhm_bp_vs_samples, rhm_half_points,
         rhm_scaling, rhm_correlations, rhm_level_exponents, rhm_signature, rhm_depth_estimate,
         rhm_critical,
+        rhm_same_rules,
         rhm_phase_diagram, learned_evaluation, learned_largest_P,
         learned_validity, learned_sample_complexity, learned_learning_curve, learned_correlations,
         images_quality, images_class_kept, images_layer_similarity, images_correlations)}

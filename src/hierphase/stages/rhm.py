@@ -51,6 +51,9 @@ __all__ = [
     "CRITICAL_ESTIMATE_COLUMNS",
     "population_replica",
     "critical_estimates",
+    "SAME_RULES_COLUMNS",
+    "bp_against_population",
+    "same_rules_table",
     "phase_point_sweep",
     "aggregate_phase_sweeps",
     "phase_diagram_table",
@@ -715,6 +718,69 @@ def critical_estimates(replicas: Sequence[pd.DataFrame], scaling_tables: Mapping
                              eps_star=float(eps), eps_star_err=float(eps_err), nu=float(nu),
                              nu_err=float(nu_err), nu_z_vs_population=float(z), detail=detail))
     return summary, pd.DataFrame(rows, columns=CRITICAL_ESTIMATE_COLUMNS)
+
+
+#: One row per RHM of :func:`bp_against_population`.
+SAME_RULES_COLUMNS = ["experiment", "v", "m", "s", "L", "rule_seed", "eps_half_bp",
+                      "eps_half_bp_err", "eps_half_population", "eps_half_population_err",
+                      "difference", "z"]
+
+
+def bp_against_population(kept: pd.DataFrame, draws: Sequence[Sequence[int]], *, experiment: str,
+                          v: int, m: int, s: int, n_classes: int, n_per_value: int, picks: int,
+                          seed: int) -> pd.DataFrame:
+    """Each RHM of ``experiment`` (``draws``: its ``(L, rule_seed, seed of its rules)``) two ways
+    (:data:`SAME_RULES_COLUMNS`):
+
+    - exact BP: the class curve's half point from the experiment's ``kept`` table (model ``bp``,
+      epsilon-process, level 0, that rule draw; linear between the grid's noise values, the error
+      from the curve's interval: :func:`hierphase.scaling.half_point_error`);
+    - population dynamics with that RHM's own rule tables, redrawn from their seed
+      (:func:`hierphase.population.half_points` at depth L: infinitely many data), the mean and
+      standard error over ``picks`` independent runs of ``n_per_value`` messages per value.
+
+    ``difference`` is exact BP's minus the population's, ``z`` that over their errors combined:
+    where the two methods agree RHM by RHM, the spread between the RHMs of one depth is the
+    quenched ensemble's, not either method's. NaN where the class curve never falls through
+    1/2."""
+    from hierphase.population import half_points
+    from hierphase.scaling import half_point_error
+
+    curves = kept[(kept["model"] == "bp") & (kept["process"] == "epsilon") & (kept["level"] == 0)]
+    rows = []
+    for L, rule_seed, rules_seed in draws:
+        L, rule_seed = int(L), int(rule_seed)
+        c = curves[(curves["L"] == L) & (curves["rule_seed"] == rule_seed)].sort_values("noise")
+        bp, bp_err = (half_point_error(c["noise"], c["kept_marginal"], c["ci_low"], c["ci_high"])
+                      if len(c) > 1 else (np.nan, np.nan))
+        pop = pop_err = np.nan
+        if np.isfinite(bp):
+            rules = draw_rules(v, m, s, L, n_classes=n_classes, seed=int(rules_seed))
+            runs = np.array([half_points(rules, n_per_value,
+                                         derive_seed(seed, experiment, L, rule_seed, k), [L])[0]
+                             for k in range(picks)])
+            pop = float(runs.mean())
+            pop_err = float(runs.std(ddof=1) / np.sqrt(picks)) if picks > 1 else np.nan
+        diff = bp - pop
+        err = np.hypot(bp_err, np.nan_to_num(pop_err))
+        rows.append(dict(experiment=experiment, v=v, m=m, s=s, L=L, rule_seed=rule_seed,
+                         eps_half_bp=float(bp), eps_half_bp_err=float(bp_err),
+                         eps_half_population=pop, eps_half_population_err=pop_err,
+                         difference=float(diff), z=float(diff / err) if err > 0 else np.nan))
+    return pd.DataFrame(rows, columns=SAME_RULES_COLUMNS)
+
+
+def same_rules_table(kept: Mapping[str, pd.DataFrame], experiments: Mapping[str, Mapping], *,
+                     n_per_value: int, picks: int, seed: int) -> pd.DataFrame:
+    """:func:`bp_against_population` for every experiment of ``experiments`` (name -> ``v``,
+    ``m``, ``s``, ``n_classes``, ``draws``; ``kept``: name -> its kept table), one table."""
+    tables = [bp_against_population(kept[name], e["draws"], experiment=name, v=int(e["v"]),
+                                    m=int(e["m"]), s=int(e["s"]), n_classes=int(e["n_classes"]),
+                                    n_per_value=n_per_value, picks=picks, seed=seed)
+              for name, e in experiments.items()]
+    tables = [t for t in tables if not t.empty]
+    return (pd.concat(tables, ignore_index=True) if tables
+            else pd.DataFrame(columns=SAME_RULES_COLUMNS))
 
 
 # ----------------------------------------------------------------------------- finite-size scaling
