@@ -512,7 +512,7 @@ rule rhm_same_rules:
     params:
         experiments=RHM.same_rules_experiments(),
         n_per_value=RHM.population_setting("n_per_value"),
-        picks=RHM.population_setting("replicas"),
+        picks=RHM.SAME_RULES_PICKS,
         seed=RHM.seed("same_rules"),
     script:
         "../scripts/rhm_same_rules.py"

@@ -525,6 +525,11 @@ class RhmBranch(ExperimentBranch):
         n_eps = max(3, len(block["depths"]))
         return job_mb(8 * n_eps * 4 * v * block["n_per_value"] * v * m)
 
+    #: Independent population runs per RHM in rule rhm_same_rules: the population's own noise at
+    #: fixed rules (about 2e-4 in the half point at 200 messages per value) over 2, far below
+    #: exact BP's error.
+    SAME_RULES_PICKS = 4
+
     def same_rules_experiments(self) -> dict:
         """The experiments that rule rhm_same_rules checks RHM by RHM (exact BP against the
         population with the same rules): those whose (v, m, s) is a population point and whose

@@ -464,15 +464,13 @@ def rhm_same_rules(t: Tables) -> dict[str, Any]:
                "population": fmt(g["eps_half_population"].mean(), 4),
                "spread": fmt(g["eps_half_population"].std(ddof=1), 4) if len(g) > 1 else MISSING}
               for L, g in both.groupby("L", sort=True)]
-    # the population's setting (rule rhm_same_rules runs `replicas` runs of `n_per_value`)
-    setting = t["population"].iloc[0] if len(t["population"]) else None
     return {"n": str(len(both)), "experiments": ", ".join(sorted(both["experiment"].unique())),
             "chi2_dof": fmt(float(np.mean(z ** 2)), 2) if len(z) else MISSING,
             "max_abs_z": fmt(float(np.abs(z).max()), 1) if len(z) else MISSING,
             "n_below": str(int((diff < 0).sum())),
             "mean_difference": fmt(float(-diff.mean()), 4) if len(diff) else MISSING,
-            "picks": MISSING if setting is None else str(int(setting["n_replicas"])),
-            "n_per_value": MISSING if setting is None else str(int(setting["n_per_value"])),
+            "picks": str(int(both["picks"].iloc[0])) if len(both) else MISSING,
+            "n_per_value": str(int(both["n_per_value"].iloc[0])) if len(both) else MISSING,
             "depths": depths}
 
 

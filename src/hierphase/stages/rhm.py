@@ -723,7 +723,7 @@ def critical_estimates(replicas: Sequence[pd.DataFrame], scaling_tables: Mapping
 #: One row per RHM of :func:`bp_against_population`.
 SAME_RULES_COLUMNS = ["experiment", "v", "m", "s", "L", "rule_seed", "eps_half_bp",
                       "eps_half_bp_err", "eps_half_population", "eps_half_population_err",
-                      "difference", "z"]
+                      "n_per_value", "picks", "difference", "z"]
 
 
 def bp_against_population(kept: pd.DataFrame, draws: Sequence[Sequence[int]], *, experiment: str,
@@ -766,7 +766,7 @@ def bp_against_population(kept: pd.DataFrame, draws: Sequence[Sequence[int]], *,
         rows.append(dict(experiment=experiment, v=v, m=m, s=s, L=L, rule_seed=rule_seed,
                          eps_half_bp=float(bp), eps_half_bp_err=float(bp_err),
                          eps_half_population=pop, eps_half_population_err=pop_err,
-                         difference=float(diff), z=float(diff / err) if err > 0 else np.nan))
+                         n_per_value=int(n_per_value), picks=int(picks), difference=float(diff), z=float(diff / err) if err > 0 else np.nan))
     return pd.DataFrame(rows, columns=SAME_RULES_COLUMNS)
 
 
