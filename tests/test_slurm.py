@@ -181,7 +181,8 @@ def _table_targets(work: Path) -> list[str]:
     if rhm["phase_diagram"]["enabled"]:
         targets.append("results/rhm/phase_diagram/phase_diagram.parquet")
     if rhm.get("population") and rhm["population"].get("enabled", True):
-        targets += [f"results/rhm/critical/{t}.parquet" for t in ("population", "estimates")]
+        targets += [f"results/rhm/critical/{t}.parquet"
+                    for t in ("population", "estimates", "same_rules")]
     if rhm.get("depth_estimate") and rhm["depth_estimate"].get("enabled", True):
         targets += [f"results/rhm/depth/{t}.parquet" for t in ("estimates", "calibration")]
     return targets
@@ -260,12 +261,13 @@ def test_smoke_runs_through_sbatch_and_matches_local(smoke_on_slurm, slurm_clust
     assert 1 <= settings["local-cores"] <= 2 and settings["retries"] >= 1
     assert _local_jobs(run["output"]), "no local rule ran"
     assert sorted(w for rule, w, _ in submitted if rule == "rhm_sweep") == _smoke_shards(work)
-    # the heavy rules: kept sweeps, correlation sweeps, the controls' shards, the population
-    # dynamics' replicas and the phase diagram's sweeps (one per point and rule draw; small:
-    # batched by the profile's groups)
+    # the heavy rules: kept sweeps, correlation sweeps, the controls' shards, exact BP against
+    # the population RHM by RHM, the population dynamics' replicas and the phase diagram's sweeps
+    # (these two small, one job per replica or per point and rule draw: batched by the profile's
+    # groups)
     assert {rule for rule, _, _ in submitted} == {"rhm_sweep", "rhm_corr_sweep",
-                                                  "rhm_corr_control", "rhm_population",
-                                                  "group:rhm_phase"}
+                                                  "rhm_corr_control", "rhm_same_rules",
+                                                  "group:rhm_population", "group:rhm_phase"}
     local = _counts([(r,) for r in _local_jobs(run["output"])])
     stats = _job_stats(run["output"])
     remote = {r: n - local.get(r, 0) for r, n in stats.items() if n - local.get(r, 0)}
@@ -294,7 +296,8 @@ def test_smoke_runs_through_sbatch_and_matches_local(smoke_on_slurm, slurm_clust
 def test_partial_rerun_submits_only_the_changed_jobs(smoke_on_slurm, slurm_cluster):
     """A coarser masking grid for the experiment: its tables resubmit the masking shards (one per
     depth) to SLURM and rebuild the kept table that pools them, the finite-size scaling that
-    reads it and the critical-point table that reads that (local rules), nothing else. (Its tables, not `all`: the figures that read the kept
+    reads it and the critical-point table that reads that (local rules), and the check of exact
+    BP against the population, which reads the kept table (submitted), nothing else. (Its tables, not `all`: the figures that read the kept
     table would rerun too, at 6 more jobs of CI time.)"""
     run = smoke_on_slurm
     work, profile = run["work"], run["profile"]
@@ -308,10 +311,12 @@ def test_partial_rerun_submits_only_the_changed_jobs(smoke_on_slurm, slurm_clust
     print(f"partial rerun: {len(submitted)} sbatch jobs in {time.monotonic() - start:.0f}s: "
           f"{[(r, w) for r, w, _ in submitted]}")
     depths = yaml.safe_load((work / SMOKE).read_text())["rhm"]["experiments"]["main"]["L"]
-    assert sorted(w for _, w, _ in submitted) == sorted(f"main_{L}_0_masking_0" for L in depths)
-    assert _counts(submitted) == {"rhm_sweep": len(depths)}
+    assert sorted(w for rule, w, _ in submitted if rule == "rhm_sweep") == sorted(
+        f"main_{L}_0_masking_0" for L in depths)
+    assert _counts(submitted) == {"rhm_sweep": len(depths), "rhm_same_rules": 1}
     assert _counts(planned_jobs(proc.stdout)) == {"rhm_sweep": len(depths), "rhm_aggregate": 1,
-                                                  "rhm_scaling": 1, "rhm_critical": 1}
+                                                  "rhm_scaling": 1, "rhm_critical": 1,
+                                                  "rhm_same_rules": 1}
     assert sorted(_local_jobs(proc.stdout)) == ["rhm_aggregate", "rhm_critical", "rhm_scaling"]
     assert len(slurm_cluster.jobs()) - before == len(submitted)
     # the other shards' tables are untouched

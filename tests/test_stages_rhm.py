@@ -346,3 +346,9 @@ def test_exact_bp_and_population_agree_on_the_same_rules():
     assert row.eps_half_population == pytest.approx(np.mean(roots), abs=1e-8)
     assert row.eps_half_population_err == pytest.approx(np.std(roots, ddof=1) / np.sqrt(3))
     assert abs(row.difference) < 0.01 and abs(row.z) < 3, row
+    # the grid's own bias: the runs' mean curve on the sweep's noise values, read by straight lines
+    grid = curve.noise.to_numpy()
+    mean = np.mean([population.overlaps(rules, grid, 400, derive_seed(5, "x", L, 4, k))[L]
+                    for k in range(3)], axis=0)
+    assert row.grid_bias == pytest.approx(
+        np.interp(0.5, mean[::-1], grid[::-1]) - row.eps_half_population, abs=1e-12)

@@ -272,8 +272,9 @@ def test_adding_one_depth_plans_only_its_jobs(smoke):
         "rhm_fig_time": 2, "rhm_fig_cobweb": 1, "all": 1,
         # the finite-size scaling reads the kept table
         "rhm_scaling": 1, "rhm_fig_scaling_collapse": 1, "rhm_fig_scaling_extrapolation": 1,
-        # the critical point reads the scaling table
-        "rhm_critical": 1,
+        # the critical point reads the scaling table; exact BP against the population, RHM by
+        # RHM, the kept table (and a new RHM)
+        "rhm_critical": 1, "rhm_same_rules": 1,
     }, out[-4000:]
     # the cobweb reruns because its number of steps is the deepest L; the theory summary does not
     assert "rhm_theory_summary" not in counts
@@ -290,7 +291,7 @@ def test_growing_a_grid_plans_only_the_new_shard(smoke):
                                           "rhm_fig_levels_vs_eps", "rhm_fig_time", "rhm_scaling",
                                           "rhm_fig_scaling_collapse",
                                           "rhm_fig_scaling_extrapolation", "rhm_critical",
-                                          "all"}
+                                          "rhm_same_rules", "all"}
 
 
 def test_growing_a_correlation_grid_plans_only_the_new_shard(smoke):

@@ -73,7 +73,8 @@ __all__ = [
 
 
 def _check_eps(eps) -> torch.Tensor:
-    e = torch.as_tensor(np.asarray(eps, dtype=np.float64).ravel())
+    # a copy: a pandas column's array is read-only, which torch will not wrap
+    e = torch.as_tensor(np.array(eps, dtype=np.float64).ravel())
     if e.numel() == 0 or not bool(((e >= 0) & (e <= 1)).all()):
         raise ValueError(f"eps must be values in [0, 1], got {eps!r}")
     return e

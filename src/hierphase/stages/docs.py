@@ -469,6 +469,9 @@ def rhm_same_rules(t: Tables) -> dict[str, Any]:
             "max_abs_z": fmt(float(np.abs(z).max()), 1) if len(z) else MISSING,
             "n_below": str(int((diff < 0).sum())),
             "mean_difference": fmt(float(-diff.mean()), 4) if len(diff) else MISSING,
+            "mean_grid_bias": fmt(float(-both["grid_bias"].mean()), 4) if len(diff) else MISSING,
+            "mean_residual": (fmt_signed(float((diff - both["grid_bias"]).mean()), 4)
+                              if len(diff) else MISSING),
             "picks": str(int(both["picks"].iloc[0])) if len(both) else MISSING,
             "n_per_value": str(int(both["n_per_value"].iloc[0])) if len(both) else MISSING,
             "depths": depths}

@@ -723,7 +723,7 @@ def critical_estimates(replicas: Sequence[pd.DataFrame], scaling_tables: Mapping
 #: One row per RHM of :func:`bp_against_population`.
 SAME_RULES_COLUMNS = ["experiment", "v", "m", "s", "L", "rule_seed", "eps_half_bp",
                       "eps_half_bp_err", "eps_half_population", "eps_half_population_err",
-                      "n_per_value", "picks", "difference", "z"]
+                      "n_per_value", "picks", "difference", "z", "grid_bias"]
 
 
 def bp_against_population(kept: pd.DataFrame, draws: Sequence[Sequence[int]], *, experiment: str,
@@ -741,10 +741,12 @@ def bp_against_population(kept: pd.DataFrame, draws: Sequence[Sequence[int]], *,
 
     ``difference`` is exact BP's minus the population's, ``z`` that over their errors combined:
     where the two methods agree RHM by RHM, the spread between the RHMs of one depth is the
-    quenched ensemble's, not either method's. NaN where the class curve never falls through
-    1/2."""
-    from hierphase.population import half_points
-    from hierphase.scaling import half_point_error
+    quenched ensemble's, not either method's. ``grid_bias``: what the straight lines between the
+    grid's noise values do alone, the half point of the population's own class curve (the mean
+    over the runs) on exact BP's grid, read as exact BP's is, minus the population's. NaN where
+    the class curve never falls through 1/2."""
+    from hierphase.population import half_points, overlaps
+    from hierphase.scaling import class_half_point, half_point_error
 
     curves = kept[(kept["model"] == "bp") & (kept["process"] == "epsilon") & (kept["level"] == 0)]
     rows = []
@@ -753,20 +755,24 @@ def bp_against_population(kept: pd.DataFrame, draws: Sequence[Sequence[int]], *,
         c = curves[(curves["L"] == L) & (curves["rule_seed"] == rule_seed)].sort_values("noise")
         bp, bp_err = (half_point_error(c["noise"], c["kept_marginal"], c["ci_low"], c["ci_high"])
                       if len(c) > 1 else (np.nan, np.nan))
-        pop = pop_err = np.nan
+        pop = pop_err = grid_bias = np.nan
         if np.isfinite(bp):
             rules = draw_rules(v, m, s, L, n_classes=n_classes, seed=int(rules_seed))
-            runs = np.array([half_points(rules, n_per_value,
-                                         derive_seed(seed, experiment, L, rule_seed, k), [L])[0]
-                             for k in range(picks)])
+            seeds = [derive_seed(seed, experiment, L, rule_seed, k) for k in range(picks)]
+            runs = np.array([half_points(rules, n_per_value, k, [L])[0] for k in seeds])
             pop = float(runs.mean())
             pop_err = float(runs.std(ddof=1) / np.sqrt(picks)) if picks > 1 else np.nan
+            grid = c["noise"].to_numpy(float)
+            curve = np.mean([overlaps(rules, grid, n_per_value, k)[L] for k in seeds], axis=0)
+            grid_bias = class_half_point(grid, curve) - pop
         diff = bp - pop
         err = np.hypot(bp_err, np.nan_to_num(pop_err))
         rows.append(dict(experiment=experiment, v=v, m=m, s=s, L=L, rule_seed=rule_seed,
                          eps_half_bp=float(bp), eps_half_bp_err=float(bp_err),
                          eps_half_population=pop, eps_half_population_err=pop_err,
-                         n_per_value=int(n_per_value), picks=int(picks), difference=float(diff), z=float(diff / err) if err > 0 else np.nan))
+                         n_per_value=int(n_per_value), picks=int(picks), difference=float(diff),
+                         z=float(diff / err) if err > 0 else np.nan,
+                         grid_bias=float(grid_bias)))
     return pd.DataFrame(rows, columns=SAME_RULES_COLUMNS)
 
 
