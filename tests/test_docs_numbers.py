@@ -222,6 +222,14 @@ def check_against_tables(numbers: dict, tables: dict[str, Path]) -> None:
     deepest = pop.sort_values("depth").groupby(["v", "m", "s"]).tail(1)
     assert sorted(int(p["depth"]) for p in numbers["rhm_critical"]["points"]) == sorted(
         deepest.depth)
+    # the population's nu over windows of three depths, at the main RHM's point
+    main = read["critical"].query("experiment == 'main'").iloc[0]
+    windows = read["local_exponents"].query(f"v == {main.v} and m == {main.m} and s == {main.s}")
+    shown = numbers["rhm_critical"]["windows"]
+    assert len(shown) == len(windows) > 0
+    for r, w in zip(shown, windows.sort_values(["depth_c", "depth_a"]).itertuples()):
+        assert r["depths"] == f"{w.depth_a}, {w.depth_b}, {w.depth_c}"
+        assert _close(r["nu"].split(" ± ")[0], w.nu, 3)
     # exact BP against the population RHM by RHM: the agreement and the spread per depth
     same = read["same_rules"].dropna(subset=["eps_half_bp", "eps_half_population", "z"])
     shown = numbers["rhm_same_rules"]

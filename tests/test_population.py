@@ -4,6 +4,7 @@ rules, and its critical point against its own class curves."""
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -88,3 +89,31 @@ def test_half_points_of_every_depth_from_one_run_are_each_depths_own_root():
         population.half_points(rules, 100, 7, [13])
     with pytest.raises(ValueError, match="straddle"):
         population.half_points(rules, 100, 7, [4], bracket=(0.0, 0.1))
+
+
+def test_local_exponents_read_nu_from_three_depths_without_eps_star():
+    """On half points of the exact form eps* - A s**(-j/nu) (eps* and A different per replica),
+    every window of three equally spaced depths gives nu back, whatever eps* and A; a replica
+    whose half points fall over a window is left out of it."""
+    s, nu = 2, 1.9
+    depths = [6, 8, 10, 12, 16, 20]
+    rows = []
+    for r, (eps_star, amplitude) in enumerate([(0.731, 0.4), (0.733, 0.3), (0.729, 0.5)]):
+        for j in depths:
+            rows.append(dict(v=32, m=8, s=s, depth=j, n_per_value=200, replica=r,
+                             eps_star=eps_star - amplitude * s ** (-j / nu)))
+    rows.append(dict(v=32, m=8, s=s, depth=20, n_per_value=100, replica=0, eps_star=0.7))
+    table = population.local_exponents(pd.DataFrame(rows))
+    assert list(table.columns) == population.LOCAL_EXPONENT_COLUMNS
+    main = table[table.n_per_value == 200]
+    windows = [tuple(w) for w in main[["depth_a", "depth_b", "depth_c"]].to_numpy()]
+    assert windows == [(6, 8, 10), (8, 10, 12), (8, 12, 16), (12, 16, 20)]
+    np.testing.assert_allclose(main.nu, nu, rtol=1e-9)
+    assert (main.n_valid == 3).all() and (main.nu_err < 1e-9).all()
+    # a replica whose half points fall between 8 and 10 is left out of the windows through 10
+    bad = pd.DataFrame(rows)
+    bad.loc[(bad.replica == 1) & (bad.depth == 10) & (bad.n_per_value == 200), "eps_star"] = 0.5
+    again = population.local_exponents(bad)
+    again = again[again.n_per_value == 200].set_index(["depth_a", "depth_b", "depth_c"])
+    assert again.loc[(6, 8, 10), "n_valid"] == 2 and again.loc[(8, 10, 12), "n_valid"] == 2
+    assert again.loc[(12, 16, 20), "n_valid"] == 3

@@ -253,7 +253,7 @@ def test_the_critical_point_is_set_side_by_side_for_experiments_at_the_populatio
                                                   ("half_point", 2.9))])
     exponents = pd.DataFrame([dict(experiment="a", model="bp", process="epsilon", L=L, nu=nu,
                                    nu_err=0.3) for L, nu in ((6, 2.0), (8, 3.0))])
-    summary, table = stage.critical_estimates(
+    summary, table, windows = stage.critical_estimates(
         replicas, {"a": scaling}, exponents,
         {"a": {"v": 8, "m": 3, "s": 2}, "b": {"v": 32, "m": 8, "s": 2}})
     assert len(summary) == 2 and list(summary["depth"]) == [6, 8]
@@ -305,7 +305,7 @@ def test_the_population_half_points_are_extrapolated_over_the_depth_as_exact_bps
     assert plain["nu"] == pytest.approx(1.9, abs=1e-4)
     assert extrapolated.loc["half_points_corrected", "nu"] == pytest.approx(1.9, abs=0.01)
 
-    summary, table = stage.critical_estimates([replicas], {}, None,
+    summary, table, windows = stage.critical_estimates([replicas], {}, None,
                                               {"a": {"v": 8, "m": 3, "s": 2}})
     rows = table.set_index("method")
     fit = rows.loc["population dynamics, half points over depth"]

@@ -69,6 +69,8 @@ __all__ = [
     "half_points",
     "EXTRAPOLATION_COLUMNS",
     "extrapolate_replicas",
+    "LOCAL_EXPONENT_COLUMNS",
+    "local_exponents",
 ]
 
 
@@ -359,3 +361,41 @@ def extrapolate_replicas(replicas: pd.DataFrame) -> pd.DataFrame:
                              n_depths=len(depths), eps_star=float(mean[0]),
                              eps_star_err=float(err[0]), nu=float(mean[1]), nu_err=float(err[1])))
     return pd.DataFrame(rows, columns=EXTRAPOLATION_COLUMNS)
+
+
+#: One row per (point, population size, window of three depths) of :func:`local_exponents`.
+LOCAL_EXPONENT_COLUMNS = ["v", "m", "s", "n_per_value", "depth_a", "depth_b", "depth_c",
+                          "n_replicas", "n_valid", "nu", "nu_err"]
+
+
+def local_exponents(replicas: pd.DataFrame) -> pd.DataFrame:
+    """The effective nu of the half points' approach to eps* over every window of three equally
+    spaced depths ``a < b < c`` (``c - b = b - a = k``) among the replicas' depths
+    (:data:`LOCAL_EXPONENT_COLUMNS`). If ``eps_half(j) = eps* - A s**(-j/nu)``, then
+    ``(eps_half(b) - eps_half(a)) / (eps_half(c) - eps_half(b)) = s**(k/nu)`` whatever eps* and
+    A, so each replica gives ``nu = k log s / log`` of that ratio with nothing fitted; a replica
+    whose half points do not rise over the window, or rise faster at its end, gives none
+    (``n_valid`` counts those that do). Mean and standard error over replicas. With corrections
+    to scaling the value moves with the window; whether it has stopped moving at the deepest
+    windows says whether the depths reach the asymptotic nu."""
+    keys = ["v", "m", "s", "n_per_value"]
+    rows = []
+    for key, g in replicas.groupby(keys, sort=True):
+        s = int(key[2])
+        wide = g.pivot_table(index="replica", columns="depth", values="eps_star")
+        depths = sorted(int(d) for d in wide.columns)
+        have = set(depths)
+        for a in depths:
+            for b in depths:
+                c = 2 * b - a
+                if b <= a or c not in have:
+                    continue
+                rise, last = wide[b] - wide[a], wide[c] - wide[b]
+                ok = (rise > 0) & (last > 0) & (rise > last)
+                nu = (b - a) * math.log(s) / np.log((rise[ok] / last[ok]).to_numpy(float))
+                n = int(ok.sum())
+                rows.append(dict(zip(keys, key), depth_a=a, depth_b=b, depth_c=c,
+                                 n_replicas=len(wide), n_valid=n,
+                                 nu=float(nu.mean()) if n else np.nan,
+                                 nu_err=float(nu.std(ddof=1) / math.sqrt(n)) if n > 1 else np.nan))
+    return pd.DataFrame(rows, columns=LOCAL_EXPONENT_COLUMNS)

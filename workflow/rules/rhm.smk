@@ -472,6 +472,9 @@ rule rhm_critical:
         estimates=f"{RHM.CRITICAL}/estimates.parquet",
         estimates_meta=sidecar(f"{RHM.CRITICAL}/estimates.parquet"),
         estimates_csv=f"{RHM.CRITICAL}/estimates.csv",
+        windows=f"{RHM.CRITICAL}/local_exponents.parquet",
+        windows_meta=sidecar(f"{RHM.CRITICAL}/local_exponents.parquet"),
+        windows_csv=f"{RHM.CRITICAL}/local_exponents.csv",
     log:
         "logs/rhm/critical/estimates.log",
     conda:

@@ -15,8 +15,9 @@ depth, read as one) and summary, finite-size scaling
 (``scaling``, ``scaling_points``), change-correlation ``exponents``, ``level_exponents`` (per
 tree level) and ``signature`` (the RHM beside its controls), the depth estimate
 (``depth_estimates``, ``depth_calibration``), the critical point's ``population``
-dynamics, its estimates side by side (``critical``) and exact BP against it RHM by RHM
-(``same_rules``), and the ``phase_diagram``; the learned branch's ``evaluation``, ``distance``, ``validity``,
+dynamics, its effective nu over windows of depths (``local_exponents``), its estimates side by
+side (``critical``) and exact BP against it RHM by RHM (``same_rules``), and the
+``phase_diagram``; the learned branch's ``evaluation``, ``distance``, ``validity``,
 ``sample_complexity``, ``learning_curve`` and change correlations (``chi_distance``,
 ``learned_susceptibility``); the images branch's ``quality``, ``class_kept``,
 ``layer_similarity`` and ``patch_susceptibility``.
@@ -38,7 +39,7 @@ __all__ = ["DOCS_TABLES", "NUMBERS", "extract_numbers", "render", "render_docs",
 #: function here takes).
 DOCS_TABLES = ("kept", "theory", "theory_summary", "scaling", "scaling_points", "exponents",
                "level_exponents", "signature", "depth_estimates", "depth_calibration",
-               "population", "critical", "same_rules", "phase_diagram", "evaluation", "distance",
+               "population", "critical", "local_exponents", "same_rules", "phase_diagram", "evaluation", "distance",
                "validity", "sample_complexity",
                "learning_curve", "chi_distance", "learned_susceptibility", "quality",
                "class_kept", "layer_similarity", "patch_susceptibility")
@@ -419,8 +420,9 @@ def rhm_depth_estimate(t: Tables) -> dict[str, Any]:
 
 def rhm_critical(t: Tables) -> dict[str, Any]:
     """The critical point side by side (``critical``: population dynamics, exact BP's class-curve
-    width and correlation lengths, annealed mean field; the main experiment) and the population
-    dynamics of every point (``population``)."""
+    width and correlation lengths, annealed mean field; the main experiment), the population
+    dynamics of every point (``population``) and, at the main RHM's point, the effective nu over
+    windows of three depths (``local_exponents``)."""
     est = _main(t["critical"], experiment="main")
     methods = [{"method": r["method"], "eps_star": fmt_pm(r["eps_star"], r["eps_star_err"], 4),
                 "nu": fmt_pm(r["nu"], r["nu_err"], 3), "z": fmt(r["nu_z_vs_population"], 1),
@@ -450,7 +452,14 @@ def rhm_critical(t: Tables) -> dict[str, Any]:
                "n_per_value": str(int(r["n_per_value"]))}
               for r in t["population"].sort_values(["s", "v", "m", "depth"])
               .groupby(["s", "v", "m"], sort=False).tail(1).to_dict("records")]
-    return {"methods": methods, "points": points, **comparisons}
+    # the main RHM's point
+    point = {k: int(est[k].iloc[0]) for k in ("v", "m", "s")} if len(est) else None
+    windows = [{"depths": f"{int(r['depth_a'])}, {int(r['depth_b'])}, {int(r['depth_c'])}",
+                "nu": fmt_pm(r["nu"], r["nu_err"], 3),
+                "replicas": f"{int(r['n_valid'])} of {int(r['n_replicas'])}"}
+               for r in _main(t["local_exponents"], **point)
+               .sort_values(["depth_c", "depth_a"]).to_dict("records")] if point else []
+    return {"methods": methods, "points": points, "windows": windows, **comparisons}
 
 
 def rhm_same_rules(t: Tables) -> dict[str, Any]:

@@ -633,11 +633,13 @@ def population_replica(v: int, m: int, s: int, *, depths: Sequence[int], n_per_v
 
 def critical_estimates(replicas: Sequence[pd.DataFrame], scaling_tables: Mapping[str, pd.DataFrame],
                        exponents: pd.DataFrame | None,
-                       experiments: Mapping[str, Mapping]) -> tuple[pd.DataFrame, pd.DataFrame]:
+                       experiments: Mapping[str, Mapping]
+                       ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The population dynamics' summary per point and depth
     (:func:`hierphase.population.summarise_replicas` of the ``replicas`` tables, one per replica
-    job) and, per experiment whose (v, m, s) is one of its points, eps* and nu side by side
-    (:data:`CRITICAL_ESTIMATE_COLUMNS`):
+    job), its effective nu over every window of three depths
+    (:func:`hierphase.population.local_exponents`) and, per experiment whose (v, m, s) is one of
+    its points, eps* and nu side by side (:data:`CRITICAL_ESTIMATE_COLUMNS`):
 
     - ``class-curve width``: exact BP's finite-size scaling of the class curve
       (``scaling_tables[experiment]``, epsilon-process, the half point extrapolated with the
@@ -717,7 +719,8 @@ def critical_estimates(replicas: Sequence[pd.DataFrame], scaling_tables: Mapping
             rows.append(dict(experiment=name, v=v, m=m, s=s, method=method,
                              eps_star=float(eps), eps_star_err=float(eps_err), nu=float(nu),
                              nu_err=float(nu_err), nu_z_vs_population=float(z), detail=detail))
-    return summary, pd.DataFrame(rows, columns=CRITICAL_ESTIMATE_COLUMNS)
+    return (summary, pd.DataFrame(rows, columns=CRITICAL_ESTIMATE_COLUMNS),
+            population.local_exponents(replicas))
 
 
 #: One row per RHM of :func:`bp_against_population`.
