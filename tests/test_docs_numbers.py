@@ -237,6 +237,7 @@ def check_against_tables(numbers: dict, tables: dict[str, Path]) -> None:
     assert _close(shown["chi2_dof"], float((same.z ** 2).mean()), 2)
     assert _close(shown["max_abs_z"], float(same.z.abs().max()), 1)
     assert int(shown["n_below"]) == int((same.eps_half_bp < same.eps_half_population).sum())
+    assert _close(shown["bp_err"], float(same.eps_half_bp_err.median()), 4)
     for r, (L, g) in zip(shown["depths"], same.groupby("L")):
         assert int(r["L"]) == L and _close(r["population"], g.eps_half_population.mean(), 4)
     # the depth estimate: the score counted again from the estimates

@@ -481,6 +481,8 @@ def rhm_same_rules(t: Tables) -> dict[str, Any]:
             "mean_grid_bias": fmt(float(-both["grid_bias"].mean()), 4) if len(diff) else MISSING,
             "mean_residual": (fmt_signed(float((diff - both["grid_bias"]).mean()), 4)
                               if len(diff) else MISSING),
+            "population_err": fmt(both["eps_half_population_err"].median(), 4),
+            "bp_err": fmt(both["eps_half_bp_err"].median(), 4),
             "picks": str(int(both["picks"].iloc[0])) if len(both) else MISSING,
             "n_per_value": str(int(both["n_per_value"].iloc[0])) if len(both) else MISSING,
             "depths": depths}
