@@ -627,7 +627,8 @@ class RhmBranch(ExperimentBranch):
         if self.phase_points is not None:
             targets += [PHASE_TABLE, PHASE_KEPT]
         if self.population_points:
-            targets += [f"{CRITICAL}/{t}.parquet" for t in ("population", "estimates")]
+            targets += [f"{CRITICAL}/{t}.parquet"
+                        for t in ("population", "estimates", "local_exponents")]
             if self.same_rules_experiments():
                 targets.append(f"{CRITICAL}/same_rules.parquet")
         if self.depth_estimate is not None:
