@@ -459,10 +459,12 @@ def test_with_env_refuses_an_unknown_torch(tmp_path):
         and "cuda" in proc.stderr, proc.stderr
 
 
+@pytest.mark.slow  # makes a venv for the unasked case
 @pytest.mark.skipif(not LINUX_X86_64, reason="the CPU-only variant is Linux x86_64's")
 def test_with_env_without_a_cpu_lock_for_this_python(tmp_path):
     """Asked for the CPU-only variant where none is locked for this Python, with-env.sh stops
-    before making anything and says what to do; not asked, it takes the CUDA lock."""
+    before making anything and says what to do; not asked, it takes the CUDA lock and says
+    why."""
     python = "%d.%d" % sys.version_info[:2]
     script = _with_env_copy(tmp_path / "repo", lock_path(python, "linux-x86_64"))
     venv = tmp_path / "venv"
@@ -473,6 +475,17 @@ def test_with_env_without_a_cpu_lock_for_this_python(tmp_path):
     assert proc.returncode == 1 and not venv.exists()
     assert f"no CPU-only lock for Python {python}" in proc.stderr, proc.stderr
     assert "HIERPHASE_TORCH=cuda" in proc.stderr and "HIERPHASE_PYTHON" in proc.stderr
+    # not asked, on a machine without an NVIDIA driver, it takes the CUDA lock and says why
+    # (a lock that pip refuses at once stands in for the 6.5 GB one)
+    (script.parents[1] / "envs" / lock_path(python, "linux-x86_64").name).write_text(
+        "no-such-package==0.0.1 --hash=sha256:" + "0" * 64 + "\n")
+    del env["HIERPHASE_TORCH"]
+    proc = subprocess.run([str(script), "true"], capture_output=True, text=True, timeout=120,
+                          env=env)
+    if not (Path("/proc/driver/nvidia/version").exists() or shutil.which("nvidia-smi")):
+        assert proc.returncode != 0
+        assert f"from envs/lock-py{python}-linux-x86_64.txt" in proc.stderr, proc.stderr
+        assert f"it is not locked for Python {python}" in proc.stderr, proc.stderr
 
 
 CPU_ENV_LIMIT = 2.5e9

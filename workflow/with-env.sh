@@ -101,6 +101,7 @@ if [ "$platform" = linux-x86_64 ] && [ "$torch" = cpu ]; then
     exit 1
   else
     torch=""  # no CPU-only lock for this Python: the CUDA build, chosen again next time
+    no_cpu_lock=1
   fi
 fi
 
@@ -118,6 +119,8 @@ if [ "$(cat "$venv/.hierphase-locked" 2>/dev/null)" != "$want" ]; then
     say "no NVIDIA driver here, and this lock's torch is a CUDA build (the environment takes"
     say "6.5 GB, 5.2 GB of it torch and its CUDA libraries); the CPU-only environment takes about"
     say "2.2 GB: docs/configuration.md, \"A CPU-only torch\""
+    [ -z "${no_cpu_lock:-}" ] || say "(it is not locked for Python $version; it is for the Pythons of" \
+      "envs/lock-py*-linux-x86_64-cpu.txt: pick one with HIERPHASE_PYTHON)"
   fi
   # a fresh venv (emptied if it exists): nothing is left over from an older lock
   if [ -f "$venv/pyvenv.cfg" ]; then "$python" -m venv --clear "$venv"; else "$python" -m venv "$venv"; fi
