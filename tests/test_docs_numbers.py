@@ -373,6 +373,7 @@ def test_smoke_run_renders_every_number_from_its_tables(tmp_path, rhm_smoke):
     for path, leaf in _leaves(numbers):
         assert isinstance(leaf, str) and leaf, path
         if not re.search(r"\.(process|within|method|detail|group|peaks|role|exact|feature|"
+                         r"experiments|"
                          r"(layers|embeddings|columns)\[\d+\])$", path):  # names
             assert re.search(r"\d", leaf) or leaf == "none" or \
                 set(re.split(r"[,;] | / ", leaf)) == {MISSING}, (path, leaf)

@@ -511,8 +511,9 @@ def test_cpu_only_environment(tmp_path):
     """The environment with-env.sh makes on a machine without an NVIDIA driver (here asked for
     with HIERPHASE_TORCH=cpu): PyTorch's CPU build and no torchvision, at most 2.5 GB on the disk,
     and in it the tests of the code that differs there (the classifiers' hooks, the embeddings,
-    the memory model, a torchvision classifier refused at planning) and the smoke preset's images
-    branch end to end (the digits: a DDPM and a CNN trained, swept and measured)."""
+    the memory model, a torchvision classifier refused at planning, a GPU job's failure). (The
+    smoke preset end to end in both environments gives the same tables but three of the images
+    branch's, in their last digits: docs/configuration.md; CI leaves it out for time.)"""
     venv = tmp_path / "venv"
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("PYTEST_", "HIERPHASE_", "VIRTUAL_ENV"))}
@@ -529,8 +530,7 @@ def test_cpu_only_environment(tmp_path):
     assert size <= CPU_ENV_LIMIT, f"the CPU-only environment takes {size / 1e9:.2f} GB"
     tests = ["tests/test_images_engine.py", "tests/test_embeddings.py", "tests/test_memory.py",
              "tests/test_environment.py::test_the_suite_runs_in_the_locked_environment",
-             "tests/test_jobs.py::test_gpu_rule_without_a_usable_gpu_fails_in_its_job",
-             "tests/test_workflow_images.py::test_smoke_preset_images_branch_end_to_end_and_resume"]
+             "tests/test_jobs.py::test_gpu_rule_without_a_usable_gpu_fails_in_its_job"]
     proc = subprocess.run([str(WITH_ENV), "pytest", "-n", "0", "-p", "no:cacheprovider", "-q",
                            "--basetemp", str(tmp_path / "inner"), *tests],
                           capture_output=True, text=True, timeout=1800, env=env, cwd=REPO)

@@ -24,7 +24,6 @@ Observables, pure functions on tensors:
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
@@ -37,6 +36,7 @@ from tqdm.auto import tqdm
 from hierphase.devices import resolve_device
 from hierphase.io import load_tensors
 
+from .settings import TORCHVISION_FILES, torchvision_missing
 from .shards import to_model_scale
 
 __all__ = [
@@ -183,7 +183,7 @@ def build_classifier(name: str, weights: str | os.PathLike | None, *,
     else:
         path = Path(weights)
         if not path.is_file():
-            hint = _TORCHVISION_FILES.get(name, "the state dict the pipeline trained")
+            hint = TORCHVISION_FILES.get(name, "the state dict the pipeline trained")
             raise FileNotFoundError(
                 f"Classifier weights not found at {str(path)!r} (config key {WEIGHTS_KEY}). "
                 f"Expected {hint}.")
@@ -191,26 +191,6 @@ def build_classifier(name: str, weights: str | os.PathLike | None, *,
 
 
 # ------------------------------------------------------------------------ torchvision classifiers
-_TORCHVISION_FILES = {
-    "convnext_base": "torchvision's ConvNeXt_Base_Weights.IMAGENET1K_V1 state dict "
-                     "(convnext_base-6075fbad.pth)",
-    "resnet50": "torchvision's ResNet50_Weights state dict (e.g. resnet50-11ad3fa6.pth)",
-    "vit_b_16": "torchvision's ViT_B_16_Weights.IMAGENET1K_V1 state dict (vit_b_16-c867db91.pth)",
-}
-
-
-def torchvision_missing(name: str) -> str | None:
-    """Why the classifier ``name`` cannot be built here, or None: torchvision's classifiers need
-    torchvision (the package's ``imagenet`` extra), which the CPU-only environment of Linux x86_64
-    leaves out (PyPI has no torchvision for PyTorch's CPU build)."""
-    if name not in _TORCHVISION_FILES or importlib.util.find_spec("torchvision") is not None:
-        return None
-    return (f"{name!r} is one of torchvision's ImageNet classifiers, and this environment has no "
-            "torchvision (the CPU-only environment leaves it out). Make the full environment "
-            "with HIERPHASE_TORCH=cuda ./workflow/with-env.sh ... (docs/configuration.md, "
-            "\"A CPU-only torch\"), or pip install the package's imagenet extra.")
-
-
 def _torchvision_models(name: str):
     """``torchvision.models``, or an ImportError saying how to get it."""
     why = torchvision_missing(name)

@@ -1,10 +1,11 @@
 """Settings of the images branch that the workflow's planning checks (the digits DDPM's training,
 the correlation embeddings, the digits classifier's layers, the digits' held-out split, the data
-shards' bounds), free of torch at import time. The modules that use them re-export them.
+shards' bounds, which classifiers need torchvision), free of torch at import time. The modules that use them re-export them.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from dataclasses import dataclass
 from typing import Mapping
@@ -15,7 +16,7 @@ from hierphase.optimisation import check_warmup
 
 __all__ = ["DDPMTrainConfig", "ClassifierTrainConfig", "KINDS", "EmbeddingSpec", "embedding_key", "specs_from_config",
            "DIGITS_LAYERS", "DIGITS_SPATIAL_LAYERS", "DIGITS_PER_CLASS", "n_held_out",
-           "check_n_per_class", "shard_bounds"]
+           "check_n_per_class", "shard_bounds", "TORCHVISION_FILES", "torchvision_missing"]
 
 @dataclass(frozen=True)
 class DDPMTrainConfig:
@@ -137,3 +138,24 @@ def shard_bounds(n_items: int, n_shards: int) -> list[tuple[int, int]]:
     sizes = [len(part) for part in np.array_split(np.arange(n_items), n_shards)]
     stops = np.cumsum(sizes)
     return [(int(stop - size), int(stop)) for size, stop in zip(sizes, stops)]
+
+
+#: torchvision's ImageNet classifiers, each with the weights file it reads.
+TORCHVISION_FILES = {
+    "convnext_base": "torchvision's ConvNeXt_Base_Weights.IMAGENET1K_V1 state dict "
+                     "(convnext_base-6075fbad.pth)",
+    "resnet50": "torchvision's ResNet50_Weights state dict (e.g. resnet50-11ad3fa6.pth)",
+    "vit_b_16": "torchvision's ViT_B_16_Weights.IMAGENET1K_V1 state dict (vit_b_16-c867db91.pth)",
+}
+
+
+def torchvision_missing(name: str) -> str | None:
+    """Why the classifier ``name`` cannot be built here, or None: torchvision's classifiers need
+    torchvision (the package's ``imagenet`` extra), which the CPU-only environment of Linux x86_64
+    leaves out (PyPI has no torchvision for PyTorch's CPU build)."""
+    if name not in TORCHVISION_FILES or importlib.util.find_spec("torchvision") is not None:
+        return None
+    return (f"{name!r} is one of torchvision's ImageNet classifiers, and this environment has no "
+            "torchvision (the CPU-only environment leaves it out). Make the full environment "
+            "with HIERPHASE_TORCH=cuda ./workflow/with-env.sh ... (docs/configuration.md, "
+            "\"A CPU-only torch\"), or pip install the package's imagenet extra.")

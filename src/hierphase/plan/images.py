@@ -81,7 +81,7 @@ class ImagesBranch(Branch):
                         else "a diffusers UNet2DModel folder (config.json + weights)")
                 raise ConfigError("images.model.path", f"{path!r} does not exist; set it to "
                                   f"{what} (never downloaded by the workflow).")
-        from hierphase.images.classifiers import torchvision_missing
+        from hierphase.images.settings import torchvision_missing
 
         why = torchvision_missing(clf["name"])
         if why:
