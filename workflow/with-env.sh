@@ -11,8 +11,8 @@
 # lock file, the interpreter or this script changes. On Linux x86_64 HIERPHASE_TORCH picks the
 # torch: cpu (envs/lock-py<X.Y>-linux-x86_64-cpu.txt, PyTorch's CPU build and no torchvision,
 # about 2.2 GB) or cuda (PyPI's CUDA build, 6.5 GB); unset, the one the venv was made with, else
-# cpu on a machine without an NVIDIA driver and cuda on one with it. hierphase itself is installed editable,
-# without dependencies, again whenever pyproject.toml changes.
+# cpu on a machine without an NVIDIA driver and cuda on one with it. hierphase itself is
+# installed editable, without dependencies, again whenever pyproject.toml changes.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${HIERPHASE_VENV:-$root/.venv}"
@@ -95,7 +95,8 @@ if [ "$platform" = linux-x86_64 ] && [ "$torch" = cpu ]; then
   if [ -f "$root/envs/lock-py$version-$platform-cpu.txt" ]; then
     lock="$root/envs/lock-py$version-$platform-cpu.txt"
   elif [ -n "${HIERPHASE_TORCH:-}" ]; then
-    say "HIERPHASE_TORCH=cpu: no CPU-only lock for Python $version (envs/lock-py$version-$platform-cpu.txt);"
+    say "HIERPHASE_TORCH=cpu: no CPU-only lock for Python $version"
+    say "(envs/lock-py$version-$platform-cpu.txt);"
     say "it is locked where PyTorch's CPU build could be solved: name another Python with"
     say "HIERPHASE_PYTHON, or HIERPHASE_TORCH=cuda (docs/configuration.md, \"A CPU-only torch\")"
     exit 1
