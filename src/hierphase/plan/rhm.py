@@ -3,6 +3,8 @@ values, file patterns, seeds, targets and figure table."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from hierphase.memory import (MIB, bp_sweep_bytes, bp_trajectories_bytes, flat_mixture_bytes,
                               random_code_bytes,
                               gaussian_field_bytes, job_mb, trees_bytes)
@@ -521,9 +523,13 @@ class RhmBranch(ExperimentBranch):
         least for the derivative), one level's rule products, ``(v, n_per_value, v * m)``
         weights, and about three more arrays of that size, float64."""
         block = self.config["population"]
-        v, m = int(wildcards.v), int(wildcards.m)
         n_eps = max(3, len(block["depths"]))
-        return job_mb(8 * n_eps * 4 * v * block["n_per_value"] * v * m)
+        return job_mb(self._population_run_bytes(int(wildcards.v), int(wildcards.m), n_eps))
+
+    def _population_run_bytes(self, v: int, m: int, n_eps: int) -> int:
+        """A population run at ``n_eps`` noise values: per value one level's rule products,
+        ``(v, n_per_value, v * m)`` float64 weights, and about three more arrays that size."""
+        return 8 * n_eps * 4 * v * self.config["population"]["n_per_value"] * v * m
 
     #: Independent population runs per RHM in rule rhm_same_rules: the population's own noise at
     #: fixed rules (2e-4 to 4e-4 in the half point at 200 messages per value, v=32 m=8) over
@@ -536,7 +542,8 @@ class RhmBranch(ExperimentBranch):
         epsilon-process is swept; each with (v, m, s), n_classes and its draws ``[L, rule_seed,
         seed of its rules]`` (the seeds rule rhm_rules draws them from)."""
         points = set(self.population_points)
-        return {name: {"v": e["v"], "m": e["m"], "s": e["s"], "n_classes": e["n_classes"] or e["v"],
+        return {name: {"v": e["v"], "m": e["m"], "s": e["s"],
+                       "n_classes": self.n_classes(SimpleNamespace(experiment=name)),
                        "draws": [[L, rs, self.seed("rules", name, L, rs)]
                                  for L in e["L"] for rs in e["rule_seeds"]]}
                 for name, e in self.experiments.items()
@@ -549,8 +556,7 @@ class RhmBranch(ExperimentBranch):
     def same_rules_mem_mb(self, wildcards=None) -> int:
         """The largest population run of one RHM: three noise values at one depth (as
         :meth:`population_mem_mb`), and the experiments' kept tables."""
-        n = self.config["population"]["n_per_value"]
-        runs = [8 * 3 * 4 * e["v"] * n * e["v"] * e["m"]
+        runs = [self._population_run_bytes(e["v"], e["m"], 3)
                 for e in self.same_rules_experiments().values()]
         return job_mb(max(runs, default=0) + 2**28)
 
