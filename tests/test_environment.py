@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import hashlib
 import os
 import platform
 import re
@@ -90,7 +91,7 @@ def cpu_torch() -> str:
 
 
 def test_there_is_a_lock_for_every_python_and_platform():
-    assert REFERENCE[0] in CPU_PYTHONS
+    assert tuple(CPU_PYTHONS) == PYTHONS  # the CPU-only variant too, for every Python
     assert sorted(p.name for p in (REPO / "envs").glob("lock-py*.txt")) == sorted(
         [lock_path(*lock).name for lock in LOCKS]
         + [path.name for python in CPU_PYTHONS for path in cpu_lock_paths(python)])
@@ -115,6 +116,37 @@ def test_cpu_only_lock_is_the_reference_with_the_cpu_build_of_torch(python):
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     assert [Requirement(r).name for r in project["optional-dependencies"]["imagenet"]] == \
         ["torchvision"]
+
+
+@pytest.mark.parametrize("python", CPU_PYTHONS)
+def test_cpu_only_lock_is_its_pythons_lock_without_the_torch_family(python):
+    """Every package but torch is that Python's CUDA lock's, hashes and all: PyTorch's CPU build
+    requires nothing its CUDA build does not, bar the CUDA libraries. (lock-env.sh solves the
+    CPU-only lock where it sees the CPU build and derives it so where it does not; the reference
+    Python's was solved, so this also checks that the two ways agree.)"""
+    rest = read_lock_file(cpu_lock_paths(python)[0])
+    own = {name: pin for name, pin in read_lock(python, "linux-x86_64").items()
+           if not TORCH_FAMILY.match(name)}
+    assert rest == own
+
+
+def test_cpu_torch_hash_is_the_local_wheels_where_there_is_one():
+    """A CPU torch file among pip's local sources (``pip config``'s find-links) has the sha256
+    the lock names for its Python."""
+    links = subprocess.run([sys.executable, "-m", "pip", "config", "get", "global.find-links"],
+                           capture_output=True, text=True).stdout.split()
+    name, version = cpu_torch().split("==")
+    checked = 0
+    for folder in map(Path, links):
+        for wheel in folder.glob(f"{name}-{version}-cp3*-manylinux_2_28_x86_64.whl"):
+            python = "3." + wheel.name.split("-")[2][3:]
+            if python not in CPU_PYTHONS:
+                continue
+            digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+            assert read_lock_file(cpu_lock_paths(python)[1])[name][1] == [digest], wheel
+            checked += 1
+    if not checked:
+        pytest.skip("no CPU build of torch among pip's local sources")
 
 
 @pytest.mark.parametrize("python, platform", LOCKS)
@@ -486,6 +518,49 @@ def test_with_env_without_a_cpu_lock_for_this_python(tmp_path):
         assert proc.returncode != 0
         assert f"from envs/lock-py{python}-linux-x86_64.txt" in proc.stderr, proc.stderr
         assert f"it is not locked for Python {python}" in proc.stderr, proc.stderr
+
+
+@pytest.mark.slow  # makes a venv
+@pytest.mark.skipif(not LINUX_X86_64, reason="the CPU-only variant is Linux x86_64's")
+def test_with_env_where_the_cpu_build_cannot_be_fetched(tmp_path):
+    """Where PyTorch's CPU build cannot be installed (its page unreachable; here a torch file pip
+    cannot find), with-env.sh stops if the CPU build was asked for, and otherwise takes the CUDA
+    lock over the same pins, says so, and keeps that choice."""
+    python = "%d.%d" % sys.version_info[:2]
+    cuda = lock_path(python, "linux-x86_64")
+    rest, torch_file = cpu_lock_paths(python)
+    script = _with_env_copy(tmp_path / "repo", cuda, rest, torch_file)
+    envs = script.parents[1] / "envs"
+    (envs / rest.name).write_text("# every package but torch: none here\n")
+    (envs / torch_file.name).write_text(
+        f"--find-links {tmp_path / 'no-such-page'}\n"
+        "torch==0.0.1+cpu --hash=sha256:" + "0" * 64 + "\n")
+    # a lock that pip refuses at once stands in for the 6.5 GB one
+    (envs / cuda.name).write_text("no-such-package==0.0.1 --hash=sha256:" + "0" * 64 + "\n")
+    venv = tmp_path / "venv"
+    env = {**os.environ, "HIERPHASE_PYTHON": sys.executable, "HIERPHASE_VENV": str(venv),
+           "HIERPHASE_TORCH": "cpu"}
+    proc = subprocess.run([str(script), "true"], capture_output=True, text=True, timeout=300,
+                          env=env)
+    assert proc.returncode == 1, proc.stderr
+    assert f"could not be installed from envs/{torch_file.name}" in proc.stderr, proc.stderr
+    assert "HIERPHASE_TORCH=cuda" in proc.stderr and "no-such-package" not in proc.stderr
+    assert not (venv / ".hierphase-locked").exists()
+    del env["HIERPHASE_TORCH"]
+    proc = subprocess.run([str(script), "true"], capture_output=True, text=True, timeout=300,
+                          env={**env, "PATH": _without_nvidia_smi()})
+    if Path("/proc/driver/nvidia/version").exists():
+        return  # unasked, a machine with a driver takes the CUDA lock from the start
+    assert proc.returncode != 0  # the stand-in CUDA lock
+    assert f"could not be installed from envs/{torch_file.name}" in proc.stderr, proc.stderr
+    assert f"taking the CUDA build from envs/{cuda.name} instead" in proc.stderr, proc.stderr
+    assert "no-such-package" in proc.stderr, proc.stderr
+
+
+def _without_nvidia_smi() -> str:
+    """PATH without the folders that hold an ``nvidia-smi``."""
+    return os.pathsep.join(d for d in os.environ["PATH"].split(os.pathsep)
+                           if not (Path(d) / "nvidia-smi").exists())
 
 
 CPU_ENV_LIMIT = 2.5e9

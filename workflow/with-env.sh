@@ -11,8 +11,9 @@
 # lock file, the interpreter or this script changes. On Linux x86_64 HIERPHASE_TORCH picks the
 # torch: cpu (envs/lock-py<X.Y>-linux-x86_64-cpu.txt, PyTorch's CPU build and no torchvision,
 # about 2.2 GB) or cuda (PyPI's CUDA build, 6.5 GB); unset, the one the venv was made with, else
-# cpu on a machine without an NVIDIA driver and cuda on one with it. hierphase itself is
-# installed editable, without dependencies, again whenever pyproject.toml changes.
+# cpu on a machine without an NVIDIA driver and cuda on one with it (and cuda, saying so, where
+# the CPU build cannot be fetched from PyTorch's page). hierphase itself is installed editable,
+# without dependencies, again whenever pyproject.toml changes.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${HIERPHASE_VENV:-$root/.venv}"
@@ -126,7 +127,22 @@ if [ "$(cat "$venv/.hierphase-locked" 2>/dev/null)" != "$want" ]; then
   # a fresh venv (emptied if it exists): nothing is left over from an older lock
   if [ -f "$venv/pyvenv.cfg" ]; then "$python" -m venv --clear "$venv"; else "$python" -m venv "$venv"; fi
   "$venv/bin/python" -m pip install -q --require-hashes --no-deps -r "$lock"
-  [ -z "$torch_lock" ] || "$venv/bin/python" -m pip install -q --require-hashes --no-deps -r "$torch_lock"
+  if [ -n "$torch_lock" ] &&
+    ! "$venv/bin/python" -m pip install -q --require-hashes --no-deps -r "$torch_lock"; then
+    # PyTorch's page unreachable (or its file not the locked one): asked for, stop; else the
+    # CUDA build from PyPI over the same pins, kept next time (as if HIERPHASE_TORCH=cuda)
+    say "PyTorch's CPU build of torch could not be installed from ${torch_lock#"$root/"}"
+    if [ -n "${HIERPHASE_TORCH:-}" ]; then
+      say "(HIERPHASE_TORCH=cpu): reach its page, or take the CUDA build with HIERPHASE_TORCH=cuda"
+      exit 1
+    fi
+    lock="$root/envs/lock-py$version-$platform.txt"
+    torch=cuda
+    say "taking the CUDA build from ${lock#"$root/"} instead (6.5 GB; HIERPHASE_TORCH=cpu tries"
+    say "the CPU build again)"
+    "$venv/bin/python" -m pip install -q --require-hashes --no-deps -r "$lock"
+    want="$(cat "$lock" "${BASH_SOURCE[0]}" | digest) $python"
+  fi
   echo "$python" >"$venv/.hierphase-python"
   echo "$torch" >"$venv/.hierphase-torch"
   echo "$want" >"$venv/.hierphase-locked"

@@ -113,11 +113,16 @@ solve() {
 }
 
 # solve the CPU-only variant of Linux x86_64 for Python $1 ($2 upgrade), with PyTorch's page of
-# torch files where it can be reached, else from pip's configured sources alone; where neither has
-# the CPU build for that Python, say so and write nothing (with-env.sh then takes the CUDA lock).
+# torch files where it can be reached, else from pip's configured sources alone. Where neither has
+# the CPU build for that Python, an existing torch file (its hash as PyTorch's page lists it) is
+# kept and the rest is that Python's own lock without the torch family: the CPU build requires
+# nothing the CUDA build does not, bar the CUDA libraries (where both are solved, the two are the
+# same, hashes and all: tests/test_environment.py). With no torch file either, say so and write
+# nothing (with-env.sh then takes the CUDA lock).
 solve_cpu() {
   local python="$1" upgrade="$2"
   local out="envs/lock-py$python-linux-x86_64-cpu.txt" held="$inputs/held-$python-cpu.txt"
+  local torch_out="${out%.txt}-torch.txt"
   printf '%s\npip\nsetuptools\n' "$cpu_torch" >"$inputs/platform-cpu.in"
   if [ "$upgrade" = 0 ] && [ -f "$out" ]; then
     grep -E '^[A-Za-z0-9]' "$out" | sed 's/ .*//' >"$held"
@@ -131,14 +136,20 @@ solve_cpu() {
   fi
   if ! compile "$python" linux-x86_64 "$held" "$out" "$root/pyproject.toml" "${extras[@]}" \
     "$inputs/platform-cpu.in" "${links[@]}" 2>"$inputs/cpu.err"; then
-    echo "lock-env: no $cpu_torch for Python $python here ($cpu_links unreachable and not among" \
-      "pip's sources): $out not written" >&2
     rm -f "$root/$out.new"
+    if grep -q '^torch==' "$torch_out" 2>/dev/null; then
+      lock_without_torch "envs/lock-py$python-linux-x86_64.txt" >"$out"
+      echo "lock-env: no $cpu_torch for Python $python here ($cpu_links unreachable and not among" \
+        "pip's sources): $torch_out kept, $out from envs/lock-py$python-linux-x86_64.txt" \
+        "without the torch family" >&2
+    else
+      echo "lock-env: no $cpu_torch for Python $python here ($cpu_links unreachable and not among" \
+        "pip's sources): $out not written" >&2
+    fi
     return 0
   fi
   # torch goes to a file of its own, with PyTorch's page for pip to find it on (the hash pins the
   # file): with-env.sh installs the rest first from pip's usual sources, without asking that page
-  local torch_out="${out%.txt}-torch.txt"
   {
     echo "# PyTorch's CPU build of torch for $out, from PyTorch's page of torch files"
     echo "# (written by ./workflow/scripts/lock-env.sh; workflow/with-env.sh installs it last)"
@@ -148,6 +159,12 @@ solve_cpu() {
   awk '/^torch==/ {skip = 1; next} skip && /^ / {next} {skip = 0; print}' "$out" >"$out.new"
   mv "$out.new" "$out"
   grep -q '^torch==' "$torch_out" || { echo "lock-env: no torch pin in $out" >&2; exit 1; }
+}
+
+# lock file $1 without the torch family (pins_without_torch's), hashes kept
+lock_without_torch() {
+  awk 'tolower($0) ~ /^(torch|torchvision|triton|nvidia-[a-z0-9-]+|cuda-[a-z0-9-]+)==/ {skip = 1; next}
+    skip && /^ / {next} {skip = 0; print}' "$1"
 }
 
 # uv pip compile: $1 python, $2 platform, $3 constraints, $4 output, the rest the requirements
