@@ -110,7 +110,9 @@ fi
 # the CPU-only variant's torch, locked in a file of its own (PyTorch's page, asked for torch alone)
 torch_lock="${lock%.txt}-torch.txt"
 [ "$lock" != "${lock%-cpu.txt}" ] || torch_lock=""
-want="$(cat "$lock" ${torch_lock:+"$torch_lock"} "${BASH_SOURCE[0]}" | digest) $python"
+# what the venv was made from: its lock files, this script and the interpreter
+made_from() { echo "$(cat "$@" "${BASH_SOURCE[0]}" | digest) $python"; }
+want="$(made_from "$lock" ${torch_lock:+"$torch_lock"})"
 if [ "$(cat "$venv/.hierphase-locked" 2>/dev/null)" != "$want" ]; then
   say "installing hierphase's environment into $venv from ${lock#"$root/"} (Python $version:"
   say "$python; first run: a few minutes)"
@@ -141,7 +143,7 @@ if [ "$(cat "$venv/.hierphase-locked" 2>/dev/null)" != "$want" ]; then
     say "taking the CUDA build from ${lock#"$root/"} instead (6.5 GB; HIERPHASE_TORCH=cpu tries"
     say "the CPU build again)"
     "$venv/bin/python" -m pip install -q --require-hashes --no-deps -r "$lock"
-    want="$(cat "$lock" "${BASH_SOURCE[0]}" | digest) $python"
+    want="$(made_from "$lock")"
   fi
   echo "$python" >"$venv/.hierphase-python"
   echo "$torch" >"$venv/.hierphase-torch"

@@ -61,9 +61,9 @@ uv_platform() {
 
 # name==version of every pin of lock file $1, without the torch family (torch, torchvision and
 # the CUDA libraries and compilers they bring), which each platform pins on its own.
+torch_family='^(torch|torchvision|triton|nvidia-[a-z0-9-]+|cuda-[a-z0-9-]+)=='
 pins_without_torch() {
-  grep -E '^[A-Za-z0-9]' "$1" | sed 's/ .*//' |
-    grep -viE '^(torch|torchvision|triton|nvidia-[a-z0-9-]+|cuda-[a-z0-9-]+)==' || true
+  grep -E '^[A-Za-z0-9]' "$1" | sed 's/ .*//' | grep -viE "$torch_family" || true
 }
 
 lock() {
@@ -161,9 +161,9 @@ solve_cpu() {
   grep -q '^torch==' "$torch_out" || { echo "lock-env: no torch pin in $out" >&2; exit 1; }
 }
 
-# lock file $1 without the torch family (pins_without_torch's), hashes kept
+# lock file $1 without the torch family, hashes kept
 lock_without_torch() {
-  awk 'tolower($0) ~ /^(torch|torchvision|triton|nvidia-[a-z0-9-]+|cuda-[a-z0-9-]+)==/ {skip = 1; next}
+  awk -v family="$torch_family" 'tolower($0) ~ family {skip = 1; next}
     skip && /^ / {next} {skip = 0; print}' "$1"
 }
 

@@ -1,6 +1,7 @@
 """Settings of the images branch that the workflow's planning checks (the digits DDPM's training,
 the correlation embeddings, the digits classifier's layers, the digits' held-out split, the data
-shards' bounds, which classifiers need torchvision), free of torch at import time. The modules that use them re-export them.
+shards' bounds, which classifiers need torchvision), free of torch at import time. The modules
+that use them re-export them.
 """
 
 from __future__ import annotations

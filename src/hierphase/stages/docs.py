@@ -39,8 +39,8 @@ __all__ = ["DOCS_TABLES", "NUMBERS", "extract_numbers", "render", "render_docs",
 #: function here takes).
 DOCS_TABLES = ("kept", "theory", "theory_summary", "scaling", "scaling_points", "exponents",
                "level_exponents", "signature", "depth_estimates", "depth_calibration",
-               "population", "critical", "local_exponents", "same_rules", "phase_diagram", "evaluation", "distance",
-               "validity", "sample_complexity",
+               "population", "critical", "local_exponents", "same_rules", "phase_diagram",
+               "evaluation", "distance", "validity", "sample_complexity",
                "learning_curve", "chi_distance", "learned_susceptibility", "quality",
                "class_kept", "layer_similarity", "patch_susceptibility")
 
