@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -230,6 +231,23 @@ def check_against_tables(numbers: dict, tables: dict[str, Path]) -> None:
     for r, w in zip(shown, windows.sort_values(["depth_c", "depth_a"]).itertuples()):
         assert r["depths"] == f"{w.depth_a}, {w.depth_b}, {w.depth_c}"
         assert _close(r["nu"].split(" ± ")[0], w.nu, 3)
+    # the population's nu from its widths: each consecutive pair of width depths, then all,
+    # refitted here from the replicas' widths (log width against depth, slope -log s / nu)
+    widths = pd.concat([pd.read_parquet(f) for f in Path(tables["critical"]).parent.glob(
+        "population/s*/v*/m*/widths*.parquet")])
+    widths = widths.query(f"v == {main.v} and m == {main.m} and s == {main.s}")
+    depths = sorted(widths.depth.unique())
+    shown = numbers["rhm_critical"]["widths"]
+    assert [r["depths"] for r in shown] == (
+        [f"{a}-{b}" for a, b in zip(depths, depths[1:])]
+        + [f"{depths[0]}-{depths[-1]}"] * (len(depths) > 2)) and shown
+    for r in shown:
+        lo, hi = (int(x) for x in r["depths"].split("-"))
+        nus = []
+        for _, g in widths[(widths.depth >= lo) & (widths.depth <= hi)].groupby("replica"):
+            slope = np.polyfit(g.depth * math.log(main.s), np.log(g.width), 1)[0]
+            nus.append(-1 / slope)
+        assert _close(r["nu"].split(" ± ")[0], float(np.mean(nus)), 3)
     # exact BP against the population RHM by RHM: the agreement and the spread per depth
     same = read["same_rules"].dropna(subset=["eps_half_bp", "eps_half_population", "z"])
     shown = numbers["rhm_same_rules"]

@@ -117,3 +117,64 @@ def test_local_exponents_read_nu_from_three_depths_without_eps_star():
     again = again[again.n_per_value == 200].set_index(["depth_a", "depth_b", "depth_c"])
     assert again.loc[(6, 8, 10), "n_valid"] == 2 and again.loc[(8, 10, 12), "n_valid"] == 2
     assert again.loc[(12, 16, 20), "n_valid"] == 3
+
+
+def test_widths_are_crossings_of_the_same_replicas_class_curve():
+    """replica_widths runs each depth alone (leaf_side); redrawn independently from the seeds
+    replica_estimates uses and run to the deepest level, the population crosses the normalised
+    0.9 and 0.1 at eps_90 and eps_10 at that depth, and the replica's half point there lies
+    between them."""
+    from hierphase.seeding import derive_seed
+
+    v, n, seed = 8, 30, 4
+    widths = population.replica_widths(v, 3, 2, depths=[6, 8], width_depths=[4, 6], n_per_value=n,
+                                       replicas=[0, 1], seed=seed)
+    halves = population.replica_estimates(v, 3, 2, depths=[6, 8], n_per_value=n, replicas=[0, 1],
+                                          seed=seed)
+    assert list(widths.columns) == population.WIDTH_COLUMNS and len(widths) == 4
+    assert widths["width"].to_numpy() == pytest.approx((widths["eps_10"] - widths["eps_90"]))
+    for row in widths.itertuples():
+        rules = rhm.sample_rules(v, 3, 2, 8, seed=derive_seed(seed, "population.rules", row.replica))
+        picks = derive_seed(seed, "population.replica", row.replica)
+        p = population.overlaps(rules, [row.eps_90, row.eps_10], n, picks)[row.depth]
+        assert (p - 1 / v) / (1 - 1 / v) == pytest.approx([0.9, 0.1], abs=1e-7)
+        if row.depth == 6:
+            half = halves.query(f"replica == {row.replica} and depth == 6")["eps_star"].item()
+            assert row.eps_90 < half < row.eps_10
+
+
+def test_leaf_side_keeps_the_levels_nearest_the_leaves():
+    rules = rhm.sample_rules(4, 2, 2, 5, seed=0)
+    part = population.leaf_side(rules, 3)
+    assert part.L == 3 and all(a is b for a, b in zip(part.tables, rules.tables[2:]))
+    np.testing.assert_array_equal(population.overlaps(part, [0.4], 10, seed=1),
+                                  population.overlaps(rules, [0.4], 10, seed=1)[:4])
+    with pytest.raises(ValueError, match="depth"):
+        population.leaf_side(rules, 6)
+    with pytest.raises(ValueError, match="n_classes"):
+        population.leaf_side(rhm.sample_rules(4, 2, 2, 5, n_classes=2, seed=0), 3)
+
+
+def test_width_exponents_read_nu_from_the_widths_fall_over_each_range_of_depths():
+    """Widths B_r s**(-j/nu_r) per replica: every range of consecutive depths gives each
+    replica's nu exactly (a straight line in log width against j log s); the mean and standard
+    error are over replicas, and a replica whose widths do not all fall, or reach zero, gives
+    none."""
+    nus = [1.8, 1.9, 2.1]
+    rows = [dict(v=4, m=2, s=3, depth=j, n_per_value=10, replica=r, eps_90=0.5, eps_10=0.5 + w,
+                 width=w)
+            for r, nu in enumerate(nus) for j in (2, 3, 5)
+            for w in [(1 + r) * 3.0 ** (-j / nu)]]
+    rows.append(dict(v=4, m=2, s=3, depth=2, n_per_value=10, replica=3, eps_90=0.5, eps_10=0.6,
+                     width=0.1))
+    rows += [dict(v=4, m=2, s=3, depth=j, n_per_value=10, replica=3, eps_90=0.5, eps_10=0.5,
+                  width=0.0) for j in (3, 5)]
+    table = population.width_exponents(pd.DataFrame(rows, columns=population.WIDTH_COLUMNS))
+    assert list(table.columns) == population.WIDTH_EXPONENT_COLUMNS
+    assert [(r.depth_min, r.depth_max, r.n_depths) for r in table.itertuples()] == [
+        (2, 3, 2), (2, 5, 3), (3, 5, 2)]
+    assert (table["n_replicas"] == 4).all() and (table["n_valid"] == 3).all()
+    assert table["nu"].to_numpy() == pytest.approx([np.mean(nus)] * 3)
+    assert table["nu_err"].to_numpy() == pytest.approx([np.std(nus, ddof=1) / math.sqrt(3)] * 3)
+    assert table["width"].iloc[1] == pytest.approx(np.mean([0.0] + [(1 + r) * 3.0 ** (-5 / nu)
+                                                                    for r, nu in enumerate(nus)]))

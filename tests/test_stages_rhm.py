@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from workflow_helpers import RHM_KEPT_COLUMNS
 
-from hierphase import rhm
+from hierphase import population, rhm
 from hierphase.correlations import tree_bins
 from hierphase.stages import rhm as stage
 from hierphase.stats import wilson_interval
@@ -253,7 +253,7 @@ def test_the_critical_point_is_set_side_by_side_for_experiments_at_the_populatio
                                                   ("half_point", 2.9))])
     exponents = pd.DataFrame([dict(experiment="a", model="bp", process="epsilon", L=L, nu=nu,
                                    nu_err=0.3) for L, nu in ((6, 2.0), (8, 3.0))])
-    summary, table, windows = stage.critical_estimates(
+    summary, table, windows, widths = stage.critical_estimates(
         replicas, {"a": scaling}, exponents,
         {"a": {"v": 8, "m": 3, "s": 2}, "b": {"v": 32, "m": 8, "s": 2}})
     assert len(summary) == 2 and list(summary["depth"]) == [6, 8]
@@ -274,6 +274,44 @@ def test_the_critical_point_is_set_side_by_side_for_experiments_at_the_populatio
     assert mf["nu_z_vs_population"] == pytest.approx((mf["nu"] - pop["nu"]) / pop["nu_err"])
     assert np.isnan(rows.loc["population dynamics, depth 8", "nu_z_vs_population"])
     assert rows.loc["class-curve half points, corrected", "nu"] == 3.0
+    assert widths.empty and list(widths.columns) == population.WIDTH_EXPONENT_COLUMNS
+
+
+def test_the_population_widths_enter_the_critical_table_at_exact_bps_depths_and_the_deepest():
+    """Widths planted on B d**(-1/nu): the row at exact BP's width range holds the fit over the
+    width depths inside it (the same estimator at the same depths), the deepest row the three
+    deepest; both read the planted nu, and the width-exponent table is returned whole."""
+    replicas = [stage.population_replica(8, 3, 2, depths=[6, 8], n_per_value=20, replica=r,
+                                         seed=1) for r in (0, 1, 2)]
+    widths = [pd.DataFrame([dict(v=8, m=3, s=2, depth=j, n_per_value=20, replica=r,
+                                 eps_90=0.7 - w / 2, eps_10=0.7 + w / 2, width=w)
+                            for j in (4, 6, 8, 10, 12)
+                            for w in [(1 + 0.1 * r) * 2.0 ** (-j / (3.0 + 0.1 * r))]],
+                           columns=population.WIDTH_COLUMNS) for r in (0, 1, 2)]
+    scaling = pd.DataFrame([dict(model="bp", process="epsilon", estimator="width", eps_star=np.nan,
+                                 eps_star_err=np.nan, nu=3.1, nu_err=0.2, L_range="3-9",
+                                 L_min=3, L_max=9)])
+    _, table, _, fits = stage.critical_estimates(replicas, {"a": scaling}, None,
+                                                 {"a": {"v": 8, "m": 3, "s": 2}}, widths)
+    assert len(fits) == 10  # every range of consecutive width depths of the one point
+    rows = table.set_index("method")
+    same = rows.loc["population dynamics, class-curve width"]
+    assert same["nu"] == pytest.approx(3.1) and same["nu_err"] == pytest.approx(0.1 / math.sqrt(3))
+    assert same["detail"] == "depths 4-8 (3), 3 of 3 replicas, exact BP's width over L = 3-9"
+    assert np.isnan(same["eps_star"])
+    deepest = rows.loc["population dynamics, class-curve width, deepest"]
+    assert deepest["nu"] == pytest.approx(3.1) and deepest["detail"].startswith("depths 8-12 (3)")
+    # without exact BP's width fit: all the width depths; with three width depths, the deepest
+    # row would repeat that one and is left out
+    _, table, _, _ = stage.critical_estimates(replicas, {}, None, {"a": {"v": 8, "m": 3, "s": 2}},
+                                              widths)
+    rows = table.set_index("method")
+    assert rows.loc["population dynamics, class-curve width", "detail"].startswith("depths 4-12")
+    three = [w[w["depth"] <= 8] for w in widths]
+    _, table, _, _ = stage.critical_estimates(replicas, {}, None, {"a": {"v": 8, "m": 3, "s": 2}},
+                                              three)
+    assert list(table["method"]).count("population dynamics, class-curve width, deepest") == 0
+    assert "population dynamics, class-curve width" in set(table["method"])
 
 
 def test_the_population_half_points_are_extrapolated_over_the_depth_as_exact_bps():
@@ -305,8 +343,8 @@ def test_the_population_half_points_are_extrapolated_over_the_depth_as_exact_bps
     assert plain["nu"] == pytest.approx(1.9, abs=1e-4)
     assert extrapolated.loc["half_points_corrected", "nu"] == pytest.approx(1.9, abs=0.01)
 
-    summary, table, windows = stage.critical_estimates([replicas], {}, None,
-                                              {"a": {"v": 8, "m": 3, "s": 2}})
+    summary, table, windows, widths = stage.critical_estimates(
+        [replicas], {}, None, {"a": {"v": 8, "m": 3, "s": 2}})
     rows = table.set_index("method")
     fit = rows.loc["population dynamics, half points over depth"]
     assert (fit["eps_star"], fit["nu"]) == (plain["eps_star"], plain["nu"])

@@ -43,6 +43,7 @@ starts.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -71,6 +72,11 @@ __all__ = [
     "extrapolate_replicas",
     "LOCAL_EXPONENT_COLUMNS",
     "local_exponents",
+    "leaf_side",
+    "WIDTH_COLUMNS",
+    "replica_widths",
+    "WIDTH_EXPONENT_COLUMNS",
+    "width_exponents",
 ]
 
 
@@ -255,6 +261,25 @@ def _growth(rules: Rules, n_per_value: int, seed: int, eps_star: float, *, h: fl
     return CriticalPoint(eps_star, log_lam, err, nu, (j_min, end), deriv, centre)
 
 
+def _replica_draw(v: int, m: int, s: int, L: int, seed: int, replica: int) -> tuple[Rules, int]:
+    """Replica ``replica``'s rules (depth ``L``) and the seed of its picks."""
+    rules = sample_rules(v, m, s, L, seed=derive_seed(int(seed), "population.rules", int(replica)))
+    return rules, derive_seed(int(seed), "population.replica", int(replica))
+
+
+def leaf_side(rules: Rules, depth: int) -> Rules:
+    """The RHM made of the ``depth`` levels of ``rules`` nearest the leaves (``tables[-depth:]``,
+    every level with ``v`` parents; needs ``n_classes == v`` where ``depth < L``). Its
+    population run is the first ``depth`` levels of that of ``rules`` with the same picks:
+    :func:`overlaps` draws them level by level from the leaves up."""
+    depth = _check_int(depth, "depth", 1)
+    if depth > rules.L:
+        raise ValueError(f"depth must lie in 1..{rules.L}, got {depth}")
+    if depth < rules.L and rules.n_classes != rules.v:
+        raise ValueError("leaf_side needs n_classes == v (every level alike)")
+    return dataclasses.replace(rules, L=depth, tables=rules.tables[rules.L - depth:])
+
+
 REPLICA_COLUMNS = ["v", "m", "s", "depth", "n_per_value", "replica", "eps_star", "log_lambda",
                    "log_lambda_err", "nu", "j_min", "j_max"]
 
@@ -275,9 +300,7 @@ def replica_estimates(v: int, m: int, s: int, *, depths, n_per_value: int,
     validate_params(v, m, s, deepest)
     rows = []
     for r in replicas:
-        rules = sample_rules(v, m, s, deepest,
-                             seed=derive_seed(int(seed), "population.rules", int(r)))
-        picks = derive_seed(int(seed), "population.replica", int(r))
+        rules, picks = _replica_draw(v, m, s, deepest, seed, r)
         halves = half_points(rules, n_per_value, picks, depths, bracket=bracket, tol=tol)
         cp = _growth(rules, n_per_value, picks, float(halves[-1]), h=_H, j_min=j_min,
                      escape=_ESCAPE)
@@ -399,3 +422,76 @@ def local_exponents(replicas: pd.DataFrame) -> pd.DataFrame:
                                  nu=float(nu.mean()) if n else np.nan,
                                  nu_err=float(nu.std(ddof=1) / math.sqrt(n)) if n > 1 else np.nan))
     return pd.DataFrame(rows, columns=LOCAL_EXPONENT_COLUMNS)
+
+
+#: One row per (replica, depth) of :func:`replica_widths`.
+WIDTH_COLUMNS = ["v", "m", "s", "depth", "n_per_value", "replica", "eps_90", "eps_10", "width"]
+
+
+def replica_widths(v: int, m: int, s: int, *, depths, width_depths, n_per_value: int,
+                   replicas: Sequence[int], seed: int, bracket=(0.0, 1.0),
+                   tol: float = 1e-10) -> pd.DataFrame:
+    """The class curve's width at each depth of ``width_depths``, per replica: the same rules
+    and picks as :func:`replica_estimates` with the same ``depths`` and ``seed`` (the rules are
+    drawn at the deepest of ``depths`` and ``width_depths``), each depth run only up to its own
+    level (:func:`leaf_side`: the same numbers as the levels nearest the leaves of one deep run,
+    at about half its cost over depths 4..24). ``eps_90`` and ``eps_10`` are where the normalised class kept,
+    ``(p_j - 1/v) / (1 - 1/v)``, crosses 0.9 and 0.1 (:func:`half_points` at those thresholds),
+    as :func:`hierphase.finite_size.curve_points` reads exact BP's curves; ``width = eps_10 -
+    eps_90``. One row per (replica, depth) (:data:`WIDTH_COLUMNS`)."""
+    width_depths = sorted({int(d) for d in width_depths})
+    if not width_depths:
+        raise ValueError("width_depths must name at least one depth")
+    drawn = max([*(int(d) for d in depths), width_depths[-1]])
+    validate_params(v, m, s, drawn)
+    chance = 1.0 / v
+    rows = []
+    for r in replicas:
+        rules, picks = _replica_draw(v, m, s, drawn, seed, r)
+        for depth in width_depths:
+            e90, e10 = (float(half_points(leaf_side(rules, depth), n_per_value, picks, [depth],
+                                          bracket=bracket, threshold=chance + q * (1 - chance),
+                                          tol=tol)[0]) for q in (0.9, 0.1))
+            rows.append(dict(v=v, m=m, s=s, depth=depth, n_per_value=n_per_value, replica=int(r),
+                             eps_90=e90, eps_10=e10, width=e10 - e90))
+    return pd.DataFrame(rows, columns=WIDTH_COLUMNS)
+
+
+#: One row per (point, population size, range of width depths) of :func:`width_exponents`.
+WIDTH_EXPONENT_COLUMNS = ["v", "m", "s", "n_per_value", "depth_min", "depth_max", "n_depths",
+                          "n_replicas", "n_valid", "width", "nu", "nu_err"]
+
+
+def width_exponents(widths: pd.DataFrame) -> pd.DataFrame:
+    """nu from the class curve's width over every range of consecutive width depths
+    (:data:`WIDTH_EXPONENT_COLUMNS`), fitted as exact BP's widths are
+    (``width = B d**(-1/nu)``, ``d = s**j``): per replica the least-squares slope of
+    ``log width`` against ``j log s`` over the range (two depths: the line through them),
+    ``nu = -1 / slope``; mean and standard error over the replicas whose widths are all
+    positive and fall with depth (``n_valid``). ``width``: the mean width at ``depth_max``.
+    One population run gives a replica's widths at every depth, so the depths of one replica
+    are not independent and the error is the replicas' scatter."""
+    keys = ["v", "m", "s", "n_per_value"]
+    rows = []
+    for key, g in widths.groupby(keys, sort=True):
+        s = int(key[2])
+        wide = g.pivot_table(index="replica", columns="depth", values="width")
+        depths = sorted(int(d) for d in wide.columns)
+        for i, lo in enumerate(depths):
+            for hi in depths[i + 1:]:
+                span = [d for d in depths if lo <= d <= hi]
+                w = wide[span].to_numpy(float)
+                x = np.asarray(span, dtype=float) * math.log(s)
+                ok = (w > 0).all(axis=1)
+                y = np.log(np.where(ok[:, None], w, 1.0))
+                slope = ((y - y.mean(axis=1, keepdims=True)) @ (x - x.mean())
+                         / np.sum((x - x.mean()) ** 2))
+                ok &= slope < 0
+                nu = -1.0 / slope[ok]
+                n = int(ok.sum())
+                rows.append(dict(zip(keys, key), depth_min=lo, depth_max=hi, n_depths=len(span),
+                                 n_replicas=len(wide), n_valid=n,
+                                 width=float(wide[hi].mean()),
+                                 nu=float(nu.mean()) if n else np.nan,
+                                 nu_err=float(nu.std(ddof=1) / math.sqrt(n)) if n > 1 else np.nan))
+    return pd.DataFrame(rows, columns=WIDTH_EXPONENT_COLUMNS)

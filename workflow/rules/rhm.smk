@@ -462,6 +462,32 @@ rule rhm_population:
         "../scripts/rhm_population.py"
 
 
+# The same replica's class curve, its 90-10% width at each width depth.
+
+
+rule rhm_population_widths:
+    output:
+        table=RHM.POPULATION_WIDTHS,
+        meta=sidecar(RHM.POPULATION_WIDTHS),
+    log:
+        "logs/rhm/critical/population/s{s}/v{v}/m{m}/widths{replica}.log",
+    benchmark:
+        "logs/benchmarks/rhm/critical/population/s{s}/v{v}/m{m}/widths{replica}.tsv"
+    conda:
+        "../../envs/rhm.yaml"
+    threads: 1
+    resources:
+        mem_mb=per_attempt(RHM.population_mem_mb),
+        runtime=per_attempt(60),
+    params:
+        depths=RHM.population_setting("depths"),
+        width_depths=RHM.population_setting("width_depths"),
+        n_per_value=RHM.population_setting("n_per_value"),
+        seed=RHM.population_seed,
+    script:
+        "../scripts/rhm_population_widths.py"
+
+
 rule rhm_critical:
     input:
         unpack(RHM.critical_inputs),
@@ -475,6 +501,9 @@ rule rhm_critical:
         windows=f"{RHM.CRITICAL}/local_exponents.parquet",
         windows_meta=sidecar(f"{RHM.CRITICAL}/local_exponents.parquet"),
         windows_csv=f"{RHM.CRITICAL}/local_exponents.csv",
+        widths=f"{RHM.CRITICAL}/width_exponents.parquet",
+        widths_meta=sidecar(f"{RHM.CRITICAL}/width_exponents.parquet"),
+        widths_csv=f"{RHM.CRITICAL}/width_exponents.csv",
     log:
         "logs/rhm/critical/estimates.log",
     conda:

@@ -48,6 +48,7 @@ def docs_tables(plan: Plan) -> dict[str, str | list[str]]:
             "population": f"{CRITICAL}/population.parquet",
             "critical": f"{CRITICAL}/estimates.parquet",
             "local_exponents": f"{CRITICAL}/local_exponents.parquet",
+            "width_exponents": f"{CRITICAL}/width_exponents.parquet",
             "same_rules": f"{CRITICAL}/same_rules.parquet", "phase_diagram": PHASE_TABLE,
             **{t: f"{LEARNED_TABLES}/{t}.parquet" for t in ("evaluation", "distance", "validity",
                                                           "sample_complexity", "learning_curve")},

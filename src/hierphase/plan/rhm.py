@@ -36,6 +36,7 @@ PHASE_TABLE = f"{PHASE_DIR}/phase_diagram.parquet"
 PHASE_FIGURES = "results/rhm/figures/phase_diagram"
 CRITICAL = "results/rhm/critical"
 POPULATION = f"{CRITICAL}/population/s{{s}}/v{{v}}/m{{m}}/replica{{replica}}.parquet"
+POPULATION_WIDTHS = f"{CRITICAL}/population/s{{s}}/v{{v}}/m{{m}}/widths{{replica}}.parquet"
 DEPTH = "results/rhm/depth"
 DEPTH_FIGURES = "results/rhm/figures/depth"
 CONTROLS = ("gaussian_field", "flat_mixture", "random_code", "permuted_rhm")
@@ -97,10 +98,10 @@ class RhmBranch(ExperimentBranch):
     # the file patterns, for the rules
     (RULES, TREES, SWEEP, KEPT, THEORY, THEORY_SUMMARY, FIGURES, CORR_SHARD, CORR_THEORY,
      CORR, CORR_FIGURES, CONTROL_SHARD, SCALING, PHASE_DIR, PHASE_SWEEP, PHASE_KEPT,
-     PHASE_TABLE, PHASE_FIGURES, CRITICAL, POPULATION, DEPTH) = (
+     PHASE_TABLE, PHASE_FIGURES, CRITICAL, POPULATION, POPULATION_WIDTHS, DEPTH) = (
         RULES, TREES, SWEEP, KEPT, THEORY, THEORY_SUMMARY, FIGURES, CORR_SHARD,
         CORR_THEORY, CORR, CORR_FIGURES, CONTROL_SHARD, SCALING, PHASE_DIR, PHASE_SWEEP,
-        PHASE_KEPT, PHASE_TABLE, PHASE_FIGURES, CRITICAL, POPULATION, DEPTH)
+        PHASE_KEPT, PHASE_TABLE, PHASE_FIGURES, CRITICAL, POPULATION, POPULATION_WIDTHS, DEPTH)
 
     # ------------------------------------------------------------------ checks
     def check(self) -> None:
@@ -207,7 +208,8 @@ class RhmBranch(ExperimentBranch):
         points = []
         for i, point in enumerate(block["points"]):
             v, m, s = point["v"], point["m"], point["s"]
-            check_rhm_params(f"{key}.points[{i}]", v, m, s, max(block["depths"]), v)
+            check_rhm_params(f"{key}.points[{i}]", v, m, s,
+                             max(block["depths"] + block["width_depths"]), v)
             if critical_noise(v, m, s) is None:
                 raise ConfigError(f"{key}.points[{i}]", f"(v, m, s) = ({v}, {m}, {s}) has no "
                                   "transition in mean field: the population flows to chance at "
@@ -215,8 +217,10 @@ class RhmBranch(ExperimentBranch):
             points.append((s, v, m))
         if len(set(points)) != len(points):
             raise ConfigError(f"{key}.points", "a point is listed twice")
-        # the replicas, the critical table and the check against exact BP, RHM by RHM
-        self.jobs[f"{key}.replicas"] = len(points) * block["replicas"] + 2
+        # the replicas (and their widths), the critical table and the check against exact BP,
+        # RHM by RHM
+        per_replica = 2 if block["width_depths"] else 1
+        self.jobs[f"{key}.replicas"] = len(points) * block["replicas"] * per_replica + 2
         return points
 
     def check_random_code(self, block: dict) -> None:
@@ -521,7 +525,8 @@ class RhmBranch(ExperimentBranch):
     def population_mem_mb(self, wildcards) -> int:
         """One replica: at one noise value per depth (the half points' root finding, three at
         least for the derivative), one level's rule products, ``(v, n_per_value, v * m)``
-        weights, and about three more arrays of that size, float64."""
+        weights, and about three more arrays of that size, float64. Its widths run one depth
+        at a time, so this bounds them too."""
         block = self.config["population"]
         n_eps = max(3, len(block["depths"]))
         return job_mb(self._population_run_bytes(int(wildcards.v), int(wildcards.m), n_eps))
@@ -560,9 +565,10 @@ class RhmBranch(ExperimentBranch):
                 for e in self.same_rules_experiments().values()]
         return job_mb(max(runs, default=0) + 2**28)
 
-    def population_tables(self) -> list[str]:
+    def population_tables(self, pattern: str = POPULATION) -> list[str]:
+        """Every replica's table of ``pattern`` (its half points, or its widths)."""
         block = self.config.get("population")
-        return [POPULATION.format(s=s, v=v, m=m, replica=r) for (s, v, m) in
+        return [pattern.format(s=s, v=v, m=m, replica=r) for (s, v, m) in
                 self.population_points for r in range(block["replicas"])]
 
     def critical_scaled(self) -> list[str]:
@@ -574,9 +580,11 @@ class RhmBranch(ExperimentBranch):
         return {name: {k: e[k] for k in ("v", "m", "s")} for name, e in self.experiments.items()}
 
     def critical_inputs(self, wildcards=None) -> dict:
-        """Input function: every replica, the scaling table of every scaled experiment and,
-        with correlations, the exponents table."""
+        """Input function: every replica, its widths (with width depths), the scaling table of
+        every scaled experiment and, with correlations, the exponents table."""
         inputs = {"replicas": self.population_tables(),
+                  "widths": (self.population_tables(POPULATION_WIDTHS)
+                             if self.population_setting("width_depths") else []),
                   "scaling": [f"{SCALING}/scaling.parquet".format(experiment=n)
                               for n in self.critical_scaled()]}
         if self.corr_experiments:
@@ -634,7 +642,8 @@ class RhmBranch(ExperimentBranch):
             targets += [PHASE_TABLE, PHASE_KEPT]
         if self.population_points:
             targets += [f"{CRITICAL}/{t}.parquet"
-                        for t in ("population", "estimates", "local_exponents")]
+                        for t in ("population", "estimates", "local_exponents",
+                                  "width_exponents")]
             if self.same_rules_experiments():
                 targets.append(f"{CRITICAL}/same_rules.parquet")
         if self.depth_estimate is not None:

@@ -15,7 +15,8 @@ depth, read as one) and summary, finite-size scaling
 (``scaling``, ``scaling_points``), change-correlation ``exponents``, ``level_exponents`` (per
 tree level) and ``signature`` (the RHM beside its controls), the depth estimate
 (``depth_estimates``, ``depth_calibration``), the critical point's ``population``
-dynamics, its effective nu over windows of depths (``local_exponents``), its estimates side by
+dynamics, its effective nu over windows of depths (``local_exponents``) and from its class
+curves' widths (``width_exponents``), its estimates side by
 side (``critical``) and exact BP against it RHM by RHM (``same_rules``), and the
 ``phase_diagram``; the learned branch's ``evaluation``, ``distance``, ``validity``,
 ``sample_complexity``, ``learning_curve`` and change correlations (``chi_distance``,
@@ -39,7 +40,8 @@ __all__ = ["DOCS_TABLES", "NUMBERS", "extract_numbers", "render", "render_docs",
 #: function here takes).
 DOCS_TABLES = ("kept", "theory", "theory_summary", "scaling", "scaling_points", "exponents",
                "level_exponents", "signature", "depth_estimates", "depth_calibration",
-               "population", "critical", "local_exponents", "same_rules", "phase_diagram",
+               "population", "critical", "local_exponents", "width_exponents", "same_rules",
+               "phase_diagram",
                "evaluation", "distance", "validity", "sample_complexity",
                "learning_curve", "chi_distance", "learned_susceptibility", "quality",
                "class_kept", "layer_similarity", "patch_susceptibility")
@@ -422,7 +424,8 @@ def rhm_critical(t: Tables) -> dict[str, Any]:
     """The critical point side by side (``critical``: population dynamics, exact BP's class-curve
     width and correlation lengths, annealed mean field; the main experiment), the population
     dynamics of every point (``population``) and, at the main RHM's point, the effective nu over
-    windows of three depths (``local_exponents``)."""
+    windows of three depths (``local_exponents``) and from the class curves' widths over each
+    pair of consecutive width depths and over all of them (``width_exponents``)."""
     est = _main(t["critical"], experiment="main")
     methods = [{"method": r["method"], "eps_star": fmt_pm(r["eps_star"], r["eps_star_err"], 4),
                 "nu": fmt_pm(r["nu"], r["nu_err"], 3), "z": fmt(r["nu_z_vs_population"], 1),
@@ -459,7 +462,16 @@ def rhm_critical(t: Tables) -> dict[str, Any]:
                 "replicas": f"{int(r['n_valid'])} of {int(r['n_replicas'])}"}
                for r in _main(t["local_exponents"], **point)
                .sort_values(["depth_c", "depth_a"]).to_dict("records")] if point else []
-    return {"methods": methods, "points": points, "windows": windows, **comparisons}
+    fits = _main(t["width_exponents"], **point) if point else t["width_exponents"].iloc[:0]
+    whole = (fits["depth_min"] == fits["depth_min"].min()) & (
+        fits["depth_max"] == fits["depth_max"].max())
+    widths = [{"depths": f"{int(r['depth_min'])}-{int(r['depth_max'])}",
+               "nu": fmt_pm(r["nu"], r["nu_err"], 3), "width": fmt(r["width"], 4),
+               "replicas": f"{int(r['n_valid'])} of {int(r['n_replicas'])}"}
+              for r in fits[(fits["n_depths"] == 2) | whole]
+              .sort_values(["n_depths", "depth_max"]).to_dict("records")]
+    return {"methods": methods, "points": points, "windows": windows, "widths": widths,
+            **comparisons}
 
 
 def rhm_same_rules(t: Tables) -> dict[str, Any]:

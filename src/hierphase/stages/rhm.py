@@ -50,6 +50,7 @@ __all__ = [
     "depth_estimate",
     "CRITICAL_ESTIMATE_COLUMNS",
     "population_replica",
+    "population_widths",
     "critical_estimates",
     "SAME_RULES_COLUMNS",
     "bp_against_population",
@@ -631,15 +632,30 @@ def population_replica(v: int, m: int, s: int, *, depths: Sequence[int], n_per_v
                                         replicas=[replica], seed=seed)
 
 
+def population_widths(v: int, m: int, s: int, *, depths: Sequence[int],
+                      width_depths: Sequence[int], n_per_value: int, replica: int,
+                      seed: int) -> pd.DataFrame:
+    """The same replica as :func:`population_replica` (same ``depths`` and ``seed``): its class
+    curve's 90-10% width at each of ``width_depths``, one row per depth
+    (:func:`hierphase.population.replica_widths`)."""
+    from hierphase import population
+
+    return population.replica_widths(v, m, s, depths=depths, width_depths=width_depths,
+                                     n_per_value=n_per_value, replicas=[replica], seed=seed)
+
+
 def critical_estimates(replicas: Sequence[pd.DataFrame], scaling_tables: Mapping[str, pd.DataFrame],
                        exponents: pd.DataFrame | None,
-                       experiments: Mapping[str, Mapping]
-                       ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+                       experiments: Mapping[str, Mapping],
+                       widths: Sequence[pd.DataFrame] = ()
+                       ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The population dynamics' summary per point and depth
     (:func:`hierphase.population.summarise_replicas` of the ``replicas`` tables, one per replica
-    job), its effective nu over every window of three depths
-    (:func:`hierphase.population.local_exponents`) and, per experiment whose (v, m, s) is one of
-    its points, eps* and nu side by side (:data:`CRITICAL_ESTIMATE_COLUMNS`):
+    job), per experiment whose (v, m, s) is one of its points eps* and nu side by side
+    (:data:`CRITICAL_ESTIMATE_COLUMNS`, below), the population's effective nu over every window
+    of three depths (:func:`hierphase.population.local_exponents`) and its nu from the class
+    curve's width over every range of depths (:func:`hierphase.population.width_exponents` of
+    the ``widths`` tables, one per replica job; empty without them). The methods:
 
     - ``class-curve width``: exact BP's finite-size scaling of the class curve
       (``scaling_tables[experiment]``, epsilon-process, the half point extrapolated with the
@@ -656,6 +672,10 @@ def critical_estimates(replicas: Sequence[pd.DataFrame], scaling_tables: Mapping
       depth as exact BP's are (:func:`hierphase.scaling.extrapolate_eps_star`, four depths or
       more), and ``..., corrected`` with a correction to scaling
       (:func:`hierphase.scaling.fit_with_correction`, five or more);
+    - ``population dynamics, class-curve width``: nu from the widths over the width depths
+      inside the depth range of exact BP's width fit (the same estimator at the same depths; all
+      the width depths when the experiment has no width fit or fewer than two fall inside), and
+      ``..., deepest`` over the three deepest width depths (no eps*: a width gives nu only);
     - ``annealed mean field``: :func:`hierphase.theory.critical_noise` and :func:`~hierphase.theory.nu`.
 
     ``nu_z_vs_population``: (nu - nu of the population's extrapolation, or of its deepest depth
@@ -664,6 +684,9 @@ def critical_estimates(replicas: Sequence[pd.DataFrame], scaling_tables: Mapping
 
     replicas = pd.concat(list(replicas), ignore_index=True)
     summary = population.summarise_replicas(replicas)
+    widths = list(widths)
+    width_fits = (population.width_exponents(pd.concat(widths, ignore_index=True)) if widths
+                  else pd.DataFrame(columns=population.WIDTH_EXPONENT_COLUMNS))
     rows = []
     for name, exp in experiments.items():
         v, m, s = int(exp["v"]), int(exp["m"]), int(exp["s"])
@@ -673,8 +696,13 @@ def critical_estimates(replicas: Sequence[pd.DataFrame], scaling_tables: Mapping
         pops = pops.sort_values("depth")
         deepest = pops.iloc[-1]
         found = []
+        bp_width_range = None
         table = scaling_tables.get(name)
         if table is not None:
+            bp_width = table[(table["model"] == "bp") & (table["process"] == "epsilon")
+                             & (table["estimator"] == "width") & table["nu"].notna()]
+            if not bp_width.empty:
+                bp_width_range = (int(bp_width["L_min"].iloc[0]), int(bp_width["L_max"].iloc[0]))
             fits = table[(table["model"] == "bp") & (table["process"] == "epsilon")]
             for estimator, method in (("half_point_width_nu", "class-curve width"),
                                       ("half_point_corrected",
@@ -711,6 +739,9 @@ def critical_estimates(replicas: Sequence[pd.DataFrame], scaling_tables: Mapping
                           + (" with a correction to scaling" if corrected else "")))
             if not corrected:
                 reference = (method, fit["nu"], fit["nu_err"])
+        found += _population_width_rows(
+            width_fits[(width_fits["v"] == v) & (width_fits["m"] == m) & (width_fits["s"] == s)],
+            bp_width_range)
         found.append(("annealed mean field", theory.critical_noise(v, m, s), np.nan,
                       theory.nu(v, m, s), np.nan, "infinite depth, exact (no error)"))
         for method, eps, eps_err, nu, nu_err, detail in found:
@@ -720,7 +751,32 @@ def critical_estimates(replicas: Sequence[pd.DataFrame], scaling_tables: Mapping
                              eps_star=float(eps), eps_star_err=float(eps_err), nu=float(nu),
                              nu_err=float(nu_err), nu_z_vs_population=float(z), detail=detail))
     return (summary, pd.DataFrame(rows, columns=CRITICAL_ESTIMATE_COLUMNS),
-            population.local_exponents(replicas))
+            population.local_exponents(replicas), width_fits)
+
+
+def _population_width_rows(fits: pd.DataFrame, bp_range: tuple[int, int] | None) -> list[tuple]:
+    """The rows of :func:`critical_estimates` from one point's width exponents: over the width
+    depths inside exact BP's width range ``bp_range`` (all of them without one, or with fewer
+    than two inside), and over the three deepest."""
+    if fits.empty:
+        return []
+    depths = sorted(set(fits["depth_min"]) | set(fits["depth_max"]))
+    inside = [d for d in depths if bp_range and bp_range[0] <= d <= bp_range[1]]
+    same = len(inside) >= 2
+    span = (inside[0], inside[-1]) if same else (depths[0], depths[-1])
+    found = []
+    for method, (lo, hi), why in (
+            ("population dynamics, class-curve width", span,
+             f", exact BP's width over L = {bp_range[0]}-{bp_range[1]}" if same else ""),
+            ("population dynamics, class-curve width, deepest", (depths[-3:][0], depths[-1]), "")):
+        row = fits[(fits["depth_min"] == lo) & (fits["depth_max"] == hi)]
+        if row.empty or (method.endswith("deepest") and (lo, hi) == span):
+            continue
+        row = row.iloc[0]
+        found.append((method, np.nan, np.nan, row["nu"], row["nu_err"],
+                      f"depths {lo}-{hi} ({int(row['n_depths'])}), {int(row['n_valid'])} of "
+                      f"{int(row['n_replicas'])} replicas{why}"))
+    return found
 
 
 #: One row per RHM of :func:`bp_against_population`.
