@@ -280,6 +280,9 @@ def leaf_side(rules: Rules, depth: int) -> Rules:
     return dataclasses.replace(rules, L=depth, tables=rules.tables[rules.L - depth:])
 
 
+#: What identifies a population: its point and size.
+_POINT = ["v", "m", "s", "n_per_value"]
+
 REPLICA_COLUMNS = ["v", "m", "s", "depth", "n_per_value", "replica", "eps_star", "log_lambda",
                    "log_lambda_err", "nu", "j_min", "j_max"]
 
@@ -361,9 +364,8 @@ def extrapolate_replicas(replicas: pd.DataFrame) -> pd.DataFrame:
     errors of the mean over replicas (``n_fitted``: the replicas whose fit converged)."""
     from .scaling import extrapolate_eps_star, fit_with_correction
 
-    keys = ["v", "m", "s", "n_per_value"]
     rows = []
-    for key, g in replicas.groupby(keys, sort=True):
+    for key, g in replicas.groupby(_POINT, sort=True):
         s = int(key[2])
         fits = {"half_points": [], "half_points_corrected": []}
         depths = np.sort(g["depth"].unique())
@@ -379,11 +381,27 @@ def extrapolate_replicas(replicas: pd.DataFrame) -> pd.DataFrame:
             n = len(values)
             mean = values.mean(axis=0) if n else (np.nan, np.nan)
             err = values.std(axis=0, ddof=1) / math.sqrt(n) if n > 1 else (np.nan, np.nan)
-            rows.append(dict(zip(keys, key), fit=fit, n_replicas=int(g["replica"].nunique()),
+            rows.append(dict(zip(_POINT, key), fit=fit, n_replicas=int(g["replica"].nunique()),
                              n_fitted=n, depth_min=int(depths.min()), depth_max=int(depths.max()),
                              n_depths=len(depths), eps_star=float(mean[0]),
                              eps_star_err=float(err[0]), nu=float(mean[1]), nu_err=float(err[1])))
     return pd.DataFrame(rows, columns=EXTRAPOLATION_COLUMNS)
+
+
+def _replica_grids(table: pd.DataFrame, values: str):
+    """Per population (:data:`_POINT`): its key, ``s``, the column ``values`` as a replica x
+    depth table, and the depths in order."""
+    for key, g in table.groupby(_POINT, sort=True):
+        wide = g.pivot_table(index="replica", columns="depth", values=values)
+        yield key, int(key[2]), wide, sorted(int(d) for d in wide.columns)
+
+
+def _mean_over_replicas(nu) -> dict:
+    """``n_valid``, ``nu`` (the mean) and ``nu_err`` (its standard error) of per-replica values."""
+    nu = np.asarray(nu, dtype=float)
+    n = nu.size
+    return {"n_valid": n, "nu": float(nu.mean()) if n else np.nan,
+            "nu_err": float(nu.std(ddof=1) / math.sqrt(n)) if n > 1 else np.nan}
 
 
 #: One row per (point, population size, window of three depths) of :func:`local_exponents`.
@@ -401,12 +419,8 @@ def local_exponents(replicas: pd.DataFrame) -> pd.DataFrame:
     (``n_valid`` counts those that do). Mean and standard error over replicas. With corrections
     to scaling the value moves with the window; whether it has stopped moving at the deepest
     windows says whether the depths reach the asymptotic nu."""
-    keys = ["v", "m", "s", "n_per_value"]
     rows = []
-    for key, g in replicas.groupby(keys, sort=True):
-        s = int(key[2])
-        wide = g.pivot_table(index="replica", columns="depth", values="eps_star")
-        depths = sorted(int(d) for d in wide.columns)
+    for key, s, wide, depths in _replica_grids(replicas, "eps_star"):
         have = set(depths)
         for a in depths:
             for b in depths:
@@ -416,11 +430,8 @@ def local_exponents(replicas: pd.DataFrame) -> pd.DataFrame:
                 rise, last = wide[b] - wide[a], wide[c] - wide[b]
                 ok = (rise > 0) & (last > 0) & (rise > last)
                 nu = (b - a) * math.log(s) / np.log((rise[ok] / last[ok]).to_numpy(float))
-                n = int(ok.sum())
-                rows.append(dict(zip(keys, key), depth_a=a, depth_b=b, depth_c=c,
-                                 n_replicas=len(wide), n_valid=n,
-                                 nu=float(nu.mean()) if n else np.nan,
-                                 nu_err=float(nu.std(ddof=1) / math.sqrt(n)) if n > 1 else np.nan))
+                rows.append(dict(zip(_POINT, key), depth_a=a, depth_b=b, depth_c=c,
+                                 n_replicas=len(wide), **_mean_over_replicas(nu)))
     return pd.DataFrame(rows, columns=LOCAL_EXPONENT_COLUMNS)
 
 
@@ -471,12 +482,8 @@ def width_exponents(widths: pd.DataFrame) -> pd.DataFrame:
     positive and fall with depth (``n_valid``). ``width``: the mean width at ``depth_max``.
     One population run gives a replica's widths at every depth, so the depths of one replica
     are not independent and the error is the replicas' scatter."""
-    keys = ["v", "m", "s", "n_per_value"]
     rows = []
-    for key, g in widths.groupby(keys, sort=True):
-        s = int(key[2])
-        wide = g.pivot_table(index="replica", columns="depth", values="width")
-        depths = sorted(int(d) for d in wide.columns)
+    for key, s, wide, depths in _replica_grids(widths, "width"):
         for i, lo in enumerate(depths):
             for hi in depths[i + 1:]:
                 span = [d for d in depths if lo <= d <= hi]
@@ -487,11 +494,8 @@ def width_exponents(widths: pd.DataFrame) -> pd.DataFrame:
                 slope = ((y - y.mean(axis=1, keepdims=True)) @ (x - x.mean())
                          / np.sum((x - x.mean()) ** 2))
                 ok &= slope < 0
-                nu = -1.0 / slope[ok]
-                n = int(ok.sum())
-                rows.append(dict(zip(keys, key), depth_min=lo, depth_max=hi, n_depths=len(span),
-                                 n_replicas=len(wide), n_valid=n,
+                rows.append(dict(zip(_POINT, key), depth_min=lo, depth_max=hi,
+                                 n_depths=len(span), n_replicas=len(wide),
                                  width=float(wide[hi].mean()),
-                                 nu=float(nu.mean()) if n else np.nan,
-                                 nu_err=float(nu.std(ddof=1) / math.sqrt(n)) if n > 1 else np.nan))
+                                 **_mean_over_replicas(-1.0 / slope[ok])))
     return pd.DataFrame(rows, columns=WIDTH_EXPONENT_COLUMNS)
