@@ -80,16 +80,19 @@ def _submitted(output: str) -> list[tuple[str, str, str]]:
 
 def _expected_submissions(jobs: dict[str, int], settings: dict) -> dict[str, int]:
     """Submissions per rule (or ``group:<group>``) that the profile ``settings`` make of ``jobs``
-    (rule -> jobs that leave the submitting node): a grouped rule's jobs go in batches of the
-    group's ``group-components`` (jobs of one rule here, each its own connected component)."""
+    (rule -> jobs that leave the submitting node): a group's jobs, of every rule in it, go in
+    batches of the group's ``group-components`` (each job its own connected component here, and
+    the jobs of a group ready together: the population's replicas and widths have no inputs)."""
     groups, sizes = settings.get("groups", {}), settings.get("group-components", {})
     out: dict[str, int] = {}
+    grouped: dict[str, int] = {}
     for rule, n in jobs.items():
         if rule in groups:
-            name = f"group:{groups[rule]}"
-            out[name] = out.get(name, 0) + -(-n // sizes.get(groups[rule], 1))
+            grouped[groups[rule]] = grouped.get(groups[rule], 0) + n
         else:
             out[rule] = n
+    for group, n in grouped.items():
+        out[f"group:{group}"] = -(-n // sizes.get(group, 1))
     return out
 
 
