@@ -699,11 +699,10 @@ def critical_estimates(replicas: Sequence[pd.DataFrame], scaling_tables: Mapping
         bp_width_range = None
         table = scaling_tables.get(name)
         if table is not None:
-            bp_width = table[(table["model"] == "bp") & (table["process"] == "epsilon")
-                             & (table["estimator"] == "width") & table["nu"].notna()]
+            fits = table[(table["model"] == "bp") & (table["process"] == "epsilon")]
+            bp_width = fits[(fits["estimator"] == "width") & fits["nu"].notna()]
             if not bp_width.empty:
                 bp_width_range = (int(bp_width["L_min"].iloc[0]), int(bp_width["L_max"].iloc[0]))
-            fits = table[(table["model"] == "bp") & (table["process"] == "epsilon")]
             for estimator, method in (("half_point_width_nu", "class-curve width"),
                                       ("half_point_corrected",
                                        "class-curve half points, corrected")):
