@@ -8,8 +8,9 @@ from scipy.optimize import brentq
 
 from hierphase import theory
 from hierphase.scaling import level_crossings
-from hierphase.finite_size import (ESTIMATORS, Curve, check_plan, collapse_curves, curve_points,
-                                   normalised_kept, scaling_fits)
+from hierphase.finite_size import (ESTIMATORS, PER_DRAW_ESTIMATOR, Curve, check_plan,
+                                   collapse_curves, curve_points, normalised_kept,
+                                   per_draw_width_fit, scaling_fits)
 from hierphase.stages.rhm import finite_size_scaling
 from hierphase.stats import wilson_interval
 from hierphase.tables import SCALING_COLUMNS, SCALING_POINT_COLUMNS
@@ -190,7 +191,9 @@ def test_stage_scaling_table():
                                         processes=["epsilon", "masking"], L_min=3)
     assert list(table.columns) == SCALING_COLUMNS and list(points.columns) == SCALING_POINT_COLUMNS
     groups = table.groupby(["process", "model"]).size().to_dict()
-    assert groups == {("epsilon", "bp"): 5, ("epsilon", "mean_field"): 5, ("masking", "bp"): 5}
+    # exact BP also has the per-draw width (mean field has no draws)
+    assert groups == {("epsilon", "bp"): 6, ("epsilon", "mean_field"): 5, ("masking", "bp"): 6}
+    assert set(table.loc[table["model"] == "mean_field", "estimator"]) == set(ESTIMATORS)
     eps = table[table["process"] == "epsilon"]
     assert (eps["eps_star_mean_field"] == EPS_STAR).all() and (eps["nu_mean_field"] == NU).all()
     assert table.loc[table["process"] == "masking", "eps_star_mean_field"].isna().all()
@@ -215,6 +218,64 @@ def test_stage_scaling_table():
     with pytest.raises(ValueError, match="gaussian"):
         finite_size_scaling(kept, experiment="main", v=V, m=M, s=S, n_classes=V,
                             processes=["gaussian"], L_min=3)
+
+
+def shifted_logistic_kept(depths, shifts, nu, n=10**6):
+    """A kept table of draws whose normalised class curves are one logistic in
+    ``(eps - 0.73 - shift) d**(1/nu)``, ``d = 2**L``: every draw's 90-10% width is exactly
+    ``2 log 9 d**(-1/nu)``, its half point shifted by the draw's ``shift`` (``{rule_seed:
+    {L: shift}}``)."""
+    grid = np.round(np.linspace(0.3, 1.0, 1401), 6)
+    rows = []
+    for seed, by_depth in shifts.items():
+        for L in depths:
+            x = (grid - 0.73 - by_depth[L]) * (2.0**L) ** (1 / nu)
+            kept = 1 / V + (1 - 1 / V) / (1 + np.exp(x))
+            lo, hi = wilson_interval(kept * n, n)
+            rows.append(pd.DataFrame({
+                "experiment": "scaling", "model": "bp", "process": "epsilon", "L": L,
+                "rule_seed": seed, "level": 0, "noise": grid, "t": np.nan, "t_over_T": np.nan,
+                "kept_marginal": kept, "kept_sampled": kept, "ci_low": lo, "ci_high": hi,
+                "n": n}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_per_draw_width_is_one_rhms_exponent_where_pooling_widens():
+    """Three draws of one scaling form, their half points 0.01 apart at every depth (as RHMs of
+    the same v, m, s are, relative to their widths): each draw's width gives nu exactly, the
+    pooled curve's a larger nu (a mixture of shifted curves is wider, more so where they are
+    narrow)."""
+    depths, nu = [6, 7, 8, 9, 10], 1.9
+    shifts = {seed: {L: 0.01 * (seed - 1) for L in depths} for seed in (0, 1, 2)}
+    kept = shifted_logistic_kept(depths, shifts, nu)
+    table, _ = finite_size_scaling(kept, experiment="scaling", v=V, m=M, s=S, n_classes=V,
+                                   processes=["epsilon"], L_min=6)
+    fits = table[table["model"] == "bp"].set_index("estimator")
+    per_draw = fits.loc[PER_DRAW_ESTIMATOR]
+    # interpolation on a 0.0005 grid: widths to about 1e-4 of the narrowest (0.03)
+    assert per_draw["nu"] == pytest.approx(nu, abs=0.01)
+    assert per_draw["nu_err"] < 0.005 and per_draw["L_range"] == "6-10"
+    assert per_draw["n_points"] == 5 and np.isnan(per_draw["eps_star"])
+    assert fits.loc["width", "nu"] > nu + 0.015
+    # one draw alone: its own fit and error, the same as the pooled fit of that draw
+    alone, _ = finite_size_scaling(kept[kept["rule_seed"] == 1], experiment="scaling", v=V, m=M,
+                                   s=S, n_classes=V, processes=["epsilon"], L_min=6)
+    alone = alone[alone["model"] == "bp"].set_index("estimator")
+    assert alone.loc[PER_DRAW_ESTIMATOR, ["nu", "nu_err"]].tolist() == pytest.approx(
+        alone.loc["width", ["nu", "nu_err"]].tolist())
+    # draws whose widths differ: the mean of their exponents, the error their standard error
+    nus = [1.8, 1.9, 2.05]
+    points = {}
+    for seed, draw_nu in enumerate(nus):
+        one = shifted_logistic_kept(depths, {seed: {L: 0.0 for L in depths}}, draw_nu)
+        curves = {L: Curve(g["noise"].to_numpy(), g["kept_marginal"].to_numpy(),
+                           np.full(len(g), 1e-4)) for L, g in one.groupby("L")}
+        points[seed] = curve_points(curves, V)
+    row = per_draw_width_fit(points, s=S, L_min=7, L_max=9)
+    assert row["estimator"] == PER_DRAW_ESTIMATOR and (row["L_min"], row["L_max"]) == (7, 9)
+    assert row["nu"] == pytest.approx(np.mean(nus), abs=0.01)
+    assert row["nu_err"] == pytest.approx(np.std(nus, ddof=1) / np.sqrt(3), rel=0.05)
+    assert np.isnan(per_draw_width_fit({}, s=S)["nu"])
 
 
 EXPERIMENTS = {"main": ([2, 3, 4, 5, 6, 7, 8], ["epsilon", "masking"]),

@@ -250,7 +250,7 @@ def test_the_critical_point_is_set_side_by_side_for_experiments_at_the_populatio
                                  L_range="4-8")
                             for estimator, nu in (("half_point_width_nu", 3.2),
                                                   ("half_point_corrected", 3.0),
-                                                  ("half_point", 2.9))])
+                                                  ("half_point", 2.9), ("width_per_draw", 3.1))])
     exponents = pd.DataFrame([dict(experiment="a", model="bp", process="epsilon", L=L, nu=nu,
                                    nu_err=0.3) for L, nu in ((6, 2.0), (8, 3.0))])
     summary, table, windows, widths = stage.critical_estimates(
@@ -261,8 +261,8 @@ def test_the_critical_point_is_set_side_by_side_for_experiments_at_the_populatio
     assert list(table.columns) == stage.CRITICAL_ESTIMATE_COLUMNS
     # two depths: too few to extrapolate the population's half points over the depth
     assert list(table["method"]) == ["class-curve width", "class-curve half points, corrected",
-                                     "correlation lengths", "population dynamics, depth 8",
-                                     "annealed mean field"]
+                                     "class-curve width, per rule draw", "correlation lengths",
+                                     "population dynamics, depth 8", "annealed mean field"]
     assert set(table["experiment"]) == {"a"}
     pop = summary.iloc[1]  # z is against the deepest population
     rows = table.set_index("method")
@@ -274,6 +274,9 @@ def test_the_critical_point_is_set_side_by_side_for_experiments_at_the_populatio
     assert mf["nu_z_vs_population"] == pytest.approx((mf["nu"] - pop["nu"]) / pop["nu_err"])
     assert np.isnan(rows.loc["population dynamics, depth 8", "nu_z_vs_population"])
     assert rows.loc["class-curve half points, corrected", "nu"] == 3.0
+    per_draw = rows.loc["class-curve width, per rule draw"]
+    assert per_draw["nu"] == 3.1 and np.isnan(per_draw["eps_star"])
+    assert per_draw["detail"].startswith("exact BP, L = 4-8")
     assert widths.empty and list(widths.columns) == population.WIDTH_EXPONENT_COLUMNS
 
 

@@ -50,6 +50,11 @@ Fits over the depths ``L_min <= L <= L_max`` (:func:`scaling_fits`), one row per
   or more). On mean field's curves at L = 4..12 it gives ``eps*`` within 2e-5 and ``nu`` within
   0.01, where the plain half points give ``nu`` 0.04 low. (The same form on the widths is not
   used: there it moves ``nu`` away from mean field's exact value.)
+- ``width_per_draw`` (exact BP, :func:`per_draw_width_fit`): the ``width`` fit on each rule
+  draw's own curves, ``nu`` averaged over the draws. The other estimators read the curves with
+  the draws pooled; a pooled curve mixes RHMs whose half points differ by more than their
+  statistical errors, which widens it: this one is the exponent of a single RHM, and its error
+  includes the spread between RHMs.
 
 Mean-field rows (``model == "mean_field"``, epsilon-process only) come from
 :func:`hierphase.theory.class_reconstruction` on the same noise grid and depths as the measured
@@ -80,16 +85,20 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ESTIMATORS",
+    "PER_DRAW_ESTIMATOR",
     "Curve",
     "normalised_kept",
     "curve_points",
     "scaling_fits",
+    "per_draw_width_fit",
     "collapse_curves",
     "check_plan",
 ]
 
 #: The estimators of :func:`scaling_fits`, in the order of their rows.
 ESTIMATORS = ("half_point", "width", "half_point_width_nu", "crossing", "half_point_corrected")
+#: The estimator of :func:`per_draw_width_fit` (exact BP only: mean field has no rule draws).
+PER_DRAW_ESTIMATOR = "width_per_draw"
 
 _Z95 = NormalDist().inv_cdf(0.975)
 
@@ -195,18 +204,9 @@ def scaling_fits(points: pd.DataFrame, *, s: int, L_min: int = 0,
     rows.append(_row("half_point", half.eps_star, half.eps_star_err, half.nu, half.nu_err,
                      half.amplitude, half.L_min, half.L_max, half.n_points))
 
-    ok = p[np.isfinite(p["width"]) & (p["width"] > 0)]
-    err = _errors(ok["width_err"])
-    width = ok["width"].to_numpy(dtype=float)
-    pl = fit_power_law(float(s) ** ok["L"].to_numpy(dtype=float), width,
-                       None if err is None else width - _Z95 * err,
-                       None if err is None else width + _Z95 * err, r_min=0)
-    nu = 1.0 / pl.exponent if pl.exponent > 0 else np.nan
-    nu_err = pl.err / pl.exponent**2 if np.isfinite(nu) else np.nan
-    n_width = pl.n_points
-    rows.append(_row("width", nu=nu, nu_err=nu_err, amplitude=pl.amplitude,
-                     L_min=ok["L"].min() if n_width else np.nan,
-                     L_max=ok["L"].max() if n_width else np.nan, n_points=n_width))
+    width_row = _width_fit(p, s)
+    nu, nu_err = width_row["nu"], width_row["nu_err"]
+    rows.append(width_row)
 
     ok = p[np.isfinite(p["eps_half"])]
     if np.isfinite(nu) and len(ok) >= 3:
@@ -228,6 +228,51 @@ def scaling_fits(points: pd.DataFrame, *, s: int, L_min: int = 0,
                      fit.amplitude, ok["L"].min() if used else np.nan,
                      ok["L"].max() if used else np.nan, fit.n_points if used else 0))
     return rows
+
+
+def _width_fit(p: pd.DataFrame, s: int) -> dict:
+    """The ``width`` row: ``width = B d**(-1/nu)`` over the depths of ``p`` with a positive
+    width, weighted by the widths' errors where every one is usable."""
+    ok = p[np.isfinite(p["width"]) & (p["width"] > 0)]
+    err = _errors(ok["width_err"])
+    width = ok["width"].to_numpy(dtype=float)
+    pl = fit_power_law(float(s) ** ok["L"].to_numpy(dtype=float), width,
+                       None if err is None else width - _Z95 * err,
+                       None if err is None else width + _Z95 * err, r_min=0)
+    nu = 1.0 / pl.exponent if pl.exponent > 0 else np.nan
+    nu_err = pl.err / pl.exponent**2 if np.isfinite(nu) else np.nan
+    n = pl.n_points
+    return _row("width", nu=nu, nu_err=nu_err, amplitude=pl.amplitude,
+                L_min=ok["L"].min() if n else np.nan, L_max=ok["L"].max() if n else np.nan,
+                n_points=n)
+
+
+def per_draw_width_fit(points_by_draw: Mapping[int, pd.DataFrame], *, s: int, L_min: int = 0,
+                       L_max: int | None = None) -> dict:
+    """The ``width_per_draw`` row: the ``width`` fit of :func:`scaling_fits` done on each rule
+    draw's own curves (``{rule_seed: curve_points of that draw alone}``, over ``L_min <= L <=
+    L_max``), then ``nu`` averaged over the draws whose fit exists. With two draws or more its
+    error is the standard error of that mean (the spread from one RHM to the next included, which
+    the pooled curve's fit does not see); with one draw, that draw's own fit and error. The
+    pooled curve of RHMs whose half points differ is wider than any of them, so its ``width``
+    gives a larger ``nu`` than each RHM's own; this row is the exponent of one RHM. ``amplitude``
+    is the mean of the draws' ``B``; ``L_min``, ``L_max`` and ``n_points`` (depths) are those
+    shared by every draw that entered."""
+    upper = np.inf if L_max is None else L_max
+    fits = []
+    for _, p in sorted(points_by_draw.items()):
+        row = _width_fit(p[(p["L"] >= L_min) & (p["L"] <= upper)], s)
+        if np.isfinite(row["nu"]):
+            fits.append(row)
+    if not fits:
+        return _row(PER_DRAW_ESTIMATOR)
+    nus = np.array([f["nu"] for f in fits])
+    err = (float(np.std(nus, ddof=1) / np.sqrt(len(nus))) if len(nus) >= 2
+           else fits[0]["nu_err"])
+    return _row(PER_DRAW_ESTIMATOR, nu=float(nus.mean()), nu_err=err,
+                amplitude=float(np.mean([f["amplitude"] for f in fits])),
+                L_min=max(f["L_min"] for f in fits), L_max=min(f["L_max"] for f in fits),
+                n_points=min(f["n_points"] for f in fits))
 
 
 def _crossing_mean(ok: pd.DataFrame) -> dict:

@@ -662,6 +662,9 @@ def critical_estimates(replicas: Sequence[pd.DataFrame], scaling_tables: Mapping
       width's nu);
     - ``class-curve half points, corrected``: the half points with nu free and a correction to
       scaling fitted (:func:`hierphase.finite_size.scaling_fits`), where the depths allow it;
+    - ``class-curve width, per rule draw``: the width's nu of each rule draw's own curves,
+      averaged (:func:`hierphase.finite_size.per_draw_width_fit`; no eps*): the exponent of one
+      RHM, where the pooled curves' is widened by the spread of half points between RHMs;
     - ``correlation lengths``: nu from the collapse of exact BP's C(r) at the deepest L of the
       exponents table (eps* is mean field's there: it is an input of that fit);
     - ``population dynamics, depth D``: the quenched ensemble at its deepest depth D, mean over
@@ -711,6 +714,12 @@ def critical_estimates(replicas: Sequence[pd.DataFrame], scaling_tables: Mapping
                     w = w.iloc[0]
                     found.append((method, w["eps_star"], w["eps_star_err"], w["nu"], w["nu_err"],
                                   f"exact BP, L = {w['L_range']}"))
+            w = fits[(fits["estimator"] == "width_per_draw") & fits["nu"].notna()]
+            if not w.empty:
+                w = w.iloc[0]
+                found.append(("class-curve width, per rule draw", np.nan, np.nan, w["nu"],
+                              w["nu_err"], f"exact BP, L = {w['L_range']}, each rule draw's "
+                              "curves fitted alone, averaged"))
         if exponents is not None:
             e = exponents[(exponents["experiment"] == name) & (exponents["model"] == "bp")
                           & (exponents["process"] == "epsilon") & exponents["nu"].notna()]
@@ -868,9 +877,11 @@ def finite_size_scaling(kept: pd.DataFrame, *, experiment: str, v: int, m: int, 
     exact BP's class curves (:func:`class_curves`) through :func:`hierphase.finite_size.curve_points`
     and :func:`hierphase.finite_size.scaling_fits` over ``L_min <= L <= L_max``; for the
     epsilon-process also the mean-field curves on the same noise values and depths
-    (``model == "mean_field"``). The points table holds every depth of the kept table (the fits
-    only those in range)."""
-    from hierphase.finite_size import curve_points, scaling_fits
+    (``model == "mean_field"``). Exact BP also gets the ``width_per_draw`` row
+    (:func:`hierphase.finite_size.per_draw_width_fit`: the width's ``nu`` of each rule draw's own
+    curves, averaged). The points table holds every depth of the kept table, draws pooled (the
+    fits only those in range)."""
+    from hierphase.finite_size import curve_points, per_draw_width_fit, scaling_fits
 
     eps_star = theory.critical_noise(v, m, s)
     nu = theory.nu(v, m, s) if eps_star is not None else None
@@ -885,7 +896,14 @@ def finite_size_scaling(kept: pd.DataFrame, *, experiment: str, v: int, m: int, 
             p = curve_points(model_curves, n_classes, **keys)
             points.append(p)
             reference = process == "epsilon" and eps_star is not None
-            for row in scaling_fits(p, s=s, L_min=L_min, L_max=L_max):
+            rows = scaling_fits(p, s=s, L_min=L_min, L_max=L_max)
+            if model == "bp":
+                draws = kept[kept["process"] == process]
+                rows.append(per_draw_width_fit(
+                    {int(r): curve_points(class_curves(draws[draws["rule_seed"] == r], process),
+                                          n_classes)
+                     for r in draws["rule_seed"].unique()}, s=s, L_min=L_min, L_max=L_max))
+            for row in rows:
                 fits.append({**keys, **row,
                              "eps_star_mean_field": eps_star if reference else np.nan,
                              "nu_mean_field": nu if reference else np.nan})
