@@ -275,6 +275,13 @@ def test_per_draw_width_is_one_rhms_exponent_where_pooling_widens():
     assert row["estimator"] == PER_DRAW_ESTIMATOR and (row["L_min"], row["L_max"]) == (7, 9)
     assert row["nu"] == pytest.approx(np.mean(nus), abs=0.01)
     assert row["nu_err"] == pytest.approx(np.std(nus, ddof=1) / np.sqrt(3), rel=0.05)
+    # the draws' own errors, when larger than their spread: carried into the mean
+    noisy = {seed: p.assign(width_err=p["width"] * 0.2) for seed, p in points.items()}
+    fits = [fits_by_estimator(p, L_min=7, L_max=9)["width"] for p in noisy.values()]
+    row = per_draw_width_fit(noisy, s=S, L_min=7, L_max=9)
+    carried = np.sqrt(sum(f["nu_err"] ** 2 for f in fits)) / 3
+    assert carried > np.std(nus, ddof=1) / np.sqrt(3)
+    assert row["nu_err"] == pytest.approx(carried)
     assert np.isnan(per_draw_width_fit({}, s=S)["nu"])
 
 

@@ -251,9 +251,10 @@ def per_draw_width_fit(points_by_draw: Mapping[int, pd.DataFrame], *, s: int, L_
                        L_max: int | None = None) -> dict:
     """The ``width_per_draw`` row: the ``width`` fit of :func:`scaling_fits` done on each rule
     draw's own curves (``{rule_seed: curve_points of that draw alone}``, over ``L_min <= L <=
-    L_max``), then ``nu`` averaged over the draws whose fit exists. With two draws or more its
-    error is the standard error of that mean (the spread from one RHM to the next included, which
-    the pooled curve's fit does not see); with one draw, that draw's own fit and error. The
+    L_max``), then ``nu`` averaged over the draws whose fit exists. Its error is the larger of
+    the draws' own errors carried into the mean (``sqrt(sum err**2) / n``) and the standard
+    error of the mean over the draws (the spread from one RHM to the next, which the pooled
+    curve's fit does not see); with one draw, that draw's own fit and error. The
     pooled curve of RHMs whose half points differ is wider than any of them, so its ``width``
     gives a larger ``nu`` than each RHM's own; this row is the exponent of one RHM. ``amplitude``
     is the mean of the draws' ``B``; ``L_min``, ``L_max`` and ``n_points`` (depths) are those
@@ -267,8 +268,12 @@ def per_draw_width_fit(points_by_draw: Mapping[int, pd.DataFrame], *, s: int, L_
     if not fits:
         return _row(PER_DRAW_ESTIMATOR)
     nus = np.array([f["nu"] for f in fits])
-    err = (float(np.std(nus, ddof=1) / np.sqrt(len(nus))) if len(nus) >= 2
-           else fits[0]["nu_err"])
+    # each draw's own error, carried into the mean, or the draws' spread, whichever is larger
+    # (a standard error from a few draws is itself uncertain: from three it can be half the
+    # true one)
+    carried = float(np.sqrt(np.nansum([f["nu_err"] ** 2 for f in fits])) / len(fits))
+    spread = float(np.std(nus, ddof=1) / np.sqrt(len(nus))) if len(nus) >= 2 else 0.0
+    err = max(carried, spread)
     return _row(PER_DRAW_ESTIMATOR, nu=float(nus.mean()), nu_err=err,
                 amplitude=float(np.mean([f["amplitude"] for f in fits])),
                 L_min=max(f["L_min"] for f in fits), L_max=min(f["L_max"] for f in fits),
