@@ -258,7 +258,9 @@ def rhm_half_points(t: Tables) -> dict[str, Any]:
 
 def rhm_scaling(t: Tables) -> dict[str, Any]:
     """The finite-size scaling fits (``scaling``) of the epsilon-process, exact BP and mean field
-    on the same grid, and of the masking process (exact BP)."""
+    on the same grid, and of the masking process (exact BP, which also has its per-draw width)."""
+    from hierphase.finite_size import ESTIMATORS, PER_DRAW_ESTIMATOR
+
     scaling = _main(t["scaling"], experiment="main")
 
     def fit(process, model, estimator):
@@ -274,8 +276,7 @@ def rhm_scaling(t: Tables) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for process, models in (("epsilon", ("bp", "mean_field")), ("masking", ("bp",))):
         for model in models:
-            for estimator in ("half_point", "half_point_width_nu", "crossing", "width",
-                              "half_point_corrected"):
+            for estimator in ESTIMATORS + ((PER_DRAW_ESTIMATOR,) if model == "bp" else ()):
                 out[f"{process}_{model}_{estimator}"] = fit(process, model, estimator)
     eps = _main(scaling, process="epsilon")
     out["eps_star_mean_field"] = fmt(eps["eps_star_mean_field"].iloc[0], 4) if len(eps) else MISSING
