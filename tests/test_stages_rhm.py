@@ -253,8 +253,9 @@ def test_the_critical_point_is_set_side_by_side_for_experiments_at_the_populatio
                                                   ("half_point", 2.9), ("width_per_draw", 3.1))])
     exponents = pd.DataFrame([dict(experiment="a", model="bp", process="epsilon", L=L, nu=nu,
                                    nu_err=0.3) for L, nu in ((6, 2.0), (8, 3.0))])
-    summary, table, windows, widths = stage.critical_estimates(
-        replicas, {"a": scaling}, exponents,
+    summary, extrapolation, windows, widths = stage.population_tables(replicas)
+    table = stage.critical_estimates(
+        summary, extrapolation, widths, {"a": scaling}, exponents,
         {"a": {"v": 8, "m": 3, "s": 2}, "b": {"v": 32, "m": 8, "s": 2}})
     assert len(summary) == 2 and list(summary["depth"]) == [6, 8]
     assert (summary["n_replicas"] == 3).all() and np.isnan(summary["nu"].iloc[0])
@@ -294,8 +295,9 @@ def test_the_population_widths_enter_the_critical_table_at_exact_bps_depths_and_
     scaling = pd.DataFrame([dict(model="bp", process="epsilon", estimator="width", eps_star=np.nan,
                                  eps_star_err=np.nan, nu=3.1, nu_err=0.2, L_range="3-9",
                                  L_min=3, L_max=9)])
-    _, table, _, fits = stage.critical_estimates(replicas, {"a": scaling}, None,
-                                                 {"a": {"v": 8, "m": 3, "s": 2}}, widths)
+    summary, extrapolation, _, fits = stage.population_tables(replicas, widths)
+    point = {"a": {"v": 8, "m": 3, "s": 2}}
+    table = stage.critical_estimates(summary, extrapolation, fits, {"a": scaling}, None, point)
     assert len(fits) == 10  # every range of consecutive width depths of the one point
     rows = table.set_index("method")
     same = rows.loc["population dynamics, class-curve width"]
@@ -306,13 +308,12 @@ def test_the_population_widths_enter_the_critical_table_at_exact_bps_depths_and_
     assert deepest["nu"] == pytest.approx(3.1) and deepest["detail"].startswith("depths 8-12 (3)")
     # without exact BP's width fit: all the width depths; with three width depths, the deepest
     # row would repeat that one and is left out
-    _, table, _, _ = stage.critical_estimates(replicas, {}, None, {"a": {"v": 8, "m": 3, "s": 2}},
-                                              widths)
+    table = stage.critical_estimates(summary, extrapolation, fits, {}, None, point)
     rows = table.set_index("method")
     assert rows.loc["population dynamics, class-curve width", "detail"].startswith("depths 4-12")
     three = [w[w["depth"] <= 8] for w in widths]
-    _, table, _, _ = stage.critical_estimates(replicas, {}, None, {"a": {"v": 8, "m": 3, "s": 2}},
-                                              three)
+    table = stage.critical_estimates(summary, extrapolation,
+                                     stage.population_tables(replicas, three)[3], {}, None, point)
     assert list(table["method"]).count("population dynamics, class-curve width, deepest") == 0
     assert "population dynamics, class-curve width" in set(table["method"])
 
@@ -346,8 +347,10 @@ def test_the_population_half_points_are_extrapolated_over_the_depth_as_exact_bps
     assert plain["nu"] == pytest.approx(1.9, abs=1e-4)
     assert extrapolated.loc["half_points_corrected", "nu"] == pytest.approx(1.9, abs=0.01)
 
-    summary, table, windows, widths = stage.critical_estimates(
-        [replicas], {}, None, {"a": {"v": 8, "m": 3, "s": 2}})
+    summary, extrapolation, _, widths = stage.population_tables([replicas])
+    pd.testing.assert_frame_equal(extrapolation, table)
+    table = stage.critical_estimates(summary, extrapolation, widths, {}, None,
+                                     {"a": {"v": 8, "m": 3, "s": 2}})
     rows = table.set_index("method")
     fit = rows.loc["population dynamics, half points over depth"]
     assert (fit["eps_star"], fit["nu"]) == (plain["eps_star"], plain["nu"])

@@ -26,6 +26,7 @@ localrules:
     rhm_phase_table,
     rhm_scaling,
     rhm_depth,
+    rhm_population_summary,
     rhm_critical,
 
 
@@ -488,22 +489,45 @@ rule rhm_population_widths:
         "../scripts/rhm_population_widths.py"
 
 
-rule rhm_critical:
+# The population's own tables (summary per point and depth, nu over windows of depths and from
+# the widths), then eps* and nu side by side with exact BP's and annealed mean field's.
+
+
+rule rhm_population_summary:
     input:
-        unpack(RHM.critical_inputs),
+        unpack(RHM.population_summary_inputs),
     output:
         population=f"{RHM.CRITICAL}/population.parquet",
         population_meta=sidecar(f"{RHM.CRITICAL}/population.parquet"),
         population_csv=f"{RHM.CRITICAL}/population.csv",
-        estimates=f"{RHM.CRITICAL}/estimates.parquet",
-        estimates_meta=sidecar(f"{RHM.CRITICAL}/estimates.parquet"),
-        estimates_csv=f"{RHM.CRITICAL}/estimates.csv",
+        extrapolation=f"{RHM.CRITICAL}/extrapolation.parquet",
+        extrapolation_meta=sidecar(f"{RHM.CRITICAL}/extrapolation.parquet"),
+        extrapolation_csv=f"{RHM.CRITICAL}/extrapolation.csv",
         windows=f"{RHM.CRITICAL}/local_exponents.parquet",
         windows_meta=sidecar(f"{RHM.CRITICAL}/local_exponents.parquet"),
         windows_csv=f"{RHM.CRITICAL}/local_exponents.csv",
         widths=f"{RHM.CRITICAL}/width_exponents.parquet",
         widths_meta=sidecar(f"{RHM.CRITICAL}/width_exponents.parquet"),
         widths_csv=f"{RHM.CRITICAL}/width_exponents.csv",
+    log:
+        "logs/rhm/critical/population.log",
+    conda:
+        "../../envs/rhm.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/rhm_population_summary.py"
+
+
+rule rhm_critical:
+    input:
+        unpack(RHM.critical_inputs),
+    output:
+        estimates=f"{RHM.CRITICAL}/estimates.parquet",
+        estimates_meta=sidecar(f"{RHM.CRITICAL}/estimates.parquet"),
+        estimates_csv=f"{RHM.CRITICAL}/estimates.csv",
     log:
         "logs/rhm/critical/estimates.log",
     conda:

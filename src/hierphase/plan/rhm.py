@@ -37,6 +37,8 @@ PHASE_FIGURES = "results/rhm/figures/phase_diagram"
 CRITICAL = "results/rhm/critical"
 POPULATION = f"{CRITICAL}/population/s{{s}}/v{{v}}/m{{m}}/replica{{replica}}.parquet"
 POPULATION_WIDTHS = f"{CRITICAL}/population/s{{s}}/v{{v}}/m{{m}}/widths{{replica}}.parquet"
+#: The population's own tables, ``{CRITICAL}/<name>.parquet`` (rule ``rhm_population_summary``).
+POPULATION_SUMMARY_TABLES = ("population", "extrapolation", "local_exponents", "width_exponents")
 DEPTH = "results/rhm/depth"
 DEPTH_FIGURES = "results/rhm/figures/depth"
 CONTROLS = ("gaussian_field", "flat_mixture", "random_code", "permuted_rhm")
@@ -579,12 +581,16 @@ class RhmBranch(ExperimentBranch):
         """(v, m, s) of every experiment, for matching them with the population's points."""
         return {name: {k: e[k] for k in ("v", "m", "s")} for name, e in self.experiments.items()}
 
+    def population_summary_inputs(self, wildcards=None) -> dict:
+        """Input function: every replica and its widths (with width depths)."""
+        return {"replicas": self.population_tables(),
+                "widths": (self.population_tables(POPULATION_WIDTHS)
+                           if self.population_setting("width_depths") else [])}
+
     def critical_inputs(self, wildcards=None) -> dict:
-        """Input function: every replica, its widths (with width depths), the scaling table of
-        every scaled experiment and, with correlations, the exponents table."""
-        inputs = {"replicas": self.population_tables(),
-                  "widths": (self.population_tables(POPULATION_WIDTHS)
-                             if self.population_setting("width_depths") else []),
+        """Input function: the population's tables (rule ``rhm_population_summary``), the scaling
+        table of every scaled experiment and, with correlations, the exponents table."""
+        inputs = {**{t: f"{CRITICAL}/{t}.parquet" for t in POPULATION_SUMMARY_TABLES},
                   "scaling": [f"{SCALING}/scaling.parquet".format(experiment=n)
                               for n in self.critical_scaled()]}
         if self.corr_experiments:
@@ -642,8 +648,7 @@ class RhmBranch(ExperimentBranch):
             targets += [PHASE_TABLE, PHASE_KEPT]
         if self.population_points:
             targets += [f"{CRITICAL}/{t}.parquet"
-                        for t in ("population", "estimates", "local_exponents",
-                                  "width_exponents")]
+                        for t in (*POPULATION_SUMMARY_TABLES, "estimates")]
             if self.same_rules_experiments():
                 targets.append(f"{CRITICAL}/same_rules.parquet")
         if self.depth_estimate is not None:

@@ -51,6 +51,7 @@ __all__ = [
     "CRITICAL_ESTIMATE_COLUMNS",
     "population_replica",
     "population_widths",
+    "population_tables",
     "critical_estimates",
     "SAME_RULES_COLUMNS",
     "bp_against_population",
@@ -644,18 +645,33 @@ def population_widths(v: int, m: int, s: int, *, depths: Sequence[int],
                                      n_per_value=n_per_value, replicas=[replica], seed=seed)
 
 
-def critical_estimates(replicas: Sequence[pd.DataFrame], scaling_tables: Mapping[str, pd.DataFrame],
+def population_tables(replicas: Sequence[pd.DataFrame], widths: Sequence[pd.DataFrame] = ()
+                      ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The population dynamics' own tables from its replica jobs (the ``replicas`` tables and the
+    ``widths`` tables, one per replica job): the summary per point and depth
+    (:func:`hierphase.population.summarise_replicas`), each point's half points extrapolated over
+    the depth (:func:`hierphase.population.extrapolate_replicas`), the effective nu over every
+    window of three depths (:func:`hierphase.population.local_exponents`) and nu from the class
+    curve's width over every range of depths (:func:`hierphase.population.width_exponents`;
+    empty without widths)."""
+    from hierphase import population
+
+    replicas = pd.concat(list(replicas), ignore_index=True)
+    widths = list(widths)
+    width_fits = (population.width_exponents(pd.concat(widths, ignore_index=True)) if widths
+                  else pd.DataFrame(columns=population.WIDTH_EXPONENT_COLUMNS))
+    return (population.summarise_replicas(replicas), population.extrapolate_replicas(replicas),
+            population.local_exponents(replicas), width_fits)
+
+
+def critical_estimates(summary: pd.DataFrame, extrapolation: pd.DataFrame,
+                       width_fits: pd.DataFrame, scaling_tables: Mapping[str, pd.DataFrame],
                        exponents: pd.DataFrame | None,
-                       experiments: Mapping[str, Mapping],
-                       widths: Sequence[pd.DataFrame] = ()
-                       ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """The population dynamics' summary per point and depth
-    (:func:`hierphase.population.summarise_replicas` of the ``replicas`` tables, one per replica
-    job), per experiment whose (v, m, s) is one of its points eps* and nu side by side
-    (:data:`CRITICAL_ESTIMATE_COLUMNS`, below), the population's effective nu over every window
-    of three depths (:func:`hierphase.population.local_exponents`) and its nu from the class
-    curve's width over every range of depths (:func:`hierphase.population.width_exponents` of
-    the ``widths`` tables, one per replica job; empty without them). The methods:
+                       experiments: Mapping[str, Mapping]) -> pd.DataFrame:
+    """Per experiment whose (v, m, s) is one of the population's points, eps* and nu side by
+    side (:data:`CRITICAL_ESTIMATE_COLUMNS`), from the population's ``summary``,
+    ``extrapolation`` and ``width_fits`` (:func:`population_tables`), exact BP's
+    ``scaling_tables`` (by experiment) and the correlation ``exponents``. The methods:
 
     - ``class-curve width``: exact BP's finite-size scaling of the class curve
       (``scaling_tables[experiment]``, epsilon-process, the half point extrapolated with the
@@ -683,13 +699,6 @@ def critical_estimates(replicas: Sequence[pd.DataFrame], scaling_tables: Mapping
 
     ``nu_z_vs_population``: (nu - nu of the population's extrapolation, or of its deepest depth
     when there is none) over their errors combined."""
-    from hierphase import population
-
-    replicas = pd.concat(list(replicas), ignore_index=True)
-    summary = population.summarise_replicas(replicas)
-    widths = list(widths)
-    width_fits = (population.width_exponents(pd.concat(widths, ignore_index=True)) if widths
-                  else pd.DataFrame(columns=population.WIDTH_EXPONENT_COLUMNS))
     rows = []
     for name, exp in experiments.items():
         v, m, s = int(exp["v"]), int(exp["m"]), int(exp["s"])
@@ -733,8 +742,8 @@ def critical_estimates(replicas: Sequence[pd.DataFrame], scaling_tables: Mapping
                       f"{int(deepest['n_per_value'])} messages per value"))
         reference = (f"population dynamics, depth {int(deepest['depth'])}", deepest["nu"],
                      deepest["nu_err"])
-        extrapolated = population.extrapolate_replicas(
-            replicas[(replicas["v"] == v) & (replicas["m"] == m) & (replicas["s"] == s)])
+        extrapolated = extrapolation[(extrapolation["v"] == v) & (extrapolation["m"] == m)
+                                     & (extrapolation["s"] == s)]
         for _, fit in extrapolated.iterrows():
             if not np.isfinite(fit["nu"]):
                 continue
@@ -758,8 +767,7 @@ def critical_estimates(replicas: Sequence[pd.DataFrame], scaling_tables: Mapping
             rows.append(dict(experiment=name, v=v, m=m, s=s, method=method,
                              eps_star=float(eps), eps_star_err=float(eps_err), nu=float(nu),
                              nu_err=float(nu_err), nu_z_vs_population=float(z), detail=detail))
-    return (summary, pd.DataFrame(rows, columns=CRITICAL_ESTIMATE_COLUMNS),
-            population.local_exponents(replicas), width_fits)
+    return pd.DataFrame(rows, columns=CRITICAL_ESTIMATE_COLUMNS)
 
 
 def _population_width_rows(fits: pd.DataFrame, bp_range: tuple[int, int] | None) -> list[tuple]:
