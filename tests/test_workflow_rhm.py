@@ -81,8 +81,9 @@ def test_smoke_run_makes_every_figure_and_table(smoke):
 
 
 def test_finite_size_scaling_tables_and_figures(smoke):
-    """The smoke preset's finite-size scaling: every estimator of exact BP (epsilon, masking) and
-    mean field (epsilon) over its three depths, the mean-field reference beside the epsilon rows."""
+    """The smoke preset's finite-size scaling: every estimator of exact BP (epsilon, masking; with
+    its per-draw width) and mean field (epsilon) over its three depths, the mean-field reference
+    beside the epsilon rows."""
     from hierphase import theory
     from hierphase.tables import SCALING_COLUMNS, SCALING_POINT_COLUMNS
 
@@ -94,8 +95,11 @@ def test_finite_size_scaling_tables_and_figures(smoke):
         assert pd.read_csv(base / f"{name}.csv").shape == df.shape
         assert (base / f"{name}.meta.json").exists()
     assert list(table.columns) == SCALING_COLUMNS and list(points.columns) == SCALING_POINT_COLUMNS
+    # exact BP also has the per-draw width (mean field has no rule draws)
     assert table.groupby(["process", "model"]).size().to_dict() == {
-        ("epsilon", "bp"): 5, ("epsilon", "mean_field"): 5, ("masking", "bp"): 5}
+        ("epsilon", "bp"): 6, ("epsilon", "mean_field"): 5, ("masking", "bp"): 6}
+    per_draw = table[table["estimator"] == "width_per_draw"]
+    assert (per_draw["model"] == "bp").all() and per_draw["eps_star"].isna().all()
     depths = [L for L in exp["L"] if L >= spec["L_min"]]
     fitted = table[table["eps_star"].notna() | table["nu"].notna()]
     assert not fitted.empty and set(fitted["L_range"]) == {f"{min(depths)}-{max(depths)}"}
