@@ -9,6 +9,8 @@ from types import SimpleNamespace
 from .config import Plan
 from .learned import CORR as LEARNED_CORR
 from .learned import TABLES as LEARNED_TABLES
+from .mdlm import GRAMMAR_TABLES_DIR as MDLM_GRAMMAR_TABLES
+from .mdlm import TEXT_TABLES_DIR as MDLM_TEXT_TABLES
 from .rhm import CORR, CRITICAL, DEPTH, KEPT, PHASE_TABLE, SCALING, THEORY_SUMMARY
 
 __all__ = ["DOCS", "TEMPLATES", "docs_tables", "docs_templates", "docs_outputs", "docs_targets"]
@@ -25,8 +27,8 @@ EXPERIMENT = "main"
 
 
 def docs_tables(plan: Plan) -> dict[str, str | list[str]]:
-    """The table every number of the docs reads, by name (the RHM, learned and images branches'
-    files; the names of :data:`hierphase.stages.docs.DOCS_TABLES`); ``theory``: an input
+    """The table every number of the docs reads, by name (the RHM, learned, images and MDLM
+    branches' files; the names of :data:`hierphase.stages.docs.DOCS_TABLES`); ``theory``: an input
     function giving the mean-field table of every depth, read only when the docs are asked for
     (a run without the RHM experiment ``main``, or with a branch switched off, still plans)."""
     images = plan["images"].TABLES
@@ -55,7 +57,9 @@ def docs_tables(plan: Plan) -> dict[str, str | list[str]]:
             "chi_distance": f"{LEARNED_CORR}/chi_distance.parquet",
             "learned_susceptibility": f"{LEARNED_CORR}/susceptibility.parquet",
             **{t: f"{images}/{t}.parquet" for t in ("quality", "class_kept", "layer_similarity",
-                                                    "patch_susceptibility")}}
+                                                    "patch_susceptibility")},
+            "mdlm_gap": f"{MDLM_GRAMMAR_TABLES}/gap.parquet",
+            "mdlm_peaks": f"{MDLM_TEXT_TABLES}/peaks.parquet"}
 
 
 def docs_templates() -> dict[str, str]:

@@ -21,7 +21,8 @@ side (``critical``) and exact BP against it RHM by RHM (``same_rules``), and the
 ``phase_diagram``; the learned branch's ``evaluation``, ``distance``, ``validity``,
 ``sample_complexity``, ``learning_curve`` and change correlations (``chi_distance``,
 ``learned_susceptibility``); the images branch's ``quality``, ``class_kept``,
-``layer_similarity`` and ``patch_susceptibility``.
+``layer_similarity`` and ``patch_susceptibility``; the MDLM branch's grammar comparison with the
+exact posterior (``mdlm_gap``) and its text protocol's peaks (``mdlm_peaks``).
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ DOCS_TABLES = ("kept", "theory", "theory_summary", "scaling", "scaling_points", 
                "phase_diagram",
                "evaluation", "distance", "validity", "sample_complexity",
                "learning_curve", "chi_distance", "learned_susceptibility", "quality",
-               "class_kept", "layer_similarity", "patch_susceptibility")
+               "class_kept", "layer_similarity", "patch_susceptibility", "mdlm_gap",
+               "mdlm_peaks")
 
 #: What a number prints as where the table has none (NaN, a fit that did not converge).
 MISSING = "n/a"
@@ -836,6 +838,60 @@ def images_correlations(t: Tables) -> dict[str, Any]:
                      if len(ps) else MISSING)}
 
 
+def mdlm_grammar(t: Tables) -> dict[str, Any]:
+    """The MDLMs on the grammar against its exact posterior (``mdlm_gap``), per training-set size
+    P and masked fraction t/T: the grammatical fraction with its Wilson interval, class kept of
+    the model and of the exact posterior, chi of both with their intervals, and which of the
+    acceptance checks pass; at the largest P, the smallest Wilson lower bound and the largest
+    class gap over t/T, the levels where chi agrees and the range of the exact chi."""
+    gap = t["mdlm_gap"].sort_values(["P", "level"])
+    checks = (("grammatical_ok", "grammatical"), ("class_ok", "class"), ("chi_within", "chi"))
+
+    def interval(lo, hi, digits):
+        return f"[{fmt(lo, digits)}, {fmt(hi, digits)}]"
+
+    rows = [{"P": str(int(r["P"])), "level": fmt(r["level"], 2),
+             "grammatical": fmt(r["grammatical"], 3),
+             "grammatical_ci": interval(r["grammatical_lo"], r["grammatical_hi"], 3),
+             "class_model": fmt(r["class_model"], 3), "class_exact": fmt(r["class_exact"], 3),
+             "chi_model": f"{fmt(r['chi_model'], 2)} {interval(r['chi_model_lo'], r['chi_model_hi'], 2)}",
+             "chi_exact": f"{fmt(r['chi_exact'], 2)} {interval(r['chi_exact_lo'], r['chi_exact_hi'], 2)}",
+             "passes": ", ".join(name for column, name in checks if bool(r[column])) or "none"}
+            for r in gap.to_dict("records")]
+    largest = gap[gap["P"] == gap["P"].max()] if len(gap) else gap
+    return {"rows": rows,
+            "P": str(int(largest["P"].iloc[0])) if len(largest) else MISSING,
+            "grammatical_lo_min": fmt(largest["grammatical_lo"].min(), 3),
+            "class_gap_max": fmt(largest["class_gap"].abs().max(), 3),
+            "chi_within": f"{int(largest['chi_within'].sum())} of {len(largest)}",
+            "chi_exact_range": (f"{fmt(largest['chi_exact'].min(), 2)}-"
+                                f"{fmt(largest['chi_exact'].max(), 2)}" if len(largest)
+                                else MISSING)}
+
+
+def mdlm_text(t: Tables) -> dict[str, Any]:
+    """The text protocol's peaks (``mdlm_peaks``), per denoiser (the MDLM, the n-gram control,
+    the MDLM on shuffled passages) and cutoff: where chi peaks on the t/T grid and its value with
+    its bootstrap interval, where xi is largest and its value with its interval; ``r10``: those
+    of the cutoff r <= 10 (the follow-up's) by denoiser."""
+    peaks = t["mdlm_peaks"]
+    order = {name: i for i, name in enumerate(("mdlm", "ngram", "shuffled", "published"))}
+    peaks = peaks.assign(_m=peaks["model"].map(order).fillna(len(order))).sort_values(["_m", "R"])
+    at_10 = {r["model"]: {"t_chi_peak": fmt(r["t_chi_peak"], 2), "chi_peak": fmt(r["chi_peak"], 2),
+                          "xi_max": fmt(r["xi_max"], 1)}
+             for r in peaks[peaks["R"] == 10].to_dict("records")}
+    return {"r10": {m: at_10.get(m, dict.fromkeys(("t_chi_peak", "chi_peak", "xi_max"), MISSING))
+                    for m in ("mdlm", "ngram", "shuffled")},
+            "rows": [{"model": r["model"], "cutoff": r["cutoff"],
+                      "t_chi_peak": fmt(r["t_chi_peak"], 2),
+                      "chi_peak": f"{fmt(r['chi_peak'], 2)} [{fmt(r['chi_peak_lo'], 2)}, "
+                                  f"{fmt(r['chi_peak_hi'], 2)}]",
+                      "t_xi_max": fmt(r["t_xi_max"], 2),
+                      "xi_max": f"{fmt(r['xi_max'], 1)} [{fmt(r['xi_max_lo'], 1)}, "
+                                f"{fmt(r['xi_max_hi'], 1)}]"}
+                     for r in peaks.to_dict("records")]}
+
+
 #: Every number function, by the name the templates use.
 NUMBERS: dict[str, Callable[[Tables], Any]] = {
     f.__name__: f for f in (
@@ -846,7 +902,8 @@ NUMBERS: dict[str, Callable[[Tables], Any]] = {
         rhm_same_rules,
         rhm_phase_diagram, learned_evaluation, learned_largest_P,
         learned_validity, learned_sample_complexity, learned_learning_curve, learned_correlations,
-        images_quality, images_class_kept, images_layer_similarity, images_correlations)}
+        images_quality, images_class_kept, images_layer_similarity, images_correlations,
+        mdlm_grammar, mdlm_text)}
 
 
 def extract_numbers(paths: Mapping[str, str | os.PathLike]) -> dict[str, Any]:
