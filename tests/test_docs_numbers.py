@@ -391,6 +391,8 @@ def check_against_tables(numbers: dict, tables: dict[str, Path]) -> None:
         assert _close(row["xi_max"].split(" [")[0], r.xi_max, 1)
     for model, at in shown["r10"].items():
         assert _close(at["chi_peak"], by.loc[(model, "r<=10"), "chi_peak"], 2), model
+    for model, at in shown["all_pairs"].items():
+        assert _close(at["xi_max"], by.loc[(model, "all"), "xi_max"], 1), model
     for e, peak in shown["peaks"].items():
         curve = ps[(ps.embedding == e) & (ps.t_over_T > 0)]
         assert float(peak["t_over_T"]) == pytest.approx(curve.loc[curve.chi.idxmax(), "t_over_T"])

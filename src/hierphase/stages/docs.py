@@ -872,16 +872,20 @@ def mdlm_grammar(t: Tables) -> dict[str, Any]:
 def mdlm_text(t: Tables) -> dict[str, Any]:
     """The text protocol's peaks (``mdlm_peaks``), per denoiser (the MDLM, the n-gram control,
     the MDLM on shuffled passages) and cutoff: where chi peaks on the t/T grid and its value with
-    its bootstrap interval, where xi is largest and its value with its interval; ``r10``: those
-    of the cutoff r <= 10 (the follow-up's) by denoiser."""
+    its bootstrap interval, where xi is largest and its value with its interval; ``r10`` and
+    ``all_pairs``: those of the cutoff r <= 10 (the follow-up's) and of every pair, by denoiser."""
     peaks = t["mdlm_peaks"]
     order = {name: i for i, name in enumerate(("mdlm", "ngram", "shuffled", "published"))}
     peaks = peaks.assign(_m=peaks["model"].map(order).fillna(len(order))).sort_values(["_m", "R"])
-    at_10 = {r["model"]: {"t_chi_peak": fmt(r["t_chi_peak"], 2), "chi_peak": fmt(r["chi_peak"], 2),
-                          "xi_max": fmt(r["xi_max"], 1)}
-             for r in peaks[peaks["R"] == 10].to_dict("records")}
-    return {"r10": {m: at_10.get(m, dict.fromkeys(("t_chi_peak", "chi_peak", "xi_max"), MISSING))
-                    for m in ("mdlm", "ngram", "shuffled")},
+    def by_model(rows):
+        found = {r["model"]: {"t_chi_peak": fmt(r["t_chi_peak"], 2),
+                              "chi_peak": fmt(r["chi_peak"], 2), "xi_max": fmt(r["xi_max"], 1)}
+                 for r in rows.to_dict("records")}
+        return {m: found.get(m, dict.fromkeys(("t_chi_peak", "chi_peak", "xi_max"), MISSING))
+                for m in ("mdlm", "ngram", "shuffled")}
+
+    return {"r10": by_model(peaks[peaks["R"] == 10]),
+            "all_pairs": by_model(peaks[np.isinf(peaks["R"].astype(float))]),
             "rows": [{"model": r["model"], "cutoff": r["cutoff"],
                       "t_chi_peak": fmt(r["t_chi_peak"], 2),
                       "chi_peak": f"{fmt(r['chi_peak'], 2)} [{fmt(r['chi_peak_lo'], 2)}, "
