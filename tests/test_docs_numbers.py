@@ -357,44 +357,6 @@ def check_against_tables(numbers: dict, tables: dict[str, Path]) -> None:
             digits = 1 if at.loc[e, "chi"] >= 10 else 2
             assert _close(chi.split(" [")[0], at.loc[e, "chi"], digits), (e, chi)
             assert _close(xi.split(" [")[0], at.loc[e, "xi"], 2), (e, xi)
-    # MDLM on the grammar: every (P, t/T) row of the gap table, in order; the largest P's extremes
-    gap = read["mdlm_gap"].sort_values(["P", "level"])
-    shown = numbers["mdlm_grammar"]
-    assert len(shown["rows"]) == len(gap)
-    for row, r in zip(shown["rows"], gap.itertuples()):
-        assert int(row["P"]) == r.P and _close(row["level"], r.level, 2)
-        assert _close(row["grammatical"], r.grammatical, 3)
-        lo, hi = row["grammatical_ci"].strip("[]").split(", ")
-        assert _close(lo, r.grammatical_lo, 3) and _close(hi, r.grammatical_hi, 3)
-        assert _close(row["class_model"], r.class_model, 3)
-        assert _close(row["class_exact"], r.class_exact, 3)
-        assert _close(row["chi_model"].split(" [")[0], r.chi_model, 2)
-        assert _close(row["chi_exact"].split(" [")[0], r.chi_exact, 2)
-        passed = {name for name, ok in (("grammatical", r.grammatical_ok), ("class", r.class_ok),
-                                        ("chi", r.chi_within)) if ok}
-        assert set(row["passes"].split(", ")) - {"none"} == passed, (row, passed)
-    top = gap[gap.P == gap.P.max()]
-    assert int(shown["P"]) == gap.P.max()
-    assert _close(shown["grammatical_lo_min"], top.grammatical_lo.min(), 3)
-    assert _close(shown["class_gap_max"], (top.class_model - top.class_exact).abs().max(), 3)
-    assert shown["chi_within"] == f"{int(top.chi_within.sum())} of {len(top)}"
-    # MDLM on text: every (denoiser, cutoff) row of the peaks table; r <= 10 by denoiser
-    peaks = read["mdlm_peaks"]
-    shown = numbers["mdlm_text"]
-    assert sorted((r["model"], r["cutoff"]) for r in shown["rows"]) == sorted(
-        zip(peaks.model, peaks.cutoff))
-    by = peaks.set_index(["model", "cutoff"])
-    for row in shown["rows"]:
-        r = by.loc[(row["model"], row["cutoff"])]
-        assert _close(row["t_chi_peak"], r.t_chi_peak, 2) and _close(row["t_xi_max"], r.t_xi_max, 2)
-        assert _close(row["chi_peak"].split(" [")[0], r.chi_peak, 2)
-        assert _close(row["xi_max"].split(" [")[0], r.xi_max, 1)
-    # (n/a where the run has no such cutoff or denoiser: the smoke preset cuts at r <= 5 only)
-    for key, cutoff, column, digits in (("r10", "r<=10", "chi_peak", 2),
-                                        ("all_pairs", "all", "xi_max", 1)):
-        for model, at in shown[key].items():
-            expected = by.loc[(model, cutoff), column] if (model, cutoff) in by.index else np.nan
-            assert _close(at[column], expected, digits), (key, model)
     for e, peak in shown["peaks"].items():
         curve = ps[(ps.embedding == e) & (ps.t_over_T > 0)]
         assert float(peak["t_over_T"]) == pytest.approx(curve.loc[curve.chi.idxmax(), "t_over_T"])
@@ -414,6 +376,44 @@ def check_against_tables(numbers: dict, tables: dict[str, Path]) -> None:
         at = ls[(ls.t_over_T - float(row["t_over_T"])).abs() < 1e-9].set_index("layer")
         assert all(_close(v, at.loc[layer, "similarity"], 2)
                    for layer, v in zip(layers, row["values"]))
+    # MDLM on the grammar: every (P, t/T) row of the gap table, in order; the largest P's extremes
+    gap = read["mdlm_gap"].sort_values(["P", "level"])
+    mdlm = numbers["mdlm_grammar"]
+    assert len(mdlm["rows"]) == len(gap)
+    for row, r in zip(mdlm["rows"], gap.itertuples()):
+        assert int(row["P"]) == r.P and _close(row["level"], r.level, 2)
+        assert _close(row["grammatical"], r.grammatical, 3)
+        lo, hi = row["grammatical_ci"].strip("[]").split(", ")
+        assert _close(lo, r.grammatical_lo, 3) and _close(hi, r.grammatical_hi, 3)
+        assert _close(row["class_model"], r.class_model, 3)
+        assert _close(row["class_exact"], r.class_exact, 3)
+        assert _close(row["chi_model"].split(" [")[0], r.chi_model, 2)
+        assert _close(row["chi_exact"].split(" [")[0], r.chi_exact, 2)
+        passed = {name for name, ok in (("grammatical", r.grammatical_ok), ("class", r.class_ok),
+                                        ("chi", r.chi_within)) if ok}
+        assert set(row["passes"].split(", ")) - {"none"} == passed, (row, passed)
+    top = gap[gap.P == gap.P.max()]
+    assert int(mdlm["P"]) == gap.P.max()
+    assert _close(mdlm["grammatical_lo_min"], top.grammatical_lo.min(), 3)
+    assert _close(mdlm["class_gap_max"], (top.class_model - top.class_exact).abs().max(), 3)
+    assert mdlm["chi_within"] == f"{int(top.chi_within.sum())} of {len(top)}"
+    # MDLM on text: every (denoiser, cutoff) row of the peaks table; r <= 10 by denoiser
+    peaks = read["mdlm_peaks"]
+    mdlm = numbers["mdlm_text"]
+    assert sorted((r["model"], r["cutoff"]) for r in mdlm["rows"]) == sorted(
+        zip(peaks.model, peaks.cutoff))
+    by = peaks.set_index(["model", "cutoff"])
+    for row in mdlm["rows"]:
+        r = by.loc[(row["model"], row["cutoff"])]
+        assert _close(row["t_chi_peak"], r.t_chi_peak, 2) and _close(row["t_xi_max"], r.t_xi_max, 2)
+        assert _close(row["chi_peak"].split(" [")[0], r.chi_peak, 2)
+        assert _close(row["xi_max"].split(" [")[0], r.xi_max, 1)
+    # (n/a where the run has no such cutoff or denoiser: the smoke preset cuts at r <= 5 only)
+    for key, cutoff, column, digits in (("r10", "r<=10", "chi_peak", 2),
+                                        ("all_pairs", "all", "xi_max", 1)):
+        for model, at in mdlm[key].items():
+            expected = by.loc[(model, cutoff), column] if (model, cutoff) in by.index else np.nan
+            assert _close(at[column], expected, digits), (key, model)
 
 
 @pytest.mark.slow
